@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: demo test test-all lint bench bench-peers clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+demo: $(STAMP)                ## the local demo: 3-of-5 DKG and signing for every scheme
+	$(BIN)/python -m gridlock.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: $(STAMP) lint           ## lint, types and the fast test suite
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)            ## every test, slow ones included
+	$(BIN)/python -m pytest -q -m ''
+
+bench: $(STAMP)               ## median timings of our operations
+	$(BIN)/python bench/run.py
+
+bench-peers: $(STAMP)         ## ours next to @noble/curves (npm, installed into bench/peers/noble/node_modules)
+	cd bench/peers/noble && npm ci --silent --no-audit --no-fund
+	$(BIN)/python bench/peers.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/peers/noble/node_modules

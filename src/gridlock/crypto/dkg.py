@@ -1,0 +1,224 @@
+"""Pedersen distributed key generation with Schnorr proofs of knowledge.
+
+Pedersen (EUROCRYPT '91) as used by FROST (Komlo–Goldberg 2020, Fig. 1) and
+RFC 9591 App. C, in the shape of the Zcash Foundation's ``dkg`` module
+(part 1 / part 2 / finalise), with the hardening of ChillDKG:
+
+* the proof of knowledge of each dealer's constant term is bound to the
+  session id and the dealer's identifier (SECURITY #2, #7): the challenge is
+  ``HDKG(ser(i) ‖ ser(C_i0) ‖ ser(R) ‖ ctx)`` with ``ctx`` an injective
+  encoding of the session id — identical to ZF's when ``ctx`` is empty, which is
+  how the published vectors are checked;
+* commitment vectors must have exactly ``t`` entries (SECURITY #3), every
+  element is strictly decoded (SECURITY #6);
+* a jointly random chain code for BIP32 derivation, committed to in round 1
+  and revealed in round 2, so no dealer can choose it after seeing the others;
+* received shares are checked with one batched Feldman equation and, only when
+  that fails, one by one to name the dealers that cheated (SECURITY #4).
+
+Round structure and agreement (echo of round 1, confirmation of the final
+transcript hash) live in :mod:`gridlock.protocol.dkg`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gridlock.crypto import codec, transcript, vss
+from gridlock.crypto.group import Point
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.polynomial import Polynomial
+from gridlock.crypto.scheme import Scheme
+from gridlock.errors import DecodeError, ProtocolAbort
+
+POK_LABEL = b"gridlock/dkg/pok/v1"
+CHAIN_LABEL = b"gridlock/dkg/chain-code/v1"
+TRANSCRIPT_LABEL = b"gridlock/dkg/transcript/v1"
+
+
+# --- proof of knowledge (Schnorr, Fiat–Shamir) -----------------------------------------------
+def pok_context(session_id: bytes) -> bytes:
+    return transcript.encode(POK_LABEL, session_id)
+
+
+def pok_challenge(scheme: Scheme, ident: int, c0: Point, r: Point, context: bytes) -> int:
+    return scheme.hdkg(scheme.encode_identifier(ident) + c0.encode() + r.encode() + context)
+
+
+def prove_knowledge(scheme: Scheme, ident: int, a0: int, c0: Point, context: bytes) -> tuple[Point, int]:
+    group = scheme.group
+    k = group.random_scalar()
+    r = group.base_mul(k)
+    c = pok_challenge(scheme, ident, c0, r, context)
+    return r, (k + a0 * c) % group.order
+
+
+def verify_knowledge(scheme: Scheme, ident: int, c0: Point, proof: tuple[Point, int], context: bytes) -> bool:
+    r, mu = proof
+    c = pok_challenge(scheme, ident, c0, r, context)
+    return scheme.group.base_mul(mu) == r + c * c0
+
+
+# --- messages ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Round1Package:
+    """Broadcast by every dealer: Feldman commitment, proof of knowledge, chain-code commitment."""
+
+    commitment: tuple[Point, ...]
+    proof: tuple[Point, int]
+    chain_commit: bytes
+
+    def to_bytes(self, scheme: Scheme) -> bytes:
+        return codec.dumps(
+            {
+                0: [c.encode() for c in self.commitment],
+                1: self.proof[0].encode(),
+                2: scheme.group.scalar_to_bytes(self.proof[1]),
+                3: self.chain_commit,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, scheme: Scheme, data: bytes, threshold: int) -> Round1Package:
+        g = scheme.group
+        m = codec.load_map(data, frozenset({0, 1, 2, 3}))
+        raw = codec.get_list(m, 0)
+        if len(raw) != threshold:
+            raise DecodeError(f"commitment has {len(raw)} entries, expected {threshold} (the threshold)")
+        return cls(
+            commitment=tuple(codec.point(g, c) for c in raw),
+            proof=(codec.point(g, m[1]), codec.scalar(g, m[2])),
+            chain_commit=codec.get_bytes(m, 3, 32),
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class Round2Package:
+    """Sent point-to-point (confidentially) from dealer to each holder: its share and the chain-code opening."""
+
+    share: int
+    chain_code_part: bytes
+
+    def to_bytes(self, scheme: Scheme) -> bytes:
+        return codec.dumps({0: scheme.group.scalar_to_bytes(self.share), 1: self.chain_code_part})
+
+    @classmethod
+    def from_bytes(cls, scheme: Scheme, data: bytes) -> Round2Package:
+        m = codec.load_map(data, frozenset({0, 1}))
+        return cls(codec.scalar(scheme.group, m[0]), codec.get_bytes(m, 1, 32))
+
+    def __repr__(self) -> str:
+        return "Round2Package(share=<redacted>)"
+
+
+class DealerSecret:
+    """What a dealer keeps between rounds: its polynomial and chain-code contribution."""
+
+    __slots__ = ("chain_code_part", "polynomial")
+
+    def __init__(self, polynomial: Polynomial, chain_code_part: bytes) -> None:
+        self.polynomial = polynomial
+        self.chain_code_part = chain_code_part
+
+    def __repr__(self) -> str:
+        return "DealerSecret(<redacted>)"
+
+
+def chain_commitment(session_id: bytes, ident: int, part: bytes) -> bytes:
+    return transcript.digest(CHAIN_LABEL, session_id, transcript.int_field(ident), part)
+
+
+# --- steps ------------------------------------------------------------------------------------
+def part1(scheme: Scheme, ident: int, threshold: int, session_id: bytes) -> tuple[DealerSecret, Round1Package]:
+    """Sample ``f_i`` of degree t−1, commit to it, prove knowledge of ``f_i(0)``."""
+    group = scheme.group
+    poly = Polynomial.random(group, threshold - 1)
+    commitment = vss.commit(group, poly)
+    proof = prove_knowledge(scheme, ident, poly.coefficients[0], commitment[0], pok_context(session_id))
+    part = secrets.token_bytes(32)
+    package = Round1Package(tuple(commitment), proof, chain_commitment(session_id, ident, part))
+    return DealerSecret(poly, part), package
+
+
+def check_round1(scheme: Scheme, session_id: bytes, packages: Mapping[int, Round1Package]) -> None:
+    """Verify every dealer's proof of knowledge; abort naming those that fail."""
+    ctx = pok_context(session_id)
+    bad = [j for j, p in packages.items() if not verify_knowledge(scheme, j, p.commitment[0], p.proof, ctx)]
+    if bad:
+        raise ProtocolAbort(bad, "dkg-proof-of-knowledge", "invalid proof of knowledge of the constant term")
+
+
+def part2(secret: DealerSecret, participants: Sequence[int]) -> dict[int, Round2Package]:
+    """Evaluate this dealer's polynomial for every participant (including itself)."""
+    return {j: Round2Package(secret.polynomial(j), secret.chain_code_part) for j in participants}
+
+
+def finalize(
+    scheme: Scheme,
+    session_id: bytes,
+    me: int,
+    threshold: int,
+    participants: Sequence[int],
+    round1: Mapping[int, Round1Package],
+    round1_bytes: Mapping[int, bytes],
+    received: Mapping[int, Round2Package],
+) -> KeyShare:
+    """Check the received shares and chain-code openings; derive the key share (epoch 0).
+
+    ``round1`` and ``received`` hold every participant's data, this party's own included.
+    """
+    group = scheme.group
+    bad_chain = [
+        j
+        for j in participants
+        if chain_commitment(session_id, j, received[j].chain_code_part) != round1[j].chain_commit
+    ]
+    if bad_chain:
+        raise ProtocolAbort(bad_chain, "dkg-chain-code-opening", "chain-code opening does not match its commitment")
+    summed = vss.add_commitments(group, [round1[j].commitment for j in participants])
+    secret = sum(received[j].share for j in participants) % group.order
+    if group.base_mul(secret) != vss.evaluate(group, summed, me):
+        bad = [j for j in participants if not vss.verify(group, round1[j].commitment, me, received[j].share)]
+        raise ProtocolAbort(bad, "dkg-share-feldman", f"share sent to participant {me} fails Feldman verification")
+    group_key = summed[0]
+    vshares = {j: vss.evaluate(group, summed, j) for j in participants}
+    chain_code = transcript.digest(CHAIN_LABEL, session_id, *(received[j].chain_code_part for j in participants))
+    th = transcript.digest(
+        TRANSCRIPT_LABEL,
+        scheme.name.encode(),
+        session_id,
+        transcript.int_field(threshold),
+        transcript.seq(transcript.int_field(j) for j in participants),
+        transcript.seq(round1_bytes[j] for j in participants),
+    )
+    secret, vshares, group_key = apply_scheme_tweak(scheme, secret, vshares, group_key)
+    return KeyShare(
+        scheme=scheme.name,
+        index=me,
+        threshold=threshold,
+        participants=tuple(participants),
+        secret=secret,
+        verifying_shares=vshares,
+        group_key=group_key,
+        chain_code=chain_code,
+        epoch=0,
+        transcript_hash=th,
+        origin="dkg",
+    )
+
+
+def apply_scheme_tweak(
+    scheme: Scheme, secret: int, vshares: Mapping[int, Point], group_key: Point
+) -> tuple[int, dict[int, Point], Point]:
+    """Apply the scheme's post-keygen tweak (BIP86 for Taproot) to a fresh sharing: ``s' = ±s + t``."""
+    negate, t = scheme.post_keygen_tweak(group_key)
+    if not negate and t == 0:
+        return secret, dict(vshares), group_key
+    group = scheme.group
+    q = group.order
+    tg = group.base_mul(t)
+    sign = -1 if negate else 1
+    new_vshares = {j: (-y if negate else y) + tg for j, y in vshares.items()}
+    return (sign * secret + t) % q, new_vshares, (-group_key if negate else group_key) + tg

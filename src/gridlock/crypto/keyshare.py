@@ -1,0 +1,199 @@
+"""A participant's key share and its versioned, strict byte format.
+
+The share holds everything a participant needs to sign and to check others:
+its secret share, every participant's verifying share, the group key, the
+joint chain code (BIP32), the epoch and the hash of the transcript that made
+it.  Construction checks the share against the public data, so a corrupted or
+mixed-up share fails loudly at load time rather than producing a bad
+signature later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridlock.crypto import codec
+from gridlock.crypto.group import Point
+from gridlock.crypto.polynomial import lagrange_coefficient, validate_indices
+from gridlock.crypto.scheme import Scheme
+from gridlock.crypto.schemes import get_scheme
+from gridlock.errors import DecodeError, InvalidParameterError
+
+FORMAT_MAGIC = "gridlock/keyshare"
+FORMAT_VERSION = 1
+ORIGINS = ("dkg", "import")
+
+# CBOR map keys of format version 1.
+_K_MAGIC, _K_VERSION, _K_SCHEME, _K_INDEX, _K_THRESHOLD = 0, 1, 2, 3, 4
+_K_PARTICIPANTS, _K_SECRET, _K_VSHARES, _K_GROUP_KEY, _K_CHAIN_CODE = 5, 6, 7, 8, 9
+_K_EPOCH, _K_TRANSCRIPT, _K_ORIGIN, _K_EXT = 10, 11, 12, 13
+_REQUIRED = frozenset(range(0, 13))
+_OPTIONAL = frozenset({_K_EXT})
+
+
+def validate_threshold(threshold: int, n: int) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or isinstance(n, bool) or not isinstance(n, int):
+        raise InvalidParameterError("threshold and n must be integers")
+    if not 2 <= threshold <= n:
+        raise InvalidParameterError(f"threshold must be between 2 and n (got threshold={threshold}, n={n})")
+    if n > 1024:
+        raise InvalidParameterError("at most 1024 participants are supported")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class KeyShare:
+    """One participant's share of a threshold key (any scheme).
+
+    ``secret`` never appears in ``repr`` or ``str`` (SECURITY #24).  ``ext`` is
+    scheme-specific data (e.g. the threshold-ECDSA pairwise OT setup), kept as
+    opaque CBOR-able values.
+    """
+
+    scheme: str
+    index: int
+    threshold: int
+    participants: tuple[int, ...]
+    secret: int
+    verifying_shares: Mapping[int, Point]
+    group_key: Point
+    chain_code: bytes
+    epoch: int = 0
+    transcript_hash: bytes = bytes(32)
+    origin: str = "dkg"
+    ext: Mapping[int, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        scheme = get_scheme(self.scheme)
+        group = scheme.group
+        validate_indices(self.participants, group.order)
+        validate_threshold(self.threshold, len(self.participants))
+        if self.index not in self.participants:
+            raise InvalidParameterError("the share's index is not among its participants")
+        if set(self.verifying_shares) != set(self.participants):
+            raise InvalidParameterError("verifying shares must cover exactly the participants")
+        if len(self.chain_code) != 32 or len(self.transcript_hash) != 32:
+            raise InvalidParameterError("chain code and transcript hash must be 32 bytes")
+        if self.origin not in ORIGINS:
+            raise InvalidParameterError(f"origin must be one of {ORIGINS}")
+        if not 0 < self.secret < group.order:
+            raise InvalidParameterError("secret share out of range")
+        if self.epoch < 0:
+            raise InvalidParameterError("epoch must be non-negative")
+        if group.base_mul(self.secret) != self.verifying_shares[self.index]:
+            raise InvalidParameterError("secret share does not match its verifying share")
+
+    def check_public_data(self) -> None:
+        """The costlier consistency check of the public data (run on every decoded share)."""
+        check_verifying_shares(get_scheme(self.scheme), self.threshold, self.verifying_shares, self.group_key)
+
+    # --- the façade contract -------------------------------------------------------
+    @property
+    def public_key(self) -> bytes:
+        return get_scheme(self.scheme).public_key_bytes(self.group_key)
+
+    @property
+    def scheme_obj(self) -> Scheme:
+        return get_scheme(self.scheme)
+
+    def public_fingerprint(self) -> tuple[object, ...]:
+        """What every holder of the same key and epoch agrees on."""
+        return (
+            self.scheme,
+            self.threshold,
+            self.participants,
+            self.group_key,
+            tuple(self.verifying_shares[i] for i in self.participants),
+            self.chain_code,
+            self.epoch,
+            self.transcript_hash,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyShare(scheme={self.scheme!r}, index={self.index}, threshold={self.threshold}, "
+            f"n={len(self.participants)}, public_key={self.public_key.hex()}, epoch={self.epoch}, "
+            f"secret=<redacted>)"
+        )
+
+    __str__ = __repr__
+
+    # --- serialisation -------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        scheme = get_scheme(self.scheme)
+        group = scheme.group
+        m: dict[int, Any] = {
+            _K_MAGIC: FORMAT_MAGIC,
+            _K_VERSION: FORMAT_VERSION,
+            _K_SCHEME: self.scheme,
+            _K_INDEX: self.index,
+            _K_THRESHOLD: self.threshold,
+            _K_PARTICIPANTS: list(self.participants),
+            _K_SECRET: group.scalar_to_bytes(self.secret),
+            _K_VSHARES: [self.verifying_shares[i].encode() for i in self.participants],
+            _K_GROUP_KEY: self.group_key.encode(),
+            _K_CHAIN_CODE: self.chain_code,
+            _K_EPOCH: self.epoch,
+            _K_TRANSCRIPT: self.transcript_hash,
+            _K_ORIGIN: self.origin,
+        }
+        if self.ext:
+            m[_K_EXT] = dict(self.ext)
+        return codec.dumps(m)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KeyShare:
+        """Strict decoding: exact schema, canonical encoding, every element validated,
+        and the share checked against the public data.  Raises :class:`DecodeError`."""
+        try:
+            m = codec.load_map(data, _REQUIRED, _OPTIONAL)
+            if m[_K_MAGIC] != FORMAT_MAGIC:
+                raise DecodeError("not a Gridlock key share")
+            version = codec.get_int(m, _K_VERSION)
+            if version != FORMAT_VERSION:
+                raise DecodeError(f"unsupported key share format version {version}")
+            scheme = get_scheme(codec.get_str(m, _K_SCHEME))
+            group = scheme.group
+            participants = tuple(codec.get_list(m, _K_PARTICIPANTS, max_len=1024))
+            for p in participants:
+                if isinstance(p, bool) or not isinstance(p, int):
+                    raise DecodeError("participant indices must be integers")
+            vshares = codec.get_list(m, _K_VSHARES, length=len(participants))
+            ext = m.get(_K_EXT, {})
+            if not isinstance(ext, dict):
+                raise DecodeError("extension field must be a map")
+            share = cls(
+                scheme=scheme.name,
+                index=codec.get_int(m, _K_INDEX, 1, group.order - 1),
+                threshold=codec.get_int(m, _K_THRESHOLD, 2, 1024),
+                participants=participants,
+                secret=codec.scalar(group, m[_K_SECRET], nonzero=True),
+                verifying_shares={i: codec.point(group, v) for i, v in zip(participants, vshares, strict=True)},
+                group_key=codec.point(group, m[_K_GROUP_KEY]),
+                chain_code=codec.get_bytes(m, _K_CHAIN_CODE, 32),
+                epoch=codec.get_int(m, _K_EPOCH),
+                transcript_hash=codec.get_bytes(m, _K_TRANSCRIPT, 32),
+                origin=codec.get_str(m, _K_ORIGIN),
+                ext=ext,
+            )
+            share.check_public_data()
+            return share
+        except DecodeError:
+            raise
+        except (InvalidParameterError, KeyError, TypeError, ValueError) as exc:
+            raise codec.reraise_as_decode(exc) from None
+
+
+def check_verifying_shares(scheme: Scheme, threshold: int, vshares: Mapping[int, Point], group_key: Point) -> None:
+    """All verifying shares lie on one degree-(t-1) polynomial whose value at 0 is the group key."""
+    group = scheme.group
+    ids: Sequence[int] = sorted(vshares)
+    base = ids[:threshold]
+    q = group.order
+    targets = [0, *ids[threshold:]]
+    expected = [group_key, *(vshares[j] for j in ids[threshold:])]
+    for at, want in zip(targets, expected, strict=True):
+        got = group.msm([lagrange_coefficient(i, base, q, at) for i in base], [vshares[i] for i in base])
+        if got != want:
+            raise InvalidParameterError("verifying shares are inconsistent with the group key and threshold")

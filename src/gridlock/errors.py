@@ -1,0 +1,73 @@
+"""Typed errors shared by every layer.
+
+Every failure a caller can provoke with bad input maps to a subclass of
+:class:`GridlockError`, so callers catch one family and never see a bare
+``ValueError`` from deep inside a library.  Messages never contain secret
+material: they name what was wrong, not the value that was wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class GridlockError(Exception):
+    """Base class of every error Gridlock raises on purpose."""
+
+
+class DecodeError(GridlockError):
+    """Bytes that do not decode to a valid value of the expected type."""
+
+
+class InvalidPointError(DecodeError):
+    """A group element that is malformed, off-curve, non-canonical, small-order or the identity."""
+
+
+class InvalidScalarError(DecodeError):
+    """A scalar that is out of range, non-canonical, or zero where zero is not allowed."""
+
+
+class InvalidParameterError(GridlockError):
+    """Bad arguments: unknown scheme, bad threshold, bad participant indices, too few shares."""
+
+
+class NonceReuseError(GridlockError):
+    """A single-use nonce or presignature was asked for a second time (SECURITY #9)."""
+
+
+class SignatureError(GridlockError):
+    """A produced signature failed its final verification (never released)."""
+
+
+class MessageRejected(GridlockError):
+    """A message that does not belong to this session or round (wrong session id, unknown
+    sender, wrong recipient or round kind).  It is dropped; the session's state is unchanged."""
+
+
+class ProtocolStalled(GridlockError):
+    """A run could not complete because some participants never answered."""
+
+    def __init__(self, missing: Iterable[int], reason: str = "no answer") -> None:
+        self.missing: frozenset[int] = frozenset(missing)
+        who = ", ".join(str(c) for c in sorted(self.missing)) or "nobody"
+        super().__init__(f"protocol stalled ({reason}); waiting for: {who}")
+
+
+class ProtocolAbort(GridlockError):
+    """A protocol run stopped because somebody misbehaved.
+
+    ``culprits`` names the participant indices the failed check blames (it may be
+    empty when the check cannot tell who cheated, e.g. a dropped message);
+    ``check`` is a short stable identifier of the check that failed, for tests
+    and audit logs; ``reason`` is a human sentence.
+    """
+
+    def __init__(self, culprits: Iterable[int], check: str, reason: str) -> None:
+        self.culprits: frozenset[int] = frozenset(culprits)
+        self.check = check
+        self.reason = reason
+        self.notice: Any = None  # the abort notice a party sends the others (a protocol Message)
+        self.reported_by: int | None = None  # set when this abort was relayed from a peer
+        who = ", ".join(str(c) for c in sorted(self.culprits)) or "unknown"
+        super().__init__(f"protocol aborted ({check}): {reason} [culprits: {who}]")

@@ -1,0 +1,80 @@
+"""The in-process façade: every participant in this process, on the in-memory network.
+
+This is the contract acceptance tests call (keep the names stable)::
+
+    shares = local.keygen(scheme, threshold=3, n=5)
+    sig = local.sign(shares_subset, message)
+    local.verify(scheme, public_key, message, sig)
+
+Each call runs the real multi-party protocol — one state machine per
+participant exchanging serialised messages — not a shortcut through a dealer.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.schemes import get_frost_suite, get_scheme
+from gridlock.errors import InvalidParameterError
+from gridlock.protocol.dkg import DkgParty
+from gridlock.protocol.frost import FrostSignParty
+from gridlock.protocol.runner import run
+
+__all__ = ["KeyShare", "keygen", "sign", "verify"]
+
+
+def _session_id() -> bytes:
+    return secrets.token_bytes(32)
+
+
+def keygen(scheme: str, threshold: int = 3, n: int = 5) -> list[KeyShare]:
+    """Distributed key generation among ``n`` in-memory parties with indices ``1..n``."""
+    sch = get_scheme(scheme)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise InvalidParameterError("n must be an integer of at least 2")
+    ids = list(range(1, n + 1))
+    sid = _session_id()
+    parties = {i: DkgParty(sch, sid, i, ids, threshold) for i in ids}
+    results = run(parties)
+    return [results[i] for i in ids]
+
+
+def check_same_key(shares: Sequence[KeyShare]) -> None:
+    """All shares belong to one key and one epoch, with distinct holders, and are enough to sign."""
+    if not shares:
+        raise InvalidParameterError("no key shares given")
+    if not all(isinstance(s, KeyShare) for s in shares):
+        raise InvalidParameterError("expected KeyShare objects")
+    first = shares[0]
+    if any(s.public_fingerprint() != first.public_fingerprint() for s in shares[1:]):
+        if any(s.group_key != first.group_key or s.scheme != first.scheme for s in shares[1:]):
+            raise InvalidParameterError("the shares belong to different keys")
+        raise InvalidParameterError("the shares belong to different epochs of the key (refresh mixes are refused)")
+    if len({s.index for s in shares}) != len(shares):
+        raise InvalidParameterError("two shares have the same index")
+    if len(shares) < first.threshold:
+        raise InvalidParameterError(f"{len(shares)} shares given, but {first.threshold} are needed to sign")
+
+
+def sign(shares: Sequence[KeyShare], message: bytes) -> bytes:
+    """Sign ``message`` with the given shares (at least the threshold); every signer takes part."""
+    shares = list(shares)
+    check_same_key(shares)
+    if not isinstance(message, bytes | bytearray):
+        raise InvalidParameterError("message must be bytes")
+    get_frost_suite(shares[0].scheme)
+    signers = [s.index for s in shares]
+    sid = _session_id()
+    parties = {s.index: FrostSignParty(s, sid, signers, bytes(message)) for s in shares}
+    results = run(parties)
+    sigs = set(results.values())
+    if len(sigs) != 1:  # every signer aggregates and verifies; they must agree
+        raise InvalidParameterError("signers produced different signatures")
+    return sigs.pop()
+
+
+def verify(scheme: str, public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Standard single-signer verification: RFC 8032 (libsodium), RFC 9591 Schnorr, or BIP340 (libsecp256k1)."""
+    return get_frost_suite(scheme).verify(bytes(public_key), bytes(message), bytes(signature))

@@ -1,0 +1,82 @@
+"""The DKG as a three-round protocol on the round engine.
+
+1. broadcast: Feldman commitment, proof of knowledge, chain-code commitment
+   (:func:`gridlock.crypto.dkg.part1`);
+2. point-to-point (confidential in the wire layer): each holder's share and the
+   chain-code opening, carrying the echo of round 1 — so a forked round 1 is
+   caught before any share is used (SECURITY #5);
+3. broadcast: the hash of the whole transcript.  A party outputs its key share
+   only when every participant confirmed the same hash, so either all honest
+   parties hold the new key or none does (ZF issue #577; ChillDKG's CertEq).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from gridlock.crypto import dkg
+from gridlock.crypto.keyshare import KeyShare, validate_threshold
+from gridlock.crypto.polynomial import validate_indices
+from gridlock.crypto.scheme import Scheme
+from gridlock.errors import ProtocolAbort
+from gridlock.protocol.party import RoundProtocol, RoundSpec
+
+DKG_ROUNDS = (RoundSpec(broadcast=True), RoundSpec(broadcast=False), RoundSpec(broadcast=True))
+
+
+class DkgParty(RoundProtocol[KeyShare]):
+    def __init__(
+        self, scheme: Scheme, session_id: bytes, index: int, participants: Sequence[int], threshold: int
+    ) -> None:
+        participants = tuple(sorted(validate_indices(participants, scheme.group.order)))
+        validate_threshold(threshold, len(participants))
+        super().__init__(session_id, index, participants, DKG_ROUNDS)
+        self.scheme = scheme
+        self.threshold = threshold
+        self._secret: dkg.DealerSecret | None = None
+        self._round1: dict[int, dkg.Round1Package] = {}
+        self._round1_bytes: dict[int, bytes] = {}
+        self._share: KeyShare | None = None
+
+    def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
+        if round_no == 1:
+            self._secret, pkg = dkg.part1(self.scheme, self.index, self.threshold, self.session_id)
+            data = pkg.to_bytes(self.scheme)
+            self._round1[self.index], self._round1_bytes[self.index] = pkg, data
+            return {None: data}
+        if round_no == 2:
+            for j, data in inbox.items():
+                self._round1[j] = self.decode(
+                    j, partial(dkg.Round1Package.from_bytes, self.scheme, data, self.threshold)
+                )
+                self._round1_bytes[j] = data
+            others = {j: p for j, p in self._round1.items() if j != self.index}
+            dkg.check_round1(self.scheme, self.session_id, others)
+            assert self._secret is not None
+            outgoing = dkg.part2(self._secret, self.participants)
+            self._own_share = outgoing.pop(self.index)
+            return {j: pkg.to_bytes(self.scheme) for j, pkg in outgoing.items()}
+        if round_no == 3:
+            received = {
+                j: self.decode(j, partial(dkg.Round2Package.from_bytes, self.scheme, data)) for j, data in inbox.items()
+            }
+            received[self.index] = self._own_share
+            self._secret = None  # the dealer polynomial is no longer needed
+            self._share = dkg.finalize(
+                self.scheme,
+                self.session_id,
+                self.index,
+                self.threshold,
+                self.participants,
+                self._round1,
+                self._round1_bytes,
+                received,
+            )
+            return {None: self._share.transcript_hash}
+        assert self._share is not None
+        disagree = [j for j, h in inbox.items() if h != self._share.transcript_hash]
+        if disagree:
+            raise ProtocolAbort(disagree, "dkg-confirmation", "participants confirmed a different DKG transcript")
+        self._finish(self._share)
+        return {}

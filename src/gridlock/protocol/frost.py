@@ -1,0 +1,68 @@
+"""FROST signing (RFC 9591) as a two-round peer-to-peer protocol among the signers.
+
+1. broadcast: each signer's nonce commitments ``(D_i, E_i)`` (fresh, or taken
+   from a batch made ahead of time);
+2. broadcast: each signer's signature share, carrying the echo of round 1, so
+   every signer is known to have signed the same commitment list (SECURITY #11);
+then every signer verifies every share, names cheaters, aggregates and checks
+the final signature.  The nonces are consumed in round 2 whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from gridlock.crypto import frost
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.schemes import get_frost_suite
+from gridlock.errors import InvalidParameterError, ProtocolAbort
+from gridlock.protocol.party import RoundProtocol, RoundSpec
+
+FROST_ROUNDS = (RoundSpec(broadcast=True), RoundSpec(broadcast=True))
+
+
+class FrostSignParty(RoundProtocol[bytes]):
+    def __init__(
+        self,
+        share: KeyShare,
+        session_id: bytes,
+        signers: Sequence[int],
+        message: bytes,
+        nonces: frost.SigningNonces | None = None,
+    ) -> None:
+        if len(set(signers)) != len(signers) or len(signers) < share.threshold:
+            raise InvalidParameterError(f"need at least {share.threshold} distinct signers")
+        if any(s not in share.participants for s in signers):
+            raise InvalidParameterError("every signer must be a participant of the key")
+        super().__init__(session_id, share.index, tuple(sorted(signers)), FROST_ROUNDS)
+        self.suite = get_frost_suite(share.scheme)
+        self.share = share
+        self.message = bytes(message)
+        if nonces is not None and (nonces.used or nonces.commitments.identifier != share.index):
+            raise InvalidParameterError("the given nonces are used or belong to another signer")
+        self._nonces = nonces
+        self._package: frost.SigningPackage | None = None
+        self._z: int | None = None
+
+    def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
+        if round_no == 1:
+            if self._nonces is None:
+                self._nonces = frost.commit(self.suite, self.share)
+            return {None: self._nonces.commitments.to_bytes()}
+        if round_no == 2:
+            assert self._nonces is not None
+            comms = [self._nonces.commitments]
+            for j, data in inbox.items():
+                c = self.decode(j, partial(frost.SigningCommitments.from_bytes, self.suite, data))
+                if c.identifier != j:
+                    raise ProtocolAbort([j], "frost-commitment-identifier", "commitment carries another identifier")
+                comms.append(c)
+            self._package = frost.SigningPackage.build(comms, self.message)
+            self._z = frost.sign(self.suite, self.share, self._nonces, self._package)
+            return {None: self.suite.group.scalar_to_bytes(self._z)}
+        assert self._package is not None and self._z is not None
+        shares = {j: self.decode(j, partial(frost.decode_share, self.suite, data)) for j, data in inbox.items()}
+        shares[self.index] = self._z
+        self._finish(frost.aggregate(self.suite, self.share, self._package, shares, own=self.index))
+        return {}
