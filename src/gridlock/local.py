@@ -15,14 +15,19 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
+from gridlock.crypto.ecdsa import signing as ecdsa_signing
+from gridlock.crypto.ecdsa.signing import Presignature
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.errors import InvalidParameterError
 from gridlock.protocol.dkg import DkgParty
+from gridlock.protocol.ecdsa import EcdsaKeygenParty, OnlineSignParty, PresignParty
 from gridlock.protocol.frost import FrostSignParty
+from gridlock.protocol.party import RoundProtocol
 from gridlock.protocol.runner import run
 
-__all__ = ["KeyShare", "keygen", "sign", "verify"]
+__all__ = ["KeyShare", "Presignature", "keygen", "presign", "sign", "sign_with_presignatures", "verify"]
+ECDSA = "ecdsa-secp256k1"
 
 
 def _session_id() -> bytes:
@@ -36,7 +41,11 @@ def keygen(scheme: str, threshold: int = 3, n: int = 5) -> list[KeyShare]:
         raise InvalidParameterError("n must be an integer of at least 2")
     ids = list(range(1, n + 1))
     sid = _session_id()
-    parties = {i: DkgParty(sch, sid, i, ids, threshold) for i in ids}
+    parties: dict[int, RoundProtocol[KeyShare]]
+    if sch.name == ECDSA:
+        parties = {i: EcdsaKeygenParty(sid, i, ids, threshold) for i in ids}
+    else:
+        parties = {i: DkgParty(sch, sid, i, ids, threshold) for i in ids}
     results = run(parties)
     return [results[i] for i in ids]
 
@@ -59,11 +68,17 @@ def check_same_key(shares: Sequence[KeyShare]) -> None:
 
 
 def sign(shares: Sequence[KeyShare], message: bytes) -> bytes:
-    """Sign ``message`` with the given shares (at least the threshold); every signer takes part."""
+    """Sign ``message`` with the given shares (at least the threshold); every signer takes part.
+
+    For ``ecdsa-secp256k1`` the message is the 32-byte digest to sign (presign + online round).
+    """
     shares = list(shares)
     check_same_key(shares)
     if not isinstance(message, bytes | bytearray):
         raise InvalidParameterError("message must be bytes")
+    if shares[0].scheme == ECDSA:
+        ecdsa_signing.digest_scalar(bytes(message))
+        return sign_with_presignatures(presign(shares), message)
     get_frost_suite(shares[0].scheme)
     signers = [s.index for s in shares]
     sid = _session_id()
@@ -75,6 +90,42 @@ def sign(shares: Sequence[KeyShare], message: bytes) -> bytes:
     return sigs.pop()
 
 
+def presign(shares: Sequence[KeyShare]) -> list[Presignature]:
+    """Threshold-ECDSA presigning (message independent); one single-use presignature per signer."""
+    shares = list(shares)
+    check_same_key(shares)
+    if shares[0].scheme != ECDSA:
+        raise InvalidParameterError("presignatures exist for ecdsa-secp256k1 keys only")
+    signers = [s.index for s in shares]
+    sid = _session_id()
+    results = run({s.index: PresignParty(s, sid, signers) for s in shares})
+    return [results[s.index] for s in shares]
+
+
+def sign_with_presignatures(presignatures: Sequence[Presignature], digest: bytes) -> bytes:
+    """The online round: sign a 32-byte digest with one presignature per signer; 64-byte ``r‖s``, low S.
+
+    Each presignature is consumed, also when the round fails; a second use is refused.
+    """
+    pres = list(presignatures)
+    if not pres or not all(isinstance(p, Presignature) for p in pres):
+        raise InvalidParameterError("expected the presignatures returned by presign()")
+    if len({p.presig_id for p in pres}) != 1 or sorted(p.index for p in pres) != list(pres[0].signers):
+        raise InvalidParameterError("presignatures must come from one presigning run, one per signer")
+    if isinstance(digest, bytearray):
+        digest = bytes(digest)
+    sid = _session_id()
+    parties = {p.index: OnlineSignParty(p, sid, digest) for p in pres}
+    results = run(parties)
+    sigs = set(results.values())
+    if len(sigs) != 1:
+        raise InvalidParameterError("signers produced different signatures")
+    return sigs.pop()
+
+
 def verify(scheme: str, public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """Standard single-signer verification: RFC 8032 (libsodium), RFC 9591 Schnorr, or BIP340 (libsecp256k1)."""
+    """Standard single-signer verification: RFC 8032 (libsodium), RFC 9591 Schnorr, BIP340 or ECDSA
+    (libsecp256k1; ``message`` is the 32-byte digest for ECDSA)."""
+    if get_scheme(scheme).name == ECDSA:
+        return ecdsa_signing.verify(bytes(public_key), bytes(message), bytes(signature))
     return get_frost_suite(scheme).verify(bytes(public_key), bytes(message), bytes(signature))

@@ -41,8 +41,14 @@ def loads(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Any:
     return obj
 
 
-def load_map(data: bytes, keys: set[int] | frozenset[int], optional: frozenset[int] = frozenset()) -> dict[int, Any]:
-    obj = loads(data)
+def load_map(
+    data: bytes,
+    keys: set[int] | frozenset[int],
+    optional: frozenset[int] = frozenset(),
+    *,
+    max_size: int = MAX_PAYLOAD,
+) -> dict[int, Any]:
+    obj = loads(data, max_size=max_size)
     if not isinstance(obj, dict):
         raise DecodeError("expected a CBOR map")
     present = set(obj)

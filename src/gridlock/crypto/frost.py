@@ -98,9 +98,8 @@ def commit(
     binding_randomness: bytes | None = None,
 ) -> SigningNonces:
     """RFC 9591 §5.1 ``commit``.  The randomness arguments exist for known-answer tests only."""
-    secret = signing_secret(suite, share)
-    d = nonce_generate(suite, secret, hiding_randomness)
-    e = nonce_generate(suite, secret, binding_randomness)
+    d = nonce_generate(suite, share.secret, hiding_randomness)
+    e = nonce_generate(suite, share.secret, binding_randomness)
     g = suite.group
     return SigningNonces(d, e, SigningCommitments(share.index, g.base_mul(d), g.base_mul(e)))
 
@@ -211,7 +210,14 @@ def _check_package(share: KeyShare, package: SigningPackage) -> None:
         raise ProtocolAbort(unknown, "frost-unknown-signer", "commitment list names identifiers that hold no share")
 
 
-def sign(suite: FrostSuite, share: KeyShare, nonces: SigningNonces, package: SigningPackage) -> int:
+def sign(
+    suite: FrostSuite,
+    share: KeyShare,
+    nonces: SigningNonces,
+    package: SigningPackage,
+    *,
+    context: SigningContext | None = None,
+) -> int:
     """RFC 9591 §5.2 ``sign``: returns this signer's share ``z_i``.
 
     Refuses (SECURITY #11) a package that omits this signer's commitment, one
@@ -228,7 +234,7 @@ def sign(suite: FrostSuite, share: KeyShare, nonces: SigningNonces, package: Sig
     if mine != nonces.commitments:
         raise InvalidParameterError("the signing package carries a commitment that is not this signer's")
     d, e = nonces.take()
-    ctx = signing_context(suite, share.group_key, package)
+    ctx = context or signing_context(suite, share.group_key, package)
     q = suite.group.order
     lam = lagrange_coefficient(share.index, package.signers, q)
     nonce = (d + e * ctx.binding_factors[share.index]) % q
@@ -260,19 +266,21 @@ def aggregate(
     shares: Mapping[int, int],
     *,
     own: int | None = None,
+    context: SigningContext | None = None,
 ) -> bytes:
     """RFC 9591 §5.3 ``aggregate`` after checking every share (§5.4).
 
     Raises :class:`ProtocolAbort` naming every signer whose share is missing or
     invalid; never returns a signature that does not verify.  ``own`` is the
     identifier of a share computed by the caller itself: it is covered by the
-    final verification instead of a separate check.
+    final verification instead of a separate check.  ``context`` is the
+    :func:`signing_context` of this package if the caller already has it.
     """
     _check_package(share, package)
     missing = [i for i in package.signers if i not in shares]
     if missing:
         raise ProtocolAbort(missing, "frost-missing-share", "no signature share from these signers")
-    ctx = signing_context(suite, share.group_key, package)
+    ctx = context or signing_context(suite, share.group_key, package)
     bad = [
         i
         for i in package.signers

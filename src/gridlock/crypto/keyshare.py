@@ -24,13 +24,14 @@ from gridlock.errors import DecodeError, InvalidParameterError
 FORMAT_MAGIC = "gridlock/keyshare"
 FORMAT_VERSION = 1
 ORIGINS = ("dkg", "import")
+MAX_KEYSHARE_BYTES = 32 << 20  # threshold-ECDSA shares carry ~12 KB of OT setup per counterparty
 
 # CBOR map keys of format version 1.
 _K_MAGIC, _K_VERSION, _K_SCHEME, _K_INDEX, _K_THRESHOLD = 0, 1, 2, 3, 4
 _K_PARTICIPANTS, _K_SECRET, _K_VSHARES, _K_GROUP_KEY, _K_CHAIN_CODE = 5, 6, 7, 8, 9
-_K_EPOCH, _K_TRANSCRIPT, _K_ORIGIN, _K_EXT = 10, 11, 12, 13
+_K_EPOCH, _K_TRANSCRIPT, _K_ORIGIN, _K_EXT, _K_BANNED = 10, 11, 12, 13, 14
 _REQUIRED = frozenset(range(0, 13))
-_OPTIONAL = frozenset({_K_EXT})
+_OPTIONAL = frozenset({_K_EXT, _K_BANNED})
 
 
 def validate_threshold(threshold: int, n: int) -> None:
@@ -48,7 +49,10 @@ class KeyShare:
 
     ``secret`` never appears in ``repr`` or ``str`` (SECURITY #24).  ``ext`` is
     scheme-specific data (e.g. the threshold-ECDSA pairwise OT setup), kept as
-    opaque CBOR-able values.
+    opaque CBOR-able values.  ``banned`` is the one mutable part: counterparties
+    that failed a check whose failure may leak secrets to them (the OT/VOLE
+    checks of threshold ECDSA, SECURITY #13); this share refuses to run with
+    them until the next refresh replaces it.
     """
 
     scheme: str
@@ -63,6 +67,7 @@ class KeyShare:
     transcript_hash: bytes = bytes(32)
     origin: str = "dkg"
     ext: Mapping[int, Any] = field(default_factory=dict)
+    banned: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         scheme = get_scheme(self.scheme)
@@ -79,6 +84,8 @@ class KeyShare:
             raise InvalidParameterError(f"origin must be one of {ORIGINS}")
         if not 0 < self.secret < group.order:
             raise InvalidParameterError("secret share out of range")
+        if not self.banned <= set(self.participants) - {self.index}:
+            raise InvalidParameterError("banned counterparties must be other participants")
         if self.epoch < 0:
             raise InvalidParameterError("epoch must be non-negative")
         if group.base_mul(self.secret) != self.verifying_shares[self.index]:
@@ -140,6 +147,8 @@ class KeyShare:
         }
         if self.ext:
             m[_K_EXT] = dict(self.ext)
+        if self.banned:
+            m[_K_BANNED] = sorted(self.banned)
         return codec.dumps(m)
 
     @classmethod
@@ -147,7 +156,7 @@ class KeyShare:
         """Strict decoding: exact schema, canonical encoding, every element validated,
         and the share checked against the public data.  Raises :class:`DecodeError`."""
         try:
-            m = codec.load_map(data, _REQUIRED, _OPTIONAL)
+            m = codec.load_map(data, _REQUIRED, _OPTIONAL, max_size=MAX_KEYSHARE_BYTES)
             if m[_K_MAGIC] != FORMAT_MAGIC:
                 raise DecodeError("not a Gridlock key share")
             version = codec.get_int(m, _K_VERSION)
@@ -163,6 +172,9 @@ class KeyShare:
             ext = m.get(_K_EXT, {})
             if not isinstance(ext, dict):
                 raise DecodeError("extension field must be a map")
+            banned = m.get(_K_BANNED, [])
+            if not isinstance(banned, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in banned):
+                raise DecodeError("banned field must be a list of indices")
             share = cls(
                 scheme=scheme.name,
                 index=codec.get_int(m, _K_INDEX, 1, group.order - 1),
@@ -176,6 +188,7 @@ class KeyShare:
                 transcript_hash=codec.get_bytes(m, _K_TRANSCRIPT, 32),
                 origin=codec.get_str(m, _K_ORIGIN),
                 ext=ext,
+                banned=set(banned),
             )
             share.check_public_data()
             return share

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from gridlock.crypto.ecdsa.scheme import ECDSA_SECP256K1
 from gridlock.crypto.scheme import Scheme
 from gridlock.crypto.suites import FROST_ED25519, FROST_SECP256K1, FROST_TAPROOT, FrostSuite
 from gridlock.errors import InvalidParameterError
 
-SCHEMES: dict[str, Scheme] = {s.name: s for s in (FROST_ED25519, FROST_SECP256K1, FROST_TAPROOT)}
+SCHEMES: dict[str, Scheme] = {s.name: s for s in (FROST_ED25519, FROST_SECP256K1, FROST_TAPROOT, ECDSA_SECP256K1)}
 
 
 def get_scheme(name: str) -> Scheme:

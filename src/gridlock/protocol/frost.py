@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import NoReturn
 
 from gridlock.crypto import frost
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.errors import InvalidParameterError, ProtocolAbort
+from gridlock.protocol.message import Message
 from gridlock.protocol.party import RoundProtocol, RoundSpec
 
 FROST_ROUNDS = (RoundSpec(broadcast=True), RoundSpec(broadcast=True))
@@ -44,6 +46,20 @@ class FrostSignParty(RoundProtocol[bytes]):
         self._nonces = nonces
         self._package: frost.SigningPackage | None = None
         self._z: int | None = None
+        self._context: frost.SigningContext | None = None
+
+    def _burn_nonces(self) -> None:
+        """An aborted run consumes its nonces whenever it stops (SECURITY #9), not only after signing."""
+        if self._nonces is not None and not self._nonces.used:
+            self._nonces.take()
+
+    def _abort(self, exc: ProtocolAbort) -> NoReturn:
+        self._burn_nonces()
+        super()._abort(exc)
+
+    def _on_abort_notice(self, msg: Message) -> NoReturn:
+        self._burn_nonces()
+        super()._on_abort_notice(msg)
 
     def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
         if round_no == 1:
@@ -59,10 +75,13 @@ class FrostSignParty(RoundProtocol[bytes]):
                     raise ProtocolAbort([j], "frost-commitment-identifier", "commitment carries another identifier")
                 comms.append(c)
             self._package = frost.SigningPackage.build(comms, self.message)
-            self._z = frost.sign(self.suite, self.share, self._nonces, self._package)
+            self._context = frost.signing_context(self.suite, self.share.group_key, self._package)
+            self._z = frost.sign(self.suite, self.share, self._nonces, self._package, context=self._context)
             return {None: self.suite.group.scalar_to_bytes(self._z)}
         assert self._package is not None and self._z is not None
         shares = {j: self.decode(j, partial(frost.decode_share, self.suite, data)) for j, data in inbox.items()}
         shares[self.index] = self._z
-        self._finish(frost.aggregate(self.suite, self.share, self._package, shares, own=self.index))
+        self._finish(
+            frost.aggregate(self.suite, self.share, self._package, shares, own=self.index, context=self._context)
+        )
         return {}

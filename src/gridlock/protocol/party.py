@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from typing import Generic, NoReturn, TypeVar
 
 from gridlock.crypto import codec
-from gridlock.errors import DecodeError, GridlockError, MessageRejected, ProtocolAbort
+from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, MessageRejected, ProtocolAbort
 from gridlock.protocol.message import ABORT_ROUND, Message
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+_MAX_INDEX = 1 << 64  # exclusive bound on participant indices (8-byte echo fields)
 
 
 class Party(ABC, Generic[T]):
@@ -76,6 +78,9 @@ class RoundProtocol(Party[T]):
             raise GridlockError("session id must be at least 16 bytes")
         if index not in participants:
             raise GridlockError("this party is not among the participants")
+        if any(isinstance(p, bool) or not isinstance(p, int) or not 0 < p < _MAX_INDEX for p in participants):
+            # echoes carry indices as 8-byte fields (_echo_of); larger ones used to crash with OverflowError
+            raise InvalidParameterError("participant indices must be integers in 1..2^64-1")
         self.session_id = bytes(session_id)
         self.index = index
         self.participants = tuple(participants)
@@ -195,7 +200,9 @@ class RoundProtocol(Party[T]):
         for sender, m in msgs.items():
             if m.echo == mine:
                 continue
-            culprits = self._echo_culprits(mine, m.echo) or {sender}
+            # Either the named broadcaster equivocated or `sender` misreports what it saw: blame both,
+            # so a participant cannot frame an honest broadcaster with a fabricated echo.
+            culprits = self._echo_culprits(mine, m.echo) | {sender}
             self._abort(
                 ProtocolAbort(
                     culprits,

@@ -1,0 +1,106 @@
+"""Base oblivious transfer: Masny–Rindal "Endemic OT" (ePrint 2019/706, §4, OT from a key agreement
+with uniformly random public keys), on secp256k1 with libsecp256k1 doing every group operation.
+
+For OT number ``j`` the receiver, with choice bit ``c``, samples ``b`` and a random group element
+``r_{1-c}`` (hashed from fresh randomness: nobody knows its discrete log) and sets
+``r_c = b·G − H(sid, j, 1-c, r_{1-c})``; the sender, with ``A = a·G``, derives both keys
+``k_σ = KDF(sid, j, a·(r_σ + H(sid, j, 1-σ, r_{1-σ})))``; the receiver gets ``k_c = KDF(sid, j, b·A)``.
+Without ``b``'s counterpart for the other branch the receiver learns nothing of ``k_{1-c}``; ``(r_0, r_1)``
+is uniform whatever ``c`` is, so the sender learns nothing of the choice.  "Endemic" security (a
+corrupted party may fix its own outputs) is what OT extension needs from its base OTs.
+
+One sender key ``A`` serves a whole batch; the hash ``H`` (try-and-increment onto the curve, public
+inputs only) and the KDF are domain-separated by the session id and the OT index, so batches and
+positions never mix.  Messages are strictly decoded before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from coincurve import PublicKey
+
+from gridlock.crypto import transcript
+from gridlock.crypto.group import Point
+from gridlock.crypto.secp256k1 import SECP256K1, P, Secp256k1Point
+from gridlock.errors import DecodeError
+
+H2C_LABEL = b"gridlock/dkls23/base-ot/h2c/v1"
+KDF_LABEL = b"gridlock/dkls23/base-ot/kdf/v1"
+POINT_LEN = 33
+
+
+def hash_to_curve(data: bytes) -> Point:
+    """Try-and-increment onto secp256k1 (even y).  Not constant time: its inputs are public."""
+    ctr = 0
+    while True:
+        x = hashlib.sha256(transcript.encode(H2C_LABEL, data, ctr.to_bytes(4, "big"))).digest()
+        if int.from_bytes(x, "big") < P:
+            enc = b"\x02" + x
+            try:
+                return Secp256k1Point(PublicKey(enc), enc)
+            except ValueError:
+                pass
+        ctr += 1
+
+
+def _h(sid: bytes, j: int, pos: int, r: Point) -> Point:
+    return hash_to_curve(transcript.encode(b"H", sid, j.to_bytes(4, "big"), bytes([pos]), r.encode()))
+
+
+def _kdf(sid: bytes, j: int, shared: Point) -> bytes:
+    return transcript.digest(KDF_LABEL, sid, j.to_bytes(4, "big"), shared.encode())
+
+
+class BaseOtSender:
+    """Sender of a batch of ``count`` random OTs: learns both keys of every OT."""
+
+    def __init__(self, sid: bytes, count: int) -> None:
+        self.sid = sid
+        self.count = count
+        self._a = SECP256K1.random_scalar()
+        self.message = SECP256K1.base_mul(self._a).encode()
+
+    def finish(self, receiver_message: bytes) -> list[tuple[bytes, bytes]]:
+        """Both keys of every OT; raises :class:`DecodeError` for a malformed receiver message."""
+        if len(receiver_message) != self.count * 2 * POINT_LEN:
+            raise DecodeError("base-OT receiver message has the wrong length")
+        out = []
+        for j in range(self.count):
+            off = 2 * POINT_LEN * j
+            r0 = SECP256K1.decode(receiver_message[off : off + POINT_LEN])
+            r1 = SECP256K1.decode(receiver_message[off + POINT_LEN : off + 2 * POINT_LEN])
+            b0 = r0 + _h(self.sid, j, 1, r1)
+            b1 = r1 + _h(self.sid, j, 0, r0)
+            out.append((_kdf(self.sid, j, self._a * b0), _kdf(self.sid, j, self._a * b1)))
+        self._a = 0
+        return out
+
+
+class BaseOtReceiver:
+    """Receiver of a batch of random OTs with the given choice bits: learns one key per OT."""
+
+    def __init__(self, sid: bytes, choices: Sequence[int]) -> None:
+        self.sid = sid
+        self.choices = [int(c) & 1 for c in choices]
+        self._b: list[int] = []
+        parts = []
+        for j, c in enumerate(self.choices):
+            b = SECP256K1.random_scalar()
+            other = hash_to_curve(secrets.token_bytes(32))
+            mine = SECP256K1.base_mul(b) - _h(sid, j, 1 - c, other)
+            pair = (mine, other) if c == 0 else (other, mine)
+            parts.append(pair[0].encode() + pair[1].encode())
+            self._b.append(b)
+        self.message = b"".join(parts)
+
+    def finish(self, sender_message: bytes) -> list[bytes]:
+        """The chosen key of every OT; raises :class:`DecodeError` for a malformed sender message."""
+        if len(sender_message) != POINT_LEN:
+            raise DecodeError("base-OT sender message has the wrong length")
+        a = SECP256K1.decode(sender_message)
+        keys = [_kdf(self.sid, j, b * a) for j, b in enumerate(self._b)]
+        self._b = []
+        return keys

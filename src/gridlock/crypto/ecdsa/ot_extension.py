@@ -1,0 +1,171 @@
+"""Actively secure OT extension: KOS15 (Keller–Orsini–Scholl, "Actively Secure OT Extension with
+Optimal Overhead", ePrint 2015/546, Fig. 7), with numpy bit matrices.
+
+Parameters: ``KAPPA = 128`` base OTs (computational security 128 bits) and a correlation check over
+GF(2^128) with ``STAT = 80`` extra random rows besides the ``KAPPA`` rows that hide the receiver's
+check (statistical security ≥ 80 bits).  Roles are swapped relative to the base OTs: the
+*extension sender* is the base-OT receiver with choice bits ``Δ`` and keeps ``k_i^{Δ_i}``; the
+*extension receiver* is the base-OT sender and keeps both ``k_i^0, k_i^1``.
+
+One base-OT setup serves every later extension: each run expands the seeds with a PRG keyed by the
+run's session id, so ``Δ`` is long-term and runs are independent.  Because ``Δ`` is reused, a failed
+consistency check may have leaked a bit of it to the receiver (selective failure): the caller must
+ban that counterparty until the next refresh (SECURITY #13).
+
+Receiver: ``u^i = PRG(k_i^0) ⊕ PRG(k_i^1) ⊕ x'`` (x' = choices ‖ random padding); the challenge
+``χ_j = H(sid, u)`` (Fiat–Shamir); it sends ``u``, ``x̃ = Σ x'_j·χ_j`` and ``t̃ = Σ t_j·χ_j``.
+Sender: ``q^i = PRG(k_i^{Δ_i}) ⊕ Δ_i·u^i``, rows ``q_j = t_j ⊕ x'_j·Δ``; it checks
+``Σ q_j·χ_j = t̃ ⊕ x̃·Δ``.  Row ``j`` then gives the sender ``(q_j, q_j ⊕ Δ)`` and the receiver ``t_j``
+(the one matching its choice), which callers hash into their OT outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gridlock.crypto import transcript
+from gridlock.errors import DecodeError, ProtocolAbort
+
+KAPPA = 128
+STAT = 80
+PAD = KAPPA + STAT
+ROW_BYTES = KAPPA // 8
+PRG_LABEL = b"gridlock/dkls23/kos15/prg/v1"
+CHI_LABEL = b"gridlock/dkls23/kos15/chi/v1"
+_GF_POLY = (1 << 128) | 0x87  # x^128 + x^7 + x^2 + x + 1
+
+Bits = npt.NDArray[np.uint8]
+
+
+class OtConsistencyError(ProtocolAbort):
+    """The KOS15 correlation check failed: the receiver cheated (ban it)."""
+
+
+@dataclass(frozen=True, repr=False)
+class ExtSenderSetup:
+    """Long-term state of the extension sender towards one counterparty."""
+
+    delta: bytes  # KAPPA bits, little-endian bit order
+    seeds: tuple[bytes, ...]  # k_i^{Δ_i}
+
+    def __repr__(self) -> str:
+        return "ExtSenderSetup(<redacted>)"
+
+
+@dataclass(frozen=True, repr=False)
+class ExtReceiverSetup:
+    """Long-term state of the extension receiver towards one counterparty."""
+
+    seeds0: tuple[bytes, ...]
+    seeds1: tuple[bytes, ...]
+
+    def __repr__(self) -> str:
+        return "ExtReceiverSetup(<redacted>)"
+
+
+def _expand(seeds: tuple[bytes, ...], sid: bytes, nbits: int) -> Bits:
+    """PRG: every seed to ``nbits`` pseudorandom bits (SHAKE-128), as a (KAPPA, nbits) bit matrix."""
+    nbytes = nbits // 8
+    prefix = transcript.encode(PRG_LABEL, sid)
+    raw = b"".join(hashlib.shake_128(prefix + s).digest(nbytes) for s in seeds)
+    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(len(seeds), nbytes), axis=1, bitorder="little")
+
+
+def _challenge(sid: bytes, u: bytes, rows: int) -> Bits:
+    raw = hashlib.shake_256(transcript.encode(CHI_LABEL, sid, u)).digest(rows * ROW_BYTES)
+    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(rows, ROW_BYTES), axis=1, bitorder="little")
+
+
+def _bits_to_int(bits: Bits) -> int:
+    return int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
+
+
+def _gf_reduce(p: int) -> int:
+    for k in range(p.bit_length() - 1, KAPPA - 1, -1):
+        if (p >> k) & 1:
+            p ^= _GF_POLY << (k - KAPPA)
+    return p
+
+
+def gf_mul(a: int, b: int) -> int:
+    """Multiplication in GF(2^128) = GF(2)[x]/(x^128 + x^7 + x^2 + x + 1)."""
+    p = 0
+    while b:
+        if b & 1:
+            p ^= a
+        a <<= 1
+        b >>= 1
+    return _gf_reduce(p)
+
+
+def gf_inner(chi: Bits, rows: Bits) -> int:
+    """``Σ_j χ_j·r_j`` in GF(2^128) for bit matrices (rows, KAPPA), without a per-row loop.
+
+    Coefficient ``k`` of the unreduced product sum is the parity of ``Σ_j Σ_{b+c=k} χ_j[b]·r_j[c]``;
+    the inner sums over ``j`` form the matrix ``χᵀ·R`` (a float32 matmul, exact for these sizes).
+    """
+    m = (chi.T.astype(np.float32) @ rows.astype(np.float32)).astype(np.int64) & 1
+    packed = np.packbits(m.astype(np.uint8), axis=1, bitorder="little")
+    acc = 0
+    for b in range(KAPPA):
+        acc ^= int.from_bytes(packed[b].tobytes(), "little") << b
+    return _gf_reduce(acc)
+
+
+def message_len(m: int) -> int:
+    return KAPPA * (m + PAD) // 8 + 2 * ROW_BYTES
+
+
+def receiver_extend(setup: ExtReceiverSetup, sid: bytes, choices: Bits) -> tuple[bytes, Bits]:
+    """Receiver's single message and its ``m`` rows ``t_j`` (as an (m, KAPPA) bit matrix)."""
+    m = len(choices)
+    if m % 8:
+        raise ValueError("the number of extended OTs must be a multiple of 8")
+    total = m + PAD
+    x = np.concatenate(
+        [choices.astype(np.uint8), np.unpackbits(np.frombuffer(secrets.token_bytes(PAD // 8), np.uint8))]
+    )
+    t0 = _expand(setup.seeds0, sid, total)
+    u = t0 ^ _expand(setup.seeds1, sid, total) ^ x[None, :]
+    u_bytes = np.packbits(u, axis=1, bitorder="little").tobytes()
+    rows = np.ascontiguousarray(t0.T)
+    chi = _challenge(sid, u_bytes, total)
+    x_check = _bits_to_int(((x.astype(np.float32) @ chi.astype(np.float32)).astype(np.int64) & 1).astype(np.uint8))
+    t_check = gf_inner(chi, rows)
+    msg = u_bytes + x_check.to_bytes(ROW_BYTES, "little") + t_check.to_bytes(ROW_BYTES, "little")
+    return msg, rows[:m]
+
+
+def sender_extend(setup: ExtSenderSetup, sid: bytes, m: int, message: bytes, counterparty: int) -> Bits:
+    """Sender's rows ``q_j`` (an (m, KAPPA) bit matrix) after the correlation check.
+
+    Raises :class:`DecodeError` for a malformed message and :class:`OtConsistencyError` naming
+    ``counterparty`` when the check fails.
+    """
+    total = m + PAD
+    if len(message) != message_len(m):
+        raise DecodeError("OT-extension message has the wrong length")
+    u_len = KAPPA * total // 8
+    u_bytes = message[:u_len]
+    x_check = int.from_bytes(message[u_len : u_len + ROW_BYTES], "little")
+    t_check = int.from_bytes(message[u_len + ROW_BYTES :], "little")
+    u = np.unpackbits(np.frombuffer(u_bytes, np.uint8).reshape(KAPPA, total // 8), axis=1, bitorder="little")
+    delta_bits = np.unpackbits(np.frombuffer(setup.delta, np.uint8), bitorder="little")
+    q = _expand(setup.seeds, sid, total) ^ (u & delta_bits[:, None])
+    rows = np.ascontiguousarray(q.T)
+    chi = _challenge(sid, u_bytes, total)
+    delta = int.from_bytes(setup.delta, "little")
+    if gf_inner(chi, rows) != t_check ^ gf_mul(x_check, delta):
+        raise OtConsistencyError([counterparty], "ote-consistency", "OT-extension correlation check failed")
+    return rows[:m]
+
+
+def pack_rows(rows: Bits) -> list[bytes]:
+    """Rows of a bit matrix as ``KAPPA/8``-byte strings."""
+    packed = np.packbits(rows, axis=1, bitorder="little")
+    return [bytes(r) for r in packed]
