@@ -26,7 +26,17 @@ from gridlock.protocol.frost import FrostSignParty
 from gridlock.protocol.party import RoundProtocol
 from gridlock.protocol.runner import run
 
-__all__ = ["KeyShare", "Presignature", "keygen", "presign", "sign", "sign_with_presignatures", "verify"]
+__all__ = [
+    "KeyShare",
+    "LocalSigner",
+    "Presignature",
+    "keygen",
+    "presign",
+    "sign",
+    "sign_with_presignatures",
+    "signer",
+    "verify",
+]
 ECDSA = "ecdsa-secp256k1"
 
 
@@ -129,3 +139,30 @@ def verify(scheme: str, public_key: bytes, message: bytes, signature: bytes) -> 
     if get_scheme(scheme).name == ECDSA:
         return ecdsa_signing.verify(bytes(public_key), bytes(message), bytes(signature))
     return get_frost_suite(scheme).verify(bytes(public_key), bytes(message), bytes(signature))
+
+
+class LocalSigner:
+    """The signer seam chain code signs through: ``.scheme``, ``.public_key``, ``.sign(message)``.
+
+    Here every signature runs the full threshold protocol among the given in-process shares; the
+    networked ``Vault`` offers the same three members.  For ``ecdsa-secp256k1`` ``sign`` takes the
+    32-byte digest and returns 64-byte low-S ``r‖s``; for FROST schemes the message itself.
+    """
+
+    def __init__(self, shares: Sequence[KeyShare]) -> None:
+        shares = list(shares)
+        check_same_key(shares)
+        self._shares = shares
+        self.scheme: str = shares[0].scheme
+        self.public_key: bytes = shares[0].public_key
+
+    def sign(self, message: bytes) -> bytes:
+        return sign(self._shares, message)
+
+    def __repr__(self) -> str:
+        return f"LocalSigner(scheme={self.scheme!r}, public_key={self.public_key.hex()}, signers={len(self._shares)})"
+
+
+def signer(shares: Sequence[KeyShare]) -> LocalSigner:
+    """A façade signer over at least ``t`` shares of one key."""
+    return LocalSigner(shares)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gridlock.crypto import codec
 from gridlock.crypto.group import Point
@@ -127,6 +127,9 @@ class SigningPackage:
 
     commitments: tuple[SigningCommitments, ...]
     message: bytes
+    # Memo of signing_context() per group key: a signer and the aggregator need the same values,
+    # computed once.  Never supplied by callers (SECURITY #15: no key is a sign-API input).
+    _contexts: dict[bytes, SigningContext] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         ids = [c.identifier for c in self.commitments]
@@ -193,6 +196,14 @@ class SigningContext:
 
 
 def signing_context(suite: FrostSuite, group_key: Point, package: SigningPackage) -> SigningContext:
+    cache_key = suite.name.encode() + group_key.encode()
+    ctx = package._contexts.get(cache_key)
+    if ctx is None:
+        ctx = package._contexts[cache_key] = _signing_context(suite, group_key, package)
+    return ctx
+
+
+def _signing_context(suite: FrostSuite, group_key: Point, package: SigningPackage) -> SigningContext:
     negate_key = suite.signing_key_negated(group_key)
     key = -group_key if negate_key else group_key
     rho = binding_factors(suite, key, package)
@@ -215,8 +226,6 @@ def sign(
     share: KeyShare,
     nonces: SigningNonces,
     package: SigningPackage,
-    *,
-    context: SigningContext | None = None,
 ) -> int:
     """RFC 9591 §5.2 ``sign``: returns this signer's share ``z_i``.
 
@@ -234,7 +243,7 @@ def sign(
     if mine != nonces.commitments:
         raise InvalidParameterError("the signing package carries a commitment that is not this signer's")
     d, e = nonces.take()
-    ctx = context or signing_context(suite, share.group_key, package)
+    ctx = signing_context(suite, share.group_key, package)
     q = suite.group.order
     lam = lagrange_coefficient(share.index, package.signers, q)
     nonce = (d + e * ctx.binding_factors[share.index]) % q
@@ -266,21 +275,19 @@ def aggregate(
     shares: Mapping[int, int],
     *,
     own: int | None = None,
-    context: SigningContext | None = None,
 ) -> bytes:
     """RFC 9591 §5.3 ``aggregate`` after checking every share (§5.4).
 
     Raises :class:`ProtocolAbort` naming every signer whose share is missing or
     invalid; never returns a signature that does not verify.  ``own`` is the
     identifier of a share computed by the caller itself: it is covered by the
-    final verification instead of a separate check.  ``context`` is the
-    :func:`signing_context` of this package if the caller already has it.
+    final verification instead of a separate check.
     """
     _check_package(share, package)
     missing = [i for i in package.signers if i not in shares]
     if missing:
         raise ProtocolAbort(missing, "frost-missing-share", "no signature share from these signers")
-    ctx = context or signing_context(suite, share.group_key, package)
+    ctx = signing_context(suite, share.group_key, package)
     bad = [
         i
         for i in package.signers

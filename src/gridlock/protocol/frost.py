@@ -46,7 +46,6 @@ class FrostSignParty(RoundProtocol[bytes]):
         self._nonces = nonces
         self._package: frost.SigningPackage | None = None
         self._z: int | None = None
-        self._context: frost.SigningContext | None = None
 
     def _burn_nonces(self) -> None:
         """An aborted run consumes its nonces whenever it stops (SECURITY #9), not only after signing."""
@@ -75,13 +74,12 @@ class FrostSignParty(RoundProtocol[bytes]):
                     raise ProtocolAbort([j], "frost-commitment-identifier", "commitment carries another identifier")
                 comms.append(c)
             self._package = frost.SigningPackage.build(comms, self.message)
-            self._context = frost.signing_context(self.suite, self.share.group_key, self._package)
-            self._z = frost.sign(self.suite, self.share, self._nonces, self._package, context=self._context)
+            self._z = frost.sign(self.suite, self.share, self._nonces, self._package)
             return {None: self.suite.group.scalar_to_bytes(self._z)}
         assert self._package is not None and self._z is not None
         shares = {j: self.decode(j, partial(frost.decode_share, self.suite, data)) for j, data in inbox.items()}
         shares[self.index] = self._z
         self._finish(
-            frost.aggregate(self.suite, self.share, self._package, shares, own=self.index, context=self._context)
+            frost.aggregate(self.suite, self.share, self._package, shares, own=self.index)
         )
         return {}

@@ -34,6 +34,7 @@ import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from coincurve import PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -185,7 +186,7 @@ class Presigner:
                 raise ProtocolAbort([j], "decode", f"malformed presign round-1 message: {exc}") from None
             if not hmac.compare_digest(epoch, self.share.transcript_hash):
                 raise ProtocolAbort([j], "epoch-mismatch", "signer holds a share of another key epoch")
-        digest = self._commit_digest()
+        echo = [self._commits[j] for j in self.signers]
         out = {}
         for j in self.others:
             try:
@@ -200,7 +201,7 @@ class Presigner:
             psi = (self._phi - self._receivers[j].b) % N
             out[j] = codec.dumps(
                 {
-                    0: digest,
+                    0: echo,
                     1: reply,
                     2: G.base_mul(c[0]).encode(),
                     3: G.base_mul(c[1]).encode(),
@@ -216,20 +217,26 @@ class Presigner:
         )
         return out
 
-    def _commit_digest(self) -> bytes:
-        return transcript.digest(DIGEST_LABEL, *(self._commits[j] for j in self.signers))
-
     @staticmethod
     def _public_part(R: Point, pk: Point, zs: Sequence[Point]) -> bytes:
         return transcript.encode(b"round2", R.encode(), pk.encode(), *(z.encode() for z in zs))
 
     # --- round 3 -------------------------------------------------------------------------------
-    def _check_round2(self, j: int, data: bytes, digest: bytes) -> tuple[Point, Point, int, list[int]]:
+    def _check_echo(self, j: int, echo: list[Any]) -> None:
+        """Round-1 commitments as ``j`` saw them must equal ours; name whoever equivocated."""
+        if len(echo) != len(self.signers) or not all(isinstance(c, bytes) for c in echo):
+            raise ProtocolAbort([j], "decode", "malformed commitment echo")
+        differ = [k for k, c in zip(self.signers, echo, strict=True) if not hmac.compare_digest(c, self._commits[k])]
+        if differ:
+            culprits = [j] if self.me in differ else differ
+            raise ProtocolAbort(culprits, "echo-mismatch", f"signer {j} saw different round-1 commitments")
+
+    def _check_round2(self, j: int, data: bytes) -> tuple[Point, Point, int, list[int]]:
         """Every check on signer ``j``'s round-2 message; returns ``(R_j, pk_j, ψ_j, d)``."""
         q = N
         try:
             m = codec.load_map(data, frozenset(range(9)))
-            echo = codec.get_bytes(m, 0, 32)
+            echo = codec.get_list(m, 0)
             reply = codec.get_bytes(m, 1)
             gamma_u, gamma_v = _pt(m[2]), _pt(m[3])
             psi = _sc(m[4])
@@ -237,8 +244,7 @@ class Presigner:
             zs = [_pt(z) for z in codec.get_list(m, 8, length=len(self.signers) - 1)]
         except DecodeError as exc:
             raise ProtocolAbort([j], "decode", f"malformed presign round-2 message: {exc}") from None
-        if not hmac.compare_digest(echo, digest):
-            raise ProtocolAbort([j], "echo-mismatch", "signer saw different round-1 commitments")
+        self._check_echo(j, echo)
         if not hmac.compare_digest(self._commit(j, R_j, blind_j), self._commits[j]):
             raise ProtocolAbort([j], "presign-decommit", "opening of R_j does not match its commitment")
         rcv = self._receivers[j]
@@ -262,12 +268,11 @@ class Presigner:
 
     def round3(self, inbox: Mapping[int, bytes]) -> bytes:
         q = N
-        digest = self._commit_digest()
         R_all: dict[int, Point] = {self.me: self._R}
         pk_all: dict[int, Point] = {self.me: self._pk}
         psi_sum = u_cross = v_cross = 0
         for j in self.others:
-            R_all[j], pk_all[j], psi, d = self._check_round2(j, inbox[j], digest)
+            R_all[j], pk_all[j], psi, d = self._check_round2(j, inbox[j])
             psi_sum += psi
             u_cross += self._c[j][0] + d[0]
             v_cross += self._c[j][1] + d[1]
