@@ -29,8 +29,9 @@ test-all: $(STAMP)            ## every test, slow ones included
 bench: $(STAMP)               ## median timings of our operations
 	$(BIN)/python bench/run.py
 
-bench-peers: $(STAMP)         ## ours next to @noble/curves (npm, installed into bench/peers/noble/node_modules)
+bench-peers: $(STAMP)         ## ours next to the npm peers (installed into git-ignored bench/peers/*/node_modules)
 	cd bench/peers/noble && npm ci --silent --no-audit --no-fund
+	cd bench/peers/dkls && npm ci --silent --no-audit --no-fund
 	$(BIN)/python bench/peers.py
 
 clean:

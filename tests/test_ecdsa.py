@@ -1,4 +1,4 @@
-"""Threshold ECDSA (DKLs23): honest runs checked by libsecp256k1, and the attacks of issue 3 / SECURITY #1–7, #9, #12, #13."""
+"""Threshold ECDSA (DKLs23): honest runs checked by libsecp256k1; the attacks of issue 3 and SECURITY #1–7, 9, 12, 13."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from gridlock.crypto.ecdsa import setup as ecdsa_setup
 from gridlock.crypto.ecdsa import signing, vole
 from gridlock.crypto.ecdsa.ot_extension import KAPPA
 from gridlock.crypto.keyshare import KeyShare
-from gridlock.crypto.secp256k1 import N, SECP256K1
+from gridlock.crypto.secp256k1 import SECP256K1, N
 from gridlock.errors import DecodeError, InvalidParameterError, MessageRejected, NonceReuseError, ProtocolAbort
 from gridlock.protocol.ecdsa import OnlineSignParty, PresignParty
 from gridlock.protocol.message import Message
@@ -220,7 +220,7 @@ def test_wrong_key_share_in_vole_is_caught(fresh35: list[KeyShare]) -> None:
 
 def test_bad_opening_of_R(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]
-    results, aborts = _presign(shares, tamper(3, 2, 2, 6, lambda b: _flip(b, 0)))
+    _results, aborts = _presign(shares, tamper(3, 2, 2, 6, lambda b: _flip(b, 0)))
     exc = _own_abort(aborts, 2)
     assert exc.check == "presign-decommit" and exc.culprits == {3}
     assert not shares[1].banned  # not an OT/VOLE check: no ban
@@ -238,7 +238,7 @@ def test_equivocated_commitment_is_caught_by_the_echo(fresh35: list[KeyShare]) -
 def test_equivocated_round3_broadcast_names_the_liar_in_the_online_round(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]
     fake_u = SECP256K1.base_mul(99).encode()
-    results, aborts = _presign(shares, tamper(2, 3, 3, 2, lambda _b: fake_u))  # U_2 as seen by 3
+    results, _aborts = _presign(shares, tamper(2, 3, 3, 2, lambda _b: fake_u))  # U_2 as seen by 3
     # The presignature id names the session, so the fork surfaces in the online round, where party 3
     # checks 2's share against the commitment it was shown — and names 2, never an honest signer.
     assert len(results) == 3

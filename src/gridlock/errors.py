@@ -69,5 +69,6 @@ class ProtocolAbort(GridlockError):
         self.reason = reason
         self.notice: Any = None  # the abort notice a party sends the others (a protocol Message)
         self.reported_by: int | None = None  # set when this abort was relayed from a peer
+        self.claimed_culprits: frozenset[int] = frozenset()  # what that peer's notice claimed
         who = ", ".join(str(c) for c in sorted(self.culprits)) or "unknown"
         super().__init__(f"protocol aborted ({check}): {reason} [culprits: {who}]")

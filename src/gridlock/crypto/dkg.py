@@ -35,6 +35,7 @@ from gridlock.errors import DecodeError, ProtocolAbort
 
 POK_LABEL = b"gridlock/dkg/pok/v1"
 CHAIN_LABEL = b"gridlock/dkg/chain-code/v1"
+CHAIN_COMMIT_LABEL = b"gridlock/dkg/chain-code-commitment/v1"
 TRANSCRIPT_LABEL = b"gridlock/dkg/transcript/v1"
 
 
@@ -127,7 +128,7 @@ class DealerSecret:
 
 
 def chain_commitment(session_id: bytes, ident: int, part: bytes) -> bytes:
-    return transcript.digest(CHAIN_LABEL, session_id, transcript.int_field(ident), part)
+    return transcript.digest(CHAIN_COMMIT_LABEL, session_id, transcript.int_field(ident), part)
 
 
 # --- steps ------------------------------------------------------------------------------------

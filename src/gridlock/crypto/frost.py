@@ -129,7 +129,7 @@ class SigningPackage:
     message: bytes
     # Memo of signing_context() per group key: a signer and the aggregator need the same values,
     # computed once.  Never supplied by callers (SECURITY #15: no key is a sign-API input).
-    _contexts: dict[bytes, SigningContext] = field(default_factory=dict, compare=False, repr=False)
+    _contexts: dict[bytes, SigningContext] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         ids = [c.identifier for c in self.commitments]

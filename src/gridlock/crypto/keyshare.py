@@ -10,13 +10,13 @@ signature later.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gridlock.crypto import codec
 from gridlock.crypto.group import Point
-from gridlock.crypto.polynomial import lagrange_coefficient, validate_indices
+from gridlock.crypto.polynomial import validate_indices
 from gridlock.crypto.scheme import Scheme
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, InvalidParameterError
@@ -29,9 +29,9 @@ MAX_KEYSHARE_BYTES = 32 << 20  # threshold-ECDSA shares carry ~12 KB of OT setup
 # CBOR map keys of format version 1.
 _K_MAGIC, _K_VERSION, _K_SCHEME, _K_INDEX, _K_THRESHOLD = 0, 1, 2, 3, 4
 _K_PARTICIPANTS, _K_SECRET, _K_VSHARES, _K_GROUP_KEY, _K_CHAIN_CODE = 5, 6, 7, 8, 9
-_K_EPOCH, _K_TRANSCRIPT, _K_ORIGIN, _K_EXT, _K_BANNED = 10, 11, 12, 13, 14
+_K_EPOCH, _K_TRANSCRIPT, _K_ORIGIN, _K_EXT, _K_BANNED, _K_HD = 10, 11, 12, 13, 14, 15
 _REQUIRED = frozenset(range(0, 13))
-_OPTIONAL = frozenset({_K_EXT, _K_BANNED})
+_OPTIONAL = frozenset({_K_EXT, _K_BANNED, _K_HD})
 
 
 def validate_threshold(threshold: int, n: int) -> None:
@@ -68,6 +68,10 @@ class KeyShare:
     origin: str = "dkg"
     ext: Mapping[int, Any] = field(default_factory=dict)
     banned: set[int] = field(default_factory=set)
+    # BIP32 position of this key (non-zero for derived child keys; see gridlock.crypto.hd)
+    depth: int = 0
+    parent_fingerprint: bytes = bytes(4)
+    child_number: int = 0
 
     def __post_init__(self) -> None:
         scheme = get_scheme(self.scheme)
@@ -88,11 +92,14 @@ class KeyShare:
             raise InvalidParameterError("banned counterparties must be other participants")
         if self.epoch < 0:
             raise InvalidParameterError("epoch must be non-negative")
+        if not (0 <= self.depth <= 255 and len(self.parent_fingerprint) == 4 and 0 <= self.child_number < 2**32):
+            raise InvalidParameterError("malformed derivation info")
         if group.base_mul(self.secret) != self.verifying_shares[self.index]:
             raise InvalidParameterError("secret share does not match its verifying share")
+        check_verifying_shares(scheme, self.threshold, self.verifying_shares, self.group_key)
 
     def check_public_data(self) -> None:
-        """The costlier consistency check of the public data (run on every decoded share)."""
+        """Re-run the consistency check of the public data (construction already runs it)."""
         check_verifying_shares(get_scheme(self.scheme), self.threshold, self.verifying_shares, self.group_key)
 
     # --- the façade contract -------------------------------------------------------
@@ -115,6 +122,8 @@ class KeyShare:
             self.chain_code,
             self.epoch,
             self.transcript_hash,
+            self.depth,
+            self.child_number,
         )
 
     def __repr__(self) -> str:
@@ -149,6 +158,8 @@ class KeyShare:
             m[_K_EXT] = dict(self.ext)
         if self.banned:
             m[_K_BANNED] = sorted(self.banned)
+        if self.depth:
+            m[_K_HD] = [self.depth, self.parent_fingerprint, self.child_number]
         return codec.dumps(m)
 
     @classmethod
@@ -175,6 +186,15 @@ class KeyShare:
             banned = m.get(_K_BANNED, [])
             if not isinstance(banned, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in banned):
                 raise DecodeError("banned field must be a list of indices")
+            hd = m.get(_K_HD, [0, bytes(4), 0])
+            if not (
+                isinstance(hd, list)
+                and len(hd) == 3
+                and isinstance(hd[0], int)
+                and isinstance(hd[1], bytes)
+                and isinstance(hd[2], int)
+            ):
+                raise DecodeError("malformed derivation info")
             share = cls(
                 scheme=scheme.name,
                 index=codec.get_int(m, _K_INDEX, 1, group.order - 1),
@@ -189,8 +209,10 @@ class KeyShare:
                 origin=codec.get_str(m, _K_ORIGIN),
                 ext=ext,
                 banned=set(banned),
+                depth=hd[0],
+                parent_fingerprint=hd[1],
+                child_number=hd[2],
             )
-            share.check_public_data()
             return share
         except DecodeError:
             raise
@@ -200,13 +222,51 @@ class KeyShare:
 
 def check_verifying_shares(scheme: Scheme, threshold: int, vshares: Mapping[int, Point], group_key: Point) -> None:
     """All verifying shares lie on one degree-(t-1) polynomial whose value at 0 is the group key."""
+    key = (scheme.name, threshold, group_key.encode(), tuple((i, vshares[i].encode()) for i in sorted(vshares)))
+    if not _on_one_polynomial(key, scheme, threshold, vshares, group_key):
+        raise InvalidParameterError("verifying shares are inconsistent with the group key and threshold")
+
+
+def _on_one_polynomial(
+    key: tuple[object, ...], scheme: Scheme, threshold: int, vshares: Mapping[int, Point], group_key: Point
+) -> bool:
+    """Reed–Solomon dual-code test, memoised (every holder of a key checks the same data).
+
+    ``(Y_0 = Y, Y_1, …, Y_n)`` at ``x = (0, i_1, …, i_n)`` is a codeword of degree < t iff
+    ``Σ_k w_k·g(x_k)·Y_k = 0`` for every ``g`` of degree ≤ n − t, with ``w_k = Π_{m≠k} (x_k − x_m)⁻¹``.
+    One random ``g`` gives a false pass with probability 1/q, at the cost of one (n+1)-term MSM
+    instead of Lagrange interpolation at every point.
+    """
+    cached = _MEMO.get(key)
+    if cached is not None:
+        return cached
     group = scheme.group
-    ids: Sequence[int] = sorted(vshares)
-    base = ids[:threshold]
     q = group.order
-    targets = [0, *ids[threshold:]]
-    expected = [group_key, *(vshares[j] for j in ids[threshold:])]
-    for at, want in zip(targets, expected, strict=True):
-        got = group.msm([lagrange_coefficient(i, base, q, at) for i in base], [vshares[i] for i in base])
-        if got != want:
-            raise InvalidParameterError("verifying shares are inconsistent with the group key and threshold")
+    xs = [0, *sorted(vshares)]
+    ys = [group_key, *(vshares[i] for i in sorted(vshares))]
+    if len(xs) - 1 < threshold:
+        return False
+    weights = []
+    for k, xk in enumerate(xs):
+        den = 1
+        for m, xm in enumerate(xs):
+            if m != k:
+                den = den * (xk - xm) % q
+        weights.append(pow(den, -1, q))
+    degree = len(xs) - 1 - threshold
+    g = [group.random_scalar() for _ in range(degree + 1)]
+
+    def evaluate(x: int) -> int:
+        acc = 0
+        for c in reversed(g):
+            acc = (acc * x + c) % q
+        return acc
+
+    ok = group.msm([w * evaluate(x) % q for w, x in zip(weights, xs, strict=True)], ys).is_identity()
+    if len(_MEMO) >= 256:
+        _MEMO.pop(next(iter(_MEMO)))
+    _MEMO[key] = ok
+    return ok
+
+
+_MEMO: dict[tuple[object, ...], bool] = {}

@@ -6,8 +6,11 @@
    chain-code opening, carrying the echo of round 1 — so a forked round 1 is
    caught before any share is used (SECURITY #5);
 3. broadcast: the hash of the whole transcript.  A party outputs its key share
-   only when every participant confirmed the same hash, so either all honest
-   parties hold the new key or none does (ZF issue #577; ChillDKG's CertEq).
+   only when every participant confirmed the same hash, so no party ever holds a
+   key that another participant computed differently (ZF issue #577; ChillDKG's
+   CertEq).  A confirmation lost in this last round can still leave one party
+   without the key that the others hold: that is settled above this layer, where
+   a vault becomes active only when every guardian has stored and acknowledged it.
 """
 
 from __future__ import annotations

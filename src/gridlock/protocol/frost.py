@@ -79,7 +79,5 @@ class FrostSignParty(RoundProtocol[bytes]):
         assert self._package is not None and self._z is not None
         shares = {j: self.decode(j, partial(frost.decode_share, self.suite, data)) for j, data in inbox.items()}
         shares[self.index] = self._z
-        self._finish(
-            frost.aggregate(self.suite, self.share, self._package, shares, own=self.index)
-        )
+        self._finish(frost.aggregate(self.suite, self.share, self._package, shares, own=self.index))
         return {}

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from typing import Generic, NoReturn, TypeVar
 
 from gridlock.crypto import codec
-from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, MessageRejected, ProtocolAbort
+from gridlock.errors import (
+    DecodeError,
+    GridlockError,
+    InvalidParameterError,
+    MessageRejected,
+    ProtocolAbort,
+    SignatureError,
+)
 from gridlock.protocol.message import ABORT_ROUND, Message
 
 T = TypeVar("T")
@@ -75,9 +82,9 @@ class RoundProtocol(Party[T]):
 
     def __init__(self, session_id: bytes, index: int, participants: Sequence[int], rounds: Sequence[RoundSpec]) -> None:
         if len(session_id) < 16:
-            raise GridlockError("session id must be at least 16 bytes")
+            raise InvalidParameterError("session id must be at least 16 bytes")
         if index not in participants:
-            raise GridlockError("this party is not among the participants")
+            raise InvalidParameterError("this party is not among the participants")
         if any(isinstance(p, bool) or not isinstance(p, int) or not 0 < p < _MAX_INDEX for p in participants):
             # echoes carry indices as 8-byte fields (_echo_of); larger ones used to crash with OverflowError
             raise InvalidParameterError("participant indices must be integers in 1..2^64-1")
@@ -232,6 +239,8 @@ class RoundProtocol(Party[T]):
             self._abort(exc)
         except DecodeError as exc:  # a subclass forgot to attribute a decoding failure
             self._abort(ProtocolAbort([], "decode", str(exc)))
+        except SignatureError as exc:  # our own final check failed: stop, and tell the others
+            self._abort(ProtocolAbort([], "final-verification", str(exc)))
         if next_round > len(self._rounds):
             if not self._done:
                 raise GridlockError("protocol ended without a result")
@@ -259,8 +268,13 @@ class RoundProtocol(Party[T]):
             check = codec.get_str(m, 1)
         except DecodeError:
             culprits, check = [], "unknown"
-        exc = ProtocolAbort(culprits, "peer-abort", f"participant {msg.sender} aborted ({check})")
+        # A notice is a claim, not evidence: blame nobody on its word (a malicious party could
+        # otherwise make everyone name an honest one).  The claim is kept for the audit trail.
+        exc = ProtocolAbort(
+            [], "peer-abort", f"participant {msg.sender} aborted ({check}), blaming {sorted(culprits) or 'nobody'}"
+        )
         exc.reported_by = msg.sender
+        exc.claimed_culprits = frozenset(culprits)
         self._aborted = exc
         raise exc
 
