@@ -1,4 +1,4 @@
-"""Threshold ECDSA (DKLs23): honest runs checked by libsecp256k1; the attacks of issue 3 and SECURITY #1–7, 9, 12, 13."""
+"""Threshold ECDSA (DKLs23): libsecp256k1 checks honest runs; attacks of issue 3 and SECURITY #1-7, 9, 12, 13."""
 
 from __future__ import annotations
 
