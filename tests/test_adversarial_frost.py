@@ -18,7 +18,7 @@ from itertools import combinations
 import pytest
 
 from gridlock import local
-from gridlock.crypto import frost, group
+from gridlock.crypto import codec, frost, group
 from gridlock.crypto.frost import SigningCommitments, SigningNonces, SigningPackage
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
@@ -175,6 +175,11 @@ def _tamper_share(sender: int, suite: FrostSuite) -> Callable[[int, Message], li
         return [(to, msg)]
 
     return icpt
+
+
+def round1_payload(nonces: frost.SigningNonces, share: KeyShare) -> bytes:
+    """A signer's round-1 message as FrostSignParty sends it: commitments and its key epoch."""
+    return codec.dumps({0: nonces.commitments.to_bytes(), 1: share.transcript_hash})
 
 
 def _garble_commitment(sender: int) -> Callable[[int, Message], list[Delivery]]:
@@ -442,7 +447,7 @@ def test_aggregate_names_bad_and_missing_shares(name: str, keys: dict[str, list[
 def test_router_sends_different_commitment_lists_all_abort(name: str, keys: dict[str, list[KeyShare]]) -> None:
     suite = get_frost_suite(name)
     shares = by_index(keys[name])
-    fork = frost.commit(suite, shares[1]).commitments.to_bytes()  # a valid alternative from signer 1
+    fork = round1_payload(frost.commit(suite, shares[1]), shares[1])  # a valid alternative from signer 1
 
     def icpt(to: int, msg: Message) -> list[Delivery]:
         if msg.round == 1 and msg.sender == 1 and to == 3:
@@ -470,7 +475,7 @@ def test_router_sends_different_commitment_lists_all_abort(name: str, keys: dict
 def test_router_fork_with_more_signers_and_reordering(name: str, seed: int, keys: dict[str, list[KeyShare]]) -> None:
     suite = get_frost_suite(name)
     shares = by_index(keys[name])
-    fork = frost.commit(suite, shares[4]).commitments.to_bytes()
+    fork = round1_payload(frost.commit(suite, shares[4]), shares[4])
 
     def icpt(to: int, msg: Message) -> list[Delivery]:
         if msg.round == 1 and msg.sender == 4 and to in (1, 5):
@@ -488,7 +493,7 @@ def test_router_fork_with_more_signers_and_reordering(name: str, seed: int, keys
 def test_commitment_relabelled_to_another_identifier(name: str, keys: dict[str, list[KeyShare]]) -> None:
     suite = get_frost_suite(name)
     shares = by_index(keys[name])
-    wrong = frost.commit(suite, shares[2]).commitments.to_bytes()  # identifier 2, sent as signer 1's
+    wrong = round1_payload(frost.commit(suite, shares[2]), shares[2])  # identifier 2, sent as signer 1's
 
     def icpt(to: int, msg: Message) -> list[Delivery]:
         if msg.round == 1 and msg.sender == 1:

@@ -15,23 +15,32 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
+from gridlock.crypto import hd, keyimport
 from gridlock.crypto.ecdsa import signing as ecdsa_signing
 from gridlock.crypto.ecdsa.signing import Presignature
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.errors import InvalidParameterError
 from gridlock.protocol.dkg import DkgParty
-from gridlock.protocol.ecdsa import EcdsaKeygenParty, OnlineSignParty, PresignParty
+from gridlock.protocol.ecdsa import EcdsaKeygenParty, EcdsaSetupParty, OnlineSignParty, PresignParty
 from gridlock.protocol.frost import FrostSignParty
 from gridlock.protocol.party import RoundProtocol
+from gridlock.protocol.repair import RepairParty
+from gridlock.protocol.reshare import ReshareParty
 from gridlock.protocol.runner import run
 
 __all__ = [
     "KeyShare",
     "LocalSigner",
     "Presignature",
+    "derive",
+    "export_key",
+    "import_key",
     "keygen",
     "presign",
+    "refresh",
+    "repair",
+    "reshare",
     "sign",
     "sign_with_presignatures",
     "signer",
@@ -166,3 +175,128 @@ class LocalSigner:
 def signer(shares: Sequence[KeyShare]) -> LocalSigner:
     """A façade signer over at least ``t`` shares of one key."""
     return LocalSigner(shares)
+
+
+# --- share lifecycle -------------------------------------------------------------------------------
+def refresh(shares: Sequence[KeyShare]) -> list[KeyShare]:
+    """Proactive refresh by all current holders: same key and threshold, every share new, epoch + 1."""
+    shares = list(shares)
+    check_same_key(shares)
+    first = shares[0]
+    if sorted(s.index for s in shares) != list(first.participants):
+        raise InvalidParameterError("refresh needs every current holder; use reshare to change the committee")
+    sid = _session_id()
+    ids = list(first.participants)
+    parties = {
+        s.index: ReshareParty(
+            sid,
+            s.index,
+            scheme=s.scheme,
+            old_share=s,
+            dealers=ids,
+            new_participants=ids,
+            new_threshold=first.threshold,
+            refresh=True,
+        )
+        for s in shares
+    }
+    results = run(parties)
+    return [_share(results[i]) for i in ids]
+
+
+def reshare(shares: Sequence[KeyShare], threshold: int, n: int) -> list[KeyShare]:
+    """At least ``t`` holders deal the key to a new committee ``1..n`` with a new threshold.
+
+    Node ``i`` of the new committee is the guardian that held share ``i`` before, where there was
+    one: ``3-of-5 → 4-of-7`` keeps holders 1–5 and adds 6 and 7.  The old shares cannot sign with
+    the new ones (another epoch) nor combine with them to anything.
+    """
+    shares = list(shares)
+    check_same_key(shares)
+    first = shares[0]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise InvalidParameterError("n must be an integer of at least 2")
+    dealers = sorted(s.index for s in shares)
+    new_ids = list(range(1, n + 1))
+    sid = _session_id()
+    by_index = {s.index: s for s in shares}
+    parties = {
+        node: ReshareParty(
+            sid,
+            node,
+            scheme=first.scheme,
+            old_share=by_index.get(node),
+            dealers=dealers,
+            new_participants=new_ids,
+            new_threshold=threshold,
+            refresh=False,
+            expected_group_key=first.group_key,
+        )
+        for node in sorted(set(dealers) | set(new_ids))
+    }
+    results = run(parties)
+    return [_share(results[i]) for i in new_ids]
+
+
+def repair(helper_shares: Sequence[KeyShare], lost_index: int) -> KeyShare:
+    """``t`` or more helpers rebuild the share of holder ``lost_index``, checked against its verifying share.
+
+    For ``ecdsa-secp256k1`` the rebuilt share signs after a :func:`refresh` (its pairwise OT setup
+    was lost with it; a refresh always follows a repair).
+    """
+    shares = list(helper_shares)
+    check_same_key(shares)
+    first = shares[0]
+    if lost_index not in first.participants:
+        raise InvalidParameterError(f"{lost_index} is not a holder of this key")
+    helpers = [s.index for s in shares]
+    sid = _session_id()
+    parties = {
+        s.index: RepairParty(sid, s.index, scheme=s.scheme, helper_share=s, helpers=helpers, lost=lost_index)
+        for s in shares
+    }
+    parties[lost_index] = RepairParty(
+        sid,
+        lost_index,
+        scheme=first.scheme,
+        helper_share=None,
+        helpers=helpers,
+        lost=lost_index,
+        expected_group_key=first.group_key,
+    )
+    return _share(run(parties)[lost_index])
+
+
+def import_key(
+    scheme: str, secret: bytes, threshold: int = 3, n: int = 5, chain_code: bytes | None = None
+) -> list[KeyShare]:
+    """Split an existing key among ``n`` holders (recorded as ``origin="import"``, never DKG-born)."""
+    shares = keyimport.split(scheme, secret, threshold, n, chain_code)
+    if get_scheme(scheme).name == ECDSA:
+        sid = _session_id()
+        results = run({s.index: EcdsaSetupParty(s, sid) for s in shares})
+        shares = [results[s.index] for s in shares]
+    return shares
+
+
+def export_key(shares: Sequence[KeyShare]) -> bytes:
+    """The emergency exit: ``t`` holders reconstruct the key for its owner (master keys only)."""
+    shares = list(shares)
+    check_same_key(shares)
+    return keyimport.reconstruct(shares)
+
+
+def derive(shares: Sequence[KeyShare], path: str) -> list[KeyShare]:
+    """Child shares at a non-hardened path (``"m/0/1"``): same holders, threshold and epoch."""
+    shares = list(shares)
+    if not shares:
+        raise InvalidParameterError("no key shares given")
+    if any(s.public_fingerprint() != shares[0].public_fingerprint() for s in shares[1:]):
+        raise InvalidParameterError("the shares belong to different keys or epochs")
+    return [hd.derive(s, path) for s in shares]
+
+
+def _share(result: KeyShare | None) -> KeyShare:
+    if result is None:  # pragma: no cover - receivers always output a share
+        raise InvalidParameterError("protocol ended without a share")
+    return result

@@ -31,3 +31,8 @@ def tagged_hash(tag: str, data: bytes) -> bytes:
     """BIP340 ``hash_tag(x) = SHA256(SHA256(tag) ‖ SHA256(tag) ‖ x)``."""
     t = hashlib.sha256(tag.encode()).digest()
     return hashlib.sha256(t + t + data).digest()
+
+
+def hash160(data: bytes) -> bytes:
+    """RIPEMD-160(SHA-256(data)) (Bitcoin's HASH160; BIP32 fingerprints, P2WPKH, Cosmos addresses)."""
+    return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()

@@ -111,6 +111,12 @@ class KeyShare:
     def scheme_obj(self) -> Scheme:
         return get_scheme(self.scheme)
 
+    def xpub(self, network: str = "mainnet") -> str:
+        """BIP32 extended public key of this key (secp256k1 schemes; see :mod:`gridlock.crypto.hd`)."""
+        from gridlock.crypto.hd import xpub  # noqa: PLC0415 -- hd builds on this module
+
+        return xpub(self, network)
+
     def public_fingerprint(self) -> tuple[object, ...]:
         """What every holder of the same key and epoch agrees on."""
         return (

@@ -98,3 +98,29 @@ class OnlineSignParty(RoundProtocol[bytes]):
         assert self._own is not None
         self._finish(signing.combine(self.presignature, self.digest, self._own, inbox))
         return {}
+
+
+SETUP_ROUNDS = (RoundSpec(broadcast=False),)
+
+
+class EcdsaSetupParty(RoundProtocol[KeyShare]):
+    """The pairwise OT setup alone, among all holders of a share set that has none (an imported key)."""
+
+    def __init__(self, share: KeyShare, session_id: bytes) -> None:
+        if share.scheme != ECDSA_SECP256K1.name:
+            raise InvalidParameterError("OT setup is for ecdsa-secp256k1 shares")
+        super().__init__(session_id, share.index, share.participants, SETUP_ROUNDS)
+        self.share = share
+        self._setup = setup.SetupRound(session_id, share.index, [j for j in share.participants if j != share.index])
+
+    def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
+        if round_no == 1:
+            return {j: self._setup.message_for(j) for j in self.participants if j != self.index}
+        pairs = {}
+        for j, data in inbox.items():
+            try:
+                pairs[j] = self._setup.finish(j, data)
+            except DecodeError as exc:
+                raise ProtocolAbort([j], "decode", f"malformed OT setup message: {exc}") from None
+        self._finish(replace(self.share, ext=setup.to_ext(pairs), banned=set()))
+        return {}

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import NoReturn
 
-from gridlock.crypto import frost
+from gridlock.crypto import codec, frost
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.errors import InvalidParameterError, ProtocolAbort
@@ -60,16 +60,22 @@ class FrostSignParty(RoundProtocol[bytes]):
         self._burn_nonces()
         super()._on_abort_notice(msg)
 
+    def _read_commitments(self, data: bytes) -> tuple[frost.SigningCommitments, bytes]:
+        m = codec.load_map(data, frozenset({0, 1}))
+        return frost.SigningCommitments.from_bytes(self.suite, codec.get_bytes(m, 0)), codec.get_bytes(m, 1, 32)
+
     def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
         if round_no == 1:
             if self._nonces is None:
                 self._nonces = frost.commit(self.suite, self.share)
-            return {None: self._nonces.commitments.to_bytes()}
+            return {None: codec.dumps({0: self._nonces.commitments.to_bytes(), 1: self.share.transcript_hash})}
         if round_no == 2:
             assert self._nonces is not None
             comms = [self._nonces.commitments]
             for j, data in inbox.items():
-                c = self.decode(j, partial(frost.SigningCommitments.from_bytes, self.suite, data))
+                c, epoch = self.decode(j, partial(self._read_commitments, data))
+                if epoch != self.share.transcript_hash:
+                    raise ProtocolAbort([j], "epoch-mismatch", "signer holds a share of another key epoch")
                 if c.identifier != j:
                     raise ProtocolAbort([j], "frost-commitment-identifier", "commitment carries another identifier")
                 comms.append(c)

@@ -1,0 +1,137 @@
+"""Non-hardened hierarchical derivation of threshold keys, as additive tweaks on the shares.
+
+A child key is ``K' = K + IL·G`` for a public ``IL``; every holder adds ``IL`` to its share and
+``IL·G`` to every verifying share.  Since the Lagrange coefficients of any signing set sum to 1,
+the shares of the child interpolate to ``s + IL``.  Hardened derivation needs the private key in
+one place and is therefore impossible — and refused.
+
+* ``ecdsa-secp256k1`` and ``frost-secp256k1``: exactly BIP32 ``CKDpub`` (``IL‖IR =
+  HMAC-SHA512(c, ser_P(K) ‖ ser_32(i))``), so a child agrees with standard public derivation from
+  the exported ``xpub``.
+* ``frost-taproot`` (documented choice): the vault's key is a BIP86 output key ``Q``.  One step
+  derives with BIP32 ``CKDpub`` from ``(Q, c)`` — the ``xpub`` of ``Q`` — to a child *internal*
+  key ``P' = Q + IL·G`` and applies the BIP86 tweak to it, so the child at ``m/i`` has exactly the
+  address a standard ``tr(X/i)`` descriptor gives for ``X`` = the parent's xpub.  Deeper paths
+  repeat this step (each level's xpub is of its output key), so deriving ``m/1`` and then ``m/7``
+  equals deriving ``m/1/7``.
+* ``frost-ed25519`` (documented choice; no standard exists for non-hardened derivation of plain
+  Ed25519 keys — SLIP-10 is hardened only): ``IL = HMAC-SHA512(c, "gridlock/ed25519/IL" ‖ A ‖
+  ser_32(i)) mod L`` read little-endian, ``c' = HMAC-SHA512(c, "gridlock/ed25519/IR" ‖ A ‖
+  ser_32(i))[:32]``.  Children are standard Ed25519 keys; only the derivation rule is ours.
+
+Export of a child private key is refused (SECURITY #22): with the parent xpub it would reveal the
+parent key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import replace
+
+import base58
+
+from gridlock.crypto.dkg import apply_scheme_tweak
+from gridlock.crypto.hashing import hash160
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.schemes import get_scheme
+from gridlock.errors import InvalidParameterError
+
+HARDENED = 1 << 31
+XPUB_VERSIONS = {"mainnet": bytes.fromhex("0488b21e"), "testnet": bytes.fromhex("043587cf")}
+SECP_SCHEMES = ("ecdsa-secp256k1", "frost-secp256k1", "frost-taproot")
+
+
+def parse_path(path: str) -> list[int]:
+    """``"m/0/1"`` → ``[0, 1]``; hardened steps and malformed paths get a clear error."""
+    if not isinstance(path, str):
+        raise InvalidParameterError("a derivation path is a string like 'm/0/1'")
+    parts = path.strip().split("/")
+    if parts[0] != "m":
+        raise InvalidParameterError(f"derivation path {path!r} must start with 'm'")
+    out = []
+    for p in parts[1:]:
+        if p.endswith(("'", "h", "H")):
+            raise InvalidParameterError(
+                "hardened derivation needs the whole private key in one place; threshold keys derive non-hardened only"
+            )
+        if not p.isdigit() or len(p) > 10:
+            raise InvalidParameterError(f"bad derivation step {p!r} in {path!r}")
+        i = int(p)
+        if i >= HARDENED:
+            raise InvalidParameterError(f"derivation step {i} is in the hardened range")
+        out.append(i)
+    if len(out) > 255:
+        raise InvalidParameterError("derivation path too deep")
+    return out
+
+
+def _bip32_step(share: KeyShare, i: int) -> tuple[int, bytes]:
+    data = hmac.new(share.chain_code, share.group_key.encode() + i.to_bytes(4, "big"), hashlib.sha512).digest()
+    il = int.from_bytes(data[:32], "big")
+    if il >= get_scheme(share.scheme).group.order:
+        raise InvalidParameterError(f"BIP32 derivation step {i} is invalid for this key (IL ≥ n); use the next index")
+    return il, data[32:]
+
+
+def _ed25519_step(share: KeyShare, i: int) -> tuple[int, bytes]:
+    msg = share.group_key.encode() + i.to_bytes(4, "big")
+    il_bytes = hmac.new(share.chain_code, b"gridlock/ed25519/IL" + msg, hashlib.sha512).digest()
+    ir = hmac.new(share.chain_code, b"gridlock/ed25519/IR" + msg, hashlib.sha512).digest()[:32]
+    return int.from_bytes(il_bytes, "little") % get_scheme(share.scheme).group.order, ir
+
+
+def derive_step(share: KeyShare, i: int) -> KeyShare:
+    """One non-hardened child of this share's key (same holders, threshold, epoch)."""
+    scheme = get_scheme(share.scheme)
+    group = scheme.group
+    q = group.order
+    il, chain_code = _ed25519_step(share, i) if share.scheme == "frost-ed25519" else _bip32_step(share, i)
+    ilg = group.base_mul(il)
+    secret = (share.secret + il) % q
+    vshares = {j: y + ilg for j, y in share.verifying_shares.items()}
+    group_key = share.group_key + ilg
+    if group_key.is_identity() or secret == 0:
+        raise InvalidParameterError(f"derivation step {i} is invalid for this key; use the next index")
+    if share.scheme == "frost-taproot":  # child internal key → its BIP86 output key
+        secret, vshares, group_key = apply_scheme_tweak(scheme, secret, vshares, group_key)
+    return replace(
+        share,
+        secret=secret,
+        verifying_shares=vshares,
+        group_key=group_key,
+        chain_code=chain_code,
+        depth=share.depth + 1,
+        parent_fingerprint=fingerprint(share),
+        child_number=i,
+        banned=share.banned,
+    )
+
+
+def derive(share: KeyShare, path: str) -> KeyShare:
+    for i in parse_path(path):
+        share = derive_step(share, i)
+    return share
+
+
+def fingerprint(share: KeyShare) -> bytes:
+    return hash160(share.group_key.encode())[:4]
+
+
+def xpub(share: KeyShare, network: str = "mainnet") -> str:
+    """BIP32 extended public key of a secp256k1 share's key (of ``Q`` itself for Taproot)."""
+    if share.scheme not in SECP_SCHEMES:
+        raise InvalidParameterError("xpub exists for secp256k1 keys only")
+    try:
+        version = XPUB_VERSIONS[network]
+    except KeyError:
+        raise InvalidParameterError(f"network must be one of {sorted(XPUB_VERSIONS)}") from None
+    body = (
+        version
+        + bytes([share.depth])
+        + share.parent_fingerprint
+        + share.child_number.to_bytes(4, "big")
+        + share.chain_code
+        + share.group_key.encode()
+    )
+    return str(base58.b58encode_check(body).decode())

@@ -1,0 +1,228 @@
+"""Refresh and reshare as one three-round protocol on the round engine (:mod:`gridlock.crypto.reshare`).
+
+Nodes are numbered by share index: a node may be a *dealer* (holds a share of the old epoch and
+is among ``dealers``), a *receiver* (in ``new_participants``), or both — "guardian 4 keeps its
+seat" in a reshare, everyone in a refresh.
+
+1. broadcast (dealers): the old epoch's public package and the dealer's Feldman commitment;
+2. point-to-point, carrying the echo of round 1: each dealer's share for each receiver and, for
+   ``ecdsa-secp256k1``, a fresh pairwise OT setup among the receivers (refresh renews it too: a
+   full re-run of the base OTs, so no correlation of the old epoch survives);
+3. broadcast (receivers): the new epoch's transcript hash.  Everyone — dealers that leave
+   included — finishes only when every receiver confirmed the same hash.
+
+Receivers output their new :class:`KeyShare` (epoch + 1); nodes that only deal output ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+
+from gridlock.crypto import codec
+from gridlock.crypto import reshare as rs
+from gridlock.crypto.ecdsa import setup as ecdsa_setup
+from gridlock.crypto.group import Point
+from gridlock.crypto.keyshare import KeyShare, validate_threshold
+from gridlock.crypto.polynomial import validate_indices
+from gridlock.crypto.schemes import get_scheme
+from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
+from gridlock.protocol.party import RoundProtocol, RoundSpec
+
+ECDSA = "ecdsa-secp256k1"
+
+
+class ReshareParty(RoundProtocol[KeyShare | None]):
+    def __init__(
+        self,
+        session_id: bytes,
+        node: int,
+        *,
+        scheme: str,
+        old_share: KeyShare | None,
+        dealers: Sequence[int],
+        new_participants: Sequence[int],
+        new_threshold: int,
+        refresh: bool,
+        expected_group_key: Point | None = None,
+    ) -> None:
+        self.scheme = get_scheme(scheme)
+        order = self.scheme.group.order
+        self.dealers = tuple(sorted(validate_indices(dealers, order)))
+        self.receivers = tuple(sorted(validate_indices(new_participants, order)))
+        validate_threshold(new_threshold, len(self.receivers))
+        self.new_threshold = new_threshold
+        self.refresh = refresh
+        self.expected_group_key = expected_group_key
+        if old_share is not None:
+            if old_share.scheme != self.scheme.name or old_share.index != node:
+                raise InvalidParameterError("the old share must be this node's share of this scheme")
+            if node not in self.dealers:
+                raise InvalidParameterError("a node holding an old share must be among the dealers")
+            if len(self.dealers) < old_share.threshold or not set(self.dealers) <= set(old_share.participants):
+                raise InvalidParameterError(
+                    f"at least {old_share.threshold} holders of the old epoch must deal, all of them holders"
+                )
+            if old_share.depth:
+                raise InvalidParameterError("reshare the master key, not a derived child key")
+        elif node in self.dealers:
+            raise InvalidParameterError("a dealer needs its share of the old epoch")
+        if refresh:
+            if old_share is None or self.dealers != self.receivers or new_threshold != old_share.threshold:
+                raise InvalidParameterError("refresh: every current holder deals and receives, same threshold")
+            if self.dealers != tuple(old_share.participants):
+                raise InvalidParameterError("refresh needs all current holders; use reshare to change the committee")
+        self.old_share = old_share
+        nodes = sorted(set(self.dealers) | set(self.receivers))
+        p2p_senders = set(self.dealers) | (set(self.receivers) if self.scheme.name == ECDSA else set())
+        rounds = (
+            RoundSpec(broadcast=True, senders=frozenset(self.dealers)),
+            RoundSpec(broadcast=False, senders=frozenset(p2p_senders)),
+            RoundSpec(broadcast=True, senders=frozenset(self.receivers)),
+        )
+        super().__init__(session_id, node, nodes, rounds)
+        self._dealing: rs.Dealing | None = None
+        self._old: rs.PublicPackage | None = rs.PublicPackage.of(old_share) if old_share else None
+        self._raw_commitments: dict[int, object] = {}
+        self._commitments: dict[int, list[Point]] = {}
+        self._round1: dict[int, bytes] = {}
+        self._setup: ecdsa_setup.SetupRound | None = None
+        self._th: bytes | None = None
+        self._new: KeyShare | None = None
+
+    @property
+    def is_receiver(self) -> bool:
+        return self.index in self.receivers
+
+    def _receives_p2p(self, round_no: int, sender: int) -> bool:
+        if not self.is_receiver:
+            return False
+        return sender in self.dealers or (self.scheme.name == ECDSA and sender in self.receivers)
+
+    def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
+        if round_no == 1:
+            if self.old_share is None:
+                return {}
+            self._dealing = rs.deal(self.old_share, self.dealers, self.new_threshold, refresh=self.refresh)
+            assert self._old is not None
+            payload = codec.dumps({0: self._old.to_bytes(), 1: [c.encode() for c in self._dealing.commitment]})
+            self._round1[self.index] = payload
+            return {None: payload}
+        if round_no == 2:
+            return self._round2(inbox)
+        if round_no == 3:
+            return self._round3(inbox)
+        assert self._th is not None
+        bad = [j for j, h in inbox.items() if h != self._th]
+        if bad:
+            raise ProtocolAbort(bad, "reshare-confirmation", "receivers confirmed a different transcript")
+        self._finish(self._new)
+        return {}
+
+    def _round2(self, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
+        packages: dict[int, bytes] = {}
+        for d, data in inbox.items():
+            self._round1[d] = data
+            try:
+                m = codec.load_map(data, frozenset({0, 1}))
+                packages[d] = codec.get_bytes(m, 0)
+                raw = m[1]
+            except DecodeError as exc:
+                raise ProtocolAbort([d], "decode", f"malformed reshare round-1 message: {exc}") from None
+            self._raw_commitments[d] = raw
+        self._agree_on_old_epoch(packages)
+        assert self._old is not None
+        for d in self.dealers:
+            if d == self.index:
+                assert self._dealing is not None
+                sent = list(self._dealing.commitment)
+            else:
+                sent = self.decode(
+                    d,
+                    partial(
+                        rs.decode_commitment,
+                        self.scheme,
+                        self._raw_commitments[d],
+                        self.new_threshold,
+                        refresh=self.refresh,
+                    ),
+                )
+            self._commitments[d] = rs.full_commitment(
+                self.scheme, self._old, d, self.dealers, sent, refresh=self.refresh
+            )
+        self._th = rs.transcript_hash(
+            self.session_id, self._old, self.new_threshold, self.receivers, self._round1, refresh=self.refresh
+        )
+        out: dict[int | None, bytes] = {}
+        if self.is_receiver and self.scheme.name == ECDSA:
+            self._setup = ecdsa_setup.SetupRound(
+                self.session_id, self.index, [j for j in self.receivers if j != self.index]
+            )
+        for j in self.receivers:
+            if j == self.index:
+                continue
+            msg: dict[int, bytes] = {}
+            if self._dealing is not None:
+                msg[0] = self.scheme.group.scalar_to_bytes(self._dealing.polynomial(j))
+            if self._setup is not None:
+                msg[1] = self._setup.message_for(j)
+            if msg:
+                out[j] = codec.dumps(msg)
+        return out
+
+    def _agree_on_old_epoch(self, packages: Mapping[int, bytes]) -> None:
+        """Every dealer must describe the same old epoch (ours, if we hold a share of it)."""
+        if self._old is not None:
+            mine = self._old.to_bytes()
+            bad = [d for d, p in packages.items() if p != mine]
+        else:
+            values = list(packages.values())
+            common = max(set(values), key=values.count)
+            bad = [d for d, p in packages.items() if p != common]
+            if not bad:
+                self._old = self.decode(min(packages), lambda: rs.PublicPackage.from_bytes(common))
+        if bad:
+            raise ProtocolAbort(bad, "reshare-old-epoch", "dealers disagree on the old epoch's public data")
+        assert self._old is not None
+        if self.expected_group_key is not None and self._old.group_key != self.expected_group_key:
+            raise ProtocolAbort(self.dealers, "reshare-old-epoch", "dealers describe another key")
+        if not set(self.dealers) <= set(self._old.participants) or len(self.dealers) < self._old.threshold:
+            raise ProtocolAbort([], "reshare-dealers", "too few dealers, or dealers that held no share")
+
+    def _round3(self, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
+        if not self.is_receiver:
+            return {}
+        assert self._old is not None and self._th is not None
+        g = self.scheme.group
+        shares: dict[int, int] = {}
+        pairs = {}
+        for j, data in inbox.items():
+            try:
+                m = codec.load_map(data, frozenset(), frozenset({0, 1}))
+                if j in self.dealers:
+                    shares[j] = codec.scalar(g, m[0])
+                if self._setup is not None:
+                    pairs[j] = self._setup.finish(j, codec.get_bytes(m, 1))
+            except (DecodeError, KeyError) as exc:
+                raise ProtocolAbort([j], "decode", f"malformed reshare round-2 message: {exc}") from None
+        if self._dealing is not None:
+            shares[self.index] = self._dealing.polynomial(self.index)
+            self._dealing = None
+        commitments = {d: self._commitments[d] for d in self.dealers}
+        new = rs.finalize(
+            self.scheme,
+            self._old,
+            self.index,
+            self.new_threshold,
+            self.receivers,
+            commitments,
+            shares,
+            self._th,
+            old_secret=self.old_share.secret if self.refresh and self.old_share else None,
+        )
+        if self._setup is not None:
+            new = replace(new, ext=ecdsa_setup.to_ext(pairs), banned=set())
+            self._setup = None
+        self._new = new
+        return {None: self._th}
