@@ -54,6 +54,9 @@ def measure(runs: int) -> dict[str, dict[str, float]]:
         commit_med, _ = timeit(lambda sh=shares[0], su=suite: frost.commit(su, sh), runs)
         blob = shares[0].to_bytes()
         load_med, _ = timeit(lambda b=blob: KeyShare.from_bytes(b), runs)
+        refresh_med, _ = timeit(lambda sh=shares: local.refresh(sh), runs)
+        reshare_med, _ = timeit(lambda sh=shares: local.reshare(sh[:3], threshold=3, n=5), runs)
+        repair_med, _ = timeit(lambda sh=shares: local.repair(sh[:3], 5), runs)
         out[scheme] = {
             "dkg_ms": dkg_med,
             "dkg_p90_ms": dkg_p90,
@@ -62,6 +65,9 @@ def measure(runs: int) -> dict[str, dict[str, float]]:
             "commit_ms": commit_med,
             "keyshare_load_ms": load_med,
             "keyshare_bytes": float(len(blob)),
+            "refresh_ms": refresh_med,
+            "reshare_ms": reshare_med,
+            "repair_ms": repair_med,
         }
     return out
 
@@ -74,6 +80,7 @@ def measure_ecdsa(runs: int) -> dict[str, float]:
     signers = shares[:3]
     sign_med, sign_p90 = timeit(lambda: local.sign(signers, os.urandom(32)), runs)
     presign_med, _ = timeit(lambda: local.presign(signers), runs)
+    refresh_med, refresh_p90 = timeit(lambda: local.refresh(shares), keygen_runs, warmup=1)
     pool = [local.presign(signers) for _ in range(runs + 3)]
     online_med, online_p90 = timeit(lambda: local.sign_with_presignatures(pool.pop(), os.urandom(32)), runs)
     return {
@@ -85,6 +92,8 @@ def measure_ecdsa(runs: int) -> dict[str, float]:
         "sign_ms": sign_med,
         "sign_p90_ms": sign_p90,
         "keyshare_bytes": float(len(shares[0].to_bytes())),
+        "refresh_ms": refresh_med,
+        "refresh_p90_ms": refresh_p90,
     }
 
 
@@ -98,6 +107,7 @@ def print_ecdsa(r: dict[str, float], runs: int) -> None:
         ("sign (presign + online, 3 signers)", "sign_ms", "sign_p90_ms", "sign_ms"),
         ("  presign (3 rounds)", "presign_ms", None, None),
         ("  online round", "online_ms", "online_p90_ms", "online_ms"),
+        ("refresh (5 parties, new OT setup)", "refresh_ms", "refresh_p90_ms", "keygen_ms"),
     ]
     for label, key, p90, goal in rows:
         p = f"{r[p90]:>10.2f}" if p90 else f"{'':>10}"
@@ -117,6 +127,16 @@ def print_table(results: dict[str, dict[str, float]], runs: int) -> None:
             f"{scheme:<17}{r['dkg_ms']:>8.2f}{r['dkg_p90_ms']:>8.2f}{GOALS['dkg_ms']:>7.0f}"
             f"{r['sign_ms']:>8.2f}{r['sign_p90_ms']:>8.2f}{GOALS['sign_ms']:>7.0f}"
             f"{r['commit_ms']:>9.3f}{r['keyshare_load_ms']:>12.3f}{int(r['keyshare_bytes']):>10} B"
+        )
+    print("\nLifecycle (3-of-5): refresh by all 5; reshare 3 dealers -> 5 new holders; repair of one share by 3.")
+    head = f"{'scheme':<17}{'refresh':>9}{'reshare':>9}{'repair':>9}{'DKG':>9}  worst/DKG (goal <= 2)"
+    print(head)
+    print("-" * len(head))
+    for scheme, r in results.items():
+        worst = max(r["refresh_ms"], r["reshare_ms"], r["repair_ms"]) / r["dkg_ms"]
+        print(
+            f"{scheme:<17}{r['refresh_ms']:>9.2f}{r['reshare_ms']:>9.2f}{r['repair_ms']:>9.2f}"
+            f"{r['dkg_ms']:>9.2f}  {worst:.2f}"
         )
     print("\nDKG: 3 rounds (broadcast + PoK, p2p shares with echo, transcript confirmation), all 5 parties.")
     print("sign: 2 rounds among 3 signers; every signer verifies every other share, aggregates and verifies.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 from coincurve import PublicKey
 
@@ -32,11 +33,14 @@ KDF_LABEL = b"gridlock/dkls23/base-ot/kdf/v1"
 POINT_LEN = 33
 
 
-def hash_to_curve(data: bytes) -> Point:
-    """Try-and-increment onto secp256k1 (even y).  Not constant time: its inputs are public."""
+def _try_and_increment(state: Any) -> Point:
+    """Try-and-increment onto secp256k1 (even y) from a SHA-256 state.  Not constant time: its
+    inputs are public."""
     ctr = 0
     while True:
-        x = hashlib.sha256(transcript.encode(H2C_LABEL, data, ctr.to_bytes(4, "big"))).digest()
+        t = state.copy()
+        t.update(ctr.to_bytes(4, "big"))
+        x = t.digest()
         if int.from_bytes(x, "big") < P:
             enc = b"\x02" + x
             try:
@@ -46,20 +50,38 @@ def hash_to_curve(data: bytes) -> Point:
         ctr += 1
 
 
-def _h(sid: bytes, j: int, pos: int, r: Point) -> Point:
-    return hash_to_curve(transcript.encode(b"H", sid, j.to_bytes(4, "big"), bytes([pos]), r.encode()))
+def hash_to_curve(data: bytes) -> Point:
+    return _try_and_increment(hashlib.sha256(transcript.encode(H2C_LABEL, data)))
 
 
-def _kdf(sid: bytes, j: int, shared: Point) -> bytes:
-    return transcript.digest(KDF_LABEL, sid, j.to_bytes(4, "big"), shared.encode())
+class _Oracles:
+    """A batch's random oracles ``H(sid, j, pos, r)`` (onto the curve) and ``KDF(sid, j, point)``.
+
+    The session id is length-prefixed once; every later field has a fixed width, so the encoding
+    stays injective while the per-OT work is one hash-state copy.
+    """
+
+    def __init__(self, sid: bytes) -> None:
+        self._h = hashlib.sha256(transcript.encode(H2C_LABEL, sid))
+        self._kdf = hashlib.sha256(transcript.encode(KDF_LABEL, sid))
+
+    def h(self, j: int, pos: int, r: Point) -> Point:
+        state = self._h.copy()
+        state.update(j.to_bytes(4, "big") + bytes([pos]) + r.encode())
+        return _try_and_increment(state)
+
+    def kdf(self, j: int, shared: Point) -> bytes:
+        state = self._kdf.copy()
+        state.update(j.to_bytes(4, "big") + shared.encode())
+        return state.digest()
 
 
 class BaseOtSender:
     """Sender of a batch of ``count`` random OTs: learns both keys of every OT."""
 
     def __init__(self, sid: bytes, count: int) -> None:
-        self.sid = sid
         self.count = count
+        self._oracles = _Oracles(sid)
         self._a = SECP256K1.random_scalar()
         self.message = SECP256K1.base_mul(self._a).encode()
 
@@ -67,14 +89,15 @@ class BaseOtSender:
         """Both keys of every OT; raises :class:`DecodeError` for a malformed receiver message."""
         if len(receiver_message) != self.count * 2 * POINT_LEN:
             raise DecodeError("base-OT receiver message has the wrong length")
+        o = self._oracles
         out = []
         for j in range(self.count):
             off = 2 * POINT_LEN * j
             r0 = SECP256K1.decode(receiver_message[off : off + POINT_LEN])
             r1 = SECP256K1.decode(receiver_message[off + POINT_LEN : off + 2 * POINT_LEN])
-            b0 = r0 + _h(self.sid, j, 1, r1)
-            b1 = r1 + _h(self.sid, j, 0, r0)
-            out.append((_kdf(self.sid, j, self._a * b0), _kdf(self.sid, j, self._a * b1)))
+            b0 = r0 + o.h(j, 1, r1)
+            b1 = r1 + o.h(j, 0, r0)
+            out.append((o.kdf(j, self._a * b0), o.kdf(j, self._a * b1)))
         self._a = 0
         return out
 
@@ -83,14 +106,14 @@ class BaseOtReceiver:
     """Receiver of a batch of random OTs with the given choice bits: learns one key per OT."""
 
     def __init__(self, sid: bytes, choices: Sequence[int]) -> None:
-        self.sid = sid
+        self._oracles = _Oracles(sid)
         self.choices = [int(c) & 1 for c in choices]
         self._b: list[int] = []
         parts = []
         for j, c in enumerate(self.choices):
             b = SECP256K1.random_scalar()
             other = hash_to_curve(secrets.token_bytes(32))
-            mine = SECP256K1.base_mul(b) - _h(sid, j, 1 - c, other)
+            mine = SECP256K1.base_mul(b) - self._oracles.h(j, 1 - c, other)
             pair = (mine, other) if c == 0 else (other, mine)
             parts.append(pair[0].encode() + pair[1].encode())
             self._b.append(b)
@@ -101,6 +124,6 @@ class BaseOtReceiver:
         if len(sender_message) != POINT_LEN:
             raise DecodeError("base-OT sender message has the wrong length")
         a = SECP256K1.decode(sender_message)
-        keys = [_kdf(self.sid, j, b * a) for j, b in enumerate(self._b)]
+        keys = [self._oracles.kdf(j, b * a) for j, b in enumerate(self._b)]
         self._b = []
         return keys

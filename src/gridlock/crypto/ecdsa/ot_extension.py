@@ -81,10 +81,6 @@ def _challenge(sid: bytes, u: bytes, rows: int) -> Bits:
     return np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(rows, ROW_BYTES), axis=1, bitorder="little")
 
 
-def _bits_to_int(bits: Bits) -> int:
-    return int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
-
-
 def _gf_reduce(p: int) -> int:
     for k in range(p.bit_length() - 1, KAPPA - 1, -1):
         if (p >> k) & 1:
@@ -103,18 +99,40 @@ def gf_mul(a: int, b: int) -> int:
     return _gf_reduce(p)
 
 
-def gf_inner(chi: Bits, rows: Bits) -> int:
-    """``Σ_j χ_j·r_j`` in GF(2^128) for bit matrices (rows, KAPPA), without a per-row loop.
+def _rows_u64(rows: Bits) -> npt.NDArray[np.uint64]:
+    """(m, KAPPA) bit matrix → (m, KAPPA/64) words, bit ``c`` of a row at bit ``c % 64`` of word ``c // 64``."""
+    packed = np.packbits(rows, axis=1, bitorder="little")
+    return np.ascontiguousarray(packed).view("<u8")
 
-    Coefficient ``k`` of the unreduced product sum is the parity of ``Σ_j Σ_{b+c=k} χ_j[b]·r_j[c]``;
-    the inner sums over ``j`` form the matrix ``χᵀ·R`` (a float32 matmul, exact for these sizes).
+
+def _xor_select(select: Bits, words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """``XOR_j select[j]·words[j]`` for every column of ``select``: (m, k) bits × (m, w) → (k, w)."""
+    masked = select.astype(np.uint64)[:, :, None] * words[:, None, :]
+    out: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(masked, axis=0)
+    return out
+
+
+def _words_to_int(words: npt.NDArray[np.uint64]) -> int:
+    return int.from_bytes(np.ascontiguousarray(words).astype("<u8").tobytes(), "little")
+
+
+def gf_inner(chi: Bits, rows: Bits) -> int:
+    """``Σ_j χ_j·r_j`` in GF(2^128) for bit matrices (rows, KAPPA), without a per-row Python loop.
+
+    ``Σ_j χ_j·r_j = Σ_b x^b·(XOR_{j: χ_j[b]=1} r_j)``: the inner XORs for all ``b`` at once in
+    numpy (integer ops only, no BLAS), then 128 shifts and one reduction.
     """
-    m = (chi.T.astype(np.float32) @ rows.astype(np.float32)).astype(np.int64) & 1
-    packed = np.packbits(m.astype(np.uint8), axis=1, bitorder="little")
+    partial = _xor_select(chi, _rows_u64(rows))
     acc = 0
     for b in range(KAPPA):
-        acc ^= int.from_bytes(packed[b].tobytes(), "little") << b
+        acc ^= _words_to_int(partial[b]) << b
     return _gf_reduce(acc)
+
+
+def _bit_combination(bits: Bits, chi: Bits) -> int:
+    """``Σ_j bits[j]·χ_j`` (XOR of the χ rows selected by ``bits``)."""
+    selected = _rows_u64(chi)[bits.astype(bool)]
+    return _words_to_int(np.bitwise_xor.reduce(selected, axis=0)) if len(selected) else 0
 
 
 def message_len(m: int) -> int:
@@ -135,7 +153,7 @@ def receiver_extend(setup: ExtReceiverSetup, sid: bytes, choices: Bits) -> tuple
     u_bytes = np.packbits(u, axis=1, bitorder="little").tobytes()
     rows = np.ascontiguousarray(t0.T)
     chi = _challenge(sid, u_bytes, total)
-    x_check = _bits_to_int(((x.astype(np.float32) @ chi.astype(np.float32)).astype(np.int64) & 1).astype(np.uint8))
+    x_check = _bit_combination(x, chi)
     t_check = gf_inner(chi, rows)
     msg = u_bytes + x_check.to_bytes(ROW_BYTES, "little") + t_check.to_bytes(ROW_BYTES, "little")
     return msg, rows[:m]
