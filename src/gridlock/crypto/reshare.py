@@ -116,6 +116,39 @@ class PublicPackage:
         return pkg
 
 
+def agree_on_public_data(
+    packages: Mapping[int, bytes],
+    senders: Sequence[int],
+    mine: PublicPackage | None,
+    expected_group_key: Point | None,
+    check: str,
+) -> PublicPackage:
+    """The old epoch's public data that every sender (dealer or repair helper) must describe alike.
+
+    A party holding a share of that epoch compares with its own; one holding none accepts the data
+    only if all senders agree — at least one of ``t`` senders is honest — and, when the caller knows
+    the vault's key, only if it is that key.  Disagreeing senders are named.
+    """
+    if mine is not None:
+        reference = mine.to_bytes()
+    else:
+        values = list(packages.values())
+        reference = max(set(values), key=values.count)
+    bad = [i for i, p in packages.items() if p != reference]
+    if bad:
+        raise ProtocolAbort(bad, check, "senders disagree on the key's public data")
+    if mine is None:
+        try:
+            mine = PublicPackage.from_bytes(reference)
+        except DecodeError as exc:
+            raise ProtocolAbort(senders, "decode", f"malformed public data: {exc}") from None
+    if expected_group_key is not None and mine.group_key != expected_group_key:
+        raise ProtocolAbort(senders, check, "senders describe another key")
+    if len(senders) < mine.threshold or not set(senders) <= set(mine.participants):
+        raise ProtocolAbort([], check, "too few senders, or senders that hold no share of this key")
+    return mine
+
+
 class Dealing:
     """A dealer's secret polynomial (kept) and public commitment (broadcast)."""
 

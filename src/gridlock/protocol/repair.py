@@ -13,14 +13,13 @@ with the device): it signs again after the refresh that always follows a repair 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 
 from gridlock.crypto import codec
 from gridlock.crypto import repair as rp
 from gridlock.crypto.group import Point
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.polynomial import validate_indices
-from gridlock.crypto.reshare import PublicPackage
+from gridlock.crypto.reshare import PublicPackage, agree_on_public_data
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
 from gridlock.protocol.party import RoundProtocol, RoundSpec
@@ -126,21 +125,8 @@ class RepairParty(RoundProtocol[KeyShare | None]):
                 self._published[i] = [codec.point(g, d) for d in raw]
             except DecodeError as exc:
                 raise ProtocolAbort([i], "decode", f"malformed repair round-1 message: {exc}") from None
-        if self._pub is not None:
-            mine = self._pub.to_bytes()
-            bad = [i for i, p in packages.items() if p != mine]
-        else:
-            values = list(packages.values())
-            common = max(set(values), key=values.count)
-            bad = [i for i, p in packages.items() if p != common]
-            if not bad:
-                self._pub = self.decode(min(packages), partial(PublicPackage.from_bytes, common))
-        if bad:
-            raise ProtocolAbort(bad, "repair-public-data", "helpers disagree on the key's public data")
-        assert self._pub is not None
-        if self.expected_group_key is not None and self._pub.group_key != self.expected_group_key:
-            raise ProtocolAbort(self.helpers, "repair-public-data", "helpers describe another key")
-        if len(self.helpers) < self._pub.threshold or not set(self.helpers) <= set(self._pub.participants):
-            raise ProtocolAbort([], "repair-helpers", "too few helpers, or helpers that hold no share")
+        self._pub = agree_on_public_data(
+            packages, self.helpers, self._pub, self.expected_group_key, "repair-public-data"
+        )
         for i in self.helpers:
             rp.check_split(g, self._pub, self.helpers, self.lost, i, self._published[i])

@@ -131,8 +131,9 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
             except DecodeError as exc:
                 raise ProtocolAbort([d], "decode", f"malformed reshare round-1 message: {exc}") from None
             self._raw_commitments[d] = raw
-        self._agree_on_old_epoch(packages)
-        assert self._old is not None
+        self._old = rs.agree_on_public_data(
+            packages, self.dealers, self._old, self.expected_group_key, "reshare-old-epoch"
+        )
         for d in self.dealers:
             if d == self.index:
                 assert self._dealing is not None
@@ -170,25 +171,6 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
             if msg:
                 out[j] = codec.dumps(msg)
         return out
-
-    def _agree_on_old_epoch(self, packages: Mapping[int, bytes]) -> None:
-        """Every dealer must describe the same old epoch (ours, if we hold a share of it)."""
-        if self._old is not None:
-            mine = self._old.to_bytes()
-            bad = [d for d, p in packages.items() if p != mine]
-        else:
-            values = list(packages.values())
-            common = max(set(values), key=values.count)
-            bad = [d for d, p in packages.items() if p != common]
-            if not bad:
-                self._old = self.decode(min(packages), lambda: rs.PublicPackage.from_bytes(common))
-        if bad:
-            raise ProtocolAbort(bad, "reshare-old-epoch", "dealers disagree on the old epoch's public data")
-        assert self._old is not None
-        if self.expected_group_key is not None and self._old.group_key != self.expected_group_key:
-            raise ProtocolAbort(self.dealers, "reshare-old-epoch", "dealers describe another key")
-        if not set(self.dealers) <= set(self._old.participants) or len(self.dealers) < self._old.threshold:
-            raise ProtocolAbort([], "reshare-dealers", "too few dealers, or dealers that held no share")
 
     def _round3(self, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
         if not self.is_receiver:
