@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from Crypto.Hash import RIPEMD160
+
 
 def expand_message_xmd_sha256(msg: bytes, dst: bytes, len_in_bytes: int) -> bytes:
     """RFC 9380 §5.3.1 with SHA-256 (b_in_bytes = 32, s_in_bytes = 64)."""
@@ -33,6 +35,11 @@ def tagged_hash(tag: str, data: bytes) -> bytes:
     return hashlib.sha256(t + t + data).digest()
 
 
+def ripemd160(data: bytes) -> bytes:
+    """RIPEMD-160 from pycryptodome: OpenSSL 3 builds may leave it out of ``hashlib``."""
+    return bytes(RIPEMD160.new(data).digest())
+
+
 def hash160(data: bytes) -> bytes:
     """RIPEMD-160(SHA-256(data)) (Bitcoin's HASH160; BIP32 fingerprints, P2WPKH, Cosmos addresses)."""
-    return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
+    return ripemd160(hashlib.sha256(data).digest())

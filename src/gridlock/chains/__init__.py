@@ -1,0 +1,25 @@
+"""Pure chain code: addresses, transaction parsing, sighashes, attaching signatures, serialising.
+
+No network, no clocks, no disk.  Imports nothing above :mod:`gridlock.crypto` (DESIGN §2); the
+signer arrives through the :class:`Signer` seam (``gridlock.local.LocalSigner`` or a ``Vault``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Signer"]
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """What chain code signs through: a scheme name, the group public key, and ``sign``.
+
+    For ``ecdsa-secp256k1`` ``sign`` takes a 32-byte digest and returns 64-byte low-S ``r‖s``;
+    for FROST schemes it takes the message itself and returns the scheme's signature.
+    """
+
+    scheme: str
+    public_key: bytes
+
+    def sign(self, message: bytes) -> bytes: ...

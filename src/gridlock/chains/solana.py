@@ -1,0 +1,290 @@
+"""Solana: addresses and signing of serialised legacy and v0 transactions with a ``frost-ed25519`` key.
+
+Parsing, serialisation, the bytes to sign and the System Program decoders are ``solders``' (the
+Rust ``solana-sdk`` types).  A FROST(Ed25519, SHA-512) signature is a standard RFC 8032 signature,
+so it goes straight into the signature slot of the vault's key.
+
+What this module adds:
+
+* the unsigned transaction must decode canonically (no trailing bytes), sanitize, be legacy or v0,
+  and carry either no signatures or exactly one (default or present) per required signer;
+* the vault key must be one of the required signers (:class:`NotASignerError` otherwise); only its
+  slot is written, every other signer's slot is kept as given;
+* :func:`signing_payload` returns exactly the message bytes the signer signs (for v0 the
+  ``0x80``-prefixed versioned message), and :func:`summarize` lists lamport movements by the System
+  Program, the fee bound (base fee plus Compute Budget priority fee) and that payload
+  (SECURITY #19).  A Solana transaction carries no chain id: the recent blockhash ties it to one
+  cluster, so the summary reports the blockhash instead of a network name.
+
+The two Compute Budget instructions read here (``SetComputeUnitLimit``, ``SetComputeUnitPrice``)
+are decoded by hand because ``solders`` builds but does not decode them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from solders.compute_budget import ID as COMPUTE_BUDGET_PROGRAM
+from solders.instruction import AccountMeta, CompiledInstruction, Instruction
+from solders.message import Message, MessageV0, to_bytes_versioned
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import ID as SYSTEM_PROGRAM
+from solders.system_program import (
+    decode_create_account,
+    decode_create_account_with_seed,
+    decode_transfer,
+    decode_transfer_with_seed,
+    decode_withdraw_nonce_account,
+)
+from solders.transaction import VersionedTransaction
+
+from gridlock.chains import Signer
+from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
+
+__all__ = [
+    "SCHEME",
+    "InstructionSummary",
+    "NotASignerError",
+    "SignerMismatchError",
+    "SolanaError",
+    "TransactionSummary",
+    "Transfer",
+    "address",
+    "sign_transaction",
+    "signing_payload",
+    "summarize",
+]
+
+SCHEME = "frost-ed25519"
+LAMPORTS_PER_SIGNATURE = 5_000
+DEFAULT_COMPUTE_UNITS_PER_INSTRUCTION = 200_000
+MAX_COMPUTE_UNITS = 1_400_000
+MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
+
+# System Program instruction tags (bincode u32 LE enum index) that move lamports
+_CREATE_ACCOUNT, _TRANSFER, _CREATE_ACCOUNT_WITH_SEED, _WITHDRAW_NONCE, _TRANSFER_WITH_SEED = 0, 2, 3, 5, 11
+_SET_COMPUTE_UNIT_LIMIT, _SET_COMPUTE_UNIT_PRICE = 2, 3
+
+
+class SolanaError(InvalidParameterError):
+    """A transaction that cannot be signed as given."""
+
+
+class NotASignerError(SolanaError):
+    """The vault's key is not one of the transaction's required signers."""
+
+
+class SignerMismatchError(SolanaError):
+    """The signer is not a ``frost-ed25519`` key."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Lamports moved by a System Program instruction (``None``: an account from a lookup table)."""
+
+    kind: str  # transfer, transfer_with_seed, create_account, create_account_with_seed, withdraw_nonce_account
+    source: str | None
+    destination: str | None
+    lamports: int
+
+
+@dataclass(frozen=True)
+class InstructionSummary:
+    program_id: str
+    accounts: tuple[str | None, ...]  # None: loaded from an address lookup table, unknown offline
+    data: bytes
+
+
+@dataclass(frozen=True)
+class TransactionSummary:
+    """What a transaction does, and the exact bytes a guardian is asked to sign."""
+
+    version: str  # "legacy" or "v0"
+    fee_payer: str
+    required_signers: tuple[str, ...]
+    recent_blockhash: str  # binds the transaction to one cluster; Solana has no chain id
+    instructions: tuple[InstructionSummary, ...]
+    transfers: tuple[Transfer, ...]
+    address_table_lookups: tuple[str, ...]
+    base_fee: int  # lamports: 5000 per signature
+    compute_unit_limit: int
+    compute_unit_price: int  # micro-lamports per compute unit
+    max_fee: int  # lamports: base fee plus priority fee (exact when SetComputeUnitLimit is given)
+    unknown_programs: tuple[str, ...]
+    signing_payload: bytes
+
+    @property
+    def recipients(self) -> tuple[tuple[str | None, int], ...]:
+        return tuple((t.destination, t.lamports) for t in self.transfers)
+
+
+def _public_key(public_key: bytes) -> Pubkey:
+    if not isinstance(public_key, bytes | bytearray) or len(public_key) != 32:
+        raise DecodeError("an Ed25519 public key is 32 bytes")
+    pk = Pubkey.from_bytes(bytes(public_key))
+    if not pk.is_on_curve():
+        raise DecodeError("not an Ed25519 curve point (an off-curve address cannot sign)")
+    return pk
+
+
+def address(public_key: bytes) -> str:
+    """The base58 Solana address of a 32-byte Ed25519 public key."""
+    return str(_public_key(public_key))
+
+
+def _parse(tx_bytes: bytes) -> VersionedTransaction:
+    if not isinstance(tx_bytes, bytes | bytearray):
+        raise DecodeError("a serialised Solana transaction is bytes")
+    raw = bytes(tx_bytes)
+    try:
+        vtx = VersionedTransaction.from_bytes(raw)
+    except Exception as exc:  # solders raises ValueError and its own error types
+        raise DecodeError("not a serialised Solana transaction") from exc
+    if bytes(vtx) != raw:
+        raise DecodeError("the transaction is not canonically encoded (trailing or extra bytes)")
+    message = vtx.message
+    if not isinstance(message, Message | MessageV0):
+        raise DecodeError("only legacy and v0 transactions are supported")
+    required = message.header.num_required_signatures
+    signatures = list(vtx.signatures)
+    if not signatures:
+        vtx = VersionedTransaction.populate(message, [Signature.default()] * required)
+    elif len(signatures) != required:
+        raise DecodeError(f"the transaction has {len(signatures)} signature slots but {required} required signers")
+    try:
+        vtx.sanitize()
+    except Exception as exc:
+        raise DecodeError("the transaction message is malformed (fails sanitize)") from exc
+    return vtx
+
+
+def signing_payload(tx_bytes: bytes) -> bytes:
+    """The exact bytes each signer signs: the serialised message (``0x80``-prefixed for v0)."""
+    return bytes(to_bytes_versioned(_parse(tx_bytes).message))
+
+
+def _check_signer(signer: Signer) -> Pubkey:
+    if getattr(signer, "scheme", None) != SCHEME:
+        raise SignerMismatchError("Solana needs a frost-ed25519 signer")
+    public_key = getattr(signer, "public_key", None)
+    if not isinstance(public_key, bytes):
+        raise SignerMismatchError("the signer's public key must be bytes")
+    return _public_key(public_key)
+
+
+def sign_transaction(tx_bytes: bytes, signer: Signer) -> bytes:
+    """Sign a serialised legacy or v0 transaction; return it serialised with the vault's signature.
+
+    Signature slots may be absent (all filled with defaults) or given one per required signer; the
+    vault's slot is (over)written and every other slot is kept.
+    """
+    vtx = _parse(tx_bytes)
+    pk = _check_signer(signer)
+    message = vtx.message
+    required = list(message.account_keys[: message.header.num_required_signatures])
+    if pk not in required:
+        raise NotASignerError(f"{pk} is not a required signer of this transaction")
+    slot = required.index(pk)
+    payload = bytes(to_bytes_versioned(message))
+    raw_sig = signer.sign(payload)
+    if not isinstance(raw_sig, bytes) or len(raw_sig) != 64:
+        raise SignatureError("the signer must return a 64-byte Ed25519 signature")
+    sig = Signature.from_bytes(raw_sig)
+    if not sig.verify(pk, payload):
+        raise SignatureError("the signer's signature does not verify under the vault key")
+    signatures = list(vtx.signatures)
+    signatures[slot] = sig
+    return bytes(VersionedTransaction.populate(message, signatures))
+
+
+def _u32(data: bytes) -> int:
+    return int.from_bytes(data[:4], "little")
+
+
+def _system_transfer(ix: CompiledInstruction, keys: list[Pubkey]) -> Transfer | None:
+    data = bytes(ix.data)
+    if len(data) < 4:
+        return None
+    tag = _u32(data)
+    resolved = [keys[i] if i < len(keys) else None for i in ix.accounts]
+    metas = [AccountMeta(k if k is not None else Pubkey.default(), False, False) for k in resolved]
+    instruction = Instruction(SYSTEM_PROGRAM, data, metas)
+
+    def name(i: int) -> str | None:
+        k = resolved[i] if i < len(resolved) else None
+        return None if k is None else str(k)
+
+    try:
+        if tag == _TRANSFER:
+            params: Any = decode_transfer(instruction)
+            return Transfer("transfer", name(0), name(1), params["lamports"])
+        if tag == _TRANSFER_WITH_SEED:
+            params = decode_transfer_with_seed(instruction)
+            return Transfer("transfer_with_seed", name(0), name(2), params["lamports"])
+        if tag == _CREATE_ACCOUNT:
+            params = decode_create_account(instruction)
+            return Transfer("create_account", name(0), name(1), params["lamports"])
+        if tag == _CREATE_ACCOUNT_WITH_SEED:
+            params = decode_create_account_with_seed(instruction)
+            return Transfer("create_account_with_seed", name(0), name(1), params["lamports"])
+        if tag == _WITHDRAW_NONCE:
+            params = decode_withdraw_nonce_account(instruction)
+            return Transfer("withdraw_nonce_account", name(0), name(1), params["lamports"])
+    except Exception as exc:  # malformed instruction data for its tag
+        raise DecodeError(f"malformed System Program instruction (tag {tag})") from exc
+    return None
+
+
+def summarize(tx_bytes: bytes) -> TransactionSummary:
+    """Transfers, fee bound, signers, blockhash and signing payload of a serialised transaction."""
+    vtx = _parse(tx_bytes)
+    message = vtx.message
+    keys = list(message.account_keys)
+    header = message.header
+    required = tuple(str(k) for k in keys[: header.num_required_signatures])
+    lookups: tuple[str, ...] = ()
+    if isinstance(message, MessageV0):
+        lookups = tuple(str(lookup.account_key) for lookup in message.address_table_lookups)
+    instructions: list[InstructionSummary] = []
+    transfers: list[Transfer] = []
+    unknown: list[str] = []
+    cu_limit: int | None = None
+    cu_price = 0
+    for ix in message.instructions:
+        program = keys[ix.program_id_index]
+        accounts = tuple(str(keys[i]) if i < len(keys) else None for i in ix.accounts)
+        data = bytes(ix.data)
+        instructions.append(InstructionSummary(str(program), accounts, data))
+        if program == COMPUTE_BUDGET_PROGRAM:
+            if len(data) == 5 and data[0] == _SET_COMPUTE_UNIT_LIMIT:
+                cu_limit = min(int.from_bytes(data[1:5], "little"), MAX_COMPUTE_UNITS)
+            elif len(data) == 9 and data[0] == _SET_COMPUTE_UNIT_PRICE:
+                cu_price = int.from_bytes(data[1:9], "little")
+            continue
+        if program == SYSTEM_PROGRAM:
+            transfer = _system_transfer(ix, keys)
+            if transfer is not None:
+                transfers.append(transfer)
+        elif str(program) not in unknown:
+            unknown.append(str(program))
+    if cu_limit is None:  # the runtime's default is at most 200k units per instruction: an upper bound
+        cu_limit = min(DEFAULT_COMPUTE_UNITS_PER_INSTRUCTION * len(instructions), MAX_COMPUTE_UNITS)
+    base_fee = LAMPORTS_PER_SIGNATURE * header.num_required_signatures
+    priority_fee = -(-cu_price * cu_limit // MICRO_LAMPORTS_PER_LAMPORT)
+    return TransactionSummary(
+        version="v0" if isinstance(message, MessageV0) else "legacy",
+        fee_payer=required[0],
+        required_signers=required,
+        recent_blockhash=str(message.recent_blockhash),
+        instructions=tuple(instructions),
+        transfers=tuple(transfers),
+        address_table_lookups=lookups,
+        base_fee=base_fee,
+        compute_unit_limit=cu_limit,
+        compute_unit_price=cu_price,
+        max_fee=base_fee + priority_fee,
+        unknown_programs=tuple(unknown),
+        signing_payload=bytes(to_bytes_versioned(message)),
+    )
