@@ -105,6 +105,15 @@ def test_reshare_to_4_of_7_and_back(scheme: str, keys: dict[str, list[KeyShare]]
     assert local.export_key(back[:3]) == local.export_key(old[:3])
 
 
+@pytest.mark.parametrize("scheme", ALL)
+def test_reshare_where_a_dealer_leaves(scheme: str, keys: dict[str, list[KeyShare]]) -> None:
+    """Holder 5 deals but is not in the new committee 1..4 (a guardian removed)."""
+    old = keys[scheme]
+    new = local.reshare([old[0], old[1], old[4]], threshold=3, n=4)
+    assert [s.index for s in new] == [1, 2, 3, 4]
+    assert signs(new[1:], old[0].public_key)
+
+
 @pytest.mark.parametrize("scheme", FROST)
 def test_removed_holder_old_share_is_useless(scheme: str, keys: dict[str, list[KeyShare]]) -> None:
     """SECURITY #17: holder 3 is replaced; its old share neither signs nor reconstructs with the new ones."""

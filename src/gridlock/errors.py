@@ -48,8 +48,8 @@ class MessageRejected(GridlockError):
 class ProtocolStalled(GridlockError):
     """A run could not complete because some participants never answered."""
 
-    def __init__(self, missing: Iterable[int], reason: str = "no answer") -> None:
-        self.missing: frozenset[int] = frozenset(missing)
+    def __init__(self, missing: Iterable[int | str], reason: str = "no answer") -> None:
+        self.missing: frozenset[int | str] = frozenset(missing)
         who = ", ".join(str(c) for c in sorted(self.missing)) or "nobody"
         super().__init__(f"protocol stalled ({reason}); waiting for: {who}")
 

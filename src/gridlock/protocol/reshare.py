@@ -184,7 +184,7 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
                 m = codec.load_map(data, frozenset(), frozenset({0, 1}))
                 if j in self.dealers:
                     shares[j] = codec.scalar(g, m[0])
-                if self._setup is not None:
+                if self._setup is not None and j in self.receivers:
                     pairs[j] = self._setup.finish(j, codec.get_bytes(m, 1))
             except (DecodeError, KeyError) as exc:
                 raise ProtocolAbort([j], "decode", f"malformed reshare round-2 message: {exc}") from None

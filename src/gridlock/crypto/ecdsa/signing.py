@@ -113,6 +113,51 @@ class Presignature:
         state = "used" if self.used else "fresh"
         return f"Presignature(id={self.presig_id.hex()[:16]}, index={self.index}, {state}, <redacted>)"
 
+    def to_bytes(self) -> bytes:
+        """Secret serialisation (store it encrypted, and delete it when taken: single use)."""
+        if self._secrets is None:
+            raise NonceReuseError("a used presignature cannot be stored")
+        return codec.dumps(
+            {
+                0: self.presig_id,
+                1: self.index,
+                2: list(self.signers),
+                3: self.group_key.encode(),
+                4: self.R.encode(),
+                5: [[j, *(p.encode() for p in c)] for j, c in sorted(self.commitments.items())],
+                6: [G.scalar_to_bytes(x) for x in self._secrets],
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Presignature:
+        m = codec.load_map(data, frozenset(range(7)))
+        signers = tuple(codec.get_list(m, 2, max_len=1024))
+        if not all(isinstance(j, int) and not isinstance(j, bool) and 0 < j < N for j in signers):
+            raise DecodeError("malformed signer list")
+        index = codec.get_int(m, 1, 1, N - 1)
+        R = _pt(m[4])
+        assert isinstance(R, Secp256k1Point)
+        commitments: dict[int, tuple[Point, Point, Point]] = {}
+        for entry in codec.get_list(m, 5, length=len(signers)):
+            if not isinstance(entry, list) or len(entry) != 4 or entry[0] not in signers:
+                raise DecodeError("malformed presignature commitments")
+            commitments[entry[0]] = (_pt(entry[1]), _pt(entry[2]), _pt(entry[3]))
+        secrets_ = codec.get_list(m, 6, length=3)
+        phi, u, v = (_sc(x) for x in secrets_)
+        if index not in signers or set(commitments) != set(signers):
+            raise DecodeError("presignature does not cover its signers")
+        return cls(
+            codec.get_bytes(m, 0, 32),
+            index,
+            signers,
+            _pt(m[3]),
+            R,
+            int.from_bytes(R.x_bytes(), "big") % N,
+            commitments,
+            (phi, u, v),
+        )
+
 
 class Presigner:
     """Sans-IO presigning for one signer: ``round1() → round2(inbox) → round3(inbox) → finish(inbox)``."""

@@ -1,0 +1,403 @@
+"""The asynchronous client SDK: the owner's side of every guardian operation.
+
+The client never holds a share.  It asks guardians to run protocols among themselves over the
+router and collects what they answer: public keys, signed epoch acknowledgements, signatures.
+Every request and reply is an envelope signed by its sender and encrypted to its recipient.
+
+* Signing asks the guardians that answer a ping first, so an offline guardian does not stop a
+  vault that still has ``t`` reachable holders; a timeout names the guardians that did not answer.
+* Key changes (creation, refresh, reshare, repair) are two-phase: every new holder stores the new
+  epoch as pending and signs an acknowledgement; only with all of them does the client ask the
+  holders to activate it — until then the old epoch signs (SECURITY #16).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridlock.crypto.schemes import get_scheme
+from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
+from gridlock.guardian import control as ctl
+from gridlock.local import verify as verify_signature
+from gridlock.transport.base import Transport
+from gridlock.transport.errors import RecvTimeout, TransportClosed
+from gridlock.wire import Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, seal
+
+log = logging.getLogger("gridlock.client")
+
+
+class GuardianTimeout(GridlockError):
+    """Guardians that did not answer in time (``missing``)."""
+
+    def __init__(self, missing: Sequence[str], what: str) -> None:
+        self.missing = tuple(missing)
+        super().__init__(f"{what}: no answer in time from guardian(s) {', '.join(self.missing)}")
+
+
+class OperationFailed(GridlockError):
+    """An operation failed at one or more guardians; ``errors`` maps guardian id → its error."""
+
+    def __init__(self, what: str, errors: Mapping[str, BaseException]) -> None:
+        self.errors = dict(errors)
+        detail = "; ".join(f"{g}: {e}" for g, e in sorted(self.errors.items()))
+        super().__init__(f"{what} failed — {detail}")
+
+
+class Client:
+    def __init__(
+        self,
+        identity: Identity,
+        transport: Transport,
+        directory: Mapping[str, PublicIdentity],
+        *,
+        timeout: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.identity = identity
+        self.transport = transport
+        self.directory = dict(directory)
+        self.timeout = timeout
+        self.clock = clock
+        self._guard = ReplayGuard()
+        self._waiting: dict[tuple[bytes, str], asyncio.Future[bytes]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Client:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self._read())
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                data = await self.transport.recv(timeout=1.0)
+            except RecvTimeout:
+                continue
+            except TransportClosed:
+                return
+            try:
+                env = open_envelope(
+                    data, me=self.identity, directory=self.directory, now=int(self.clock()), guard=self._guard
+                )
+            except (WireError, DecodeError, InvalidParameterError) as exc:
+                log.info("client: rejected an envelope: %s", exc)
+                continue
+            fut = self._waiting.get((env.session_id, env.sender))
+            if env.protocol == ctl.REPLY and fut is not None and not fut.done():
+                fut.set_result(env.body)
+
+    # --- requests ----------------------------------------------------------------------------------
+    async def request(
+        self, guardian: str, op: str, params: Mapping[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """One control request; the guardian's result, :class:`RequestRefused` or :class:`GuardianTimeout`."""
+        if guardian not in self.directory:
+            raise InvalidParameterError(f"unknown guardian {guardian}")
+        if self._reader is None:
+            await self.start()
+        rid = secrets.token_bytes(16)
+        wait = timeout or self.timeout
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting[(rid, guardian)] = fut
+        try:
+            data = seal(
+                self.identity,
+                session_id=rid,
+                protocol=ctl.CONTROL,
+                round=0,
+                seq=0,
+                recipient=self.directory[guardian],
+                expires=int(self.clock() + wait) + 5,
+                body=ctl.Request(op, dict(params)).to_bytes(),
+            )
+            await self.transport.send(guardian, data)
+            body = await asyncio.wait_for(fut, wait)
+        except TimeoutError:
+            raise GuardianTimeout([guardian], op) from None
+        finally:
+            self._waiting.pop((rid, guardian), None)
+        return ctl.decode_reply(body, guardian)
+
+    async def fanout(
+        self,
+        guardians: Sequence[str],
+        op: str,
+        params: Callable[[str], Mapping[str, Any]] | Mapping[str, Any],
+        timeout: float | None = None,
+    ) -> dict[str, dict[str, Any] | BaseException]:
+        """The same operation at several guardians at once; each result or exception."""
+
+        async def one(g: str) -> dict[str, Any] | BaseException:
+            try:
+                return await self.request(g, op, params(g) if callable(params) else params, timeout)
+            except GridlockError as exc:
+                return exc
+
+        results = await asyncio.gather(*(one(g) for g in guardians))
+        return dict(zip(guardians, results, strict=True))
+
+    async def ping(self, guardians: Sequence[str], timeout: float = 3.0) -> list[str]:
+        """The guardians that answer within ``timeout``, fastest first."""
+        order: list[str] = []
+
+        async def one(g: str) -> None:
+            with contextlib.suppress(GridlockError):
+                await self.request(g, "ping", {}, timeout)
+                order.append(g)
+
+        await asyncio.gather(*(one(g) for g in guardians))
+        return order
+
+    # --- vaults ------------------------------------------------------------------------------------
+    async def create_vault(
+        self, scheme: str, guardians: Sequence[str], threshold: int = 3, vault_id: str | None = None
+    ) -> Vault:
+        """DKG among ``guardians`` (indices 1..n in the given order); active once every one stored it."""
+        scheme = get_scheme(scheme).name
+        if len(set(guardians)) != len(guardians) or not 2 <= threshold <= len(guardians):
+            raise InvalidParameterError("need distinct guardians and 2 <= threshold <= their number")
+        vault_id = vault_id or secrets.token_hex(8)
+        members = {i + 1: g for i, g in enumerate(guardians)}
+        params = {
+            "vault": vault_id,
+            "scheme": scheme,
+            "threshold": threshold,
+            "members": [[i, g] for i, g in members.items()],
+            "nonce": secrets.token_bytes(32),
+        }
+        results = await self.fanout(list(guardians), "keygen", params)
+        vault = Vault(self, vault_id, scheme, b"", threshold, members, 0)
+        info = await vault._commit(results, members, "vault creation")
+        vault.public_key = info["public_key"]
+        return vault
+
+    async def open_vault(self, vault_id: str, guardians: Sequence[str]) -> Vault:
+        """A vault by id, from what its reachable guardians report (they must agree)."""
+        answers = await self.fanout(list(guardians), "info", {"vault": vault_id}, timeout=10)
+        good = [r for r in answers.values() if isinstance(r, dict)]
+        if not good:
+            raise OperationFailed("open vault", {g: e for g, e in answers.items() if isinstance(e, BaseException)})
+        best = max(good, key=lambda r: r["epoch"])
+        members = {int(i): str(g) for i, g in best["members"]}
+        return Vault(self, vault_id, best["scheme"], best["public_key"], best["threshold"], members, best["epoch"])
+
+
+@dataclass
+class Vault:
+    client: Client
+    vault_id: str
+    scheme: str
+    public_key: bytes
+    threshold: int
+    members: dict[int, str]
+    epoch: int
+    presignatures: list[tuple[bytes, tuple[str, ...]]] = field(default_factory=list)
+
+    @property
+    def guardians(self) -> list[str]:
+        return [self.members[i] for i in sorted(self.members)]
+
+    async def _pick_signers(self, signers: Sequence[str] | None) -> list[str]:
+        if signers is not None:
+            return list(signers)
+        alive = await self.client.ping(self.guardians)
+        if len(alive) < self.threshold:
+            missing = [g for g in self.guardians if g not in alive]
+            raise GuardianTimeout(missing, f"signing needs {self.threshold} guardians, {len(alive)} answered")
+        chosen = set(alive[: self.threshold])
+        return [g for g in self.guardians if g in chosen]
+
+    @staticmethod
+    def _failures(results: Mapping[str, dict[str, Any] | BaseException], what: str) -> None:
+        errors = {g: r for g, r in results.items() if isinstance(r, BaseException)}
+        if not errors:
+            return
+        timeouts = [g for g, e in errors.items() if isinstance(e, GuardianTimeout)]
+        if timeouts and len(timeouts) == len(errors):
+            raise GuardianTimeout(timeouts, what)
+        raise OperationFailed(what, errors)
+
+    async def sign(self, message: bytes, *, signers: Sequence[str] | None = None) -> bytes:
+        """A signature by ``t`` guardians (the fastest to answer unless ``signers`` is given), verified."""
+        chosen = await self._pick_signers(signers)
+        params = {
+            "vault": self.vault_id,
+            "message": bytes(message),
+            "signers": chosen,
+            "nonce": secrets.token_bytes(32),
+        }
+        results = await self.client.fanout(chosen, "sign", params)
+        sigs = {r["signature"] for r in results.values() if isinstance(r, dict)}
+        for sig in sigs:
+            if verify_signature(self.scheme, self.public_key, bytes(message), sig):
+                return bytes(sig)
+        self._failures(results, "signing")
+        raise SignatureError("guardians returned no valid signature")
+
+    async def presign(self, count: int = 1, *, signers: Sequence[str] | None = None) -> list[bytes]:
+        """Threshold-ECDSA presignatures stored at the signers (single use), for online-only signing."""
+        chosen = await self._pick_signers(signers)
+        params = {"vault": self.vault_id, "count": count, "signers": chosen, "nonce": secrets.token_bytes(32)}
+        results = await self.client.fanout(chosen, "presign", params)
+        self._failures(results, "presigning")
+        ids = next(iter(results.values()))["presignatures"]  # type: ignore[index]
+        self.presignatures.extend((i, tuple(chosen)) for i in ids)
+        return list(ids)
+
+    async def sign_presigned(self, digest: bytes) -> bytes:
+        """The online round with a stored presignature (each used once, whatever happens)."""
+        if not self.presignatures:
+            raise InvalidParameterError("no presignature left: call presign() first")
+        presig, chosen = self.presignatures.pop(0)
+        params = {
+            "vault": self.vault_id,
+            "presignature": presig,
+            "message": bytes(digest),
+            "signers": list(chosen),
+            "nonce": secrets.token_bytes(32),
+        }
+        results = await self.client.fanout(list(chosen), "sign-presigned", params)
+        for r in results.values():
+            if isinstance(r, dict) and verify_signature(self.scheme, self.public_key, bytes(digest), r["signature"]):
+                return bytes(r["signature"])
+        self._failures(results, "online signing")
+        raise SignatureError("guardians returned no valid signature")
+
+    # --- key changes (two-phase) ---------------------------------------------------------------------
+    async def _commit(
+        self, results: Mapping[str, dict[str, Any] | BaseException], members: Mapping[int, str], what: str
+    ) -> dict[str, Any]:
+        holders = list(members.values())
+        failed = {g: r for g, r in results.items() if g in holders and isinstance(r, BaseException)}
+        oks = {g: r for g, r in results.items() if g in holders and isinstance(r, dict)}
+        epochs = {(r["epoch"], r["public_key"], r["transcript_hash"]) for r in oks.values()}
+        if failed or len(epochs) != 1 or set(oks) != set(holders):
+            for g, r in oks.items():  # nothing becomes active: drop what was stored
+                with contextlib.suppress(GridlockError):
+                    await self.client.request(g, "abort", {"vault": self.vault_id, "epoch": r["epoch"]}, 10)
+            if failed and all(isinstance(e, GuardianTimeout) for e in failed.values()):
+                raise GuardianTimeout(sorted(failed), what)
+            raise OperationFailed(what, failed or {"*": GridlockError("guardians disagree on the result")})
+        epoch, public_key, _ = epochs.pop()
+        acks = {g: r["ack"] for g, r in oks.items()}
+        commits = await self.client.fanout(holders, "commit", {"vault": self.vault_id, "epoch": epoch, "acks": acks})
+        self._failures(commits, f"{what} (commit)")
+        self.members = dict(members)
+        self.epoch = epoch
+        self.threshold = next(iter(oks.values()))["threshold"]
+        self.presignatures.clear()  # presignatures of the old epoch are useless now
+        return {"epoch": epoch, "public_key": public_key}
+
+    async def refresh(self) -> int:
+        """Proactive refresh by every holder: same key, all shares new; returns the new epoch."""
+        params = {"vault": self.vault_id, "nonce": secrets.token_bytes(32)}
+        results = await self.client.fanout(self.guardians, "refresh", params)
+        return int((await self._commit(results, self.members, "refresh"))["epoch"])
+
+    async def reshare(
+        self, committee: Sequence[str], threshold: int | None = None, dealers: Sequence[str] | None = None
+    ) -> int:
+        """Deal the key to a new committee (replace / add / remove guardians, change the threshold).
+
+        Guardians that stay keep their index; new ones get fresh indices.  Returns the new epoch.
+        """
+        threshold = threshold or self.threshold
+        if len(set(committee)) != len(committee) or not 2 <= threshold <= len(committee):
+            raise InvalidParameterError("need distinct guardians and 2 <= threshold <= their number")
+        old_index = {g: i for i, g in self.members.items()}
+        dealer_ids = list(dealers) if dealers is not None else await self._pick_signers(None)
+        used = set(self.members)
+        new_members: dict[int, str] = {}
+        for g in committee:
+            if g in old_index:
+                new_members[old_index[g]] = g
+        next_index = max(used) + 1
+        for g in committee:
+            if g not in old_index:
+                new_members[next_index] = g
+                next_index += 1
+        params = {
+            "vault": self.vault_id,
+            "nonce": secrets.token_bytes(32),
+            "threshold": threshold,
+            "committee": [[i, g] for i, g in sorted(new_members.items())],
+            "scheme": self.scheme,
+            "public_key": self.public_key,
+            "epoch": self.epoch,
+            "old_members": [[i, g] for i, g in sorted(self.members.items())],
+            "dealers": dealer_ids,
+        }
+        everyone = sorted(set(dealer_ids) | set(committee))
+        results = await self.client.fanout(everyone, "reshare", params)
+        dealer_errors = {g: r for g, r in results.items() if g not in committee and isinstance(r, BaseException)}
+        if dealer_errors:
+            results = {**results, **dealer_errors}
+        return int((await self._commit(results, new_members, "reshare"))["epoch"])
+
+    async def replace_guardian(self, old: str, new: str) -> int:
+        return await self.reshare([new if g == old else g for g in self.guardians])
+
+    async def add_guardian(self, new: str, threshold: int | None = None) -> int:
+        return await self.reshare([*self.guardians, new], threshold)
+
+    async def remove_guardian(self, old: str, threshold: int | None = None) -> int:
+        return await self.reshare([g for g in self.guardians if g != old], threshold)
+
+    async def change_threshold(self, threshold: int) -> int:
+        return await self.reshare(self.guardians, threshold)
+
+    async def repair(self, lost: str, helpers: Sequence[str] | None = None) -> int:
+        """Rebuild ``lost``'s share from ``t`` helpers, then refresh (after a repair every share changes)."""
+        if lost not in self.guardians:
+            raise InvalidParameterError(f"{lost} is not a holder of this vault")
+        helper_ids = list(helpers) if helpers is not None else [g for g in await self._pick_signers_excluding(lost)]
+        params = {
+            "vault": self.vault_id,
+            "nonce": secrets.token_bytes(32),
+            "members": [[i, g] for i, g in sorted(self.members.items())],
+            "epoch": self.epoch,
+            "scheme": self.scheme,
+            "public_key": self.public_key,
+            "helpers": helper_ids,
+            "lost": lost,
+        }
+        results = await self.client.fanout([*helper_ids, lost], "repair", params)
+        self._failures(results, "repair")
+        rebuilt = results[lost]
+        assert isinstance(rebuilt, dict)
+        others = [g for g in self.guardians if g != lost]
+        acks = await self.client.fanout(others, "ack", {"vault": self.vault_id, "epoch": self.epoch})
+        self._failures(acks, "repair (acknowledgements)")
+        all_acks = {g: r["ack"] for g, r in acks.items() if isinstance(r, dict)} | {lost: rebuilt["ack"]}
+        done = await self.client.request(
+            lost, "commit", {"vault": self.vault_id, "epoch": self.epoch, "acks": all_acks}
+        )
+        del done
+        return await self.refresh()
+
+    async def _pick_signers_excluding(self, lost: str) -> list[str]:
+        alive = [g for g in await self.client.ping([g for g in self.guardians if g != lost]) if g != lost]
+        if len(alive) < self.threshold:
+            raise GuardianTimeout([g for g in self.guardians if g not in alive and g != lost], "repair")
+        chosen = set(alive[: self.threshold])
+        return [g for g in self.guardians if g in chosen]

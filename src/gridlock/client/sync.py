@@ -1,0 +1,112 @@
+"""A thin synchronous wrapper over :class:`~gridlock.client.client.Client`.
+
+It runs the asyncio client on its own event-loop thread, so scripts and the ``gridlock.chains``
+functions (which call ``signer.sign(...)`` synchronously) can use a networked vault:
+``bitcoin.sign_psbt(psbt, vault)`` works with a :class:`SyncVault` as the signer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from gridlock.client.client import Client, Vault
+
+T = TypeVar("T")
+
+
+class SyncClient:
+    def __init__(self, make_client: Callable[[], Awaitable[Client]]) -> None:
+        """``make_client`` is a coroutine function building (and starting) the client on our loop."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="gridlock-client", daemon=True)
+        self._thread.start()
+        self.client: Client = self._call(make_client())
+
+    def _call(self, coro: Awaitable[T]) -> T:
+        async def wrap() -> T:
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(wrap(), self._loop).result()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run any coroutine of the client on its loop."""
+        return self._call(coro)
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._call(self.client.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ping(self, guardians: Sequence[str], timeout: float = 3.0) -> list[str]:
+        return self._call(self.client.ping(guardians, timeout))
+
+    def create_vault(self, scheme: str, guardians: Sequence[str], threshold: int = 3) -> SyncVault:
+        return SyncVault(self, self._call(self.client.create_vault(scheme, guardians, threshold)))
+
+    def open_vault(self, vault_id: str, guardians: Sequence[str]) -> SyncVault:
+        return SyncVault(self, self._call(self.client.open_vault(vault_id, guardians)))
+
+
+class SyncVault:
+    """A vault with blocking methods; also the ``Signer`` the chain functions take."""
+
+    def __init__(self, owner: SyncClient, vault: Vault) -> None:
+        self._owner = owner
+        self.vault = vault
+
+    @property
+    def scheme(self) -> str:
+        return self.vault.scheme
+
+    @property
+    def public_key(self) -> bytes:
+        return self.vault.public_key
+
+    @property
+    def vault_id(self) -> str:
+        return self.vault.vault_id
+
+    @property
+    def epoch(self) -> int:
+        return self.vault.epoch
+
+    @property
+    def guardians(self) -> list[str]:
+        return self.vault.guardians
+
+    def sign(self, message: bytes) -> bytes:
+        return self._owner._call(self.vault.sign(message))
+
+    def presign(self, count: int = 1) -> list[bytes]:
+        return self._owner._call(self.vault.presign(count))
+
+    def sign_presigned(self, digest: bytes) -> bytes:
+        return self._owner._call(self.vault.sign_presigned(digest))
+
+    def refresh(self) -> int:
+        return self._owner._call(self.vault.refresh())
+
+    def replace_guardian(self, old: str, new: str) -> int:
+        return self._owner._call(self.vault.replace_guardian(old, new))
+
+    def add_guardian(self, new: str, threshold: int | None = None) -> int:
+        return self._owner._call(self.vault.add_guardian(new, threshold))
+
+    def remove_guardian(self, old: str, threshold: int | None = None) -> int:
+        return self._owner._call(self.vault.remove_guardian(old, threshold))
+
+    def change_threshold(self, threshold: int) -> int:
+        return self._owner._call(self.vault.change_threshold(threshold))
+
+    def repair(self, lost: str) -> int:
+        return self._owner._call(self.vault.repair(lost))
