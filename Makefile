@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: demo test test-all lint bench bench-peers clean
+.PHONY: demo test test-all lint bench bench-peers bench-network nats-server clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: $(STAMP) lint           ## lint, types and the fast test suite
+nats-server:                  ## the NATS router (Debian package), installed when missing
+	@bash scripts/ensure-nats-server.sh
+
+test: $(STAMP) lint nats-server  ## lint, types and the fast test suite
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)            ## every test, slow ones included
+test-all: $(STAMP) nats-server  ## every test, slow ones included
 	$(BIN)/python -m pytest -q -m ''
 
 bench: $(STAMP)               ## median timings of our operations
@@ -33,6 +36,9 @@ bench-peers: $(STAMP)         ## ours next to the npm peers (installed into git-
 	cd bench/peers/noble && npm ci --silent --no-audit --no-fund
 	cd bench/peers/dkls && npm ci --silent --no-audit --no-fund
 	$(BIN)/python bench/peers.py
+
+bench-network: $(STAMP) nats-server  ## signing latency and throughput over NATS, 5 guardian processes
+	$(BIN)/python bench/network.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/peers/noble/node_modules

@@ -170,7 +170,13 @@ class Client:
 
     # --- vaults ------------------------------------------------------------------------------------
     async def create_vault(
-        self, scheme: str, guardians: Sequence[str], threshold: int = 3, vault_id: str | None = None
+        self,
+        scheme: str,
+        guardians: Sequence[str],
+        threshold: int = 3,
+        vault_id: str | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Vault:
         """DKG among ``guardians`` (indices 1..n in the given order); active once every one stored it."""
         scheme = get_scheme(scheme).name
@@ -185,9 +191,9 @@ class Client:
             "members": [[i, g] for i, g in members.items()],
             "nonce": secrets.token_bytes(32),
         }
-        results = await self.fanout(list(guardians), "keygen", params)
+        results = await self.fanout(list(guardians), "keygen", params, timeout)
         vault = Vault(self, vault_id, scheme, b"", threshold, members, 0)
-        info = await vault._commit(results, members, "vault creation")
+        info = await vault._commit(results, members, "vault creation", timeout)
         vault.public_key = info["public_key"]
         return vault
 
@@ -237,7 +243,9 @@ class Vault:
             raise GuardianTimeout(timeouts, what)
         raise OperationFailed(what, errors)
 
-    async def sign(self, message: bytes, *, signers: Sequence[str] | None = None) -> bytes:
+    async def sign(
+        self, message: bytes, *, signers: Sequence[str] | None = None, timeout: float | None = None
+    ) -> bytes:
         """A signature by ``t`` guardians (the fastest to answer unless ``signers`` is given), verified."""
         chosen = await self._pick_signers(signers)
         params = {
@@ -246,7 +254,7 @@ class Vault:
             "signers": chosen,
             "nonce": secrets.token_bytes(32),
         }
-        results = await self.client.fanout(chosen, "sign", params)
+        results = await self.client.fanout(chosen, "sign", params, timeout)
         sigs = {r["signature"] for r in results.values() if isinstance(r, dict)}
         for sig in sigs:
             if verify_signature(self.scheme, self.public_key, bytes(message), sig):
@@ -285,7 +293,11 @@ class Vault:
 
     # --- key changes (two-phase) ---------------------------------------------------------------------
     async def _commit(
-        self, results: Mapping[str, dict[str, Any] | BaseException], members: Mapping[int, str], what: str
+        self,
+        results: Mapping[str, dict[str, Any] | BaseException],
+        members: Mapping[int, str],
+        what: str,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         holders = list(members.values())
         failed = {g: r for g, r in results.items() if g in holders and isinstance(r, BaseException)}
@@ -300,7 +312,9 @@ class Vault:
             raise OperationFailed(what, failed or {"*": GridlockError("guardians disagree on the result")})
         epoch, public_key, _ = epochs.pop()
         acks = {g: r["ack"] for g, r in oks.items()}
-        commits = await self.client.fanout(holders, "commit", {"vault": self.vault_id, "epoch": epoch, "acks": acks})
+        commits = await self.client.fanout(
+            holders, "commit", {"vault": self.vault_id, "epoch": epoch, "acks": acks}, timeout
+        )
         self._failures(commits, f"{what} (commit)")
         self.members = dict(members)
         self.epoch = epoch
@@ -308,11 +322,11 @@ class Vault:
         self.presignatures.clear()  # presignatures of the old epoch are useless now
         return {"epoch": epoch, "public_key": public_key}
 
-    async def refresh(self) -> int:
+    async def refresh(self, *, timeout: float | None = None) -> int:
         """Proactive refresh by every holder: same key, all shares new; returns the new epoch."""
         params = {"vault": self.vault_id, "nonce": secrets.token_bytes(32)}
-        results = await self.client.fanout(self.guardians, "refresh", params)
-        return int((await self._commit(results, self.members, "refresh"))["epoch"])
+        results = await self.client.fanout(self.guardians, "refresh", params, timeout)
+        return int((await self._commit(results, self.members, "refresh", timeout))["epoch"])
 
     async def reshare(
         self, committee: Sequence[str], threshold: int | None = None, dealers: Sequence[str] | None = None

@@ -1,0 +1,1 @@
+"""The guardian node: keystore, owner authentication, policy, session runner, service entry point."""

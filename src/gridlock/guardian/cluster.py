@@ -1,0 +1,233 @@
+"""Several guardians at once: in one process on the local router, or as OS processes on NATS.
+
+Used by the tests, the benchmark and the devnet.  Each guardian has its own data directory, its
+own keystore and its own random key-encryption secret (held by the cluster object and handed to
+a guardian process through its environment, never written next to the keystore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gridlock.client.client import Client
+from gridlock.guardian.config import Directory
+from gridlock.guardian.keystore import Keystore
+from gridlock.guardian.node import GuardianNode, RegisteredClients
+from gridlock.guardian.service import load_or_create_identity
+from gridlock.transport.base import Transport
+from gridlock.transport.local import LocalRouter
+from gridlock.transport.nats import NatsTransport
+from gridlock.wire import Identity, PublicIdentity
+
+SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the variable's name
+
+
+def _new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+@dataclass
+class _Embedded:
+    name: str
+    identity: Identity
+    keystore: Keystore
+    transport: Transport
+    node: GuardianNode
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class EmbeddedCluster:
+    """``n`` guardians and a client on one :class:`LocalRouter`, all in this event loop."""
+
+    data_dir: Path
+    router: LocalRouter
+    client_identity: Identity
+    directory: dict[str, PublicIdentity]
+    guardians: list[_Embedded] = field(default_factory=list)
+    client: Client | None = None
+    secrets_: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    async def start(
+        cls,
+        data_dir: str | os.PathLike[str],
+        names: Sequence[str],
+        *,
+        router: LocalRouter | None = None,
+        session_timeout: float = 30.0,
+    ) -> EmbeddedCluster:
+        base = Path(data_dir)
+        base.mkdir(parents=True, exist_ok=True)
+        client_identity = Identity.generate(name="owner")
+        cluster = cls(base, router or LocalRouter(), client_identity, {})
+        opened = []
+        for name in names:
+            cluster.secrets_[name] = _new_secret()
+            ks = Keystore.open(base / f"{name}.db", cluster.secrets_[name].encode())
+            opened.append((name, ks, load_or_create_identity(ks, name)))
+        cluster.directory = {i.guardian_id: i.public for _, _, i in opened} | {
+            client_identity.guardian_id: client_identity.public
+        }
+        for name, ks, identity in opened:
+            transport = cluster.router.connect(identity.guardian_id)
+            await transport.start()
+            node = GuardianNode(
+                identity,
+                ks,
+                transport,
+                cluster.directory,
+                authorizer=RegisteredClients([client_identity.guardian_id]),
+                session_timeout=session_timeout,
+            )
+            g = _Embedded(name, identity, ks, transport, node)
+            g.task = asyncio.ensure_future(node.serve())
+            cluster.guardians.append(g)
+        ct = cluster.router.connect(client_identity.guardian_id)
+        await ct.start()
+        cluster.client = Client(client_identity, ct, cluster.directory, timeout=session_timeout + 10)
+        await cluster.client.start()
+        return cluster
+
+    @property
+    def ids(self) -> list[str]:
+        return [g.identity.guardian_id for g in self.guardians]
+
+    async def stop_guardian(self, i: int) -> None:
+        """Take guardian ``i`` offline (its transport closes; nothing it holds is lost)."""
+        g = self.guardians[i]
+        g.node.stop()
+        await g.transport.close()
+        if g.task is not None:
+            await asyncio.gather(g.task, return_exceptions=True)
+            g.task = None
+
+    async def start_guardian(self, i: int) -> None:
+        g = self.guardians[i]
+        if g.task is not None:
+            return
+        g.transport = self.router.connect(g.identity.guardian_id)
+        await g.transport.start()
+        g.node = GuardianNode(
+            g.identity,
+            g.keystore,
+            g.transport,
+            self.directory,
+            authorizer=RegisteredClients([self.client_identity.guardian_id]),
+            session_timeout=g.node.session_timeout,
+        )
+        g.task = asyncio.ensure_future(g.node.serve())
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            await self.client.transport.close()
+        for i in range(len(self.guardians)):
+            await self.stop_guardian(i)
+        for g in self.guardians:
+            g.keystore.close()
+
+
+@dataclass
+class ProcessCluster:
+    """``n`` guardians as separate OS processes (``python -m gridlock.guardian run``) on a NATS server."""
+
+    data_dir: Path
+    nats_url: str
+    client_identity: Identity
+    directory: Directory
+    names: list[str]
+    ids: list[str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    secrets_: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls, data_dir: str | os.PathLike[str], names: Sequence[str], nats_url: str, *, session_timeout: float = 30.0
+    ) -> ProcessCluster:
+        """Write every guardian's configuration, create their identities and the shared directory."""
+        base = Path(data_dir)
+        base.mkdir(parents=True, exist_ok=True)
+        client_identity = Identity.generate(name="owner")
+        guardians: dict[str, PublicIdentity] = {}
+        ids, secrets_ = [], {}
+        for name in names:
+            gdir = base / name
+            gdir.mkdir(exist_ok=True)
+            secrets_[name] = _new_secret()
+            ks = Keystore.open(gdir / "keystore.db", secrets_[name].encode())
+            try:
+                identity = load_or_create_identity(ks, name)
+            finally:
+                ks.close()
+            guardians[identity.guardian_id] = identity.public
+            ids.append(identity.guardian_id)
+            (gdir / "guardian.toml").write_text(
+                f'name = "{name}"\ndata_dir = "."\nrouter = "{nats_url}"\ndirectory = "../directory.json"\n'
+                f'secret_env = "{SECRET_ENV}"\nsession_timeout = {session_timeout}\n'
+            )
+        directory = Directory(guardians, {client_identity.guardian_id: client_identity.public})
+        directory.save(base / "directory.json")
+        return cls(base, nats_url, client_identity, directory, list(names), ids, {}, secrets_)
+
+    def start(self, names: Sequence[str] | None = None, timeout: float = 30.0) -> None:
+        """Start guardian processes and wait until each prints that it is ready."""
+        todo = list(names or self.names)
+        for name in todo:
+            env = dict(os.environ)
+            env[SECRET_ENV] = self.secrets_[name]
+            log = (self.data_dir / name / "guardian.log").open("ab")
+            self.processes[name] = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+                [
+                    sys.executable,
+                    "-m",
+                    "gridlock.guardian",
+                    "run",
+                    "--config",
+                    str(self.data_dir / name / "guardian.toml"),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+            )
+        deadline = time.monotonic() + timeout
+        for name in todo:
+            proc = self.processes[name]
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line or "ready" not in json.loads(line or b"{}") or time.monotonic() > deadline:
+                raise RuntimeError(f"guardian {name} did not start; see {self.data_dir / name / 'guardian.log'}")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait(timeout=10)
+
+    def pause(self, name: str) -> None:
+        """Freeze a guardian process (SIGSTOP): alive to the network, answering nothing."""
+        self.processes[name].send_signal(signal.SIGSTOP)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.kill(name, signal.SIGTERM)
+
+    def id_of(self, name: str) -> str:
+        return self.ids[self.names.index(name)]
+
+    async def client(self, timeout: float = 40.0) -> Client:
+        transport = NatsTransport(self.nats_url, self.client_identity.guardian_id)
+        await transport.start()
+        c = Client(self.client_identity, transport, self.directory.everyone, timeout=timeout)
+        await c.start()
+        return c

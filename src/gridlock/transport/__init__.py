@@ -1,0 +1,70 @@
+"""Routers: how envelopes travel between clients and guardians.
+
+One interface, :class:`Transport` (bytes in, bytes out, by endpoint name), two routers:
+
+* :class:`LocalRouter` / :class:`LocalTransport` — in process, the embedded default for
+  tests and the single-process devnet;
+* :class:`NatsTransport` — a NATS server or cluster, for guardians in separate processes
+  or on separate hosts (:class:`NatsServer` runs a local ``nats-server`` for tests and the
+  devnet).
+
+The protocol code cannot tell them apart: both deliver at most once, in order per
+sender, into a bounded drop-oldest inbox, and raise the same typed errors
+(:mod:`gridlock.transport.errors`).  :func:`connect` picks the router from a
+:class:`LocalRouter` or a NATS URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gridlock.transport.base import ADDRESS_PATTERN, Transport, TransportStats, check_address
+from gridlock.transport.errors import (
+    AddressInUse,
+    InvalidAddress,
+    NatsServerError,
+    NatsServerNotFound,
+    PayloadTooLarge,
+    RecvTimeout,
+    RouterUnavailable,
+    TransportClosed,
+    TransportError,
+)
+from gridlock.transport.local import Interceptor, LocalRouter, LocalTransport, RouterStats
+from gridlock.transport.nats import NatsTransport
+from gridlock.transport.server import NatsServer, find_nats_server
+
+__all__ = [
+    "ADDRESS_PATTERN",
+    "AddressInUse",
+    "Interceptor",
+    "InvalidAddress",
+    "LocalRouter",
+    "LocalTransport",
+    "NatsServer",
+    "NatsServerError",
+    "NatsServerNotFound",
+    "NatsTransport",
+    "PayloadTooLarge",
+    "RecvTimeout",
+    "RouterStats",
+    "RouterUnavailable",
+    "Transport",
+    "TransportClosed",
+    "TransportError",
+    "TransportStats",
+    "check_address",
+    "connect",
+    "find_nats_server",
+]
+
+
+def connect(router: LocalRouter | str | Sequence[str], name: str, **options: Any) -> Transport:
+    """A (not yet started) endpoint ``name`` on ``router``: a :class:`LocalRouter`, or NATS URL(s)
+    (``options`` go to :class:`NatsTransport`)."""
+    if isinstance(router, LocalRouter):
+        if options:
+            raise TypeError(f"unexpected options for the local router: {sorted(options)}")
+        return router.connect(name)
+    return NatsTransport(router, name, **options)

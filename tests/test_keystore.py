@@ -1,0 +1,983 @@
+"""The guardian keystore: encryption at rest (SECURITY #23), two-phase epochs (#16), single-use
+items (#9), typed errors for damaged storage, and no secrets in reprs or errors (#24).
+
+Crash safety (kill -9) lives in ``test_keystore_crash.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from gridlock.crypto.keyimport import split
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, NonceReuseError
+from gridlock.guardian import keystore as ksmod
+from gridlock.guardian.keystore import (
+    AlreadyExists,
+    AlreadyUsed,
+    BadArgument,
+    Corrupted,
+    EpochConflict,
+    Keystore,
+    KeystoreError,
+    KeystoreLocked,
+    NotFound,
+    Retired,
+    RollbackDetected,
+    ShareMismatch,
+    StorageError,
+    UnsupportedVersion,
+    WrongSecret,
+)
+
+# --- fixtures and helpers -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ed_shares() -> list[KeyShare]:
+    return split("frost-ed25519", os.urandom(32), 3, 5)
+
+
+@pytest.fixture(scope="module")
+def other_ed_shares() -> list[KeyShare]:
+    return split("frost-ed25519", os.urandom(32), 3, 5)
+
+
+@pytest.fixture(scope="module")
+def ecdsa_shares() -> list[KeyShare]:
+    return split("ecdsa-secp256k1", os.urandom(32), 3, 5)
+
+
+@pytest.fixture
+def secret() -> bytes:
+    return os.urandom(32)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "guardian.db"
+
+
+@pytest.fixture
+def ks(db: Path, secret: bytes) -> Iterator[Keystore]:
+    store = Keystore.open(db, secret)
+    yield store
+    store.close()
+
+
+def at(share: KeyShare, epoch: int) -> KeyShare:
+    return dataclasses.replace(share, epoch=epoch)
+
+
+@contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    """Direct SQL access to a closed keystore (to damage it the way a disk or an attacker would)."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as con:
+        yield con
+
+
+# SQL expression: the column ``blob`` with its 41st byte changed (to 0x00, or to 0x01 if it was 0x00)
+FLIP_BYTE_41 = (
+    "CAST(substr(blob, 1, 40) || CASE WHEN substr(blob, 41, 1) = x'00' THEN x'01' ELSE x'00' END"
+    " || substr(blob, 42) AS BLOB)"
+)
+
+
+def disk_bytes(path: Path) -> bytes:
+    """Everything the keystore has on disk: the database, its WAL/SHM and the generation file."""
+    out = b""
+    for f in sorted(path.parent.iterdir()):
+        if f.name.startswith(path.name) and f.is_file():
+            out += f.read_bytes()
+    return out
+
+
+def secret_byte_forms(share: KeyShare) -> list[bytes]:
+    raw_scalar = share.scheme_obj.group.scalar_to_bytes(share.secret)
+    return [raw_scalar, share.secret.to_bytes(32, "big"), share.secret.to_bytes(32, "little")]
+
+
+def assert_absent(haystack: bytes, needles: list[bytes]) -> None:
+    for n in needles:
+        assert len(n) >= 16
+        assert n not in haystack, "secret bytes found in the keystore files"
+        # also no long fragment (16 bytes) of it
+        for i in range(0, len(n) - 15, 8):
+            assert n[i : i + 16] not in haystack, "a fragment of secret bytes found in the keystore files"
+
+
+# --- opening and the secret ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [b"", b"short", b"\x00" * 32, b"a" * 64, "a text secret of 32 characters!!", None])
+def test_weak_or_missing_secret_refused(db: Path, bad: Any) -> None:
+    with pytest.raises(BadArgument) as info:
+        Keystore.open(db, bad)
+    assert isinstance(info.value, InvalidParameterError) and isinstance(info.value, KeystoreError)
+    assert not db.exists()
+
+
+def test_wrong_secret_is_a_typed_error(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0])
+    for wrong in (os.urandom(32), secret[:-1] + bytes([secret[-1] ^ 1]), secret + b"x"):
+        with pytest.raises(WrongSecret):
+            Keystore.open(db, wrong)
+    with Keystore.open(db, secret) as ks:  # a wrong try changes nothing
+        assert ks.share("v", 0).to_bytes() == ed_shares[0].to_bytes()
+
+
+def test_same_secret_gives_different_keys(tmp_path: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    for p in (a, b):
+        with Keystore.open(p, secret) as ks:
+            ks.store_pending("v", ed_shares[0])
+    with raw(a) as ca, raw(b) as cb:
+        salt_a = ca.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0]
+        salt_b = cb.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0]
+        assert salt_a != salt_b
+        blob_a = ca.execute("SELECT blob FROM shares").fetchone()[0]
+        cb.execute("UPDATE shares SET blob = ?", (blob_a,))  # same vault, epoch, secret: other database
+    with Keystore.open(b, secret) as ks, pytest.raises(Corrupted):
+        ks.share("v", 0)
+
+
+def test_missing_file_without_create(tmp_path: Path, secret: bytes) -> None:
+    with pytest.raises(NotFound):
+        Keystore.open(tmp_path / "nope.db", secret, create=False)
+    assert not (tmp_path / "nope.db").exists()
+    with pytest.raises(BadArgument):
+        Keystore.open(tmp_path, secret)
+
+
+def test_second_opener_is_locked_out(ks: Keystore, db: Path, secret: bytes) -> None:
+    with pytest.raises(KeystoreLocked):
+        Keystore.open(db, secret)
+    ks.put_identity(b"still works")
+    assert ks.get_identity() == b"still works"
+
+
+def test_closed_keystore_refuses(db: Path, secret: bytes) -> None:
+    ks = Keystore.open(db, secret)
+    ks.close()
+    ks.close()  # idempotent
+    with pytest.raises(StorageError):
+        ks.vaults()
+    with pytest.raises(StorageError):
+        ks.put_identity(b"x")
+    assert "closed" in repr(ks)
+
+
+def test_file_permissions_are_private(ks: Keystore, db: Path) -> None:
+    ks.put_identity(b"identity")
+    assert db.stat().st_mode & 0o077 == 0
+    assert (db.parent / (db.name + ".generation")).stat().st_mode & 0o077 == 0
+
+
+# --- identity ------------------------------------------------------------------------------------------
+
+
+def test_identity_roundtrip(db: Path, secret: bytes) -> None:
+    blob = os.urandom(96)
+    with Keystore.open(db, secret) as ks:
+        assert ks.get_identity() is None
+        ks.put_identity(blob)
+        with pytest.raises(AlreadyExists):
+            ks.put_identity(os.urandom(96))
+        assert ks.get_identity() == blob
+    with Keystore.open(db, secret) as ks:
+        assert ks.get_identity() == blob
+        ks.put_identity(b"new identity", replace=True)
+        assert ks.get_identity() == b"new identity"
+        with pytest.raises(BadArgument):
+            ks.put_identity(b"")
+
+
+# --- two-phase epochs ------------------------------------------------------------------------------------
+
+
+def test_pending_then_active_then_retired(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    s = ed_shares[0]
+    ks.store_pending("v", s)
+    rec = ks.vault("v")
+    assert (rec.active_epoch, rec.pending_epochs, rec.retired_epochs) == (None, (0,), ())
+    with pytest.raises(NotFound):
+        ks.active_share("v")
+    assert ks.share("v", 0).to_bytes() == s.to_bytes()
+
+    ks.activate("v", 0)
+    assert ks.active_share("v").to_bytes() == s.to_bytes()
+    with pytest.raises(EpochConflict):
+        ks.store_pending("v", s)  # not newer than the active epoch
+
+    ks.store_pending("v", at(s, 1))
+    assert ks.active_share("v").epoch == 0  # the old epoch keeps signing until activation
+    assert ks.vault("v").pending_epochs == (1,)
+
+    ks.activate("v", 1)
+    rec = ks.vault("v")
+    assert (rec.active_epoch, rec.pending_epochs, rec.retired_epochs) == (1, (), (0,))
+    assert ks.active_share("v").epoch == 1
+    with pytest.raises(Retired):
+        ks.share("v", 0)
+    ks.activate("v", 1)  # retried call: no-op
+    with pytest.raises(EpochConflict):
+        ks.activate("v", 0)
+    with pytest.raises(EpochConflict):
+        ks.store_pending("v", at(s, 0))
+    with pytest.raises(NotFound):
+        ks.activate("v", 7)
+
+
+def test_retired_share_is_erased_at_once(ks: Keystore, db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0])
+    ks.activate("v", 0)
+    ks.close()
+    with raw(db) as con:
+        old_ct = con.execute("SELECT blob FROM shares WHERE epoch = 0").fetchone()[0]
+    assert old_ct in disk_bytes(db)
+    with Keystore.open(db, secret) as ks2:
+        ks2.store_pending("v", at(ed_shares[0], 1))
+        ks2.activate("v", 1)
+        assert old_ct not in disk_bytes(db)  # not in the database, not in the WAL, while open
+    assert old_ct not in disk_bytes(db)
+    with raw(db) as con:
+        assert con.execute("SELECT state, blob FROM shares WHERE epoch = 0").fetchone() == ("retired", None)
+
+
+def test_purge_retired_drops_tombstones(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    for e in range(3):
+        ks.store_pending("v", at(ed_shares[0], e))
+        ks.activate("v", e)
+    assert ks.vault("v").retired_epochs == (0, 1)
+    assert ks.purge_retired("v") == 2
+    assert ks.vault("v").retired_epochs == ()
+    assert ks.purge_retired("v") == 0
+    with pytest.raises(NotFound):
+        ks.share("v", 1)
+    with pytest.raises(EpochConflict):
+        ks.store_pending("v", at(ed_shares[0], 1))  # still older than the active epoch
+
+
+def test_conflicting_pending_is_refused_identical_is_idempotent(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", at(ed_shares[0], 3))
+    ks.store_pending("v", at(ed_shares[0], 3))  # a retry
+    with pytest.raises(EpochConflict):
+        ks.store_pending("v", at(ed_shares[1], 3))  # same key and epoch, different share
+    assert ks.share("v", 3).to_bytes() == at(ed_shares[0], 3).to_bytes()
+    ks.discard_pending("v", 3)
+    ks.store_pending("v", at(ed_shares[1], 3))
+    assert ks.share("v", 3).index == 2
+
+
+def test_several_pending_and_older_ones_dropped_on_activation(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0])
+    ks.activate("v", 0)
+    for e in (1, 2, 3):
+        ks.store_pending("v", at(ed_shares[0], e))
+    ks.add_presignatures("v", 1, [(b"p1", b"secret of epoch 1")])
+    ks.activate("v", 2)
+    rec = ks.vault("v")
+    assert (rec.active_epoch, rec.pending_epochs, rec.retired_epochs) == (2, (3,), (0,))
+    with pytest.raises(NotFound):
+        ks.share("v", 1)
+    with pytest.raises(NotFound):
+        ks.take_presignature("v", 1, b"p1")
+    ks.activate("v", 3)
+    assert ks.vault("v").active_epoch == 3
+
+
+def test_discard_pending(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0], metadata={"guardians": ["a", "b"]})
+    ks.add_nonces("v", 0, [(b"n", b"nonce material....")])
+    ks.discard_pending("v", 0)  # an aborted keygen: the vault never existed
+    assert ks.vaults() == []
+    with pytest.raises(NotFound):
+        ks.metadata("v")
+    with pytest.raises(NotFound):
+        ks.discard_pending("v", 0)
+
+    ks.store_pending("w", ed_shares[0])
+    ks.activate("w", 0)
+    ks.store_pending("w", at(ed_shares[0], 1))
+    with pytest.raises(EpochConflict):
+        ks.discard_pending("w", 0)
+    ks.discard_pending("w", 1)  # an aborted refresh: the old epoch stays
+    rec = ks.vault("w")
+    assert (rec.active_epoch, rec.pending_epochs) == (0, ())
+    with pytest.raises(NotFound):
+        ks.discard_pending("w", 1)
+
+
+def test_share_of_another_key_is_refused(
+    ks: Keystore, ed_shares: list[KeyShare], other_ed_shares: list[KeyShare], ecdsa_shares: list[KeyShare]
+) -> None:
+    ks.store_pending("v", ed_shares[0])
+    with pytest.raises(ShareMismatch):
+        ks.store_pending("v", at(other_ed_shares[0], 1))
+    with pytest.raises(ShareMismatch):
+        ks.store_pending("v", at(ecdsa_shares[0], 1))
+    assert ks.vault("v").pending_epochs == (0,)
+
+
+def test_reshare_changes_committee(ks: Keystore) -> None:
+    secret_key = os.urandom(32)
+    old = split("frost-secp256k1", secret_key, 3, 5)[0]
+    new = at(split("frost-secp256k1", secret_key, 4, 7)[5], 1)  # same key, 4-of-7, this guardian is now #6
+    ks.store_pending("v", old)
+    ks.activate("v", 0)
+    ks.store_pending("v", new)
+    assert ks.vault("v").threshold == 3
+    ks.activate("v", 1)
+    rec = ks.vault("v")
+    assert (rec.index, rec.threshold, rec.participants) == (6, 4, tuple(range(1, 8)))
+
+
+def test_vault_records_and_metadata(
+    ks: Keystore, ed_shares: list[KeyShare], ecdsa_shares: list[KeyShare], db: Path, secret: bytes
+) -> None:
+    ks.store_pending("b-vault", ecdsa_shares[2], metadata={"guardians": ["g1", "g2", "g3", "g4", "g5"]})
+    ks.store_pending("a-vault", ed_shares[0])
+    ks.activate("a-vault", 0)
+    recs = ks.vaults()
+    assert [r.vault_id for r in recs] == ["a-vault", "b-vault"]
+    a, b = recs
+    assert (a.scheme, a.public_key, a.index, a.threshold, a.participants) == (
+        "frost-ed25519",
+        ed_shares[0].public_key,
+        1,
+        3,
+        (1, 2, 3, 4, 5),
+    )
+    assert (b.scheme, b.public_key, b.index, b.active_epoch, b.pending_epochs) == (
+        "ecdsa-secp256k1",
+        ecdsa_shares[2].public_key,
+        3,
+        None,
+        (0,),
+    )
+    assert ks.metadata("b-vault") == {"guardians": ["g1", "g2", "g3", "g4", "g5"]}
+    assert ks.metadata("a-vault") == {}
+    ks.set_metadata("a-vault", {"label": "cold", "n": 5})
+    with pytest.raises(BadArgument):
+        ks.set_metadata("a-vault", {"x": object()})
+    with pytest.raises(BadArgument):
+        ks.set_metadata("a-vault", {"x": float("nan")})
+    with pytest.raises(NotFound):
+        ks.set_metadata("nope", {})
+    ks.close()
+    # public records need no share decryption: damaged share ciphertexts do not hide the vault list
+    with raw(db) as con:
+        con.execute("UPDATE shares SET blob = x'01' || randomblob(60)")
+    with Keystore.open(db, secret) as ks2:
+        assert [r.vault_id for r in ks2.vaults()] == ["a-vault", "b-vault"]
+        assert ks2.metadata("a-vault") == {"label": "cold", "n": 5}
+        with pytest.raises(Corrupted):
+            ks2.active_share("a-vault")
+
+
+def test_delete_vault(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0])
+    ks.activate("v", 0)
+    ks.add_presignatures("v", 0, [(b"p", b"presignature secret")])
+    ks.delete_vault("v")
+    assert ks.vaults() == []
+    with pytest.raises(NotFound):
+        ks.take_presignature("v", 0, b"p")
+    with pytest.raises(NotFound):
+        ks.delete_vault("v")
+
+
+# --- ban list ------------------------------------------------------------------------------------------------
+
+
+def test_ban_list_persists_and_only_grows(
+    db: Path, secret: bytes, ecdsa_shares: list[KeyShare], other_ed_shares: list[KeyShare]
+) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ecdsa_shares[0])
+        ks.activate("v", 0)
+        s = ks.active_share("v")
+        s.banned.add(3)
+        ks.update_share("v", 0, s)
+    with Keystore.open(db, secret) as ks:
+        s = ks.active_share("v")
+        assert s.banned == {3}
+        s.banned.add(5)
+        ks.update_share("v", 0, s)
+        assert ks.active_share("v").banned == {3, 5}
+        with pytest.raises(ShareMismatch):
+            ks.update_share("v", 0, dataclasses.replace(s, banned={3}))  # a ban lasts until refresh
+        with pytest.raises(ShareMismatch):
+            ks.update_share("v", 0, ecdsa_shares[1])  # another holder's share
+        with pytest.raises(ShareMismatch):
+            ks.update_share("v", 0, dataclasses.replace(s, chain_code=bytes(32)))
+        with pytest.raises(ShareMismatch):
+            ks.update_share("v", 0, at(s, 1))
+        ks.store_pending("v", at(ecdsa_shares[0], 1))
+        ks.activate("v", 1)
+        assert ks.active_share("v").banned == set()  # the refreshed share starts clean
+        with pytest.raises(Retired):
+            ks.update_share("v", 0, s)
+
+
+# --- single-use items ----------------------------------------------------------------------------------------
+
+
+def test_presignature_single_use_survives_restart(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    items = [(bytes([i]) * 8, os.urandom(64)) for i in range(3)]
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0])
+        ks.activate("v", 0)
+        ks.add_presignatures("v", 0, items)
+        assert ks.count_unused("v", 0) == 3
+        assert ks.unused_ids("v", 0) == sorted(i for i, _ in items)
+        assert ks.take_presignature("v", 0, items[0][0]) == items[0][1]
+        assert ks.count_unused("v", 0) == 2
+        with pytest.raises(AlreadyUsed) as info:
+            ks.take_presignature("v", 0, items[0][0])
+        assert isinstance(info.value, NonceReuseError)
+    with Keystore.open(db, secret) as ks:
+        with pytest.raises(AlreadyUsed):
+            ks.take_presignature("v", 0, items[0][0])
+        with pytest.raises(AlreadyUsed):
+            ks.add_presignatures("v", 0, [items[0]])  # a used id is never stored again
+        with pytest.raises(AlreadyExists):
+            ks.add_presignatures("v", 0, [items[1]])
+        assert ks.take_presignature("v", 0, items[1][0]) == items[1][1]
+        assert ks.unused_ids("v", 0) == [items[2][0]]
+        with pytest.raises(NotFound):
+            ks.take_presignature("v", 0, b"unknown")
+        with pytest.raises(NotFound):
+            ks.take_presignature("v", 5, items[2][0])
+
+
+def test_nonces_are_separate_from_presignatures(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0])
+    ks.add_nonces("v", 0, [(b"id", b"nonce secret........")])
+    ks.add_presignatures("v", 0, [(b"id", b"presignature secret.")])
+    assert ks.count_unused("v", 0, "nonce") == 1
+    assert ks.take_nonce("v", 0, b"id") == b"nonce secret........"
+    with pytest.raises(AlreadyUsed):
+        ks.take_nonce("v", 0, b"id")
+    assert ks.count_unused("v", 0, "presignature") == 1
+    assert ks.take_presignature("v", 0, b"id") == b"presignature secret."
+    with pytest.raises(BadArgument):
+        ks.count_unused("v", 0, "other")  # type: ignore[arg-type]
+
+
+def test_batches_are_all_or_nothing(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0])
+    ks.add_presignatures("v", 0, [(b"a", b"secret a")])
+    with pytest.raises(AlreadyExists):
+        ks.add_presignatures("v", 0, [(b"b", b"secret b"), (b"a", b"secret a2")])
+    assert ks.unused_ids("v", 0) == [b"a"]
+    with pytest.raises(BadArgument):
+        ks.add_presignatures("v", 0, [(b"c", b"x"), (b"c", b"y")])
+    with pytest.raises(NotFound):
+        ks.add_presignatures("v", 9, [(b"c", b"x")])
+    with pytest.raises(NotFound):
+        ks.add_presignatures("nope", 0, [(b"c", b"x")])
+
+
+def test_items_of_a_retired_epoch_are_erased(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0])
+    ks.activate("v", 0)
+    ks.add_presignatures("v", 0, [(b"old", b"old presignature")])
+    ks.add_nonces("v", 0, [(b"old", b"old nonce.......")])
+    ks.store_pending("v", at(ed_shares[0], 1))
+    ks.activate("v", 1)
+    with pytest.raises(Retired):
+        ks.take_presignature("v", 0, b"old")
+    with pytest.raises(Retired):
+        ks.take_nonce("v", 0, b"old")
+    with pytest.raises(Retired):
+        ks.add_presignatures("v", 0, [(b"new", b"x")])
+    assert ks.count_unused("v", 0) == 0
+
+
+def test_take_erases_the_ciphertext(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0])
+        ks.add_presignatures("v", 0, [(b"p", os.urandom(200)), (b"q", os.urandom(200))])
+    with raw(db) as con:
+        ct = con.execute("SELECT blob FROM items WHERE item_id = x'70'").fetchone()[0]
+    with Keystore.open(db, secret) as ks:
+        ks.take_presignature("v", 0, b"p")
+        ks.checkpoint()
+        assert ct not in disk_bytes(db)
+    assert ct not in disk_bytes(db)
+    with raw(db) as con:
+        assert con.execute("SELECT used, blob FROM items WHERE item_id = x'70'").fetchone() == (1, None)
+
+
+def test_concurrent_takes_hand_out_each_item_once(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0])
+    ids = [i.to_bytes(2, "big") for i in range(120)]
+    ks.add_presignatures("v", 0, [(i, b"blob" + i) for i in ids])
+    got: list[bytes] = []
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        order = ids[:]
+        random.Random(seed).shuffle(order)
+        for i in order:
+            try:
+                blob = ks.take_presignature("v", 0, i)
+            except AlreadyUsed:
+                continue
+            with lock:
+                got.append(blob)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == sorted(b"blob" + i for i in ids)
+    assert ks.count_unused("v", 0) == 0
+
+
+# --- nothing secret on disk (SECURITY #23) --------------------------------------------------------------------
+
+
+def test_no_plaintext_secret_in_the_files(
+    db: Path, secret: bytes, ed_shares: list[KeyShare], ecdsa_shares: list[KeyShare]
+) -> None:
+    identity = os.urandom(64)
+    items = [(os.urandom(8), os.urandom(96)) for _ in range(5)]
+    nonces = [(os.urandom(8), os.urandom(64)) for _ in range(5)]
+    ks = Keystore.open(db, secret)
+    ks.put_identity(identity)
+    ks.store_pending("ed", ed_shares[0])
+    ks.activate("ed", 0)
+    ks.store_pending("ed", at(ed_shares[0], 1))  # pending
+    ks.store_pending("ec", ecdsa_shares[1])
+    ks.activate("ec", 0)
+    ks.add_presignatures("ec", 0, items)
+    ks.add_nonces("ed", 0, nonces)
+    ks.take_presignature("ec", 0, items[0][0])
+    wal = db.parent / (db.name + "-wal")
+    assert wal.exists() and wal.stat().st_size > 0  # the secrets went through the WAL too
+
+    with raw_salt_after_close(ks, db) as salt:
+        dek = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=salt, info=b"gridlock/keystore/v1/data-encryption-key"
+        ).derive(secret)
+
+    needles = [secret, dek, identity]
+    for s in (ed_shares[0], at(ed_shares[0], 1), ecdsa_shares[1]):
+        needles += secret_byte_forms(s)
+        needles.append(s.chain_code)  # only ever inside the encrypted share
+    needles += [blob for _, blob in items + nonces]
+    files_open = disk_bytes(db)  # captured while open (see raw_salt_after_close)
+    assert_absent(files_open, needles)
+    assert_absent(disk_bytes(db), needles)
+
+
+@contextmanager
+def raw_salt_after_close(ks: Keystore, db: Path) -> Iterator[bytes]:
+    """Snapshot the files while open (asserted by the caller via disk_bytes) then read the salt."""
+    snapshot = disk_bytes(db)
+    ks.close()
+    assert snapshot
+    with raw(db) as con:
+        yield con.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0]
+
+
+# --- ciphertexts bound to their rows -------------------------------------------------------------------------
+
+
+def test_ciphertext_moved_to_another_row_fails(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.put_identity(b"identity blob")
+        for v in ("a", "b"):
+            ks.store_pending(v, ed_shares[0])
+            ks.activate(v, 0)
+        ks.store_pending("a", at(ed_shares[0], 1))
+        ks.add_presignatures("a", 0, [(b"x", b"presig x"), (b"y", b"presig y")])
+        ks.add_nonces("a", 0, [(b"x", b"nonce x.")])
+
+    cases = [
+        # (target row, source row) as SQL
+        (
+            "UPDATE shares SET blob = (SELECT blob FROM shares WHERE vault_id = 'a' AND epoch = 0)"
+            " WHERE vault_id = 'b' AND epoch = 0"
+        ),
+        (
+            "UPDATE shares SET blob = (SELECT blob FROM shares WHERE vault_id = 'a' AND epoch = 0)"
+            " WHERE vault_id = 'a' AND epoch = 1"
+        ),
+        (
+            "UPDATE items SET blob = (SELECT blob FROM items WHERE item_id = x'78' AND kind = 'presignature')"
+            " WHERE item_id = x'79'"
+        ),
+        (
+            "UPDATE items SET blob = (SELECT blob FROM items WHERE item_id = x'78' AND kind = 'presignature')"
+            " WHERE kind = 'nonce'"
+        ),
+        "UPDATE shares SET blob = (SELECT blob FROM identity) WHERE vault_id = 'b'",
+        "UPDATE identity SET blob = (SELECT blob FROM items WHERE item_id = x'78' AND kind = 'nonce')",
+    ]
+    checks = [
+        lambda ks: ks.active_share("b"),
+        lambda ks: ks.share("a", 1),
+        lambda ks: ks.take_presignature("a", 0, b"y"),
+        lambda ks: ks.take_nonce("a", 0, b"x"),
+        lambda ks: ks.active_share("b"),
+        lambda ks: ks.get_identity(),
+    ]
+    pristine = db.read_bytes()
+    gen = db.parent / (db.name + ".generation")
+    gen_bytes = gen.read_bytes()
+    for sql, check in zip(cases, checks, strict=True):
+        db.write_bytes(pristine)
+        gen.write_bytes(gen_bytes)
+        with raw(db) as con:
+            assert con.execute(sql).rowcount == 1
+        with Keystore.open(db, secret) as ks:
+            with pytest.raises(Corrupted):
+                check(ks)
+            # nothing else was disturbed, and a failed take consumed nothing
+            assert ks.active_share("a").epoch == 0
+            assert ks.count_unused("a", 0) == 2
+
+
+# --- damaged storage: typed errors, never garbage --------------------------------------------------------------
+
+
+def populated(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.put_identity(b"identity" * 8)
+        ks.store_pending("v", ed_shares[0], metadata={"k": "v"})
+        ks.activate("v", 0)
+        ks.store_pending("v", at(ed_shares[0], 1))
+        ks.add_presignatures("v", 0, [(bytes([i]), item_blob(i)) for i in range(20)])
+
+
+def item_blob(i: int) -> bytes:
+    return bytes([i]) * 16 + b"presignature secret of 48 bytes."
+
+
+@pytest.mark.parametrize(
+    ("sql", "call", "error"),
+    [
+        (
+            "UPDATE shares SET blob = " + FLIP_BYTE_41 + " WHERE epoch = 0",
+            "active",
+            Corrupted,
+        ),
+        ("UPDATE shares SET threshold = 2 WHERE epoch = 0", "vaults", Corrupted),
+        ("UPDATE shares SET participants = 'not json' WHERE epoch = 1", "vaults", Corrupted),
+        ("UPDATE shares SET idx = 'x' WHERE epoch = 1", "vaults", Corrupted),
+        ("UPDATE shares SET state = 'pending' WHERE epoch = 0", "vaults", Corrupted),
+        ("UPDATE vaults SET public_key = x'00'", "vaults", Corrupted),
+        ('UPDATE vaults SET metadata = \'{"k":"w"}\'', "metadata", Corrupted),
+        ("UPDATE items SET blob = x'01' WHERE item_id = x'03'", "take", Corrupted),
+        ("UPDATE items SET used = 0 WHERE item_id = x'05'", "take-used-open", Corrupted),
+        ("UPDATE identity SET blob = 'text'", "identity", Corrupted),
+        ("DROP TABLE items", "take", Corrupted),
+        ("UPDATE meta SET value = 'garbage' WHERE key = 'salt'", "open", Corrupted),
+        ("DELETE FROM meta WHERE key = 'kcv'", "open", Corrupted),
+        ("UPDATE meta SET value = x'0102' WHERE key = 'kcv'", "open", WrongSecret),
+        ("UPDATE meta SET value = 'x' WHERE key = 'generation'", "open", Corrupted),
+        ("UPDATE meta SET value = 99 WHERE key = 'schema_version'", "open", UnsupportedVersion),
+        ("UPDATE meta SET value = 'other' WHERE key = 'format'", "open", Corrupted),
+    ],
+)
+def test_damaged_records_give_typed_errors(
+    db: Path, secret: bytes, ed_shares: list[KeyShare], sql: str, call: str, error: type[Exception]
+) -> None:
+    populated(db, secret, ed_shares)
+    if call.startswith("take-used"):
+        with Keystore.open(db, secret) as ks:
+            ks.take_presignature("v", 0, b"\x05")
+    with raw(db) as con:
+        con.execute("PRAGMA ignore_check_constraints = ON")
+        con.execute(sql)
+    if call.endswith("open"):  # (the integrity check at open also verifies the CHECK constraints)
+        with pytest.raises(error):
+            Keystore.open(db, secret)
+        return
+    with Keystore.open(db, secret) as ks:
+        action = {
+            "active": lambda: ks.active_share("v"),
+            "vaults": ks.vaults,
+            "metadata": lambda: ks.metadata("v"),
+            "take": lambda: ks.take_presignature("v", 0, b"\x03"),
+            "identity": ks.get_identity,
+        }[call]
+        with pytest.raises(error) as info:
+            action()
+        assert isinstance(info.value, KeystoreError)
+
+
+@pytest.mark.parametrize("cut", ["empty", "header", "half", "last-page", "garbage"])
+def test_truncated_or_foreign_file(db: Path, secret: bytes, ed_shares: list[KeyShare], cut: str) -> None:
+    populated(db, secret, ed_shares)
+    data = db.read_bytes()
+    assert len(data) > 8192
+    new = {
+        "empty": b"",
+        "header": data[:50],
+        "half": data[: len(data) // 2],
+        "last-page": data[:-4096],
+        "garbage": os.urandom(len(data)),
+    }[cut]
+    db.write_bytes(new)
+    with pytest.raises(Corrupted), Keystore.open(db, secret) as ks:
+        ks.vaults()
+        ks.active_share("v")
+        ks.unused_ids("v", 0)
+        ks.get_identity()
+
+
+def test_random_damage_never_yields_garbage(tmp_path: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    """Flip random bits of a populated keystore: every call either returns exactly what was
+    stored or raises a KeystoreError — never another exception, never wrong data."""
+    src = tmp_path / "src" / "g.db"
+    src.parent.mkdir()
+    populated(src, secret, ed_shares)
+    with Keystore.open(src, secret) as ks:
+        expected_share = ks.active_share("v").to_bytes()
+        expected_pending = ks.share("v", 1).to_bytes()
+        expected_identity = ks.get_identity()
+    pristine = src.read_bytes()
+    gen = src.parent / (src.name + ".generation")
+    rng = random.Random(1234)
+    opened = failed = 0
+    for trial in range(60):
+        work = tmp_path / f"t{trial}" / "g.db"
+        work.parent.mkdir()
+        data = bytearray(pristine)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        work.write_bytes(bytes(data))
+        shutil.copy(gen, work.parent / (work.name + ".generation"))
+        try:
+            with Keystore.open(work, secret) as ks:
+                opened += 1
+                for fn, want in (
+                    (lambda: ks.active_share("v").to_bytes(), expected_share),
+                    (lambda: ks.share("v", 1).to_bytes(), expected_pending),
+                    (ks.get_identity, expected_identity),
+                    (lambda: ks.vault("v").public_key, ed_shares[0].public_key),
+                ):
+                    try:
+                        assert fn() == want
+                    except KeystoreError:
+                        failed += 1
+                for i in range(20):
+                    try:
+                        assert ks.take_presignature("v", 0, bytes([i])) == item_blob(i)
+                    except KeystoreError:
+                        failed += 1
+        except KeystoreError:
+            failed += 1
+    assert opened > 0 and failed > 0
+
+
+# --- restoring an old copy (SECURITY #9: never restored from backup) -------------------------------------------
+
+
+def test_restored_old_copy_is_detected_and_burns_single_use_items(
+    db: Path, secret: bytes, ed_shares: list[KeyShare]
+) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0])
+        ks.activate("v", 0)
+        ks.add_presignatures("v", 0, [(b"p", b"presignature p"), (b"q", b"presignature q")])
+        ks.add_nonces("v", 0, [(b"n", b"nonce n.......")])
+    backup = db.read_bytes()
+    with Keystore.open(db, secret) as ks:
+        assert ks.take_presignature("v", 0, b"p") == b"presignature p"
+    db.write_bytes(backup)  # the operator restores yesterday's database file
+    with pytest.raises(RollbackDetected):
+        Keystore.open(db, secret)
+    with Keystore.open(db, secret, accept_rollback=True) as ks:
+        assert ks.recovered_from_rollback
+        assert ks.count_unused("v", 0) == 0
+        assert ks.count_unused("v", 0, "nonce") == 0
+        with pytest.raises(AlreadyUsed):
+            ks.take_presignature("v", 0, b"p")
+        with pytest.raises(AlreadyUsed):
+            ks.take_presignature("v", 0, b"q")
+        assert ks.active_share("v").epoch == 0  # the shares survive
+        ks.add_presignatures("v", 0, [(b"r", b"fresh presignature")])
+    with Keystore.open(db, secret) as ks:  # back to normal
+        assert not ks.recovered_from_rollback
+        assert ks.take_presignature("v", 0, b"r") == b"fresh presignature"
+
+
+def test_missing_or_foreign_generation_file(tmp_path: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    for p in (a, b):
+        with Keystore.open(p, secret) as ks:
+            ks.store_pending("v", ed_shares[0])
+    gen_a, gen_b = (p.parent / (p.name + ".generation") for p in (a, b))
+    gen_a.unlink()
+    with pytest.raises(RollbackDetected):
+        Keystore.open(a, secret)
+    shutil.copy(gen_b, gen_a)
+    with pytest.raises(RollbackDetected):
+        Keystore.open(a, secret)
+    gen_a.write_bytes(b"\x00" * 80)
+    with pytest.raises(Corrupted):
+        Keystore.open(a, secret)
+
+
+def test_documented_limitation_restoring_both_files_is_not_detected(
+    db: Path, secret: bytes, ed_shares: list[KeyShare]
+) -> None:
+    """Pins the limitation stated in the module docstring: restoring the database *and* its
+    generation file together (a full disk snapshot) cannot be detected from inside the machine."""
+    gen = db.parent / (db.name + ".generation")
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0])
+        ks.add_presignatures("v", 0, [(b"p", b"presignature p")])
+    backup, gen_backup = db.read_bytes(), gen.read_bytes()
+    with Keystore.open(db, secret) as ks:
+        ks.take_presignature("v", 0, b"p")
+    db.write_bytes(backup)
+    gen.write_bytes(gen_backup)
+    with Keystore.open(db, secret) as ks:
+        assert ks.count_unused("v", 0) == 1
+
+
+# --- schema versions and the migration hook --------------------------------------------------------------------
+
+
+def test_migration_hook_runs_once(db: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.put_identity(b"identity")
+    calls: list[int] = []
+
+    def to_v2(store: Keystore, con: sqlite3.Connection) -> None:
+        calls.append(1)
+        con.execute("CREATE TABLE audit (x INTEGER)")
+
+    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(ksmod, "MIGRATIONS", {1: to_v2})
+    with Keystore.open(db, secret) as ks:
+        assert ks.get_identity() == b"identity"
+    with Keystore.open(db, secret) as ks:
+        pass
+    assert calls == [1]
+    with raw(db) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (2,)
+        con.execute("SELECT x FROM audit")
+    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", 1)
+    with pytest.raises(UnsupportedVersion):
+        Keystore.open(db, secret)  # a newer database than the code
+
+
+def test_missing_migration_is_refused(db: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    Keystore.open(db, secret).close()
+    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(ksmod, "MIGRATIONS", {1: lambda store, con: None})
+    with pytest.raises(UnsupportedVersion):
+        Keystore.open(db, secret)
+
+
+# --- bad arguments ------------------------------------------------------------------------------------------------
+
+
+def test_bad_arguments_are_typed(ks: Keystore, ed_shares: list[KeyShare]) -> None:
+    ks.store_pending("v", ed_shares[0])
+    bad_calls = [
+        lambda: ks.store_pending("", ed_shares[0]),
+        lambda: ks.store_pending("x" * 200, ed_shares[0]),
+        lambda: ks.store_pending(b"v", ed_shares[0]),  # type: ignore[arg-type]
+        lambda: ks.store_pending("bad\nid", ed_shares[0]),
+        lambda: ks.store_pending("v", ed_shares[0].to_bytes()),  # type: ignore[arg-type]
+        lambda: ks.activate("v", -1),
+        lambda: ks.activate("v", True),
+        lambda: ks.share("v", "0"),  # type: ignore[arg-type]
+        lambda: ks.add_presignatures("v", 0, []),
+        lambda: ks.add_presignatures("v", 0, [(b"", b"x")]),
+        lambda: ks.add_presignatures("v", 0, [(b"i" * 65, b"x")]),
+        lambda: ks.add_presignatures("v", 0, [(b"i", b"")]),
+        lambda: ks.add_presignatures("v", 0, [("i", b"x")]),  # type: ignore[list-item]
+        lambda: ks.add_presignatures("v", 0, [(b"i", b"x", b"y")]),  # type: ignore[list-item]
+        lambda: ks.add_presignatures("v", 0, b"ix"),  # type: ignore[arg-type]
+        lambda: ks.take_presignature("v", 0, "i"),  # type: ignore[arg-type]
+        lambda: ks.set_metadata("v", ["not", "a", "dict"]),  # type: ignore[arg-type]
+        lambda: ks.set_metadata("v", {1: "int key"}),  # type: ignore[dict-item]
+        lambda: ks.set_metadata("v", {"big": "x" * 70_000}),
+        lambda: ks.update_share("v", 0, "share"),  # type: ignore[arg-type]
+    ]
+    for call in bad_calls:
+        with pytest.raises(BadArgument):
+            call()
+    assert ks.vault("v").pending_epochs == (0,)
+
+
+# --- no secrets in reprs and error messages (SECURITY #24) -------------------------------------------------------
+
+
+def test_reprs_and_errors_hold_no_secrets(
+    tmp_path: Path, secret: bytes, ed_shares: list[KeyShare], ecdsa_shares: list[KeyShare]
+) -> None:
+    db = tmp_path / "g.db"
+    item_secret = os.urandom(48)
+    identity = os.urandom(48)
+    texts: list[str] = []
+
+    def collect(fn: Any) -> None:
+        try:
+            fn()
+        except GridlockError as exc:
+            assert isinstance(exc, KeystoreError | DecodeError)
+            texts.extend([str(exc), repr(exc), str(exc.__cause__), str(exc.__context__)])
+
+    ks = Keystore.open(db, secret)
+    texts.append(repr(ks))
+    ks.put_identity(identity)
+    ks.store_pending("v", ed_shares[0])
+    ks.activate("v", 0)
+    ks.add_presignatures("v", 0, [(b"p", item_secret)])
+    ks.take_presignature("v", 0, b"p")
+    texts += [repr(r) for r in ks.vaults()]
+    collect(lambda: ks.take_presignature("v", 0, b"p"))
+    collect(lambda: ks.add_presignatures("v", 0, [(b"p", item_secret)]))
+    collect(lambda: ks.store_pending("v", ed_shares[0]))
+    collect(lambda: ks.store_pending("v", at(ecdsa_shares[0], 4)))
+    collect(lambda: ks.update_share("v", 0, ed_shares[1]))
+    collect(lambda: ks.put_identity(identity))
+    collect(lambda: Keystore.open(db, secret))
+    ks.close()
+    collect(lambda: Keystore.open(db, os.urandom(32)))
+    collect(lambda: Keystore.open(db, secret[:8]))
+    with raw(db) as con:
+        con.execute("UPDATE shares SET blob = " + FLIP_BYTE_41)
+        con.execute("UPDATE identity SET blob = " + FLIP_BYTE_41)
+    with Keystore.open(db, secret) as ks2:
+        collect(lambda: ks2.active_share("v"))
+        collect(ks2.get_identity)
+        texts.append(repr(ks2))
+    db.write_bytes(db.read_bytes()[:3000])
+    collect(lambda: Keystore.open(db, secret))
+    assert len(texts) > 20
+    blob = "\n".join(texts).lower()
+    forbidden = [secret, item_secret, identity]
+    for s in (ed_shares[0], ed_shares[1], ecdsa_shares[0]):
+        forbidden += secret_byte_forms(s)
+    for f in forbidden:
+        for form in (f.hex(), repr(f)[2:-1].lower(), f[:12].hex()):
+            assert form not in blob
+    for s in (ed_shares[0], ecdsa_shares[0]):
+        assert str(s.secret) not in blob
+        assert format(s.secret, "x") not in blob
