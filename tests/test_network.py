@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +86,9 @@ def test_add_remove_threshold_and_repair(tmp_path: Path) -> None:
             await vault.repair(lost)
             assert c.guardians[idx].keystore.active_share(vault.vault_id).public_key == vault.public_key
             m = os.urandom(32)
-            assert local.verify("frost-secp256k1", vault.public_key, m, await vault.sign(m, signers=vault.guardians[:3]))
+            assert local.verify(
+                "frost-secp256k1", vault.public_key, m, await vault.sign(m, signers=vault.guardians[:3])
+            )
         finally:
             await c.close()
 
@@ -210,8 +211,18 @@ def test_chain_transaction_signed_by_the_networked_vault(tmp_path: Path) -> None
     sync = SyncClient(make)
     try:
         vault = sync.create_vault("ecdsa-secp256k1", holder["c"].ids[:5], 3)
-        tx = {"type": 2, "chainId": 1337, "nonce": 0, "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 1,
-              "gas": 21000, "to": "0x" + "11" * 20, "value": 5, "data": b"", "accessList": []}
+        tx = {
+            "type": 2,
+            "chainId": 1337,
+            "nonce": 0,
+            "maxFeePerGas": 10**9,
+            "maxPriorityFeePerGas": 1,
+            "gas": 21000,
+            "to": "0x" + "11" * 20,
+            "value": 5,
+            "data": b"",
+            "accessList": [],
+        }
         raw = ethereum.sign_transaction(tx, vault)
         assert Account.recover_transaction(raw) == ethereum.address(vault.public_key)
     finally:
