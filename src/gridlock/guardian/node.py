@@ -256,16 +256,20 @@ class GuardianNode:
             raise ctl.RequestRefused("unknown-vault", f"no membership recorded for vault {vault_id} epoch {epoch}")
         return {int(i): g for i, g in raw.items()}
 
-    def _record_members(self, vault_id: str, epoch: int, members: Mapping[int, str]) -> None:
-        meta = dict(self.keystore.metadata(vault_id))
-        table = dict(meta.get("members", {}))
-        table[str(epoch)] = {str(i): g for i, g in members.items()}
-        meta["members"] = table
-        self.keystore.set_metadata(vault_id, meta)
+    def _knows(self, vault_id: str) -> bool:
+        try:
+            self.keystore.vault(vault_id)
+        except KeystoreError:
+            return False
+        return True
 
     def _store_pending(self, vault_id: str, share: KeyShare, members: Mapping[int, str]) -> dict[str, Any]:
-        self.keystore.store_pending(vault_id, share)
-        self._record_members(vault_id, share.epoch, members)
+        # the share and its membership in one transaction: a crash leaves both or neither
+        meta = dict(self.keystore.metadata(vault_id)) if self._knows(vault_id) else {}
+        table = dict(meta.get("members", {}))
+        table[str(share.epoch)] = {str(i): g for i, g in members.items()}
+        meta["members"] = table
+        self.keystore.store_pending(vault_id, share, metadata=meta)
         statement = ctl.ack_statement(vault_id, share.epoch, share.public_key, share.transcript_hash)
         return {
             "public_key": share.public_key,
