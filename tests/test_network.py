@@ -16,7 +16,7 @@ from gridlock import local
 from gridlock.chains import ethereum
 from gridlock.client import Client, GuardianTimeout, SyncClient
 from gridlock.client.client import OperationFailed
-from gridlock.guardian import control as ctl
+from gridlock.wire import control as ctl
 from gridlock.guardian.cluster import EmbeddedCluster, ProcessCluster
 from gridlock.transport.local import LocalRouter
 from gridlock.transport.server import NatsServer, find_nats_server
@@ -46,7 +46,7 @@ def test_vault_lifecycle_over_the_local_router(scheme: str, tmp_path: Path) -> N
         try:
             assert c.client is not None
             five = c.ids[:5]
-            vault = await c.client.create_vault(scheme, five, threshold=3)
+            vault = await c.client.create_vault(scheme, five, threshold=3, password=c.password)
             assert vault.epoch == 0 and len(vault.members) == 5
             for g in c.guardians[:5]:  # every guardian stored and activated the same key
                 assert g.keystore.active_share(vault.vault_id).public_key == vault.public_key
@@ -54,7 +54,7 @@ def test_vault_lifecycle_over_the_local_router(scheme: str, tmp_path: Path) -> N
             assert local.verify(scheme, vault.public_key, m, await vault.sign(m))
             assert await vault.refresh() == 1
             assert local.verify(scheme, vault.public_key, m, await vault.sign(m))
-            assert await vault.replace_guardian(five[2], c.ids[5]) == 2
+            assert await vault.replace_guardian(five[2], c.ids[5], password=c.password) == 2
             assert five[2] not in vault.guardians and c.ids[5] in vault.guardians
             assert local.verify(scheme, vault.public_key, m, await vault.sign(m))
             await c.stop_guardian(0)  # one guardian offline: the others sign
@@ -75,15 +75,15 @@ def test_add_remove_threshold_and_repair(tmp_path: Path) -> None:
         c = await cluster(tmp_path)
         try:
             assert c.client is not None
-            vault = await c.client.create_vault("frost-secp256k1", c.ids[:5], threshold=3)
-            await vault.add_guardian(c.ids[5], threshold=4)
+            vault = await c.client.create_vault("frost-secp256k1", c.ids[:5], threshold=3, password=c.password)
+            await vault.add_guardian(c.ids[5], threshold=4, password=c.password)
             assert vault.threshold == 4 and len(vault.members) == 6
             await vault.remove_guardian(c.ids[0], threshold=3)
             assert vault.threshold == 3 and c.ids[0] not in vault.guardians
             lost = vault.guardians[1]
             idx = c.ids.index(lost)
             c.guardians[idx].keystore.delete_vault(vault.vault_id)  # its device is gone
-            await vault.repair(lost)
+            await vault.repair(lost, password=c.password)
             assert c.guardians[idx].keystore.active_share(vault.vault_id).public_key == vault.public_key
             m = os.urandom(32)
             assert local.verify(
@@ -100,7 +100,7 @@ def test_too_few_guardians_online_names_the_missing(tmp_path: Path) -> None:
         c = await cluster(tmp_path)
         try:
             assert c.client is not None
-            vault = await c.client.create_vault("frost-ed25519", c.ids[:5], threshold=3)
+            vault = await c.client.create_vault("frost-ed25519", c.ids[:5], threshold=3, password=c.password)
             for i in (1, 3, 4):
                 await c.stop_guardian(i)
             with pytest.raises(GuardianTimeout) as err:
@@ -117,7 +117,7 @@ def test_guardian_lost_mid_refresh_leaves_the_old_epoch_signing(tmp_path: Path) 
         c = await cluster(tmp_path, session_timeout=3.0)
         try:
             assert c.client is not None
-            vault = await c.client.create_vault("frost-taproot", c.ids[:5], threshold=3)
+            vault = await c.client.create_vault("frost-taproot", c.ids[:5], threshold=3, password=c.password)
             refresh = asyncio.ensure_future(vault.refresh(timeout=4.0))
             await asyncio.sleep(0.01)
             await c.stop_guardian(4)  # dies in the middle of the refresh
@@ -192,7 +192,7 @@ def test_router_that_tampers_gets_nothing_through(tmp_path: Path) -> None:
         try:
             assert c.client is not None
             with pytest.raises(GuardianTimeout):
-                await c.client.create_vault("frost-ed25519", c.ids[:3], threshold=2, timeout=2.0)
+                await c.client.create_vault("frost-ed25519", c.ids[:3], threshold=2, timeout=2.0, password=c.password)
             assert all(not g.keystore.vaults() for g in c.guardians)  # nothing stored anywhere
         finally:
             await c.close()
@@ -210,7 +210,7 @@ def test_chain_transaction_signed_by_the_networked_vault(tmp_path: Path) -> None
 
     sync = SyncClient(make)
     try:
-        vault = sync.create_vault("ecdsa-secp256k1", holder["c"].ids[:5], 3)
+        vault = sync.create_vault("ecdsa-secp256k1", holder["c"].ids[:5], 3, password=holder["c"].password)
         tx = {
             "type": 2,
             "chainId": 1337,
@@ -263,14 +263,14 @@ def test_every_scheme_over_nats_with_guardian_processes(scheme: str, nats_cluste
         client = await _nats_client(pc)
         try:
             five = pc.ids[:5]
-            vault = await client.create_vault(scheme, five, threshold=3)
+            vault = await client.create_vault(scheme, five, threshold=3, password=pc.password)
             m = msg_for(scheme)
             assert local.verify(scheme, vault.public_key, m, await vault.sign(m))
             await vault.refresh()
             assert local.verify(scheme, vault.public_key, m, await vault.sign(m))
-            await vault.replace_guardian(five[3], pc.ids[5])
+            await vault.replace_guardian(five[3], pc.ids[5], password=pc.password)
             assert local.verify(scheme, vault.public_key, m, await vault.sign(m))
-            await vault.replace_guardian(pc.ids[5], five[3])  # back, for the next scheme's run
+            await vault.replace_guardian(pc.ids[5], five[3], password=pc.password)  # back, for the next scheme's run
         finally:
             await client.close()
             await client.transport.close()
@@ -284,7 +284,7 @@ def test_nats_guardian_killed_mid_round_and_mid_refresh(nats_cluster: ProcessClu
     async def main() -> None:
         client = await _nats_client(pc)
         try:
-            vault = await client.create_vault("frost-secp256k1", pc.ids[:5], threshold=3)
+            vault = await client.create_vault("frost-secp256k1", pc.ids[:5], threshold=3, password=pc.password)
             victim = "friend"
             signers = [pc.id_of(n) for n in ("device", "cloud", victim)]
             pc.pause(victim)  # frozen: it will have taken the request but never finish the round

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -22,13 +23,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridlock.client.owner import OwnerDevice, password_verifier
+from gridlock.crypto import codec, transcript
+from gridlock.crypto.polynomial import interpolate
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
-from gridlock.guardian import control as ctl
 from gridlock.local import verify as verify_signature
 from gridlock.transport.base import Transport
 from gridlock.transport.errors import RecvTimeout, TransportClosed
 from gridlock.wire import Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, seal
+from gridlock.wire import control as ctl
+from gridlock.wire.audit import HEAD_LABEL, verify_chain
 
 log = logging.getLogger("gridlock.client")
 
@@ -59,8 +64,11 @@ class Client:
         *,
         timeout: float = 60.0,
         clock: Callable[[], float] = time.time,
+        owner: OwnerDevice | None = None,
     ) -> None:
         self.identity = identity
+        self.owner = owner
+        self.notifications: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
         self.transport = transport
         self.directory = dict(directory)
         self.timeout = timeout
@@ -102,13 +110,25 @@ class Client:
             except (WireError, DecodeError, InvalidParameterError) as exc:
                 log.info("client: rejected an envelope: %s", exc)
                 continue
+            if env.protocol == "notify":
+                with contextlib.suppress(DecodeError, asyncio.QueueFull):
+                    note = codec.loads(env.body)
+                    if isinstance(note, dict):
+                        self.notifications.put_nowait({"from": env.sender, **note})
+                continue
             fut = self._waiting.get((env.session_id, env.sender))
             if env.protocol == ctl.REPLY and fut is not None and not fut.done():
                 fut.set_result(env.body)
 
     # --- requests ----------------------------------------------------------------------------------
     async def request(
-        self, guardian: str, op: str, params: Mapping[str, Any], timeout: float | None = None
+        self,
+        guardian: str,
+        op: str,
+        params: Mapping[str, Any],
+        timeout: float | None = None,
+        *,
+        introduce: bool = False,
     ) -> dict[str, Any]:
         """One control request; the guardian's result, :class:`RequestRefused` or :class:`GuardianTimeout`."""
         if guardian not in self.directory:
@@ -130,6 +150,8 @@ class Client:
                 expires=int(self.clock() + wait) + 5,
                 body=ctl.Request(op, dict(params)).to_bytes(),
             )
+            if introduce:  # a device the guardians do not know yet (recovery): show our public keys
+                data = codec.dumps({"intro": self.identity.public.to_bytes(), "envelope": data})
             await self.transport.send(guardian, data)
             body = await asyncio.wait_for(fut, wait)
         except TimeoutError:
@@ -176,6 +198,9 @@ class Client:
         threshold: int = 3,
         vault_id: str | None = None,
         *,
+        password: str,
+        owners: Sequence[bytes] | None = None,
+        required: int = 1,
         timeout: float | None = None,
     ) -> Vault:
         """DKG among ``guardians`` (indices 1..n in the given order); active once every one stored it."""
@@ -184,6 +209,11 @@ class Client:
             raise InvalidParameterError("need distinct guardians and 2 <= threshold <= their number")
         vault_id = vault_id or secrets.token_hex(8)
         members = {i + 1: g for i, g in enumerate(guardians)}
+        if self.owner is None:
+            raise InvalidParameterError("creating a vault needs the owner's device key (Client(owner=...))")
+        devices = list(owners) if owners is not None else [self.owner.public]
+        if self.owner.public not in devices or not 1 <= required <= len(devices):
+            raise InvalidParameterError("the owner devices must include this device and 1 <= required <= their number")
         params = {
             "vault": vault_id,
             "scheme": scheme,
@@ -191,11 +221,30 @@ class Client:
             "members": [[i, g] for i, g in members.items()],
             "nonce": secrets.token_bytes(32),
         }
-        results = await self.fanout(list(guardians), "keygen", params, timeout)
-        vault = Vault(self, vault_id, scheme, b"", threshold, members, 0)
+        registrations = await self._registrations(vault_id, list(guardians), password, devices, required)
+        results = await self.fanout(list(guardians), "keygen", lambda g: {**params, "owner": registrations[g]}, timeout)
+        vault = Vault(self, vault_id, scheme, b"", threshold, members, 0, required=required, devices=devices)
         info = await vault._commit(results, members, "vault creation", timeout)
         vault.public_key = info["public_key"]
         return vault
+
+    async def _registrations(
+        self, vault_id: str, guardians: Sequence[str], password: str, devices: Sequence[bytes], required: int
+    ) -> dict[str, dict[str, Any]]:
+        """Per guardian: the owner's devices and the Argon2id verifier salted for that guardian."""
+
+        def compute() -> dict[str, dict[str, Any]]:
+            return {
+                g: {
+                    "devices": list(devices),
+                    "required": required,
+                    "verifier": password_verifier(password, g, vault_id),
+                    "notify": [self.identity.guardian_id],
+                }
+                for g in guardians
+            }
+
+        return await asyncio.to_thread(compute)
 
     async def open_vault(self, vault_id: str, guardians: Sequence[str]) -> Vault:
         """A vault by id, from what its reachable guardians report (they must agree)."""
@@ -218,10 +267,33 @@ class Vault:
     members: dict[int, str]
     epoch: int
     presignatures: list[tuple[bytes, tuple[str, ...]]] = field(default_factory=list)
+    required: int = 1
+    devices: list[bytes] = field(default_factory=list)
+    approvers: list[OwnerDevice] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.approvers and self.client.owner is not None:
+            self.approvers = [self.client.owner]
 
     @property
     def guardians(self) -> list[str]:
         return [self.members[i] for i in sorted(self.members)]
+
+    def _approved(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with the owner devices' approvals of exactly this request (SECURITY #19)."""
+        if not self.approvers:
+            raise InvalidParameterError("this operation needs the owner's approval: no owner device key given")
+        approvals = [d.approve(self.vault_id, self.scheme, op, params).to_wire() for d in self.approvers]
+        return {**params, "approvals": approvals}
+
+    async def _register(self, guardians: Sequence[str], password: str | None) -> dict[str, dict[str, Any]]:
+        if not guardians:
+            return {}
+        if password is None:
+            raise InvalidParameterError("adding a guardian registers the owner with it: the password is needed")
+        return await self.client._registrations(
+            self.vault_id, guardians, password, self.devices or [a.public for a in self.approvers], self.required
+        )
 
     async def _pick_signers(self, signers: Sequence[str] | None) -> list[str]:
         if signers is not None:
@@ -244,16 +316,28 @@ class Vault:
         raise OperationFailed(what, errors)
 
     async def sign(
-        self, message: bytes, *, signers: Sequence[str] | None = None, timeout: float | None = None
+        self,
+        message: bytes,
+        *,
+        signers: Sequence[str] | None = None,
+        timeout: float | None = None,
+        tx: Mapping[str, Any] | None = None,
     ) -> bytes:
-        """A signature by ``t`` guardians (the fastest to answer unless ``signers`` is given), verified."""
+        """A signature by ``t`` guardians (the fastest to answer unless ``signers`` is given), verified.
+
+        With ``tx`` (the chain transaction the message is a hash of), each guardian re-derives the
+        hashes from the transaction and applies its policy before it signs.
+        """
         chosen = await self._pick_signers(signers)
-        params = {
+        params: dict[str, Any] = {
             "vault": self.vault_id,
             "message": bytes(message),
             "signers": chosen,
             "nonce": secrets.token_bytes(32),
         }
+        if tx is not None:
+            params["tx"] = dict(tx)
+        params = self._approved("sign", params)
         results = await self.client.fanout(chosen, "sign", params, timeout)
         sigs = {r["signature"] for r in results.values() if isinstance(r, dict)}
         for sig in sigs:
@@ -265,26 +349,30 @@ class Vault:
     async def presign(self, count: int = 1, *, signers: Sequence[str] | None = None) -> list[bytes]:
         """Threshold-ECDSA presignatures stored at the signers (single use), for online-only signing."""
         chosen = await self._pick_signers(signers)
-        params = {"vault": self.vault_id, "count": count, "signers": chosen, "nonce": secrets.token_bytes(32)}
+        params = self._approved(
+            "presign", {"vault": self.vault_id, "count": count, "signers": chosen, "nonce": secrets.token_bytes(32)}
+        )
         results = await self.client.fanout(chosen, "presign", params)
         self._failures(results, "presigning")
         ids = next(iter(results.values()))["presignatures"]  # type: ignore[index]
         self.presignatures.extend((i, tuple(chosen)) for i in ids)
         return list(ids)
 
-    async def sign_presigned(self, digest: bytes) -> bytes:
+    async def sign_presigned(self, digest: bytes, *, tx: Mapping[str, Any] | None = None) -> bytes:
         """The online round with a stored presignature (each used once, whatever happens)."""
         if not self.presignatures:
             raise InvalidParameterError("no presignature left: call presign() first")
         presig, chosen = self.presignatures.pop(0)
-        params = {
+        params: dict[str, Any] = {
             "vault": self.vault_id,
             "presignature": presig,
             "message": bytes(digest),
             "signers": list(chosen),
             "nonce": secrets.token_bytes(32),
         }
-        results = await self.client.fanout(list(chosen), "sign-presigned", params)
+        if tx is not None:
+            params["tx"] = dict(tx)
+        results = await self.client.fanout(list(chosen), "sign-presigned", self._approved("sign-presigned", params))
         for r in results.values():
             if isinstance(r, dict) and verify_signature(self.scheme, self.public_key, bytes(digest), r["signature"]):
                 return bytes(r["signature"])
@@ -324,12 +412,17 @@ class Vault:
 
     async def refresh(self, *, timeout: float | None = None) -> int:
         """Proactive refresh by every holder: same key, all shares new; returns the new epoch."""
-        params = {"vault": self.vault_id, "nonce": secrets.token_bytes(32)}
+        params = self._approved("refresh", {"vault": self.vault_id, "nonce": secrets.token_bytes(32)})
         results = await self.client.fanout(self.guardians, "refresh", params, timeout)
         return int((await self._commit(results, self.members, "refresh", timeout))["epoch"])
 
     async def reshare(
-        self, committee: Sequence[str], threshold: int | None = None, dealers: Sequence[str] | None = None
+        self,
+        committee: Sequence[str],
+        threshold: int | None = None,
+        dealers: Sequence[str] | None = None,
+        *,
+        password: str | None = None,
     ) -> int:
         """Deal the key to a new committee (replace / add / remove guardians, change the threshold).
 
@@ -362,17 +455,21 @@ class Vault:
             "dealers": dealer_ids,
         }
         everyone = sorted(set(dealer_ids) | set(committee))
-        results = await self.client.fanout(everyone, "reshare", params)
+        registrations = await self._register([g for g in committee if g not in old_index], password)
+        approved = self._approved("reshare", params)
+        results = await self.client.fanout(
+            everyone, "reshare", lambda g: {**approved, **({"owner": registrations[g]} if g in registrations else {})}
+        )
         dealer_errors = {g: r for g, r in results.items() if g not in committee and isinstance(r, BaseException)}
         if dealer_errors:
             results = {**results, **dealer_errors}
         return int((await self._commit(results, new_members, "reshare"))["epoch"])
 
-    async def replace_guardian(self, old: str, new: str) -> int:
-        return await self.reshare([new if g == old else g for g in self.guardians])
+    async def replace_guardian(self, old: str, new: str, *, password: str | None = None) -> int:
+        return await self.reshare([new if g == old else g for g in self.guardians], password=password)
 
-    async def add_guardian(self, new: str, threshold: int | None = None) -> int:
-        return await self.reshare([*self.guardians, new], threshold)
+    async def add_guardian(self, new: str, threshold: int | None = None, *, password: str | None = None) -> int:
+        return await self.reshare([*self.guardians, new], threshold, password=password)
 
     async def remove_guardian(self, old: str, threshold: int | None = None) -> int:
         return await self.reshare([g for g in self.guardians if g != old], threshold)
@@ -380,7 +477,7 @@ class Vault:
     async def change_threshold(self, threshold: int) -> int:
         return await self.reshare(self.guardians, threshold)
 
-    async def repair(self, lost: str, helpers: Sequence[str] | None = None) -> int:
+    async def repair(self, lost: str, helpers: Sequence[str] | None = None, *, password: str | None = None) -> int:
         """Rebuild ``lost``'s share from ``t`` helpers, then refresh (after a repair every share changes)."""
         if lost not in self.guardians:
             raise InvalidParameterError(f"{lost} is not a holder of this vault")
@@ -395,7 +492,11 @@ class Vault:
             "helpers": helper_ids,
             "lost": lost,
         }
-        results = await self.client.fanout([*helper_ids, lost], "repair", params)
+        registrations = await self._register([lost], password)
+        approved = self._approved("repair", params)
+        results = await self.client.fanout(
+            [*helper_ids, lost], "repair", lambda g: {**approved, **({"owner": registrations[g]} if g == lost else {})}
+        )
         self._failures(results, "repair")
         rebuilt = results[lost]
         assert isinstance(rebuilt, dict)
@@ -415,3 +516,102 @@ class Vault:
             raise GuardianTimeout([g for g in self.guardians if g not in alive and g != lost], "repair")
         chosen = set(alive[: self.threshold])
         return [g for g in self.guardians if g in chosen]
+
+    # --- owner security: export, policy, audit, recovery (issue 7) -------------------------------------
+    async def export(self, guardians: Sequence[str] | None = None) -> bytes:
+        """The emergency exit: ``t`` guardians hand their shares to the owner, who rebuilds the key."""
+        chosen = list(guardians) if guardians is not None else await self._pick_signers(None)
+        params = self._approved("export", {"vault": self.vault_id, "nonce": secrets.token_bytes(32)})
+        results = await self.client.fanout(chosen, "export", params)
+        self._failures(results, "export")
+        group = get_scheme(self.scheme).group
+        points = {int(r["index"]): group.decode_scalar(r["share"]) for r in results.values() if isinstance(r, dict)}
+        secret = interpolate(points, group.order)
+        public = group.base_mul(secret).encode()
+        if self.public_key not in (public, public[1:]):
+            raise SignatureError("the exported shares do not rebuild the vault's key")
+        return group.scalar_to_bytes(secret)
+
+    async def set_policy(self, rules: Mapping[str, Any], guardians: Sequence[str] | None = None) -> None:
+        """Set the owner's policy at every guardian (each keeps and enforces its own copy)."""
+        params = self._approved(
+            "policy-set", {"vault": self.vault_id, "rules": dict(rules), "nonce": secrets.token_bytes(32)}
+        )
+        results = await self.client.fanout(list(guardians or self.guardians), "policy-set", params)
+        self._failures(results, "policy")
+
+    async def policy(self, guardian: str) -> dict[str, Any]:
+        return await self.client.request(guardian, "policy-show", {"vault": self.vault_id})
+
+    async def audit(self, guardian: str) -> list[dict[str, Any]]:
+        """A guardian's log of this vault, with the hash chain and the signed head verified."""
+        r = await self.client.request(guardian, "audit", {"vault": self.vault_id})
+        entries = [json.loads(e) for e in r["entries"]]
+        verify_chain(entries)
+        seq, head = r["head"]
+        statement = transcript.encode(HEAD_LABEL, transcript.int_field(seq), bytes.fromhex(head))
+        if not self.client.directory[guardian].verify(HEAD_LABEL, statement, r["signature"]):
+            raise SignatureError(f"guardian {guardian} did not sign the audit head it reported")
+        return [e["body"] for e in entries]
+
+    async def recovery_cancel(self) -> None:
+        """From a registered device: stop a device recovery during its time lock."""
+        params = self._approved("recovery-cancel", {"vault": self.vault_id, "nonce": secrets.token_bytes(32)})
+        results = await self.client.fanout(self.guardians, "recovery-cancel", params)
+        self._failures(results, "recovery cancel")
+
+
+async def recovery_start(
+    client: Client, vault_id: str, guardians: Sequence[str], *, lost_device: bytes, password: str
+) -> dict[str, int]:
+    """From a new device (``client.owner`` is its new key): prove the password and open a recovery.
+
+    Every guardian starts the same time lock and tells the old device; returns each guardian's unlock time.
+    """
+    if client.owner is None:
+        raise InvalidParameterError("the new device needs its own owner key (Client(owner=...))")
+    owner = client.owner
+    verifiers = await asyncio.to_thread(lambda: {g: password_verifier(password, g, vault_id) for g in guardians})
+
+    async def one(g: str) -> dict[str, Any]:
+        params = {"vault": vault_id, "new_device": owner.public, "lost_device": lost_device, "verifier": verifiers[g]}
+        return await client.request(g, "recovery-start", params, introduce=True)
+
+    results = await asyncio.gather(*(one(g) for g in guardians), return_exceptions=True)
+    errors = {g: r for g, r in zip(guardians, results, strict=True) if isinstance(r, BaseException)}
+    if errors:
+        raise OperationFailed("recovery start", errors)
+    return {g: int(r["unlock_at"]) for g, r in zip(guardians, results, strict=True) if isinstance(r, dict)}
+
+
+async def recovery_status(client: Client, vault_id: str, guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for g in guardians:
+        try:
+            out[g] = await client.request(g, "recovery-status", {"vault": vault_id}, introduce=True)
+        except GridlockError as exc:
+            out[g] = {"error": str(exc)}
+    return out
+
+
+async def recovery_finish(client: Client, vault_id: str, guardians: Sequence[str], *, password: str) -> Vault:
+    """After the time lock: the guardians accept the new device's key; returns the vault for it.
+
+    Then replace the lost device's guardian seat (``Vault.replace_guardian``), which reshares and so
+    refreshes every share: the lost device's old share becomes useless.
+    """
+    verifiers = await asyncio.to_thread(lambda: {g: password_verifier(password, g, vault_id) for g in guardians})
+    errors: dict[str, BaseException] = {}
+    for g in guardians:
+        try:
+            await client.request(
+                g,
+                "recovery-finish",
+                {"vault": vault_id, "verifier": verifiers[g], "notify": client.identity.guardian_id},
+                introduce=True,
+            )
+        except GridlockError as exc:
+            errors[g] = exc
+    if errors:
+        raise OperationFailed("recovery finish", errors)
+    return await client.open_vault(vault_id, guardians)

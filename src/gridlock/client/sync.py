@@ -50,8 +50,8 @@ class SyncClient:
     def ping(self, guardians: Sequence[str], timeout: float = 3.0) -> list[str]:
         return self._call(self.client.ping(guardians, timeout))
 
-    def create_vault(self, scheme: str, guardians: Sequence[str], threshold: int = 3) -> SyncVault:
-        return SyncVault(self, self._call(self.client.create_vault(scheme, guardians, threshold)))
+    def create_vault(self, scheme: str, guardians: Sequence[str], threshold: int = 3, *, password: str) -> SyncVault:
+        return SyncVault(self, self._call(self.client.create_vault(scheme, guardians, threshold, password=password)))
 
     def open_vault(self, vault_id: str, guardians: Sequence[str]) -> SyncVault:
         return SyncVault(self, self._call(self.client.open_vault(vault_id, guardians)))
@@ -96,11 +96,11 @@ class SyncVault:
     def refresh(self) -> int:
         return self._owner._call(self.vault.refresh())
 
-    def replace_guardian(self, old: str, new: str) -> int:
-        return self._owner._call(self.vault.replace_guardian(old, new))
+    def replace_guardian(self, old: str, new: str, *, password: str | None = None) -> int:
+        return self._owner._call(self.vault.replace_guardian(old, new, password=password))
 
-    def add_guardian(self, new: str, threshold: int | None = None) -> int:
-        return self._owner._call(self.vault.add_guardian(new, threshold))
+    def add_guardian(self, new: str, threshold: int | None = None, *, password: str | None = None) -> int:
+        return self._owner._call(self.vault.add_guardian(new, threshold, password=password))
 
     def remove_guardian(self, old: str, threshold: int | None = None) -> int:
         return self._owner._call(self.vault.remove_guardian(old, threshold))
@@ -108,5 +108,5 @@ class SyncVault:
     def change_threshold(self, threshold: int) -> int:
         return self._owner._call(self.vault.change_threshold(threshold))
 
-    def repair(self, lost: str) -> int:
-        return self._owner._call(self.vault.repair(lost))
+    def repair(self, lost: str, *, password: str | None = None) -> int:
+        return self._owner._call(self.vault.repair(lost, password=password))

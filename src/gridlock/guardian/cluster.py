@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridlock.client.client import Client
+from gridlock.client.owner import OwnerDevice
+from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.config import Directory
 from gridlock.guardian.keystore import Keystore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
@@ -43,6 +45,7 @@ class _Embedded:
     keystore: Keystore
     transport: Transport
     node: GuardianNode
+    audit: AuditLog
     task: asyncio.Task[None] | None = None
 
 
@@ -57,6 +60,10 @@ class EmbeddedCluster:
     guardians: list[_Embedded] = field(default_factory=list)
     client: Client | None = None
     secrets_: dict[str, str] = field(default_factory=dict)
+    owner: OwnerDevice = field(default_factory=OwnerDevice)
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    recovery_delay: float = 3600.0
+    extra_clients: list[str] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -66,11 +73,12 @@ class EmbeddedCluster:
         *,
         router: LocalRouter | None = None,
         session_timeout: float = 30.0,
+        recovery_delay: float = 3600.0,
     ) -> EmbeddedCluster:
         base = Path(data_dir)
         base.mkdir(parents=True, exist_ok=True)
         client_identity = Identity.generate(name="owner")
-        cluster = cls(base, router or LocalRouter(), client_identity, {})
+        cluster = cls(base, router or LocalRouter(), client_identity, {}, recovery_delay=recovery_delay)
         opened = []
         for name in names:
             cluster.secrets_[name] = _new_secret()
@@ -82,26 +90,49 @@ class EmbeddedCluster:
         for name, ks, identity in opened:
             transport = cluster.router.connect(identity.guardian_id)
             await transport.start()
-            node = GuardianNode(
-                identity,
-                ks,
-                transport,
-                cluster.directory,
-                authorizer=RegisteredClients([client_identity.guardian_id]),
-                session_timeout=session_timeout,
-            )
-            g = _Embedded(name, identity, ks, transport, node)
+            audit = AuditLog(base / f"{name}.audit.db")
+            node = cluster._node(name, identity, ks, transport, audit, session_timeout)
+            g = _Embedded(name, identity, ks, transport, node, audit)
             g.task = asyncio.ensure_future(node.serve())
             cluster.guardians.append(g)
         ct = cluster.router.connect(client_identity.guardian_id)
         await ct.start()
-        cluster.client = Client(client_identity, ct, cluster.directory, timeout=session_timeout + 10)
+        cluster.client = Client(
+            client_identity, ct, cluster.directory, timeout=session_timeout + 10, owner=cluster.owner
+        )
         await cluster.client.start()
         return cluster
+
+    def _node(
+        self, name: str, identity: Identity, ks: Keystore, transport: Transport, audit: AuditLog, timeout: float
+    ) -> GuardianNode:
+        return GuardianNode(
+            identity,
+            ks,
+            transport,
+            self.directory,
+            authorizer=RegisteredClients(self.clients),
+            session_timeout=timeout,
+            audit=audit,
+            kind="watch" if name == "watch" else "guardian",
+            recovery_delay=self.recovery_delay,
+        )
+
+    @property
+    def clients(self) -> list[str]:
+        return [self.client_identity.guardian_id, *self.extra_clients]
 
     @property
     def ids(self) -> list[str]:
         return [g.identity.guardian_id for g in self.guardians]
+
+    def add_client(self, identity: Identity) -> None:
+        """Register another client device (e.g. a recovering owner's new device) with every guardian."""
+        self.extra_clients.append(identity.guardian_id)
+        self.directory[identity.guardian_id] = identity.public
+        for g in self.guardians:
+            g.node.directory[identity.guardian_id] = identity.public
+            g.node.authorizer = RegisteredClients(self.clients)
 
     async def stop_guardian(self, i: int) -> None:
         """Take guardian ``i`` offline (its transport closes; nothing it holds is lost)."""
@@ -118,14 +149,7 @@ class EmbeddedCluster:
             return
         g.transport = self.router.connect(g.identity.guardian_id)
         await g.transport.start()
-        g.node = GuardianNode(
-            g.identity,
-            g.keystore,
-            g.transport,
-            self.directory,
-            authorizer=RegisteredClients([self.client_identity.guardian_id]),
-            session_timeout=g.node.session_timeout,
-        )
+        g.node = self._node(g.name, g.identity, g.keystore, g.transport, g.audit, g.node.session_timeout)
         g.task = asyncio.ensure_future(g.node.serve())
 
     async def close(self) -> None:
@@ -136,6 +160,7 @@ class EmbeddedCluster:
             await self.stop_guardian(i)
         for g in self.guardians:
             g.keystore.close()
+            g.audit.close()
 
 
 @dataclass
@@ -150,10 +175,19 @@ class ProcessCluster:
     ids: list[str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     secrets_: dict[str, str] = field(default_factory=dict)
+    owner: OwnerDevice = field(default_factory=OwnerDevice)
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
     @classmethod
     def create(
-        cls, data_dir: str | os.PathLike[str], names: Sequence[str], nats_url: str, *, session_timeout: float = 30.0
+        cls,
+        data_dir: str | os.PathLike[str],
+        names: Sequence[str],
+        nats_url: str,
+        *,
+        session_timeout: float = 30.0,
+        recovery_delay: float = 3600.0,
+        extra_clients: Sequence[Identity] = (),
     ) -> ProcessCluster:
         """Write every guardian's configuration, create their identities and the shared directory."""
         base = Path(data_dir)
@@ -175,8 +209,10 @@ class ProcessCluster:
             (gdir / "guardian.toml").write_text(
                 f'name = "{name}"\ndata_dir = "."\nrouter = "{nats_url}"\ndirectory = "../directory.json"\n'
                 f'secret_env = "{SECRET_ENV}"\nsession_timeout = {session_timeout}\n'
+                f'kind = "{"watch" if name == "watch" else "guardian"}"\nrecovery_delay = {recovery_delay}\n'
             )
-        directory = Directory(guardians, {client_identity.guardian_id: client_identity.public})
+        clients = {c.guardian_id: c.public for c in (client_identity, *extra_clients)}
+        directory = Directory(guardians, clients)
         directory.save(base / "directory.json")
         return cls(base, nats_url, client_identity, directory, list(names), ids, {}, secrets_)
 
@@ -225,9 +261,12 @@ class ProcessCluster:
     def id_of(self, name: str) -> str:
         return self.ids[self.names.index(name)]
 
-    async def client(self, timeout: float = 40.0) -> Client:
-        transport = NatsTransport(self.nats_url, self.client_identity.guardian_id)
+    async def client(
+        self, timeout: float = 40.0, identity: Identity | None = None, owner: OwnerDevice | None = None
+    ) -> Client:
+        ident = identity or self.client_identity
+        transport = NatsTransport(self.nats_url, ident.guardian_id)
         await transport.start()
-        c = Client(self.client_identity, transport, self.directory.everyone, timeout=timeout)
+        c = Client(ident, transport, self.directory.everyone, timeout=timeout, owner=owner or self.owner)
         await c.start()
         return c

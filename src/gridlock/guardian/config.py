@@ -10,6 +10,8 @@
     # secret_file = "/run/secrets/gridlock" # … or a file (one of the two)
     session_timeout = 60                    # seconds per protocol run
     max_sessions = 64                       # concurrent runs
+    kind = "guardian"                       # or "watch" (Watchlight: holds new-destination large spends)
+    recovery_delay = 21600                  # device-recovery time lock in seconds (6 hours)
 
 Environment overrides: ``GRIDLOCK_DATA_DIR``, ``GRIDLOCK_ROUTER``, ``GRIDLOCK_DIRECTORY``.
 The key-encryption secret is never read from the TOML file itself and never a constant
@@ -49,6 +51,8 @@ class GuardianConfig:
     secret_file: Path | None = None
     session_timeout: float = 60.0
     max_sessions: int = 64
+    kind: str = "guardian"  # "watch": the Watchlight kind, with its own hold-and-notify rule
+    recovery_delay: float = 6 * 3600  # device-recovery time lock, seconds
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> GuardianConfig:
@@ -82,11 +86,15 @@ class GuardianConfig:
                 secret_file=path_of(raw["secret_file"], "secret_file") if "secret_file" in raw else None,
                 session_timeout=float(raw.get("session_timeout", 60.0)),
                 max_sessions=int(raw.get("max_sessions", 64)),
+                kind=str(raw.get("kind", "guardian")),
+                recovery_delay=float(raw.get("recovery_delay", 6 * 3600)),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{p}: {exc}") from None
         if not cfg.router.startswith(("nats://", "tls://")):
             raise ConfigError(f"{p}: router must be a nats:// URL (got {cfg.router!r})")
+        if cfg.kind not in ("guardian", "watch") or not 0 <= cfg.recovery_delay <= 30 * 86400:
+            raise ConfigError(f"{p}: kind must be guardian or watch, recovery_delay 0..30 days")
         if not 1 <= cfg.session_timeout <= 3600 or not 1 <= cfg.max_sessions <= 10_000:
             raise ConfigError(f"{p}: session_timeout must be 1..3600 s and max_sessions 1..10000")
         return cfg

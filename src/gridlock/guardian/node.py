@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import hashlib
+import json
 import logging
 import secrets
 import time
@@ -25,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from gridlock.crypto import transcript
+from gridlock.crypto import codec, transcript
 from gridlock.crypto.ecdsa.signing import Presignature
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_scheme
@@ -36,7 +39,11 @@ from gridlock.errors import (
     ProtocolAbort,
     ProtocolStalled,
 )
-from gridlock.guardian import control as ctl
+from gridlock.guardian import audit as audit_mod
+from gridlock.guardian import owner as owner_mod
+from gridlock.guardian import policy as policy_mod
+from gridlock.guardian import txcheck
+from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.keystore import Keystore, KeystoreError
 from gridlock.guardian.session import Session, participants_of
 from gridlock.protocol.dkg import DkgParty
@@ -48,12 +55,22 @@ from gridlock.protocol.reshare import ReshareParty
 from gridlock.transport.base import Transport
 from gridlock.transport.errors import RecvTimeout, TransportClosed
 from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, seal
+from gridlock.wire import control as ctl
+from gridlock.wire.audit import HEAD_LABEL
 
 log = logging.getLogger("gridlock.guardian")
 T = TypeVar("T")
 ECDSA = "ecdsa-secp256k1"
 SESSION_LABEL = b"gridlock/session/v1"
 MAX_EARLY = 2048  # envelopes held for sessions this guardian has not started yet
+# Requests that use or change the key need the owner's approvals (issue 7).
+GUARDED = frozenset(
+    {"sign", "presign", "sign-presigned", "refresh", "reshare", "repair", "export", "policy-set", "recovery-cancel"}
+)
+INTRO_OPS = frozenset({"ping", "recovery-start", "recovery-status", "recovery-finish"})  # from unknown devices
+OPEN_OPS = frozenset({"ping"})
+QUIET_OPS = frozenset({"ping", "audit"})
+_INTRO: contextvars.ContextVar[PublicIdentity | None] = contextvars.ContextVar("gridlock_intro", default=None)
 
 
 class Authorizer(Protocol):
@@ -112,6 +129,10 @@ class GuardianNode:
         session_timeout: float = 60.0,
         max_sessions: int = 64,
         clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
+        kind: str = "guardian",
+        recovery_delay: float = 6 * 3600,
+        password_attempts: int = 5,
     ) -> None:
         self.identity = identity
         self.id = identity.guardian_id
@@ -127,6 +148,20 @@ class GuardianNode:
         self._slots = asyncio.Semaphore(max_sessions)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self.audit = audit
+        self.kind = kind
+        self.known_clients: set[str] = set()
+        self._load_recovered_clients()
+        self.recovery_delay = recovery_delay
+        self.password_attempts = password_attempts
+
+    def _load_recovered_clients(self) -> None:
+        """Owner devices that joined through a finished recovery (kept with their vaults)."""
+        for rec in self.keystore.vaults():
+            for cid, pub in self.keystore.metadata(rec.vault_id).get("clients", {}).items():
+                with contextlib.suppress(DecodeError, ValueError):
+                    self.directory[cid] = PublicIdentity.from_bytes(bytes.fromhex(pub))
+                    self.known_clients.add(cid)
 
     # --- main loop ---------------------------------------------------------------------------------
     async def serve(self) -> None:
@@ -152,7 +187,11 @@ class GuardianNode:
                 data, me=self.identity, directory=self.directory, now=int(self.clock()), guard=self.guard
             )
         except (WireError, DecodeError, InvalidParameterError) as exc:
-            log.info("guardian %s: rejected an envelope: %s", self.id, exc)
+            intro = self._open_intro(data)
+            if intro is None:
+                log.info("guardian %s: rejected an envelope: %s", self.id, exc)
+            else:
+                self._spawn(self._serve_request(intro[0], intro=intro[1]))
             return
         if env.protocol == ctl.CONTROL:
             self._spawn(self._serve_request(env))
@@ -165,36 +204,85 @@ class GuardianNode:
             while sum(len(v) for v in self._early.values()) > MAX_EARLY:
                 self._early.popitem(last=False)
 
+    def _open_intro(self, data: bytes) -> tuple[Envelope, PublicIdentity] | None:
+        """A control request from a device the directory does not know yet (device recovery):
+        ``{"intro": public identity, "envelope": envelope}``; the id is the hash of the keys."""
+        try:
+            m = codec.loads(data, max_size=64 * 1024)
+            if not isinstance(m, dict) or set(m) != {"intro", "envelope"}:
+                return None
+            pub = PublicIdentity.from_bytes(m["intro"])
+            env = open_envelope(
+                m["envelope"],
+                me=self.identity,
+                directory={pub.guardian_id: pub},
+                now=int(self.clock()),
+                guard=self.guard,
+                expect_protocol=ctl.CONTROL,
+            )
+        except (WireError, DecodeError, InvalidParameterError, TypeError):
+            return None
+        return env, pub
+
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     # --- requests ---------------------------------------------------------------------------------
-    async def _serve_request(self, env: Envelope) -> None:
+    async def _serve_request(self, env: Envelope, intro: PublicIdentity | None = None) -> None:
+        op, vault, decision, reason, digest = "?", "", "refused", "", ""
         try:
             req = ctl.Request.from_bytes(env.body)
-            self.authorizer.authorize(env.sender, req.op, req.params)
+            op = req.op
+            vault = req.params.get("vault", "") if isinstance(req.params.get("vault"), str) else ""
+            digest = hashlib.sha256(owner_mod.subject_bytes(req.params)).hexdigest()
+            if intro is not None:
+                if op not in INTRO_OPS:
+                    raise ctl.RequestRefused("unauthorised", "unknown devices may only start or finish a recovery")
+            elif op not in OPEN_OPS and env.sender not in self.known_clients:
+                self.authorizer.authorize(env.sender, req.op, req.params)
+            _INTRO.set(intro)
             handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] = getattr(
                 self, "_op_" + req.op.replace("-", "_")
             )
             async with self._slots:
-                body = ctl.encode_reply(await handler(req.params))
+                if op in GUARDED:
+                    self._approve(op, req.params)
+                result = await handler(req.params)
+            body = ctl.encode_reply(result)
+            decision = "done"
         except ctl.RequestRefused as exc:
             body = ctl.encode_error(exc.code, str(exc))
+            reason = f"{exc.code}: {exc}"
         except ProtocolAbort as exc:
             who = self._names(exc.culprits, getattr(exc, "members", {}))
             body = ctl.encode_error("protocol-abort", f"{exc.check}: {exc.reason}; culprits: {who or 'unknown'}")
+            reason, decision = f"protocol-abort {exc.check}; culprits: {who}", "failed"
         except ProtocolStalled as exc:
             missing = ", ".join(str(m) for m in sorted(exc.missing, key=str)) or "unknown"
             body = ctl.encode_error("timeout", f"{exc}; no answer from: {missing}")
+            reason, decision = f"timeout; no answer from {missing}", "failed"
         except (DecodeError, InvalidParameterError) as exc:
             body = ctl.encode_error("bad-request", str(exc))
+            reason = f"bad-request: {exc}"
         except KeystoreError as exc:
             body = ctl.encode_error("keystore", str(exc))
+            reason, decision = f"keystore: {exc}", "failed"
         except GridlockError as exc:
             body = ctl.encode_error("error", str(exc))
-        client = self.directory.get(env.sender)
+            reason, decision = f"error: {exc}", "failed"
+        if self.audit is not None and op not in QUIET_OPS:
+            self.audit.append(
+                time=int(self.clock()),
+                vault=vault,
+                op=op,
+                requester=env.sender,
+                decision=decision,
+                reason=reason,
+                digest=digest,
+            )
+        client = intro if intro is not None else self.directory.get(env.sender)
         if client is None:
             return
         reply = seal(
@@ -209,6 +297,195 @@ class GuardianNode:
         )
         with contextlib.suppress(TransportClosed):
             await self.transport.send(env.sender, reply)
+
+    # --- owner authorisation, policy, recovery (issue 7) ---------------------------------------------
+    def _owner(self, vault_id: str) -> owner_mod.OwnerState:
+        return owner_mod.OwnerState.from_meta(self.keystore.metadata(vault_id))
+
+    def _save(self, vault_id: str, **parts: Any) -> None:
+        meta = dict(self.keystore.metadata(vault_id))
+        meta.update(parts)
+        self.keystore.set_metadata(vault_id, meta)
+
+    def _approve(self, op: str, params: Mapping[str, Any]) -> None:
+        """Owner approvals for a key-using request, bound to every parameter of it (SECURITY #19).
+
+        A guardian that holds nothing of the vault yet (a new holder in a reshare, the lost holder
+        in a repair) checks them against the registration that comes with the request.
+        """
+        vault_id = ctl.p_str(params, "vault")
+        nonce = ctl.p_bytes(params, "nonce", length=32)
+        if self._knows(vault_id) and "owner" in self.keystore.metadata(vault_id):
+            state = self._owner(vault_id)
+            scheme = self.keystore.vault(vault_id).scheme
+            registered = True
+        else:
+            state = owner_mod.registration(params.get("owner"))
+            scheme = ctl.p_str(params, "scheme")
+            registered = False
+        recovery = self.keystore.metadata(vault_id).get("recovery", {}) if self._knows(vault_id) else {}
+        if recovery.get("state") == "open" and op != "recovery-cancel":
+            raise ctl.RequestRefused("recovery-pending", "a device recovery is open on this vault; cancel it first")
+        good = state.authorize(
+            owner_mod.parse_approvals(params),
+            vault_id=vault_id,
+            scheme=scheme,
+            op=op,
+            subject=owner_mod.subject_bytes(params),
+            nonce=nonce,
+            now=int(self.clock()),
+        )
+        if registered:
+            state.consume(good)
+            self._save(vault_id, owner=state.to_meta())
+
+    def _check_password(self, vault_id: str, state: owner_mod.OwnerState, verifier: bytes) -> None:
+        """Argon2id verifier check, rate-limited per vault at this guardian (SECURITY #21)."""
+        meta = self.keystore.metadata(vault_id)
+        now = int(self.clock())
+        failures = [t for t in meta.get("password_failures", []) if t > now - 3600]
+        if len(failures) >= self.password_attempts:
+            raise ctl.RequestRefused("rate-limited", "too many wrong passwords for this vault; try again later")
+        if not state.check_password(verifier):
+            self._save(vault_id, password_failures=[*failures, now])
+            raise ctl.RequestRefused("wrong-password", "the password does not match")
+
+    async def _notify(self, state: owner_mod.OwnerState, body: dict[str, Any]) -> None:
+        for client_id in state.notify:
+            pub = self.directory.get(client_id)
+            if pub is None:
+                continue
+            data = seal(
+                self.identity,
+                session_id=secrets.token_bytes(16),
+                protocol="notify",
+                round=0,
+                seq=0,
+                recipient=pub,
+                expires=int(self.clock()) + 3600,
+                body=codec.dumps(body),
+            )
+            with contextlib.suppress(TransportClosed):
+                await self.transport.send(client_id, data)
+
+    async def _op_recovery_start(self, params: dict[str, Any]) -> dict[str, Any]:
+        vault_id = ctl.p_str(params, "vault")
+        new_device = ctl.p_bytes(params, "new_device", length=32)
+        lost_device = ctl.p_bytes(params, "lost_device", length=32)
+        verifier = ctl.p_bytes(params, "verifier", max_len=64)
+        state = self._owner(vault_id)
+        self._check_password(vault_id, state, verifier)
+        if lost_device not in state.devices:
+            raise ctl.RequestRefused("bad-request", "the lost device is not a registered owner device")
+        meta = self.keystore.metadata(vault_id)
+        if meta.get("recovery", {}).get("state") == "open":
+            raise ctl.RequestRefused("recovery-pending", "a recovery is already open on this vault")
+        now = int(self.clock())
+        unlock = now + int(self.recovery_delay)
+        self._save(
+            vault_id,
+            recovery={
+                "state": "open",
+                "new_device": new_device.hex(),
+                "lost_device": lost_device.hex(),
+                "opened": now,
+                "unlock_at": unlock,
+            },
+        )
+        await self._notify(
+            state, {"vault": vault_id, "event": "recovery-started", "unlock_at": unlock, "guardian": self.id}
+        )
+        return {"state": "open", "unlock_at": unlock}
+
+    async def _op_recovery_status(self, params: dict[str, Any]) -> dict[str, Any]:
+        vault_id = ctl.p_str(params, "vault")
+        rec = self.keystore.metadata(vault_id).get("recovery", {})
+        return {"state": rec.get("state", "none"), "unlock_at": rec.get("unlock_at", 0)}
+
+    async def _op_recovery_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        vault_id = ctl.p_str(params, "vault")
+        rec = dict(self.keystore.metadata(vault_id).get("recovery", {}))
+        if rec.get("state") != "open":
+            raise ctl.RequestRefused("no-recovery", "no recovery is open on this vault")
+        rec["state"] = "cancelled"
+        self._save(vault_id, recovery=rec)
+        return {"state": "cancelled"}
+
+    async def _op_recovery_finish(self, params: dict[str, Any]) -> dict[str, Any]:
+        vault_id = ctl.p_str(params, "vault")
+        verifier = ctl.p_bytes(params, "verifier", max_len=64)
+        notify = ctl.p_str(params, "notify", max_len=64)
+        state = self._owner(vault_id)
+        self._check_password(vault_id, state, verifier)
+        rec = dict(self.keystore.metadata(vault_id).get("recovery", {}))
+        if rec.get("state") != "open":
+            raise ctl.RequestRefused("no-recovery", f"no open recovery (state: {rec.get('state', 'none')})")
+        now = int(self.clock())
+        if now < rec["unlock_at"]:
+            raise ctl.RequestRefused("time-locked", f"the recovery time lock ends at {rec['unlock_at']}")
+        lost, new = bytes.fromhex(rec["lost_device"]), bytes.fromhex(rec["new_device"])
+        state.devices = [new if d == lost else d for d in state.devices]
+        state.counters.pop(lost.hex(), None)
+        state.notify = [notify]
+        rec["state"] = "finished"
+        clients = dict(self.keystore.metadata(vault_id).get("clients", {}))
+        pub = _INTRO.get()
+        if pub is not None and pub.guardian_id == notify:  # the new device may now talk to us directly
+            clients[notify] = pub.to_bytes().hex()
+            self.directory[notify] = pub
+            self.known_clients.add(notify)
+        self._save(vault_id, owner=state.to_meta(), recovery=rec, clients=clients)
+        return {"state": "finished"}
+
+    async def _op_policy_set(self, params: dict[str, Any]) -> dict[str, Any]:
+        vault_id = ctl.p_str(params, "vault")
+        rules = policy_mod.validate_rules(params.get("rules"))
+        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
+        pol.rules = rules
+        self._save(vault_id, policy=pol.to_meta(int(self.clock())))
+        return {"rules": rules}
+
+    async def _op_policy_show(self, params: dict[str, Any]) -> dict[str, Any]:
+        vault_id = ctl.p_str(params, "vault")
+        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
+        return {"rules": pol.rules, "kind": self.kind}
+
+    async def _op_audit(self, params: dict[str, Any]) -> dict[str, Any]:
+        vault_id = params.get("vault") if isinstance(params.get("vault"), str) else None
+        since = ctl.p_int(params, "since", 0, 2**62) if "since" in params else 0
+        if self.audit is None:
+            return {"entries": [], "head": [0, audit_mod.GENESIS], "signature": b""}
+        entries = self.audit.entries(vault_id, since)
+        seq, head = self.audit.head()
+        statement = transcript.encode(HEAD_LABEL, transcript.int_field(seq), bytes.fromhex(head))
+        return {
+            "entries": [json.dumps(e, sort_keys=True) for e in entries],
+            "head": [seq, head],
+            "signature": self.identity.sign(HEAD_LABEL, statement),
+        }
+
+    def _policy_gate(self, vault_id: str, share: KeyShare, params: Mapping[str, Any]) -> policy_mod.Spend | None:
+        """Re-derive what a chain transaction asks to sign and judge it by this guardian's policy."""
+        message = params.get("message")
+        spend = None
+        tx = params.get("tx")
+        if tx is not None:
+            allowed, spend = txcheck.derive(tx, share.scheme, share.public_key)
+            if message not in allowed:
+                raise ctl.RequestRefused(
+                    "hash-mismatch", "the message to sign is not a hash of the transaction shown (refused, logged)"
+                )
+        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
+        try:
+            pol.check(spend, now=int(self.clock()), watch=self.kind == "watch")
+        finally:
+            self._save(vault_id, policy=pol.to_meta(int(self.clock())))  # keeps new holds
+        return spend
+
+    def _policy_record(self, vault_id: str, spend: policy_mod.Spend | None) -> None:
+        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
+        pol.record(spend, int(self.clock()))
+        self._save(vault_id, policy=pol.to_meta(int(self.clock())))
 
     @staticmethod
     def _names(culprits: Iterable[int], members: Mapping[int, str]) -> str:
@@ -263,9 +540,13 @@ class GuardianNode:
             return False
         return True
 
-    def _store_pending(self, vault_id: str, share: KeyShare, members: Mapping[int, str]) -> dict[str, Any]:
+    def _store_pending(
+        self, vault_id: str, share: KeyShare, members: Mapping[int, str], owner: owner_mod.OwnerState | None = None
+    ) -> dict[str, Any]:
         # the share and its membership in one transaction: a crash leaves both or neither
         meta = dict(self.keystore.metadata(vault_id)) if self._knows(vault_id) else {}
+        if owner is not None and "owner" not in meta:
+            meta["owner"] = owner.to_meta()
         table = dict(meta.get("members", {}))
         table[str(share.epoch)] = {str(i): g for i, g in members.items()}
         meta["members"] = table
@@ -308,8 +589,9 @@ class GuardianNode:
             party = EcdsaKeygenParty(sid, me, ids, threshold)
         else:
             party = DkgParty(scheme, sid, me, ids, threshold)
+        owner = owner_mod.registration(params.get("owner"))
         share = await self._run(sid, "keygen", members, party)
-        return self._store_pending(vault_id, share, members)
+        return self._store_pending(vault_id, share, members, owner=owner)
 
     async def _op_commit(self, params: dict[str, Any]) -> dict[str, Any]:
         vault_id = ctl.p_str(params, "vault")
@@ -365,6 +647,7 @@ class GuardianNode:
         nonce = ctl.p_bytes(params, "nonce", length=32)
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, params)
+        spend = self._policy_gate(vault_id, share, params)
         sid = session_id("sign", vault_id, share.epoch, members, nonce)
         try:
             if share.scheme == ECDSA:
@@ -374,6 +657,7 @@ class GuardianNode:
                 sig = await self._run(sid, "frost-sign", members, FrostSignParty(share, sid, signers, message))
         finally:
             self._persist_bans(vault_id, share)
+        self._policy_record(vault_id, spend)
         return {"signature": sig}
 
     def _persist_bans(self, vault_id: str, share: KeyShare) -> None:
@@ -406,10 +690,20 @@ class GuardianNode:
         nonce = ctl.p_bytes(params, "nonce", length=32)
         share = self.keystore.active_share(vault_id)
         members, _ = self._signers(vault_id, share, params)
+        spend = self._policy_gate(vault_id, share, params)
         pre = Presignature.from_bytes(self.keystore.take_presignature(vault_id, share.epoch, presig_id))
         sid = session_id("online", vault_id, share.epoch, members, nonce)
         sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
+        self._policy_record(vault_id, spend)
         return {"signature": sig}
+
+    async def _op_export(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The emergency exit: hand this guardian's share to the owner (approved, encrypted to it)."""
+        vault_id = ctl.p_str(params, "vault")
+        share = self.keystore.active_share(vault_id)
+        if share.depth:
+            raise ctl.RequestRefused("bad-request", "only master keys are exported")
+        return {"index": share.index, "share": share.scheme_obj.group.scalar_to_bytes(share.secret)}
 
     async def _op_refresh(self, params: dict[str, Any]) -> dict[str, Any]:
         vault_id = ctl.p_str(params, "vault")
@@ -481,7 +775,8 @@ class GuardianNode:
             return {"dealt": True}
         if new.public_key != expected_key:
             raise ctl.RequestRefused("wrong-key", "the reshared key is not the vault's key")
-        return self._store_pending(vault_id, new, committee)
+        owner = None if self._knows(vault_id) else owner_mod.registration(params.get("owner"))
+        return self._store_pending(vault_id, new, committee, owner=owner)
 
     async def _op_repair(self, params: dict[str, Any]) -> dict[str, Any]:
         vault_id = ctl.p_str(params, "vault")
@@ -519,7 +814,8 @@ class GuardianNode:
             return {"helped": True}
         if one.public_key != expected_key:
             raise ctl.RequestRefused("wrong-key", "the repaired share is not of the vault's key")
-        return self._store_pending(vault_id, one, members)
+        owner = None if self._knows(vault_id) else owner_mod.registration(params.get("owner"))
+        return self._store_pending(vault_id, one, members, owner=owner)
 
 
 def _decode_public_key(scheme: str, public_key: bytes) -> Any:

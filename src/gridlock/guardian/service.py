@@ -14,6 +14,7 @@ import logging
 import signal
 from pathlib import Path
 
+from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.config import Directory, GuardianConfig
 from gridlock.guardian.keystore import Keystore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
@@ -57,6 +58,7 @@ async def serve(config: str | Path, *, ready: asyncio.Event | None = None) -> No
     directory = Directory.load(cfg.directory)
     transport = NatsTransport(cfg.router, identity.guardian_id)
     await transport.start()
+    audit = AuditLog(cfg.data_dir / "audit.db")
     node = GuardianNode(
         identity,
         keystore,
@@ -65,6 +67,9 @@ async def serve(config: str | Path, *, ready: asyncio.Event | None = None) -> No
         authorizer=RegisteredClients(directory.clients),
         session_timeout=cfg.session_timeout,
         max_sessions=cfg.max_sessions,
+        audit=audit,
+        kind=cfg.kind,
+        recovery_delay=cfg.recovery_delay,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -79,3 +84,4 @@ async def serve(config: str | Path, *, ready: asyncio.Event | None = None) -> No
     finally:
         await transport.close()
         keystore.close()
+        audit.close()

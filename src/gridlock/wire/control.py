@@ -32,6 +32,14 @@ OPS = frozenset(
         "refresh",
         "reshare",
         "repair",
+        "export",
+        "policy-set",
+        "policy-show",
+        "audit",
+        "recovery-start",
+        "recovery-status",
+        "recovery-cancel",
+        "recovery-finish",
     }
 )
 ACK_LABEL = b"gridlock/epoch-ack/v1"

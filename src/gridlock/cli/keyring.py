@@ -1,0 +1,223 @@
+"""The owner's keyring: the CLI's client identity and device key, encrypted with the owner's password.
+
+File ``keyring.json`` in the devnet directory (mode 0600)::
+
+    {"format": "gridlock-keyring/1", "client_id": "<id>",
+     "kdf": {"name": "argon2id", "salt": "<hex>", "time_cost": 3, "memory_kib": 65536, "parallelism": 4},
+     "cipher": "aes-256-gcm", "nonce": "<hex>", "ciphertext": "<hex>"}
+
+* The key is Argon2id(password, salt) (RFC 9106's second recommended setting: 3 passes, 64 MiB,
+  4 lanes; ~0.2 s here) when ``argon2-cffi`` is installed, else scrypt (N=2^16, r=8, p=1) from
+  ``cryptography``; the choice and its parameters are stored, so either reads what either wrote.
+* AES-256-GCM; the associated data binds the header (format, client id, KDF and its parameters),
+  so a header edited to weaken the KDF fails to decrypt.  A wrong password is an
+  authentication error (exit code 4), never garbage.
+* The plaintext (JSON) holds the client's transport identity (``gridlock.wire.Identity``: Ed25519
+  and HPKE keys), the owner's device key (Ed25519, what approves requests once guardians check
+  approvals), a pending device key during a recovery, and — devnet only — the guardians'
+  key-encryption secrets, so that ``devnet up`` can restart guardians on the same keystores.  In a
+  real deployment each guardian's secret stays on its own host (``secret_file``/environment).
+
+The password comes from ``--password-file FILE``, else ``$GRIDLOCK_PASSWORD``, else a prompt
+(only on a terminal; a script without either gets a clear error, exit code 4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from gridlock.cli.errors import AUTH, CliError, usage
+from gridlock.wire import Identity
+
+FORMAT = "gridlock-keyring/1"
+PASSWORD_ENV = "GRIDLOCK_PASSWORD"  # noqa: S105 -- the variable's name
+MIN_PASSWORD = 8
+AAD_LABEL = b"gridlock/cli/keyring/v1"
+
+try:  # Argon2id when available (argon2-cffi), scrypt otherwise
+    from argon2.low_level import Type as _Argon2Type
+    from argon2.low_level import hash_secret_raw as _argon2_raw
+
+    HAVE_ARGON2 = True
+except ImportError:  # pragma: no cover -- depends on the environment
+    HAVE_ARGON2 = False
+
+
+def default_kdf() -> dict[str, Any]:
+    salt = secrets.token_bytes(16).hex()
+    if HAVE_ARGON2:
+        return {"name": "argon2id", "salt": salt, "time_cost": 3, "memory_kib": 65536, "parallelism": 4}
+    return {"name": "scrypt", "salt": salt, "n": 1 << 16, "r": 8, "p": 1}  # pragma: no cover
+
+
+def derive_key(password: str, kdf: dict[str, Any]) -> bytes:
+    salt = bytes.fromhex(kdf["salt"])
+    if len(salt) < 16:
+        raise CliError("keyring: salt too short", exit_code=AUTH, code="keyring-corrupt")
+    if kdf.get("name") == "argon2id":
+        if not HAVE_ARGON2:  # pragma: no cover
+            raise CliError(
+                "this keyring was written with Argon2id but argon2-cffi is not installed",
+                hint="pip install argon2-cffi",
+                exit_code=AUTH,
+                code="keyring-kdf",
+            )
+        t, m, p = int(kdf["time_cost"]), int(kdf["memory_kib"]), int(kdf["parallelism"])
+        if t < 2 or m < 19 * 1024 or p < 1:
+            raise CliError("keyring: KDF parameters below the minimum", exit_code=AUTH, code="keyring-corrupt")
+        return bytes(
+            _argon2_raw(
+                password.encode(), salt, time_cost=t, memory_cost=m, parallelism=p, hash_len=32, type=_Argon2Type.ID
+            )
+        )
+    if kdf.get("name") == "scrypt":
+        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
+        if n < 1 << 14:
+            raise CliError("keyring: KDF parameters below the minimum", exit_code=AUTH, code="keyring-corrupt")
+        return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(password.encode())
+    raise CliError(f"keyring: unknown KDF {kdf.get('name')!r}", exit_code=AUTH, code="keyring-corrupt")
+
+
+def _aad(client_id: str, kdf: dict[str, Any]) -> bytes:
+    header = {"format": FORMAT, "client_id": client_id, "kdf": kdf, "cipher": "aes-256-gcm"}
+    return AAD_LABEL + json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass
+class Keyring:
+    """The decrypted contents (keep in memory only as long as a command runs)."""
+
+    identity: Identity
+    device: bytes  # Ed25519 private key (32 bytes) of the owner's device
+    guardian_secrets: dict[str, str] = field(default_factory=dict)
+    pending_device: bytes | None = None
+    _kdf: dict[str, Any] = field(default_factory=dict, repr=False)
+    _key: bytes = field(default=b"", repr=False)
+
+    @property
+    def client_id(self) -> str:
+        return self.identity.guardian_id
+
+    @classmethod
+    def create(cls, password: str) -> Keyring:
+        check_new_password(password)
+        kdf = default_kdf()
+        return cls(Identity.generate(name="owner"), secrets.token_bytes(32), {}, None, kdf, derive_key(password, kdf))
+
+    def save(self, path: Path) -> None:
+        body = {
+            "identity": self.identity.to_bytes().hex(),
+            "device": self.device.hex(),
+            "guardian_secrets": self.guardian_secrets,
+            "pending_device": self.pending_device.hex() if self.pending_device else None,
+        }
+        nonce = secrets.token_bytes(12)
+        ct = AESGCM(self._key).encrypt(nonce, json.dumps(body).encode(), _aad(self.client_id, self._kdf))
+        doc = {
+            "format": FORMAT,
+            "client_id": self.client_id,
+            "kdf": self._kdf,
+            "cipher": "aes-256-gcm",
+            "nonce": nonce.hex(),
+            "ciphertext": ct.hex(),
+        }
+        write_private(path, json.dumps(doc, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path, password: str) -> Keyring:
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise CliError(
+                f"no keyring at {path}",
+                hint="create the devnet first: `gridlock devnet up`",
+                exit_code=3,
+                code="no-devnet",
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read the keyring {path}: {exc}", exit_code=AUTH, code="keyring-corrupt") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise CliError(f"{path} is not a gridlock keyring", exit_code=AUTH, code="keyring-corrupt")
+        try:
+            kdf, client_id = dict(doc["kdf"]), str(doc["client_id"])
+            key = derive_key(password, kdf)
+            plain = AESGCM(key).decrypt(bytes.fromhex(doc["nonce"]), bytes.fromhex(doc["ciphertext"]), _aad(client_id, kdf))
+        except InvalidTag:
+            raise CliError(
+                "wrong password: the owner's keyring does not open with it",
+                hint=f"use the password given to `gridlock devnet up` (prompt, --password-file or ${PASSWORD_ENV})",
+                exit_code=AUTH,
+                code="wrong-password",
+            ) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CliError(f"the keyring {path} is damaged ({exc})", exit_code=AUTH, code="keyring-corrupt") from None
+        body = json.loads(plain)
+        identity = Identity.from_bytes(bytes.fromhex(body["identity"]))
+        if identity.guardian_id != client_id:
+            raise CliError(f"the keyring {path} is inconsistent", exit_code=AUTH, code="keyring-corrupt")
+        pending = body.get("pending_device")
+        return cls(
+            identity,
+            bytes.fromhex(body["device"]),
+            dict(body.get("guardian_secrets") or {}),
+            bytes.fromhex(pending) if pending else None,
+            kdf,
+            key,
+        )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write atomically, readable by the owner only."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise usage(f"the password must have at least {MIN_PASSWORD} characters")
+
+
+def get_password(password_file: Path | None, *, confirm: bool = False, purpose: str = "unlock the owner's keyring") -> str:
+    """From ``--password-file``, ``$GRIDLOCK_PASSWORD`` or a prompt on the terminal."""
+    if password_file is not None:
+        try:
+            text = password_file.read_text()
+        except OSError as exc:
+            raise usage(f"cannot read the password file {password_file}: {exc.strerror}") from None
+        password = text.rstrip("\r\n")
+        if not password:
+            raise usage(f"the password file {password_file} is empty")
+        return password
+    env = os.environ.get(PASSWORD_ENV)
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise CliError(
+            "a password is needed and there is no terminal to ask for it",
+            hint=f"set ${PASSWORD_ENV} or pass --password-file FILE",
+            exit_code=AUTH,
+            code="no-password",
+        )
+    import getpass
+
+    password = getpass.getpass(f"Owner password (to {purpose}): ")
+    if confirm:
+        check_new_password(password)
+        if getpass.getpass("Repeat the password: ") != password:
+            raise usage("the passwords do not match")
+    return password

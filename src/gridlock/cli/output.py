@@ -1,0 +1,102 @@
+"""Output for people and for programs.
+
+* ``--json``: exactly one JSON document on stdout — the result, or ``{"error": {…}}`` — and
+  nothing else on stdout (bytes are shown as hex).  Messages for people still go to stderr.
+* Otherwise Rich renders tables and panels on stdout; colours and spinners appear only when the
+  stream is a terminal (Rich's detection; ``NO_COLOR`` is honoured), so piping gives plain text.
+* Errors: ``error: …`` / ``hint: …`` on stderr, and the exit code of :mod:`gridlock.cli.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from gridlock.cli.errors import CliError
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: bytes as hex, tuples as lists, mappings with text keys."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class Output:
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json = json_mode
+        self.out = Console(highlight=False, soft_wrap=False)
+        self.err = Console(stderr=True, highlight=False)
+        self._emitted = False
+
+    # --- results ------------------------------------------------------------------------------------
+    def emit(self, data: dict[str, Any], human: Callable[[Console], None] | None = None) -> None:
+        """The command's one result: JSON on stdout with ``--json``, else ``human`` renders it."""
+        if self.json:
+            if not self._emitted:
+                sys.stdout.write(json.dumps(plain(data), indent=2, sort_keys=False) + "\n")
+                sys.stdout.flush()
+            self._emitted = True
+        elif human is not None:
+            human(self.out)
+
+    def note(self, text: str) -> None:
+        """A remark for people (stderr; never in the way of JSON)."""
+        self.err.print(text)
+
+    def fail(self, err: CliError) -> NoReturn:
+        self.err.print(f"[bold red]error:[/] {_escape(err.message)}")
+        if err.hint:
+            self.err.print(f"[yellow]hint:[/] {_escape(err.hint)}")
+        if self.json and not self._emitted:
+            sys.stdout.write(json.dumps({"error": err.as_dict()}, indent=2) + "\n")
+            sys.stdout.flush()
+            self._emitted = True
+        raise typer.Exit(err.exit_code)
+
+    # --- progress -----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        """A spinner on stderr while long work runs (terminals only, never in JSON mode)."""
+        if self.json or not self.err.is_terminal:
+            yield
+            return
+        with self.err.status(text):
+            yield
+
+    @contextlib.contextmanager
+    def progress(self, text: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A progress bar on stderr; yields ``advance(n)``."""
+        if self.json or not self.err.is_terminal:
+            yield lambda n: None
+            return
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(text, total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,121 @@
+"""Typed errors of the enclave emulation (all subclasses of :class:`gridlock.errors.GridlockError`).
+
+Messages never contain secret material: they say what was wrong, not the value that was wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from gridlock.errors import DecodeError, GridlockError, InvalidParameterError
+
+__all__ = [
+    "AttestationError",
+    "CodeHashMismatch",
+    "ConsensusFailure",
+    "ContractError",
+    "ContractNotFound",
+    "DecryptionFailed",
+    "EnclaveCryptoError",
+    "EnclaveError",
+    "InvalidKey",
+    "MalformedMessage",
+    "NetworkError",
+    "NotRegistered",
+    "RegistrationRefused",
+    "SealingError",
+]
+
+
+class EnclaveError(GridlockError):
+    """Base class of every error of :mod:`gridlock.enclave`."""
+
+
+class EnclaveCryptoError(EnclaveError):
+    """A failure of the Secret Network encryption protocol."""
+
+
+class InvalidKey(EnclaveCryptoError, InvalidParameterError):
+    """A key of the wrong size, or an X25519 public key of small order (all-zero shared secret)."""
+
+
+class MalformedMessage(EnclaveCryptoError, DecodeError):
+    """Bytes that are not a ``nonce(32) ‖ public key(32) ‖ ciphertext`` message (too short)."""
+
+
+class DecryptionFailed(EnclaveCryptoError):
+    """AES-SIV authentication failed: a tampered ciphertext, another key, or other associated data.
+    The enclave's own wording is ``failed to decrypt data``."""
+
+
+class CodeHashMismatch(EnclaveCryptoError):
+    """The decrypted message names another contract code (its 64-hex-character prefix is not the
+    sha256 of the contract's code).  The enclave's own wording is ``failed to validate transaction``."""
+
+
+class SealingError(EnclaveError):
+    """A sealed blob that this (emulated) CPU and enclave measurement cannot unseal."""
+
+
+class AttestationError(EnclaveError):
+    """An attestation report that does not verify (signature, measurement or registration key)."""
+
+
+class RegistrationRefused(AttestationError):
+    """The network refused to register a node: it gets no consensus seed."""
+
+
+class NotRegistered(EnclaveError):
+    """The node's enclave holds no consensus seed (it was never registered, or was refused)."""
+
+
+class NetworkError(EnclaveError):
+    """The emulated network cannot serve the request (no live node, unknown contract, …)."""
+
+
+class ContractNotFound(NetworkError):
+    """No contract at this address."""
+
+
+class ConsensusFailure(NetworkError):
+    """Live nodes computed different results for the same block (one of them is faulty)."""
+
+
+class ContractError(EnclaveError):
+    """A contract call that failed, reported the way Secret Network reports it.
+
+    ``encrypted`` is the error encrypted for the caller (AES-SIV under the caller's transaction key,
+    associated data ``[b""]``) — the client decrypts it with the nonce of its own message and gets
+    the contract's ``StdError`` JSON, e.g. ``{"generic_err":{"msg":"..."}}``.  ``plaintext`` is set
+    instead when the failure happened before any key could be derived (a message shorter than the
+    64-byte nonce and public key prefix, an unknown contract).  ``raw_log`` (also ``str(exc)``) is
+    the chain's text: ``failed to execute message; message index: 0: encrypted: <base64>: execute
+    contract failed`` or ``encrypted: <base64>: query contract failed`` — the forms the official
+    clients' regular expressions look for.
+    """
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        encrypted: bytes | None = None,
+        plaintext: str | None = None,
+        nonce: bytes | None = None,
+        code: int = 3,
+    ) -> None:
+        self.operation = operation
+        self.encrypted = encrypted
+        self.plaintext = plaintext
+        self.nonce = nonce
+        self.code = code
+        self.raw_log = raw_log(operation, encrypted, plaintext)
+        super().__init__(self.raw_log)
+
+
+def raw_log(operation: str, encrypted: bytes | None, plaintext: str | None) -> str:
+    """The chain's error text for a failed ``execute`` / ``instantiate`` / ``query``."""
+    inner = f"encrypted: {base64.b64encode(encrypted).decode()}" if encrypted is not None else (plaintext or "error")
+    text = f"{inner}: {operation} contract failed"
+    if operation == "query":
+        return text
+    return f"failed to execute message; message index: 0: {text}"

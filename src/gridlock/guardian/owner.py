@@ -1,0 +1,154 @@
+"""Owner authorisation at a guardian (SECURITY #19, #21): approvals bound to the exact request.
+
+At vault creation the owner registers, with every guardian:
+
+* one or more **device keys** (Ed25519) and how many must approve (``k`` of ``m``, the whitepaper's
+  multi-signature accounts);
+* per guardian, a **password verifier**: ``Argon2id(password, salt_g)`` computed on the owner's
+  device with that guardian's own salt ``salt_g = H(label, guardian id, vault id)``; the guardian
+  keeps only ``SHA-256`` of it, so one guardian's database can neither be replayed at another nor
+  used to log in at the same one.
+
+Every later request that uses the key (sign, presign, refresh, reshare, repair, export, policy)
+carries approvals: device signatures over the injective encoding of (vault, scheme, operation,
+SHA-256 of the exact message or transaction, the session nonce, a per-device counter, an
+expiry).  A guardian verifies the signatures, that the counter grew (replays refused), that the
+approval has not expired, and — for chain transactions — re-derives the hashes it signs from the
+transaction itself, so a request whose hash was swapped after approval is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from gridlock.errors import DecodeError
+from gridlock.wire.approval import Approval, approval_statement, subject_bytes, verifier_digest
+from gridlock.wire.control import RequestRefused
+
+__all__ = ["Approval", "OwnerState", "parse_approvals", "registration", "subject_bytes"]
+MAX_APPROVAL_TTL = 3600  # an approval valid for longer than an hour is refused as implausible
+
+
+def parse_approvals(params: Mapping[str, Any]) -> list[Approval]:
+    raw = params.get("approvals")
+    if not isinstance(raw, list) or not 0 < len(raw) <= 16:
+        raise RequestRefused("unauthorised", "the request carries no owner approval")
+    return [Approval.from_wire(a) for a in raw]
+
+
+@dataclass
+class OwnerState:
+    """What a guardian knows of a vault's owners (kept in the vault's keystore metadata)."""
+
+    devices: list[bytes]
+    required: int
+    verifier: str  # SHA-256 of this guardian's Argon2id verifier (hex)
+    counters: dict[str, int]
+    notify: list[str]  # client ids of the owner's devices, for recovery notices
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> OwnerState:
+        o = meta.get("owner")
+        if not isinstance(o, dict):
+            raise RequestRefused("no-owner", "this vault has no registered owner")
+        return cls(
+            [bytes.fromhex(d) for d in o["devices"]],
+            int(o["required"]),
+            str(o["verifier"]),
+            {str(k): int(v) for k, v in o.get("counters", {}).items()},
+            list(o.get("notify", [])),
+        )
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "devices": [d.hex() for d in self.devices],
+            "required": self.required,
+            "verifier": self.verifier,
+            "counters": dict(self.counters),
+            "notify": list(self.notify),
+        }
+
+    def check_password(self, verifier: bytes) -> bool:
+        return hmac.compare_digest(verifier_digest(verifier), self.verifier)
+
+    def authorize(
+        self,
+        approvals: Sequence[Approval],
+        *,
+        vault_id: str,
+        scheme: str,
+        op: str,
+        subject: bytes,
+        nonce: bytes,
+        now: int,
+    ) -> list[Approval]:
+        """The valid approvals from distinct registered devices; refuses unless ``required`` of them.
+
+        Counters are checked here and advanced by :meth:`consume` only once the request is accepted.
+        """
+        good: dict[bytes, Approval] = {}
+        reasons = []
+        for a in approvals:
+            if a.device not in self.devices:
+                reasons.append("unregistered device")
+                continue
+            if a.expires < now:
+                reasons.append("approval expired")
+                continue
+            if a.expires > now + MAX_APPROVAL_TTL:
+                reasons.append("approval expiry too far ahead")
+                continue
+            if a.counter <= self.counters.get(a.device.hex(), -1):
+                reasons.append("approval replayed (counter not increasing)")
+                continue
+            statement = approval_statement(vault_id, scheme, op, subject, nonce, a.counter, a.expires)
+            try:
+                VerifyKey(a.device).verify(statement, a.signature)
+            except (BadSignatureError, ValueError):
+                reasons.append("approval signature does not match this request")
+                continue
+            good[a.device] = a
+        if len(good) < self.required:
+            why = "; ".join(sorted(set(reasons))) or "not enough approvals"
+            raise RequestRefused("unauthorised", f"{len(good)} of {self.required} owner approvals valid ({why})")
+        return list(good.values())
+
+    def consume(self, approvals: Sequence[Approval]) -> None:
+        for a in approvals:
+            self.counters[a.device.hex()] = a.counter
+
+
+def registration(raw: Any) -> OwnerState:
+    """The owner registration a client sends a guardian (at vault creation, or to a new holder)."""
+    if not isinstance(raw, dict):
+        raise RequestRefused("no-owner", "the request registers no owner for the vault")
+    devices, required, verifier, notify = (
+        raw.get("devices"),
+        raw.get("required"),
+        raw.get("verifier"),
+        raw.get("notify"),
+    )
+    if not (
+        isinstance(devices, list)
+        and 0 < len(devices) <= 16
+        and all(isinstance(d, bytes) and len(d) == 32 for d in devices)
+    ):
+        raise DecodeError("owner devices must be 1..16 Ed25519 public keys")
+    if isinstance(required, bool) or not isinstance(required, int) or not 1 <= required <= len(devices):
+        raise DecodeError("owner 'required' must be between 1 and the number of devices")
+    if not isinstance(verifier, bytes) or not 16 <= len(verifier) <= 64:
+        raise DecodeError("owner password verifier malformed")
+    if not isinstance(notify, list) or not all(isinstance(n, str) for n in notify):
+        raise DecodeError("owner 'notify' must list client ids")
+    for d in devices:
+        try:
+            VerifyKey(d)
+        except (ValueError, TypeError):
+            raise DecodeError("owner device key is not an Ed25519 public key") from None
+    return OwnerState(list(devices), required, verifier_digest(verifier), {}, list(notify)[:8])

@@ -1,0 +1,82 @@
+"""Owner approvals and password verifiers: the formats a client and a guardian share.
+
+An approval is an Ed25519 signature of an owner device over the injective encoding of (vault,
+scheme, operation, SHA-256 of every request parameter except the approvals and per-guardian
+data, the request nonce, a per-device counter, an expiry) — see :mod:`gridlock.guardian.owner`
+for how guardians check them, :mod:`gridlock.client.owner` for how devices make them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from gridlock.crypto import codec, transcript
+from gridlock.errors import DecodeError
+
+APPROVAL_LABEL = b"gridlock/owner-approval/v1"
+SALT_LABEL = b"gridlock/password-salt/v1"
+PER_GUARDIAN = frozenset({"approvals", "owner"})  # differ per guardian or are the approval itself
+
+
+def password_salt(guardian_id: str, vault_id: str) -> bytes:
+    """The guardian-specific salt of a vault's password verifier."""
+    return transcript.digest(SALT_LABEL, guardian_id.encode(), vault_id.encode())[:16]
+
+
+def verifier_digest(verifier: bytes) -> str:
+    return hashlib.sha256(b"gridlock/password-verifier/v1" + verifier).hexdigest()
+
+
+def subject_bytes(params: Mapping[str, Any]) -> bytes:
+    """What an approval signs: every request parameter except the approvals and per-guardian data."""
+    return codec.dumps({k: v for k, v in params.items() if k not in PER_GUARDIAN})
+
+
+def approval_statement(
+    vault_id: str, scheme: str, op: str, subject: bytes, nonce: bytes, counter: int, expires: int
+) -> bytes:
+    return transcript.encode(
+        APPROVAL_LABEL,
+        vault_id.encode(),
+        scheme.encode(),
+        op.encode(),
+        hashlib.sha256(subject).digest(),
+        nonce,
+        transcript.int_field(counter),
+        transcript.int_field(expires),
+    )
+
+
+@dataclass(frozen=True)
+class Approval:
+    device: bytes  # Ed25519 public key (32)
+    counter: int
+    expires: int
+    signature: bytes
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"device": self.device, "counter": self.counter, "expires": self.expires, "signature": self.signature}
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> Approval:
+        if not isinstance(raw, dict):
+            raise DecodeError("an approval is a map")
+        device, counter, expires, sig = raw.get("device"), raw.get("counter"), raw.get("expires"), raw.get("signature")
+        if not (isinstance(device, bytes) and len(device) == 32 and isinstance(sig, bytes) and len(sig) == 64):
+            raise DecodeError("approval device key / signature malformed")
+        for v in (counter, expires):
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**63:
+                raise DecodeError("approval counter / expiry malformed")
+        return cls(device, counter, expires, sig)  # type: ignore[arg-type]
+
+
+def sign_approval(
+    key: SigningKey, vault_id: str, scheme: str, op: str, subject: bytes, nonce: bytes, counter: int, expires: int
+) -> Approval:
+    statement = approval_statement(vault_id, scheme, op, subject, nonce, counter, expires)
+    return Approval(bytes(key.verify_key), counter, expires, key.sign(statement).signature)
