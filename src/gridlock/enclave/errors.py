@@ -18,6 +18,7 @@ __all__ = [
     "DecryptionFailed",
     "EnclaveCryptoError",
     "EnclaveError",
+    "InvalidAddress",
     "InvalidKey",
     "MalformedMessage",
     "NetworkError",
@@ -29,6 +30,10 @@ __all__ = [
 
 class EnclaveError(GridlockError):
     """Base class of every error of :mod:`gridlock.enclave`."""
+
+
+class InvalidAddress(EnclaveError, DecodeError):
+    """Not a bech32 account or contract address with the expected prefix."""
 
 
 class EnclaveCryptoError(EnclaveError):

@@ -1,0 +1,425 @@
+"""The devnet host: the one long-lived process of a devnet, which CLI commands talk to.
+
+Every ``gridlock`` command is a short process, so a devnet must live in processes of its own.
+``gridlock devnet up`` runs this host in the foreground (until Ctrl-C or ``gridlock devnet down``)
+or, with ``--detach``, as a background process (``python -m gridlock.cli.host --dir DIR``, its own
+session, secrets handed over on its stdin, never on the command line or in the environment).
+
+Two modes, one on-disk layout (``gridlock.cli.state``), so a devnet made in one mode comes up in
+the other with the same guardians and vaults:
+
+* **embedded** (default): a :class:`~gridlock.transport.local.LocalRouter` and the guardians
+  (:class:`~gridlock.guardian.node.GuardianNode` on their SQLite keystores) all run in the host's
+  event loop — no server needed, up in about a second.  Commands reach the router through the
+  host's Unix socket (:mod:`gridlock.cli.bridge`), as endpoints of it.
+* **nats** (``--nats [URL]``): each guardian is a separate OS process
+  (``python -m gridlock.guardian run --config guardians/NAME/guardian.toml``, its secret in its
+  environment) on a NATS server — the one at URL, or one the host starts (``nats-server`` from the
+  distribution) on a free loopback port.  Commands connect to NATS directly; the host supervises
+  the processes (they die with it: ``PR_SET_PDEATHSIG``) and answers control requests.
+
+Control requests on the socket (one JSON frame each, see :mod:`gridlock.cli.bridge`):
+``{"op": "ping"}``, ``{"op": "status"}``, ``{"op": "stop-guardian", "name": N}``,
+``{"op": "start-guardian", "name": N}``, ``{"op": "shutdown"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import importlib
+import inspect
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gridlock.cli.bridge import BridgeServer
+from gridlock.cli.state import Paths, update_running
+from gridlock.guardian.config import Directory, GuardianConfig
+from gridlock.guardian.keystore import Keystore
+from gridlock.guardian.node import GuardianNode, RegisteredClients
+from gridlock.guardian.service import load_or_create_identity
+from gridlock.transport.local import LocalRouter
+from gridlock.transport.server import NatsServer
+from gridlock.wire import Identity
+
+log = logging.getLogger("gridlock.cli.host")
+SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the variable's name
+HOST_MARKER = "gridlock.cli.host"
+
+
+@dataclass
+class HostOptions:
+    mode: str = "embedded"  # or "nats"
+    nats: str | None = None  # a URL, or "auto": start a nats-server
+    session_timeout: float = 30.0
+    recovery_delay: float | None = None
+    guardian_startup: float = 60.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class HostError(Exception):
+    """The devnet could not start; the message says why."""
+
+
+def node_kwargs(name: str, gdir: Path, recovery_delay: float | None) -> dict[str, Any]:
+    """Optional GuardianNode settings the installed node supports (owner security, issue 7)."""
+    params = inspect.signature(GuardianNode.__init__).parameters
+    out: dict[str, Any] = {}
+    if "kind" in params:
+        out["kind"] = "watch" if name == "watch" else "guardian"
+    if "recovery_delay" in params and recovery_delay is not None:
+        out["recovery_delay"] = recovery_delay
+    if "audit" in params:
+        with contextlib.suppress(ImportError, AttributeError):
+            audit_log = importlib.import_module("gridlock.guardian.audit").AuditLog
+            out["audit"] = audit_log(gdir / "audit.db")
+    return out
+
+
+@dataclass
+class _Embedded:
+    name: str
+    identity: Identity
+    keystore: Keystore
+    gdir: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+    node: GuardianNode | None = None
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Process:
+    name: str
+    config: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+
+def _die_with_parent() -> None:  # pragma: no cover -- runs in the child between fork and exec
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class DevnetHost:
+    paths: Paths
+    state: dict[str, Any]
+    secrets: dict[str, str]
+    options: HostOptions
+    router: LocalRouter | None = None
+    nats_server: NatsServer | None = None
+    nats_url: str | None = None
+    embedded: dict[str, _Embedded] = field(default_factory=dict)
+    processes: dict[str, _Process] = field(default_factory=dict)
+    server: BridgeServer | None = None
+    started: float = 0.0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def names(self) -> list[str]:
+        return [g["name"] for g in self.state["guardians"]]
+
+    # --- life cycle ---------------------------------------------------------------------------------
+    async def start(self) -> dict[str, Any]:
+        self.started = time.time()
+        directory = Directory.load(self.paths.directory)
+        socket_path = self.paths.socket
+        try:
+            if self.options.mode == "embedded":
+                self.router = LocalRouter()
+                for name in self.names:
+                    await self._open_embedded(name, directory)
+                    await self._start_embedded(name, directory)
+            else:
+                await self._start_nats(directory)
+            self.server = BridgeServer(socket_path, self.router, self.control)
+            await self.server.start()
+        except BaseException:
+            await self.stop()
+            raise
+        running = self.running_info()
+        update_running(self.paths, running)
+        log.info("devnet up: %s", running)
+        return running
+
+    def running_info(self) -> dict[str, Any]:
+        pids: dict[str, int | None] = {}
+        for name in self.names:
+            if self.options.mode == "embedded":
+                g = self.embedded.get(name)
+                pids[name] = os.getpid() if g is not None and g.task is not None else None
+            else:
+                p = self.processes.get(name)
+                pids[name] = p.proc.pid if p and p.proc and p.proc.poll() is None else None
+        return {
+            "mode": self.options.mode,
+            "router": self.nats_url if self.options.mode == "nats" else f"unix:{self.paths.socket}",
+            "socket": str(self.paths.socket),
+            "host_pid": os.getpid(),
+            "pids": pids,
+            "nats_pid": self.nats_server.pid if self.nats_server is not None else None,
+            "nats_managed": self.nats_server is not None,
+            "started": int(self.started),
+            "session_timeout": self.options.session_timeout,
+        }
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
+        for name in list(self.embedded):
+            await self._stop_embedded(name)
+            g = self.embedded.pop(name)
+            g.keystore.close()
+            audit = g.extra.get("audit")
+            if audit is not None:
+                audit.close()
+        for name in list(self.processes):
+            self._stop_process(name)
+        self.processes.clear()
+        if self.router is not None:
+            await self.router.close()
+            self.router = None
+        if self.nats_server is not None:
+            self.nats_server.stop()
+            self.nats_server = None
+        update_running(self.paths, None)
+
+    # --- embedded guardians -------------------------------------------------------------------------
+    async def _open_embedded(self, name: str, directory: Directory) -> None:
+        gdir = self.paths.guardian(name)
+        ks = Keystore.open(gdir / "keystore.db", self.secrets[name].encode())
+        identity = load_or_create_identity(ks, name)
+        if identity.guardian_id not in directory.guardians:
+            ks.close()
+            raise HostError(f"guardian {name} ({identity.guardian_id}) is not in {self.paths.directory}")
+        self.embedded[name] = _Embedded(name, identity, ks, gdir, node_kwargs(name, gdir, self.options.recovery_delay))
+
+    async def _start_embedded(self, name: str, directory: Directory | None = None) -> None:
+        g = self.embedded[name]
+        if g.task is not None:
+            return
+        assert self.router is not None
+        directory = directory or Directory.load(self.paths.directory)
+        transport = self.router.connect(g.identity.guardian_id)
+        await transport.start()
+        g.node = GuardianNode(
+            g.identity,
+            g.keystore,
+            transport,
+            directory.everyone,
+            authorizer=RegisteredClients(directory.clients),
+            session_timeout=self.options.session_timeout,
+            **g.extra,
+        )
+        g.task = asyncio.ensure_future(g.node.serve())
+
+    async def _stop_embedded(self, name: str) -> None:
+        g = self.embedded[name]
+        if g.node is None or g.task is None:
+            return
+        g.node.stop()
+        await g.node.transport.close()
+        await asyncio.gather(g.task, return_exceptions=True)
+        g.task = None
+
+    # --- guardian processes on NATS -----------------------------------------------------------------
+    async def _start_nats(self, directory: Directory) -> None:
+        if self.options.nats in (None, "", "auto"):
+            self.nats_server = await asyncio.to_thread(NatsServer.start, 0, self.paths.nats)
+            self.nats_url = self.nats_server.url
+        else:
+            self.nats_url = self.options.nats
+        for name in self.names:
+            self.processes[name] = _Process(name, self._write_config(name))
+        await asyncio.gather(*(self._start_process(name) for name in self.names))
+
+    def _write_config(self, name: str) -> Path:
+        gdir = self.paths.guardian(name)
+        lines = [
+            f"name = {json.dumps(name)}",
+            'data_dir = "."',
+            f"router = {json.dumps(self.nats_url)}",
+            'directory = "../../directory.json"',
+            f'secret_env = "{SECRET_ENV}"',
+            f"session_timeout = {float(self.options.session_timeout)}",
+        ]
+        fields = GuardianConfig.__dataclass_fields__
+        if "kind" in fields:
+            lines.append(f'kind = "{"watch" if name == "watch" else "guardian"}"')
+        if "recovery_delay" in fields and self.options.recovery_delay is not None:
+            lines.append(f"recovery_delay = {float(self.options.recovery_delay)}")
+        path = gdir / "guardian.toml"
+        path.write_text("# written by `gridlock devnet up`\n" + "\n".join(lines) + "\n")
+        return path
+
+    async def _start_process(self, name: str) -> None:
+        p = self.processes[name]
+        if p.proc is not None and p.proc.poll() is None:
+            return
+        env = dict(os.environ)
+        env[SECRET_ENV] = self.secrets[name]
+        env.pop("GRIDLOCK_ROUTER", None)
+        env.pop("GRIDLOCK_DATA_DIR", None)
+        env.pop("GRIDLOCK_DIRECTORY", None)
+        on_main = threading.current_thread() is threading.main_thread() and sys.platform.startswith("linux")
+        with open(p.config.parent / "guardian.log", "ab") as errlog:
+            p.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+                [sys.executable, "-m", "gridlock.guardian", "run", "--config", str(p.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errlog,
+                env=env,
+                preexec_fn=_die_with_parent if on_main else None,  # noqa: PLW1509 -- only prctl
+            )
+        proc = p.proc
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), self.options.guardian_startup)
+            ready = json.loads(line or b"{}").get("ready")
+        except (TimeoutError, ValueError):
+            ready = None
+        if not ready:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            raise HostError(f"guardian {name} did not start; see {p.config.parent / 'guardian.log'}")
+
+    def _stop_process(self, name: str) -> None:
+        p = self.processes.get(name)
+        if p is None or p.proc is None:
+            return
+        proc, p.proc = p.proc, None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    # --- control ------------------------------------------------------------------------------------
+    def guardian_states(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name in self.names:
+            if self.options.mode == "embedded":
+                g = self.embedded.get(name)
+                up = g is not None and g.task is not None and not g.task.done()
+                out[name] = {"running": up, "pid": os.getpid() if up else None}
+            else:
+                p = self.processes.get(name)
+                proc = p.proc if p else None
+                code = proc.poll() if proc is not None else None
+                out[name] = {
+                    "running": proc is not None and code is None,
+                    "pid": proc.pid if proc is not None and code is None else None,
+                    **({"exit_code": code} if code is not None else {}),
+                }
+        return out
+
+    async def control(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req.get("op")
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        if op == "status":
+            return {"ok": True, **self.running_info(), "guardians": self.guardian_states()}
+        if op in ("stop-guardian", "start-guardian"):
+            name = req.get("name")
+            if name not in self.names:
+                return {"ok": False, "error": f"unknown guardian {name!r}"}
+            assert isinstance(name, str)
+            if op == "stop-guardian":
+                if self.options.mode == "embedded":
+                    await self._stop_embedded(name)
+                else:
+                    await asyncio.to_thread(self._stop_process, name)
+            elif self.options.mode == "embedded":
+                await self._start_embedded(name)
+            else:
+                await self._start_process(name)
+            update_running(self.paths, self.running_info())
+            return {"ok": True, "guardians": self.guardian_states()}
+        if op == "shutdown":
+            asyncio.get_running_loop().call_later(0.05, self.request_stop)
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown control op {op!r}"}
+
+
+async def run_host(
+    paths: Paths,
+    state: dict[str, Any],
+    secrets: dict[str, str],
+    options: HostOptions,
+    on_ready: Callable[[dict[str, Any]], None],
+) -> None:
+    """Start the devnet, call ``on_ready``, serve until stopped (signal or ``shutdown``), stop."""
+    host = DevnetHost(paths, state, secrets, options)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, host.request_stop)
+    await host.start()
+    try:
+        on_ready(host.running_info())
+        await host.wait()
+    finally:
+        await host.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gridlock.cli.host --dir DIR``: the detached devnet (one JSON line on stdin)."""
+    ap = argparse.ArgumentParser(prog="python -m gridlock.cli.host")
+    ap.add_argument("--dir", required=True)
+    args = ap.parse_args(argv)
+    paths = Paths(Path(args.dir))
+    logging.basicConfig(
+        filename=str(paths.log), level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        spec = json.loads(sys.stdin.readline())
+        sys.stdin.close()
+        state = json.loads(paths.state.read_text())
+        options = HostOptions(**spec["options"])
+        secrets = {str(k): str(v) for k, v in spec["secrets"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(json.dumps({"error": f"bad devnet host input: {exc}"}), flush=True)
+        return 2
+
+    def ready(info: dict[str, Any]) -> None:
+        print(json.dumps({"ready": info}), flush=True)
+        devnull = os.open(os.devnull, os.O_WRONLY)  # nobody reads our stdout any more
+        os.dup2(devnull, 1)
+        os.close(devnull)
+
+    try:
+        asyncio.run(run_host(paths, state, secrets, options, ready))
+    except Exception as exc:
+        log.exception("devnet host failed")
+        with contextlib.suppress(OSError, ValueError):
+            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The owner's SDK session for one command: the unlocked keyring and a started :class:`Client`.
+
+The client runs on its own event-loop thread (as :class:`gridlock.client.SyncClient` does), so the
+synchronous chain functions can sign through a networked vault with :class:`NetworkSigner` (the
+``gridlock.chains.Signer`` seam).  Its transport is the devnet's: a :class:`BridgeTransport` to the
+embedded host's router, or a :class:`NatsTransport` to the NATS server.
+
+The SDK is growing owner security (issue 7: ``Client(owner=…)``, ``create_vault(password=…)``,
+``Vault.sign(tx=…)``, ``replace_guardian(password=…)``).  This module passes those arguments when
+the installed SDK takes them (checked by signature), so the CLI works before and after that change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib
+import inspect
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from gridlock.cli.bridge import BridgeTransport
+from gridlock.cli.errors import CliError, classify
+from gridlock.cli.keyring import Keyring
+from gridlock.cli.state import Paths, guardian_names
+from gridlock.client.client import Client, Vault
+from gridlock.guardian.config import Directory
+from gridlock.transport.base import Transport
+from gridlock.transport.nats import NatsTransport
+
+T = TypeVar("T")
+
+
+def takes(func: Callable[..., Any], name: str) -> bool:
+    """Whether ``func`` accepts a parameter called ``name``."""
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def owner_device(keyring: Keyring, pending: bool = False) -> Any | None:
+    """The keyring's device key as the SDK's ``OwnerDevice``, when the SDK has one."""
+    try:
+        cls = importlib.import_module("gridlock.client.owner").OwnerDevice
+    except (ImportError, AttributeError):
+        return None
+    key = keyring.pending_device if pending else keyring.device
+    return None if key is None else cls.from_bytes(key)
+
+
+class OwnerSession:
+    """A connected owner client; use as a context manager."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        state: dict[str, Any],
+        running: dict[str, Any],
+        keyring: Keyring,
+        *,
+        timeout: float | None = None,
+        pending_device: bool = False,
+    ) -> None:
+        self.paths = paths
+        self.state = state
+        self.running = running
+        self.keyring = keyring
+        self.names = guardian_names(state)  # id -> name
+        self.ids = {g["name"]: g["id"] for g in state["guardians"]}
+        self.directory = Directory.load(paths.directory)
+        self.timeout = timeout or float(running.get("session_timeout", 30.0)) + 15.0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="gridlock-cli", daemon=True)
+        self._thread.start()
+        self.client: Client | None = None
+        device = owner_device(keyring, pending=pending_device)
+        try:
+            self.client = self.run(self._connect(device))
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    async def _connect(self, device: Any | None) -> Client:
+        transport: Transport
+        if self.running["mode"] == "embedded":
+            transport = BridgeTransport(self.running["socket"], self.keyring.client_id)
+        else:
+            transport = NatsTransport(self.running["router"], self.keyring.client_id, connect_timeout=5.0)
+        await transport.start()
+        kwargs: dict[str, Any] = {}
+        if device is not None and takes(Client.__init__, "owner"):
+            kwargs["owner"] = device
+        client = Client(self.keyring.identity, transport, self.directory.everyone, timeout=self.timeout, **kwargs)
+        await client.start()
+        return client
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result()
+        except KeyboardInterrupt:
+            fut.cancel()
+            raise
+        except concurrent.futures.CancelledError:
+            raise CliError("the operation was cancelled", code="cancelled") from None
+
+    def _stop_loop(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def close(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+
+            async def shut() -> None:
+                await client.close()
+                await client.transport.close()
+
+            try:
+                asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=10)
+            except (concurrent.futures.TimeoutError, Exception):  # noqa: S110 -- closing is best effort
+                pass
+        self._stop_loop()
+
+    def __enter__(self) -> OwnerSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- helpers ------------------------------------------------------------------------------------
+    @property
+    def c(self) -> Client:
+        assert self.client is not None
+        return self.client
+
+    def error(self, exc: BaseException, what: str = "") -> CliError:
+        return classify(exc, self.names, what)
+
+    def name(self, gid: str) -> str:
+        return self.names.get(gid, gid)
+
+    def ping(self, guardian_ids: Sequence[str], timeout: float = 3.0) -> list[str]:
+        return self.run(self.c.ping(list(guardian_ids), timeout))
+
+    def create_vault(self, scheme: str, guardian_ids: Sequence[str], threshold: int, password: str) -> Vault:
+        kwargs: dict[str, Any] = {}
+        if takes(Client.create_vault, "password"):
+            kwargs["password"] = password
+        return self.run(self.c.create_vault(scheme, list(guardian_ids), threshold, **kwargs))
+
+    def open_vault(self, entry: dict[str, Any]) -> Vault:
+        """The vault as its guardians report it, checked against the vault book."""
+        members = [gid for _, gid in entry["members"]]
+        vault = self.run(self.c.open_vault(entry["id"], members))
+        if vault.public_key.hex() != entry["public_key"] or vault.scheme != entry["scheme"]:
+            raise CliError(
+                f"the guardians report another key for vault {entry['id']} than the vault book",
+                hint="the devnet directory may have been mixed up with another one",
+                code="vault-mismatch",
+            )
+        return vault
+
+    def sign(self, vault: Vault, message: bytes, tx: dict[str, Any] | None = None) -> bytes:
+        kwargs: dict[str, Any] = {}
+        if tx is not None and takes(vault.sign, "tx"):
+            kwargs["tx"] = tx
+        return self.run(vault.sign(message, **kwargs))
+
+    def refresh(self, vault: Vault) -> int:
+        return self.run(vault.refresh())
+
+    def replace_guardian(self, vault: Vault, old: str, new: str, password: str) -> int:
+        kwargs: dict[str, Any] = {}
+        if takes(vault.replace_guardian, "password"):
+            kwargs["password"] = password
+        return self.run(vault.replace_guardian(old, new, **kwargs))
+
+    def vault_entry(self, vault: Vault, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The vault book's record of ``vault``."""
+        base = dict(base or {})
+        return {
+            "id": vault.vault_id,
+            "name": base.get("name"),
+            "scheme": vault.scheme,
+            "threshold": vault.threshold,
+            "members": [[i, g] for i, g in sorted(vault.members.items())],
+            "guardians": [self.name(g) for g in vault.guardians],
+            "public_key": vault.public_key.hex(),
+            "epoch": vault.epoch,
+            "created": base.get("created"),
+        }
+
+
+class NetworkSigner:
+    """A ``gridlock.chains.Signer`` that signs with the vault's guardians over the network."""
+
+    def __init__(
+        self,
+        session: OwnerSession,
+        vault: Vault,
+        tx: dict[str, Any] | None = None,
+        on_signature: Callable[[int], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.vault = vault
+        self.tx = tx
+        self.scheme = vault.scheme
+        self.public_key = vault.public_key
+        self.count = 0
+        self._on_signature = on_signature
+
+    def sign(self, message: bytes) -> bytes:
+        sig = self.session.sign(self.vault, message, self.tx)
+        self.count += 1
+        if self._on_signature is not None:
+            self._on_signature(1)
+        return sig

@@ -1,0 +1,773 @@
+"""The custody contract: one guardian share per vault, kept in a secret contract's encrypted state.
+
+It runs *inside* the enclave boundary: it sees decrypted messages and plaintext storage keys and
+values; the enclave encrypts every key and value before the host stores them (see
+:mod:`gridlock.enclave.enclave`), and every answer before it leaves.  The interface mirrors the
+guardian keystore (:class:`gridlock.guardian.keystore.Keystore`): epoch-versioned shares
+(``pending → active → retired``), vault metadata, single-use items, the guardian identity.
+
+Authorisation.  Every execute message is authenticated by the chain (the transaction's signer is
+``info.sender``).  The first sender that stores a share for a vault owns it; only the owner may
+change it (so the contract never holds two shares of one vault — one principal, one share).
+Queries carry no authenticated sender on Secret Network, so private reads (the share, metadata,
+identity, item counts) need the owner's *viewing key* (SNIP-20 style: set by an execute message,
+stored as its sha256, checked in constant time).  The public query ``{"vault": {"vault_id": …}}``
+answers what every participant of the vault already knows: the public key and this share's
+verifying share.
+
+Messages are JSON objects with exactly one key (serde's enum encoding); byte strings are base64
+(cosmwasm ``Binary``); epochs are integers.  Errors are ``cosmwasm_std::StdError`` JSON:
+``{"parse_err": {...}}`` for a message that does not parse, otherwise
+``{"generic_err": {"msg": "<code>: <text>"}}`` with a stable ``code`` (``not-found``, ``retired``,
+``epoch-conflict``, ``share-mismatch``, ``already-exists``, ``already-used``, ``bad-argument``,
+``unauthorized``) that a client maps to its own exceptions.
+
+Execute messages (sender = the owner)::
+
+    {"store_pending":   {"vault_id", "share", "metadata"?}}   -> {"vault_id", "epoch", "public_key", "verifying_share"}
+    {"store_share":     {"vault_id", "share", "metadata"?}}   store and activate at once (replace the share)
+    {"activate":        {"vault_id", "epoch"}}
+    {"discard_pending": {"vault_id", "epoch"}}
+    {"update_share":    {"vault_id", "epoch", "share"}}       only the ban list may change, and only grow
+    {"delete_vault":    {"vault_id"}}
+    {"purge_retired":   {"vault_id"}}
+    {"set_metadata":    {"vault_id", "metadata"}}
+    {"add_items":       {"vault_id", "epoch", "kind", "items": [[id, blob], ...]}}
+    {"take_item":       {"vault_id", "epoch", "kind", "item_id"}}   -> {"blob"}; marked used first
+    {"put_identity":    {"blob", "replace"?}}
+    {"set_viewing_key": {"key"}}
+
+Queries::
+
+    {"info": {}}                                         public
+    {"vault": {"vault_id"}}                              public: public_key, verifying_share, epochs, …
+    {"vaults":      {"address", "key"}}                  the owner's vaults (records)
+    {"share":       {"vault_id", "epoch"?, "address", "key"}}   the share (base64 KeyShare bytes)
+    {"metadata":    {"vault_id", "address", "key"}}
+    {"items":       {"vault_id", "epoch", "kind", "address", "key"}}   unused item ids and count
+    {"identity":    {"address", "key"}}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from gridlock.crypto import codec
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.enclave.errors import EnclaveError
+from gridlock.errors import GridlockError
+
+__all__ = [
+    "CUSTODY_CODE",
+    "CUSTODY_CODE_HASH",
+    "Contract",
+    "CustodyContract",
+    "Env",
+    "MessageInfo",
+    "Response",
+    "StdError",
+    "Storage",
+]
+
+# --- the "wasm" ------------------------------------------------------------------------------------
+CUSTODY_CODE: Final = (
+    b"gridlock-custody-contract\n"
+    b"version: 1\n"
+    b"interface: gridlock.enclave.contract (execute: store_pending store_share activate discard_pending "
+    b"update_share delete_vault purge_retired set_metadata add_items take_item put_identity set_viewing_key; "
+    b"query: info vault vaults share metadata items identity)\n"
+    b"state: epoch-versioned KeyShare v1 per vault, single-use items, identity, viewing keys\n"
+)
+"""The custody contract's code as stored on the emulated chain (the stand-in for its wasm binary).
+A versioned byte string: its sha256 is the code hash clients put in front of every message."""
+CUSTODY_CODE_HASH: Final = hashlib.sha256(CUSTODY_CODE).hexdigest()
+CONTRACT_NAME: Final = "gridlock-custody"
+CONTRACT_VERSION: Final = 1
+
+MAX_VAULT_ID_CHARS: Final = 128
+MAX_METADATA_BYTES: Final = 64 << 10
+MAX_ITEM_ID_BYTES: Final = 64
+MAX_ITEM_BYTES: Final = 1 << 20
+MAX_BATCH: Final = 10_000
+MAX_IDENTITY_BYTES: Final = 1 << 20
+MAX_SHARE_BYTES: Final = 4 << 20
+KINDS: Final = ("presignature", "nonce")
+
+
+# --- cosmwasm-like types ------------------------------------------------------------------------------
+class Storage(Protocol):
+    """The contract's key-value store (plaintext inside the enclave; encrypted outside)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def set(self, key: bytes, value: bytes) -> None: ...
+
+    def remove(self, key: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class Env:
+    chain_id: str
+    block_height: int
+    block_time: int  # nanoseconds since the epoch, as cosmwasm's Timestamp
+    contract_address: str
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    sender: str  # authenticated by the transaction's signature on the real chain
+
+
+@dataclass
+class Response:
+    data: bytes | None = None
+    attributes: list[tuple[str, str]] = field(default_factory=list)
+
+
+class StdError(EnclaveError):
+    """A contract error, serialised as ``cosmwasm_std::StdError`` (``{"generic_err": {"msg": …}}``)."""
+
+    def __init__(self, variant: str, fields: Mapping[str, Any], text: str) -> None:
+        self.variant = variant
+        self.fields = dict(fields)
+        super().__init__(text)
+
+    def to_json(self) -> dict[str, Any]:
+        return {self.variant: self.fields}
+
+    @classmethod
+    def generic_err(cls, msg: str) -> StdError:
+        return cls("generic_err", {"msg": msg}, msg)
+
+    @classmethod
+    def parse_err(cls, target: str, msg: str) -> StdError:
+        return cls("parse_err", {"target_type": target, "msg": msg}, f"error parsing into type {target}: {msg}")
+
+
+def _fail(code: str, text: str) -> StdError:
+    return StdError.generic_err(f"{code}: {text}")
+
+
+class Contract(Protocol):
+    code: bytes
+
+    def instantiate(self, storage: Storage, env: Env, info: MessageInfo, msg: bytes) -> Response: ...
+
+    def execute(self, storage: Storage, env: Env, info: MessageInfo, msg: bytes) -> Response: ...
+
+    def query(self, storage: Storage, env: Env, msg: bytes) -> bytes: ...
+
+
+# --- message parsing ------------------------------------------------------------------------------------
+_EXEC_TARGET: Final = "gridlock_custody::msg::ExecuteMsg"
+_QUERY_TARGET: Final = "gridlock_custody::msg::QueryMsg"
+_INIT_TARGET: Final = "gridlock_custody::msg::InstantiateMsg"
+
+
+def _parse(msg: bytes, target: str) -> tuple[str, dict[str, Any]]:
+    try:
+        obj = json.loads(msg.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise StdError.parse_err(target, "the message is not JSON") from None
+    if not isinstance(obj, dict) or len(obj) != 1:
+        raise StdError.parse_err(target, "expected an object with exactly one variant")
+    ((name, body),) = obj.items()
+    if not isinstance(body, dict):
+        raise StdError.parse_err(target, f"variant {name!r} must be an object")
+    return name, body
+
+
+class _Args:
+    """Strict reading of one message body: known fields only, typed, bounded."""
+
+    def __init__(self, name: str, body: dict[str, Any], allowed: set[str], target: str) -> None:
+        unknown = set(body) - allowed
+        if unknown:
+            raise StdError.parse_err(target, f"unknown field(s) in {name}: {', '.join(sorted(unknown))}")
+        self.name, self.body, self.target = name, body, target
+
+    def _missing(self, key: str) -> StdError:
+        return StdError.parse_err(self.target, f"missing or malformed field {key!r} in {self.name}")
+
+    def string(self, key: str, max_len: int = 256) -> str:
+        v = self.body.get(key)
+        if not isinstance(v, str) or not 0 < len(v) <= max_len:
+            raise self._missing(key)
+        return v
+
+    def integer(self, key: str, *, optional: bool = False) -> int | None:
+        v = self.body.get(key)
+        if v is None and optional:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**63:
+            raise self._missing(key)
+        return v
+
+    def epoch(self) -> int:
+        v = self.integer("epoch")
+        assert v is not None
+        return v
+
+    def binary(self, key: str, max_len: int) -> bytes:
+        v = self.body.get(key)
+        if not isinstance(v, str):
+            raise self._missing(key)
+        return _b64(v, key, max_len, self.target)
+
+    def boolean(self, key: str, default: bool = False) -> bool:
+        v = self.body.get(key, default)
+        if not isinstance(v, bool):
+            raise self._missing(key)
+        return v
+
+    def vault_id(self) -> str:
+        v = self.body.get("vault_id")
+        if not isinstance(v, str) or not 0 < len(v) <= MAX_VAULT_ID_CHARS or not v.isprintable():
+            raise _fail("bad-argument", f"a vault id is 1 to {MAX_VAULT_ID_CHARS} printable characters")
+        return v
+
+    def kind(self) -> str:
+        v = self.body.get("kind")
+        if v not in KINDS:
+            raise _fail("bad-argument", f"item kind must be one of {KINDS}")
+        assert isinstance(v, str)
+        return v
+
+    def metadata(self, *, optional: bool) -> str | None:
+        if "metadata" not in self.body or (optional and self.body["metadata"] is None):
+            if optional:
+                return None
+            raise self._missing("metadata")
+        return _metadata_text(self.body["metadata"])
+
+
+def _b64(text: str, key: str, max_len: int, target: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise StdError("invalid_base64", {"msg": f"field {key!r}"}, f"invalid base64 in {key!r}") from None
+    if len(raw) > max_len:
+        raise _fail("bad-argument", f"field {key!r} larger than {max_len} bytes")
+    return raw
+
+
+def _metadata_text(value: object) -> str:
+    if not isinstance(value, dict):
+        raise _fail("bad-argument", "vault metadata must be a JSON object")
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    if len(text) > MAX_METADATA_BYTES:
+        raise _fail("bad-argument", f"vault metadata larger than {MAX_METADATA_BYTES} bytes")
+    return text
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _b64s(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# --- state records --------------------------------------------------------------------------------------
+def _key(*parts: object) -> bytes:
+    return codec.dumps(["gridlock-custody/v1", *parts])
+
+
+@dataclass
+class _Epoch:
+    state: str  # pending | active | retired
+    index: int
+    threshold: int
+    participants: list[int]
+    transcript_hash: bytes
+    vshares: list[bytes]  # verifying shares in participant order
+
+    def to_obj(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "index": self.index,
+            "threshold": self.threshold,
+            "participants": self.participants,
+            "transcript_hash": self.transcript_hash,
+            "vshares": self.vshares,
+        }
+
+    @classmethod
+    def from_obj(cls, o: dict[str, Any]) -> _Epoch:
+        return cls(o["state"], o["index"], o["threshold"], list(o["participants"]), o["transcript_hash"], o["vshares"])
+
+    @classmethod
+    def of(cls, share: KeyShare, state: str) -> _Epoch:
+        return cls(
+            state,
+            share.index,
+            share.threshold,
+            list(share.participants),
+            share.transcript_hash,
+            [share.verifying_shares[i].encode() for i in share.participants],
+        )
+
+
+@dataclass
+class _Vault:
+    vault_id: str
+    owner: str
+    scheme: str
+    public_key: bytes
+    metadata: str
+    epochs: dict[int, _Epoch]
+
+    def to_bytes(self) -> bytes:
+        return codec.dumps(
+            {
+                "vault_id": self.vault_id,
+                "owner": self.owner,
+                "scheme": self.scheme,
+                "public_key": self.public_key,
+                "metadata": self.metadata,
+                "epochs": {e: r.to_obj() for e, r in self.epochs.items()},
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> _Vault:
+        o = codec.loads(data)
+        return cls(
+            o["vault_id"],
+            o["owner"],
+            o["scheme"],
+            o["public_key"],
+            o["metadata"],
+            {int(e): _Epoch.from_obj(r) for e, r in o["epochs"].items()},
+        )
+
+    def live(self) -> list[int]:
+        return sorted(e for e, r in self.epochs.items() if r.state != "retired")
+
+    def active(self) -> int | None:
+        act = [e for e, r in self.epochs.items() if r.state == "active"]
+        return act[0] if act else None
+
+    def current(self) -> int:
+        """The active epoch, or the newest pending one while none is active."""
+        act = self.active()
+        if act is not None:
+            return act
+        pending = [e for e, r in self.epochs.items() if r.state == "pending"]
+        if not pending:
+            raise _fail("not-found", f"vault {self.vault_id!r} has neither an active nor a pending epoch")
+        return max(pending)
+
+    def record(self) -> dict[str, Any]:
+        cur = self.current()
+        ep = self.epochs[cur]
+        vshares = dict(zip(ep.participants, ep.vshares, strict=True))
+        return {
+            "vault_id": self.vault_id,
+            "scheme": self.scheme,
+            "public_key": self.public_key.hex(),
+            "verifying_share": vshares[ep.index].hex(),
+            "verifying_shares": {str(i): v.hex() for i, v in vshares.items()},
+            "index": ep.index,
+            "threshold": ep.threshold,
+            "participants": ep.participants,
+            "epoch": cur,
+            "transcript_hash": ep.transcript_hash.hex(),
+            "active_epoch": self.active(),
+            "pending_epochs": sorted(e for e, r in self.epochs.items() if r.state == "pending"),
+            "retired_epochs": sorted(e for e, r in self.epochs.items() if r.state == "retired"),
+        }
+
+
+class _State:
+    """Typed access to the contract's storage."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.s = storage
+
+    # vaults
+    def vault(self, vault_id: str) -> _Vault | None:
+        raw = self.s.get(_key("vault", vault_id))
+        return None if raw is None else _Vault.from_bytes(raw)
+
+    def need_vault(self, vault_id: str) -> _Vault:
+        v = self.vault(vault_id)
+        if v is None:
+            raise _fail("not-found", f"no vault {vault_id!r} in this contract")
+        return v
+
+    def put_vault(self, v: _Vault) -> None:
+        self.s.set(_key("vault", v.vault_id), v.to_bytes())
+
+    def vaults_of(self, owner: str) -> list[str]:
+        raw = self.s.get(_key("vaults_of", owner))
+        return [] if raw is None else list(codec.loads(raw))
+
+    def set_vaults_of(self, owner: str, ids: list[str]) -> None:
+        if ids:
+            self.s.set(_key("vaults_of", owner), codec.dumps(sorted(set(ids))))
+        else:
+            self.s.remove(_key("vaults_of", owner))
+
+    # shares
+    def share_bytes(self, vault_id: str, epoch: int) -> bytes:
+        raw = self.s.get(_key("share", vault_id, epoch))
+        if raw is None:
+            raise _fail("not-found", f"vault {vault_id!r} has no share for epoch {epoch}")
+        return raw
+
+    def put_share(self, vault_id: str, epoch: int, data: bytes) -> None:
+        self.s.set(_key("share", vault_id, epoch), data)
+
+    # items
+    def item_index(self, vault_id: str, epoch: int, kind: str) -> dict[str, Any]:
+        raw = self.s.get(_key("items", vault_id, epoch, kind))
+        return {"ids": [], "unused": 0} if raw is None else dict(codec.loads(raw))
+
+    def erase_epoch(self, vault_id: str, epoch: int) -> None:
+        """Erase the share and every single-use item of one epoch."""
+        self.s.remove(_key("share", vault_id, epoch))
+        for kind in KINDS:
+            index = self.item_index(vault_id, epoch, kind)
+            for item_id in index["ids"]:
+                self.s.remove(_key("item", vault_id, epoch, kind, item_id))
+            self.s.remove(_key("items", vault_id, epoch, kind))
+
+    # owners
+    def check_viewing_key(self, address: str, key: str) -> None:
+        stored = self.s.get(_key("viewing_key", address))
+        given = hashlib.sha256(key.encode()).digest()
+        if stored is None or not hmac.compare_digest(stored, given):
+            raise _fail("unauthorized", "wrong viewing key for this address, or none set")
+
+
+def _decode_share(data: bytes) -> KeyShare:
+    try:
+        return KeyShare.from_bytes(data)
+    except GridlockError as exc:
+        raise _fail("bad-argument", f"not a valid key share ({exc})") from None
+
+
+def _own(v: _Vault, sender: str) -> _Vault:
+    if not hmac.compare_digest(v.owner.encode(), sender.encode()):
+        raise _fail("unauthorized", f"vault {v.vault_id!r} belongs to another sender")
+    return v
+
+
+_EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
+    "store_pending": {"vault_id", "share", "metadata"},
+    "store_share": {"vault_id", "share", "metadata"},
+    "activate": {"vault_id", "epoch"},
+    "discard_pending": {"vault_id", "epoch"},
+    "update_share": {"vault_id", "epoch", "share"},
+    "delete_vault": {"vault_id"},
+    "purge_retired": {"vault_id"},
+    "set_metadata": {"vault_id", "metadata"},
+    "add_items": {"vault_id", "epoch", "kind", "items"},
+    "take_item": {"vault_id", "epoch", "kind", "item_id"},
+    "put_identity": {"blob", "replace"},
+    "set_viewing_key": {"key"},
+}
+
+
+# --- the contract --------------------------------------------------------------------------------------
+class CustodyContract:
+    """Holds one guardian share per vault.  Stateless: everything lives in the storage it is given."""
+
+    code: bytes = CUSTODY_CODE
+
+    def instantiate(self, storage: Storage, env: Env, info: MessageInfo, msg: bytes) -> Response:
+        try:
+            body = json.loads(msg.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise StdError.parse_err(_INIT_TARGET, "the message is not JSON") from None
+        if body != {}:
+            raise StdError.parse_err(_INIT_TARGET, "the custody contract is instantiated with {}")
+        storage.set(
+            _key("config"),
+            codec.dumps({"name": CONTRACT_NAME, "version": CONTRACT_VERSION, "creator": info.sender}),
+        )
+        return Response(data=_json({"name": CONTRACT_NAME, "version": CONTRACT_VERSION}))
+
+    # -- execute -----------------------------------------------------------------------------------------
+    def execute(self, storage: Storage, env: Env, info: MessageInfo, msg: bytes) -> Response:
+        name, body = _parse(msg, _EXEC_TARGET)
+        allowed = _EXECUTE_FIELDS.get(name)
+        if allowed is None:
+            raise StdError.parse_err(_EXEC_TARGET, f"unknown variant {name!r}")
+        args = _Args(name, body, allowed, _EXEC_TARGET)
+        handler: Callable[[_State, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
+        data = handler(_State(storage), info.sender, args)
+        return Response(data=_json(data), attributes=[("action", name)])
+
+    def _store(self, st: _State, sender: str, a: _Args, *, activate: bool) -> dict[str, Any]:
+        vault_id = a.vault_id()
+        data = a.binary("share", MAX_SHARE_BYTES)
+        meta = a.metadata(optional=True)
+        share = _decode_share(data)
+        plaintext = share.to_bytes()
+        epoch = share.epoch
+        v = st.vault(vault_id)
+        if v is None:
+            v = _Vault(vault_id, sender, share.scheme, share.public_key, meta or "{}", {})
+            st.set_vaults_of(sender, [*st.vaults_of(sender), vault_id])
+        else:
+            _own(v, sender)
+            if v.scheme != share.scheme or v.public_key != share.public_key:
+                raise _fail("share-mismatch", f"the share is for another key or scheme than vault {vault_id!r}")
+        active = v.active()
+        if active is not None and epoch <= active and not (activate and epoch == active):
+            raise _fail("epoch-conflict", f"epoch {epoch} of vault {vault_id!r} is not newer than the active epoch")
+        existing = v.epochs.get(epoch)
+        if existing is not None and existing.state == "retired":
+            raise _fail("epoch-conflict", f"epoch {epoch} of vault {vault_id!r} was retired")
+        if existing is not None:
+            if not hmac.compare_digest(st.share_bytes(vault_id, epoch), plaintext):
+                raise _fail("epoch-conflict", f"a different share is already stored for epoch {epoch} of {vault_id!r}")
+        else:
+            v.epochs[epoch] = _Epoch.of(share, "pending")
+            st.put_share(vault_id, epoch, plaintext)
+        if meta is not None:
+            v.metadata = meta
+        if activate:
+            self._activate(st, v, epoch)
+        st.put_vault(v)
+        return {
+            "vault_id": vault_id,
+            "epoch": epoch,
+            "public_key": share.public_key.hex(),
+            "verifying_share": share.verifying_shares[share.index].encode().hex(),
+        }
+
+    def _x_store_pending(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        return self._store(st, sender, a, activate=False)
+
+    def _x_store_share(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        return self._store(st, sender, a, activate=True)
+
+    @staticmethod
+    def _activate(st: _State, v: _Vault, epoch: int) -> None:
+        active = v.active()
+        if active == epoch:
+            return
+        if active is not None and epoch < active:
+            raise _fail("epoch-conflict", f"epoch {epoch} of vault {v.vault_id!r} is older than the active epoch")
+        target = v.epochs.get(epoch)
+        if target is None:
+            raise _fail("not-found", f"vault {v.vault_id!r} has no pending epoch {epoch}")
+        if target.state == "retired":
+            raise _fail("retired", f"epoch {epoch} of vault {v.vault_id!r} was retired and erased")
+        _decode_share(st.share_bytes(v.vault_id, epoch))  # never activate a share we could not use
+        if active is not None:
+            st.erase_epoch(v.vault_id, active)
+            v.epochs[active].state = "retired"
+        for e, r in list(v.epochs.items()):
+            if r.state == "pending" and e < epoch:
+                st.erase_epoch(v.vault_id, e)
+                del v.epochs[e]
+        target.state = "active"
+
+    def _x_activate(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        v = _own(st.need_vault(a.vault_id()), sender)
+        epoch = a.epoch()
+        self._activate(st, v, epoch)
+        st.put_vault(v)
+        return {"vault_id": v.vault_id, "epoch": epoch}
+
+    def _x_discard_pending(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        v = _own(st.need_vault(a.vault_id()), sender)
+        epoch = a.epoch()
+        target = v.epochs.get(epoch)
+        if target is None:
+            raise _fail("not-found", f"vault {v.vault_id!r} has no pending epoch {epoch}")
+        if target.state == "retired":
+            raise _fail("retired", f"epoch {epoch} of vault {v.vault_id!r} was retired and erased")
+        if target.state == "active":
+            raise _fail("epoch-conflict", f"epoch {epoch} of vault {v.vault_id!r} is active, not pending")
+        st.erase_epoch(v.vault_id, epoch)
+        del v.epochs[epoch]
+        if not v.live():
+            self._delete(st, v)
+        else:
+            st.put_vault(v)
+        return {"vault_id": v.vault_id, "epoch": epoch}
+
+    def _x_update_share(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        v = _own(st.need_vault(a.vault_id()), sender)
+        epoch = a.epoch()
+        share = _decode_share(a.binary("share", MAX_SHARE_BYTES))
+        self._usable(v, epoch)
+        old = _decode_share(st.share_bytes(v.vault_id, epoch))
+        if share.epoch != epoch or share.index != old.index or share.scheme != old.scheme:
+            raise _fail("share-mismatch", f"the share is not vault {v.vault_id!r}'s share of epoch {epoch}")
+        try:
+            expected = dataclasses.replace(old, banned=set(share.banned))
+        except GridlockError:
+            raise _fail("share-mismatch", "the ban list names participants that are not counterparties") from None
+        plaintext = share.to_bytes()
+        if not hmac.compare_digest(expected.to_bytes(), plaintext):
+            raise _fail("share-mismatch", "update_share may change only the ban list of a share")
+        if not old.banned <= share.banned:
+            raise _fail("share-mismatch", "a ban list only grows until the next refresh")
+        st.put_share(v.vault_id, epoch, plaintext)
+        return {"vault_id": v.vault_id, "epoch": epoch}
+
+    @staticmethod
+    def _delete(st: _State, v: _Vault) -> None:
+        for e in list(v.epochs):
+            st.erase_epoch(v.vault_id, e)
+        st.s.remove(_key("vault", v.vault_id))
+        st.set_vaults_of(v.owner, [x for x in st.vaults_of(v.owner) if x != v.vault_id])
+
+    def _x_delete_vault(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        v = _own(st.need_vault(a.vault_id()), sender)
+        self._delete(st, v)
+        return {"vault_id": v.vault_id}
+
+    def _x_purge_retired(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        v = _own(st.need_vault(a.vault_id()), sender)
+        retired = [e for e, r in v.epochs.items() if r.state == "retired"]
+        for e in retired:
+            del v.epochs[e]
+        st.put_vault(v)
+        return {"vault_id": v.vault_id, "purged": len(retired)}
+
+    def _x_set_metadata(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        v = _own(st.need_vault(a.vault_id()), sender)
+        meta = a.metadata(optional=False)
+        assert meta is not None
+        v.metadata = meta
+        st.put_vault(v)
+        return {"vault_id": v.vault_id}
+
+    @staticmethod
+    def _usable(v: _Vault, epoch: int) -> _Epoch:
+        r = v.epochs.get(epoch)
+        if r is None:
+            raise _fail("not-found", f"vault {v.vault_id!r} has no share for epoch {epoch}")
+        if r.state == "retired":
+            raise _fail("retired", f"epoch {epoch} of vault {v.vault_id!r} was retired and erased")
+        return r
+
+    def _x_add_items(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        v = _own(st.need_vault(a.vault_id()), sender)
+        epoch, kind = a.epoch(), a.kind()
+        self._usable(v, epoch)
+        raw = a.body.get("items")
+        if not isinstance(raw, list) or not 0 < len(raw) <= MAX_BATCH:
+            raise _fail("bad-argument", f"items must be a list of 1 to {MAX_BATCH} [item_id, blob] pairs")
+        batch: list[tuple[bytes, bytes]] = []
+        for pair in raw:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+                raise _fail("bad-argument", "each item is an [item_id, blob] pair of base64 strings")
+            item_id = _b64(pair[0], "item_id", MAX_ITEM_ID_BYTES, _EXEC_TARGET)
+            blob = _b64(pair[1], "blob", MAX_ITEM_BYTES, _EXEC_TARGET)
+            if not item_id or not blob:
+                raise _fail("bad-argument", "item ids and blobs are non-empty")
+            batch.append((item_id, blob))
+        if len({i for i, _ in batch}) != len(batch):
+            raise _fail("bad-argument", "duplicate item ids in one batch")
+        index = st.item_index(v.vault_id, epoch, kind)
+        known = set(index["ids"])
+        for item_id, _ in batch:
+            if item_id in known:
+                rec = codec.loads(st.s.get(_key("item", v.vault_id, epoch, kind, item_id)) or codec.dumps({}))
+                if rec.get("used", True):
+                    raise _fail("already-used", f"{kind} {item_id.hex()[:16]} was already used; never stored again")
+                raise _fail("already-exists", f"{kind} {item_id.hex()[:16]} is already stored")
+        for item_id, blob in batch:
+            st.s.set(_key("item", v.vault_id, epoch, kind, item_id), codec.dumps({"used": False, "blob": blob}))
+        index["ids"] = [*index["ids"], *(i for i, _ in batch)]
+        index["unused"] = index["unused"] + len(batch)
+        st.s.set(_key("items", v.vault_id, epoch, kind), codec.dumps(index))
+        return {"vault_id": v.vault_id, "epoch": epoch, "added": len(batch)}
+
+    def _x_take_item(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        v = _own(st.need_vault(a.vault_id()), sender)
+        epoch, kind = a.epoch(), a.kind()
+        item_id = a.binary("item_id", MAX_ITEM_ID_BYTES)
+        raw = st.s.get(_key("item", v.vault_id, epoch, kind, item_id))
+        if raw is None:
+            self._usable(v, epoch)
+            raise _fail("not-found", f"no {kind} {item_id.hex()[:16]} for epoch {epoch} of vault {v.vault_id!r}")
+        rec = codec.loads(raw)
+        if rec["used"]:
+            raise _fail("already-used", f"{kind} {item_id.hex()[:16]} was already used; it is never used twice")
+        st.s.set(_key("item", v.vault_id, epoch, kind, item_id), codec.dumps({"used": True, "blob": None}))
+        index = st.item_index(v.vault_id, epoch, kind)
+        index["unused"] = index["unused"] - 1
+        st.s.set(_key("items", v.vault_id, epoch, kind), codec.dumps(index))
+        return {"blob": _b64s(rec["blob"])}
+
+    def _x_put_identity(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        blob = a.binary("blob", MAX_IDENTITY_BYTES)
+        if not blob:
+            raise _fail("bad-argument", f"an identity is 1 to {MAX_IDENTITY_BYTES} bytes")
+        replace = a.boolean("replace")
+        if st.s.get(_key("identity", sender)) is not None and not replace:
+            raise _fail("already-exists", "this sender already stored an identity")
+        st.s.set(_key("identity", sender), blob)
+        return {"stored": True}
+
+    def _x_set_viewing_key(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+        key = a.string("key", 256)
+        if len(key) < 16:
+            raise _fail("bad-argument", "a viewing key has at least 16 characters")
+        st.s.set(_key("viewing_key", sender), hashlib.sha256(key.encode()).digest())
+        return {"viewing_key": "set"}
+
+    # -- query ---------------------------------------------------------------------------------------------
+    def query(self, storage: Storage, env: Env, msg: bytes) -> bytes:
+        name, body = _parse(msg, _QUERY_TARGET)
+        st = _State(storage)
+        if name == "info":
+            _Args(name, body, set(), _QUERY_TARGET)
+            return _json({"name": CONTRACT_NAME, "version": CONTRACT_VERSION})
+        if name == "vault":
+            a = _Args(name, body, {"vault_id"}, _QUERY_TARGET)
+            return _json(st.need_vault(a.vault_id()).record())
+        private = {
+            "vaults": set(),
+            "share": {"vault_id", "epoch"},
+            "metadata": {"vault_id"},
+            "items": {"vault_id", "epoch", "kind"},
+            "identity": set(),
+        }
+        if name not in private:
+            raise StdError.parse_err(_QUERY_TARGET, f"unknown variant {name!r}")
+        a = _Args(name, body, private[name] | {"address", "key"}, _QUERY_TARGET)
+        owner = a.string("address", 128)
+        st.check_viewing_key(owner, a.string("key", 256))
+        if name == "vaults":
+            return _json({"vaults": [st.need_vault(vid).record() for vid in st.vaults_of(owner)]})
+        if name == "identity":
+            blob = st.s.get(_key("identity", owner))
+            return _json({"blob": None if blob is None else _b64s(blob)})
+        v = _own(st.need_vault(a.vault_id()), owner)
+        if name == "metadata":
+            return _json({"metadata": json.loads(v.metadata)})
+        if name == "share":
+            epoch = a.integer("epoch", optional=True)
+            if epoch is None:
+                epoch = v.active()
+                if epoch is None:
+                    raise _fail("not-found", f"vault {v.vault_id!r} has no active epoch")
+            self._usable(v, epoch)
+            return _json({"epoch": epoch, "share": _b64s(st.share_bytes(v.vault_id, epoch))})
+        epoch, kind = a.epoch(), a.kind()
+        self._usable(v, epoch)
+        index = st.item_index(v.vault_id, epoch, kind)
+        unused = []
+        for item_id in index["ids"]:
+            rec = codec.loads(st.s.get(_key("item", v.vault_id, epoch, kind, item_id)) or codec.dumps({"used": True}))
+            if not rec["used"]:
+                unused.append(item_id)
+        return _json({"unused": index["unused"], "ids": [_b64s(i) for i in sorted(unused)]})

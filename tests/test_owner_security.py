@@ -1,0 +1,353 @@
+"""Owner security (issue 7; SECURITY #19, #21) over the real NATS router, guardians as OS processes:
+for each rule the honest path works and the attack fails."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from gridlock import local
+from gridlock.chains import ethereum
+from gridlock.client import Client
+from gridlock.client.client import OperationFailed, Vault, recovery_finish, recovery_start, recovery_status
+from gridlock.client.owner import OwnerDevice
+from gridlock.guardian.cluster import ProcessCluster
+from gridlock.transport.nats import NatsTransport
+from gridlock.transport.server import NatsServer, find_nats_server
+from gridlock.wire import Identity
+from gridlock.wire import control as ctl
+from gridlock.wire.approval import Approval
+from gridlock.wire.audit import AuditError, verify_chain
+
+NAMES = ["device", "enclave", "cloud", "watch", "friend", "newdevice"]
+RECOVERY_DELAY = 3.0
+NEW_PHONE = Identity.generate(name="new-phone")
+
+
+def run(fn: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(fn())  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def pc(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    try:
+        find_nats_server()
+    except Exception:
+        pytest.skip("nats-server is not installed (scripts/ensure-nats-server.sh installs it)")
+    server = NatsServer.start()
+    # The new phone runs its own guardian ("newdevice"), which knows its own client; the other
+    # guardians learn of it only through the recovery (its requests come as introductions).
+    cluster = ProcessCluster.create(
+        tmp_path_factory.mktemp("owner-sec"),
+        NAMES,
+        server.url,
+        session_timeout=6.0,
+        recovery_delay=RECOVERY_DELAY,
+        extra_clients=[NEW_PHONE],
+    )
+    cluster.start()
+    yield cluster
+    cluster.stop()
+    server.stop()
+
+
+async def _client(pc: ProcessCluster, **kw: Any) -> Client:
+    return await pc.client(timeout=15.0, **kw)
+
+
+async def _close(c: Client) -> None:
+    await c.close()
+    await c.transport.close()
+
+
+def five(pc: ProcessCluster) -> list[str]:
+    return pc.ids[:5]
+
+
+# --- authorisation bound to the message ---------------------------------------------------------
+def test_swapped_message_replay_expiry_and_unregistered_devices_are_refused(pc: ProcessCluster) -> None:
+    async def main() -> None:
+        c = await _client(pc)
+        try:
+            vault = await c.create_vault("frost-secp256k1", five(pc), 3, password=pc.password)
+            signers = vault.guardians[:3]
+            good = vault._approved(
+                "sign", {"vault": vault.vault_id, "message": b"A" * 32, "signers": signers, "nonce": os.urandom(32)}
+            )
+            # the relay swaps the message after approval: every guardian refuses
+            swapped = {**good, "message": b"B" * 32}
+            res = await c.fanout(signers, "sign", swapped)
+            for r in res.values():
+                assert isinstance(r, ctl.RequestRefused) and r.code == "unauthorised"
+                assert "does not match this request" in str(r)
+            # the honest request passes; sent again (replayed), it is refused
+            ok = await c.fanout(signers, "sign", good)
+            sigs = {r["signature"] for r in ok.values() if isinstance(r, dict)}
+            assert len(sigs) == 1 and local.verify("frost-secp256k1", vault.public_key, b"A" * 32, sigs.pop())
+            again = await c.fanout(signers, "sign", good)
+            assert all(isinstance(r, ctl.RequestRefused) and "replayed" in str(r) for r in again.values())
+            # an expired approval
+            params = {"vault": vault.vault_id, "message": b"C" * 32, "signers": signers, "nonce": os.urandom(32)}
+            a = vault.approvers[0].approve(vault.vault_id, vault.scheme, "sign", params)
+            stale = dataclasses.replace(a, expires=int(time.time()) - 10)
+            res = await c.fanout(signers, "sign", {**params, "approvals": [stale.to_wire()]})
+            assert all(isinstance(r, ctl.RequestRefused) for r in res.values())
+            # an unregistered device's approval
+            intruder = dataclasses.replace(vault, approvers=[OwnerDevice()])
+            with pytest.raises(OperationFailed) as err:
+                await intruder.sign(b"D" * 32, signers=signers)
+            assert "unregistered device" in str(err.value)
+            # no approval at all
+            res = await c.fanout(signers, "sign", {k: v for k, v in params.items()})
+            assert all(isinstance(r, ctl.RequestRefused) and r.code == "unauthorised" for r in res.values())
+        finally:
+            await _close(c)
+
+    run(main)
+
+
+def test_multi_owner_vault_needs_k_of_m_devices(pc: ProcessCluster) -> None:
+    async def main() -> None:
+        c = await _client(pc)
+        try:
+            second = OwnerDevice()
+            vault = await c.create_vault(
+                "frost-ed25519", five(pc), 3, password=pc.password, owners=[pc.owner.public, second.public], required=2
+            )
+            with pytest.raises(OperationFailed) as err:  # one device is not enough
+                await vault.sign(b"x" * 32)
+            assert "1 of 2 owner approvals" in str(err.value)
+            vault.approvers = [pc.owner, second]
+            m = os.urandom(32)
+            assert local.verify("frost-ed25519", vault.public_key, m, await vault.sign(m))
+        finally:
+            await _close(c)
+
+    run(main)
+
+
+# --- chain transactions: re-derived hashes and policy ----------------------------------------------
+def _eth_tx(value: int, to: str = "0x" + "22" * 20, nonce: int = 0) -> dict[str, Any]:
+    return {
+        "type": 2,
+        "chainId": 1,
+        "nonce": nonce,
+        "maxFeePerGas": 2 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "gas": 21000,
+        "to": to,
+        "value": value,
+        "data": "0x",
+        "accessList": [],
+    }
+
+
+def _eth_req(tx: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    return ethereum.signing_hash(tx), {"chain": "ethereum", "json": json.dumps(tx)}
+
+
+def test_guardians_rederive_the_hash_and_apply_policy(pc: ProcessCluster) -> None:
+    async def main() -> None:
+        c = await _client(pc)
+        try:
+            vault = await c.create_vault("ecdsa-secp256k1", five(pc), 3, password=pc.password)
+            signers = [g for g in vault.guardians if g != pc.id_of("watch")][:3]
+            await vault.set_policy({"limits": {"ethereum": {"amount": 10**18, "period": 3600}}})
+            # honest: a 0.4 ETH transfer signs, and eth-account recovers our address
+            tx = _eth_tx(4 * 10**17)
+            digest, shown = _eth_req(tx)
+            sig = await vault.sign(digest, signers=signers, tx=shown)
+            assert local.verify("ecdsa-secp256k1", vault.public_key, digest, sig)
+            # the hash of another transaction, shown with this one: refused and logged
+            other, _ = _eth_req(_eth_tx(5 * 10**18))
+            with pytest.raises(OperationFailed) as err:
+                await vault.sign(other, signers=signers, tx=shown)
+            assert "hash-mismatch" in str(err.value)
+            # over the limit (0.4 already spent of 1.0 per hour): refused, saying which guardian and why
+            digest2, shown2 = _eth_req(_eth_tx(7 * 10**17, nonce=1))
+            with pytest.raises(OperationFailed) as err:
+                await vault.sign(digest2, signers=signers, tx=shown2)
+            assert "spending limit" in str(err.value) and signers[0] in str(err.value)
+            # an allow-list: a destination outside it is refused
+            await vault.set_policy({"allow": {"ethereum": ["0x" + "33" * 20]}})
+            digest3, shown3 = _eth_req(_eth_tx(1, nonce=2))
+            with pytest.raises(OperationFailed) as err:
+                await vault.sign(digest3, signers=signers, tx=shown3)
+            assert "allow-list" in str(err.value)
+            audit = await vault.audit(signers[0])
+            decisions = [(e["op"], e["decision"]) for e in audit]
+            assert ("sign", "done") in decisions and ("sign", "refused") in decisions
+        finally:
+            await _close(c)
+
+    run(main)
+
+
+def test_watch_guardian_holds_new_destination_with_large_amount(pc: ProcessCluster) -> None:
+    async def main() -> None:
+        c = await _client(pc)
+        try:
+            vault = await c.create_vault("ecdsa-secp256k1", five(pc), 3, password=pc.password)
+            watch = pc.id_of("watch")
+            signers = [watch, *[g for g in vault.guardians if g != watch][:2]]
+            digest, shown = _eth_req(_eth_tx(2 * 10**18, to="0x" + "44" * 20))
+            with pytest.raises(OperationFailed) as err:
+                await vault.sign(digest, signers=signers, tx=shown)
+            assert "held" in str(err.value) and watch in str(err.value)
+            # without the watch guardian, the same transaction signs (policy is each guardian's own)
+            others = [g for g in vault.guardians if g != watch][:3]
+            sig = await vault.sign(digest, signers=others, tx=shown)
+            raw = ethereum.sign_transaction(_eth_tx(2 * 10**18, to="0x" + "44" * 20), _Fixed(vault, sig))
+            assert Account.recover_transaction(raw) == ethereum.address(vault.public_key)
+        finally:
+            await _close(c)
+
+    run(main)
+
+
+class _Fixed:
+    """A signer that returns one signature already made by the guardians."""
+
+    def __init__(self, vault: Vault, sig: bytes) -> None:
+        self.scheme, self.public_key, self._sig = vault.scheme, vault.public_key, sig
+
+    def sign(self, message: bytes) -> bytes:
+        return self._sig
+
+
+# --- device recovery ----------------------------------------------------------------------------
+async def _new_device(pc: ProcessCluster) -> tuple[Client, OwnerDevice]:
+    ident, device = NEW_PHONE, OwnerDevice()
+    transport = NatsTransport(pc.nats_url, ident.guardian_id)
+    await transport.start()
+    guardians = {g: p for g, p in pc.directory.guardians.items()}
+    client = Client(ident, transport, guardians, timeout=15.0, owner=device)
+    await client.start()
+    return client, device
+
+
+def test_recovery_time_lock_cancel_and_finish(pc: ProcessCluster) -> None:
+    async def main() -> None:
+        old = await _client(pc)
+        new, device = await _new_device(pc)
+        try:
+            vault = await old.create_vault("frost-taproot", five(pc), 3, password=pc.password)
+            g5 = vault.guardians
+            # wrong password: refused
+            with pytest.raises(OperationFailed) as err:
+                await recovery_start(new, vault.vault_id, g5, lost_device=pc.owner.public, password="not-the-password")
+            assert "wrong-password" in str(err.value)
+            # start: every guardian starts the same time lock and tells the old device
+            unlock = await recovery_start(new, vault.vault_id, g5, lost_device=pc.owner.public, password=pc.password)
+            assert len(set(unlock.values())) <= 2  # same lock (seconds may tick between guardians)
+            note = await asyncio.wait_for(old.notifications.get(), 5)
+            assert note["event"] == "recovery-started" and note["vault"] == vault.vault_id
+            # the new device cannot sign before the delay ends (nor finish)
+            with pytest.raises(OperationFailed):
+                await recovery_finish(new, vault.vault_id, g5, password=pc.password)
+            # the old device cancels during the delay; the recovery cannot finish afterwards
+            await vault.recovery_cancel()
+            await asyncio.sleep(RECOVERY_DELAY + 0.5)
+            with pytest.raises(OperationFailed) as err:
+                await recovery_finish(new, vault.vault_id, g5, password=pc.password)
+            assert "no open recovery" in str(err.value)
+            status = await recovery_status(new, vault.vault_id, g5[:1])
+            assert next(iter(status.values()))["state"] == "cancelled"
+            # a second recovery, not cancelled: after the delay the new device takes over
+            await recovery_start(new, vault.vault_id, g5, lost_device=pc.owner.public, password=pc.password)
+            params = {"vault": vault.vault_id, "message": b"z" * 32, "signers": g5[:3], "nonce": os.urandom(32)}
+            early = device.approve(vault.vault_id, vault.scheme, "sign", params)
+            with pytest.raises(ctl.RequestRefused):  # still locked: the new device signs nothing
+                await new.request(g5[0], "sign", {**params, "approvals": [early.to_wire()]}, introduce=True)
+            await asyncio.sleep(RECOVERY_DELAY + 0.5)
+            recovered = await recovery_finish(new, vault.vault_id, g5, password=pc.password)
+            # the lost device's seat ("device") goes to the new device's guardian, which refreshes every share
+            lost_seat, new_seat = pc.id_of("device"), pc.id_of("newdevice")
+            await recovered.replace_guardian(lost_seat, new_seat, password=pc.password)
+            m = os.urandom(32)
+            assert local.verify("frost-taproot", vault.public_key, m, await recovered.sign(m))
+            with pytest.raises(OperationFailed) as err:  # the old device key is no longer an owner
+                await vault.sign(os.urandom(32))
+            assert "unregistered device" in str(err.value)
+        finally:
+            await _close(old)
+            await _close(new)
+
+    run(main)
+
+
+def test_password_brute_force_hits_the_rate_limit(pc: ProcessCluster) -> None:
+    async def main() -> None:
+        old = await _client(pc)
+        new, _ = await _new_device(pc)
+        try:
+            vault = await old.create_vault("frost-ed25519", five(pc)[:3], 2, password=pc.password)
+            g = vault.guardians[:1]
+            codes = []
+            for i in range(7):
+                try:
+                    await recovery_start(new, vault.vault_id, g, lost_device=pc.owner.public, password=f"guess-{i:04d}")
+                except OperationFailed as exc:
+                    codes.append(next(iter(exc.errors.values())).code)  # type: ignore[attr-defined]
+            assert codes[:5] == ["wrong-password"] * 5 and codes[5:] == ["rate-limited"] * 2
+            with pytest.raises(OperationFailed) as err:  # even the right password waits now
+                await recovery_start(new, vault.vault_id, g, lost_device=pc.owner.public, password=pc.password)
+            assert "rate-limited" in str(err.value)
+        finally:
+            await _close(old)
+            await _close(new)
+
+    run(main)
+
+
+def test_export_with_approval_rebuilds_the_key(pc: ProcessCluster) -> None:
+    async def main() -> None:
+        c = await _client(pc)
+        try:
+            vault = await c.create_vault("frost-secp256k1", five(pc), 3, password=pc.password)
+            secret = await vault.export()
+            assert local.import_key("frost-secp256k1", secret, 2, 3)[0].public_key == vault.public_key
+            intruder = dataclasses.replace(vault, approvers=[OwnerDevice()])
+            with pytest.raises(OperationFailed):
+                await intruder.export()
+        finally:
+            await _close(c)
+
+    run(main)
+
+
+def test_audit_chain_detects_tampering(pc: ProcessCluster) -> None:
+    async def main() -> None:
+        c = await _client(pc)
+        try:
+            vault = await c.create_vault("frost-ed25519", five(pc), 3, password=pc.password)
+            await vault.sign(b"m" * 32, signers=vault.guardians[:3])
+            raw = await c.request(vault.guardians[0], "audit", {"vault": vault.vault_id})
+            entries = [json.loads(e) for e in raw["entries"]]
+            verify_chain(entries)
+            assert {e["body"]["op"] for e in entries} >= {"keygen", "commit", "sign"}
+            assert all("share" not in json.dumps(e) for e in entries)
+            entries[0]["body"]["decision"] = "refused"
+            with pytest.raises(AuditError):
+                verify_chain(entries)
+        finally:
+            await _close(c)
+
+    run(main)
+
+
+def test_approval_wire_format_is_strict() -> None:
+    with pytest.raises(Exception):
+        Approval.from_wire({"device": b"x", "counter": 1, "expires": 1, "signature": b"y" * 64})
+    with pytest.raises(Exception):
+        Approval.from_wire({"device": b"x" * 32, "counter": -1, "expires": 1, "signature": b"y" * 64})
+    Path  # noqa: B018
