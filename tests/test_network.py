@@ -16,11 +16,11 @@ from gridlock import local
 from gridlock.chains import ethereum
 from gridlock.client import Client, GuardianTimeout, SyncClient
 from gridlock.client.client import OperationFailed
-from gridlock.wire import control as ctl
 from gridlock.guardian.cluster import EmbeddedCluster, ProcessCluster
 from gridlock.transport.local import LocalRouter
 from gridlock.transport.server import NatsServer, find_nats_server
 from gridlock.wire import Identity
+from gridlock.wire import control as ctl
 
 SCHEMES = ["frost-ed25519", "frost-secp256k1", "frost-taproot", "ecdsa-secp256k1"]
 NAMES = ["device", "enclave", "cloud", "watch", "friend", "spare"]
