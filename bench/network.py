@@ -36,7 +36,7 @@ async def measure(pc: ProcessCluster, runs: int, concurrency: int) -> dict[str, 
     out: dict[str, dict[str, float]] = {}
     try:
         for scheme in SCHEMES:
-            vault = await client.create_vault(scheme, pc.ids, threshold=3)
+            vault = await client.create_vault(scheme, pc.ids, threshold=3, password=pc.password)
             signers = vault.guardians[:3]
             await vault.sign(os.urandom(32), signers=signers)  # warm-up
             lat = []

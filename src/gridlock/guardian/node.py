@@ -133,6 +133,7 @@ class GuardianNode:
         kind: str = "guardian",
         recovery_delay: float = 6 * 3600,
         password_attempts: int = 5,
+        per_client_requests: int = 32,
     ) -> None:
         self.identity = identity
         self.id = identity.guardian_id
@@ -151,6 +152,8 @@ class GuardianNode:
         self.audit = audit
         self.kind = kind
         self.known_clients: set[str] = set()
+        self.per_client_requests = per_client_requests
+        self._in_flight: dict[str, int] = {}
         self._load_recovered_clients()
         self.recovery_delay = recovery_delay
         self.password_attempts = password_attempts
@@ -194,6 +197,9 @@ class GuardianNode:
                 self._spawn(self._serve_request(intro[0], intro=intro[1]))
             return
         if env.protocol == ctl.CONTROL:
+            if self._in_flight.get(env.sender, 0) >= self.per_client_requests:
+                log.warning("guardian %s: client %s over its request quota; dropped", self.id, env.sender)
+                return
             self._spawn(self._serve_request(env))
         elif env.protocol == ctl.REPLY:
             return
@@ -231,6 +237,15 @@ class GuardianNode:
 
     # --- requests ---------------------------------------------------------------------------------
     async def _serve_request(self, env: Envelope, intro: PublicIdentity | None = None) -> None:
+        self._in_flight[env.sender] = self._in_flight.get(env.sender, 0) + 1
+        try:
+            await self._serve(env, intro)
+        finally:
+            self._in_flight[env.sender] -= 1
+            if not self._in_flight[env.sender]:
+                del self._in_flight[env.sender]
+
+    async def _serve(self, env: Envelope, intro: PublicIdentity | None) -> None:
         op, vault, decision, reason, digest = "?", "", "refused", "", ""
         try:
             req = ctl.Request.from_bytes(env.body)
