@@ -187,19 +187,7 @@ def refresh(shares: Sequence[KeyShare]) -> list[KeyShare]:
         raise InvalidParameterError("refresh needs every current holder; use reshare to change the committee")
     sid = _session_id()
     ids = list(first.participants)
-    parties = {
-        s.index: ReshareParty(
-            sid,
-            s.index,
-            scheme=s.scheme,
-            old_share=s,
-            dealers=ids,
-            new_participants=ids,
-            new_threshold=first.threshold,
-            refresh=True,
-        )
-        for s in shares
-    }
+    parties = {s.index: ReshareParty.for_refresh(sid, s) for s in shares}
     results = run(parties)
     return [_share(results[i]) for i in ids]
 

@@ -725,18 +725,8 @@ class GuardianNode:
         nonce = ctl.p_bytes(params, "nonce", length=32)
         share = self.keystore.active_share(vault_id)
         members = self._vault_members(vault_id, share.epoch)
-        ids = sorted(members)
         sid = session_id("refresh", vault_id, share.epoch, members, nonce)
-        party = ReshareParty(
-            sid,
-            share.index,
-            scheme=share.scheme,
-            old_share=share,
-            dealers=ids,
-            new_participants=ids,
-            new_threshold=share.threshold,
-            refresh=True,
-        )
+        party = ReshareParty.for_refresh(sid, share)
         new = await self._run(sid, "refresh", members, party)
         assert new is not None
         return self._store_pending(vault_id, new, members)

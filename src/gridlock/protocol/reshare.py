@@ -91,6 +91,21 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         self._th: bytes | None = None
         self._new: KeyShare | None = None
 
+    @classmethod
+    def for_refresh(cls, session_id: bytes, share: KeyShare) -> ReshareParty:
+        """A holder's party in a proactive refresh: every current holder deals and receives."""
+        ids = list(share.participants)
+        return cls(
+            session_id,
+            share.index,
+            scheme=share.scheme,
+            old_share=share,
+            dealers=ids,
+            new_participants=ids,
+            new_threshold=share.threshold,
+            refresh=True,
+        )
+
     @property
     def is_receiver(self) -> bool:
         return self.index in self.receivers
