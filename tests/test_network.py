@@ -48,6 +48,15 @@ def test_vault_lifecycle_over_the_local_router(scheme: str, tmp_path: Path) -> N
             five = c.ids[:5]
             vault = await c.client.create_vault(scheme, five, threshold=3, password=c.password)
             assert vault.epoch == 0 and len(vault.members) == 5
+            listed = await c.client.list_vaults(five)
+            assert [v["vault"] for v in listed] == [vault.vault_id] and listed[0]["public_key"] == vault.public_key
+            if scheme == "ecdsa-secp256k1":
+                assert vault.address("ethereum").startswith("0x") and vault.address("cosmos").startswith("secret1")
+                assert vault.address("bitcoin", network="regtest").startswith("bcrt1q")
+            elif scheme == "frost-taproot":
+                assert vault.address("bitcoin").startswith("bc1p")
+            elif scheme == "frost-ed25519":
+                assert len(vault.address("solana")) >= 32
             for g in c.guardians[:5]:  # every guardian stored and activated the same key
                 assert g.keystore.active_share(vault.vault_id).public_key == vault.public_key
             m = msg_for(scheme)

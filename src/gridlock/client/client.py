@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridlock.chains import bitcoin, cosmos, ethereum, solana
 from gridlock.client.owner import OwnerDevice, password_verifier
 from gridlock.crypto import codec, transcript
 from gridlock.crypto.polynomial import interpolate
@@ -246,6 +247,18 @@ class Client:
 
         return await asyncio.to_thread(compute)
 
+    async def list_vaults(self, guardians: Sequence[str]) -> list[dict[str, Any]]:
+        """Vaults the given guardians hold (public data), merged by id."""
+        answers = await self.fanout(list(guardians), "list", {}, timeout=10)
+        merged: dict[str, dict[str, Any]] = {}
+        for g, r in answers.items():
+            if isinstance(r, dict):
+                for v in r["vaults"]:
+                    entry = merged.setdefault(v["vault"], {**v, "guardians": []})
+                    entry["guardians"].append(g)
+                    entry["epoch"] = max(entry["epoch"], v["epoch"])
+        return sorted(merged.values(), key=lambda v: str(v["vault"]))
+
     async def open_vault(self, vault_id: str, guardians: Sequence[str]) -> Vault:
         """A vault by id, from what its reachable guardians report (they must agree)."""
         answers = await self.fanout(list(guardians), "info", {"vault": vault_id}, timeout=10)
@@ -278,6 +291,19 @@ class Vault:
     @property
     def guardians(self) -> list[str]:
         return [self.members[i] for i in sorted(self.members)]
+
+    def address(self, chain: str, **options: Any) -> str:
+        """The vault's address on a chain (``bitcoin`` with ``network=``, ``cosmos`` with ``prefix=``)."""
+        if chain == "bitcoin":
+            kind = "p2tr" if self.scheme == "frost-taproot" else "p2wpkh"
+            return bitcoin.address(self.public_key, kind=kind, network=options.get("network", "mainnet"))
+        if chain == "ethereum":
+            return ethereum.address(self.public_key)
+        if chain == "solana":
+            return solana.address(self.public_key)
+        if chain == "cosmos":
+            return cosmos.address(self.public_key, prefix=options.get("prefix", "secret"))
+        raise InvalidParameterError(f"unknown chain {chain!r}; expected bitcoin, ethereum, solana or cosmos")
 
     def _approved(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` with the owner devices' approvals of exactly this request (SECURITY #19)."""

@@ -579,6 +579,23 @@ class GuardianNode:
     async def _op_ping(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"guardian": self.id, "time": int(self.clock())}
 
+    async def _op_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The vaults this guardian holds an active share of (public data only)."""
+        out = []
+        for rec in self.keystore.vaults():
+            if rec.active_epoch is None:
+                continue
+            out.append(
+                {
+                    "vault": rec.vault_id,
+                    "scheme": rec.scheme,
+                    "public_key": rec.public_key,
+                    "threshold": rec.threshold,
+                    "epoch": rec.active_epoch,
+                }
+            )
+        return {"vaults": out}
+
     async def _op_info(self, params: dict[str, Any]) -> dict[str, Any]:
         vault_id = ctl.p_str(params, "vault")
         share = self.keystore.active_share(vault_id)

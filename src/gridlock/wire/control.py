@@ -22,6 +22,7 @@ OPS = frozenset(
     {
         "ping",
         "info",
+        "list",
         "keygen",
         "ack",
         "commit",
