@@ -16,7 +16,7 @@ from bech32m.codecs import (  # type: ignore[import-untyped,unused-ignore]
 from gridlock.crypto.hashing import hash160
 from gridlock.enclave.errors import InvalidAddress
 
-__all__ = ["PREFIX", "canonical", "contract_address", "human", "module_address"]
+__all__ = ["PREFIX", "canonical", "check_sender", "contract_address", "human", "module_address"]
 
 PREFIX: Final = "secret"
 
@@ -34,7 +34,10 @@ def canonical(address: object, prefix: str = PREFIX) -> bytes:
     accounts); :class:`InvalidAddress` for anything else."""
     if not isinstance(address, str) or not 0 < len(address) <= 90:
         raise InvalidAddress(f"an address is a bech32 string with prefix {prefix!r}")
-    hrp, data, spec = bech32_decode(address)
+    try:
+        hrp, data, spec = bech32_decode(address)
+    except ValueError:  # bech32m.codecs.DecodeError
+        raise InvalidAddress(f"not a bech32 address with prefix {prefix!r}") from None
     if hrp != prefix or data is None or spec != Encoding.BECH32:
         raise InvalidAddress(f"not a bech32 address with prefix {prefix!r}")
     raw = convertbits(data, 5, 8, False)
@@ -52,3 +55,19 @@ def contract_address(code_id: int, instance_id: int, creator: bytes) -> bytes:
 def module_address(name: str) -> bytes:
     """A module account, as the SDK's ``authtypes.NewModuleAddress``: ``sha256(name)[:20]``."""
     return hashlib.sha256(name.encode()).digest()[:20]
+
+
+MAX_SENDER_CHARS: Final = 128
+
+
+def check_sender(sender: object) -> str:
+    """The sender of an emulated transaction.
+
+    On the chain it is a bech32 account address that signed the transaction.  The emulation has
+    no signatures, so it accepts any printable string of 1 to 128 characters as the sender's
+    identity (use a real ``secret1…`` address to stay faithful); the contract compares senders
+    as strings.
+    """
+    if not isinstance(sender, str) or not 0 < len(sender) <= MAX_SENDER_CHARS or not sender.isprintable():
+        raise InvalidAddress(f"a sender is a printable string of 1 to {MAX_SENDER_CHARS} characters")
+    return sender

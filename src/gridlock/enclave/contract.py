@@ -42,6 +42,7 @@ Queries::
     {"info": {}}                                         public
     {"vault": {"vault_id"}}                              public: public_key, verifying_share, epochs, …
     {"vaults":      {"address", "key"}}                  the owner's vaults (records)
+    {"record":      {"vault_id", "address", "key"}}     one of the owner's vaults (its record)
     {"share":       {"vault_id", "epoch"?, "address", "key"}}   the share (base64 KeyShare bytes)
     {"metadata":    {"vault_id", "address", "key"}}
     {"items":       {"vault_id", "epoch", "kind", "address", "key"}}   unused item ids and count
@@ -737,6 +738,7 @@ class CustodyContract:
         private = {
             "vaults": set(),
             "share": {"vault_id", "epoch"},
+            "record": {"vault_id"},
             "metadata": {"vault_id"},
             "items": {"vault_id", "epoch", "kind"},
             "identity": set(),
@@ -752,6 +754,8 @@ class CustodyContract:
             blob = st.s.get(_key("identity", owner))
             return _json({"blob": None if blob is None else _b64s(blob)})
         v = _own(st.need_vault(a.vault_id()), owner)
+        if name == "record":
+            return _json(v.record())
         if name == "metadata":
             return _json({"metadata": json.loads(v.metadata)})
         if name == "share":

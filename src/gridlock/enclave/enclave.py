@@ -19,6 +19,7 @@ formats and keys are the real ones, so the attack surface a test can see is the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Mapping
@@ -68,6 +69,7 @@ class CallOutcome:
     attributes: tuple[tuple[bytes, bytes], ...] = ()  # encrypted (key, value) log attributes
     writes: tuple[tuple[bytes, bytes | None], ...] = ()  # (db_key, db_value | None = delete), sorted
     contract_key: bytes | None = None  # instantiate only
+    authenticated: bool = False  # the input decrypted (AES-SIV verified): its nonce is now used
 
 
 class _EncryptedStorage:
@@ -261,7 +263,7 @@ class Enclave:
         outcome = self._call(
             "instantiate", host_get, code=code, env=env, sender=sender, contract_key=ckey, msg=msg, replayed=False
         )
-        return CallOutcome(**{**outcome.__dict__, "contract_key": ckey if outcome.ok else None})
+        return dataclasses.replace(outcome, contract_key=ckey if outcome.ok else None)
 
     def execute(
         self,
@@ -322,8 +324,12 @@ class Enclave:
         except EnclaveCryptoError as exc:
             return CallOutcome(False, plaintext_error=f"Execution error: Enclave: failed to decrypt data ({exc})")
 
+        authenticated = False
+
         def fail(error: dict[str, Any]) -> CallOutcome:
-            return CallOutcome(False, encrypted_error=crypto.encrypt_error(key, error), nonce=wire.nonce)
+            return CallOutcome(
+                False, encrypted_error=crypto.encrypt_error(key, error), nonce=wire.nonce, authenticated=authenticated
+            )
 
         if replayed:
             return fail({"generic_err": {"msg": "replayed message: this nonce and public key were already used"}})
@@ -336,9 +342,12 @@ class Enclave:
         ):
             return fail({"generic_err": {"msg": "failed to authenticate secret contract"}})
         try:
-            body = crypto.validate_code_hash(crypto.decrypt_message(keys.io_private, msg), code_hash.hex())
+            decrypted = crypto.decrypt_message(keys.io_private, msg)
         except DecryptionFailed:
             return fail({"generic_err": {"msg": "failed to decrypt data"}})
+        authenticated = True
+        try:
+            body = crypto.validate_code_hash(decrypted, code_hash.hex())
         except CodeHashMismatch:
             return fail({"generic_err": {"msg": "failed to validate transaction: wrong contract code hash"}})
         salt = None if op == "query" else crypto.encryption_salt(env.block_time, env.block_height, 0)
@@ -363,7 +372,9 @@ class Enclave:
             (crypto.encrypt_output(key, k.encode()), crypto.encrypt_output(key, v.encode()))
             for k, v in response.attributes
         )
-        return CallOutcome(True, output=output, nonce=wire.nonce, attributes=attributes, writes=storage.writes())
+        return CallOutcome(
+            True, output=output, nonce=wire.nonce, attributes=attributes, writes=storage.writes(), authenticated=True
+        )
 
     def __repr__(self) -> str:
         state = "registered" if self.has_seeds else "unregistered"

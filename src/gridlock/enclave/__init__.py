@@ -1,0 +1,58 @@
+"""The enclave guardian's substrate: a faithful local emulation of Secret Network.
+
+* :mod:`~gridlock.enclave.crypto` — the encryption protocol exactly as the enclave code and the
+  official clients implement it (HKDF salt, seed-derived keys, transaction I/O with AES-128-SIV and
+  AD ``[b""]``, seed sharing, contract keys, state encryption);
+* :mod:`~gridlock.enclave.attestation` — emulated remote attestation (a local Ed25519 authority);
+* :mod:`~gridlock.enclave.enclave` — one node's emulated SGX enclave (sealing, seeds, contract runs);
+* :mod:`~gridlock.enclave.contract` — the custody contract (one guardian share per vault);
+* :mod:`~gridlock.enclave.network` — :class:`LocalSecretNetwork`: nodes, registration, replicated
+  encrypted state, ``execute`` / ``query``;
+* :mod:`~gridlock.enclave.lcd` — the LCD REST endpoint ``secret-sdk``'s ``LCDClient`` talks to;
+* :mod:`~gridlock.enclave.keystore` — :class:`EnclaveKeystore`, the guardian keystore interface
+  backed by the custody contract.
+
+What is emulated rather than real: SGX itself (the enclave is Python objects and the CPU's sealing
+root is a file), Intel's attestation (a local Ed25519 authority), Tendermint (one transaction per
+block, majority of live nodes), transaction signatures and fees (the sender is trusted), and wasm
+(the contract is Python; its "code" is a versioned byte string).  Real: every key derivation,
+cipher, associated data, wire format, output/error layout and REST path that a client can observe.
+"""
+
+from __future__ import annotations
+
+from gridlock.enclave.attestation import ENCLAVE_MEASUREMENT, AttestationAuthority, AttestationReport
+from gridlock.enclave.contract import CUSTODY_CODE, CUSTODY_CODE_HASH, CustodyContract
+from gridlock.enclave.errors import (
+    AttestationError,
+    CodeHashMismatch,
+    ConsensusFailure,
+    ContractError,
+    ContractNotFound,
+    DecryptionFailed,
+    EnclaveError,
+    NetworkError,
+    RegistrationRefused,
+)
+from gridlock.enclave.network import EnclaveNode, LocalSecretNetwork, TxResult
+
+__all__ = [
+    "CUSTODY_CODE",
+    "CUSTODY_CODE_HASH",
+    "ENCLAVE_MEASUREMENT",
+    "AttestationAuthority",
+    "AttestationError",
+    "AttestationReport",
+    "CodeHashMismatch",
+    "ConsensusFailure",
+    "ContractError",
+    "ContractNotFound",
+    "CustodyContract",
+    "DecryptionFailed",
+    "EnclaveError",
+    "EnclaveNode",
+    "LocalSecretNetwork",
+    "NetworkError",
+    "RegistrationRefused",
+    "TxResult",
+]

@@ -1,0 +1,344 @@
+"""``EnclaveKeystore``: the guardian keystore interface, backed by the custody contract.
+
+It has the methods of :class:`gridlock.guardian.keystore.Keystore` that a
+:class:`~gridlock.guardian.node.GuardianNode` and the guardian service use, with the same
+semantics and the same exceptions (``NotFound``, ``Retired``, ``EpochConflict``, ``ShareMismatch``,
+``AlreadyExists``, ``AlreadyUsed``, ``BadArgument``, ``StorageError`` — all ``KeystoreError``), so
+it can be passed where a ``Keystore`` is expected.  Every call is a message to the custody contract
+encrypted with the Secret Network protocol (:class:`~gridlock.enclave.crypto.ClientEncryption`, a
+fresh nonce each time); writes are transactions (``execute``), reads are queries authenticated by
+a viewing key set when the keystore is opened.
+
+What it does *not* change: the shares it returns are plaintext in the guardian's process, as with
+the SQLite keystore — the protocol steps still run in the guardian, outside the enclave.  Running
+DKG and signing rounds inside the contract (so a share never leaves the enclave boundary) is the
+next step of the enclave guardian; see ``integration notes`` in the package report.
+
+Differences from the SQLite keystore: no rollback detection (the replicated chain is the source
+of truth; single-use items are tombstoned on chain), no ``path``/``generation``; ``checkpoint`` and
+``close`` only end the session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol
+
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.enclave.address import canonical, check_sender
+from gridlock.enclave.crypto import ClientEncryption
+from gridlock.enclave.errors import ContractError, DecryptionFailed, EnclaveError
+from gridlock.errors import GridlockError
+from gridlock.guardian.keystore import (
+    AlreadyExists,
+    AlreadyUsed,
+    BadArgument,
+    Corrupted,
+    EpochConflict,
+    ItemKind,
+    KeystoreError,
+    NotFound,
+    Retired,
+    ShareMismatch,
+    StorageError,
+    VaultRecord,
+)
+
+__all__ = ["EnclaveKeystore", "SecretChain", "Unauthorized"]
+
+
+class Unauthorized(KeystoreError):
+    """The custody contract refused: another sender owns the vault, or the viewing key is wrong."""
+
+
+_ERRORS: Final[dict[str, type[KeystoreError]]] = {
+    "not-found": NotFound,
+    "retired": Retired,
+    "epoch-conflict": EpochConflict,
+    "share-mismatch": ShareMismatch,
+    "already-exists": AlreadyExists,
+    "already-used": AlreadyUsed,
+    "bad-argument": BadArgument,
+    "unauthorized": Unauthorized,
+}
+
+
+class SecretChain(Protocol):
+    """What the keystore needs of a Secret Network (``LocalSecretNetwork`` has it)."""
+
+    @property
+    def consensus_io_pubkey(self) -> bytes: ...
+
+    def code_hash(self, contract: str) -> str: ...
+
+    def execute(self, sender: str, contract: str, encrypted_msg: bytes) -> bytes: ...
+
+    def query(self, contract: str, encrypted_query: bytes) -> bytes: ...
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise Corrupted("the custody contract answered with a malformed value")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Corrupted("the custody contract answered with malformed base64") from None
+
+
+class EnclaveKeystore:
+    """A guardian's keystore kept by the custody contract of a Secret Network."""
+
+    def __init__(
+        self,
+        chain: SecretChain,
+        *,
+        sender: str,
+        contract: str,
+        viewing_key: str | None = None,
+        encryption_seed: bytes | None = None,
+    ) -> None:
+        try:
+            check_sender(sender)
+            canonical(contract)
+        except EnclaveError as exc:
+            raise BadArgument(f"bad address: {exc}") from None
+        self._chain: SecretChain | None = chain
+        self.sender = sender
+        self.contract = contract
+        try:
+            self._code_hash = chain.code_hash(contract)
+            self._enc = ClientEncryption(chain.consensus_io_pubkey, encryption_seed)
+        except GridlockError as exc:
+            raise StorageError(f"cannot reach the custody contract: {exc}") from None
+        self._viewing_key = viewing_key or secrets.token_urlsafe(32)
+        self._execute({"set_viewing_key": {"key": self._viewing_key}})
+
+    @classmethod
+    def open(
+        cls,
+        chain: SecretChain,
+        *,
+        sender: str,
+        contract: str | None = None,
+        viewing_key: str | None = None,
+        encryption_seed: bytes | None = None,
+    ) -> EnclaveKeystore:
+        """Open the keystore of ``sender`` (the guardian's chain account) in the custody contract
+        (``chain.custody_address`` by default).  Sets a fresh viewing key unless one is given."""
+        if contract is None:
+            contract = str(getattr(chain, "custody_address", ""))
+        return cls(chain, sender=sender, contract=contract, viewing_key=viewing_key, encryption_seed=encryption_seed)
+
+    # -- transport ---------------------------------------------------------------------------------------
+    def _need_chain(self) -> SecretChain:
+        if self._chain is None:
+            raise StorageError("the keystore is closed")
+        return self._chain
+
+    def _raise(self, exc: ContractError) -> KeystoreError:
+        if exc.encrypted is None or exc.nonce is None:
+            return StorageError(f"the custody contract failed: {exc.plaintext or exc.raw_log}")
+        try:
+            err = json.loads(self._enc.decrypt(exc.encrypted, exc.nonce))
+        except (DecryptionFailed, ValueError):
+            return StorageError("the custody contract's error does not decrypt")
+        if isinstance(err, dict) and "generic_err" in err:
+            msg = str(err["generic_err"].get("msg", ""))
+            code, _, text = msg.partition(": ")
+            cls = _ERRORS.get(code)
+            if cls is not None:
+                return cls(text)
+            return StorageError(f"the custody contract failed: {msg}")
+        if isinstance(err, dict) and ("parse_err" in err or "invalid_base64" in err):
+            return BadArgument(f"the custody contract could not parse the request: {err}")
+        return StorageError(f"the custody contract failed: {err}")
+
+    def _decode(self, ciphertext: bytes, nonce: bytes) -> dict[str, Any]:
+        try:
+            value = json.loads(base64.b64decode(self._enc.decrypt(ciphertext, nonce), validate=True))
+        except (DecryptionFailed, binascii.Error, ValueError):
+            raise Corrupted("the custody contract's answer does not decrypt or decode") from None
+        if not isinstance(value, dict):
+            raise Corrupted("the custody contract's answer is not an object")
+        return value
+
+    def _execute(self, msg: dict[str, Any]) -> dict[str, Any]:
+        chain = self._need_chain()
+        blob = self._enc.encrypt(self._code_hash, json.dumps(msg, separators=(",", ":")))
+        try:
+            out = chain.execute(self.sender, self.contract, blob)
+        except ContractError as exc:
+            raise self._raise(exc) from None
+        except GridlockError as exc:
+            raise StorageError(f"the network refused the transaction: {exc}") from None
+        return self._decode(out, blob[:32])
+
+    def _query(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        chain = self._need_chain()
+        msg = {name: {**body, "address": self.sender, "key": self._viewing_key}}
+        blob = self._enc.encrypt(self._code_hash, json.dumps(msg, separators=(",", ":")))
+        try:
+            out = chain.query(self.contract, blob)
+        except ContractError as exc:
+            raise self._raise(exc) from None
+        except GridlockError as exc:
+            raise StorageError(f"the network refused the query: {exc}") from None
+        return self._decode(out, blob[:32])
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """End the session (idempotent).  The shares stay in the contract."""
+        self._chain = None
+
+    def checkpoint(self) -> None:
+        self._need_chain()
+
+    def __enter__(self) -> EnclaveKeystore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self._chain is not None else "closed"
+        return f"EnclaveKeystore(sender={self.sender!r}, contract={self.contract!r}, {state})"
+
+    __str__ = __repr__
+
+    # -- identity ----------------------------------------------------------------------------------------
+    def put_identity(self, blob: bytes, *, replace: bool = False) -> None:
+        if not isinstance(blob, bytes) or not blob:
+            raise BadArgument("an identity is a non-empty byte string")
+        self._execute({"put_identity": {"blob": _b64(blob), "replace": bool(replace)}})
+
+    def get_identity(self) -> bytes | None:
+        blob = self._query("identity", {}).get("blob")
+        return None if blob is None else _unb64(blob)
+
+    # -- shares -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _share_arg(share: object) -> str:
+        if not isinstance(share, KeyShare):
+            raise BadArgument("a KeyShare is needed")
+        return _b64(share.to_bytes())
+
+    def store_pending(self, vault_id: str, share: KeyShare, *, metadata: Mapping[str, Any] | None = None) -> None:
+        body: dict[str, Any] = {"vault_id": vault_id, "share": self._share_arg(share)}
+        if metadata is not None:
+            if not isinstance(metadata, Mapping):
+                raise BadArgument("vault metadata must be a mapping with string keys")
+            body["metadata"] = dict(metadata)
+        self._execute({"store_pending": body})
+
+    def activate(self, vault_id: str, epoch: int) -> None:
+        self._execute({"activate": {"vault_id": vault_id, "epoch": epoch}})
+
+    def discard_pending(self, vault_id: str, epoch: int) -> None:
+        self._execute({"discard_pending": {"vault_id": vault_id, "epoch": epoch}})
+
+    def purge_retired(self, vault_id: str) -> int:
+        return int(self._execute({"purge_retired": {"vault_id": vault_id}})["purged"])
+
+    def delete_vault(self, vault_id: str) -> None:
+        self._execute({"delete_vault": {"vault_id": vault_id}})
+
+    def _load_share(self, answer: dict[str, Any]) -> KeyShare:
+        try:
+            return KeyShare.from_bytes(_unb64(answer.get("share")))
+        except GridlockError:
+            raise Corrupted("the custody contract returned a share that does not decode") from None
+
+    def active_share(self, vault_id: str) -> KeyShare:
+        return self._load_share(self._query("share", {"vault_id": vault_id}))
+
+    def share(self, vault_id: str, epoch: int) -> KeyShare:
+        return self._load_share(self._query("share", {"vault_id": vault_id, "epoch": epoch}))
+
+    def update_share(self, vault_id: str, epoch: int, share: KeyShare) -> None:
+        self._execute({"update_share": {"vault_id": vault_id, "epoch": epoch, "share": self._share_arg(share)}})
+
+    # -- records and metadata ----------------------------------------------------------------------------
+    @staticmethod
+    def _record(r: dict[str, Any]) -> VaultRecord:
+        try:
+            return VaultRecord(
+                vault_id=str(r["vault_id"]),
+                scheme=str(r["scheme"]),
+                public_key=bytes.fromhex(r["public_key"]),
+                index=int(r["index"]),
+                threshold=int(r["threshold"]),
+                participants=tuple(int(p) for p in r["participants"]),
+                active_epoch=None if r["active_epoch"] is None else int(r["active_epoch"]),
+                pending_epochs=tuple(int(e) for e in r["pending_epochs"]),
+                retired_epochs=tuple(int(e) for e in r["retired_epochs"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Corrupted("the custody contract returned a malformed vault record") from None
+
+    def vaults(self) -> list[VaultRecord]:
+        records = self._query("vaults", {}).get("vaults")
+        if not isinstance(records, list):
+            raise Corrupted("the custody contract returned a malformed vault list")
+        return sorted((self._record(r) for r in records), key=lambda v: v.vault_id)
+
+    def vault(self, vault_id: str) -> VaultRecord:
+        return self._record(self._query("record", {"vault_id": vault_id}))
+
+    def metadata(self, vault_id: str) -> dict[str, Any]:
+        meta = self._query("metadata", {"vault_id": vault_id}).get("metadata")
+        if not isinstance(meta, dict):
+            raise Corrupted(f"the metadata of vault {vault_id!r} is damaged")
+        return meta
+
+    def set_metadata(self, vault_id: str, metadata: Mapping[str, Any]) -> None:
+        if not isinstance(metadata, Mapping):
+            raise BadArgument("vault metadata must be a mapping with string keys")
+        self._execute({"set_metadata": {"vault_id": vault_id, "metadata": dict(metadata)}})
+
+    # -- single-use items -----------------------------------------------------------------------------------
+    def _add(self, kind: str, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
+        if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+            raise BadArgument("items must be a list of (item_id, secret) pairs")
+        pairs = []
+        for pair in items:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(p, bytes) for p in pair)):
+                raise BadArgument("each item is an (item_id, secret) pair of byte strings")
+            pairs.append([_b64(pair[0]), _b64(pair[1])])
+        self._execute({"add_items": {"vault_id": vault_id, "epoch": epoch, "kind": kind, "items": pairs}})
+
+    def _take(self, kind: str, vault_id: str, epoch: int, item_id: bytes) -> bytes:
+        if not isinstance(item_id, bytes):
+            raise BadArgument("an item id is a byte string")
+        answer = self._execute(
+            {"take_item": {"vault_id": vault_id, "epoch": epoch, "kind": kind, "item_id": _b64(item_id)}}
+        )
+        return _unb64(answer.get("blob"))
+
+    def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
+        self._add("presignature", vault_id, epoch, items)
+
+    def take_presignature(self, vault_id: str, epoch: int, item_id: bytes) -> bytes:
+        return self._take("presignature", vault_id, epoch, item_id)
+
+    def add_nonces(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
+        self._add("nonce", vault_id, epoch, items)
+
+    def take_nonce(self, vault_id: str, epoch: int, item_id: bytes) -> bytes:
+        return self._take("nonce", vault_id, epoch, item_id)
+
+    def _items(self, vault_id: str, epoch: int, kind: str) -> dict[str, Any]:
+        return self._query("items", {"vault_id": vault_id, "epoch": epoch, "kind": kind})
+
+    def count_unused(self, vault_id: str, epoch: int, kind: ItemKind = "presignature") -> int:
+        return int(self._items(vault_id, epoch, kind)["unused"])
+
+    def unused_ids(self, vault_id: str, epoch: int, kind: ItemKind = "presignature") -> list[bytes]:
+        return [_unb64(i) for i in self._items(vault_id, epoch, kind)["ids"]]

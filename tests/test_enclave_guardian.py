@@ -1,0 +1,70 @@
+"""A guardian whose keystore is the custody contract (``EnclaveKeystore``) plays in a 3-of-5 vault.
+
+This is the drop-in check for the integration step: an ordinary :class:`GuardianNode` of an
+:class:`EmbeddedCluster` gets an ``EnclaveKeystore`` instead of its SQLite keystore; DKG, refresh
+and signing with and without it work, and the enclave network answers the public vault query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gridlock import local
+from gridlock.enclave import LocalSecretNetwork
+from gridlock.enclave.address import human
+from gridlock.enclave.crypto import ClientEncryption
+from gridlock.enclave.keystore import EnclaveKeystore
+from gridlock.guardian.cluster import EmbeddedCluster
+
+NAMES = ["device", "enclave", "cloud", "watch", "friend"]
+ENCLAVE_ACCOUNT = human(hashlib.sha256(b"gridlock enclave guardian").digest()[:20])
+
+
+@pytest.mark.parametrize("scheme", ["frost-secp256k1", "ecdsa-secp256k1"])
+def test_vault_with_the_enclave_guardian_signs_with_and_without_it(tmp_path: Path, scheme: str) -> None:
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret")
+
+    async def main() -> None:
+        c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)
+        try:
+            assert c.client is not None
+            g = c.guardians[1]  # "enclave"
+            eks = EnclaveKeystore.open(net, sender=ENCLAVE_ACCOUNT)
+            eks.put_identity(g.identity.to_bytes())
+            g.keystore.close()
+            g.keystore = eks  # type: ignore[assignment]
+            g.node.keystore = eks  # type: ignore[assignment]
+
+            vault = await c.client.create_vault(scheme, c.ids, threshold=3, password=c.password)
+            share = eks.active_share(vault.vault_id)
+            assert share.public_key == vault.public_key and share.index == 2
+            m = os.urandom(32)
+            with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
+            without = [c.ids[0], c.ids[2], c.ids[3]]
+            assert local.verify(scheme, vault.public_key, m, await vault.sign(m, signers=with_enclave))
+            assert local.verify(scheme, vault.public_key, m, await vault.sign(m, signers=without))
+            assert await vault.refresh() == 1
+            assert eks.active_share(vault.vault_id).epoch == 1 and eks.vault(vault.vault_id).retired_epochs == (0,)
+            assert local.verify(scheme, vault.public_key, m, await vault.sign(m, signers=with_enclave))
+
+            # the enclave network's public answer about the vault, for any Secret Network client
+            eu = ClientEncryption(net.consensus_io_pubkey)
+            q = eu.encrypt(net.custody_code_hash, json.dumps({"vault": {"vault_id": vault.vault_id}}))
+            rec = json.loads(base64.b64decode(eu.decrypt(net.query(net.custody_address, q), q[:32])))
+            now = eks.active_share(vault.vault_id)
+            assert rec["public_key"] == vault.public_key.hex()
+            assert rec["verifying_share"] == now.verifying_shares[now.index].encode().hex()
+        finally:
+            await c.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        net.stop()
