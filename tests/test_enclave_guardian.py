@@ -21,7 +21,8 @@ from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.keystore import EnclaveKeystore
-from gridlock.guardian.cluster import EmbeddedCluster
+from gridlock.guardian.cluster import EmbeddedCluster, ProcessCluster
+from gridlock.transport.server import NatsServer, find_nats_server
 
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
 ENCLAVE_ACCOUNT = human(hashlib.sha256(b"gridlock enclave guardian").digest()[:20])
@@ -68,3 +69,40 @@ def test_vault_with_the_enclave_guardian_signs_with_and_without_it(tmp_path: Pat
         asyncio.run(main())
     finally:
         net.stop()
+
+
+def test_enclave_guardian_process_over_nats(tmp_path: Path) -> None:
+    """The devnet shape: five guardian processes on NATS, "enclave" run by ``gridlock.enclave.guardian``."""
+    try:
+        find_nats_server()
+    except Exception:
+        pytest.skip("nats-server is not installed")
+    server = NatsServer.start()
+    pc = ProcessCluster.create(tmp_path, NAMES, server.url, session_timeout=20.0, enclave_names=["enclave"])
+    pc.start(timeout=120)
+
+    async def main() -> None:
+        client = await pc.client(timeout=60)
+        try:
+            vault = await client.create_vault("frost-taproot", pc.ids, threshold=3, password=pc.password)
+            enclave = pc.id_of("enclave")
+            m = os.urandom(32)
+            with_enclave = [enclave, pc.id_of("device"), pc.id_of("cloud")]
+            without = [g for g in pc.ids if g != enclave][:3]
+            assert local.verify("frost-taproot", vault.public_key, m, await vault.sign(m, signers=with_enclave))
+            assert local.verify("frost-taproot", vault.public_key, m, await vault.sign(m, signers=without))
+            assert await vault.refresh() == 1
+            assert local.verify("frost-taproot", vault.public_key, m, await vault.sign(m, signers=with_enclave))
+        finally:
+            await client.close()
+            await client.transport.close()
+
+    try:
+        asyncio.run(main())
+        # nothing of the enclave guardian's share lies in the clear on its host
+        for f in (tmp_path / "enclave").rglob("*"):
+            if f.is_file():
+                assert b"gridlock/keyshare" not in f.read_bytes()
+    finally:
+        pc.stop()
+        server.stop()

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from gridlock.client.client import Client
 from gridlock.client.owner import OwnerDevice
 from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.config import Directory
-from gridlock.guardian.keystore import Keystore
+from gridlock.guardian.keystore import Keystore, ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
 from gridlock.guardian.service import load_or_create_identity
 from gridlock.transport.base import Transport
@@ -31,6 +31,7 @@ from gridlock.transport.local import LocalRouter
 from gridlock.transport.nats import NatsTransport
 from gridlock.wire import Identity, PublicIdentity
 
+ENCLAVE_MODULE = "gridlock.enclave.guardian"  # run by name: the enclave package builds on this one
 SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the variable's name
 
 
@@ -42,7 +43,7 @@ def _new_secret() -> str:
 class _Embedded:
     name: str
     identity: Identity
-    keystore: Keystore
+    keystore: ShareStore
     transport: Transport
     node: GuardianNode
     audit: AuditLog
@@ -74,7 +75,10 @@ class EmbeddedCluster:
         router: LocalRouter | None = None,
         session_timeout: float = 30.0,
         recovery_delay: float = 3600.0,
+        stores: Mapping[str, Callable[[Path], ShareStore]] | None = None,
     ) -> EmbeddedCluster:
+        """``stores`` gives a guardian another store than SQLite, by name (e.g. the enclave guardian's
+        custody contract); each factory gets that guardian's data path."""
         base = Path(data_dir)
         base.mkdir(parents=True, exist_ok=True)
         client_identity = Identity.generate(name="owner")
@@ -82,7 +86,11 @@ class EmbeddedCluster:
         opened = []
         for name in names:
             cluster.secrets_[name] = _new_secret()
-            ks = Keystore.open(base / f"{name}.db", cluster.secrets_[name].encode())
+            ks: ShareStore
+            if stores and name in stores:
+                ks = stores[name](base / name)
+            else:
+                ks = Keystore.open(base / f"{name}.db", cluster.secrets_[name].encode())
             opened.append((name, ks, load_or_create_identity(ks, name)))
         cluster.directory = {i.guardian_id: i.public for _, _, i in opened} | {
             client_identity.guardian_id: client_identity.public
@@ -104,7 +112,7 @@ class EmbeddedCluster:
         return cluster
 
     def _node(
-        self, name: str, identity: Identity, ks: Keystore, transport: Transport, audit: AuditLog, timeout: float
+        self, name: str, identity: Identity, ks: ShareStore, transport: Transport, audit: AuditLog, timeout: float
     ) -> GuardianNode:
         return GuardianNode(
             identity,
@@ -177,6 +185,7 @@ class ProcessCluster:
     secrets_: dict[str, str] = field(default_factory=dict)
     owner: OwnerDevice = field(default_factory=OwnerDevice)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    enclave: list[str] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -188,6 +197,7 @@ class ProcessCluster:
         session_timeout: float = 30.0,
         recovery_delay: float = 3600.0,
         extra_clients: Sequence[Identity] = (),
+        enclave_names: Sequence[str] = (),
     ) -> ProcessCluster:
         """Write every guardian's configuration, create their identities and the shared directory."""
         base = Path(data_dir)
@@ -199,22 +209,34 @@ class ProcessCluster:
             gdir = base / name
             gdir.mkdir(exist_ok=True)
             secrets_[name] = _new_secret()
-            ks = Keystore.open(gdir / "keystore.db", secrets_[name].encode())
-            try:
-                identity = load_or_create_identity(ks, name)
-            finally:
-                ks.close()
-            guardians[identity.guardian_id] = identity.public
-            ids.append(identity.guardian_id)
             (gdir / "guardian.toml").write_text(
                 f'name = "{name}"\ndata_dir = "."\nrouter = "{nats_url}"\ndirectory = "../directory.json"\n'
                 f'secret_env = "{SECRET_ENV}"\nsession_timeout = {session_timeout}\n'
                 f'kind = "{"watch" if name == "watch" else "guardian"}"\nrecovery_delay = {recovery_delay}\n'
             )
+            if name in enclave_names:  # its identity lives in the custody contract: let it make it
+                out = subprocess.run(  # noqa: S603 -- our own interpreter and module
+                    [sys.executable, "-m", ENCLAVE_MODULE, "init", "--config", str(gdir / "guardian.toml")],
+                    capture_output=True,
+                    check=True,
+                    env={**os.environ, SECRET_ENV: secrets_[name]},
+                    timeout=120,
+                )
+                public = PublicIdentity.from_bytes(bytes.fromhex(json.loads(out.stdout)["public"]))
+            else:
+                ks = Keystore.open(gdir / "keystore.db", secrets_[name].encode())
+                try:
+                    public = load_or_create_identity(ks, name).public
+                finally:
+                    ks.close()
+            guardians[public.guardian_id] = public
+            ids.append(public.guardian_id)
         clients = {c.guardian_id: c.public for c in (client_identity, *extra_clients)}
         directory = Directory(guardians, clients)
         directory.save(base / "directory.json")
-        return cls(base, nats_url, client_identity, directory, list(names), ids, {}, secrets_)
+        return cls(
+            base, nats_url, client_identity, directory, list(names), ids, {}, secrets_, enclave=list(enclave_names)
+        )
 
     def start(self, names: Sequence[str] | None = None, timeout: float = 30.0) -> None:
         """Start guardian processes and wait until each prints that it is ready."""
@@ -227,7 +249,7 @@ class ProcessCluster:
                 [
                     sys.executable,
                     "-m",
-                    "gridlock.guardian",
+                    ENCLAVE_MODULE if name in self.enclave else "gridlock.guardian",
                     "run",
                     "--config",
                     str(self.data_dir / name / "guardian.toml"),

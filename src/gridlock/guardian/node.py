@@ -44,7 +44,7 @@ from gridlock.guardian import owner as owner_mod
 from gridlock.guardian import policy as policy_mod
 from gridlock.guardian import txcheck
 from gridlock.guardian.audit import AuditLog
-from gridlock.guardian.keystore import Keystore, KeystoreError
+from gridlock.guardian.keystore import KeystoreError, ShareStore
 from gridlock.guardian.session import Session, participants_of
 from gridlock.protocol.dkg import DkgParty
 from gridlock.protocol.ecdsa import EcdsaKeygenParty, OnlineSignParty, PresignParty
@@ -121,7 +121,7 @@ class GuardianNode:
     def __init__(
         self,
         identity: Identity,
-        keystore: Keystore,
+        keystore: ShareStore,
         transport: Transport,
         directory: Mapping[str, PublicIdentity],
         *,

@@ -12,11 +12,12 @@ import contextlib
 import json
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.config import Directory, GuardianConfig
-from gridlock.guardian.keystore import Keystore
+from gridlock.guardian.keystore import Keystore, ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
 from gridlock.transport.nats import NatsTransport
 from gridlock.wire import Identity
@@ -29,7 +30,7 @@ def open_keystore(cfg: GuardianConfig) -> Keystore:
     return Keystore.open(cfg.data_dir / "keystore.db", cfg.secret())
 
 
-def load_or_create_identity(keystore: Keystore, name: str) -> Identity:
+def load_or_create_identity(keystore: ShareStore, name: str) -> Identity:
     blob = keystore.get_identity()
     if blob is not None:
         return Identity.from_bytes(blob)
@@ -51,9 +52,16 @@ def init(config: str | Path) -> dict[str, str]:
     return {"id": identity.guardian_id, "name": cfg.name, "public": public.to_bytes().hex()}
 
 
-async def serve(config: str | Path, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    config: str | Path,
+    *,
+    ready: asyncio.Event | None = None,
+    open_store: Callable[[GuardianConfig], ShareStore] = open_keystore,
+) -> None:
+    """Run a guardian; ``open_store`` picks its store (SQLite by default; the enclave guardian's
+    entry point passes the custody-contract store)."""
     cfg = GuardianConfig.load(config)
-    keystore = open_keystore(cfg)
+    keystore = open_store(cfg)
     identity = load_or_create_identity(keystore, cfg.name)
     directory = Directory.load(cfg.directory)
     transport = NatsTransport(cfg.router, identity.guardian_id)

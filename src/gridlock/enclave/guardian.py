@@ -1,0 +1,92 @@
+"""The enclave guardian: a guardian whose shares and identity live in the custody contract.
+
+It is an ordinary :class:`~gridlock.guardian.node.GuardianNode` (same protocols, same owner checks)
+whose store is :class:`~gridlock.enclave.keystore.EnclaveKeystore`: every share, presignature and
+the guardian's own identity keys are written to and read from the custody contract only as Secret
+Network encrypted messages, and the contract state is replicated as ciphertext by every enclave
+node — delete any one node and nothing is lost.
+
+Emulation boundary (documented, not hidden): the protocol rounds run in this guardian's process
+with the share in memory for the length of a round, as they would inside the enclave of the real
+design; what the host's disk and the enclave network's storage ever see is ciphertext.  Real SGX
+(sealing, remote attestation, the contract as Wasm) is emulated by :mod:`gridlock.enclave.network`.
+
+Run one as a process: ``python -m gridlock.enclave.guardian run --config FILE`` (a guardian TOML
+configuration; the enclave network lives in ``<data_dir>/secret-network``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from gridlock.enclave.address import human
+from gridlock.enclave.keystore import EnclaveKeystore
+from gridlock.enclave.network import LocalSecretNetwork
+from gridlock.errors import GridlockError
+from gridlock.guardian import service
+from gridlock.guardian.config import GuardianConfig
+from gridlock.guardian.keystore import ShareStore
+
+NODES = 3
+
+
+def account(name: str) -> str:
+    """The guardian's stable account in the enclave network (it owns the guardian's vault records)."""
+    return human(hashlib.sha256(b"gridlock enclave guardian " + name.encode()).digest()[:20])
+
+
+def store_factory(network_dir: Path, name: str = "enclave") -> Callable[[Path], ShareStore]:
+    """A store factory for :class:`~gridlock.guardian.cluster.EmbeddedCluster` (``stores={"enclave": …}``)."""
+
+    def make(_data_path: Path) -> ShareStore:
+        net = LocalSecretNetwork.start(nodes=NODES, data_dir=network_dir)
+        return EnclaveKeystore.open(net, sender=account(name))
+
+    return make
+
+
+def open_store(cfg: GuardianConfig) -> ShareStore:
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    net = LocalSecretNetwork.start(nodes=NODES, data_dir=cfg.data_dir / "secret-network")
+    return EnclaveKeystore.open(net, sender=account(cfg.name))
+
+
+def init(config: str | Path) -> dict[str, str]:
+    cfg = GuardianConfig.load(config)
+    store = open_store(cfg)
+    try:
+        identity = service.load_or_create_identity(store, cfg.name)
+    finally:
+        store.close()
+    return {"id": identity.guardian_id, "name": cfg.name, "public": identity.public.to_bytes().hex()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m gridlock.enclave.guardian", description=__doc__)
+    ap.add_argument("command", choices=["init", "run"])
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--log-level", default="INFO")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        if args.command == "init":
+            print(json.dumps(init(args.config)))
+        else:
+            asyncio.run(service.serve(args.config, open_store=open_store))
+    except GridlockError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
