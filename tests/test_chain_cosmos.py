@@ -315,3 +315,13 @@ def test_random_mutations_never_crash(doc: bytes) -> None:
             data[rng.randrange(len(data))] = rng.randrange(256)
         with contextlib.suppress(GridlockError):
             cosmos.summarize(bytes(data))
+
+
+def test_bank_send_builder_matches_an_independent_encoding(vault: local.LocalSigner) -> None:
+    to = reference_address(b"\x02" + b"\x07" * 32, "secret")
+    built = cosmos.bank_send(vault.public_key, to, 1000, sequence=7, fee=2500, gas=100_000, account_number=42)
+    sender = cosmos.address(vault.public_key, "secret")
+    expected = sign_doc(body(msg_send(sender, to, "1000")), auth_info(vault.public_key))
+    assert built == expected
+    sig = cosmos.sign_direct(built, vault)
+    assert verify_direct(vault.public_key, built, sig)

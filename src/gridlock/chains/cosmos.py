@@ -543,6 +543,49 @@ def encode_sign_doc(body_bytes: bytes, auth_info_bytes: bytes, chain_id: str, ac
     return out
 
 
+def bank_send(
+    public_key: bytes,
+    to: str,
+    amount: int,
+    *,
+    denom: str = "uscrt",
+    prefix: str = "secret",
+    chain_id: str = "secret-4",
+    account_number: int = 0,
+    sequence: int = 0,
+    fee: int = 2500,
+    gas: int = 100_000,
+    memo: str = "",
+) -> bytes:
+    """An unsigned SIGN_MODE_DIRECT SignDoc for one ``MsgSend`` from the key's own account."""
+    for name, v in (("amount", amount), ("fee", fee), ("gas", gas), ("sequence", sequence)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InvalidParameterError(f"{name} must be a non-negative integer")
+    sender = address(public_key, prefix)
+
+    def coin(n: int) -> bytes:
+        return _put_bytes(1, denom.encode()) + _put_bytes(2, str(n).encode())
+
+    def any_(type_url: str, value: bytes) -> bytes:
+        return _put_bytes(1, type_url.encode()) + _put_bytes(2, value)
+
+    msg = any_(
+        "/cosmos.bank.v1beta1.MsgSend",
+        _put_bytes(1, sender.encode()) + _put_bytes(2, to.encode()) + _put_bytes(3, coin(amount)),
+    )
+    body = _put_bytes(1, msg) + (_put_bytes(2, memo.encode()) if memo else b"")
+    pk = any_("/cosmos.crypto.secp256k1.PubKey", _put_bytes(1, _compressed(public_key)))
+    mode_info = _put_bytes(1, _put_varint(1 << 3 | _VARINT) + _put_varint(1))  # single, SIGN_MODE_DIRECT
+    signer = _put_bytes(1, pk) + _put_bytes(2, mode_info)
+    if sequence:
+        signer += _put_varint(3 << 3 | _VARINT) + _put_varint(sequence)
+    fee_bytes = _put_bytes(1, coin(fee)) + _put_varint(2 << 3 | _VARINT) + _put_varint(gas)
+    auth = _put_bytes(1, signer) + _put_bytes(2, fee_bytes)
+    doc = encode_sign_doc(body, auth, chain_id, account_number)
+    summarize(doc, prefix)  # it must read back strictly, as a guardian will read it
+    return doc
+
+
 def tx_raw(body_bytes: bytes, auth_info_bytes: bytes, signatures: list[bytes]) -> bytes:
     """Encode a ``TxRaw`` (what ``BroadcastTx`` takes): one signature per signer info, in order."""
     if not all(isinstance(b, bytes) for b in (body_bytes, auth_info_bytes, *signatures)):
