@@ -12,7 +12,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-demo: $(STAMP)                ## the local demo: 3-of-5 DKG and signing for every scheme
+demo: $(STAMP)                ## the guided tour: devnet, vaults, addresses, real transactions, lifecycle
 	$(BIN)/python -m gridlock.demo
 
 lint: $(STAMP)

@@ -179,17 +179,27 @@ class Client:
         results = await asyncio.gather(*(one(g) for g in guardians))
         return dict(zip(guardians, results, strict=True))
 
-    async def ping(self, guardians: Sequence[str], timeout: float = 3.0) -> list[str]:
-        """The guardians that answer within ``timeout``, fastest first."""
+    async def ping(self, guardians: Sequence[str], timeout: float = 3.0, *, enough: int | None = None) -> list[str]:
+        """The guardians that answer within ``timeout``, fastest first; with ``enough``, returns as
+        soon as that many answered (an offline guardian then costs nothing)."""
         order: list[str] = []
+        done = asyncio.Event()
 
         async def one(g: str) -> None:
             with contextlib.suppress(GridlockError):
                 await self.request(g, "ping", {}, timeout)
                 order.append(g)
+                if enough is not None and len(order) >= enough:
+                    done.set()
 
-        await asyncio.gather(*(one(g) for g in guardians))
-        return order
+        tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(one(g)) for g in guardians]
+        everyone: asyncio.Future[Any] = asyncio.gather(*tasks)
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(done.wait())
+        await asyncio.wait([everyone, waiter], return_when=asyncio.FIRST_COMPLETED)
+        for t in [*tasks, waiter]:
+            t.cancel()
+        await asyncio.gather(*tasks, waiter, return_exceptions=True)
+        return list(order)
 
     # --- vaults ------------------------------------------------------------------------------------
     async def create_vault(
@@ -324,7 +334,7 @@ class Vault:
     async def _pick_signers(self, signers: Sequence[str] | None) -> list[str]:
         if signers is not None:
             return list(signers)
-        alive = await self.client.ping(self.guardians)
+        alive = await self.client.ping(self.guardians, enough=self.threshold)
         if len(alive) < self.threshold:
             missing = [g for g in self.guardians if g not in alive]
             raise GuardianTimeout(missing, f"signing needs {self.threshold} guardians, {len(alive)} answered")
@@ -537,7 +547,8 @@ class Vault:
         return await self.refresh()
 
     async def _pick_signers_excluding(self, lost: str) -> list[str]:
-        alive = [g for g in await self.client.ping([g for g in self.guardians if g != lost]) if g != lost]
+        others = [g for g in self.guardians if g != lost]
+        alive = await self.client.ping(others, enough=self.threshold)
         if len(alive) < self.threshold:
             raise GuardianTimeout([g for g in self.guardians if g not in alive and g != lost], "repair")
         chosen = set(alive[: self.threshold])
