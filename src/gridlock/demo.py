@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def bitcoin_spend(ecdsa: SyncVault, taproot: SyncVault) -> None:
 def ethereum_transfer(vault: SyncVault) -> None:
     from eth_tester import EthereumTester, PyEVMBackend  # noqa: PLC0415
     from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys, get_default_account_keys  # noqa: PLC0415
-    from eth_utils import to_checksum_address  # noqa: PLC0415
+    from eth_utils.address import to_checksum_address  # noqa: PLC0415
 
     me = ethereum.address(vault.public_key)
     state = generate_genesis_state_for_keys(get_default_account_keys(1))
@@ -187,7 +188,7 @@ def main() -> None:
             step("a 3-of-5 vault per scheme (distributed key generation; the key never exists in one place)")
             vaults: dict[str, SyncVault] = {}
             for scheme in SCHEMES:
-                vaults[scheme], ms = timed(lambda s=scheme: sync.create_vault(s, five, 3, password=c.password))
+                vaults[scheme], ms = timed(partial(sync.create_vault, scheme, five, 3, password=c.password))
                 record(
                     f"vault {scheme}", vaults[scheme].public_key.hex()[:24] + "…", f"DKG over the router {ms:.0f} ms"
                 )

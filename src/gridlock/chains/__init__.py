@@ -19,7 +19,10 @@ class Signer(Protocol):
     for FROST schemes it takes the message itself and returns the scheme's signature.
     """
 
-    scheme: str
-    public_key: bytes
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def public_key(self) -> bytes: ...
 
     def sign(self, message: bytes) -> bytes: ...
