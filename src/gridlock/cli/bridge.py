@@ -33,7 +33,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from gridlock.transport.base import DEFAULT_INBOX_BYTES, DEFAULT_INBOX_MESSAGES, MIB, Endpoint, as_payload, check_address
+from gridlock.transport.base import (
+    DEFAULT_INBOX_BYTES,
+    DEFAULT_INBOX_MESSAGES,
+    MIB,
+    Endpoint,
+    as_payload,
+    check_address,
+)
 from gridlock.transport.errors import AddressInUse, PayloadTooLarge, RouterUnavailable, TransportError
 from gridlock.transport.local import LocalRouter, LocalTransport
 

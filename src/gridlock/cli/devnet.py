@@ -42,8 +42,8 @@ from gridlock.cli.state import (
     save_state,
     update_running,
 )
+from gridlock.cli.stores import open_guardian_store
 from gridlock.guardian.config import Directory
-from gridlock.guardian.keystore import Keystore
 from gridlock.guardian.service import load_or_create_identity
 from gridlock.transport.errors import NatsServerError, NatsServerNotFound, TransportError
 from gridlock.wire import PublicIdentity
@@ -89,7 +89,7 @@ def prepare(paths: Paths, password: str, spares: list[str]) -> tuple[dict[str, A
             keyring.save(paths.keyring)  # the secret is safe before its keystore exists
             gdir = paths.guardian(name)
             gdir.mkdir(parents=True, exist_ok=True)
-            ks = Keystore.open(gdir / "keystore.db", secret.encode())
+            ks = open_guardian_store(name, gdir, secret)
             try:
                 identity = load_or_create_identity(ks, name)
             finally:
@@ -145,7 +145,11 @@ def _terminate(pid: int, wait: float = 5.0) -> None:
 
 
 def start_foreground(
-    paths: Paths, state: dict[str, Any], keyring: Keyring, options: HostOptions, on_ready: Callable[[dict[str, Any]], None]
+    paths: Paths,
+    state: dict[str, Any],
+    keyring: Keyring,
+    options: HostOptions,
+    on_ready: Callable[[dict[str, Any]], None],
 ) -> None:
     try:
         asyncio.run(run_host(paths, state, dict(keyring.guardian_secrets), options, on_ready))
@@ -211,7 +215,7 @@ def stop(paths: Paths, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         while pid_alive(host_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if pid_alive(host_pid) and host_pid != os.getpid() and pid_is_ours(host_pid, "gridlock"):
+        if isinstance(host_pid, int) and host_pid != os.getpid() and pid_is_ours(host_pid, "gridlock"):
             _terminate(host_pid)
     cleanup(paths, running)
     update_running(paths, None)

@@ -119,5 +119,7 @@ def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: s
     if isinstance(exc, GridlockError):
         return CliError(prefix + text, exit_code=FAILED, code="failed")
     if isinstance(exc, OSError):
-        return CliError(prefix + f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), code="os-error")
+        return CliError(
+            prefix + f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), code="os-error"
+        )
     return CliError(prefix + f"{kind}: {text}", code="internal")

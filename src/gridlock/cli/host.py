@@ -46,8 +46,9 @@ from typing import Any
 
 from gridlock.cli.bridge import BridgeServer
 from gridlock.cli.state import Paths, update_running
+from gridlock.cli.stores import guardian_module, open_guardian_store
 from gridlock.guardian.config import Directory, GuardianConfig
-from gridlock.guardian.keystore import Keystore
+from gridlock.guardian.keystore import ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
 from gridlock.guardian.service import load_or_create_identity
 from gridlock.transport.local import LocalRouter
@@ -94,7 +95,7 @@ def node_kwargs(name: str, gdir: Path, recovery_delay: float | None) -> dict[str
 class _Embedded:
     name: str
     identity: Identity
-    keystore: Keystore
+    keystore: ShareStore
     gdir: Path
     extra: dict[str, Any] = field(default_factory=dict)
     node: GuardianNode | None = None
@@ -207,7 +208,7 @@ class DevnetHost:
     # --- embedded guardians -------------------------------------------------------------------------
     async def _open_embedded(self, name: str, directory: Directory) -> None:
         gdir = self.paths.guardian(name)
-        ks = Keystore.open(gdir / "keystore.db", self.secrets[name].encode())
+        ks = open_guardian_store(name, gdir, self.secrets[name])
         identity = load_or_create_identity(ks, name)
         if identity.guardian_id not in directory.guardians:
             ks.close()
@@ -284,7 +285,7 @@ class DevnetHost:
         on_main = threading.current_thread() is threading.main_thread() and sys.platform.startswith("linux")
         with open(p.config.parent / "guardian.log", "ab") as errlog:
             p.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
-                [sys.executable, "-m", "gridlock.guardian", "run", "--config", str(p.config)],
+                [sys.executable, "-m", guardian_module(name), "run", "--config", str(p.config)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=errlog,

@@ -24,6 +24,7 @@ The password comes from ``--password-file FILE``, else ``$GRIDLOCK_PASSWORD``, e
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import secrets
@@ -151,7 +152,9 @@ class Keyring:
         try:
             kdf, client_id = dict(doc["kdf"]), str(doc["client_id"])
             key = derive_key(password, kdf)
-            plain = AESGCM(key).decrypt(bytes.fromhex(doc["nonce"]), bytes.fromhex(doc["ciphertext"]), _aad(client_id, kdf))
+            plain = AESGCM(key).decrypt(
+                bytes.fromhex(doc["nonce"]), bytes.fromhex(doc["ciphertext"]), _aad(client_id, kdf)
+            )
         except InvalidTag:
             raise CliError(
                 "wrong password: the owner's keyring does not open with it",
@@ -192,7 +195,9 @@ def check_new_password(password: str) -> None:
         raise usage(f"the password must have at least {MIN_PASSWORD} characters")
 
 
-def get_password(password_file: Path | None, *, confirm: bool = False, purpose: str = "unlock the owner's keyring") -> str:
+def get_password(
+    password_file: Path | None, *, confirm: bool = False, purpose: str = "unlock the owner's keyring"
+) -> str:
     """From ``--password-file``, ``$GRIDLOCK_PASSWORD`` or a prompt on the terminal."""
     if password_file is not None:
         try:
@@ -213,8 +218,6 @@ def get_password(password_file: Path | None, *, confirm: bool = False, purpose: 
             exit_code=AUTH,
             code="no-password",
         )
-    import getpass
-
     password = getpass.getpass(f"Owner password (to {purpose}): ")
     if confirm:
         check_new_password(password)

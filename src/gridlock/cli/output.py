@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from gridlock.cli.errors import CliError
@@ -38,8 +39,8 @@ def plain(value: Any) -> Any:
 class Output:
     def __init__(self, json_mode: bool = False) -> None:
         self.json = json_mode
-        self.out = Console(highlight=False, soft_wrap=False)
-        self.err = Console(stderr=True, highlight=False)
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self._emitted = False
 
     # --- results ------------------------------------------------------------------------------------
@@ -97,6 +98,4 @@ class Output:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
-
     return escape(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import importlib
 import inspect
 import threading
@@ -24,7 +25,7 @@ from gridlock.cli.bridge import BridgeTransport
 from gridlock.cli.errors import CliError, classify
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import Paths, guardian_names
-from gridlock.client.client import Client, Vault
+from gridlock.client.client import Client, OperationFailed, Vault
 from gridlock.guardian.config import Directory
 from gridlock.transport.base import Transport
 from gridlock.transport.nats import NatsTransport
@@ -119,10 +120,8 @@ class OwnerSession:
                 await client.close()
                 await client.transport.close()
 
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort
                 asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=10)
-            except (concurrent.futures.TimeoutError, Exception):  # noqa: S110 -- closing is best effort
-                pass
         self._stop_loop()
 
     def __enter__(self) -> OwnerSession:
@@ -152,17 +151,33 @@ class OwnerSession:
             kwargs["password"] = password
         return self.run(self.c.create_vault(scheme, list(guardian_ids), threshold, **kwargs))
 
-    def open_vault(self, entry: dict[str, Any]) -> Vault:
-        """The vault as its guardians report it, checked against the vault book."""
-        members = [gid for _, gid in entry["members"]]
-        vault = self.run(self.c.open_vault(entry["id"], members))
-        if vault.public_key.hex() != entry["public_key"] or vault.scheme != entry["scheme"]:
-            raise CliError(
-                f"the guardians report another key for vault {entry['id']} than the vault book",
-                hint="the devnet directory may have been mixed up with another one",
-                code="vault-mismatch",
-            )
-        return vault
+    def open_vault(self, entry: dict[str, Any], *, fresh: bool = False, timeout: float = 3.0) -> Vault:
+        """The vault of a vault-book entry.
+
+        Without ``fresh`` it is built from the book (no round trip: the guardians check everything
+        against what they hold anyway).  With ``fresh`` its holders are asked (``info``, as
+        ``Client.open_vault`` does, but waiting ``timeout`` seconds rather than ten for an offline
+        guardian), the newest epoch wins, and it must be the book's key.
+        """
+        members = {int(i): str(g) for i, g in entry["members"]}
+        public_key, scheme = bytes.fromhex(entry["public_key"]), entry["scheme"]
+        threshold, epoch = int(entry["threshold"]), int(entry["epoch"])
+        if fresh:
+            answers = self.run(self.c.fanout(list(members.values()), "info", {"vault": entry["id"]}, timeout))
+            good = [r for r in answers.values() if isinstance(r, dict)]
+            if not good:
+                errors = {g: e for g, e in answers.items() if isinstance(e, BaseException)}
+                raise self.error(OperationFailed("open vault", errors), "opening the vault")
+            best = max(good, key=lambda r: int(r["epoch"]))
+            if bytes(best["public_key"]) != public_key or best["scheme"] != scheme:
+                raise CliError(
+                    f"the guardians report another key for vault {entry['id']} than the vault book",
+                    hint="the devnet directory may have been mixed up with another one",
+                    code="vault-mismatch",
+                )
+            members = {int(i): str(g) for i, g in best["members"]}
+            threshold, epoch = int(best["threshold"]), int(best["epoch"])
+        return Vault(self.c, entry["id"], scheme, public_key, threshold, members, epoch)
 
     def sign(self, vault: Vault, message: bytes, tx: dict[str, Any] | None = None) -> bytes:
         kwargs: dict[str, Any] = {}

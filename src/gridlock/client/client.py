@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridlock.chains import bitcoin, cosmos, ethereum, solana
 from gridlock.client.owner import OwnerDevice, password_verifier
 from gridlock.crypto import codec, transcript
 from gridlock.crypto.polynomial import interpolate
@@ -269,9 +268,9 @@ class Client:
                     entry["epoch"] = max(entry["epoch"], v["epoch"])
         return sorted(merged.values(), key=lambda v: str(v["vault"]))
 
-    async def open_vault(self, vault_id: str, guardians: Sequence[str]) -> Vault:
+    async def open_vault(self, vault_id: str, guardians: Sequence[str], *, timeout: float = 10.0) -> Vault:
         """A vault by id, from what its reachable guardians report (they must agree)."""
-        answers = await self.fanout(list(guardians), "info", {"vault": vault_id}, timeout=10)
+        answers = await self.fanout(list(guardians), "info", {"vault": vault_id}, timeout=timeout)
         good = [r for r in answers.values() if isinstance(r, dict)]
         if not good:
             raise OperationFailed("open vault", {g: e for g, e in answers.items() if isinstance(e, BaseException)})
@@ -304,6 +303,8 @@ class Vault:
 
     def address(self, chain: str, **options: Any) -> str:
         """The vault's address on a chain (``bitcoin`` with ``network=``, ``cosmos`` with ``prefix=``)."""
+        from gridlock.chains import bitcoin, cosmos, ethereum, solana  # noqa: PLC0415 -- heavy; only when asked
+
         if chain == "bitcoin":
             kind = "p2tr" if self.scheme == "frost-taproot" else "p2wpkh"
             return bitcoin.address(self.public_key, kind=kind, network=options.get("network", "mainnet"))

@@ -44,18 +44,39 @@ def account(name: str) -> str:
 
 def store_factory(network_dir: Path, name: str = "enclave") -> Callable[[Path], ShareStore]:
     """A store factory for :class:`~gridlock.guardian.cluster.EmbeddedCluster` (``stores={"enclave": …}``)."""
+    return lambda _data_path: open_network_store(network_dir, name)
 
-    def make(_data_path: Path) -> ShareStore:
-        net = LocalSecretNetwork.start(nodes=NODES, data_dir=network_dir)
-        return EnclaveKeystore.open(net, sender=account(name))
 
-    return make
+class OwnedEnclaveStore(EnclaveKeystore):
+    """An enclave store that also owns the local enclave network it runs on (stopped on close)."""
+
+    network: LocalSecretNetwork | None = None
+
+    def close(self) -> None:
+        super().close()
+        if self.network is not None:
+            self.network.stop()
+            self.network = None
+
+
+def open_network_store(network_dir: Path, name: str) -> ShareStore:
+    """The guardian's custody-contract store in the enclave network kept in ``network_dir`` (started,
+    or resumed, here; stopped when the store closes)."""
+    net = LocalSecretNetwork.start(nodes=NODES, data_dir=network_dir)
+    store = OwnedEnclaveStore.open(net, sender=account(name))
+    assert isinstance(store, OwnedEnclaveStore)
+    store.network = net
+    return store
+
+
+def open_store_at(data_dir: Path, name: str) -> ShareStore:
+    """The enclave guardian's store for a guardian data directory (network in ``secret-network/``)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return open_network_store(data_dir / "secret-network", name)
 
 
 def open_store(cfg: GuardianConfig) -> ShareStore:
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    net = LocalSecretNetwork.start(nodes=NODES, data_dir=cfg.data_dir / "secret-network")
-    return EnclaveKeystore.open(net, sender=account(cfg.name))
+    return open_store_at(cfg.data_dir, cfg.name)
 
 
 def init(config: str | Path) -> dict[str, str]:

@@ -605,6 +605,8 @@ class GuardianNode:
             "threshold": share.threshold,
             "epoch": share.epoch,
             "members": [[i, g] for i, g in sorted(self._vault_members(vault_id, share.epoch).items())],
+            "group_key": share.group_key.encode(),
+            "chain_code": share.chain_code,
         }
 
     async def _op_keygen(self, params: dict[str, Any]) -> dict[str, Any]:

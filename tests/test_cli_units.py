@@ -1,0 +1,120 @@
+"""Pieces of the CLI in process: public HD derivation, the keyring, the router bridge, policy options,
+error classification."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from gridlock import local
+from gridlock.cli.bridge import BridgeServer, BridgeTransport, request
+from gridlock.cli.chains import derive_public
+from gridlock.cli.errors import AUTH, FAILED, UNAVAILABLE, USAGE, CliError, classify
+from gridlock.cli.keyring import Keyring
+from gridlock.cli.owner import build_rules
+from gridlock.client.client import GuardianTimeout
+from gridlock.crypto import hd
+from gridlock.errors import DecodeError
+from gridlock.transport.errors import RecvTimeout, RouterUnavailable, TransportClosed
+from gridlock.transport.local import LocalRouter
+
+
+@pytest.mark.parametrize("scheme", ["ecdsa-secp256k1", "frost-secp256k1", "frost-taproot", "frost-ed25519"])
+def test_public_derivation_matches_the_shares(scheme: str) -> None:
+    share = local.keygen(scheme, threshold=2, n=3)[0]
+    for path in ("m/0", "m/0/1", "m/7/2/1"):
+        child = hd.derive(share, path)
+        assert derive_public(scheme, share.group_key.encode(), share.chain_code, path) == child.public_key
+    with pytest.raises(Exception, match="hardened"):
+        derive_public(scheme, share.group_key.encode(), share.chain_code, "m/0'")
+
+
+def test_keyring_round_trip_wrong_password_and_tampering(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    k = Keyring.create("a good password")
+    k.guardian_secrets["device"] = "ab" * 32
+    k.save(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    text = path.read_text()
+    assert "ab" * 32 not in text and k.device.hex() not in text
+    again = Keyring.load(path, "a good password")
+    assert (
+        again.client_id == k.client_id and again.device == k.device and again.guardian_secrets == {"device": "ab" * 32}
+    )
+    with pytest.raises(CliError) as err:
+        Keyring.load(path, "another password")
+    assert err.value.exit_code == AUTH and err.value.code == "wrong-password"
+    doc = json.loads(text)
+    doc["kdf"]["time_cost"] = 4  # a header edit (e.g. to another KDF setting) breaks authentication
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CliError) as err:
+        Keyring.load(path, "a good password")
+    assert err.value.exit_code == AUTH
+    with pytest.raises(CliError) as err:
+        Keyring.create("short")
+    assert err.value.exit_code == USAGE
+
+
+def test_bridge_carries_messages_both_ways(tmp_path: Path) -> None:
+    async def main() -> None:
+        router = LocalRouter()
+        inside = router.connect("guardian-1")
+        await inside.start()
+
+        async def control(req: dict[str, object]) -> dict[str, object]:
+            return {"ok": True, "echo": req.get("op")}
+
+        server = BridgeServer(tmp_path / "s.sock", router, control)
+        await server.start()
+        try:
+            assert await request(tmp_path / "s.sock", {"op": "status"}) == {"ok": True, "echo": "status"}
+            a = BridgeTransport(tmp_path / "s.sock", "client-a")
+            b = BridgeTransport(tmp_path / "s.sock", "client-a")  # a second process of the same owner
+            await a.start()
+            await b.start()
+            await a.send("guardian-1", b"hello")
+            assert await inside.recv(timeout=2) == b"hello"
+            await inside.send("client-a", b"reply")
+            assert await a.recv(timeout=2) == b"reply" and await b.recv(timeout=2) == b"reply"
+            with pytest.raises(RecvTimeout):
+                await a.recv(timeout=0.05)
+            taken = BridgeTransport(tmp_path / "s.sock", "guardian-1")  # a name the router already has
+            with pytest.raises(RouterUnavailable):
+                await taken.start()
+            await a.close()
+            with pytest.raises(TransportClosed):
+                await a.send("guardian-1", b"x")
+            await server.close()
+            with pytest.raises(RouterUnavailable):
+                await b.recv(timeout=2)  # the host went away
+            await b.close()
+        finally:
+            await server.close()
+            await router.close()
+
+    asyncio.run(main())
+
+
+def test_policy_options() -> None:
+    rules = build_rules(
+        ["ethereum:1000/60", "bitcoin:5"], ["bitcoin:bc1qxyz", "bitcoin:bc1qabc"], ["solana:10:3600"], "20/3600", None
+    )
+    assert rules["limits"] == {"ethereum": {"amount": 1000, "period": 60}, "bitcoin": {"amount": 5, "period": 86400}}
+    assert rules["allow"] == {"bitcoin": ["bc1qxyz", "bc1qabc"]}
+    assert rules["timelock"] == {"solana": {"above": 10, "delay": 3600}}
+    assert rules["rate"] == {"max": 20, "period": 3600}
+    for bad in (["moon:1"], ["ethereum"], ["ethereum:-1"]):
+        with pytest.raises(CliError):
+            build_rules(bad, [], [], None, None)
+
+
+def test_classification_names_guardians() -> None:
+    names = {"a" * 32: "watch"}
+    err = classify(GuardianTimeout(["a" * 32], "signing"), names)
+    assert err.exit_code == UNAVAILABLE and "watch" in err.message and "watch" in (err.hint or "")
+    assert classify(RouterUnavailable("gone")).exit_code == UNAVAILABLE
+    assert classify(DecodeError("bad")).exit_code == USAGE
+    assert classify(RuntimeError("boom")).exit_code == FAILED
