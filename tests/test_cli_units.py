@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from gridlock import local
 from gridlock.cli.bridge import BridgeServer, BridgeTransport, request
 from gridlock.cli.chains import derive_public
 from gridlock.cli.errors import AUTH, FAILED, UNAVAILABLE, USAGE, CliError, classify
 from gridlock.cli.keyring import Keyring
+from gridlock.cli.main import app
 from gridlock.cli.owner import build_rules
 from gridlock.client.client import GuardianTimeout
 from gridlock.crypto import hd
@@ -118,3 +120,35 @@ def test_classification_names_guardians() -> None:
     assert classify(RouterUnavailable("gone")).exit_code == UNAVAILABLE
     assert classify(DecodeError("bad")).exit_code == USAGE
     assert classify(RuntimeError("boom")).exit_code == FAILED
+
+
+HELP_PAGES = [
+    "",
+    "devnet up",
+    "devnet status",
+    "devnet down",
+    "vault create",
+    "vault list",
+    "vault show",
+    "address",
+    "sign",
+    "sign-tx",
+    "refresh",
+    "guardian replace",
+    "guardian list",
+    "guardian run",
+    "recover start",
+    "recover status",
+    "recover cancel",
+    "recover finish",
+    "policy set",
+    "policy show",
+    "audit",
+]
+
+
+@pytest.mark.parametrize("command", HELP_PAGES)
+def test_every_help_page_renders(command: str) -> None:
+    result = CliRunner().invoke(app, [*command.split(), "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
