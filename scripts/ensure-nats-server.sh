@@ -8,7 +8,12 @@ set -euo pipefail
 
 # Debian installs it in /usr/sbin, which is not on every user's PATH.
 export PATH="$PATH:/usr/sbin:/usr/local/sbin:/sbin"
-if command -v nats-server >/dev/null 2>&1; then
+found() {
+    command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -x /usr/local/sbin/nats-server ] \
+        || [ -x /usr/bin/nats-server ] || [ -x /usr/local/bin/nats-server ]
+}
+
+if found; then
     exit 0
 fi
 
@@ -37,7 +42,7 @@ if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-rec
     exit 1
 fi
 
-if ! command -v nats-server >/dev/null 2>&1; then
-    echo "ensure-nats-server: installed the nats-server package but the binary is not on PATH" >&2
+if ! found; then
+    echo "ensure-nats-server: installed the nats-server package but cannot find the binary" >&2
     exit 1
 fi
