@@ -193,14 +193,12 @@ class GuardianNode:
             intro = self._open_intro(data)
             if intro is None:
                 log.info("guardian %s: rejected an envelope: %s", self.id, exc)
-            else:
+            elif self._admit(intro[0].sender):
                 self._spawn(self._serve_request(intro[0], intro=intro[1]))
             return
         if env.protocol == ctl.CONTROL:
-            if self._in_flight.get(env.sender, 0) >= self.per_client_requests:
-                log.warning("guardian %s: client %s over its request quota; dropped", self.id, env.sender)
-                return
-            self._spawn(self._serve_request(env))
+            if self._admit(env.sender):
+                self._spawn(self._serve_request(env))
         elif env.protocol == ctl.REPLY:
             return
         elif env.session_id in self.sessions:
@@ -209,6 +207,14 @@ class GuardianNode:
             self._early.setdefault(env.session_id, []).append(env)
             while sum(len(v) for v in self._early.values()) > MAX_EARLY:
                 self._early.popitem(last=False)
+
+    def _admit(self, sender: str) -> bool:
+        """Per-client quota of requests in flight, counted before the request's task starts."""
+        if self._in_flight.get(sender, 0) >= self.per_client_requests:
+            log.warning("guardian %s: client %s over its request quota; dropped", self.id, sender)
+            return False
+        self._in_flight[sender] = self._in_flight.get(sender, 0) + 1
+        return True
 
     def _open_intro(self, data: bytes) -> tuple[Envelope, PublicIdentity] | None:
         """A control request from a device the directory does not know yet (device recovery):
@@ -237,7 +243,6 @@ class GuardianNode:
 
     # --- requests ---------------------------------------------------------------------------------
     async def _serve_request(self, env: Envelope, intro: PublicIdentity | None = None) -> None:
-        self._in_flight[env.sender] = self._in_flight.get(env.sender, 0) + 1
         try:
             await self._serve(env, intro)
         finally:
