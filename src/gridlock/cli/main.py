@@ -855,7 +855,9 @@ def _per_guardian_render(title: str, results: dict[str, dict[str, Any]], show: C
 @policy_app.command("set")
 def policy_set(
     vault: VaultArg,
-    limit: Annotated[list[str] | None, typer.Option("--limit", help="CHAIN:AMOUNT or CHAIN:AMOUNT/SECONDS spend limit (default period: a day).")] = None,
+    limit: Annotated[
+        list[str] | None, typer.Option("--limit", help="CHAIN:AMOUNT or CHAIN:AMOUNT/SECONDS spend limit.")
+    ] = None,
     allow: Annotated[list[str] | None, typer.Option("--allow", help="CHAIN:ADDRESS allowed destination.")] = None,
     timelock: Annotated[
         list[str] | None, typer.Option("--timelock", help="CHAIN:ABOVE:SECONDS hold for large amounts.")

@@ -17,11 +17,7 @@ configuration; the enclave network lives in ``<data_dir>/secret-network``).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import hashlib
-import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +25,7 @@ from pathlib import Path
 from gridlock.enclave.address import human
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.enclave.network import LocalSecretNetwork
-from gridlock.errors import GridlockError
-from gridlock.guardian import service
+from gridlock.guardian.__main__ import main as guardian_main
 from gridlock.guardian.config import GuardianConfig
 from gridlock.guardian.keystore import ShareStore
 
@@ -79,34 +74,8 @@ def open_store(cfg: GuardianConfig) -> ShareStore:
     return open_store_at(cfg.data_dir, cfg.name)
 
 
-def init(config: str | Path) -> dict[str, str]:
-    cfg = GuardianConfig.load(config)
-    store = open_store(cfg)
-    try:
-        identity = service.load_or_create_identity(store, cfg.name)
-    finally:
-        store.close()
-    return {"id": identity.guardian_id, "name": cfg.name, "public": identity.public.to_bytes().hex()}
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m gridlock.enclave.guardian", description=__doc__)
-    ap.add_argument("command", choices=["init", "run"])
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--log-level", default="INFO")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        if args.command == "init":
-            print(json.dumps(init(args.config)))
-        else:
-            asyncio.run(service.serve(args.config, open_store=open_store))
-    except GridlockError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return guardian_main(argv, prog="python -m gridlock.enclave.guardian", description=__doc__, open_store=open_store)
 
 
 if __name__ == "__main__":

@@ -39,14 +39,14 @@ def load_or_create_identity(keystore: ShareStore, name: str) -> Identity:
     return identity
 
 
-def init(config: str | Path) -> dict[str, str]:
+def init(config: str | Path, *, open_store: Callable[[GuardianConfig], ShareStore] = open_keystore) -> dict[str, str]:
     """Create (or read) this guardian's identity; returns its id and public identity (hex)."""
     cfg = GuardianConfig.load(config)
-    keystore = open_keystore(cfg)
+    store = open_store(cfg)
     try:
-        identity = load_or_create_identity(keystore, cfg.name)
+        identity = load_or_create_identity(store, cfg.name)
     finally:
-        keystore.close()
+        store.close()
     public = identity.public
     (cfg.data_dir / "public-identity.hex").write_text(public.to_bytes().hex() + "\n")
     return {"id": identity.guardian_id, "name": cfg.name, "public": public.to_bytes().hex()}
