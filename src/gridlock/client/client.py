@@ -192,12 +192,13 @@ class Client:
                     done.set()
 
         tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(one(g)) for g in guardians]
-        everyone: asyncio.Future[Any] = asyncio.gather(*tasks)
         waiter: asyncio.Future[Any] = asyncio.ensure_future(done.wait())
-        await asyncio.wait([everyone, waiter], return_when=asyncio.FIRST_COMPLETED)
-        for t in [*tasks, waiter]:
+        pending: set[asyncio.Future[Any]] = {*tasks, waiter}
+        while not waiter.done() and not all(t.done() for t in tasks):
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
             t.cancel()
-        await asyncio.gather(*tasks, waiter, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
         return list(order)
 
     # --- vaults ------------------------------------------------------------------------------------
