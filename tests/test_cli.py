@@ -130,34 +130,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 # --- transactions to sign ---------------------------------------------------------------------------
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def _ld(number: int, value: bytes | str) -> bytes:
-    raw = value.encode() if isinstance(value, str) else value
-    return _varint(number << 3 | 2) + _varint(len(raw)) + raw
-
-
-def _vi(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
-
-
-def cosmos_sign_doc(public_key: bytes, sender: str) -> bytes:
-    coin = _ld(1, "uscrt") + _ld(2, "1000")
-    msg = _ld(1, "/cosmos.bank.v1beta1.MsgSend") + _ld(2, _ld(1, sender) + _ld(2, "secret1" + "q" * 38) + _ld(3, coin))
-    body = _ld(1, msg) + _ld(2, "rent")
-    pk = _ld(1, "/cosmos.crypto.secp256k1.PubKey") + _ld(2, _ld(1, public_key))
-    info = _ld(1, pk) + _ld(2, _ld(1, _vi(1, 1))) + _vi(3, 7)
-    auth = _ld(1, info) + _ld(2, _ld(1, _ld(1, "uscrt") + _ld(2, "2500")) + _vi(2, 100_000))
-    return _ld(1, body) + _ld(2, auth) + _ld(3, "secret-4") + _vi(4, 42)
-
-
 def solana_tx(public_key: bytes) -> bytes:
     me = Pubkey.from_bytes(public_key)
     to = Pubkey.from_bytes(bytes(range(1, 33)))
@@ -349,7 +321,7 @@ def test_ecdsa_vault_on_bitcoin_ethereum_and_cosmos(home: Path, tmp_path: Path) 
     assert b["summary"]["fee"] == 10_000
 
     doc = tmp_path / "signdoc.bin"
-    raw = cosmos_sign_doc(pk, sec)
+    raw = cosmos.bank_send(pk, "secret1" + "q" * 38, 1000, memo="rent", sequence=7, account_number=42)
     doc.write_bytes(raw)
     c = ok(gl(home, "sign-tx", vid, "--chain", "cosmos", "--tx", str(doc), "--json"))
     txraw = base64.b64decode(c["tx_base64"])
