@@ -24,10 +24,10 @@ nats-server:                  ## the NATS router (Debian package), installed whe
 	@bash scripts/ensure-nats-server.sh
 
 test: $(STAMP) lint nats-server  ## lint, types and the fast test suite
-	$(BIN)/python -m pytest -q
+	GRIDLOCK_REQUIRE_NATS=1 $(BIN)/python -m pytest -q
 
 test-all: $(STAMP) nats-server  ## every test, slow ones included
-	$(BIN)/python -m pytest -q -m ''
+	GRIDLOCK_REQUIRE_NATS=1 $(BIN)/python -m pytest -q -m ''
 
 bench: $(STAMP)               ## median timings of our operations
 	$(BIN)/python bench/run.py

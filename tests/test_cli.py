@@ -31,12 +31,12 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
+from conftest import need_nats_server
 from gridlock.chains import bitcoin, cosmos
 from gridlock.chains.bitcoin import OutPoint, Spend, TxOut
 from gridlock.cli.main import app
 from gridlock.crypto.ecdsa.signing import verify as ecdsa_verify
 from gridlock.local import verify
-from gridlock.transport.server import find_nats_server
 
 PASSWORD = "correct horse battery staple"
 CORE = ["device", "enclave", "cloud", "watch", "friend"]
@@ -510,16 +510,8 @@ def test_commands_without_a_devnet(tmp_path: Path) -> None:
 
 
 # --- NATS: guardians as separate processes on a real nats-server -----------------------------------------
-def _nats_available() -> bool:
-    try:
-        find_nats_server()
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _nats_available(), reason="nats-server is not installed")
 def test_nats_devnet_with_guardian_processes(tmp_path: Path) -> None:
+    need_nats_server()
     h = tmp_path / "nats"
     try:
         up = ok(gl(h, "devnet", "up", "--nats", "--detach", "--json"))
@@ -536,10 +528,10 @@ def test_nats_devnet_with_guardian_processes(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _nats_available(), reason="nats-server is not installed")
 def test_nats_devnet_every_command(tmp_path: Path) -> None:
     """The embedded module's paths over NATS: taproot and ECDSA vaults, too few guardians, refresh,
     replace, a down/up cycle in the other mode."""
+    need_nats_server()
     h = tmp_path / "nats-all"
     try:
         ok(gl(h, "devnet", "up", "--nats", "--detach", "--spare", "backup"))

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import need_nats_server
 from gridlock import local
 from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.guardian.cluster import EmbeddedCluster, ProcessCluster
-from gridlock.transport.server import NatsServer, find_nats_server
+from gridlock.transport.server import NatsServer
 
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
 ENCLAVE_ACCOUNT = human(hashlib.sha256(b"gridlock enclave guardian").digest()[:20])
@@ -73,10 +74,7 @@ def test_vault_with_the_enclave_guardian_signs_with_and_without_it(tmp_path: Pat
 
 def test_enclave_guardian_process_over_nats(tmp_path: Path) -> None:
     """The devnet shape: five guardian processes on NATS, "enclave" run by ``gridlock.enclave.guardian``."""
-    try:
-        find_nats_server()
-    except Exception:
-        pytest.skip("nats-server is not installed")
+    need_nats_server()
     server = NatsServer.start()
     pc = ProcessCluster.create(tmp_path, NAMES, server.url, session_timeout=20.0, enclave_names=["enclave"])
     pc.start(timeout=120)

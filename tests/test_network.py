@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from conftest import need_nats_server
 from gridlock import local
 from gridlock.chains import ethereum
 from gridlock.client import Client, GuardianTimeout, SyncClient
 from gridlock.client.client import OperationFailed
 from gridlock.guardian.cluster import EmbeddedCluster, ProcessCluster
 from gridlock.transport.local import LocalRouter
-from gridlock.transport.server import NatsServer, find_nats_server
+from gridlock.transport.server import NatsServer
 from gridlock.wire import Identity
 from gridlock.wire import control as ctl
 
@@ -240,18 +241,9 @@ def test_chain_transaction_signed_by_the_networked_vault(tmp_path: Path) -> None
 
 
 # --- NATS: every guardian its own OS process ----------------------------------------------------------
-def _nats_available() -> bool:
-    try:
-        find_nats_server()
-    except Exception:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    if not _nats_available():
-        pytest.skip("nats-server is not installed (scripts/ensure-nats-server.sh installs it)")
+    need_nats_server()
     server = NatsServer.start()
     pc = ProcessCluster.create(tmp_path_factory.mktemp("nats-cluster"), NAMES, server.url, session_timeout=4.0)
     pc.start()

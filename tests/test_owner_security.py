@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from conftest import need_nats_server
 from gridlock import local
 from gridlock.chains import ethereum
 from gridlock.client import Client
@@ -22,7 +23,7 @@ from gridlock.client.client import OperationFailed, Vault, recovery_finish, reco
 from gridlock.client.owner import OwnerDevice
 from gridlock.guardian.cluster import ProcessCluster
 from gridlock.transport.nats import NatsTransport
-from gridlock.transport.server import NatsServer, find_nats_server
+from gridlock.transport.server import NatsServer
 from gridlock.wire import Identity
 from gridlock.wire import control as ctl
 from gridlock.wire.approval import Approval
@@ -39,10 +40,7 @@ def run(fn: Callable[[], Awaitable[Any]]) -> Any:
 
 @pytest.fixture(scope="module")
 def pc(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    try:
-        find_nats_server()
-    except Exception:
-        pytest.skip("nats-server is not installed (scripts/ensure-nats-server.sh installs it)")
+    need_nats_server()
     server = NatsServer.start()
     # The new phone runs its own guardian ("newdevice"), which knows its own client; the other
     # guardians learn of it only through the recovery (its requests come as introductions).

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from conftest import need_nats_server
 from gridlock.errors import GridlockError
 from gridlock.transport import (
     AddressInUse,
@@ -69,12 +70,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str 
 
 @pytest.fixture(scope="session")
 def nats_server() -> Iterator[NatsServer]:
-    try:
-        find_nats_server()
-    except NatsServerNotFound as exc:
-        if os.environ.get("GRIDLOCK_REQUIRE_NATS") == "1":
-            pytest.fail(f"GRIDLOCK_REQUIRE_NATS=1 but {exc}")
-        pytest.skip(f"NATS tests need nats-server: {exc}")
+    need_nats_server()
     server = NatsServer.start()
     try:
         yield server
