@@ -9,12 +9,26 @@ from typing import Any
 import pytest
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.message import Message, MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.system_program import TransferParams, transfer
+from solders.system_program import (
+    AssignParams,
+    CreateAccountParams,
+    CreateAccountWithSeedParams,
+    TransferParams,
+    TransferWithSeedParams,
+    WithdrawNonceAccountParams,
+    assign,
+    create_account,
+    create_account_with_seed,
+    transfer,
+    transfer_with_seed,
+    withdraw_nonce_account,
+)
 from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
 
@@ -114,6 +128,42 @@ def test_legacy_transfer_is_processed(vault: local.LocalSigner, vault_key: Pubke
     assert svm.get_balance(to) == lamports
     assert meta.fee() == summary.max_fee == 5000 + 500  # 50_000 µlamports × 10_000 units
     assert before - svm.get_balance(vault_key) == lamports + meta.fee()
+
+
+def test_every_lamport_moving_system_instruction_is_summarised(vault_key: Pubkey) -> None:
+    """Built by solders' own instruction builders: each kind names its source, destination and amount."""
+    to, base, owner, nonce = (Pubkey.new_unique() for _ in range(4))
+    seeded = Pubkey.create_with_seed(vault_key, "gl", owner)
+    ixs = [
+        create_account(CreateAccountParams(from_pubkey=vault_key, to_pubkey=to, lamports=11, space=0, owner=owner)),
+        create_account_with_seed(
+            CreateAccountWithSeedParams(
+                from_pubkey=vault_key, to_pubkey=seeded, base=vault_key, seed="gl", lamports=12, space=8, owner=owner
+            )
+        ),
+        transfer_with_seed(
+            TransferWithSeedParams(
+                from_pubkey=seeded, from_base=base, from_seed="s", from_owner=owner, to_pubkey=to, lamports=13
+            )
+        ),
+        withdraw_nonce_account(
+            WithdrawNonceAccountParams(nonce_pubkey=nonce, authorized_pubkey=vault_key, to_pubkey=to, lamports=14)
+        ),
+        assign(AssignParams(pubkey=vault_key, owner=owner)),  # moves nothing
+    ]
+    unsigned = bytes(Transaction.new_unsigned(Message.new_with_blockhash(ixs, vault_key, Hash.default())))
+    assert solana.summarize(unsigned).transfers == (
+        solana.Transfer("create_account", str(vault_key), str(to), 11),
+        solana.Transfer("create_account_with_seed", str(vault_key), str(seeded), 12),
+        solana.Transfer("transfer_with_seed", str(seeded), str(to), 13),
+        solana.Transfer("withdraw_nonce_account", str(nonce), str(to), 14),
+    )
+
+    # a lamport-moving tag whose data is cut short is refused, not read as "moves nothing"
+    short = Instruction(ixs[0].program_id, bytes(ixs[0].data)[:8], ixs[0].accounts)
+    bad = bytes(Transaction.new_unsigned(Message.new_with_blockhash([short], vault_key, Hash.default())))
+    with pytest.raises(DecodeError, match="malformed System Program instruction"):
+        solana.summarize(bad)
 
 
 def test_v0_transfer_is_processed(vault: local.LocalSigner, vault_key: Pubkey, svm: LiteSVM) -> None:
