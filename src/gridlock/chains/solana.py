@@ -22,6 +22,7 @@ are decoded by hand because ``solders`` builds but does not decode them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +64,15 @@ DEFAULT_COMPUTE_UNITS_PER_INSTRUCTION = 200_000
 MAX_COMPUTE_UNITS = 1_400_000
 MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
 
-# System Program instruction tags (bincode u32 LE enum index) that move lamports
-_CREATE_ACCOUNT, _TRANSFER, _CREATE_ACCOUNT_WITH_SEED, _WITHDRAW_NONCE, _TRANSFER_WITH_SEED = 0, 2, 3, 5, 11
+# System Program instructions that move lamports, by tag (bincode u32 LE enum index):
+# (kind, solders decoder, position of the destination among the accounts; the source is the first)
+_LAMPORT_MOVES: dict[int, tuple[str, Callable[[Instruction], Any], int]] = {
+    0: ("create_account", decode_create_account, 1),
+    2: ("transfer", decode_transfer, 1),
+    3: ("create_account_with_seed", decode_create_account_with_seed, 1),
+    5: ("withdraw_nonce_account", decode_withdraw_nonce_account, 1),
+    11: ("transfer_with_seed", decode_transfer_with_seed, 2),
+}
 _SET_COMPUTE_UNIT_LIMIT, _SET_COMPUTE_UNIT_PRICE = 2, 3
 
 
@@ -208,6 +216,9 @@ def _system_transfer(ix: CompiledInstruction, keys: list[Pubkey]) -> Transfer | 
     if len(data) < 4:
         return None
     tag = _u32(data)
+    if tag not in _LAMPORT_MOVES:
+        return None
+    kind, decode, destination = _LAMPORT_MOVES[tag]
     resolved = [keys[i] if i < len(keys) else None for i in ix.accounts]
     metas = [AccountMeta(k if k is not None else Pubkey.default(), False, False) for k in resolved]
     instruction = Instruction(SYSTEM_PROGRAM, data, metas)
@@ -217,24 +228,10 @@ def _system_transfer(ix: CompiledInstruction, keys: list[Pubkey]) -> Transfer | 
         return None if k is None else str(k)
 
     try:
-        if tag == _TRANSFER:
-            params: Any = decode_transfer(instruction)
-            return Transfer("transfer", name(0), name(1), params["lamports"])
-        if tag == _TRANSFER_WITH_SEED:
-            params = decode_transfer_with_seed(instruction)
-            return Transfer("transfer_with_seed", name(0), name(2), params["lamports"])
-        if tag == _CREATE_ACCOUNT:
-            params = decode_create_account(instruction)
-            return Transfer("create_account", name(0), name(1), params["lamports"])
-        if tag == _CREATE_ACCOUNT_WITH_SEED:
-            params = decode_create_account_with_seed(instruction)
-            return Transfer("create_account_with_seed", name(0), name(1), params["lamports"])
-        if tag == _WITHDRAW_NONCE:
-            params = decode_withdraw_nonce_account(instruction)
-            return Transfer("withdraw_nonce_account", name(0), name(1), params["lamports"])
+        lamports = decode(instruction)["lamports"]
     except Exception as exc:  # malformed instruction data for its tag
         raise DecodeError(f"malformed System Program instruction (tag {tag})") from exc
-    return None
+    return Transfer(kind, name(0), name(destination), lamports)
 
 
 def summarize(tx_bytes: bytes) -> TransactionSummary:
