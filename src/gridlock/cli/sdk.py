@@ -4,10 +4,6 @@ The client runs on its own event-loop thread (as :class:`gridlock.client.SyncCli
 synchronous chain functions can sign through a networked vault with :class:`NetworkSigner` (the
 ``gridlock.chains.Signer`` seam).  Its transport is the devnet's: a :class:`BridgeTransport` to the
 embedded host's router, or a :class:`NatsTransport` to the NATS server.
-
-The SDK is growing owner security (issue 7: ``Client(owner=…)``, ``create_vault(password=…)``,
-``Vault.sign(tx=…)``, ``replace_guardian(password=…)``).  This module passes those arguments when
-the installed SDK takes them (checked by signature), so the CLI works before and after that change.
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import importlib
-import inspect
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -26,6 +20,7 @@ from gridlock.cli.errors import CliError, classify
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import Paths, guardian_names
 from gridlock.client.client import Client, OperationFailed, Vault
+from gridlock.client.owner import OwnerDevice
 from gridlock.guardian.config import Directory
 from gridlock.transport.base import Transport
 from gridlock.transport.nats import NatsTransport
@@ -33,22 +28,10 @@ from gridlock.transport.nats import NatsTransport
 T = TypeVar("T")
 
 
-def takes(func: Callable[..., Any], name: str) -> bool:
-    """Whether ``func`` accepts a parameter called ``name``."""
-    try:
-        return name in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def owner_device(keyring: Keyring, pending: bool = False) -> Any | None:
-    """The keyring's device key as the SDK's ``OwnerDevice``, when the SDK has one."""
-    try:
-        cls = importlib.import_module("gridlock.client.owner").OwnerDevice
-    except (ImportError, AttributeError):
-        return None
+def owner_device(keyring: Keyring, pending: bool = False) -> OwnerDevice | None:
+    """The keyring's device key (or, during a recovery, the new device's) as an ``OwnerDevice``."""
     key = keyring.pending_device if pending else keyring.device
-    return None if key is None else cls.from_bytes(key)
+    return None if key is None else OwnerDevice.from_bytes(key)
 
 
 class OwnerSession:
@@ -83,17 +66,14 @@ class OwnerSession:
             self._stop_loop()
             raise
 
-    async def _connect(self, device: Any | None) -> Client:
+    async def _connect(self, device: OwnerDevice | None) -> Client:
         transport: Transport
         if self.running["mode"] == "embedded":
             transport = BridgeTransport(self.running["socket"], self.keyring.client_id)
         else:
             transport = NatsTransport(self.running["router"], self.keyring.client_id, connect_timeout=5.0)
         await transport.start()
-        kwargs: dict[str, Any] = {}
-        if device is not None and takes(Client.__init__, "owner"):
-            kwargs["owner"] = device
-        client = Client(self.keyring.identity, transport, self.directory.everyone, timeout=self.timeout, **kwargs)
+        client = Client(self.keyring.identity, transport, self.directory.everyone, timeout=self.timeout, owner=device)
         await client.start()
         return client
 
@@ -146,10 +126,7 @@ class OwnerSession:
         return self.run(self.c.ping(list(guardian_ids), timeout))
 
     def create_vault(self, scheme: str, guardian_ids: Sequence[str], threshold: int, password: str) -> Vault:
-        kwargs: dict[str, Any] = {}
-        if takes(Client.create_vault, "password"):
-            kwargs["password"] = password
-        return self.run(self.c.create_vault(scheme, list(guardian_ids), threshold, **kwargs))
+        return self.run(self.c.create_vault(scheme, list(guardian_ids), threshold, password=password))
 
     def open_vault(self, entry: dict[str, Any], *, fresh: bool = False, timeout: float = 3.0) -> Vault:
         """The vault of a vault-book entry.
@@ -180,19 +157,13 @@ class OwnerSession:
         return Vault(self.c, entry["id"], scheme, public_key, threshold, members, epoch)
 
     def sign(self, vault: Vault, message: bytes, tx: dict[str, Any] | None = None) -> bytes:
-        kwargs: dict[str, Any] = {}
-        if tx is not None and takes(vault.sign, "tx"):
-            kwargs["tx"] = tx
-        return self.run(vault.sign(message, **kwargs))
+        return self.run(vault.sign(message, tx=tx))
 
     def refresh(self, vault: Vault) -> int:
         return self.run(vault.refresh())
 
     def replace_guardian(self, vault: Vault, old: str, new: str, password: str) -> int:
-        kwargs: dict[str, Any] = {}
-        if takes(vault.replace_guardian, "password"):
-            kwargs["password"] = password
-        return self.run(vault.replace_guardian(old, new, **kwargs))
+        return self.run(vault.replace_guardian(old, new, password=password))
 
     def vault_entry(self, vault: Vault, base: dict[str, Any] | None = None) -> dict[str, Any]:
         """The vault book's record of ``vault``."""
