@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 import time
 import traceback
@@ -949,14 +950,12 @@ def recover_start(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = N
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
         keyring = c.keyring()
-        import secrets as _secrets
-
         if keyring.pending_device is None:
-            keyring.pending_device = _secrets.token_bytes(32)
+            keyring.pending_device = secrets.token_bytes(32)
             keyring.save(c.paths.keyring)
-        from nacl.signing import SigningKey
+        from gridlock.client.owner import OwnerDevice
 
-        lost = bytes(SigningKey(keyring.device).verify_key)
+        lost = OwnerDevice.from_bytes(keyring.device).public
         session, _ = c.session(pending_device=True)
         with session as s:
             try:
