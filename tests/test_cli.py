@@ -404,8 +404,8 @@ def test_too_few_guardians_online(ed_vault: dict[str, Any], home: Path) -> None:
 
 @pytest.mark.slow
 def test_owner_security_commands(ed_vault: dict[str, Any], home: Path) -> None:
-    """policy / audit / recover call the owner-security interface (gridlock.cli.owner): when the
-    guardians implement it the documents come back; when not, a clear error with exit code 1."""
+    """policy / audit / recover through gridlock.cli.owner: every holder keeps the policy, the audit log
+    records it, and bad options are usage errors."""
     doc = ok(gl(home, "policy", "set", "sol", "--limit", "solana:1000000/86400", "--rate", "100/3600", "--json"))
     assert doc["rules"]["limits"]["solana"] == {"amount": 1_000_000, "period": 86400}
     shown = ok(gl(home, "policy", "show", "sol", "--json"))
