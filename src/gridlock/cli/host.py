@@ -29,8 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
-import importlib
-import inspect
 import json
 import logging
 import os
@@ -47,7 +45,8 @@ from typing import Any
 from gridlock.cli.bridge import BridgeServer
 from gridlock.cli.state import Paths, update_running
 from gridlock.cli.stores import guardian_module, open_guardian_store
-from gridlock.guardian.config import Directory, GuardianConfig
+from gridlock.guardian.audit import AuditLog
+from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY, Directory, guardian_kind
 from gridlock.guardian.keystore import ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
 from gridlock.guardian.service import load_or_create_identity
@@ -65,7 +64,7 @@ class HostOptions:
     mode: str = "embedded"  # or "nats"
     nats: str | None = None  # a URL, or "auto": start a nats-server
     session_timeout: float = 30.0
-    recovery_delay: float | None = None
+    recovery_delay: float = DEFAULT_RECOVERY_DELAY
     guardian_startup: float = 60.0
 
     def to_json(self) -> dict[str, Any]:
@@ -76,28 +75,12 @@ class HostError(Exception):
     """The devnet could not start; the message says why."""
 
 
-def node_kwargs(name: str, gdir: Path, recovery_delay: float | None) -> dict[str, Any]:
-    """Optional GuardianNode settings the installed node supports (owner security, issue 7)."""
-    params = inspect.signature(GuardianNode.__init__).parameters
-    out: dict[str, Any] = {}
-    if "kind" in params:
-        out["kind"] = "watch" if name == "watch" else "guardian"
-    if "recovery_delay" in params and recovery_delay is not None:
-        out["recovery_delay"] = recovery_delay
-    if "audit" in params:
-        with contextlib.suppress(ImportError, AttributeError):
-            audit_log = importlib.import_module("gridlock.guardian.audit").AuditLog
-            out["audit"] = audit_log(gdir / "audit.db")
-    return out
-
-
 @dataclass
 class _Embedded:
     name: str
     identity: Identity
     keystore: ShareStore
-    gdir: Path
-    extra: dict[str, Any] = field(default_factory=dict)
+    audit: AuditLog
     node: GuardianNode | None = None
     task: asyncio.Task[None] | None = None
 
@@ -191,9 +174,7 @@ class DevnetHost:
             await self._stop_embedded(name)
             g = self.embedded.pop(name)
             g.keystore.close()
-            audit = g.extra.get("audit")
-            if audit is not None:
-                audit.close()
+            g.audit.close()
         for name in list(self.processes):
             self._stop_process(name)
         self.processes.clear()
@@ -213,7 +194,7 @@ class DevnetHost:
         if identity.guardian_id not in directory.guardians:
             ks.close()
             raise HostError(f"guardian {name} ({identity.guardian_id}) is not in {self.paths.directory}")
-        self.embedded[name] = _Embedded(name, identity, ks, gdir, node_kwargs(name, gdir, self.options.recovery_delay))
+        self.embedded[name] = _Embedded(name, identity, ks, AuditLog(gdir / "audit.db"))
 
     async def _start_embedded(self, name: str, directory: Directory | None = None) -> None:
         g = self.embedded[name]
@@ -230,7 +211,9 @@ class DevnetHost:
             directory.everyone,
             authorizer=RegisteredClients(directory.clients),
             session_timeout=self.options.session_timeout,
-            **g.extra,
+            audit=g.audit,
+            kind=guardian_kind(g.name),
+            recovery_delay=self.options.recovery_delay,
         )
         g.task = asyncio.ensure_future(g.node.serve())
 
@@ -263,12 +246,9 @@ class DevnetHost:
             'directory = "../../directory.json"',
             f'secret_env = "{SECRET_ENV}"',
             f"session_timeout = {float(self.options.session_timeout)}",
+            f'kind = "{guardian_kind(name)}"',
+            f"recovery_delay = {float(self.options.recovery_delay)}",
         ]
-        fields = GuardianConfig.__dataclass_fields__
-        if "kind" in fields:
-            lines.append(f'kind = "{"watch" if name == "watch" else "guardian"}"')
-        if "recovery_delay" in fields and self.options.recovery_delay is not None:
-            lines.append(f"recovery_delay = {float(self.options.recovery_delay)}")
         path = gdir / "guardian.toml"
         path.write_text("# written by `gridlock devnet up`\n" + "\n".join(lines) + "\n")
         return path

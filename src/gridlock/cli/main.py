@@ -245,6 +245,7 @@ def devnet_up(
     def body(c: Cmd) -> None:
         devnetmod = _devnetmod()
         from gridlock.cli.host import HostOptions
+        from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY
 
         if not 1 <= session_timeout <= 3600:
             raise usage("--session-timeout must be 1..3600 seconds")
@@ -257,7 +258,7 @@ def devnet_up(
             mode="nats" if nats else "embedded",
             nats=nats,
             session_timeout=session_timeout,
-            recovery_delay=recovery_delay,
+            recovery_delay=DEFAULT_RECOVERY_DELAY if recovery_delay is None else recovery_delay,
         )
         with c.out.status("preparing the devnet…"):
             state, keyring, created = devnetmod.prepare(c.paths, password, list(spare or []))

@@ -22,7 +22,7 @@ from pathlib import Path
 from gridlock.client.client import Client
 from gridlock.client.owner import OwnerDevice
 from gridlock.guardian.audit import AuditLog
-from gridlock.guardian.config import Directory
+from gridlock.guardian.config import Directory, guardian_kind
 from gridlock.guardian.keystore import Keystore, ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
 from gridlock.guardian.service import load_or_create_identity
@@ -122,7 +122,7 @@ class EmbeddedCluster:
             authorizer=RegisteredClients(self.clients),
             session_timeout=timeout,
             audit=audit,
-            kind="watch" if name == "watch" else "guardian",
+            kind=guardian_kind(name),
             recovery_delay=self.recovery_delay,
         )
 
@@ -212,7 +212,7 @@ class ProcessCluster:
             (gdir / "guardian.toml").write_text(
                 f'name = "{name}"\ndata_dir = "."\nrouter = "{nats_url}"\ndirectory = "../directory.json"\n'
                 f'secret_env = "{SECRET_ENV}"\nsession_timeout = {session_timeout}\n'
-                f'kind = "{"watch" if name == "watch" else "guardian"}"\nrecovery_delay = {recovery_delay}\n'
+                f'kind = "{guardian_kind(name)}"\nrecovery_delay = {recovery_delay}\n'
             )
             if name in enclave_names:  # its identity lives in the custody contract: let it make it
                 out = subprocess.run(  # noqa: S603 -- our own interpreter and module

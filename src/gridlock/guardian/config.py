@@ -35,6 +35,12 @@ from gridlock.errors import DecodeError, GridlockError
 from gridlock.wire import PublicIdentity
 
 MIN_SECRET = 16
+DEFAULT_RECOVERY_DELAY = 6 * 3600  # device-recovery time lock, seconds
+
+
+def guardian_kind(name: str) -> str:
+    """The devnet and test-cluster convention: the guardian named "watch" is the Watchlight kind."""
+    return "watch" if name == "watch" else "guardian"
 
 
 class ConfigError(GridlockError):
@@ -52,7 +58,7 @@ class GuardianConfig:
     session_timeout: float = 60.0
     max_sessions: int = 64
     kind: str = "guardian"  # "watch": the Watchlight kind, with its own hold-and-notify rule
-    recovery_delay: float = 6 * 3600  # device-recovery time lock, seconds
+    recovery_delay: float = DEFAULT_RECOVERY_DELAY
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> GuardianConfig:
@@ -87,7 +93,7 @@ class GuardianConfig:
                 session_timeout=float(raw.get("session_timeout", 60.0)),
                 max_sessions=int(raw.get("max_sessions", 64)),
                 kind=str(raw.get("kind", "guardian")),
-                recovery_delay=float(raw.get("recovery_delay", 6 * 3600)),
+                recovery_delay=float(raw.get("recovery_delay", DEFAULT_RECOVERY_DELAY)),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{p}: {exc}") from None

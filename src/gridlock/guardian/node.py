@@ -44,6 +44,7 @@ from gridlock.guardian import owner as owner_mod
 from gridlock.guardian import policy as policy_mod
 from gridlock.guardian import txcheck
 from gridlock.guardian.audit import AuditLog
+from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY
 from gridlock.guardian.keystore import KeystoreError, ShareStore
 from gridlock.guardian.session import Session, participants_of
 from gridlock.protocol.dkg import DkgParty
@@ -131,7 +132,7 @@ class GuardianNode:
         clock: Callable[[], float] = time.time,
         audit: AuditLog | None = None,
         kind: str = "guardian",
-        recovery_delay: float = 6 * 3600,
+        recovery_delay: float = DEFAULT_RECOVERY_DELAY,
         password_attempts: int = 5,
         per_client_requests: int = 32,
     ) -> None:
