@@ -46,7 +46,7 @@ from gridlock.cli.bridge import BridgeServer
 from gridlock.cli.state import Paths, update_running
 from gridlock.cli.stores import guardian_module, open_guardian_store
 from gridlock.guardian.audit import AuditLog
-from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY, Directory, guardian_kind
+from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY, SECRET_ENV, Directory, config_text, guardian_kind
 from gridlock.guardian.keystore import ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
 from gridlock.guardian.service import load_or_create_identity
@@ -55,7 +55,6 @@ from gridlock.transport.server import NatsServer
 from gridlock.wire import Identity
 
 log = logging.getLogger("gridlock.cli.host")
-SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the variable's name
 HOST_MARKER = "gridlock.cli.host"
 
 
@@ -238,19 +237,16 @@ class DevnetHost:
         await asyncio.gather(*(self._start_process(name) for name in self.names))
 
     def _write_config(self, name: str) -> Path:
-        gdir = self.paths.guardian(name)
-        lines = [
-            f"name = {json.dumps(name)}",
-            'data_dir = "."',
-            f"router = {json.dumps(self.nats_url)}",
-            'directory = "../../directory.json"',
-            f'secret_env = "{SECRET_ENV}"',
-            f"session_timeout = {float(self.options.session_timeout)}",
-            f'kind = "{guardian_kind(name)}"',
-            f"recovery_delay = {float(self.options.recovery_delay)}",
-        ]
-        path = gdir / "guardian.toml"
-        path.write_text("# written by `gridlock devnet up`\n" + "\n".join(lines) + "\n")
+        assert self.nats_url is not None
+        text = config_text(
+            name,
+            self.nats_url,
+            "../../directory.json",
+            session_timeout=self.options.session_timeout,
+            recovery_delay=self.options.recovery_delay,
+        )
+        path = self.paths.guardian(name) / "guardian.toml"
+        path.write_text("# written by `gridlock devnet up`\n" + text)
         return path
 
     async def _start_process(self, name: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from gridlock.client.client import Client
 from gridlock.client.owner import OwnerDevice
 from gridlock.guardian.audit import AuditLog
-from gridlock.guardian.config import Directory, guardian_kind
+from gridlock.guardian.config import SECRET_ENV, Directory, config_text, guardian_kind
 from gridlock.guardian.keystore import Keystore, ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
 from gridlock.guardian.service import load_or_create_identity
@@ -32,7 +32,6 @@ from gridlock.transport.nats import NatsTransport
 from gridlock.wire import Identity, PublicIdentity
 
 ENCLAVE_MODULE = "gridlock.enclave.guardian"  # run by name: the enclave package builds on this one
-SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the variable's name
 
 
 def _new_secret() -> str:
@@ -210,9 +209,13 @@ class ProcessCluster:
             gdir.mkdir(exist_ok=True)
             secrets_[name] = _new_secret()
             (gdir / "guardian.toml").write_text(
-                f'name = "{name}"\ndata_dir = "."\nrouter = "{nats_url}"\ndirectory = "../directory.json"\n'
-                f'secret_env = "{SECRET_ENV}"\nsession_timeout = {session_timeout}\n'
-                f'kind = "{guardian_kind(name)}"\nrecovery_delay = {recovery_delay}\n'
+                config_text(
+                    name,
+                    nats_url,
+                    "../directory.json",
+                    session_timeout=session_timeout,
+                    recovery_delay=recovery_delay,
+                )
             )
             if name in enclave_names:  # its identity lives in the custody contract: let it make it
                 out = subprocess.run(  # noqa: S603 -- our own interpreter and module

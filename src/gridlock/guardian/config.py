@@ -35,12 +35,31 @@ from gridlock.errors import DecodeError, GridlockError
 from gridlock.wire import PublicIdentity
 
 MIN_SECRET = 16
+SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the default variable's name, not a secret
 DEFAULT_RECOVERY_DELAY = 6 * 3600  # device-recovery time lock, seconds
 
 
 def guardian_kind(name: str) -> str:
     """The devnet and test-cluster convention: the guardian named "watch" is the Watchlight kind."""
     return "watch" if name == "watch" else "guardian"
+
+
+def config_text(
+    name: str, router: str, directory: str, *, session_timeout: float, recovery_delay: float, data_dir: str = "."
+) -> str:
+    """A configuration file that :meth:`GuardianConfig.load` reads back (paths relative to the file;
+    the secret from :data:`SECRET_ENV`).  JSON strings and numbers are valid TOML values."""
+    fields = {
+        "name": name,
+        "data_dir": data_dir,
+        "router": router,
+        "directory": directory,
+        "secret_env": SECRET_ENV,
+        "session_timeout": float(session_timeout),
+        "kind": guardian_kind(name),
+        "recovery_delay": float(recovery_delay),
+    }
+    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in fields.items())
 
 
 class ConfigError(GridlockError):
@@ -53,7 +72,7 @@ class GuardianConfig:
     data_dir: Path
     router: str
     directory: Path
-    secret_env: str | None = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the variable's name, not a secret
+    secret_env: str | None = SECRET_ENV
     secret_file: Path | None = None
     session_timeout: float = 60.0
     max_sessions: int = 64
@@ -88,7 +107,7 @@ class GuardianConfig:
                 data_dir=path_of(env.get("GRIDLOCK_DATA_DIR", raw.get("data_dir")), "data_dir"),
                 router=str(env.get("GRIDLOCK_ROUTER", raw.get("router", ""))),
                 directory=path_of(env.get("GRIDLOCK_DIRECTORY", raw.get("directory")), "directory"),
-                secret_env=raw.get("secret_env", "GRIDLOCK_GUARDIAN_SECRET") if "secret_file" not in raw else None,
+                secret_env=raw.get("secret_env", SECRET_ENV) if "secret_file" not in raw else None,
                 secret_file=path_of(raw["secret_file"], "secret_file") if "secret_file" in raw else None,
                 session_timeout=float(raw.get("session_timeout", 60.0)),
                 max_sessions=int(raw.get("max_sessions", 64)),
