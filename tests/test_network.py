@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,15 @@ def test_router_that_tampers_gets_nothing_through(tmp_path: Path) -> None:
             await c.close()
 
     run(main)
+
+
+def test_sync_client_that_fails_to_start_stops_its_loop_thread() -> None:
+    async def make() -> Client:
+        raise RuntimeError("no router")
+
+    with pytest.raises(RuntimeError, match="no router"):
+        SyncClient(make)
+    assert not [t for t in threading.enumerate() if t.name == "gridlock-client" and t.is_alive()]
 
 
 def test_chain_transaction_signed_by_the_networked_vault(tmp_path: Path) -> None:

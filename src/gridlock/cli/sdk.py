@@ -1,6 +1,6 @@
 """The owner's SDK session for one command: the unlocked keyring and a started :class:`Client`.
 
-The client runs on its own event-loop thread (as :class:`gridlock.client.SyncClient` does), so the
+The client runs on a :class:`gridlock.client.SyncClient` (its own event-loop thread), so the
 synchronous chain functions can sign through a networked vault with :class:`NetworkSigner` (the
 ``gridlock.chains.Signer`` seam).  Its transport is the devnet's: a :class:`BridgeTransport` to the
 embedded host's router, or a :class:`NatsTransport` to the NATS server.
@@ -8,10 +8,8 @@ embedded host's router, or a :class:`NatsTransport` to the NATS server.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
-import threading
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -21,6 +19,7 @@ from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import Paths, guardian_names
 from gridlock.client.client import Client, OperationFailed, Vault
 from gridlock.client.owner import OwnerDevice
+from gridlock.client.sync import SyncClient
 from gridlock.guardian.config import Directory
 from gridlock.transport.base import Transport
 from gridlock.transport.nats import NatsTransport
@@ -55,16 +54,8 @@ class OwnerSession:
         self.ids = {g["name"]: g["id"] for g in state["guardians"]}
         self.directory = Directory.load(paths.directory)
         self.timeout = timeout or float(running.get("session_timeout", 30.0)) + 15.0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="gridlock-cli", daemon=True)
-        self._thread.start()
-        self.client: Client | None = None
         device = owner_device(keyring, pending=pending_device)
-        try:
-            self.client = self.run(self._connect(device))
-        except BaseException:
-            self._stop_loop()
-            raise
+        self._sync = SyncClient(lambda: self._connect(device), owns_transport=True)
 
     async def _connect(self, device: OwnerDevice | None) -> Client:
         transport: Transport
@@ -78,31 +69,14 @@ class OwnerSession:
         return client
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
-            return fut.result()
-        except KeyboardInterrupt:
-            fut.cancel()
-            raise
+            return self._sync.run(coro)
         except concurrent.futures.CancelledError:
             raise CliError("the operation was cancelled", code="cancelled") from None
 
-    def _stop_loop(self) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-
     def close(self) -> None:
-        if self.client is not None:
-            client, self.client = self.client, None
-
-            async def shut() -> None:
-                await client.close()
-                await client.transport.close()
-
-            with contextlib.suppress(Exception):  # closing is best effort
-                asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=10)
-        self._stop_loop()
+        with contextlib.suppress(Exception):  # closing is best effort
+            self._sync.close(timeout=10)
 
     def __enter__(self) -> OwnerSession:
         return self
@@ -113,8 +87,7 @@ class OwnerSession:
     # --- helpers ------------------------------------------------------------------------------------
     @property
     def c(self) -> Client:
-        assert self.client is not None
-        return self.client
+        return self._sync.client
 
     def error(self, exc: BaseException, what: str = "") -> CliError:
         return classify(exc, self.names, what)

@@ -18,28 +18,52 @@ T = TypeVar("T")
 
 
 class SyncClient:
-    def __init__(self, make_client: Callable[[], Awaitable[Client]]) -> None:
-        """``make_client`` is a coroutine function building (and starting) the client on our loop."""
+    def __init__(self, make_client: Callable[[], Awaitable[Client]], *, owns_transport: bool = False) -> None:
+        """``make_client`` is a coroutine function building (and starting) the client on our loop;
+        with ``owns_transport`` :meth:`close` closes the client's transport too."""
+        self._owns_transport = owns_transport
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="gridlock-client", daemon=True)
         self._thread.start()
-        self.client: Client = self._call(make_client())
+        try:
+            self.client: Client = self._call(make_client())
+        except BaseException:
+            self._stop_loop()
+            raise
 
-    def _call(self, coro: Awaitable[T]) -> T:
+    def _call(self, coro: Awaitable[T], timeout: float | None = None) -> T:
         async def wrap() -> T:
             return await coro
 
-        return asyncio.run_coroutine_threadsafe(wrap(), self._loop).result()
+        fut = asyncio.run_coroutine_threadsafe(wrap(), self._loop)
+        try:
+            return fut.result(timeout)
+        except (KeyboardInterrupt, TimeoutError):  # Ctrl-C or too slow: the operation stops too
+            fut.cancel()
+            raise
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run any coroutine of the client on its loop."""
-        return self._call(coro)
+        return self._call(coro, timeout)
 
-    def close(self) -> None:
+    def _stop_loop(self) -> None:
         if self._loop.is_running():
-            self._call(self.client.close())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+
+    async def _shutdown(self) -> None:
+        await self.client.close()
+        if self._owns_transport:
+            await self.client.transport.close()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Close the client (and the transport it owns), then stop the loop thread.  Idempotent."""
+        if not self._loop.is_running():
+            return
+        try:
+            self._call(self._shutdown(), timeout)
+        finally:
+            self._stop_loop()
 
     def __enter__(self) -> SyncClient:
         return self
