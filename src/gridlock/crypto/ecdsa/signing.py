@@ -232,6 +232,7 @@ class Presigner:
             if not hmac.compare_digest(epoch, self.share.transcript_hash):
                 raise ProtocolAbort([j], "epoch-mismatch", "signer holds a share of another key epoch")
         echo = [self._commits[j] for j in self.signers]
+        zero_points = [G.base_mul(self._zero_terms[m]) for m in self.others]  # the same for every recipient
         out = {}
         for j in self.others:
             try:
@@ -254,12 +255,10 @@ class Presigner:
                     5: self._R.encode(),
                     6: self._blind,
                     7: self._pk.encode(),
-                    8: [G.base_mul(self._zero_terms[m]).encode() for m in self.others],
+                    8: [z.encode() for z in zero_points],
                 }
             )
-        self._round2_public[self.me] = self._public_part(
-            self._R, self._pk, [G.base_mul(self._zero_terms[m]) for m in self.others]
-        )
+        self._round2_public[self.me] = self._public_part(self._R, self._pk, zero_points)
         return out
 
     @staticmethod
