@@ -134,6 +134,7 @@ class PublicIdentity:
     name: str | None = None
     _hpke_key: HpkePublicKey = field(init=False, compare=False, repr=False)
     _verifier: Any = field(init=False, compare=False, repr=False)
+    _guardian_id: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.verify_key, bytes) or len(self.verify_key) != _ED25519_LEN:
@@ -148,6 +149,8 @@ class PublicIdentity:
         _check_name(self.name)
         object.__setattr__(self, "_hpke_key", _parse_hpke_public(kems[0], self.hpke_public))
         object.__setattr__(self, "_verifier", nacl.signing.VerifyKey(self.verify_key))
+        # read several times per message (seal, open, routing): hash the keys once
+        object.__setattr__(self, "_guardian_id", hashlib.sha256(self.key_bytes()).digest()[:16].hex())
 
     @property
     def kem(self) -> str:
@@ -175,7 +178,7 @@ class PublicIdentity:
 
     @property
     def guardian_id(self) -> str:
-        return hashlib.sha256(self.key_bytes()).digest()[:16].hex()
+        return self._guardian_id
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicIdentity:
