@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -81,7 +80,3 @@ class OwnerDevice:
 
     def __repr__(self) -> str:
         return f"OwnerDevice(public={self.public.hex()[:16]}…, <redacted>)"
-
-
-def new_nonce() -> bytes:
-    return secrets.token_bytes(32)

@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
@@ -120,7 +120,6 @@ class _EncryptedStorage:
 class _Secrets:
     registration_private: bytes
     keys: crypto.KeyChain | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Enclave:

@@ -854,7 +854,3 @@ def _decode_public_key(scheme: str, public_key: bytes) -> Any:
     if scheme == "frost-taproot":
         return None  # x-only: parity unknown to the client; the result is checked against it instead
     return group.decode(public_key)
-
-
-def new_nonce() -> bytes:
-    return secrets.token_bytes(32)

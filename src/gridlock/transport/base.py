@@ -115,10 +115,6 @@ class Inbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
-
     def put(self, data: bytes) -> None:
         """Queue ``data``, dropping the oldest messages when it does not fit."""
         if self._closed is not None:
