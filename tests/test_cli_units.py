@@ -17,11 +17,12 @@ from gridlock.cli.errors import AUTH, FAILED, UNAVAILABLE, USAGE, CliError, clas
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.main import app
 from gridlock.cli.owner import build_rules
-from gridlock.client.client import GuardianTimeout
+from gridlock.client.client import GuardianTimeout, OperationFailed
 from gridlock.crypto import hd
 from gridlock.errors import DecodeError
 from gridlock.transport.errors import RecvTimeout, RouterUnavailable, TransportClosed
 from gridlock.transport.local import LocalRouter
+from gridlock.wire.control import RequestRefused
 
 
 @pytest.mark.parametrize("scheme", ["ecdsa-secp256k1", "frost-secp256k1", "frost-taproot", "frost-ed25519"])
@@ -120,6 +121,19 @@ def test_classification_names_guardians() -> None:
     assert classify(RouterUnavailable("gone")).exit_code == UNAVAILABLE
     assert classify(DecodeError("bad")).exit_code == USAGE
     assert classify(RuntimeError("boom")).exit_code == FAILED
+
+
+def test_classification_of_refusals_and_failed_operations() -> None:
+    held = classify(RequestRefused("policy", "over the daily limit", "a" * 32), {"a" * 32: "watch"})
+    assert (held.code, held.exit_code) == ("refused:policy", FAILED) and "watch" in held.message
+    assert classify(RequestRefused("wrong-password", "no")).exit_code == AUTH
+    refusals = {"g1": RequestRefused("wrong-password", "no"), "g2": RequestRefused("rate-limited", "")}
+    wrong = OperationFailed("replace", refusals)
+    assert (classify(wrong).code, classify(wrong).exit_code) == ("wrong-password", AUTH)
+    gone = OperationFailed("refresh", {"g1": GuardianTimeout(["g1"], "refresh")})
+    assert (classify(gone).code, classify(gone).exit_code) == ("guardians-unreachable", UNAVAILABLE)
+    mixed = OperationFailed("refresh", {"g1": GuardianTimeout(["g1"], "refresh"), "g2": RequestRefused("policy", "")})
+    assert classify(mixed).code == "operation-failed"
 
 
 HELP_PAGES = [

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
 from gridlock.transport.errors import RouterUnavailable, TransportError
+from gridlock.wire.control import RequestRefused
 
 OK = 0
 FAILED = 1
@@ -60,10 +61,8 @@ def usage(message: str, hint: str | None = None) -> CliError:
 
 
 def _refusal_code(exc: BaseException) -> str | None:
-    """The stable code of a guardian's refusal (``RequestRefused.code``), found without importing
-    the control module (it moves between ``gridlock.guardian`` and ``gridlock.wire``)."""
-    code = getattr(exc, "code", None)
-    return code if isinstance(code, str) and type(exc).__name__ == "RequestRefused" else None
+    """The stable code of a guardian's refusal."""
+    return exc.code if isinstance(exc, RequestRefused) else None
 
 
 def _named(text: str, names: Mapping[str, str]) -> str:
@@ -75,14 +74,16 @@ def _named(text: str, names: Mapping[str, str]) -> str:
 
 def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: str = "") -> CliError:
     """An SDK / transport / chain exception as a :class:`CliError` (guardian ids shown by name)."""
+    from gridlock.client.client import GuardianTimeout, OperationFailed  # noqa: PLC0415 -- kept off start-up
+
     names = names or {}
     prefix = f"{what}: " if what else ""
     text = _named(str(exc), names)
     kind = type(exc).__name__
     if isinstance(exc, CliError):
         return exc
-    if kind == "GuardianTimeout":
-        missing = [names.get(g, g) for g in getattr(exc, "missing", ())]
+    if isinstance(exc, GuardianTimeout):
+        missing = [names.get(g, g) for g in exc.missing]
         return CliError(
             prefix + text,
             hint=(
@@ -104,12 +105,12 @@ def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: s
         if refused in ("wrong-password", "rate-limited"):
             return CliError(prefix + text, exit_code=AUTH, code=refused)
         return CliError(prefix + text, exit_code=FAILED, code=f"refused:{refused}")
-    if kind == "OperationFailed":
-        errors: Mapping[str, BaseException] = getattr(exc, "errors", {})
+    if isinstance(exc, OperationFailed):
+        errors = exc.errors
         codes = {_refusal_code(e) for e in errors.values()}
         if errors and codes <= {"wrong-password", "rate-limited"}:
             return CliError(prefix + text, exit_code=AUTH, code="wrong-password")
-        if errors and all(type(e).__name__ == "GuardianTimeout" for e in errors.values()):
+        if errors and all(isinstance(e, GuardianTimeout) for e in errors.values()):
             return CliError(prefix + text, exit_code=UNAVAILABLE, code="guardians-unreachable")
         return CliError(prefix + text, exit_code=FAILED, code="operation-failed")
     if isinstance(exc, SignatureError):
