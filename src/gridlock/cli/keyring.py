@@ -7,8 +7,7 @@ File ``keyring.json`` in the devnet directory (mode 0600)::
      "cipher": "aes-256-gcm", "nonce": "<hex>", "ciphertext": "<hex>"}
 
 * The key is Argon2id(password, salt) (RFC 9106's second recommended setting: 3 passes, 64 MiB,
-  4 lanes; ~0.2 s here) when ``argon2-cffi`` is installed, else scrypt (N=2^16, r=8, p=1) from
-  ``cryptography``; the choice and its parameters are stored, so either reads what either wrote.
+  4 lanes; ~0.2 s here); its parameters are stored (and checked against a floor) with the keyring.
 * AES-256-GCM; the associated data binds the header (format, client id, KDF and its parameters),
   so a header edited to weaken the KDF fails to decrypt.  A wrong password is an
   authentication error (exit code 4), never garbage.
@@ -33,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from gridlock.cli.errors import AUTH, CliError, usage
 from gridlock.wire import Identity
@@ -45,20 +44,10 @@ PASSWORD_ENV = "GRIDLOCK_PASSWORD"  # noqa: S105 -- the variable's name
 MIN_PASSWORD = 8
 AAD_LABEL = b"gridlock/cli/keyring/v1"
 
-try:  # Argon2id when available (argon2-cffi), scrypt otherwise
-    from argon2.low_level import Type as _Argon2Type
-    from argon2.low_level import hash_secret_raw as _argon2_raw
-
-    HAVE_ARGON2 = True
-except ImportError:  # pragma: no cover -- depends on the environment
-    HAVE_ARGON2 = False
-
 
 def default_kdf() -> dict[str, Any]:
     salt = secrets.token_bytes(16).hex()
-    if HAVE_ARGON2:
-        return {"name": "argon2id", "salt": salt, "time_cost": 3, "memory_kib": 65536, "parallelism": 4}
-    return {"name": "scrypt", "salt": salt, "n": 1 << 16, "r": 8, "p": 1}  # pragma: no cover
+    return {"name": "argon2id", "salt": salt, "time_cost": 3, "memory_kib": 65536, "parallelism": 4}
 
 
 def derive_key(password: str, kdf: dict[str, Any]) -> bytes:
@@ -66,26 +55,14 @@ def derive_key(password: str, kdf: dict[str, Any]) -> bytes:
     if len(salt) < 16:
         raise CliError("keyring: salt too short", exit_code=AUTH, code="keyring-corrupt")
     if kdf.get("name") == "argon2id":
-        if not HAVE_ARGON2:  # pragma: no cover
-            raise CliError(
-                "this keyring was written with Argon2id but argon2-cffi is not installed",
-                hint="pip install argon2-cffi",
-                exit_code=AUTH,
-                code="keyring-kdf",
-            )
         t, m, p = int(kdf["time_cost"]), int(kdf["memory_kib"]), int(kdf["parallelism"])
         if t < 2 or m < 19 * 1024 or p < 1:
             raise CliError("keyring: KDF parameters below the minimum", exit_code=AUTH, code="keyring-corrupt")
         return bytes(
-            _argon2_raw(
-                password.encode(), salt, time_cost=t, memory_cost=m, parallelism=p, hash_len=32, type=_Argon2Type.ID
+            hash_secret_raw(
+                password.encode(), salt, time_cost=t, memory_cost=m, parallelism=p, hash_len=32, type=Type.ID
             )
         )
-    if kdf.get("name") == "scrypt":
-        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-        if n < 1 << 14:
-            raise CliError("keyring: KDF parameters below the minimum", exit_code=AUTH, code="keyring-corrupt")
-        return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(password.encode())
     raise CliError(f"keyring: unknown KDF {kdf.get('name')!r}", exit_code=AUTH, code="keyring-corrupt")
 
 

@@ -556,7 +556,7 @@ class Vault:
         chosen = set(alive[: self.threshold])
         return [g for g in self.guardians if g in chosen]
 
-    # --- owner security: export, policy, audit, recovery (issue 7) -------------------------------------
+    # --- owner security: export, policy, audit, recovery ---------------------------------------------------
     async def export(self, guardians: Sequence[str] | None = None) -> bytes:
         """The emergency exit: ``t`` guardians hand their shares to the owner, who rebuilds the key."""
         chosen = list(guardians) if guardians is not None else await self._pick_signers(None)

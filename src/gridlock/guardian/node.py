@@ -11,7 +11,8 @@ Every change of a vault's key material is two-phase (SECURITY #16): the new epoc
 transcript hash), and only a ``commit`` carrying the acknowledgements of **every** new holder makes
 it active and retires the old epoch.  Until then the old epoch keeps signing.
 
-Owner authorisation and policy are the next issue's; :class:`Authorizer` is the seam they plug into.
+Which clients may ask at all is the :class:`Authorizer`'s decision; requests that use or change the key
+then need the owner's approvals and pass the owner's policy (``_approve``, ``_policy_gate``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ T = TypeVar("T")
 ECDSA = "ecdsa-secp256k1"
 SESSION_LABEL = b"gridlock/session/v1"
 MAX_EARLY = 2048  # envelopes held for sessions this guardian has not started yet
-# Requests that use or change the key need the owner's approvals (issue 7).
+# Requests that use or change the key need the owner's approvals.
 GUARDED = frozenset(
     {"sign", "presign", "sign-presigned", "refresh", "reshare", "repair", "export", "policy-set", "recovery-cancel"}
 )
@@ -75,7 +76,7 @@ _INTRO: contextvars.ContextVar[PublicIdentity | None] = contextvars.ContextVar("
 
 
 class Authorizer(Protocol):
-    """The seam for owner authorisation and policy (next issue): raise RequestRefused to refuse."""
+    """Which clients may send requests at all: raise RequestRefused to refuse."""
 
     def authorize(self, client: str, op: str, params: Mapping[str, Any]) -> None: ...
 
@@ -319,7 +320,7 @@ class GuardianNode:
         with contextlib.suppress(TransportClosed):
             await self.transport.send(env.sender, reply)
 
-    # --- owner authorisation, policy, recovery (issue 7) ---------------------------------------------
+    # --- owner authorisation, policy, recovery ---------------------------------------------------------
     def _owner(self, vault_id: str) -> owner_mod.OwnerState:
         return owner_mod.OwnerState.from_meta(self.keystore.metadata(vault_id))
 
