@@ -51,7 +51,6 @@ class OwnerSession:
         self.running = running
         self.keyring = keyring
         self.names = guardian_names(state)  # id -> name
-        self.ids = {g["name"]: g["id"] for g in state["guardians"]}
         self.directory = Directory.load(paths.directory)
         self.timeout = timeout or float(running.get("session_timeout", 30.0)) + 15.0
         device = owner_device(keyring, pending=pending_device)
