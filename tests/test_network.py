@@ -21,7 +21,7 @@ from gridlock.client.client import OperationFailed
 from gridlock.guardian.cluster import EmbeddedCluster, ProcessCluster
 from gridlock.transport.local import LocalRouter
 from gridlock.transport.server import NatsServer
-from gridlock.wire import Identity
+from gridlock.wire import Identity, SessionClosed
 from gridlock.wire import control as ctl
 
 SCHEMES = ["frost-ed25519", "frost-secp256k1", "frost-taproot", "ecdsa-secp256k1"]
@@ -205,6 +205,36 @@ def test_router_that_tampers_gets_nothing_through(tmp_path: Path) -> None:
             with pytest.raises(GuardianTimeout):
                 await c.client.create_vault("frost-ed25519", c.ids[:3], threshold=2, timeout=2.0, password=c.password)
             assert all(not g.keystore.vaults() for g in c.guardians)  # nothing stored anywhere
+        finally:
+            await c.close()
+
+    run(main)
+
+
+def test_finished_protocol_sessions_are_closed_in_the_replay_guard(tmp_path: Path) -> None:
+    """Otherwise the guard fills with live-looking sessions under load and refuses new ones."""
+
+    async def main() -> None:
+        c = await cluster(tmp_path)
+        try:
+            assert c.client is not None
+            vault = await c.client.create_vault("frost-ed25519", c.ids[:5], threshold=3, password=c.password)
+            ran: list[bytes] = []
+            for g in c.guardians[:5]:
+                real_run = g.node._run
+
+                async def spy(sid: bytes, *args: Any, _real: Any = real_run, **kw: Any) -> Any:
+                    ran.append(sid)
+                    return await _real(sid, *args, **kw)
+
+                g.node._run = spy  # type: ignore[method-assign]
+            await vault.sign(b"closed")
+            assert len(ran) == 3 and len(set(ran)) == 1  # one signing session at the three signers
+            holders = [g for g in c.guardians[:5] if ran[0] in g.node.guard]
+            assert len(holders) == 3
+            for g in holders:
+                with pytest.raises(SessionClosed):
+                    g.node.guard.check(ran[0], c.ids[0], 10**9)
         finally:
             await c.close()
 

@@ -541,6 +541,8 @@ class GuardianNode:
             raise
         finally:
             del self.sessions[sid]
+            # late envelopes for it are refused, and under load the replay guard evicts it first
+            self.guard.finish(sid)
 
     def _my_index(self, members: Mapping[int, str]) -> int:
         for i, g in members.items():
