@@ -303,6 +303,10 @@ def test_ecdsa_vault_on_bitcoin_ethereum_and_cosmos(home: Path, tmp_path: Path) 
     sec = ok(gl(home, "address", vid, "--chain", "cosmos", password=None)).strip()
     assert sec == cosmos.address(pk) and sec.startswith("secret1")
     assert ok(gl(home, "address", vid, "--chain", "cosmos", "--network", "cosmos", password=None)).startswith("cosmos1")
+    child = ok(gl(home, "address", vid, "--chain", "ethereum", "--path", "m/0/1", "--json"))  # asks the guardians
+    assert child["path"] == "m/0/1" and child["public_key"] != pk.hex() and child["address"] != eth
+    assert PublicKey(bytes.fromhex(child["public_key"]))  # a valid point
+    assert ok(gl(home, "address", vid, "--chain", "ethereum", "--path", "m/0/1", "--json")) == child
 
     digest = hashlib.sha256(b"pay the rent").digest()
     s = ok(gl(home, "sign", vid, "--message", digest.hex(), "--json"))

@@ -448,8 +448,7 @@ def vault_show(
             session, _ = c.session()
             with session as s:
                 reports: dict[str, dict[str, Any]] = {}
-                members = [g for _, g in entry["members"]]
-                answers = s.run(s.c.fanout(members, "info", {"vault": entry["id"]}, timeout=3))
+                answers = s.ask_info(entry)
                 for g, r in answers.items():
                     if isinstance(r, dict):
                         reports[s.name(g)] = {"ok": True, "epoch": r["epoch"], "public_key": r["public_key"]}
@@ -464,7 +463,7 @@ def vault_show(
                         code="guardians-unreachable",
                     )
                 try:
-                    fresh = s.vault_entry(s.open_vault(entry, fresh=True), entry)
+                    fresh = s.vault_entry(s.open_vault(entry, answers=answers), entry)
                 except GridlockError as exc:
                     raise s.error(exc, "vault show") from None
                 if fresh["epoch"] != entry["epoch"] or fresh["members"] != entry["members"]:
@@ -522,9 +521,7 @@ def _derived_key(c: Cmd, entry: dict[str, Any], path: str) -> bytes:
     """Child public key: the guardians report the vault's chain code (and full group key)."""
     session, _ = c.session()
     with session as s:
-        members = [g for _, g in entry["members"]]
-        answers = s.run(s.c.fanout(members, "info", {"vault": entry["id"]}, timeout=3))
-        good = [r for r in answers.values() if isinstance(r, dict)]
+        good = [r for r in s.ask_info(entry).values() if isinstance(r, dict)]
         if not good:
             raise CliError("no guardian of the vault answered", exit_code=UNAVAILABLE, code="guardians-unreachable")
         info = good[0]

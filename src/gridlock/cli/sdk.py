@@ -100,33 +100,39 @@ class OwnerSession:
     def create_vault(self, scheme: str, guardian_ids: Sequence[str], threshold: int, password: str) -> Vault:
         return self.run(self.c.create_vault(scheme, list(guardian_ids), threshold, password=password))
 
-    def open_vault(self, entry: dict[str, Any], *, fresh: bool = False, timeout: float = 3.0) -> Vault:
+    def ask_info(self, entry: dict[str, Any], timeout: float = 3.0) -> dict[str, dict[str, Any] | BaseException]:
+        """Each holder's ``info`` about a vault-book entry (``timeout`` seconds for an offline one)."""
+        holders = [str(g) for _, g in entry["members"]]
+        return self.run(self.c.fanout(holders, "info", {"vault": entry["id"]}, timeout))
+
+    def open_vault(
+        self,
+        entry: dict[str, Any],
+        *,
+        fresh: bool = False,
+        answers: dict[str, dict[str, Any] | BaseException] | None = None,
+    ) -> Vault:
         """The vault of a vault-book entry.
 
-        Without ``fresh`` it is built from the book (no round trip: the guardians check everything
-        against what they hold anyway).  With ``fresh`` its holders are asked (``info``, as
-        ``Client.open_vault`` does, but waiting ``timeout`` seconds rather than ten for an offline
-        guardian), the newest epoch wins, and it must be the book's key.
+        Without ``fresh`` (or ``answers``) it is built from the book (no round trip: the guardians
+        check everything against what they hold anyway).  Otherwise from its holders' ``info``
+        answers (:meth:`ask_info`): the newest epoch wins, and it must be the book's key.
         """
-        members = {int(i): str(g) for i, g in entry["members"]}
-        public_key, scheme = bytes.fromhex(entry["public_key"]), entry["scheme"]
-        threshold, epoch = int(entry["threshold"]), int(entry["epoch"])
-        if fresh:
-            answers = self.run(self.c.fanout(list(members.values()), "info", {"vault": entry["id"]}, timeout))
-            good = [r for r in answers.values() if isinstance(r, dict)]
-            if not good:
-                errors = {g: e for g, e in answers.items() if isinstance(e, BaseException)}
-                raise self.error(OperationFailed("open vault", errors), "opening the vault")
-            best = max(good, key=lambda r: int(r["epoch"]))
-            if bytes(best["public_key"]) != public_key or best["scheme"] != scheme:
-                raise CliError(
-                    f"the guardians report another key for vault {entry['id']} than the vault book",
-                    hint="the devnet directory may have been mixed up with another one",
-                    code="vault-mismatch",
-                )
-            members = {int(i): str(g) for i, g in best["members"]}
-            threshold, epoch = int(best["threshold"]), int(best["epoch"])
-        return Vault(self.c, entry["id"], scheme, public_key, threshold, members, epoch)
+        if not fresh and answers is None:
+            members = {int(i): str(g) for i, g in entry["members"]}
+            public_key, threshold, epoch = bytes.fromhex(entry["public_key"]), entry["threshold"], entry["epoch"]
+            return Vault(self.c, entry["id"], entry["scheme"], public_key, int(threshold), members, int(epoch))
+        try:
+            vault = self.c.vault_from_info(entry["id"], answers if answers is not None else self.ask_info(entry))
+        except OperationFailed as exc:
+            raise self.error(exc, "opening the vault") from None
+        if vault.public_key.hex() != entry["public_key"] or vault.scheme != entry["scheme"]:
+            raise CliError(
+                f"the guardians report another key for vault {entry['id']} than the vault book",
+                hint="the devnet directory may have been mixed up with another one",
+                code="vault-mismatch",
+            )
+        return vault
 
     def sign(self, vault: Vault, message: bytes, tx: dict[str, Any] | None = None) -> bytes:
         return self.run(vault.sign(message, tx=tx))

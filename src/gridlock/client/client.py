@@ -272,6 +272,10 @@ class Client:
     async def open_vault(self, vault_id: str, guardians: Sequence[str], *, timeout: float = 10.0) -> Vault:
         """A vault by id, from what its reachable guardians report (they must agree)."""
         answers = await self.fanout(list(guardians), "info", {"vault": vault_id}, timeout=timeout)
+        return self.vault_from_info(vault_id, answers)
+
+    def vault_from_info(self, vault_id: str, answers: Mapping[str, dict[str, Any] | BaseException]) -> Vault:
+        """The vault as the guardians' ``info`` answers describe it: the newest epoch wins."""
         good = [r for r in answers.values() if isinstance(r, dict)]
         if not good:
             raise OperationFailed("open vault", {g: e for g, e in answers.items() if isinstance(e, BaseException)})
