@@ -109,6 +109,7 @@ class Cmd:
     paths: Paths
     password_file: Path | None = None
     _password: str | None = field(default=None, repr=False)
+    _keyring: Keyring | None = field(default=None, repr=False)
 
     def password(self, purpose: str = "unlock the owner's keyring") -> str:
         if self._password is None:
@@ -116,7 +117,10 @@ class Cmd:
         return self._password
 
     def keyring(self) -> Keyring:
-        return Keyring.load(self.paths.keyring, self.password())
+        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s)."""
+        if self._keyring is None:
+            self._keyring = Keyring.load(self.paths.keyring, self.password())
+        return self._keyring
 
     def session(self, *, pending_device: bool = False) -> tuple[OwnerSession, Keyring]:
         from gridlock.cli.sdk import OwnerSession  # the SDK is imported only by commands that use it
