@@ -8,7 +8,7 @@ material: they name what was wrong, not the value that was wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -70,5 +70,6 @@ class ProtocolAbort(GridlockError):
         self.notice: Any = None  # the abort notice a party sends the others (a protocol Message)
         self.reported_by: int | None = None  # set when this abort was relayed from a peer
         self.claimed_culprits: frozenset[int] = frozenset()  # what that peer's notice claimed
+        self.members: Mapping[int, str] = {}  # index -> guardian id, filled in by the guardian that ran it
         who = ", ".join(str(c) for c in sorted(self.culprits)) or "unknown"
         super().__init__(f"protocol aborted ({check}): {reason} [culprits: {who}]")

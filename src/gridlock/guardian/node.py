@@ -278,7 +278,7 @@ class GuardianNode:
             body = ctl.encode_error(exc.code, str(exc))
             reason = f"{exc.code}: {exc}"
         except ProtocolAbort as exc:
-            who = self._names(exc.culprits, getattr(exc, "members", {}))
+            who = self._names(exc.culprits, exc.members)
             body = ctl.encode_error("protocol-abort", f"{exc.check}: {exc.reason}; culprits: {who or 'unknown'}")
             reason, decision = f"protocol-abort {exc.check}; culprits: {who}", "failed"
         except ProtocolStalled as exc:
@@ -537,7 +537,7 @@ class GuardianNode:
         try:
             return await session.run(party, timeout or self.session_timeout)
         except ProtocolAbort as exc:
-            exc.members = dict(members)  # type: ignore[attr-defined]
+            exc.members = dict(members)
             raise
         finally:
             del self.sessions[sid]
