@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Signer"]
+__all__ = ["Signer", "signer_public_key"]
 
 
 @runtime_checkable
@@ -26,3 +26,16 @@ class Signer(Protocol):
     def public_key(self) -> bytes: ...
 
     def sign(self, message: bytes) -> bytes: ...
+
+
+def signer_public_key(signer: object, scheme: str, error: type[Exception], needs: str) -> bytes:
+    """The public key of a signer that signs with ``scheme``; otherwise ``error(needs)``.
+
+    The signer comes from the caller, so anything may arrive: it is checked, never trusted.
+    """
+    if getattr(signer, "scheme", None) != scheme:
+        raise error(needs)
+    public_key = getattr(signer, "public_key", None)
+    if not isinstance(public_key, bytes):
+        raise error("the signer's public key must be bytes")
+    return public_key

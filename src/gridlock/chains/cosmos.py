@@ -37,7 +37,7 @@ from typing import Any
 from bech32m.codecs import Encoding, bech32_decode, bech32_encode, convertbits  # type: ignore[import-untyped,unused-ignore]
 from coincurve import PublicKey
 
-from gridlock.chains import Signer
+from gridlock.chains import Signer, signer_public_key
 from gridlock.crypto.ecdsa.signing import verify as ecdsa_verify
 from gridlock.crypto.hashing import hash160
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
@@ -490,12 +490,8 @@ def summarize(sign_doc: bytes, prefix: str = "secret") -> SignDocSummary:
 
 
 def _check_signer(signer: Signer) -> bytes:
-    if getattr(signer, "scheme", None) != SCHEME:
-        raise SignerMismatchError("Cosmos SIGN_MODE_DIRECT needs an ecdsa-secp256k1 signer")
-    public_key = getattr(signer, "public_key", None)
-    if not isinstance(public_key, bytes):
-        raise SignerMismatchError("the signer's public key must be bytes")
-    return _compressed(public_key)
+    needs = "Cosmos SIGN_MODE_DIRECT needs an ecdsa-secp256k1 signer"
+    return _compressed(signer_public_key(signer, SCHEME, SignerMismatchError, needs))
 
 
 def _signer_slot(summary: SignDocSummary, public_key: bytes) -> int:

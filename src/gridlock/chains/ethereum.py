@@ -39,7 +39,7 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_keys.datatypes import PublicKey as EthPublicKey
 from eth_utils.address import to_checksum_address
 
-from gridlock.chains import Signer
+from gridlock.chains import Signer, signer_public_key
 from gridlock.crypto.ecdsa.signing import verify as ecdsa_verify
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
 
@@ -316,10 +316,8 @@ def _token_transfer(to: str | None, data: bytes) -> TokenTransfer | None:
 
 
 def _check_signer(signer: Signer) -> bytes:
-    if getattr(signer, "scheme", None) != SCHEME:
-        raise SignerMismatchError("Ethereum needs an ecdsa-secp256k1 signer")
-    public_key = getattr(signer, "public_key", None)
-    if not isinstance(public_key, bytes) or len(public_key) != 33:
+    public_key = signer_public_key(signer, SCHEME, SignerMismatchError, "Ethereum needs an ecdsa-secp256k1 signer")
+    if len(public_key) != 33:
         raise SignerMismatchError("the signer's public key must be 33-byte compressed secp256k1")
     _uncompressed(public_key)
     return public_key

@@ -41,7 +41,7 @@ from solders.system_program import (
 )
 from solders.transaction import VersionedTransaction
 
-from gridlock.chains import Signer
+from gridlock.chains import Signer, signer_public_key
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
 
 __all__ = [
@@ -174,12 +174,7 @@ def signing_payload(tx_bytes: bytes) -> bytes:
 
 
 def _check_signer(signer: Signer) -> Pubkey:
-    if getattr(signer, "scheme", None) != SCHEME:
-        raise SignerMismatchError("Solana needs a frost-ed25519 signer")
-    public_key = getattr(signer, "public_key", None)
-    if not isinstance(public_key, bytes):
-        raise SignerMismatchError("the signer's public key must be bytes")
-    return _public_key(public_key)
+    return _public_key(signer_public_key(signer, SCHEME, SignerMismatchError, "Solana needs a frost-ed25519 signer"))
 
 
 def sign_transaction(tx_bytes: bytes, signer: Signer) -> bytes:
