@@ -85,6 +85,15 @@ async def request(socket_path: str | Path, message: dict[str, Any], timeout: flo
     return answer
 
 
+def host_status(socket_path: str | Path) -> dict[str, Any] | None:
+    """The devnet host's ``status`` answer, or ``None`` when the host does not answer."""
+    try:
+        answer = asyncio.run(request(socket_path, {"op": "status"}, timeout=5))
+    except TransportError:
+        return None
+    return answer if answer.get("ok") else None
+
+
 class BridgeTransport(Endpoint):
     """An endpoint of a devnet host's local router, reached over its Unix socket."""
 

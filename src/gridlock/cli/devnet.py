@@ -222,14 +222,6 @@ def stop(paths: Paths, timeout: float = 30.0) -> bool:
     return was_running
 
 
-def host_status(running: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        answer = asyncio.run(bridge.request(running["socket"], {"op": "status"}, timeout=5))
-    except TransportError:
-        return None
-    return answer if answer.get("ok") else None
-
-
 def control(paths: Paths, running: dict[str, Any], op: str, **params: Any) -> dict[str, Any]:
     try:
         answer = asyncio.run(bridge.request(running["socket"], {"op": op, **params}, timeout=60))

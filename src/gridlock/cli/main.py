@@ -172,17 +172,9 @@ def _devnetmod() -> Any:
 
 
 def _devnet_doc(paths: Paths, state: dict[str, Any], running: dict[str, Any] | None) -> dict[str, Any]:
-    from gridlock.cli.bridge import request as host_request
-    from gridlock.transport.errors import TransportError
+    from gridlock.cli.bridge import host_status
 
-    live: dict[str, Any] | None = None
-    if running:
-        try:
-            import asyncio
-
-            live = asyncio.run(host_request(running["socket"], {"op": "status"}, timeout=5))
-        except TransportError:
-            live = None
+    live = host_status(running["socket"]) if running else None
     states = (live or {}).get("guardians", {})
     return {
         "dir": str(paths.root),
