@@ -73,6 +73,9 @@ class SecretChain(Protocol):
     @property
     def consensus_io_pubkey(self) -> bytes: ...
 
+    @property
+    def custody_address(self) -> str: ...
+
     def code_hash(self, contract: str) -> str: ...
 
     def execute(self, sender: str, contract: str, encrypted_msg: bytes) -> bytes: ...
@@ -134,7 +137,7 @@ class EnclaveKeystore:
         """Open the keystore of ``sender`` (the guardian's chain account) in the custody contract
         (``chain.custody_address`` by default).  Sets a fresh viewing key unless one is given."""
         if contract is None:
-            contract = str(getattr(chain, "custody_address", ""))
+            contract = chain.custody_address
         return cls(chain, sender=sender, contract=contract, viewing_key=viewing_key, encryption_seed=encryption_seed)
 
     # -- transport ---------------------------------------------------------------------------------------
