@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from gridlock.errors import DecodeError, GridlockError
+from gridlock.guardian.keystore import MIN_SECRET_BYTES
 from gridlock.wire import PublicIdentity
 
-MIN_SECRET = 16
 SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the default variable's name, not a secret
 DEFAULT_RECOVERY_DELAY = 6 * 3600  # device-recovery time lock, seconds
 
@@ -136,8 +136,10 @@ class GuardianConfig:
             assert self.secret_env is not None
             value = os.environ.get(self.secret_env, "").encode()
             where = f"environment variable {self.secret_env}"
-        if len(value) < MIN_SECRET:
-            raise ConfigError(f"the key-encryption secret ({where}) is missing or shorter than {MIN_SECRET} bytes")
+        if len(value) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"the key-encryption secret ({where}) is missing or shorter than {MIN_SECRET_BYTES} bytes"
+            )
         return value
 
 
