@@ -2,8 +2,9 @@
 # Make sure a `nats-server` binary is on PATH (Debian/Ubuntu: the distribution's `nats-server` package).
 #
 # Idempotent and quiet: does nothing when `nats-server` is already found.  Needs root (or sudo) and
-# apt-get; elsewhere it prints how to install the server and exits non-zero.  The NATS transport tests
-# start a real server on a loopback port and are skipped (with a reason) when none can be found.
+# apt-get; elsewhere it prints how to install the server and exits non-zero.  The NATS tests start a
+# real server on a loopback port; under `make test` (GRIDLOCK_REQUIRE_NATS=1) a missing server fails them,
+# run directly with pytest they are skipped with the reason.
 set -euo pipefail
 
 # Debian installs it in /usr/sbin, which is not on every user's PATH.
