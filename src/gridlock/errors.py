@@ -57,19 +57,34 @@ class ProtocolStalled(GridlockError):
 class ProtocolAbort(GridlockError):
     """A protocol run stopped because somebody misbehaved.
 
-    ``culprits`` names the participant indices the failed check blames (it may be
-    empty when the check cannot tell who cheated, e.g. a dropped message);
-    ``check`` is a short stable identifier of the check that failed, for tests
-    and audit logs; ``reason`` is a human sentence.
+    ``culprits`` names the participants this party holds evidence against: a message that
+    participant sent over an authenticated channel (or a complaint it proved) failed a check on
+    public data.  ``suspects`` names participants of whom only one or some misbehaved, when the
+    failed check cannot tell which (e.g. two parties that disagree about what a third broadcast):
+    nobody is blamed on a suspicion.  Both may be empty (a dropped message, a coordinator that gave
+    the parties different inputs).  ``check`` is a short stable identifier of the check that
+    failed, for tests and audit logs; ``reason`` is a human sentence.
     """
 
-    def __init__(self, culprits: Iterable[int], check: str, reason: str) -> None:
+    def __init__(self, culprits: Iterable[int], check: str, reason: str, *, suspects: Iterable[int] = ()) -> None:
         self.culprits: frozenset[int] = frozenset(culprits)
+        self.suspects: frozenset[int] = frozenset(suspects) - self.culprits
         self.check = check
         self.reason = reason
         self.notice: Any = None  # the abort notice a party sends the others (a protocol Message)
         self.reported_by: int | None = None  # set when this abort was relayed from a peer
         self.claimed_culprits: frozenset[int] = frozenset()  # what that peer's notice claimed
         self.members: Mapping[int, str] = {}  # index -> guardian id, filled in by the guardian that ran it
-        who = ", ".join(str(c) for c in sorted(self.culprits)) or "unknown"
-        super().__init__(f"protocol aborted ({check}): {reason} [culprits: {who}]")
+        super().__init__(f"protocol aborted ({check}): {reason} [{self.blame_text()}]")
+
+    def blame_text(self, names: Mapping[int, str] | None = None) -> str:
+        """``culprits: …`` when there is evidence, else ``suspects: …``, else ``culprits: unknown``."""
+
+        def show(ids: frozenset[int]) -> str:
+            return ", ".join((names or {}).get(i, str(i)) for i in sorted(ids))
+
+        if self.culprits:
+            return f"culprits: {show(self.culprits)}"
+        if self.suspects:
+            return f"suspects: {show(self.suspects)}"
+        return "culprits: unknown"

@@ -278,9 +278,9 @@ class GuardianNode:
             body = ctl.encode_error(exc.code, str(exc))
             reason = f"{exc.code}: {exc}"
         except ProtocolAbort as exc:
-            who = self._names(exc.culprits, exc.members)
-            body = ctl.encode_error("protocol-abort", f"{exc.check}: {exc.reason}; culprits: {who or 'unknown'}")
-            reason, decision = f"protocol-abort {exc.check}; culprits: {who}", "failed"
+            blame = exc.blame_text(exc.members)
+            body = ctl.encode_error("protocol-abort", f"{exc.check}: {exc.reason}; {blame}")
+            reason, decision = f"protocol-abort {exc.check}; {blame}", "failed"
         except ProtocolStalled as exc:
             missing = ", ".join(str(m) for m in sorted(exc.missing, key=str)) or "unknown"
             body = ctl.encode_error("timeout", f"{exc}; no answer from: {missing}")
@@ -508,10 +508,6 @@ class GuardianNode:
         pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
         pol.record(spend, int(self.clock()))
         self._save(vault_id, policy=pol.to_meta(int(self.clock())))
-
-    @staticmethod
-    def _names(culprits: Iterable[int], members: Mapping[int, str]) -> str:
-        return ", ".join(members.get(c, str(c)) for c in sorted(culprits))
 
     async def _run(
         self,
