@@ -181,7 +181,7 @@ def _own_abort(aborts: dict[int, ProtocolAbort], party: int) -> ProtocolAbort:
 
 def test_tampered_ot_extension_message_bans_the_receiver(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]  # party 2 (VOLE receiver towards 1) sends 1 a corrupted OT-extension matrix
-    results, aborts = _presign(shares, tamper(2, 1, 1, 2, lambda b: _flip(b, 100)))
+    results, aborts = _presign(shares, tamper(2, 1, 2, 2, lambda b: _flip(b, 100)))
     assert not results
     exc = _own_abort(aborts, 1)
     assert exc.check == "ote-consistency" and exc.culprits == {2}
@@ -194,7 +194,7 @@ def test_tampered_ot_extension_message_bans_the_receiver(fresh35: list[KeyShare]
 
 def test_tampered_vole_reply_bans_the_sender(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]
-    results, aborts = _presign(shares, tamper(3, 1, 2, 1, lambda b: _flip(b, 40)))
+    results, aborts = _presign(shares, tamper(3, 1, 3, 1, lambda b: _flip(b, 40)))
     assert not results
     exc = _own_abort(aborts, 1)
     assert exc.check == "vole-consistency" and exc.culprits == {3}
@@ -204,7 +204,7 @@ def test_tampered_vole_reply_bans_the_sender(fresh35: list[KeyShare]) -> None:
 def test_vole_output_inconsistent_with_nonce_bans_the_sender(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]
     other = SECP256K1.base_mul(12345).encode()
-    results, aborts = _presign(shares, tamper(2, 3, 2, 2, lambda _b: other))  # Γ_u of 2 → 3
+    results, aborts = _presign(shares, tamper(2, 3, 3, 2, lambda _b: other))  # Γ_u of 2 → 3
     assert not results
     exc = _own_abort(aborts, 3)
     assert exc.check == "vole-gamma" and exc.culprits == {2}
@@ -213,14 +213,14 @@ def test_vole_output_inconsistent_with_nonce_bans_the_sender(fresh35: list[KeySh
 
 def test_wrong_key_share_in_vole_is_caught(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]  # party 2 claims another pk_2: its Γ_v no longer matches
-    results, aborts = _presign(shares, tamper(2, 1, 2, 7, lambda _b: SECP256K1.base_mul(7).encode()))
+    results, aborts = _presign(shares, tamper(2, 1, 3, 7, lambda _b: SECP256K1.base_mul(7).encode()))
     assert not results
     assert _own_abort(aborts, 1).culprits == {2}
 
 
 def test_bad_opening_of_R(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]
-    _results, aborts = _presign(shares, tamper(3, 2, 2, 6, lambda b: _flip(b, 0)))
+    _results, aborts = _presign(shares, tamper(3, 2, 3, 6, lambda b: _flip(b, 0)))
     exc = _own_abort(aborts, 2)
     assert exc.check == "presign-decommit" and exc.culprits == {3}
     assert not shares[1].banned  # not an OT/VOLE check: no ban
@@ -228,17 +228,19 @@ def test_bad_opening_of_R(fresh35: list[KeyShare]) -> None:
 
 def test_equivocated_commitment_is_caught_by_the_echo(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]  # 3 sends party 1 a different commitment than party 2 gets
-    results, aborts = _presign(shares, tamper(3, 1, 1, 0, lambda b: _flip(b, 3)))
+    results, aborts = _presign(shares, tamper(3, 1, 2, 0, lambda b: _flip(b, 3)))
     assert not results
-    own = [aborts[i] for i in (1, 2) if aborts[i].reported_by is None]  # 1 and 2 are honest
-    assert own and {e.check for e in own} <= {"echo-mismatch", "presign-decommit"}
-    assert all(e.culprits == {3} for e in own)  # never an honest signer
+    # 1 holds both of 3's messages (the commitment and the echo that contradicts it): evidence
+    assert aborts[1].reported_by is None and aborts[1].check == "echo-mismatch" and aborts[1].culprits == {3}
+    # 2 only sees 1 and 3 disagree about 3's commitment: a suspicion, never a culprit
+    assert aborts[2].culprits <= {3} and (aborts[2].reported_by is not None or aborts[2].suspects == {1, 3})
+    assert not any(s.banned for s in shares)
 
 
 def test_equivocated_round3_broadcast_names_the_liar_in_the_online_round(fresh35: list[KeyShare]) -> None:
     shares = fresh35[:3]
     fake_u = SECP256K1.base_mul(99).encode()
-    results, _aborts = _presign(shares, tamper(2, 3, 3, 2, lambda _b: fake_u))  # U_2 as seen by 3
+    results, _aborts = _presign(shares, tamper(2, 3, 4, 2, lambda _b: fake_u))  # U_2 as seen by 3
     # The presignature id names the session, so the fork surfaces in the online round, where party 3
     # checks 2's share against the commitment it was shown — and names 2, never an honest signer.
     assert len(results) == 3
@@ -281,7 +283,8 @@ def test_shares_of_different_epochs_never_combine(fresh35: list[KeyShare]) -> No
     parties = {s.index: PresignParty(s, sid, [1, 2, 3]) for s in shares}
     outcome = InMemoryNetwork().run(parties)
     assert not outcome.results
-    assert {e.check for e in outcome.aborts.values() if e.reported_by is None} == {"epoch-mismatch"}
+    own = [e for e in outcome.aborts.values() if e.reported_by is None]
+    assert own and {e.check for e in own} == {"presign-context"} and not any(e.culprits for e in own)
     assert not any(s.banned for s in shares)
 
 
@@ -307,11 +310,12 @@ def test_wrong_session_and_replayed_messages_are_rejected(fresh35: list[KeyShare
 @pytest.mark.parametrize(
     ("round_no", "key", "value"),
     [
-        (1, 0, b"\x00" * 31),  # commitment of the wrong length
-        (1, 2, b"\x00" * 10),  # OT-extension message of the wrong length
-        (2, 5, b"\x00" * 33),  # R_j: identity / invalid point
-        (2, 8, []),  # zero-share points: wrong count
-        (2, 4, (N).to_bytes(32, "big")),  # ψ not reduced
+        (1, 0, b"\x00" * 31),  # session-id contribution of the wrong length
+        (2, 0, b"\x00" * 31),  # commitment of the wrong length
+        (2, 2, b"\x00" * 10),  # OT-extension message of the wrong length
+        (3, 5, b"\x00" * 33),  # R_j: identity / invalid point
+        (3, 8, []),  # zero-share points: wrong count
+        (3, 4, (N).to_bytes(32, "big")),  # ψ not reduced
     ],
 )
 def test_malformed_fields_are_rejected_before_arithmetic(

@@ -858,28 +858,45 @@ def test_documented_limitation_restoring_both_files_is_not_detected(
 
 
 # --- schema versions and the migration hook --------------------------------------------------------------------
+def test_version_1_database_gains_the_session_claims(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.put_identity(b"identity")
+    with raw(db) as con:  # what a version-1 guardian wrote: no sessions table
+        con.execute("DROP TABLE sessions")
+        con.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
+    share = ed_shares[0]
+    with Keystore.open(db, secret) as ks:
+        assert ks.get_identity() == b"identity"
+        ks.store_pending("v", share)
+        ks.claim_session("v", share.epoch, b"s" * 32)
+        with pytest.raises(AlreadyUsed):
+            ks.claim_session("v", share.epoch, b"s" * 32)
+    with raw(db) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (2,)
+
 
 
 def test_migration_hook_runs_once(db: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     with Keystore.open(db, secret) as ks:
         ks.put_identity(b"identity")
     calls: list[int] = []
+    current = ksmod.SCHEMA_VERSION
 
-    def to_v2(store: Keystore, con: sqlite3.Connection) -> None:
+    def to_next(store: Keystore, con: sqlite3.Connection) -> None:
         calls.append(1)
         con.execute("CREATE TABLE audit (x INTEGER)")
 
-    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(ksmod, "MIGRATIONS", {1: to_v2})
+    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setattr(ksmod, "MIGRATIONS", {current: to_next})
     with Keystore.open(db, secret) as ks:
         assert ks.get_identity() == b"identity"
     with Keystore.open(db, secret) as ks:
         pass
     assert calls == [1]
     with raw(db) as con:
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (2,)
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (current + 1,)
         con.execute("SELECT x FROM audit")
-    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", current)
     with pytest.raises(UnsupportedVersion):
         Keystore.open(db, secret)  # a newer database than the code
 

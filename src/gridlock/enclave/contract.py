@@ -32,7 +32,8 @@ Execute messages (sender = the owner)::
     {"delete_vault":    {"vault_id"}}
     {"purge_retired":   {"vault_id"}}
     {"set_metadata":    {"vault_id", "metadata"}}
-    {"add_items":       {"vault_id", "epoch", "kind", "items": [[id, blob], ...]}}
+    {"add_items":       {"vault_id", "epoch", "kind", "items": [[id, blob], ...]}}   kind "session": a claim,
+                                                         stored as already used (a second claim fails)
     {"take_item":       {"vault_id", "epoch", "kind", "item_id"}}   -> {"blob"}; marked used first
     {"put_identity":    {"blob", "replace"?}}
     {"set_viewing_key": {"key"}}
@@ -100,7 +101,7 @@ MAX_ITEM_BYTES: Final = 1 << 20
 MAX_BATCH: Final = 10_000
 MAX_IDENTITY_BYTES: Final = 1 << 20
 MAX_SHARE_BYTES: Final = 4 << 20
-KINDS: Final = ("presignature", "nonce")
+KINDS: Final = ("presignature", "nonce", "session")  # a "session" item is a claim: used from the start
 
 
 # --- cosmwasm-like types ------------------------------------------------------------------------------
@@ -684,10 +685,12 @@ class CustodyContract:
                 if rec.get("used", True):
                     raise _fail("already-used", f"{kind} {item_id.hex()[:16]} was already used; never stored again")
                 raise _fail("already-exists", f"{kind} {item_id.hex()[:16]} is already stored")
+        claim = kind == "session"
         for item_id, blob in batch:
-            st.s.set(_key("item", v.vault_id, epoch, kind, item_id), codec.dumps({"used": False, "blob": blob}))
+            rec = {"used": True, "blob": None} if claim else {"used": False, "blob": blob}
+            st.s.set(_key("item", v.vault_id, epoch, kind, item_id), codec.dumps(rec))
         index["ids"] = [*index["ids"], *(i for i, _ in batch)]
-        index["unused"] = index["unused"] + len(batch)
+        index["unused"] = index["unused"] + (0 if claim else len(batch))
         st.s.set(_key("items", v.vault_id, epoch, kind), codec.dumps(index))
         return {"vault_id": v.vault_id, "epoch": epoch, "added": len(batch)}
 

@@ -325,6 +325,10 @@ class EnclaveKeystore:
         )
         return _unb64(answer.get("blob"))
 
+    def claim_session(self, vault_id: str, epoch: int, session_id: bytes) -> None:
+        """As :meth:`gridlock.guardian.keystore.Keystore.claim_session`: a used "session" item."""
+        self._add("session", vault_id, epoch, [(session_id, b"\x01")])
+
     def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
         self._add("presignature", vault_id, epoch, items)
 

@@ -167,11 +167,17 @@ class StorageError(KeystoreError):
 
 
 # --- constants -----------------------------------------------------------------------------------------
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Current schema version; a database with an older one is upgraded through :data:`MIGRATIONS`."""
 
 Migration = Callable[["Keystore", sqlite3.Connection], None]
-MIGRATIONS: dict[int, Migration] = {}
+
+
+def _add_sessions_table(_: Keystore, db: sqlite3.Connection) -> None:
+    db.execute(_SCHEMA[_SCHEMA.index("CREATE TABLE sessions") :])
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_sessions_table}
 """Migration hook: ``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1``.  It runs inside
 a write transaction after the secret was checked (so it may re-encrypt with ``Keystore._seal``)."""
 
@@ -197,7 +203,8 @@ _GEN_RECORD_BYTES: Final = len(_GEN_MAGIC) + _SALT_BYTES + 8 + 32
 _STATES: Final = ("pending", "active", "retired")
 _KINDS: Final = ("presignature", "nonce")
 
-_SCHEMA: Final = """
+_SCHEMA: Final = (
+    """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -239,6 +246,16 @@ CREATE TABLE items (
     CHECK ((used = 0) = (blob IS NOT NULL))
 ) WITHOUT ROWID;
 """
+    + """
+CREATE TABLE sessions (
+    vault_id   TEXT NOT NULL,
+    epoch      INTEGER NOT NULL,
+    session_id BLOB NOT NULL,
+    PRIMARY KEY (vault_id, epoch, session_id),
+    FOREIGN KEY (vault_id, epoch) REFERENCES shares (vault_id, epoch)
+) WITHOUT ROWID;
+"""
+)
 
 
 _SELECT_VAULT: Final = "SELECT vault_id, scheme, CAST(public_key AS BLOB), metadata, CAST(mac AS BLOB) FROM vaults"
@@ -820,6 +837,7 @@ class Keystore:
     @staticmethod
     def _delete_epoch(db: sqlite3.Connection, vault_id: str, epoch: int) -> None:
         db.execute("DELETE FROM items WHERE vault_id = ? AND epoch = ?", (vault_id, epoch))
+        db.execute("DELETE FROM sessions WHERE vault_id = ? AND epoch = ?", (vault_id, epoch))
         db.execute("DELETE FROM shares WHERE vault_id = ? AND epoch = ?", (vault_id, epoch))
 
     def _put_share_row(self, db: sqlite3.Connection, r: _ShareRow, *, insert: bool) -> None:
@@ -980,6 +998,7 @@ class Keystore:
             self._decrypt_share(vault, target)  # never activate a share we could not use
             if active is not None:
                 db.execute("DELETE FROM items WHERE vault_id = ? AND epoch = ?", (vault_id, active.epoch))
+                db.execute("DELETE FROM sessions WHERE vault_id = ? AND epoch = ?", (vault_id, active.epoch))
                 self._put_share_row(db, replace(active, state="retired", blob=None), insert=False)
             for r in rows:
                 if r.state == "pending" and r.epoch < epoch:
@@ -1027,6 +1046,7 @@ class Keystore:
     @staticmethod
     def _delete_vault_rows(db: sqlite3.Connection, vault_id: str) -> None:
         db.execute("DELETE FROM items WHERE vault_id = ?", (vault_id,))
+        db.execute("DELETE FROM sessions WHERE vault_id = ?", (vault_id,))
         db.execute("DELETE FROM shares WHERE vault_id = ?", (vault_id,))
         db.execute("DELETE FROM vaults WHERE vault_id = ?", (vault_id,))
 
@@ -1131,6 +1151,26 @@ class Keystore:
         db.execute("UPDATE vaults SET metadata = ?, mac = ? WHERE vault_id = ?", (text, mac, vault.vault_id))
 
     # -- single-use items --------------------------------------------------------------------------------------
+    def claim_session(self, vault_id: str, epoch: int, session_id: bytes) -> None:
+        """Record, durably, that protocol session ``session_id`` runs with this epoch's share.
+
+        A session id that was claimed before raises :class:`AlreadyUsed` — across restarts, and
+        whatever happened to in-memory replay guards — until the epoch is retired (its OT setup and
+        zero-sharing seeds, which per-session values are derived from, are then gone).
+        """
+        vault_id, epoch, session_id = _check_vault_id(vault_id), _check_epoch(epoch), _check_item_id(session_id)
+        with self._write() as db:
+            self._usable_share_row(db, vault_id, epoch)
+            try:
+                db.execute(
+                    "INSERT INTO sessions (vault_id, epoch, session_id) VALUES (?, ?, ?)", (vault_id, epoch, session_id)
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyUsed(
+                    f"session {_item_label(session_id)} already ran with epoch {epoch} of vault {vault_id!r}; "
+                    "a session id is never run twice"
+                ) from None
+
     def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Store a batch of presignatures ``(item_id, secret_blob)`` for a pending or active epoch
         (all or nothing).  A known id is refused: :class:`AlreadyUsed` if it was used,
@@ -1242,6 +1282,7 @@ class ShareStore(Protocol):
     def active_share(self, vault_id: str) -> KeyShare: ...
     def share(self, vault_id: str, epoch: int) -> KeyShare: ...
     def update_share(self, vault_id: str, epoch: int, share: KeyShare) -> None: ...
+    def claim_session(self, vault_id: str, epoch: int, session_id: bytes) -> None: ...
     def vaults(self) -> list[VaultRecord]: ...
     def vault(self, vault_id: str) -> VaultRecord: ...
     def metadata(self, vault_id: str) -> dict[str, Any]: ...

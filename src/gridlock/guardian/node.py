@@ -45,8 +45,9 @@ from gridlock.guardian import owner as owner_mod
 from gridlock.guardian import policy as policy_mod
 from gridlock.guardian import txcheck
 from gridlock.guardian.audit import AuditLog
+from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY
-from gridlock.guardian.keystore import KeystoreError, ShareStore
+from gridlock.guardian.keystore import AlreadyUsed, KeystoreError, ShareStore
 from gridlock.guardian.session import Session, participants_of
 from gridlock.protocol.dkg import DkgParty
 from gridlock.protocol.ecdsa import EcdsaKeygenParty, OnlineSignParty, PresignParty
@@ -119,6 +120,16 @@ def _members(params: Mapping[str, Any], key: str) -> dict[int, str]:
     return out
 
 
+class _StoredPresignatures:
+    """One vault epoch's presignatures in the store, as a :class:`~gridlock.crypto.ecdsa.signing.PresignatureStore`."""
+
+    def __init__(self, store: ShareStore, vault_id: str, epoch: int) -> None:
+        self.store, self.vault_id, self.epoch = store, vault_id, epoch
+
+    def take(self, presig_id: bytes, /) -> bytes:
+        return self.store.take_presignature(self.vault_id, self.epoch, presig_id)
+
+
 class GuardianNode:
     def __init__(
         self,
@@ -147,6 +158,7 @@ class GuardianNode:
         self.clock = clock
         self.guard = ReplayGuard()
         self.sessions: dict[bytes, Session[Any]] = {}
+        self._bans: dict[str, VaultBans] = {}  # vault id -> the ban list of its active epoch
         self._early: OrderedDict[bytes, list[Envelope]] = OrderedDict()
         self._slots = asyncio.Semaphore(max_sessions)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -516,6 +528,8 @@ class GuardianNode:
         members: Mapping[int, str],
         party: RoundProtocol[T],
         timeout: float | None = None,
+        *,
+        uses_ot_of: VaultBans | None = None,
     ) -> T:
         session: Session[T] = Session(
             session_id=sid,
@@ -525,6 +539,7 @@ class GuardianNode:
             transport=self.transport,
             clock=self.clock,
         )
+        session.bans = uses_ot_of
         if sid in self.sessions:
             raise ctl.RequestRefused("busy", "this session is already running")
         self.sessions[sid] = session
@@ -688,20 +703,43 @@ class GuardianNode:
         members, signers = self._signers(vault_id, share, params)
         spend = self._policy_gate(vault_id, share, params)
         sid = session_id("sign", vault_id, share.epoch, members, nonce)
-        try:
-            if share.scheme == ECDSA:
-                pre = await self._run(sid + b"p", "presign", members, PresignParty(share, sid + b"p", signers))
-                sig = await self._run(sid + b"o", "online", members, OnlineSignParty(pre, sid + b"o", message))
-            else:
-                sig = await self._run(sid, "frost-sign", members, FrostSignParty(share, sid, signers, message))
-        finally:
-            self._persist_bans(vault_id, share)
+        if share.scheme == ECDSA:
+            pre = await self._presign(vault_id, share, sid + b"p", members, signers)
+            sig = await self._run(sid + b"o", "online", members, OnlineSignParty(pre, sid + b"o", message))
+        else:
+            sig = await self._run(sid, "frost-sign", members, FrostSignParty(share, sid, signers, message))
         self._policy_record(vault_id, spend)
         return {"signature": sig}
 
-    def _persist_bans(self, vault_id: str, share: KeyShare) -> None:
-        if share.banned:
-            self.keystore.update_share(vault_id, share.epoch, share)
+    def _vault_bans(self, vault_id: str, share: KeyShare) -> VaultBans:
+        """The one ban list of the vault's active epoch (loaded from the share once)."""
+        bans = self._bans.get(vault_id)
+        if bans is None or bans.epoch != share.epoch:
+            bans = VaultBans(self.keystore, vault_id, share.epoch, share.banned, self._stop_sessions_with)
+            self._bans[vault_id] = bans
+        return bans
+
+    def _stop_sessions_with(self, bans: VaultBans, j: int) -> None:
+        """Abort every running session that uses the banned party's OT state with this vault epoch."""
+        for session in list(self.sessions.values()):
+            if session.bans is bans and j in session.by_index:
+                session.stop(ProtocolAbort([j], "banned", f"participant {j} was banned by another session"))
+
+    async def _presign(
+        self, vault_id: str, share: KeyShare, sid: bytes, members: Mapping[int, str], signers: list[int]
+    ) -> Presignature:
+        """One presigning run.  Its id is claimed in the store first: an owner (or anyone) repeating a
+        request nonce is refused for good, whatever the in-memory replay guard forgot (the signing
+        session id itself is jointly random, so no repeat could make two runs share it anyway)."""
+        try:
+            self.keystore.claim_session(vault_id, share.epoch, sid)
+        except AlreadyUsed:
+            raise ctl.RequestRefused(
+                "replay", "this presigning session already ran; a session id is never reused"
+            ) from None
+        bans = self._vault_bans(vault_id, share)
+        party = PresignParty(share, sid, signers, bans=bans)
+        return await self._run(sid, "presign", members, party, uses_ot_of=bans)
 
     async def _op_presign(self, params: dict[str, Any]) -> dict[str, Any]:
         vault_id = ctl.p_str(params, "vault")
@@ -712,14 +750,11 @@ class GuardianNode:
             raise ctl.RequestRefused("bad-request", "presignatures exist for ecdsa-secp256k1 vaults only")
         members, signers = self._signers(vault_id, share, params)
         ids = []
-        try:
-            for k in range(count):
-                sid = session_id("presign", vault_id, share.epoch, members, nonce + k.to_bytes(4, "big"))
-                pre = await self._run(sid, "presign", members, PresignParty(share, sid, signers))
-                self.keystore.add_presignatures(vault_id, share.epoch, [(pre.presig_id, pre.to_bytes())])
-                ids.append(pre.presig_id)
-        finally:
-            self._persist_bans(vault_id, share)
+        for k in range(count):
+            sid = session_id("presign", vault_id, share.epoch, members, nonce + k.to_bytes(4, "big"))
+            pre = await self._presign(vault_id, share, sid, members, signers)
+            ids.append(pre.presig_id)
+            self.keystore.add_presignatures(vault_id, share.epoch, [(pre.presig_id, pre.to_bytes())])
         return {"presignatures": ids}
 
     async def _op_sign_presigned(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -730,7 +765,7 @@ class GuardianNode:
         share = self.keystore.active_share(vault_id)
         members, _ = self._signers(vault_id, share, params)
         spend = self._policy_gate(vault_id, share, params)
-        pre = Presignature.from_bytes(self.keystore.take_presignature(vault_id, share.epoch, presig_id))
+        pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
         sid = session_id("online", vault_id, share.epoch, members, nonce)
         sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
         self._policy_record(vault_id, spend)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from gridlock.errors import DecodeError, MessageRejected, ProtocolAbort, ProtocolStalled
+from gridlock.guardian.bans import VaultBans
 from gridlock.protocol.message import Message
 from gridlock.protocol.party import RoundProtocol
 from gridlock.transport.base import Transport
@@ -54,6 +55,15 @@ class Session(Generic[T]):
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue(MAX_BUFFERED)
         self._seq = 0
         self.expires = 0
+        self.bans: VaultBans | None = None  # set when the run uses a vault epoch's OT state
+        self._stop: ProtocolAbort | None = None
+        self._wake = asyncio.Event()
+
+    def stop(self, exc: ProtocolAbort) -> None:
+        """End the run with ``exc`` at its next step (e.g. a participant was banned meanwhile)."""
+        if self._stop is None:
+            self._stop = exc
+            self._wake.set()
 
     def deliver(self, env: Envelope) -> None:
         """Called by the node for every opened envelope of this session (drops on overflow)."""
@@ -84,10 +94,14 @@ class Session(Generic[T]):
         try:
             await self._send(party.start(), members)
             while not party.done:
+                if self._stop is not None:
+                    party.abort(self._stop)
                 remaining = deadline - self.clock()
                 if remaining <= 0:
                     raise TimeoutError
-                env = await asyncio.wait_for(self.inbox.get(), remaining)
+                env = await self._next(remaining)
+                if env is None:
+                    continue
                 try:
                     msg = envelope_to_message(env, self.index_of)
                     replies = party.receive(msg)
@@ -103,6 +117,24 @@ class Session(Generic[T]):
         except TimeoutError:
             missing = self.guardians(set(party.waiting_for()))
             raise ProtocolStalled(missing, f"{self.protocol} timed out after {timeout:.0f} s") from None
+
+    async def _next(self, timeout: float) -> Envelope | None:
+        """The next envelope, or None when :meth:`stop` was called meanwhile."""
+        if not self.inbox.empty():
+            return self.inbox.get_nowait()
+        getter = asyncio.ensure_future(self.inbox.get())
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            done, _ = await asyncio.wait({getter, waker}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter in done:
+            return getter.result()
+        if waker in done:
+            return None
+        raise TimeoutError
 
 
 def participants_of(directory: Mapping[str, PublicIdentity], ids: Mapping[int, str]) -> dict[int, PublicIdentity]:

@@ -3,7 +3,8 @@
 * :class:`EcdsaKeygenParty` — the DKG of :mod:`gridlock.protocol.dkg` with the pairwise OT setup and
   zero-sharing seeds (:mod:`gridlock.crypto.ecdsa.setup`) carried in its point-to-point round, so
   keygen stays three rounds.
-* :class:`PresignParty` — DKLs23 Protocol 3.6 presigning: p2p, p2p, broadcast; message independent.
+* :class:`PresignParty` — DKLs23 Protocol 3.6 presigning: broadcast (contributions to the jointly
+  random session id), p2p, p2p, broadcast; message independent.
 * :class:`OnlineSignParty` — the one online round: every signer broadcasts its share; every signer
   checks each share, combines, and verifies the signature.
 """
@@ -54,26 +55,36 @@ class EcdsaKeygenParty(DkgParty):
         return super()._step(round_no, inbox)
 
 
-PRESIGN_ROUNDS = (RoundSpec(broadcast=False), RoundSpec(broadcast=False), RoundSpec(broadcast=True))
+PRESIGN_ROUNDS = (
+    RoundSpec(broadcast=True),
+    RoundSpec(broadcast=False),
+    RoundSpec(broadcast=False),
+    RoundSpec(broadcast=True),
+)
 
 
 class PresignParty(RoundProtocol[signing.Presignature]):
-    def __init__(self, share: KeyShare, session_id: bytes, signers: Sequence[int]) -> None:
-        self._presigner = signing.Presigner(share, session_id, signers)
+    """Presigning on the round engine; the engine's echo of round 1 in round 2 makes a contribution
+    sent differently to different signers abort before any OT state is used."""
+
+    def __init__(
+        self, share: KeyShare, session_id: bytes, signers: Sequence[int], *, bans: signing.BanList | None = None
+    ) -> None:
+        self._presigner = signing.Presigner(share, session_id, signers, bans=bans)
         super().__init__(session_id, share.index, self._presigner.signers, PRESIGN_ROUNDS)
 
     def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
         p = self._presigner
+        out: dict[int | None, bytes] = {}
         if round_no == 1:
-            out: dict[int | None, bytes] = {j: v for j, v in p.round1().items()}
-            return out
-        if round_no == 2:
-            out2: dict[int | None, bytes] = {j: v for j, v in p.round2(inbox).items()}
-            return out2
-        if round_no == 3:
-            return {None: p.round3(inbox)}
-        self._finish(p.finish(inbox))
-        return {}
+            out[None] = p.round1()
+        elif round_no in (2, 3):
+            out.update((j, v) for j, v in (p.round2(inbox) if round_no == 2 else p.round3(inbox)).items())
+        elif round_no == 4:
+            out[None] = p.round4(inbox)
+        else:
+            self._finish(p.finish(inbox))
+        return out
 
 
 ONLINE_ROUNDS = (RoundSpec(broadcast=True),)

@@ -254,6 +254,13 @@ class RoundProtocol(Party[T]):
             out.append(Message(self.session_id, self.index, recipient, next_round, payload, echo))
         return out
 
+    def abort(self, exc: ProtocolAbort) -> NoReturn:
+        """Stop from outside, e.g. when a participant was banned by another session; the raised
+        exception carries the notice for the others, as for an abort found inside."""
+        if self._aborted is not None:
+            raise self._aborted
+        self._abort(exc)
+
     def _abort(self, exc: ProtocolAbort) -> NoReturn:
         """Stop for good, and attach a notice telling the others why."""
         self._aborted = exc

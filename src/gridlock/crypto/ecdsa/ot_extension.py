@@ -82,14 +82,20 @@ def _challenge(sid: bytes, u: bytes, rows: int) -> Bits:
 
 
 def _gf_reduce(p: int) -> int:
-    for k in range(p.bit_length() - 1, KAPPA - 1, -1):
-        if (p >> k) & 1:
-            p ^= _GF_POLY << (k - KAPPA)
+    """Reduce a product of two field elements (< 2^255).  The loop runs over every bit position
+    and masks instead of branching, so its control flow does not depend on ``p`` (a product with
+    the secret Δ)."""
+    for k in range(2 * KAPPA - 2, KAPPA - 1, -1):
+        p ^= ((p >> k) & 1) * (_GF_POLY << (k - KAPPA))
     return p
 
 
 def gf_mul(a: int, b: int) -> int:
-    """Multiplication in GF(2^128) = GF(2)[x]/(x^128 + x^7 + x^2 + x + 1)."""
+    """Multiplication in GF(2^128) = GF(2)[x]/(x^128 + x^7 + x^2 + x + 1).
+
+    The loop runs over the bits of ``b``: pass the public operand as ``b`` and a secret one as
+    ``a``, so no branch depends on the secret.
+    """
     p = 0
     while b:
         if b & 1:
@@ -178,7 +184,7 @@ def sender_extend(setup: ExtSenderSetup, sid: bytes, m: int, message: bytes, cou
     rows = np.ascontiguousarray(q.T)
     chi = _challenge(sid, u_bytes, total)
     delta = int.from_bytes(setup.delta, "little")
-    if gf_inner(chi, rows) != t_check ^ gf_mul(x_check, delta):
+    if gf_inner(chi, rows) != t_check ^ gf_mul(delta, x_check):  # loop over the public x̃, not Δ
         raise OtConsistencyError([counterparty], "ote-consistency", "OT-extension correlation check failed")
     return rows[:m]
 

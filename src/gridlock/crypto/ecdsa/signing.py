@@ -10,18 +10,42 @@ Per signer ``i`` (signing set S, |S| ≥ t):
   input ``(r_i, sk_i)``, as receiver with random input ``χ_ij``; ``ψ_ij = φ_i − χ_ij`` turns the
   VOLE with ``j`` into shares of ``r_j·φ_i`` and ``sk_j·φ_i``.
 
-Rounds (``sid`` binds the caller's session id, the key's transcript hash — so shares of different
-epochs never combine — and the signing set):
+Rounds:
 
-1. p2p: commitment to ``R_i``, the key's transcript hash, the VOLE receiver message.
-2. p2p: echo of the commitments, the VOLE sender reply, ``Γ_u = c_u·G``, ``Γ_v = c_v·G``, ``ψ``,
+1. broadcast: a fresh 32-byte contribution and the digest of the *context* — the caller's session
+   id, the key's transcript hash (so shares of different epochs never combine), the group key
+   (so an HD child key, which keeps its parent's OT setup, never shares a session with its
+   parent), and the signing set.  A context that differs from ours aborts here, before any secret
+   is used, blaming nobody (the coordinator gave the signers different inputs, or the sender lies:
+   only a suspicion).  The
+   per-signature session id is ``sid = H(context, every contribution)``: **jointly random**, so no
+   signer and no coordinator can make two runs share one.  Everything per signature (OT-extension
+   expansion, VOLE pads, zero shares) derives from ``sid``; a repeated sid would let a co-signer
+   that merely changes its OT choices subtract two runs and learn every honest ``sk_i``.
+2. p2p: commitment to ``R_i``, ``sid``, the VOLE receiver message (the engine echoes round 1 in
+   this round, so a contribution sent differently to different signers aborts before round 3).
+3. p2p: echo of the commitments, the VOLE sender reply, ``Γ_u = c_u·G``, ``Γ_v = c_v·G``, ``ψ``,
    the opening of ``R_i``, ``pk_i`` and this party's zero-share points ``ζ_{ij}·G``.
    Receivers check (and **ban** the sender on failure, SECURITY #13): the VOLE check,
    ``χ·R_j = d_u·G + Γ_u`` and ``χ·pk_j = d_v·G + Γ_v``; they also check the opening, that
    ``pk_j = λ_j·Y_j + Σ ±ζ_{jm}·G`` with their own pairwise term, and ``Σ pk_j = Y``.
-3. broadcast: echo of the round-2 public values and ``Φ_i = φ_i·G``, ``U_i = u_i·G``,
+4. broadcast: echo of the round-3 public values and ``Φ_i = φ_i·G``, ``U_i = u_i·G``,
    ``X_i = r_x·v_i·G`` — commitments that make every online share checkable, so a bad final
    share names its sender (an addition to the paper, which only detects it).
+
+Bans (selective failure, KOS15 §4 / DKLs23 §5): a failed OT-extension, VOLE or Γ check may have
+told the counterparty one bit of our long-term correlation Δ, so the counterparty is banned until
+the next refresh.  The ban list is shared by every session of the key (``bans``) and re-checked
+immediately before every use of the pairwise OT state — the sender side (:func:`vole.vole_send`)
+and the receiver side (:meth:`vole.VoleReceiver.finish`) — so sessions opened before a ban learn
+nothing more after it.
+
+What is *not* attributable: a signer whose round-4 commitments ``(Φ_j, U_j, X_j)`` are false but
+the same for everyone, with online shares that match them, passes every per-share check; the
+combined signature then fails its final verification and nobody can tell which signer lied (the
+commitments are sums of pairwise VOLE outputs no single party can recompute).  That abort reports
+every other signer as a *suspect*, never a culprit; the liar can compute the valid signature from
+the honest shares (a fairness loss, not a forgery: every signer had agreed to sign that digest).
 
 The presignature ``(R, u_i, v_i, φ_i)`` with ``u = Σu_i = r·φ`` and ``v = Σv_i = sk·φ`` is single
 use.  Online: ``w_i = H(m)·φ_i + r_x·v_i``; ``s = Σw / Σu = (H(m) + r_x·sk)/r``, normalised to low S
@@ -34,7 +58,7 @@ import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from coincurve import PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -46,22 +70,51 @@ from gridlock.crypto.group import Point
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.polynomial import lagrange_coefficient
 from gridlock.crypto.secp256k1 import SECP256K1, N, Secp256k1Point
-from gridlock.errors import DecodeError, InvalidParameterError, NonceReuseError, ProtocolAbort, SignatureError
+from gridlock.errors import DecodeError, InvalidParameterError, NonceReuseError, ProtocolAbort
 
-SIGN_LABEL = b"gridlock/dkls23/sign/v1"
+SIGN_LABEL = b"gridlock/dkls23/sign/v2"
+CONTEXT_LABEL = b"gridlock/dkls23/sign/context/v1"
 VOLE_LABEL = b"gridlock/dkls23/sign/vole/v1"
 COMMIT_LABEL = b"gridlock/dkls23/sign/commit/v1"
 ZERO_LABEL = b"gridlock/dkls23/sign/zero/v1"
 DIGEST_LABEL = b"gridlock/dkls23/sign/digest/v1"
 PRESIG_LABEL = b"gridlock/dkls23/presignature/v1"
 BAN_CHECKS = frozenset({"ote-consistency", "vole-consistency", "vole-gamma"})
+CONTRIBUTION_LEN = 32
 G = SECP256K1
 
 
-def signing_sid(session_id: bytes, share: KeyShare, signers: Sequence[int]) -> bytes:
+class BanList(Protocol):
+    """The counterparties this key share no longer runs OT-based protocols with (until a refresh).
+
+    A plain ``set[int]`` (``KeyShare.banned``) serves one process; a guardian passes one object per
+    key epoch, shared by all its sessions, whose ``add`` persists the ban before it returns.
+    """
+
+    def __contains__(self, j: object, /) -> bool: ...
+
+    def add(self, j: int, /) -> None: ...
+
+
+def signing_context(session_id: bytes, share: KeyShare, signers: Sequence[int]) -> bytes:
+    """What every signer must agree on before it contributes to the session id (round 1).
+
+    The group key is bound because an HD child share (:mod:`gridlock.crypto.hd`) keeps its parent's
+    OT setup: the child's group key ``Y + tweak·G`` binds the derivation tweak, so a child and its
+    parent never run a session under one id.
+    """
     return transcript.digest(
-        SIGN_LABEL, session_id, share.transcript_hash, transcript.seq(transcript.int_field(s) for s in signers)
+        CONTEXT_LABEL,
+        session_id,
+        share.transcript_hash,
+        share.group_key.encode(),
+        transcript.seq(transcript.int_field(s) for s in signers),
     )
+
+
+def signing_sid(context: bytes, contributions: Sequence[bytes]) -> bytes:
+    """The jointly random per-signature session id: the context and every signer's contribution."""
+    return transcript.digest(SIGN_LABEL, context, transcript.seq(contributions))
 
 
 def vole_sid(sid: bytes, sender: int, receiver: int) -> bytes:
@@ -85,9 +138,25 @@ def _sc(data: object) -> int:
     return codec.scalar(G, data)
 
 
+class PresignatureStore(Protocol):
+    """Durable single-use storage of serialised presignatures (the guardian's keystore is one).
+
+    ``take`` must record the presignature as used, durably, and erase it *before* it returns the
+    bytes, and refuse a second take of the same id — including after a restart.
+    """
+
+    def take(self, presig_id: bytes, /) -> bytes: ...
+
+
 @dataclass(repr=False)
 class Presignature:
-    """One signer's single-use presignature (the output of the three presigning rounds)."""
+    """One signer's single-use presignature (the output of the presigning rounds).
+
+    Signing twice with one presignature reveals the key share, so there is only ever one usable
+    copy: :meth:`take` erases the secret from the object, :meth:`to_bytes` moves it out of the
+    object into the bytes, and bytes come back only through :meth:`take_from`, which goes through
+    a :class:`PresignatureStore` that refuses a second take.
+    """
 
     presig_id: bytes
     index: int
@@ -114,9 +183,11 @@ class Presignature:
         return f"Presignature(id={self.presig_id.hex()[:16]}, index={self.index}, {state}, <redacted>)"
 
     def to_bytes(self) -> bytes:
-        """Secret serialisation (store it encrypted, and delete it when taken: single use)."""
-        if self._secrets is None:
-            raise NonceReuseError("a used presignature cannot be stored")
+        """Move the presignature into its secret serialisation (store it encrypted and single use).
+
+        The object is spent afterwards: the bytes are the one remaining copy.
+        """
+        phi_u_v = self.take()
         return codec.dumps(
             {
                 0: self.presig_id,
@@ -125,22 +196,32 @@ class Presignature:
                 3: self.group_key.encode(),
                 4: self.R.encode(),
                 5: [[j, *(p.encode() for p in c)] for j, c in sorted(self.commitments.items())],
-                6: [G.scalar_to_bytes(x) for x in self._secrets],
+                6: [G.scalar_to_bytes(x) for x in phi_u_v],
             }
         )
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Presignature:
+    def take_from(cls, store: PresignatureStore, presig_id: bytes) -> Presignature:
+        """Take presignature ``presig_id`` out of ``store`` for its one use."""
+        pre = cls._decode(store.take(presig_id))
+        if not hmac.compare_digest(pre.presig_id, presig_id):
+            raise DecodeError("the store returned another presignature")
+        return pre
+
+    @classmethod
+    def _decode(cls, data: bytes) -> Presignature:
         m = codec.load_map(data, frozenset(range(7)))
         signers = tuple(codec.get_list(m, 2, max_len=1024))
         if not all(isinstance(j, int) and not isinstance(j, bool) and 0 < j < N for j in signers):
             raise DecodeError("malformed signer list")
+        if list(signers) != sorted(set(signers)):
+            raise DecodeError("signer list must be sorted and distinct")
         index = codec.get_int(m, 1, 1, N - 1)
         R = _pt(m[4])
         assert isinstance(R, Secp256k1Point)
         commitments: dict[int, tuple[Point, Point, Point]] = {}
         for entry in codec.get_list(m, 5, length=len(signers)):
-            if not isinstance(entry, list) or len(entry) != 4 or entry[0] not in signers:
+            if not isinstance(entry, list) or len(entry) != 4 or entry[0] not in signers or entry[0] in commitments:
                 raise DecodeError("malformed presignature commitments")
             commitments[entry[0]] = (_pt(entry[1]), _pt(entry[2]), _pt(entry[3]))
         secrets_ = codec.get_list(m, 6, length=3)
@@ -160,9 +241,16 @@ class Presignature:
 
 
 class Presigner:
-    """Sans-IO presigning for one signer: ``round1() → round2(inbox) → round3(inbox) → finish(inbox)``."""
+    """Sans-IO presigning for one signer: ``round1() → round2(inbox) → round3(inbox) → round4(inbox)
+    → finish(inbox)``.
 
-    def __init__(self, share: KeyShare, session_id: bytes, signers: Sequence[int]) -> None:
+    ``bans`` is the key's ban list (default: ``share.banned``); it is read before every use of the
+    pairwise OT state and written on every OT/VOLE/Γ failure.
+    """
+
+    def __init__(
+        self, share: KeyShare, session_id: bytes, signers: Sequence[int], *, bans: BanList | None = None
+    ) -> None:
         if share.scheme != "ecdsa-secp256k1":
             raise InvalidParameterError("presigning needs an ecdsa-secp256k1 key share")
         signers = tuple(sorted(signers))
@@ -170,34 +258,31 @@ class Presigner:
             raise InvalidParameterError(f"need at least {share.threshold} distinct signers")
         if share.index not in signers or any(s not in share.participants for s in signers):
             raise InvalidParameterError("signers must be participants of the key, this one included")
-        banned = share.banned & set(signers)
+        self.bans: BanList = share.banned if bans is None else bans
+        banned = sorted(j for j in signers if j in self.bans)
         if banned:
             raise InvalidParameterError(
-                f"participant(s) {sorted(banned)} failed an OT/VOLE check and are banned until the next refresh"
+                f"participant(s) {banned} failed an OT/VOLE check and are banned until the next refresh"
             )
         self.share = share
         self.me = share.index
         self.signers = signers
         self.others = [j for j in signers if j != self.me]
-        self.sid = signing_sid(session_id, share, signers)
+        self.context = signing_context(session_id, share, signers)
+        self._contribution = secrets.token_bytes(CONTRIBUTION_LEN)
+        self.sid = b""  # known after round 1
         self._pairs: dict[int, PairSetup] = {j: p for j, p in pair_setups(share).items() if j in self.others}
-        q = N
         self._r = G.random_scalar()
         self._R = G.base_mul(self._r)
         self._phi = G.random_scalar()
         self._blind = secrets.token_bytes(32)
-        zeta = 0
         self._zero_terms: dict[int, int] = {}
-        for j in self.others:
-            z = zero_term(self._pairs[j].zero_seed, self.sid)
-            self._zero_terms[j] = z if self.me < j else -z % q
-            zeta += self._zero_terms[j]
-        self._sk = (lagrange_coefficient(self.me, signers, q) * share.secret + zeta) % q
-        self._pk = G.base_mul(self._sk)
+        self._sk = 0
+        self._pk: Point = G.identity
         self._receivers: dict[int, vole.VoleReceiver] = {}
         self._commits: dict[int, bytes] = {}
         self._c: dict[int, list[int]] = {}
-        self._round2_public: dict[int, bytes] = {}
+        self._round3_public: dict[int, bytes] = {}
 
     def _commit(self, j: int, R: Point, blind: bytes) -> bytes:
         return transcript.digest(COMMIT_LABEL, self.sid, transcript.int_field(j), R.encode(), blind)
@@ -205,36 +290,76 @@ class Presigner:
     def _abort(self, j: int, check: str, reason: str) -> ProtocolAbort:
         exc = ProtocolAbort([j], check, reason)
         if check in BAN_CHECKS:
-            self.share.banned.add(j)
+            self.bans.add(j)
         return exc
 
+    def _refuse_banned(self, j: int) -> None:
+        """Called immediately before the OT state shared with ``j`` is used (SECURITY #13)."""
+        if j in self.bans:
+            raise ProtocolAbort(
+                [j], "banned", f"participant {j} failed an OT/VOLE check and is banned until the next refresh"
+            )
+
     # --- round 1 -------------------------------------------------------------------------------
-    def round1(self) -> dict[int, bytes]:
+    def round1(self) -> bytes:
+        return codec.dumps({0: self._contribution, 1: self.context})
+
+    # --- round 2 -------------------------------------------------------------------------------
+    def round2(self, inbox: Mapping[int, bytes]) -> dict[int, bytes]:
+        contributions = {self.me: self._contribution}
+        for j in self.others:
+            try:
+                m = codec.load_map(inbox[j], frozenset({0, 1}))
+                contributions[j] = codec.get_bytes(m, 0, CONTRIBUTION_LEN)
+                context = codec.get_bytes(m, 1, 32)
+            except DecodeError as exc:
+                raise ProtocolAbort([j], "decode", f"malformed presign round-1 message: {exc}") from None
+            if not hmac.compare_digest(context, self.context):
+                # Either the coordinator gave us different inputs (session, signers) or j lies about
+                # them, or j holds another epoch's share: no evidence against anyone, and no ban.
+                raise ProtocolAbort(
+                    [],
+                    "presign-context",
+                    f"signer {j} presigns for another session, signer set, key or epoch",
+                    suspects=[j],
+                )
+        self.sid = signing_sid(self.context, [contributions[j] for j in self.signers])
+        q = N
+        zeta = 0
+        for j in self.others:
+            z = zero_term(self._pairs[j].zero_seed, self.sid)
+            self._zero_terms[j] = z if self.me < j else -z % q
+            zeta += self._zero_terms[j]
+        self._sk = (lagrange_coefficient(self.me, self.signers, q) * self.share.secret + zeta) % q
+        self._pk = G.base_mul(self._sk)
         self._commits[self.me] = self._commit(self.me, self._R, self._blind)
         out = {}
         for j in self.others:
             rcv = vole.VoleReceiver(self._pairs[j].as_receiver, vole_sid(self.sid, j, self.me))
             self._receivers[j] = rcv
-            out[j] = codec.dumps({0: self._commits[self.me], 1: self.share.transcript_hash, 2: rcv.message})
+            out[j] = codec.dumps({0: self._commits[self.me], 1: self.sid, 2: rcv.message})
         return out
 
-    # --- round 2 -------------------------------------------------------------------------------
-    def round2(self, inbox: Mapping[int, bytes]) -> dict[int, bytes]:
+    # --- round 3 -------------------------------------------------------------------------------
+    def round3(self, inbox: Mapping[int, bytes]) -> dict[int, bytes]:
         vole_msgs = {}
         for j, data in inbox.items():
             try:
                 m = codec.load_map(data, frozenset({0, 1, 2}))
                 self._commits[j] = codec.get_bytes(m, 0, 32)
-                epoch = codec.get_bytes(m, 1, 32)
+                sid = codec.get_bytes(m, 1, 32)
                 vole_msgs[j] = codec.get_bytes(m, 2, vole.SENDER_MSG_LEN)
             except DecodeError as exc:
-                raise ProtocolAbort([j], "decode", f"malformed presign round-1 message: {exc}") from None
-            if not hmac.compare_digest(epoch, self.share.transcript_hash):
-                raise ProtocolAbort([j], "epoch-mismatch", "signer holds a share of another key epoch")
+                raise ProtocolAbort([j], "decode", f"malformed presign round-2 message: {exc}") from None
+            if not hmac.compare_digest(sid, self.sid):
+                # The round-1 echo makes this unreachable for a consistent broadcast; checked anyway
+                # before the OT state is touched, so a mismatch never turns into a ban.
+                raise ProtocolAbort([j], "presign-session", "signer derived another session id")
         echo = [self._commits[j] for j in self.signers]
         zero_points = [G.base_mul(self._zero_terms[m]) for m in self.others]  # the same for every recipient
         out = {}
         for j in self.others:
+            self._refuse_banned(j)
             try:
                 c, reply = vole.vole_send(
                     self._pairs[j].as_sender, vole_sid(self.sid, self.me, j), vole_msgs[j], (self._r, self._sk), j
@@ -258,40 +383,64 @@ class Presigner:
                     8: [z.encode() for z in zero_points],
                 }
             )
-        self._round2_public[self.me] = self._public_part(self._R, self._pk, zero_points)
+        self._round3_public[self.me] = self._public_part(self._R, self._pk, zero_points)
         return out
 
     @staticmethod
     def _public_part(R: Point, pk: Point, zs: Sequence[Point]) -> bytes:
-        return transcript.encode(b"round2", R.encode(), pk.encode(), *(z.encode() for z in zs))
+        return transcript.encode(b"round3", R.encode(), pk.encode(), *(z.encode() for z in zs))
 
-    # --- round 3 -------------------------------------------------------------------------------
-    def _check_echo(self, j: int, echo: list[Any]) -> None:
-        """Round-1 commitments as ``j`` saw them must equal ours; name whoever equivocated."""
+    # --- round 4 -------------------------------------------------------------------------------
+    def _echo_finding(self, j: int, echo: list[Any]) -> ProtocolAbort | None:
+        """Compare the round-2 commitments as ``j`` saw them with ours.
+
+        ``j`` misreporting *our* commitment or *its own* is evidence against ``j`` (we hold what it
+        sent us); a difference in a third signer's commitment means that signer sent different ones
+        (point to point, unprovable) or ``j`` lies: both are suspects.
+        """
         if len(echo) != len(self.signers) or not all(isinstance(c, bytes) for c in echo):
-            raise ProtocolAbort([j], "decode", "malformed commitment echo")
+            return ProtocolAbort([j], "decode", "malformed commitment echo")
         differ = [k for k, c in zip(self.signers, echo, strict=True) if not hmac.compare_digest(c, self._commits[k])]
+        if self.me in differ or j in differ:
+            return ProtocolAbort([j], "echo-mismatch", f"signer {j} misreports a commitment it knows")
         if differ:
-            culprits = [j] if self.me in differ else differ
-            raise ProtocolAbort(culprits, "echo-mismatch", f"signer {j} saw different round-1 commitments")
+            return ProtocolAbort(
+                [], "echo-mismatch", f"signer {j} saw different round-2 commitments", suspects=[j, *differ]
+            )
+        return None
 
-    def _check_round2(self, j: int, data: bytes) -> tuple[Point, Point, int, list[int]]:
-        """Every check on signer ``j``'s round-2 message; returns ``(R_j, pk_j, ψ_j, d)``."""
-        q = N
+    def _check_echoes(self, messages: Mapping[int, Mapping[int, Any]]) -> None:
+        """Every signer's commitment echo, before anything else in round 4: evidence beats suspicion."""
+        findings = [f for j, m in messages.items() if (f := self._echo_finding(j, m[0])) is not None]
+        proven = [f for f in findings if f.culprits]
+        if proven:
+            raise proven[0]
+        if findings:
+            suspects = frozenset().union(*(f.suspects for f in findings))
+            raise ProtocolAbort([], "echo-mismatch", findings[0].reason, suspects=suspects)
+
+    def _decode_round3(self, j: int, data: bytes) -> dict[int, Any]:
         try:
             m = codec.load_map(data, frozenset(range(9)))
-            echo = codec.get_list(m, 0)
-            reply = codec.get_bytes(m, 1)
-            gamma_u, gamma_v = _pt(m[2]), _pt(m[3])
-            psi = _sc(m[4])
-            R_j, blind_j, pk_j = _pt(m[5]), codec.get_bytes(m, 6, 32), _pt(m[7])
-            zs = [_pt(z) for z in codec.get_list(m, 8, length=len(self.signers) - 1)]
+            codec.get_list(m, 0)
+            codec.get_bytes(m, 1)
+            m[2], m[3] = _pt(m[2]), _pt(m[3])
+            m[4] = _sc(m[4])
+            m[5], m[6], m[7] = _pt(m[5]), codec.get_bytes(m, 6, 32), _pt(m[7])
+            m[8] = [_pt(z) for z in codec.get_list(m, 8, length=len(self.signers) - 1)]
         except DecodeError as exc:
-            raise ProtocolAbort([j], "decode", f"malformed presign round-2 message: {exc}") from None
-        self._check_echo(j, echo)
+            raise ProtocolAbort([j], "decode", f"malformed presign round-3 message: {exc}") from None
+        return m
+
+    def _check_round3(self, j: int, m: Mapping[int, Any]) -> tuple[Point, Point, int, list[int]]:
+        """Every check on signer ``j``'s decoded round-3 message but the echo; returns
+        ``(R_j, pk_j, ψ_j, d)``."""
+        q = N
+        reply, gamma_u, gamma_v, psi, R_j, blind_j, pk_j, zs = m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]
         if not hmac.compare_digest(self._commit(j, R_j, blind_j), self._commits[j]):
             raise ProtocolAbort([j], "presign-decommit", "opening of R_j does not match its commitment")
         rcv = self._receivers[j]
+        self._refuse_banned(j)
         try:
             d = rcv.finish(reply, j)
         except DecodeError as exc:
@@ -307,16 +456,18 @@ class Presigner:
         lam = lagrange_coefficient(j, self.signers, q)
         if pk_j != lam * self.share.verifying_shares[j] + G.sum(zs):
             raise ProtocolAbort([j], "presign-key-share", "pk_j is not λ_j·Y_j plus its zero-share terms")
-        self._round2_public[j] = self._public_part(R_j, pk_j, zs)
+        self._round3_public[j] = self._public_part(R_j, pk_j, zs)
         return R_j, pk_j, psi, d
 
-    def round3(self, inbox: Mapping[int, bytes]) -> bytes:
+    def round4(self, inbox: Mapping[int, bytes]) -> bytes:
         q = N
         R_all: dict[int, Point] = {self.me: self._R}
         pk_all: dict[int, Point] = {self.me: self._pk}
         psi_sum = u_cross = v_cross = 0
+        messages = {j: self._decode_round3(j, inbox[j]) for j in self.others}
+        self._check_echoes(messages)
         for j in self.others:
-            R_all[j], pk_all[j], psi, d = self._check_round2(j, inbox[j])
+            R_all[j], pk_all[j], psi, d = self._check_round3(j, messages[j])
             psi_sum += psi
             u_cross += self._c[j][0] + d[0]
             v_cross += self._c[j][1] + d[1]
@@ -332,27 +483,31 @@ class Presigner:
         self._u = (self._r * phi_prime + u_cross) % q
         self._v = (self._sk * phi_prime + v_cross) % q
         self._r = self._sk = 0
-        self._own3 = {
-            0: transcript.digest(DIGEST_LABEL, *(self._round2_public[j] for j in self.signers)),
+        self._own4 = {
+            0: transcript.digest(DIGEST_LABEL, *(self._round3_public[j] for j in self.signers)),
             1: G.base_mul(self._phi).encode(),
             2: G.base_mul(self._u).encode(),
             3: G.base_mul(self._r_x * self._v % q).encode(),
         }
-        return codec.dumps(self._own3)
+        return codec.dumps(self._own4)
 
     # --- finish --------------------------------------------------------------------------------
     def finish(self, inbox: Mapping[int, bytes]) -> Presignature:
-        commitments = {self.me: (_pt(self._own3[1]), _pt(self._own3[2]), _pt(self._own3[3]))}
+        commitments = {self.me: (_pt(self._own4[1]), _pt(self._own4[2]), _pt(self._own4[3]))}
         for j in self.others:
             try:
                 m = codec.load_map(inbox[j], frozenset({0, 1, 2, 3}))
                 echo = codec.get_bytes(m, 0, 32)
                 commitments[j] = (_pt(m[1]), _pt(m[2]), _pt(m[3]))
             except DecodeError as exc:
-                raise ProtocolAbort([j], "decode", f"malformed presign round-3 message: {exc}") from None
-            if not hmac.compare_digest(echo, self._own3[0]):
-                raise ProtocolAbort([j], "echo-mismatch", "signer saw different round-2 public values")
-        # The id names the session, not the round-3 values: a signer that equivocated in round 3 is
+                raise ProtocolAbort([j], "decode", f"malformed presign round-4 message: {exc}") from None
+            if not hmac.compare_digest(echo, self._own4[0]):
+                # some signer sent different public values to different signers (point to point),
+                # or j misreports them: nobody can tell which
+                raise ProtocolAbort(
+                    [], "echo-mismatch", f"signer {j} saw different round-3 public values", suspects=self.others
+                )
+        # The id names the session, not the round-4 values: a signer that equivocated in round 4 is
         # then caught by the online check against the commitments each party holds, never an honest one.
         presig_id = transcript.digest(PRESIG_LABEL, self.sid)
         return Presignature(
@@ -412,7 +567,15 @@ def combine(presig: Presignature, digest: bytes, own: tuple[int, int], inbox: Ma
         raise ProtocolAbort([], "ecdsa-combine", "degenerate signature")
     sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     if not verify(presig.group_key.encode(), bytes(digest), sig):
-        raise SignatureError("combined ECDSA signature does not verify")
+        # Every online share matched its sender's round-4 commitments, so some signer committed to
+        # false values (the same to everyone); they are sums of pairwise VOLE outputs that no single
+        # party can recompute, so nobody can tell who (see the module docstring).
+        raise ProtocolAbort(
+            [],
+            "final-verification",
+            "the combined ECDSA signature does not verify: a signer committed to false presigning values",
+            suspects=[j for j in presig.signers if j != presig.index],
+        )
     return sig
 
 
