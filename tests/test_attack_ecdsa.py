@@ -25,12 +25,14 @@ from gridlock.crypto.hd import derive
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.secp256k1 import SECP256K1, N
 from gridlock.errors import InvalidParameterError, NonceReuseError, ProtocolAbort
+from gridlock.guardian import session as session_mod
 from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.cluster import EmbeddedCluster
 from gridlock.guardian.keystore import AlreadyUsed, Keystore
 from gridlock.protocol.ecdsa import OnlineSignParty, PresignParty
 from gridlock.protocol.message import Message
 from gridlock.protocol.runner import InMemoryNetwork
+from gridlock.wire import ReplayGuard
 from gridlock.wire import control as ctl
 
 SCHEME = "ecdsa-secp256k1"
@@ -134,6 +136,10 @@ def test_owner_repeating_a_nonce_is_refused_across_restarts(tmp_path: Path) -> N
             assert all(isinstance(r, dict) and "signature" in r for r in first.values())
             again = await c.client.fanout(c.ids, "sign", request(b"\x22" * 32))
             assert all(isinstance(r, ctl.RequestRefused) and r.code == "replay" for r in again.values())
+            for g in c.guardians:  # a flooded replay guard that purged everything it knew
+                g.node.guard = ReplayGuard()
+            flooded = await c.client.fanout(c.ids, "sign", request(b"\x23" * 32))
+            assert all(isinstance(r, ctl.RequestRefused) and r.code == "replay" for r in flooded.values())
             for i in range(3):  # restart: every in-memory replay guard and tombstone is gone
                 await c.stop_guardian(i)
                 await c.start_guardian(i)
@@ -262,6 +268,7 @@ def test_consistent_false_commitment_fails_with_suspects_only(key33: list[KeySha
         exc = outcome.aborts[honest]
         assert exc.reported_by is None and exc.check == "final-verification"
         assert not exc.culprits and exc.suspects == set(signers) - {honest}
+        assert exc.blame_text({1: "device", 2: "cloud", 3: "friend"}).startswith("suspects: ")  # what guardians audit
     assert all(not e.culprits for e in outcome.aborts.values())
 
 
@@ -339,3 +346,67 @@ def test_a_child_key_never_shares_a_session_with_its_parent(key33: list[KeyShare
     sid = os.urandom(32)
     assert ecdsa_setup.pair_setups(child) == ecdsa_setup.pair_setups(parent)  # one OT setup for both
     assert signing.signing_context(sid, child, [1, 2, 3]) != signing.signing_context(sid, parent, [1, 2, 3])
+
+
+def test_through_real_guardians_concurrent_signatures_leak_one_bit_per_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malicious guardian flips one bit of its OT-extension message to each honest co-signer in
+    16 concurrent signing requests (the review leaked 16 bits this way)."""
+
+    async def main() -> None:
+        c = await EmbeddedCluster.start(tmp_path, ["device", "enclave", "cloud", "watch"], session_timeout=15.0)
+        try:
+            assert c.client is not None
+            vault = await c.client.create_vault(SCHEME, c.ids, 3, password=c.password)
+            honest, mal = c.guardians[:2], c.guardians[3]
+            members = honest[0].node._vault_members(vault.vault_id, 0)
+            index = {g: i for i, g in members.items()}
+            mal_index = index[mal.identity.guardian_id]
+            rows = {}  # victim index -> a base-OT row where the victim's Δ bit is 1 (the check must fail)
+            for g in honest:
+                delta = ecdsa_setup.pair_setups(g.keystore.active_share(vault.vault_id))[mal_index].as_sender.delta
+                rows[index[g.identity.guardian_id]] = next(b for b in range(128) if (delta[b // 8] >> (b % 8)) & 1)
+            row_bytes = (vole.XI + ot_extension.PAD) // 8
+            real_seal = session_mod.message_to_envelope
+
+            def evil_seal(msg: Message, identity: Any, *args: Any, **kw: Any) -> list[bytes]:
+                if identity.guardian_id == mal.identity.guardian_id and msg.recipient in rows and msg.round == 2:
+                    body = cbor2.loads(msg.payload)
+                    if isinstance(body, dict) and len(body.get(2, b"")) == vole.SENDER_MSG_LEN:
+                        ote = bytearray(body[2])
+                        ote[rows[msg.recipient] * row_bytes] ^= 1
+                        body[2] = bytes(ote)
+                        msg = dataclasses.replace(msg, payload=codec.dumps(body))
+                return real_seal(msg, identity, *args, **kw)
+
+            failed: list[int] = []
+            real_extend = ot_extension.sender_extend
+
+            def counted(setup: Any, sid: bytes, m: int, message: bytes, counterparty: int) -> Any:
+                try:
+                    return real_extend(setup, sid, m, message, counterparty)
+                except ot_extension.OtConsistencyError:
+                    failed.append(counterparty)
+                    raise
+
+            monkeypatch.setattr(session_mod, "message_to_envelope", evil_seal)
+            monkeypatch.setattr(vole.ote, "sender_extend", counted)
+            signers = [g.identity.guardian_id for g in (*honest, mal)]
+            results = await asyncio.gather(
+                *(vault.sign(os.urandom(32), signers=signers) for _ in range(16)), return_exceptions=True
+            )
+            assert all(isinstance(r, Exception) for r in results)
+            assert failed == [mal_index, mal_index]  # one failed check per honest victim, then the ban
+            for g in honest:
+                assert g.keystore.active_share(vault.vault_id).banned == {mal_index}  # persisted
+            monkeypatch.setattr(session_mod, "message_to_envelope", real_seal)
+            with pytest.raises(Exception, match="banned"):
+                await vault.sign(os.urandom(32), signers=signers)
+            digest = os.urandom(32)
+            sig = await vault.sign(digest, signers=[g.identity.guardian_id for g in c.guardians[:3]])
+            assert local.verify(SCHEME, vault.public_key, digest, sig)
+        finally:
+            await c.close()
+
+    asyncio.run(main())
