@@ -1,4 +1,4 @@
-"""Shared fixtures: the published vectors live in ../shared/vectors beside the repository."""
+"""Shared fixtures: the published test vectors ship in tests/vectors (see its README for sources and licences)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from gridlock.transport import NatsServerNotFound, find_nats_server
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 def load_vector(relpath: str) -> Any:
