@@ -6,10 +6,22 @@ joint chain code (BIP32), the epoch and the hash of the transcript that made
 it.  Construction checks the share against the public data, so a corrupted or
 mixed-up share fails loudly at load time rather than producing a bad
 signature later.
+
+The byte format has exactly one form per share (issue 12 item 9): on top of the
+codec's deterministic CBOR (RFC 8949 §4.2.1; no tags, §3.4), :meth:`KeyShare.from_bytes`
+refuses an optional field spelled out with its default value (an empty ``ext`` or ban
+list, a master key's HD field) instead of dropping it, refuses ``true``/``false`` where an
+integer belongs, wants participants in increasing order and the ban list sorted, and
+refuses a share whose fields contradict: an ``ext`` on a scheme that has no OT setup, an
+``ext`` that is not exactly the threshold-ECDSA OT setup with the other participants, a
+master depth with a parent or child number, a hardened child number, or a threshold the
+verifying shares do not have (their polynomial must have degree exactly ``t − 1``,
+SECURITY #3).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +37,8 @@ FORMAT_MAGIC = "gridlock/keyshare"
 FORMAT_VERSION = 1
 ORIGINS = ("dkg", "import")
 MAX_KEYSHARE_BYTES = 32 << 20  # threshold-ECDSA shares carry ~12 KB of OT setup per counterparty
+ECDSA_SCHEME = "ecdsa-secp256k1"  # the one scheme with an extension field (its pairwise OT setup)
+HARDENED = 1 << 31  # BIP32: child numbers from here on are hardened, which threshold keys cannot derive
 
 # CBOR map keys of format version 1.
 _K_MAGIC, _K_VERSION, _K_SCHEME, _K_INDEX, _K_THRESHOLD = 0, 1, 2, 3, 4
@@ -94,6 +108,9 @@ class KeyShare:
             raise InvalidParameterError("epoch must be non-negative")
         if not (0 <= self.depth <= 255 and len(self.parent_fingerprint) == 4 and 0 <= self.child_number < 2**32):
             raise InvalidParameterError("malformed derivation info")
+        if self.depth == 0 and (self.parent_fingerprint != bytes(4) or self.child_number != 0):
+            # BIP32: a master key has neither; to_bytes writes the HD field only for depth > 0
+            raise InvalidParameterError("a master key (depth 0) has no parent fingerprint or child number")
         if group.base_mul(self.secret) != self.verifying_shares[self.index]:
             raise InvalidParameterError("secret share does not match its verifying share")
         check_verifying_shares(scheme, self.threshold, self.verifying_shares, self.group_key)
@@ -170,8 +187,15 @@ class KeyShare:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KeyShare:
-        """Strict decoding: exact schema, canonical encoding, every element validated,
-        and the share checked against the public data.  Raises :class:`DecodeError`."""
+        """Strict decoding: exact schema, one byte form per share, every element validated,
+        and the share checked against the public data.  Raises :class:`DecodeError`.
+
+        The codec already refuses tags (RFC 8949 §3.4) and anything but the deterministic
+        encoding (RFC 8949 §4.2.1); that makes each *CBOR value* have one byte form.  This
+        reader makes each *share* have one: it refuses what :meth:`to_bytes` never writes
+        (optional fields holding their defaults, unsorted participants or bans, ``true`` for
+        an integer) and fields that contradict each other (see the module docstring).
+        """
         try:
             m = codec.load_map(data, _REQUIRED, _OPTIONAL, max_size=MAX_KEYSHARE_BYTES)
             if m[_K_MAGIC] != FORMAT_MAGIC:
@@ -182,28 +206,18 @@ class KeyShare:
             scheme = get_scheme(codec.get_str(m, _K_SCHEME))
             group = scheme.group
             participants = tuple(codec.get_list(m, _K_PARTICIPANTS, max_len=1024))
-            for p in participants:
-                if isinstance(p, bool) or not isinstance(p, int):
-                    raise DecodeError("participant indices must be integers")
+            if not all(_is_int(p) for p in participants):
+                raise DecodeError("participant indices must be integers")
+            if not _increasing(participants):
+                raise DecodeError("participant indices must be listed in increasing order")
+            index = codec.get_int(m, _K_INDEX, 1, group.order - 1)
             vshares = codec.get_list(m, _K_VSHARES, length=len(participants))
-            ext = m.get(_K_EXT, {})
-            if not isinstance(ext, dict):
-                raise DecodeError("extension field must be a map")
-            banned = m.get(_K_BANNED, [])
-            if not isinstance(banned, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in banned):
-                raise DecodeError("banned field must be a list of indices")
-            hd = m.get(_K_HD, [0, bytes(4), 0])
-            if not (
-                isinstance(hd, list)
-                and len(hd) == 3
-                and isinstance(hd[0], int)
-                and isinstance(hd[1], bytes)
-                and isinstance(hd[2], int)
-            ):
-                raise DecodeError("malformed derivation info")
+            ext = _read_ext(m, scheme.name, index, participants)
+            banned = _read_banned(m)
+            depth, parent_fingerprint, child_number = _read_hd(m)
             share = cls(
                 scheme=scheme.name,
-                index=codec.get_int(m, _K_INDEX, 1, group.order - 1),
+                index=index,
                 threshold=codec.get_int(m, _K_THRESHOLD, 2, 1024),
                 participants=participants,
                 secret=codec.scalar(group, m[_K_SECRET], nonzero=True),
@@ -214,11 +228,17 @@ class KeyShare:
                 transcript_hash=codec.get_bytes(m, _K_TRANSCRIPT, 32),
                 origin=codec.get_str(m, _K_ORIGIN),
                 ext=ext,
-                banned=set(banned),
-                depth=hd[0],
-                parent_fingerprint=hd[1],
-                child_number=hd[2],
+                banned=banned,
+                depth=depth,
+                parent_fingerprint=parent_fingerprint,
+                child_number=child_number,
             )
+            if ext:
+                # sizes and version of the OT setup, by the module that defines it (imported here:
+                # it imports this module)
+                from gridlock.crypto.ecdsa.setup import pair_setups  # noqa: PLC0415
+
+                pair_setups(share)
             return share
         except DecodeError:
             raise
@@ -226,11 +246,100 @@ class KeyShare:
             raise codec.reraise_as_decode(exc) from None
 
 
+def _is_int(v: object) -> bool:
+    """An integer and not a bool: CBOR ``true``/``false`` decode to Python bools, and
+    ``isinstance(True, int)`` holds."""
+    return type(v) is int
+
+
+def _increasing(values: tuple[int, ...] | list[int]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(values))
+
+
+def _int_keys(m: dict[Any, Any], expected: set[int]) -> bool:
+    """Exactly ``expected`` as keys, all true integers (``{True: x}`` equals ``{1: x}`` in Python)."""
+    return all(_is_int(k) for k in m) and set(m) == expected
+
+
+def _read_ext(m: Mapping[int, Any], scheme: str, index: int, participants: tuple[int, ...]) -> dict[int, Any]:
+    """The extension field: absent, or exactly the shape of ``gridlock.crypto.ecdsa.setup.to_ext``
+    (``{0: version, 1: {j: {0: Δ, 1: seeds, 2: seeds0, 3: seeds1, 4: zero seed}}}`` for every other
+    participant ``j``) on an ``ecdsa-secp256k1`` share.  Sizes are checked after construction by
+    ``pair_setups``; with the shape fixed here they bound the field by the number of participants."""
+    if _K_EXT not in m:
+        return {}
+    ext = m[_K_EXT]
+    if scheme != ECDSA_SCHEME:
+        raise DecodeError(f"a {scheme} key share has no extension field")
+    if not isinstance(ext, dict) or not ext:
+        raise DecodeError("extension field must be a non-empty map (absent when empty)")
+    if not _int_keys(ext, {0, 1}) or not _is_int(ext[0]) or not isinstance(ext[1], dict):
+        raise DecodeError("extension field is not a threshold-ECDSA OT setup")
+    if not _int_keys(ext[1], set(participants) - {index}):
+        raise DecodeError("OT setup must cover exactly the other participants")
+    for entry in ext[1].values():
+        if not isinstance(entry, dict) or not _int_keys(entry, set(range(5))):
+            raise DecodeError("malformed OT setup entry")
+        if not all(isinstance(v, bytes) for v in entry.values()):
+            raise DecodeError("OT setup entries hold byte strings")
+    return ext
+
+
+def _read_banned(m: Mapping[int, Any]) -> set[int]:
+    """Banned counterparties: absent, or a non-empty increasing list of indices (other participants,
+    checked at construction).  Bans protect the threshold-ECDSA OT setup (SECURITY #13); they are
+    still accepted on other shares, which the guardian keystores' tests rely on."""
+    if _K_BANNED not in m:
+        return set()
+    banned = m[_K_BANNED]
+    if not isinstance(banned, list) or not banned or not all(_is_int(b) for b in banned):
+        raise DecodeError("banned field must be a non-empty list of indices (absent when empty)")
+    if not _increasing(banned):
+        raise DecodeError("banned indices must be listed in increasing order")
+    return set(banned)
+
+
+def _read_hd(m: Mapping[int, Any]) -> tuple[int, bytes, int]:
+    """BIP32 position ``[depth, parent fingerprint, child number]``: absent for a master key (so
+    ``[0, 00000000, 0]`` spelled out is refused, not dropped), depth 1..255 otherwise, and a
+    non-hardened child number (threshold keys cannot derive hardened children, see ``crypto.hd``)."""
+    if _K_HD not in m:
+        return 0, bytes(4), 0
+    hd = m[_K_HD]
+    if not (
+        isinstance(hd, list)
+        and len(hd) == 3
+        and _is_int(hd[0])
+        and isinstance(hd[1], bytes)
+        and len(hd[1]) == 4
+        and _is_int(hd[2])
+    ):
+        raise DecodeError("malformed derivation info")
+    depth, parent_fingerprint, child_number = hd
+    if not 1 <= depth <= 255:
+        raise DecodeError("derivation depth must be 1..255 (a master key has no derivation field)")
+    if not 0 <= child_number < HARDENED:
+        raise DecodeError("derivation child number must be non-hardened (0..2^31-1)")
+    return depth, parent_fingerprint, child_number
+
+
 def check_verifying_shares(scheme: Scheme, threshold: int, vshares: Mapping[int, Point], group_key: Point) -> None:
-    """All verifying shares lie on one degree-(t-1) polynomial whose value at 0 is the group key."""
-    key = (scheme.name, threshold, group_key.encode(), tuple((i, vshares[i].encode()) for i in sorted(vshares)))
+    """All verifying shares lie on one polynomial of degree exactly ``t − 1`` whose value at 0 is the group key.
+
+    "Degree < t" alone is not enough (SECURITY #3): the shares of a 3-of-5 key also lie on a
+    polynomial of degree < 4, so a share re-labelled 4-of-5 used to load and claim a policy its key
+    does not have.  The degree is ``t − 1`` exactly when the points fit degree < t but not degree
+    < t − 1 (a false "fits" of the second test has probability 1/q).
+    """
+    points = tuple((i, vshares[i].encode()) for i in sorted(vshares))
+    key = (scheme.name, threshold, group_key.encode(), points)
     if not _on_one_polynomial(key, scheme, threshold, vshares, group_key):
         raise InvalidParameterError("verifying shares are inconsistent with the group key and threshold")
+    lower = (scheme.name, threshold - 1, group_key.encode(), points)
+    if _on_one_polynomial(lower, scheme, threshold - 1, vshares, group_key):
+        raise InvalidParameterError(
+            f"verifying shares lie on a polynomial of degree below {threshold - 1}: the key's threshold is lower"
+        )
 
 
 def _on_one_polynomial(
