@@ -105,7 +105,7 @@ def print_ecdsa(r: dict[str, float], runs: int) -> None:
     rows = [
         ("keygen (DKG + OT setup, 5 parties)", "keygen_ms", "keygen_p90_ms", "keygen_ms"),
         ("sign (presign + online, 3 signers)", "sign_ms", "sign_p90_ms", "sign_ms"),
-        ("  presign (3 rounds)", "presign_ms", None, None),
+        ("  presign (4 rounds)", "presign_ms", None, None),
         ("  online round", "online_ms", "online_p90_ms", "online_ms"),
         ("refresh (5 parties, new OT setup)", "refresh_ms", "refresh_p90_ms", "keygen_ms"),
     ]

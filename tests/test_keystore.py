@@ -875,7 +875,6 @@ def test_version_1_database_gains_the_session_claims(db: Path, secret: bytes, ed
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (2,)
 
 
-
 def test_migration_hook_runs_once(db: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     with Keystore.open(db, secret) as ks:
         ks.put_identity(b"identity")
