@@ -27,7 +27,7 @@ from gridlock.crypto import codec
 from gridlock.crypto.frost import SigningCommitments
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
-from gridlock.errors import DecodeError
+from gridlock.errors import DecodeError, InvalidParameterError
 from gridlock.wire import control
 from gridlock.wire.envelope import MAX_ENVELOPE, decode_envelope, seal, verify_envelope
 from gridlock.wire.identity import Identity, PublicIdentity
@@ -366,3 +366,12 @@ def test_mutations_are_refused_or_canonical() -> None:
         except DecodeError:
             continue
         assert cbor2.dumps(v, canonical=True) == bytes(data)
+
+
+def test_a_request_the_guardian_would_refuse_is_refused_before_it_is_sent() -> None:
+    """A float in a policy rule used to go out and be dropped by every guardian (the owner waited for
+    a timeout); the sender now gets a typed error at once."""
+    with pytest.raises(InvalidParameterError, match="float"):
+        control.Request("policy-set", {"vault": "v", "rules": {"period": 60.0}}).to_bytes()
+    ok = control.Request("policy-set", {"vault": "v", "rules": {"period": 60}})
+    assert control.Request.from_bytes(ok.to_bytes()) == ok

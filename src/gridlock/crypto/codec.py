@@ -31,7 +31,7 @@ from typing import Any, Final
 import cbor2
 
 from gridlock.crypto.group import Group, Point
-from gridlock.errors import DecodeError, GridlockError
+from gridlock.errors import DecodeError, GridlockError, InvalidParameterError
 
 MAX_PAYLOAD = 1 << 20  # 1 MiB: far above any honest message of these protocols (SECURITY #25)
 MAX_DEPTH: Final = 16  # nested arrays/maps; the deepest value the project encodes has depth 5
@@ -45,6 +45,18 @@ _ARG_WIDTH: Final = {24: (1, 24), 25: (2, 1 << 8), 26: (4, 1 << 16), 27: (8, 1 <
 
 def dumps(obj: Any) -> bytes:
     return cbor2.dumps(obj, canonical=True)
+
+
+def dumps_checked(obj: Any) -> bytes:
+    """:func:`dumps` for values built from outside input (request parameters, replies): refuse at
+    once, with :class:`InvalidParameterError`, what every receiver's :func:`loads` would refuse (a
+    float in a policy rule, say), instead of sending what can only be dropped."""
+    data = dumps(obj)
+    try:
+        check_structure(data)
+    except DecodeError as exc:
+        raise InvalidParameterError(f"value cannot be sent: {exc}") from None
+    return data
 
 
 def check_structure(data: bytes, *, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> None:

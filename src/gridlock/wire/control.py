@@ -62,7 +62,7 @@ class Request:
     params: dict[str, Any]
 
     def to_bytes(self) -> bytes:
-        return codec.dumps({0: self.op, 1: self.params})
+        return codec.dumps_checked({0: self.op, 1: self.params})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Request:
@@ -77,7 +77,7 @@ class Request:
 
 
 def encode_reply(result: Mapping[str, Any]) -> bytes:
-    return codec.dumps({0: True, 1: dict(result)})
+    return codec.dumps_checked({0: True, 1: dict(result)})
 
 
 def encode_error(code: str, message: str) -> bytes:
