@@ -8,6 +8,7 @@ error, never accepts, and never leaks plaintext or key material.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import pickle
 import random
@@ -54,6 +55,7 @@ from gridlock.wire import (
     verify_envelope,
 )
 from gridlock.wire.envelope import hpke_info, signing_input
+from gridlock.wire.messages import EvidenceVerifier
 
 KEMS = [KEM_HYBRID, KEM_X25519]
 SID = bytes(range(32))
@@ -759,3 +761,67 @@ def test_equivocation_is_provable(ids: dict[str, Identity], directory: dict[str,
         is_equivocation(bcast(alice), rebuild(m, signer=mallory), directory)
     # what a recipient kept is exactly what the sender signed
     assert decode_envelope(open_as(ids["bob"], to_bob, directory).raw).body == b"commitments A"
+
+
+# ==============================================================================================
+# evidence: what a recipient can prove to the others about a message it received (SECURITY #28)
+# ==============================================================================================
+def _members(ids: dict[str, Identity]) -> tuple[dict[int, PublicIdentity], dict[str, int]]:
+    order = ["alice", "bob", "carol", "dave"]
+    index_to_identity = {i + 1: ids[name].public for i, name in enumerate(order)}
+    return index_to_identity, {pub.guardian_id: i for i, pub in index_to_identity.items()}
+
+
+def test_point_to_point_plaintext_is_provable_to_third_parties(
+    ids: dict[str, Identity], directory: dict[str, PublicIdentity]
+) -> None:
+    """Carol can show dave the plaintext alice sent her (alice's inner signature), which the
+    envelope's own signature (over the HPKE ciphertext) could not do."""
+    members, id_to_index = _members(ids)
+    sid = bytes(range(16, 48))
+    pmsg = Message(sid, 1, 3, 2, SECRET_BODY, b"echo-digest")
+    [raw] = message_to_envelope(pmsg, ids["alice"], members, "dkg", 1, EXP)
+    got = envelope_to_message(open_as(ids["carol"], raw, directory, expect_session=sid), id_to_index, directory)
+    assert got == pmsg and got.evidence
+    proven = EvidenceVerifier(sid, "dkg", members)(got.evidence)  # what dave runs
+    assert (proven, proven.evidence) == (pmsg, got.evidence)
+    # broadcasts: the raw signed envelope is the evidence
+    bmsg = Message(sid, 2, None, 1, b"commitments", b"")
+    [braw] = message_to_envelope(bmsg, ids["bob"], members, "dkg", 0, EXP)
+    bgot = envelope_to_message(open_as(ids["dave"], braw, directory), id_to_index, directory)
+    assert EvidenceVerifier(sid, "dkg", members)(bgot.evidence) == bmsg
+    # without the directory nothing is attached (the envelope alone authenticates it to carol)
+    assert envelope_to_message(open_as(ids["carol"], raw, directory), id_to_index).evidence == b""
+
+
+def test_evidence_cannot_be_forged_or_moved(ids: dict[str, Identity], directory: dict[str, PublicIdentity]) -> None:
+    members, id_to_index = _members(ids)
+    sid = bytes(range(16, 48))
+    verify = EvidenceVerifier(sid, "dkg", members)
+    pmsg = Message(sid, 1, 3, 2, SECRET_BODY, b"echo-digest")
+    [raw] = message_to_envelope(pmsg, ids["alice"], members, "dkg", 1, EXP)
+    ev = codec.loads(envelope_to_message(open_as(ids["carol"], raw, directory), id_to_index, directory).evidence)
+    for key, value in ((6, b"another share"), (7, b"another echo"), (3, 3), (5, ids["dave"].guardian_id)):
+        with pytest.raises(ForgedEnvelope):  # carol claims alice sent something else, or to someone else
+            verify(codec.dumps({**ev, key: value}))
+    with pytest.raises(WireError):  # the signature of another participant
+        verify(codec.dumps({**ev, 4: ids["bob"].guardian_id}))
+    with pytest.raises(WireError):  # a stranger
+        verify(codec.dumps({**ev, 4: ids["mallory"].guardian_id}))
+    with pytest.raises(WireError):  # another session, or protocol
+        EvidenceVerifier(bytes(32), "dkg", members)(codec.dumps(ev))
+    with pytest.raises(WireError):
+        EvidenceVerifier(sid, "frost-sign", members)(codec.dumps(ev))
+    for junk in (b"", b"\xa0", codec.dumps({0: 7, 1: b""}), codec.dumps({0: 0, 1: b"not an envelope"})):
+        with pytest.raises((DecodeError, WireError)):
+            verify(junk)
+    # a point-to-point envelope is no broadcast evidence (its signature covers ciphertext only)
+    with pytest.raises(DecodeError):
+        verify(codec.dumps({0: 0, 1: raw}))
+    # the recipient refuses a body whose inner signature is missing or wrong
+    body = codec.loads(open_as(ids["carol"], raw, directory).body)
+    for bad in ({0: body[0], 1: body[1]}, {**body, 2: bytes(64)}):
+        env = open_as(ids["carol"], raw, directory)
+        forged = dataclasses.replace(env, body=codec.dumps(bad))
+        with pytest.raises((DecodeError, ForgedEnvelope)):
+            envelope_to_message(forged, id_to_index, directory)

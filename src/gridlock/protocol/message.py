@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ABORT_ROUND = 0  # round number of abort notices; protocol rounds count from 1
 
@@ -15,6 +15,13 @@ class Message:
     after a broadcast round, the sender's digest of every broadcast it received
     (echo-broadcast consistency); it is empty otherwise.  Authentication and
     confidentiality are the wire layer's job (signed, HPKE-encrypted envelopes).
+
+    ``evidence`` is what the wire layer attaches on receipt: a transferable proof that
+    ``sender`` sent exactly this message (the signed broadcast envelope, or the sender's
+    signature over the plaintext of a point-to-point message), which a party puts into its
+    complaint so that every other party can re-run the failed check itself
+    (:meth:`gridlock.protocol.party.RoundProtocol.set_evidence_verifier`).  It is empty on
+    unsigned in-memory runs and is not part of a message's identity (``==`` ignores it).
     """
 
     session_id: bytes
@@ -23,6 +30,7 @@ class Message:
     round: int
     payload: bytes
     echo: bytes = b""
+    evidence: bytes = field(default=b"", compare=False)
 
     @property
     def is_broadcast(self) -> bool:
