@@ -22,6 +22,7 @@ from gridlock.protocol.message import Message
 from gridlock.protocol.party import RoundProtocol
 from gridlock.transport.base import Transport
 from gridlock.wire import Envelope, Identity, PublicIdentity, WireError, envelope_to_message, message_to_envelope
+from gridlock.wire.messages import EvidenceVerifier
 
 T = TypeVar("T")
 log = logging.getLogger("gridlock.guardian.session")
@@ -47,6 +48,7 @@ class Session(Generic[T]):
         self.identity = identity
         self.by_index: dict[int, PublicIdentity] = dict(participants)
         self.index_of: dict[str, int] = {p.guardian_id: i for i, p in self.by_index.items()}
+        self.directory: dict[str, PublicIdentity] = {p.guardian_id: p for p in self.by_index.values()}
         if identity.guardian_id not in self.index_of:
             raise ValueError("this guardian is not a participant of the session")
         self.me = self.index_of[identity.guardian_id]
@@ -91,6 +93,8 @@ class Session(Generic[T]):
         deadline = self.clock() + timeout
         self.expires = int(deadline) + 5
         members = party.participants
+        # complaints carry signed messages; the party checks them with this (SECURITY #28)
+        party.set_evidence_verifier(EvidenceVerifier(self.session_id, self.protocol, self.by_index))
         try:
             await self._send(party.start(), members)
             while not party.done:
@@ -103,7 +107,7 @@ class Session(Generic[T]):
                 if env is None:
                     continue
                 try:
-                    msg = envelope_to_message(env, self.index_of)
+                    msg = envelope_to_message(env, self.index_of, self.directory)
                     replies = party.receive(msg)
                 except (MessageRejected, WireError, DecodeError) as exc:
                     log.info("session %s: dropped a message from %s: %s", self.session_id.hex()[:12], env.sender, exc)

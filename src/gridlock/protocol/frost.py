@@ -10,7 +10,7 @@ the final signature.  The nonces are consumed in round 2 whatever happens.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import NoReturn
 
@@ -52,9 +52,9 @@ class FrostSignParty(RoundProtocol[bytes]):
         if self._nonces is not None and not self._nonces.used:
             self._nonces.take()
 
-    def _abort(self, exc: ProtocolAbort) -> NoReturn:
+    def _abort(self, exc: ProtocolAbort, evidence: Iterable[bytes] | None = None) -> NoReturn:
         self._burn_nonces()
-        super()._abort(exc)
+        super()._abort(exc, evidence)
 
     def _on_abort_notice(self, msg: Message) -> NoReturn:
         self._burn_nonces()

@@ -16,15 +16,30 @@ protocol needs and gets wrong when each does it alone:
   before anything derived from the broadcast is used or output (SECURITY #5);
 * any :class:`ProtocolAbort` stops the party for good and produces an abort
   notice for the others, who stop too.
+
+**Blame only with evidence** (SECURITY #28).  An abort notice is a *complaint*: it names the
+accused and carries the evidence of their messages (:attr:`Message.evidence`, which the wire layer
+attaches: the signed broadcast envelope, or the sender's inner signature over a point-to-point
+plaintext).  A party that receives a complaint verifies the evidence with the callback its session
+gave it (:meth:`RoundProtocol.set_evidence_verifier`) and re-runs the public check itself
+(:meth:`RoundProtocol._audit`: e.g. the Feldman check of a share against the dealer's own signed
+commitment) — the non-interactive form of the complaint round of Pedersen's DKG as hardened by
+Gennaro, Jarecki, Krawczyk and Rabin (J. Cryptology 2007, §4 "complaints"), possible here because
+every message is signed.  The accused is a culprit for every honest party when the check fails on
+the proven data; a complaint whose evidence does not hold makes the *accuser* the culprit.  Where
+no evidence can exist — a notice on an unsigned in-memory run, a check this party cannot re-run,
+an echo that disagrees about a third party's broadcast — the parties involved are only
+*suspects*.  The party that finds a fault on its own authenticated channel names the culprit
+itself.  Two honest parties are never both named, and no honest party is named a culprit.
 """
 
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, NoReturn, TypeVar
+from typing import ClassVar, Generic, NoReturn, TypeVar
 
 from gridlock.crypto import codec
 from gridlock.errors import (
@@ -41,6 +56,45 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 _MAX_INDEX = 1 << 64  # exclusive bound on participant indices (8-byte echo fields)
+_MAX_EVIDENCE = codec.MAX_PAYLOAD // 2  # evidence beyond this is left out of a notice (it must still fit)
+_ECHO_ENTRY = 40  # 8-byte index + SHA-256 digest
+
+EvidenceVerifier = Callable[[bytes], Message]
+"""Turns :attr:`Message.evidence` into the Message it proves its sender sent, or raises
+(:class:`gridlock.wire.messages.EvidenceVerifier` is the wire layer's)."""
+
+
+class CannotJudge(Exception):
+    """Raised by :meth:`RoundProtocol._audit` when this party lacks what the check needs
+    (e.g. it has not seen that round yet): the parties involved stay suspects."""
+
+
+def inputs_mismatch(differ: Iterable[int], what: str = "parameters") -> ProtocolAbort:
+    """Participants whose round-1 message shows they were given other inputs than this party.
+
+    The coordinator may have handed out different inputs, or they lie about theirs: nobody can
+    tell, so nobody is blamed (SECURITY #28).  Protocols compare inputs before any check that can
+    blame, so such a run never names an honest participant.
+    """
+    return ProtocolAbort(
+        [],
+        "inputs-mismatch",
+        f"participants {sorted(differ)} were given other {what} for this session (by the coordinator, or they lie)",
+    )
+
+
+def _unexplained(pairs: Iterable[tuple[int, int]], culprits: set[int]) -> set[int]:
+    """Suspects from echo disputes ``(broadcaster, echoer)``: a dispute about a broadcaster already
+    proven to have equivocated is explained by that, and makes the echoer no suspect."""
+    return {x for k, echoer in pairs if k not in culprits for x in (k, echoer)}
+
+
+def parse_echo(echo: bytes) -> dict[int, bytes] | None:
+    """An echo (see :meth:`RoundProtocol._echo_of`) as ``{broadcaster: digest}``; None if malformed."""
+    if not echo or len(echo) % _ECHO_ENTRY:
+        return None
+    out = {int.from_bytes(echo[i : i + 8], "big"): echo[i + 8 : i + _ECHO_ENTRY] for i in range(0, len(echo), 40)}
+    return out if len(out) * _ECHO_ENTRY == len(echo) else None
 
 
 class Party(ABC, Generic[T]):
@@ -78,7 +132,13 @@ class RoundSpec:
 
 
 class RoundProtocol(Party[T]):
-    """Base class: subclasses declare ``rounds`` and implement :meth:`_step`."""
+    """Base class: subclasses declare ``rounds`` and implement :meth:`_step`.
+
+    A subclass that can re-run its checks on proven messages lists their names in ``AUDITED``
+    and implements :meth:`_audit`; complaints about other checks leave suspects only.
+    """
+
+    AUDITED: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, session_id: bytes, index: int, participants: Sequence[int], rounds: Sequence[RoundSpec]) -> None:
         if len(session_id) < 16:
@@ -98,6 +158,12 @@ class RoundProtocol(Party[T]):
         self._done = False
         self._result: T | None = None
         self._aborted: ProtocolAbort | None = None
+        self._verify: EvidenceVerifier | None = None
+
+    def set_evidence_verifier(self, verify: EvidenceVerifier | None) -> None:
+        """Give this party the means to check evidence in complaints (the session that runs it
+        over signed envelopes does).  Without one, a complaint only makes suspects."""
+        self._verify = verify
 
     # --- subclass interface -------------------------------------------------------------------
     @abstractmethod
@@ -109,6 +175,14 @@ class RoundProtocol(Party[T]):
     def _finish(self, result: T) -> None:
         self._result = result
         self._done = True
+
+    def _audit(self, accused: int, proofs: Mapping[int, Message]) -> None:
+        """Re-run every public check this party makes on ``accused``'s messages, on the proven
+        ``proofs`` (by round; point-to-point ones addressed to whoever complained).  Raise the
+        :class:`ProtocolAbort` naming ``accused`` when one fails, :class:`CannotJudge` when this
+        party lacks the data; return normally when every check passes (the complaint is false).
+        Must not change the party's state."""
+        raise CannotJudge
 
     # --- Party -------------------------------------------------------------------------------
     @property
@@ -148,7 +222,10 @@ class RoundProtocol(Party[T]):
         if prior is not None:
             if prior == msg:
                 return []  # a duplicate delivery
-            self._abort(ProtocolAbort([msg.sender], "equivocation", f"two different round-{msg.round} messages"))
+            self._abort(
+                ProtocolAbort([msg.sender], "equivocation", f"two different round-{msg.round} messages"),
+                evidence=[prior.evidence, msg.evidence],
+            )
         box[msg.sender] = msg
         out: list[Message] = []
         while self._current and not self._done and self._round_complete(self._current):
@@ -204,32 +281,57 @@ class RoundProtocol(Party[T]):
 
     def _check_echoes(self, broadcast_round: int, msgs: Mapping[int, Message]) -> None:
         mine = self._echo_of(broadcast_round)
-        for sender, m in msgs.items():
+        culprits: set[int] = set()
+        pairs: set[tuple[int, int]] = set()
+        evidence: list[bytes] = []
+        for sender, m in sorted(msgs.items()):
             if m.echo == mine:
                 continue
-            # Either the named broadcaster equivocated or `sender` misreports what it saw: blame both,
-            # so a participant cannot frame an honest broadcaster with a fabricated echo.
-            culprits = self._echo_culprits(mine, m.echo) | {sender}
+            proven, suspected, disputed = self._compare_echo(broadcast_round, sender, m)
+            culprits |= proven
+            pairs |= suspected
+            evidence.append(m.evidence)
+            for k in disputed:
+                if k != self.index and k in self._inbox.get(broadcast_round, {}):
+                    evidence.append(self._inbox[broadcast_round][k].evidence)
+        suspects = _unexplained(pairs, culprits) - {self.index}  # it knows its own broadcast
+        if culprits or suspects:
             self._abort(
                 ProtocolAbort(
                     culprits,
                     "echo-mismatch",
-                    f"participant {sender} saw different round-{broadcast_round} broadcasts than participant "
-                    f"{self.index} (the named broadcaster equivocated, or {sender} misreports)",
-                )
+                    f"participants saw different round-{broadcast_round} broadcasts than participant {self.index}",
+                    suspects=suspects,
+                ),
+                evidence=evidence,
             )
 
-    @staticmethod
-    def _echo_culprits(mine: bytes, theirs: bytes) -> set[int]:
-        def parse(e: bytes) -> dict[int, bytes] | None:
-            if len(e) % 40:
-                return None
-            return {int.from_bytes(e[i : i + 8], "big"): e[i + 8 : i + 40] for i in range(0, len(e), 40)}
+    def _compare_echo(
+        self, broadcast_round: int, echoer: int, m: Message
+    ) -> tuple[set[int], set[tuple[int, int]], list[int]]:
+        """Compare ``echoer``'s echo (carried by ``m``) with this party's complete view of the round.
 
-        a, b = parse(mine), parse(theirs)
-        if a is None or b is None or set(a) != set(b):
-            return set()
-        return {s for s in a if a[s] != b[s]}
+        Returns (culprits, suspect pairs (broadcaster, echoer), broadcasters whose digests differ);
+        a pair is "one of these two misbehaved".  The echoer is a culprit
+        when its echo is malformed, when it contradicts the echoer's own broadcast as received here,
+        or when it misreports this party's own broadcast (signed once, the same bytes for all: only
+        with a signature on the echo, since on an unsigned network the router could have changed
+        what the echoer got).  About any other broadcaster ``k`` it may be ``k`` that equivocated or
+        the echoer that lies: both are suspects — only ``k``'s two signed broadcasts could tell.
+        """
+        mine = parse_echo(self._echo_of(broadcast_round))
+        theirs = parse_echo(m.echo)
+        if mine is None or theirs is None or set(theirs) != set(mine):
+            return {echoer}, set(), []
+        disputed = [k for k in sorted(mine) if mine[k] != theirs[k]]
+        culprits: set[int] = set()
+        pairs: set[tuple[int, int]] = set()
+        for k in disputed:
+            if k == echoer or (k == self.index and m.evidence):
+                culprits.add(echoer)
+            else:
+                pairs.add((k, echoer))
+        return culprits, pairs, disputed
 
     def _advance(self, inbox: Mapping[int, bytes]) -> list[Message]:
         next_round = self._current + 1
@@ -261,29 +363,147 @@ class RoundProtocol(Party[T]):
             raise self._aborted
         self._abort(exc)
 
-    def _abort(self, exc: ProtocolAbort) -> NoReturn:
-        """Stop for good, and attach a notice telling the others why."""
+    def _abort(self, exc: ProtocolAbort, evidence: Iterable[bytes] | None = None) -> NoReturn:
+        """Stop for good, and attach a notice telling the others why: the complaint, with the
+        evidence of the accused's messages (by default every message of theirs this party holds,
+        for the checks it can have re-run)."""
         self._aborted = exc
-        notice = codec.dumps({0: sorted(exc.culprits), 1: exc.check, 2: exc.reason[:512]})
+        if evidence is None:
+            evidence = []
+            if exc.check in self.AUDITED:
+                for box in self._inbox.values():
+                    evidence.extend(m.evidence for s, m in sorted(box.items()) if s in exc.culprits)
+        blobs = [e for e in evidence if e]
+        if sum(len(e) for e in blobs) > _MAX_EVIDENCE:
+            blobs = []  # too large to send: the others will only suspect
+        notice = codec.dumps(
+            {
+                0: sorted(exc.culprits),
+                1: exc.check,
+                2: exc.reason[:512],
+                3: sorted(exc.suspects),
+                4: blobs,
+            }
+        )
         exc.notice = Message(self.session_id, self.index, None, ABORT_ROUND, notice)
         raise exc
 
     def _on_abort_notice(self, msg: Message) -> NoReturn:
+        blobs: list[bytes] = []
         try:
-            m = codec.load_map(msg.payload, frozenset({0, 1, 2}))
-            culprits = [c for c in codec.get_list(m, 0) if isinstance(c, int) and c in self.participants]
+            m = codec.load_map(msg.payload, frozenset({0, 1, 2}), frozenset({3, 4}))
+            culprits = {c for c in codec.get_list(m, 0) if isinstance(c, int) and c in self.participants}
             check = codec.get_str(m, 1)
+            claimed_suspects = {
+                c for c in (codec.get_list(m, 3) if 3 in m else []) if isinstance(c, int) and c in self.participants
+            }
+            if 4 in m:
+                blobs = [b for b in codec.get_list(m, 4) if isinstance(b, bytes)]
         except DecodeError:
-            culprits, check = [], "unknown"
-        # A notice is a claim, not evidence: blame nobody on its word (a malicious party could
-        # otherwise make everyone name an honest one).  The claim is kept for the audit trail.
+            culprits, check, claimed_suspects = set(), "unknown", set()
+        # A notice is a claim: it makes culprits only through evidence this party checked itself.
+        proven, suspects, note = self._judge(msg.sender, check, culprits, claimed_suspects, blobs)
         exc = ProtocolAbort(
-            [], "peer-abort", f"participant {msg.sender} aborted ({check}), blaming {sorted(culprits) or 'nobody'}"
+            proven,
+            "peer-abort",
+            f"participant {msg.sender} aborted ({check}), blaming {sorted(culprits) or 'nobody'}; {note}",
+            suspects=suspects - {self.index},
         )
         exc.reported_by = msg.sender
         exc.claimed_culprits = frozenset(culprits)
         self._aborted = exc
         raise exc
+
+    # --- judging complaints -----------------------------------------------------------------------
+    def _judge(
+        self, accuser: int, check: str, claimed: set[int], claimed_suspects: set[int], blobs: Sequence[bytes]
+    ) -> tuple[set[int], set[int], str]:
+        """(culprits, suspects, note) for a complaint from ``accuser``."""
+        involved = claimed | claimed_suspects
+        if not involved:
+            return set(), set(), "no participant is accused"
+        if self._verify is None or not blobs:
+            return set(), {accuser} | involved, "no evidence: the accuser and the accused are suspects"
+        try:
+            proofs = [self._verify(b) for b in blobs]
+        except (GridlockError, ValueError, TypeError):
+            return {accuser}, set(), "its evidence does not verify"
+        if not all(self._plausible(p) for p in proofs):
+            return {accuser}, set(), "its evidence is not of this session"
+        culprits = self._proven_equivocators(proofs)
+        suspects: set[int] = set()
+        if check == "echo-mismatch":
+            found, suspects, judged = self._judge_echoes(proofs)
+            culprits |= found
+            if judged and not culprits and not suspects:
+                culprits.add(accuser)  # the echo agrees with what this party saw: a false complaint
+            elif not judged and not culprits:
+                suspects |= {accuser} | involved
+        elif check == "equivocation":
+            if not claimed <= culprits:
+                culprits.add(accuser)
+        elif check in self.AUDITED:
+            for c in sorted(claimed - culprits):
+                rounds = {p.round: p for p in proofs if p.sender == c}
+                try:
+                    self._audit(c, rounds)
+                except ProtocolAbort as fault:
+                    if c in fault.culprits:
+                        culprits.add(c)
+                    else:
+                        suspects |= {accuser, c}
+                except DecodeError:
+                    culprits.add(c)
+                except CannotJudge:
+                    suspects |= {accuser, c}
+                else:
+                    culprits.add(accuser)  # every check passes on the proven messages
+            if not claimed:  # the accuser itself only suspected: so does this party, the accuser too
+                suspects |= {accuser} | claimed_suspects
+        else:
+            suspects |= {accuser} | involved
+        note = "the evidence was checked" if culprits else "the evidence could not settle it"
+        return culprits, suspects, note
+
+    def _plausible(self, p: Message) -> bool:
+        if p.session_id != self.session_id or p.sender not in self.participants:
+            return False
+        if not 1 <= p.round <= len(self._rounds):
+            return False
+        return p.recipient is None or p.recipient in self.participants
+
+    def _proven_equivocators(self, proofs: Sequence[Message]) -> set[int]:
+        """Senders with two different signed messages for one round and recipient among the proofs,
+        or a signed broadcast that differs from the one this party received (it holds both)."""
+        found: set[int] = set()
+        first: dict[tuple[int, int, int | None], Message] = {}
+        for p in proofs:
+            if first.setdefault((p.sender, p.round, p.recipient), p) != p:
+                found.add(p.sender)
+            if p.recipient is None:
+                own = self._inbox.get(p.round, {}).get(p.sender)
+                if own is not None and own != p:
+                    found.add(p.sender)
+        return found
+
+    def _judge_echoes(self, proofs: Sequence[Message]) -> tuple[set[int], set[int], bool]:
+        """Compare every proven echo with this party's own view; (culprits, suspects, judged)."""
+        culprits: set[int] = set()
+        pairs: set[tuple[int, int]] = set()
+        judged = False
+        for p in proofs:
+            r = p.round - 1
+            if not p.echo or r < 1 or not self._rounds[r - 1].broadcast:
+                continue
+            if self._current <= r and not self._done:
+                continue  # this party has not seen all of that round yet
+            judged = True
+            if p.echo == self._echo_of(r):
+                continue
+            found, suspected, _ = self._compare_echo(r, p.sender, p)
+            culprits |= found
+            pairs |= suspected
+        return culprits, _unexplained(pairs, culprits), judged
 
     @staticmethod
     def decode(sender: int, fn: Callable[[], U]) -> U:
