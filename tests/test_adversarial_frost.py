@@ -29,7 +29,7 @@ from gridlock.errors import (
     NonceReuseError,
     ProtocolAbort,
 )
-from gridlock.protocol.frost import FrostSignParty
+from gridlock.protocol.frost import FrostSignParty, inputs_digest
 from gridlock.protocol.message import ABORT_ROUND, Message
 from gridlock.protocol.runner import InMemoryNetwork, RunOutcome
 
@@ -177,9 +177,10 @@ def _tamper_share(sender: int, suite: FrostSuite) -> Callable[[int, Message], li
     return icpt
 
 
-def round1_payload(nonces: frost.SigningNonces, share: KeyShare) -> bytes:
-    """A signer's round-1 message as FrostSignParty sends it: commitments and its key epoch."""
-    return codec.dumps({0: nonces.commitments.to_bytes(), 1: share.transcript_hash})
+def round1_payload(nonces: frost.SigningNonces, share: KeyShare, signers: Sequence[int], message: bytes = MSG) -> bytes:
+    """A signer's round-1 message as FrostSignParty sends it: commitments, its key epoch, and the
+    digest of the signer set and message it was asked to sign."""
+    return codec.dumps({0: nonces.commitments.to_bytes(), 1: share.transcript_hash, 2: inputs_digest(signers, message)})
 
 
 def _garble_commitment(sender: int) -> Callable[[int, Message], list[Delivery]]:
@@ -447,7 +448,7 @@ def test_aggregate_names_bad_and_missing_shares(name: str, keys: dict[str, list[
 def test_router_sends_different_commitment_lists_all_abort(name: str, keys: dict[str, list[KeyShare]]) -> None:
     suite = get_frost_suite(name)
     shares = by_index(keys[name])
-    fork = round1_payload(frost.commit(suite, shares[1]), shares[1])  # a valid alternative from signer 1
+    fork = round1_payload(frost.commit(suite, shares[1]), shares[1], [1, 2, 3])  # a valid alternative from signer 1
 
     def icpt(to: int, msg: Message) -> list[Delivery]:
         if msg.round == 1 and msg.sender == 1 and to == 3:
@@ -481,7 +482,7 @@ def test_router_sends_different_commitment_lists_all_abort(name: str, keys: dict
 def test_router_fork_with_more_signers_and_reordering(name: str, seed: int, keys: dict[str, list[KeyShare]]) -> None:
     suite = get_frost_suite(name)
     shares = by_index(keys[name])
-    fork = round1_payload(frost.commit(suite, shares[4]), shares[4])
+    fork = round1_payload(frost.commit(suite, shares[4]), shares[4], [1, 2, 3, 4, 5])
 
     def icpt(to: int, msg: Message) -> list[Delivery]:
         if msg.round == 1 and msg.sender == 4 and to in (1, 5):
@@ -500,7 +501,7 @@ def test_router_fork_with_more_signers_and_reordering(name: str, seed: int, keys
 def test_commitment_relabelled_to_another_identifier(name: str, keys: dict[str, list[KeyShare]]) -> None:
     suite = get_frost_suite(name)
     shares = by_index(keys[name])
-    wrong = round1_payload(frost.commit(suite, shares[2]), shares[2])  # identifier 2, sent as signer 1's
+    wrong = round1_payload(frost.commit(suite, shares[2]), shares[2], [1, 2, 3])  # identifier 2, sent as signer 1's
 
     def icpt(to: int, msg: Message) -> list[Delivery]:
         if msg.round == 1 and msg.sender == 1:

@@ -137,6 +137,8 @@ def test_removed_holder_old_share_is_useless(scheme: str, keys: dict[str, list[K
     outcome = InMemoryNetwork().run(parties)
     assert not outcome.results
     assert {e.check for e in outcome.aborts.values() if e.reported_by is None} == {"epoch-mismatch"}
+    # the coordinator mixed epochs: nobody is blamed for it (SECURITY #28)
+    assert all(not e.culprits and not e.suspects for e in outcome.aborts.values())
 
 
 def test_reshare_needs_threshold_dealers(keys: dict[str, list[KeyShare]]) -> None:
@@ -184,8 +186,7 @@ def test_refresh_dealer_with_non_zero_constant_is_named(scheme: str, keys: dict[
                 return super()._step(round_no, inbox)
             super()._step(1, inbox)
             self._dealing = rs.Dealing(evil, [group.base_mul(a) for a in evil.coefficients[1:]])
-            assert self._old is not None
-            payload = codec.dumps({0: self._old.to_bytes(), 1: [c.encode() for c in self._dealing.commitment]})
+            payload = self.round1_payload(self._dealing.commitment)
             self._round1[self.index] = payload
             return {None: payload}
 
@@ -265,7 +266,14 @@ def test_reshare_dealer_lying_about_the_old_epoch_is_named(keys: dict[str, list[
 
     outcome = _run_reshare(old, [1, 2, 3], 3, 5, False, icpt)
     assert not outcome.results
-    assert all(e.culprits == {2} and e.check == "reshare-old-epoch" for e in _own(outcome))
+    # The holders of the epoch (dealers 1 and 3) see 2 describe *their* epoch (same transcript
+    # hash) with another number: 2 is their culprit.  Receivers 4 and 5 hold no copy of the epoch
+    # and cannot tell who lies: all dealers are their suspects, nobody their culprit.
+    own = {i: e for i, e in outcome.aborts.items() if e.reported_by is None}
+    assert own and all(e.check == "reshare-old-epoch" for e in own.values())
+    assert all(e.culprits == {2} for i, e in own.items() if i in (1, 3))
+    assert all(not e.culprits and e.suspects == {1, 2, 3} for i, e in own.items() if i in (4, 5))
+    assert all(e.culprits <= {2} for e in outcome.aborts.values())
 
 
 # --- repair ------------------------------------------------------------------------------------------

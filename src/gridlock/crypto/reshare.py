@@ -125,25 +125,46 @@ def agree_on_public_data(
 ) -> PublicPackage:
     """The old epoch's public data that every sender (dealer or repair helper) must describe alike.
 
-    A party holding a share of that epoch compares with its own; one holding none accepts the data
-    only if all senders agree — at least one of ``t`` senders is honest — and, when the caller knows
-    the vault's key, only if it is that key.  Disagreeing senders are named.
+    Blame only what can be shown (SECURITY #28).  A party holding a share of that epoch compares
+    with its own copy: a sender describing *the same* epoch (same transcript hash) differently, or
+    sending bytes that do not decode, lies — it is named; a sender describing another epoch may
+    simply have been asked to deal from another one (``epoch-mismatch``, nobody named).  A party
+    holding none accepts the data only if all senders agree — at least one of ``t`` senders is
+    honest — and when they do not, it cannot tell who lies: every sender is a suspect, none a
+    culprit (a majority vote would let ``t − 1`` colluders frame an honest one).  When the caller
+    knows the vault's key and the agreed data is of another key, the request is wrong, not a sender.
     """
+
+    def epoch_of(data: bytes) -> bytes | None:
+        try:
+            return PublicPackage.from_bytes(data).transcript_hash
+        except DecodeError:
+            return None
+
     if mine is not None:
         reference = mine.to_bytes()
+        differ = {i: epoch_of(p) for i, p in sorted(packages.items()) if p != reference}
+        lying = [i for i, th in differ.items() if th is None or th == mine.transcript_hash]
+        if lying:
+            raise ProtocolAbort(lying, check, "senders describe this epoch's public data differently (or not at all)")
+        if differ:
+            raise ProtocolAbort([], "epoch-mismatch", f"senders {sorted(differ)} hold another epoch of the key")
     else:
-        values = list(packages.values())
-        reference = max(set(values), key=values.count)
-    bad = [i for i, p in packages.items() if p != reference]
-    if bad:
-        raise ProtocolAbort(bad, check, "senders disagree on the key's public data")
-    if mine is None:
+        distinct = set(packages.values())
+        if len(distinct) != 1:
+            epochs = {i: epoch_of(p) for i, p in sorted(packages.items())}
+            malformed = [i for i, th in epochs.items() if th is None]
+            if malformed:
+                raise ProtocolAbort(malformed, check, "malformed public data of the key")
+            if len(set(epochs.values())) > 1:
+                raise ProtocolAbort([], "epoch-mismatch", "senders hold different epochs of the key")
+            raise ProtocolAbort([], check, "senders disagree on the key's public data", suspects=list(packages))
         try:
-            mine = PublicPackage.from_bytes(reference)
+            mine = PublicPackage.from_bytes(distinct.pop())
         except DecodeError as exc:
-            raise ProtocolAbort(senders, "decode", f"malformed public data: {exc}") from None
+            raise ProtocolAbort(list(packages), check, f"malformed public data: {exc}") from None
     if expected_group_key is not None and mine.group_key != expected_group_key:
-        raise ProtocolAbort(senders, check, "senders describe another key")
+        raise ProtocolAbort([], "inputs-mismatch", "the senders' key is not the one this party was asked about")
     if len(senders) < mine.threshold or not set(senders) <= set(mine.participants):
         raise ProtocolAbort([], check, "too few senders, or senders that hold no share of this key")
     return mine

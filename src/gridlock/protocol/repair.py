@@ -1,20 +1,27 @@
 """Repair as a three-round protocol (:mod:`gridlock.crypto.repair`) among ``t`` or more helpers
 and the holder ``ℓ`` who lost its share.
 
-1. broadcast (helpers): the key's public package and the published parts ``Δ_{i→k}``;
+1. broadcast (helpers): the key's public package, the published parts ``Δ_{i→k}`` and the digest
+   of the parameters the helper was given (scheme, helpers, lost holder) — compared first, so a
+   coordinator that hands out different parameters gets an abort naming nobody (SECURITY #28);
 2. point-to-point, carrying the echo of round 1 (to the lost holder too, so everyone saw the same
    commitments): ``δ_{i→k}`` to each helper ``k``;
 3. point-to-point: ``σ_k`` to the lost holder, who checks and rebuilds its share.
 
 For ``ecdsa-secp256k1`` the rebuilt share has no pairwise OT setup (that secret state was lost
 with the device): it signs again after the refresh that always follows a repair (DESIGN §1).
+
+Blame: a helper that gets a part other than the one published names its sender, and the
+complaint carries the sender's signed round-1 and round-2 messages; the others re-check
+``δ·G = Δ`` on them (:meth:`RepairParty._audit`).  A wrong sum reaches only the lost holder, which
+names the helper itself (the helpers have finished by then).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from gridlock.crypto import codec
+from gridlock.crypto import codec, transcript
 from gridlock.crypto import repair as rp
 from gridlock.crypto.group import Point
 from gridlock.crypto.keyshare import KeyShare
@@ -22,10 +29,24 @@ from gridlock.crypto.polynomial import validate_indices
 from gridlock.crypto.reshare import PublicPackage, agree_on_public_data
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
-from gridlock.protocol.party import RoundProtocol, RoundSpec
+from gridlock.protocol.message import Message
+from gridlock.protocol.party import CannotJudge, RoundProtocol, RoundSpec, inputs_mismatch
+
+INPUTS_LABEL = b"gridlock/repair/inputs/v1"
+
+
+def inputs_digest(scheme: str, helpers: Sequence[int], lost: int) -> bytes:
+    return transcript.digest(
+        INPUTS_LABEL,
+        scheme.encode(),
+        transcript.seq(transcript.int_field(i) for i in sorted(helpers)),
+        transcript.int_field(lost),
+    )
 
 
 class RepairParty(RoundProtocol[KeyShare | None]):
+    AUDITED = frozenset({"decode", "repair-public-data", "repair-split", "repair-part"})
+
     def __init__(
         self,
         session_id: bytes,
@@ -51,6 +72,7 @@ class RepairParty(RoundProtocol[KeyShare | None]):
         elif node != lost:
             raise InvalidParameterError("only helpers and the holder being repaired take part")
         self.lost = lost
+        self._inputs = inputs_digest(self.scheme.name, self.helpers, lost)
         self.expected_group_key = expected_group_key
         self.share = helper_share
         rounds = (
@@ -75,7 +97,7 @@ class RepairParty(RoundProtocol[KeyShare | None]):
             self._parts = rp.split(self.share, self.helpers, self.lost)
             deltas = [g.base_mul(self._parts[k]) for k in self.helpers]
             self._published[self.index] = deltas
-            return {None: codec.dumps({0: self._pub.to_bytes(), 1: [d.encode() for d in deltas]})}
+            return {None: codec.dumps({0: self._pub.to_bytes(), 1: [d.encode() for d in deltas], 2: self._inputs})}
         if round_no == 2:
             self._read_round1(inbox)
             if self.share is None:
@@ -91,13 +113,7 @@ class RepairParty(RoundProtocol[KeyShare | None]):
             pos = self.helpers.index(self.index)
             sigma = self._parts[self.index]
             for i, data in inbox.items():
-                try:
-                    delta = codec.scalar(g, codec.load_map(data, frozenset({0}))[0])
-                except DecodeError as exc:
-                    raise ProtocolAbort([i], "decode", f"malformed repair part: {exc}") from None
-                if g.base_mul(delta) != self._published[i][pos]:
-                    raise ProtocolAbort([i], "repair-part", "part received does not match the part published")
-                sigma += delta
+                sigma += self._check_part(i, data, self._published[i][pos])
             self._parts = {}
             return {self.lost: codec.dumps({0: g.scalar_to_bytes(sigma % g.order)})}
         if self.share is not None:
@@ -114,19 +130,65 @@ class RepairParty(RoundProtocol[KeyShare | None]):
         self._finish(rp.rebuild(self._pub, self.lost, sigmas))
         return {}
 
+    def _check_part(self, i: int, data: bytes, published: Point) -> int:
+        g = self.scheme.group
+        try:
+            delta = codec.scalar(g, codec.load_map(data, frozenset({0}))[0])
+        except DecodeError as exc:
+            raise ProtocolAbort([i], "decode", f"malformed repair part: {exc}") from None
+        if g.base_mul(delta) != published:
+            raise ProtocolAbort([i], "repair-part", "part received does not match the part published")
+        return delta
+
+    @staticmethod
+    def _parse_round1(i: int, data: bytes) -> tuple[bytes, list[object], bytes]:
+        """The parts of a round-1 message whose form does not depend on the parameters."""
+        try:
+            m = codec.load_map(data, frozenset({0, 1, 2}))
+            return codec.get_bytes(m, 0), codec.get_list(m, 1), codec.get_bytes(m, 2, 32)
+        except DecodeError as exc:
+            raise ProtocolAbort([i], "decode", f"malformed repair round-1 message: {exc}") from None
+
+    def _deltas(self, i: int, raw: list[object]) -> list[Point]:
+        try:
+            if len(raw) != len(self.helpers):
+                raise DecodeError(f"{len(raw)} published parts for {len(self.helpers)} helpers")
+            return [codec.point(self.scheme.group, d) for d in raw]
+        except DecodeError as exc:
+            raise ProtocolAbort([i], "decode", f"malformed repair round-1 message: {exc}") from None
+
     def _read_round1(self, inbox: Mapping[int, bytes]) -> None:
         g = self.scheme.group
+        read = {i: self._parse_round1(i, data) for i, data in inbox.items()}
+        differ = [i for i, (_, _, inputs) in read.items() if inputs != self._inputs]
+        if differ:  # before any check that can blame (SECURITY #28)
+            raise inputs_mismatch(differ)
         packages = {}
-        for i, data in inbox.items():
-            try:
-                m = codec.load_map(data, frozenset({0, 1}))
-                packages[i] = codec.get_bytes(m, 0)
-                raw = codec.get_list(m, 1, length=len(self.helpers))
-                self._published[i] = [codec.point(g, d) for d in raw]
-            except DecodeError as exc:
-                raise ProtocolAbort([i], "decode", f"malformed repair round-1 message: {exc}") from None
+        for i, (package, raw, _) in read.items():
+            packages[i] = package
+            self._published[i] = self._deltas(i, raw)
         self._pub = agree_on_public_data(
             packages, self.helpers, self._pub, self.expected_group_key, "repair-public-data"
         )
         for i in self.helpers:
             rp.check_split(g, self._pub, self.helpers, self.lost, i, self._published[i])
+
+    def _audit(self, accused: int, proofs: Mapping[int, Message]) -> None:
+        """Re-run on a helper's signed messages the checks of round 2 (its public data when this
+        party holds the key, its split) and of round 3 (the part it sent to another helper)."""
+        g = self.scheme.group
+        r1, r2 = proofs.get(1), proofs.get(2)
+        deltas: list[Point] | None = None
+        if r1 is not None:
+            package, raw, inputs = self._parse_round1(accused, r1.payload)
+            if inputs != self._inputs or self._pub is None:
+                raise CannotJudge
+            deltas = self._deltas(accused, raw)
+            if package != self._pub.to_bytes():
+                if self.share is None:
+                    raise CannotJudge
+                agree_on_public_data({accused: package}, self.helpers, self._pub, None, "repair-public-data")
+                raise CannotJudge
+            rp.check_split(g, self._pub, self.helpers, self.lost, accused, deltas)
+        if r2 is not None and r2.recipient in self.helpers and deltas is not None:
+            self._check_part(accused, r2.payload, deltas[self.helpers.index(r2.recipient)])

@@ -4,7 +4,11 @@ Nodes are numbered by share index: a node may be a *dealer* (holds a share of th
 is among ``dealers``), a *receiver* (in ``new_participants``), or both — "guardian 4 keeps its
 seat" in a reshare, everyone in a refresh.
 
-1. broadcast (dealers): the old epoch's public package and the dealer's Feldman commitment;
+1. broadcast (dealers): the old epoch's public package, the dealer's Feldman commitment, and the
+   digest of the parameters it was given (scheme, refresh or reshare, dealers, new committee, new
+   threshold) — compared first by every node, so nodes given different parameters abort with
+   ``inputs-mismatch`` naming nobody (SECURITY #28), and dealers of different epochs with
+   ``epoch-mismatch``;
 2. point-to-point, carrying the echo of round 1: each dealer's share for each receiver and, for
    ``ecdsa-secp256k1``, a fresh pairwise OT setup among the receivers (refresh renews it too: a
    full re-run of the base OTs, so no correlation of the old epoch survives);
@@ -12,6 +16,10 @@ seat" in a reshare, everyone in a refresh.
    included — finishes only when every receiver confirmed the same hash.
 
 Receivers output their new :class:`KeyShare` (epoch + 1); nodes that only deal output ``None``.
+
+Blame: a receiver that gets a bad share names the dealer and its complaint carries the dealer's
+signed commitment and share; every other node re-runs the Feldman check (:meth:`ReshareParty._audit`)
+— the complaint step of Pedersen's VSS/DKG (Gennaro et al., J. Cryptology 2007) on signed messages.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
-from gridlock.crypto import codec
+from gridlock.crypto import codec, transcript, vss
 from gridlock.crypto import reshare as rs
 from gridlock.crypto.ecdsa import setup as ecdsa_setup
 from gridlock.crypto.group import Point
@@ -28,12 +36,33 @@ from gridlock.crypto.keyshare import KeyShare, validate_threshold
 from gridlock.crypto.polynomial import validate_indices
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
-from gridlock.protocol.party import RoundProtocol, RoundSpec
+from gridlock.protocol.message import Message
+from gridlock.protocol.party import CannotJudge, RoundProtocol, RoundSpec, inputs_mismatch
 
 ECDSA = "ecdsa-secp256k1"
+INPUTS_LABEL = b"gridlock/reshare/inputs/v1"
+
+
+def inputs_digest(
+    scheme: str, refresh: bool, dealers: Sequence[int], receivers: Sequence[int], new_threshold: int
+) -> bytes:
+    """The parameters every node of a refresh/reshare must have been given (the old epoch itself
+    is compared through the dealers' public packages)."""
+    return transcript.digest(
+        INPUTS_LABEL,
+        scheme.encode(),
+        b"refresh" if refresh else b"reshare",
+        transcript.seq(transcript.int_field(d) for d in sorted(dealers)),
+        transcript.seq(transcript.int_field(j) for j in sorted(receivers)),
+        transcript.int_field(new_threshold),
+    )
 
 
 class ReshareParty(RoundProtocol[KeyShare | None]):
+    AUDITED = frozenset(
+        {"decode", "reshare-old-epoch", "reshare-constant", "reshare-share-feldman", "reshare-confirmation"}
+    )
+
     def __init__(
         self,
         session_id: bytes,
@@ -74,6 +103,7 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
             if self.dealers != tuple(old_share.participants):
                 raise InvalidParameterError("refresh needs all current holders; use reshare to change the committee")
         self.old_share = old_share
+        self._inputs = inputs_digest(self.scheme.name, refresh, self.dealers, self.receivers, new_threshold)
         nodes = sorted(set(self.dealers) | set(self.receivers))
         p2p_senders = set(self.dealers) | (set(self.receivers) if self.scheme.name == ECDSA else set())
         rounds = (
@@ -120,8 +150,7 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
             if self.old_share is None:
                 return {}
             self._dealing = rs.deal(self.old_share, self.dealers, self.new_threshold, refresh=self.refresh)
-            assert self._old is not None
-            payload = codec.dumps({0: self._old.to_bytes(), 1: [c.encode() for c in self._dealing.commitment]})
+            payload = self.round1_payload(self._dealing.commitment)
             self._round1[self.index] = payload
             return {None: payload}
         if round_no == 2:
@@ -135,16 +164,62 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         self._finish(self._new)
         return {}
 
+    def _audit(self, accused: int, proofs: Mapping[int, Message]) -> None:
+        """Re-run on a dealer's signed messages the checks of :meth:`_round2` and :meth:`_round3`:
+        its description of the old epoch (when this node holds it), its commitment's length and
+        constant term, the Feldman check of the share it sent, its confirmation."""
+        r1, r2, r3 = proofs.get(1), proofs.get(2), proofs.get(3)
+        full: list[Point] | None = None
+        if r1 is not None:
+            package, raw, inputs = self._read_round1(accused, r1.payload)
+            if inputs != self._inputs or self._old is None:
+                raise CannotJudge
+            if package != self._old.to_bytes():
+                if self.old_share is None:
+                    raise CannotJudge  # a node without the old epoch cannot tell who describes it right
+                rs.agree_on_public_data({accused: package}, self.dealers, self._old, None, "reshare-old-epoch")
+                raise CannotJudge  # another epoch: not a provable fault
+            sent = rs.decode_commitment(self.scheme, raw, self.new_threshold, refresh=self.refresh)
+            full = rs.full_commitment(self.scheme, self._old, accused, self.dealers, sent, refresh=self.refresh)
+        if r2 is not None and self.scheme.name == ECDSA:
+            raise CannotJudge  # round 2 also carries the OT setup, checked by its own code
+        if r2 is not None and r2.recipient is not None and accused in self.dealers:
+            m = codec.load_map(r2.payload, frozenset(), frozenset({0, 1}))
+            if 0 not in m:
+                raise DecodeError("a dealer's round-2 message lacks the share")
+            share = codec.scalar(self.scheme.group, m[0])
+            if full is not None and not vss.verify(self.scheme.group, full, r2.recipient, share):
+                raise ProtocolAbort(
+                    [accused], "reshare-share-feldman", f"share sent to {r2.recipient} fails Feldman verification"
+                )
+        if r3 is not None:
+            if self._th is None:
+                raise CannotJudge
+            if r3.payload != self._th:
+                raise ProtocolAbort([accused], "reshare-confirmation", "confirmed a different transcript")
+
+    def round1_payload(self, commitment: Sequence[Point]) -> bytes:
+        """A dealer's round-1 message: the old epoch's public data, its commitment, the inputs."""
+        assert self._old is not None
+        return codec.dumps({0: self._old.to_bytes(), 1: [c.encode() for c in commitment], 2: self._inputs})
+
+    @staticmethod
+    def _read_round1(d: int, data: bytes) -> tuple[bytes, object, bytes]:
+        try:
+            m = codec.load_map(data, frozenset({0, 1, 2}))
+            return codec.get_bytes(m, 0), m[1], codec.get_bytes(m, 2, 32)
+        except DecodeError as exc:
+            raise ProtocolAbort([d], "decode", f"malformed reshare round-1 message: {exc}") from None
+
     def _round2(self, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
         packages: dict[int, bytes] = {}
-        for d, data in inbox.items():
-            self._round1[d] = data
-            try:
-                m = codec.load_map(data, frozenset({0, 1}))
-                packages[d] = codec.get_bytes(m, 0)
-                raw = m[1]
-            except DecodeError as exc:
-                raise ProtocolAbort([d], "decode", f"malformed reshare round-1 message: {exc}") from None
+        read = {d: self._read_round1(d, data) for d, data in inbox.items()}
+        differ = [d for d, (_, _, inputs) in read.items() if inputs != self._inputs]
+        if differ:  # before any check that can blame (SECURITY #28)
+            raise inputs_mismatch(differ)
+        for d, (package, raw, _) in read.items():
+            self._round1[d] = inbox[d]
+            packages[d] = package
             self._raw_commitments[d] = raw
         self._old = rs.agree_on_public_data(
             packages, self.dealers, self._old, self.expected_group_key, "reshare-old-epoch"
