@@ -38,6 +38,7 @@ from bech32m.codecs import Encoding, bech32_decode, bech32_encode, convertbits  
 from coincurve import PublicKey
 
 from gridlock.chains import Signer, signer_public_key
+from gridlock.chains.context import valid_bech32_prefix
 from gridlock.crypto.ecdsa.signing import verify as ecdsa_verify
 from gridlock.crypto.hashing import hash160
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
@@ -108,12 +109,7 @@ def address_bytes(public_key: bytes) -> bytes:
 
 
 def _bech32(prefix: str, data: bytes) -> str:
-    if (
-        not isinstance(prefix, str)
-        or not 1 <= len(prefix) <= 83
-        or prefix != prefix.lower()
-        or any(not 33 <= ord(c) <= 126 for c in prefix)
-    ):
+    if not valid_bech32_prefix(prefix):
         raise InvalidParameterError("a bech32 prefix is 1-83 lowercase printable ASCII characters")
     words = bytes(convertbits(data, 8, 5))
     encoded = str(bech32_encode(prefix, words, Encoding.BECH32))
@@ -494,7 +490,8 @@ def _check_signer(signer: Signer) -> bytes:
     return _compressed(signer_public_key(signer, SCHEME, SignerMismatchError, needs))
 
 
-def _signer_slot(summary: SignDocSummary, public_key: bytes) -> int:
+def signer_slot(summary: SignDocSummary, public_key: bytes) -> int:
+    """The index of this key's SIGN_MODE_DIRECT signer info; :class:`NotASignerError` if it has none."""
     for i, signer in enumerate(summary.signers):
         if signer.public_key == public_key:
             if signer.mode != SIGN_MODE_DIRECT:
@@ -512,7 +509,7 @@ def sign_direct(sign_doc: bytes, signer: Signer) -> bytes:
     """
     public_key = _check_signer(signer)
     summary = summarize(sign_doc)
-    _signer_slot(summary, public_key)
+    signer_slot(summary, public_key)
     digest = summary.signing_hash
     sig = signer.sign(digest)
     if not isinstance(sig, bytes) or not ecdsa_verify(public_key, digest, sig):

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridlock import chains
+from gridlock.chains import SignedTx, TxContext
 from gridlock.client.owner import OwnerDevice, password_verifier
 from gridlock.crypto import codec, transcript
 from gridlock.crypto.polynomial import interpolate
@@ -36,6 +38,11 @@ from gridlock.wire import control as ctl
 from gridlock.wire.audit import HEAD_LABEL, verify_chain
 
 log = logging.getLogger("gridlock.client")
+
+
+def _context(tx: TxContext | Mapping[str, Any]) -> TxContext:
+    """A sign request's transaction context; a wire map is decoded (and so checked) here, before it is sent."""
+    return tx if isinstance(tx, TxContext) else TxContext.from_wire(tx)
 
 
 class GuardianTimeout(GridlockError):
@@ -306,20 +313,10 @@ class Vault:
     def guardians(self) -> list[str]:
         return [self.members[i] for i in sorted(self.members)]
 
-    def address(self, chain: str, **options: Any) -> str:
-        """The vault's address on a chain (``bitcoin`` with ``network=``, ``cosmos`` with ``prefix=``)."""
-        from gridlock.chains import bitcoin, cosmos, ethereum, solana  # noqa: PLC0415 -- heavy; only when asked
-
-        if chain == "bitcoin":
-            kind = "p2tr" if self.scheme == "frost-taproot" else "p2wpkh"
-            return bitcoin.address(self.public_key, kind=kind, network=options.get("network", "mainnet"))
-        if chain == "ethereum":
-            return ethereum.address(self.public_key)
-        if chain == "solana":
-            return solana.address(self.public_key)
-        if chain == "cosmos":
-            return cosmos.address(self.public_key, prefix=options.get("prefix", "secret"))
-        raise InvalidParameterError(f"unknown chain {chain!r}; expected bitcoin, ethereum, solana or cosmos")
+    def address(self, chain: str, network: str | None = None, **options: Any) -> str:
+        """The vault's address on a chain (``network=`` the Bitcoin network or Cosmos prefix; ``prefix=``
+        is accepted for Cosmos too)."""
+        return chains.get(chain).address(self.public_key, self.scheme, network or options.get("prefix")).address
 
     def _approved(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` with the owner devices' approvals of exactly this request (SECURITY #19)."""
@@ -363,12 +360,13 @@ class Vault:
         *,
         signers: Sequence[str] | None = None,
         timeout: float | None = None,
-        tx: Mapping[str, Any] | None = None,
+        tx: TxContext | Mapping[str, Any] | None = None,
     ) -> bytes:
         """A signature by ``t`` guardians (the fastest to answer unless ``signers`` is given), verified.
 
-        With ``tx`` (the chain transaction the message is a hash of), each guardian re-derives the
-        hashes from the transaction and applies its policy before it signs.
+        With ``tx`` (the chain transaction the message is a hash of: a :class:`TxContext`, or its wire
+        map), each guardian re-derives the hashes from the transaction and applies its policy before
+        it signs.  To sign a whole transaction use :meth:`sign_transaction`.
         """
         chosen = await self._pick_signers(signers)
         params: dict[str, Any] = {
@@ -378,7 +376,7 @@ class Vault:
             "nonce": secrets.token_bytes(32),
         }
         if tx is not None:
-            params["tx"] = dict(tx)
+            params["tx"] = _context(tx).to_wire()
         params = self._approved("sign", params)
         results = await self.client.fanout(chosen, "sign", params, timeout)
         sigs = {r["signature"] for r in results.values() if isinstance(r, dict)}
@@ -387,6 +385,37 @@ class Vault:
                 return bytes(sig)
         self._failures(results, "signing")
         raise SignatureError("guardians returned no valid signature")
+
+    async def sign_transaction(
+        self,
+        chain: str,
+        tx: object,
+        *,
+        network: str | None = None,
+        signers: Sequence[str] | None = None,
+        timeout: float | None = None,
+        on_signature: Callable[[int, int], None] | None = None,
+    ) -> SignedTx:
+        """Sign a chain transaction through the guardians and return it with the signatures attached.
+
+        ``tx`` is a :class:`TxContext` of ``chain`` or the chain's native form: a PSBT (BIP174, base64
+        or binary) for ``bitcoin`` with ``network=``, an eth-account dict for ``ethereum``, the
+        serialised transaction for ``solana``, the SignDoc bytes for ``cosmos`` with ``network=`` its
+        bech32 prefix.  Every signature request carries the transaction, so each guardian re-derives
+        the hash it signs and applies its policy (SECURITY #19); the same ``t`` guardians sign every
+        hash (one per input for Bitcoin).  ``on_signature(done, total)`` follows the progress.
+        """
+        adapter = chains.get(chain)
+        adapter.check_scheme(self.scheme)
+        ctx = adapter.context(tx, network)
+        hashes = adapter.hashes(ctx, self.scheme, self.public_key)
+        chosen = await self._pick_signers(signers)
+        signatures: dict[bytes, bytes] = {}
+        for digest in hashes:
+            signatures[digest] = await self.sign(digest, signers=chosen, timeout=timeout, tx=ctx)
+            if on_signature is not None:
+                on_signature(len(signatures), len(hashes))
+        return adapter.attach(ctx, self.scheme, self.public_key, signatures)
 
     async def presign(self, count: int = 1, *, signers: Sequence[str] | None = None) -> list[bytes]:
         """Threshold-ECDSA presignatures stored at the signers (single use), for online-only signing."""
@@ -400,7 +429,7 @@ class Vault:
         self.presignatures.extend((i, tuple(chosen)) for i in ids)
         return list(ids)
 
-    async def sign_presigned(self, digest: bytes, *, tx: Mapping[str, Any] | None = None) -> bytes:
+    async def sign_presigned(self, digest: bytes, *, tx: TxContext | Mapping[str, Any] | None = None) -> bytes:
         """The online round with a stored presignature (each used once, whatever happens)."""
         if not self.presignatures:
             raise InvalidParameterError("no presignature left: call presign() first")
@@ -413,7 +442,7 @@ class Vault:
             "nonce": secrets.token_bytes(32),
         }
         if tx is not None:
-            params["tx"] = dict(tx)
+            params["tx"] = _context(tx).to_wire()
         results = await self.client.fanout(list(chosen), "sign-presigned", self._approved("sign-presigned", params))
         for r in results.values():
             if isinstance(r, dict) and verify_signature(self.scheme, self.public_key, bytes(digest), r["signature"]):

@@ -1,8 +1,10 @@
 """A thin synchronous wrapper over :class:`~gridlock.client.client.Client`.
 
-It runs the asyncio client on its own event-loop thread, so scripts and the ``gridlock.chains``
-functions (which call ``signer.sign(...)`` synchronously) can use a networked vault:
-``bitcoin.sign_psbt(psbt, vault)`` works with a :class:`SyncVault` as the signer.
+It runs the asyncio client on its own event-loop thread, so scripts can use a networked vault.
+:meth:`SyncVault.sign_transaction` signs a chain transaction and shows it to the guardians (who
+re-derive what they sign and apply their policy); a :class:`SyncVault` is also a
+``gridlock.chains.Signer``, so ``bitcoin.sign_psbt(psbt, vault)`` works, but such requests carry a
+bare hash: the guardians cannot check what it is the hash of.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+from gridlock.chains import SignedTx
 from gridlock.client.client import Client, Vault
 
 T = TypeVar("T")
@@ -110,6 +113,23 @@ class SyncVault:
 
     def sign(self, message: bytes) -> bytes:
         return self._owner._call(self.vault.sign(message))
+
+    def sign_transaction(
+        self,
+        chain: str,
+        tx: object,
+        *,
+        network: str | None = None,
+        signers: Sequence[str] | None = None,
+        on_signature: Callable[[int, int], None] | None = None,
+    ) -> SignedTx:
+        """:meth:`Vault.sign_transaction <gridlock.client.client.Vault.sign_transaction>`, blocking."""
+        return self._owner._call(
+            self.vault.sign_transaction(chain, tx, network=network, signers=signers, on_signature=on_signature)
+        )
+
+    def address(self, chain: str, network: str | None = None) -> str:
+        return self.vault.address(chain, network)
 
     def presign(self, count: int = 1) -> list[bytes]:
         return self._owner._call(self.vault.presign(count))

@@ -32,6 +32,7 @@ from dataclasses import replace
 import base58
 
 from gridlock.crypto.dkg import apply_scheme_tweak
+from gridlock.crypto.group import Point
 from gridlock.crypto.hashing import hash160
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_scheme
@@ -66,19 +67,21 @@ def parse_path(path: str) -> list[int]:
     return out
 
 
-def _bip32_step(share: KeyShare, i: int) -> tuple[int, bytes]:
-    data = hmac.new(share.chain_code, share.group_key.encode() + i.to_bytes(4, "big"), hashlib.sha512).digest()
+def child_tweak(scheme_name: str, group_key: Point, chain_code: bytes, i: int) -> tuple[int, bytes]:
+    """``(IL, child chain code)`` of step ``i`` from the public key and chain code (module doc):
+    BIP32 ``CKDpub`` for secp256k1 keys, the documented HMAC rule for Ed25519.  The one place both
+    the shares (:func:`derive_step`) and the public key alone (:func:`derive_public`) derive with."""
+    msg = group_key.encode() + i.to_bytes(4, "big")
+    q = get_scheme(scheme_name).group.order
+    if scheme_name == "frost-ed25519":
+        il_bytes = hmac.new(chain_code, b"gridlock/ed25519/IL" + msg, hashlib.sha512).digest()
+        ir = hmac.new(chain_code, b"gridlock/ed25519/IR" + msg, hashlib.sha512).digest()[:32]
+        return int.from_bytes(il_bytes, "little") % q, ir
+    data = hmac.new(chain_code, msg, hashlib.sha512).digest()
     il = int.from_bytes(data[:32], "big")
-    if il >= get_scheme(share.scheme).group.order:
+    if il >= q:
         raise InvalidParameterError(f"BIP32 derivation step {i} is invalid for this key (IL ≥ n); use the next index")
     return il, data[32:]
-
-
-def _ed25519_step(share: KeyShare, i: int) -> tuple[int, bytes]:
-    msg = share.group_key.encode() + i.to_bytes(4, "big")
-    il_bytes = hmac.new(share.chain_code, b"gridlock/ed25519/IL" + msg, hashlib.sha512).digest()
-    ir = hmac.new(share.chain_code, b"gridlock/ed25519/IR" + msg, hashlib.sha512).digest()[:32]
-    return int.from_bytes(il_bytes, "little") % get_scheme(share.scheme).group.order, ir
 
 
 def derive_step(share: KeyShare, i: int) -> KeyShare:
@@ -86,7 +89,7 @@ def derive_step(share: KeyShare, i: int) -> KeyShare:
     scheme = get_scheme(share.scheme)
     group = scheme.group
     q = group.order
-    il, chain_code = _ed25519_step(share, i) if share.scheme == "frost-ed25519" else _bip32_step(share, i)
+    il, chain_code = child_tweak(share.scheme, share.group_key, share.chain_code, i)
     ilg = group.base_mul(il)
     secret = (share.secret + il) % q
     vshares = {j: y + ilg for j, y in share.verifying_shares.items()}
@@ -106,6 +109,26 @@ def derive_step(share: KeyShare, i: int) -> KeyShare:
         child_number=i,
         banned=share.banned,
     )
+
+
+def derive_public(scheme_name: str, group_key: bytes, chain_code: bytes, path: str) -> bytes:
+    """The public key (the scheme's encoding) at ``path`` of the key with this group element and
+    chain code — what :func:`derive` gives the shares, from public data only, so a client can show a
+    child address without asking the guardians to derive (they report ``group_key`` and
+    ``chain_code``).  For ``frost-taproot`` each level applies the BIP86 tweak, as :func:`derive_step`."""
+    scheme = get_scheme(scheme_name)
+    group = scheme.group
+    point = group.decode(group_key)
+    code = chain_code
+    for i in parse_path(path):
+        il, code = child_tweak(scheme.name, point, code, i)
+        point = point + group.base_mul(il)
+        if point.is_identity():
+            raise InvalidParameterError(f"derivation step {i} is invalid for this key; use the next index")
+        if scheme.name == "frost-taproot":
+            negate, t = scheme.post_keygen_tweak(point)
+            point = (-point if negate else point) + group.base_mul(t)
+    return scheme.public_key_bytes(point)
 
 
 def derive(share: KeyShare, path: str) -> KeyShare:

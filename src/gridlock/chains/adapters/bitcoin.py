@@ -1,0 +1,101 @@
+"""Bitcoin: P2WPKH (BIP141/BIP143, ECDSA vaults) and P2TR key path (BIP341/BIP86, Taproot vaults),
+transactions as BIP174/BIP371 PSBTs.
+
+Signing allows foreign inputs: a PSBT that spends coins of several keys (the vault's P2WPKH coins
+and its Taproot coins, or another wallet's) is signed key by key; each key signs the inputs it
+controls and the result is final only when every input is signed (``SignedTx.raw`` is ``None``
+and ``finalize_error`` names what is missing until then).  A key that controls no input is an
+error.  The guardian's reading is the same :func:`gridlock.chains.bitcoin.sighashes` the signer
+uses, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gridlock.chains import Signer, bitcoin
+from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx
+from gridlock.chains.context import BitcoinTx, TxContext
+from gridlock.errors import GridlockError, InvalidParameterError
+
+ECDSA, TAPROOT = "ecdsa-secp256k1", "frost-taproot"
+
+
+def _kind(scheme: str) -> str:
+    return "p2tr" if scheme == TAPROOT else "p2wpkh"
+
+
+class BitcoinAdapter(ChainAdapter):
+    name = "bitcoin"
+    schemes = (ECDSA, TAPROOT)
+    context_type = BitcoinTx
+    file_format = "expected a PSBT (BIP174), base64 text or binary"
+
+    def network(self, network: str | None) -> str:
+        net = network or "mainnet"
+        if net not in bitcoin.NETWORKS:
+            raise InvalidParameterError(
+                f"unknown bitcoin network {net!r}; one of: {', '.join(sorted(bitcoin.NETWORKS))}"
+            )
+        return net
+
+    def address(self, public_key: bytes, scheme: str, network: str | None = None) -> Address:
+        self.check_scheme(scheme)
+        net = self.network(network)
+        kind = _kind(scheme)
+        return Address(bitcoin.address(public_key, kind=kind, network=net), kind, net)
+
+    def context(self, tx: object, network: str | None = None) -> BitcoinTx:
+        if isinstance(tx, TxContext):
+            ctx: BitcoinTx = self._own(tx)
+            return ctx
+        if not isinstance(tx, str | bytes):
+            raise InvalidParameterError("a bitcoin transaction is a PSBT: base64 text or binary")
+        return BitcoinTx.of(tx, self.network(network))
+
+    def load(self, raw: bytes, network: str | None = None) -> BitcoinTx:
+        return self.context(raw, network)
+
+    def summary(self, ctx: TxContext) -> dict[str, Any]:
+        tx: BitcoinTx = self._own(ctx)
+        return bitcoin.summarize(tx.psbt, network=tx.network).as_dict()
+
+    def hashes(self, ctx: TxContext, scheme: str, public_key: bytes) -> tuple[bytes, ...]:
+        tx: BitcoinTx = self._own(ctx)
+        return tuple(r.sighash for r in bitcoin.sighashes(tx.psbt, scheme, public_key, allow_foreign_inputs=True))
+
+    def derive(self, ctx: TxContext, scheme: str, public_key: bytes) -> Derived:
+        """BIP143/BIP341 sighashes of this key's inputs; the outputs that are not its own change."""
+        tx: BitcoinTx = self._own(ctx)
+        allowed = frozenset(self.hashes(tx, scheme, public_key))
+        summary = bitcoin.summarize(tx.psbt, tx.network)
+        mine = bitcoin.address(public_key, kind=_kind(scheme), network=tx.network)
+        outs = tuple((r.address or r.script_pubkey.hex(), r.amount) for r in summary.recipients if r.address != mine)
+        return Derived(allowed, outs)
+
+    def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:
+        tx: BitcoinTx = self._own(ctx)
+        count = len(self.hashes(tx, signer.scheme, signer.public_key))
+        psbt = bitcoin.sign_psbt(tx.psbt, signer, allow_foreign_inputs=True)
+        try:
+            raw = bitcoin.finalize_psbt(psbt)
+        except GridlockError as exc:  # other keys still have to sign: hand the PSBT on
+            return SignedTx(self.name, None, None, count, psbt=psbt, finalize_error=str(exc))
+        return SignedTx(self.name, raw, bitcoin.Transaction.parse(raw).txid_hex, count, psbt=psbt)
+
+    def result_fields(self, signed: SignedTx) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "psbt": signed.psbt,
+            "tx_hex": None if signed.raw is None else signed.raw.hex(),
+            "txid": signed.txid,
+        }
+        if signed.finalize_error is not None:
+            out["finalize_error"] = signed.finalize_error
+        return out
+
+    def file_text(self, signed: SignedTx) -> str:
+        """The PSBT: complete or not, it is what the next signer or ``finalizepsbt`` takes."""
+        return str(signed.psbt)
+
+
+ADAPTER = BitcoinAdapter()
