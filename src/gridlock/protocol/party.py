@@ -23,14 +23,14 @@ attaches: the signed broadcast envelope, or the sender's inner signature over a 
 plaintext).  A party that receives a complaint verifies the evidence with the callback its session
 gave it (:meth:`RoundProtocol.set_evidence_verifier`) and re-runs the public check itself
 (:meth:`RoundProtocol._audit`: e.g. the Feldman check of a share against the dealer's own signed
-commitment) — the non-interactive form of the complaint round of Pedersen's DKG as hardened by
-Gennaro, Jarecki, Krawczyk and Rabin (J. Cryptology 2007, §4 "complaints"), possible here because
-every message is signed.  The accused is a culprit for every honest party when the check fails on
-the proven data; a complaint whose evidence does not hold makes the *accuser* the culprit.  Where
-no evidence can exist — a notice on an unsigned in-memory run, a check this party cannot re-run,
-an echo that disagrees about a third party's broadcast — the parties involved are only
-*suspects*.  The party that finds a fault on its own authenticated channel names the culprit
-itself.  Two honest parties are never both named, and no honest party is named a culprit.
+commitment) — the complaint step of Pedersen's DKG (EUROCRYPT 1991) as hardened by Gennaro,
+Jarecki, Krawczyk and Rabin (J. Cryptology 2007), made non-interactive because every message is
+signed.  The accused is a culprit for every honest party when the check fails on the proven
+data; a complaint whose evidence does not hold makes the *accuser* the culprit.  Where no
+evidence can exist — a notice on an unsigned in-memory run, a check this party cannot re-run, an
+echo that disagrees about a third party's broadcast — the parties involved are only *suspects*.
+The party that finds a fault on its own authenticated channel names the culprit itself.  So, as
+long as channels are authenticated (signed envelopes), no honest party is ever named a culprit.
 """
 
 from __future__ import annotations
