@@ -151,9 +151,8 @@ class ChainAdapter(ABC):
             )
 
     def network(self, network: str | None) -> str | None:
-        """The network to use (checked), or the default; ``None`` for chains without one."""
-        if network is not None:
-            raise InvalidParameterError(f"{self.name} addresses do not depend on a network")
+        """The network to use (checked), or the default; ``None`` for chains whose addresses and
+        transactions do not depend on one (a network given for them is ignored, as it always was)."""
         return None
 
     # --- addresses and transactions ----------------------------------------------------------------

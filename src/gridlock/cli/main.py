@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gridlock import chains
 from gridlock.cli import chains as chainmod
 from gridlock.cli.errors import EXIT_CODES_HELP, INTERRUPTED, UNAVAILABLE, CliError, classify, usage
 from gridlock.cli.keyring import Keyring, get_password
@@ -326,8 +327,8 @@ def _split(items: list[str] | None) -> list[str]:
 
 def _addresses(entry: dict[str, Any]) -> dict[str, str]:
     out = {}
-    for chain in chainmod.CHAINS:
-        if entry["scheme"] in chainmod.CHAIN_SCHEMES[chain]:
+    for chain in chains.CHAINS:
+        if entry["scheme"] in chains.get(chain).schemes:
             out[chain] = chainmod.address(chain, entry["scheme"], bytes.fromhex(entry["public_key"]), None)["address"]
     return out
 
@@ -493,7 +494,7 @@ def address_cmd(
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
-        chainmod.check_chain(chain, entry["scheme"])
+        chainmod.adapter_for(chain, entry["scheme"])
         public_key = bytes.fromhex(entry["public_key"])
         if path is not None:
             from gridlock.crypto import hd
@@ -529,7 +530,9 @@ def _derived_key(c: Cmd, entry: dict[str, Any], path: str) -> bytes:
                 hint="derivation needs guardians whose `info` answer carries `chain_code` (and `group_key`)",
                 code="unsupported",
             )
-        return chainmod.derive_public(entry["scheme"], group_key, chain_code, path)
+        from gridlock.crypto import hd
+
+        return hd.derive_public(entry["scheme"], group_key, chain_code, path)
 
 
 def _hex(text: str, what: str) -> bytes:
@@ -602,32 +605,31 @@ def sign_tx_cmd(
         loaded = chainmod.load_tx(chain, entry["scheme"], tx, network)  # a bad file fails before any network
         public_key = bytes.fromhex(entry["public_key"])
         try:
-            count = chainmod.signatures_needed(loaded, entry["scheme"], public_key)
+            count = len(loaded.adapter.hashes(loaded.context, entry["scheme"], public_key))
         except GridlockError as exc:
             raise CliError(f"the transaction in {tx} cannot be signed by this vault: {exc}", exit_code=2) from None
         session, _ = c.session()
         with session as s, c.out.progress(f"signing ({chain})", count) as advance:
             try:
-                v = s.open_vault(entry)
-                from gridlock.cli.sdk import NetworkSigner
-
-                signer = NetworkSigner(s, v, loaded.context, advance)
-                result = chainmod.sign_tx(loaded, signer)
+                signed = s.sign_transaction(s.open_vault(entry), chain, loaded.context, lambda done, total: advance(1))
             except GridlockError as exc:
                 raise s.error(exc, f"signing the {chain} transaction") from None
+        result = loaded.adapter.result_fields(signed)
         doc = {
             "vault": entry["id"],
             "chain": chain,
-            "network": loaded.network,
-            "signatures": signer.count,
+            "network": loaded.context.network_name,
+            "signatures": signed.signatures,
             "summary": loaded.summary,
             **result,
         }
         if out_file is not None:
-            out_file.write_text(str(result.get("psbt") if chain == "bitcoin" else result.get("tx_hex")) + "\n")
+            out_file.write_text(loaded.adapter.file_text(signed) + "\n")
 
         def render(con: Console) -> None:
-            con.print(f"[green]signed[/] {chain} transaction with vault {entry['id']} ({signer.count} signature(s))")
+            con.print(
+                f"[green]signed[/] {chain} transaction with vault {entry['id']} ({signed.signatures} signature(s))"
+            )
             for k in ("txid", "tx_hash", "tx_hex", "tx_base64", "psbt"):
                 if result.get(k):
                     con.print(f"[dim]{k}[/] {result[k]}")

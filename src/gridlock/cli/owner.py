@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gridlock.cli.chains import CHAINS
+from gridlock.chains import CHAINS
 from gridlock.cli.errors import usage
 from gridlock.cli.sdk import OwnerSession
 from gridlock.client import client as sdk

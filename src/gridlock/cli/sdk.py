@@ -1,8 +1,8 @@
 """The owner's SDK session for one command: the unlocked keyring and a started :class:`Client`.
 
 The client runs on a :class:`gridlock.client.SyncClient` (its own event-loop thread), so the
-synchronous chain functions can sign through a networked vault with :class:`NetworkSigner` (the
-``gridlock.chains.Signer`` seam).  Its transport is the devnet's: a :class:`BridgeTransport` to the
+synchronous command bodies call the async SDK (chain transactions through
+``Vault.sign_transaction``).  Its transport is the devnet's: a :class:`BridgeTransport` to the
 embedded host's router, or a :class:`NatsTransport` to the NATS server.
 """
 
@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+from gridlock.chains import SignedTx, TxContext
 from gridlock.cli.bridge import BridgeTransport
 from gridlock.cli.errors import CliError, classify
 from gridlock.cli.keyring import Keyring
@@ -134,8 +135,14 @@ class OwnerSession:
             )
         return vault
 
-    def sign(self, vault: Vault, message: bytes, tx: dict[str, Any] | None = None) -> bytes:
-        return self.run(vault.sign(message, tx=tx))
+    def sign(self, vault: Vault, message: bytes) -> bytes:
+        return self.run(vault.sign(message))
+
+    def sign_transaction(
+        self, vault: Vault, chain: str, tx: TxContext, on_signature: Callable[[int, int], None] | None = None
+    ) -> SignedTx:
+        """The SDK's guardian-aware transaction signer (every request shows the guardians ``tx``)."""
+        return self.run(vault.sign_transaction(chain, tx, on_signature=on_signature))
 
     def refresh(self, vault: Vault) -> int:
         return self.run(vault.refresh())
@@ -157,29 +164,3 @@ class OwnerSession:
             "epoch": vault.epoch,
             "created": base.get("created"),
         }
-
-
-class NetworkSigner:
-    """A ``gridlock.chains.Signer`` that signs with the vault's guardians over the network."""
-
-    def __init__(
-        self,
-        session: OwnerSession,
-        vault: Vault,
-        tx: dict[str, Any] | None = None,
-        on_signature: Callable[[int], None] | None = None,
-    ) -> None:
-        self.session = session
-        self.vault = vault
-        self.tx = tx
-        self.scheme = vault.scheme
-        self.public_key = vault.public_key
-        self.count = 0
-        self._on_signature = on_signature
-
-    def sign(self, message: bytes) -> bytes:
-        sig = self.session.sign(self.vault, message, self.tx)
-        self.count += 1
-        if self._on_signature is not None:
-            self._on_signature(1)
-        return sig

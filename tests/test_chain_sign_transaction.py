@@ -1,0 +1,201 @@
+"""``Vault.sign_transaction`` through real guardians (an embedded cluster), for every chain.
+
+Each signed transaction is judged by the same independent engine as the chain's own tests:
+libbitcoinkernel (Bitcoin Core's consensus code) for a PSBT spending a P2WPKH coin of the ECDSA
+vault and a P2TR coin of the Taproot vault, py-evm for an EIP-1559 transfer, LiteSVM for a Solana
+transfer, secret-sdk's protobuf classes and libsecp256k1 for a Secret Network ``MsgSend``.  Every
+sign request carries the transaction context (each guardian re-derives the hash it signs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pbk
+import pytest
+from coincurve import PublicKey
+from coincurve.ecdsa import cdata_to_der, deserialize_compact
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys, get_default_account_keys
+from eth_utils import to_checksum_address
+from pbk.script import PrecomputedTransactionData
+from solders.litesvm import LiteSVM
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction as SolTx
+from solders.transaction_metadata import TransactionMetadata
+
+from gridlock import chains
+from gridlock.chains import BitcoinTx, EthereumTx, TxContext, bitcoin, cosmos, ethereum
+from gridlock.chains.bitcoin import OutPoint, Spend, Transaction, TxIn, TxOut
+from gridlock.client import Client, SyncClient, SyncVault
+from gridlock.client.client import OperationFailed
+from gridlock.guardian.cluster import EmbeddedCluster
+
+NAMES = ["device", "enclave", "cloud", "watch", "friend"]
+
+
+class Setup:
+    def __init__(self, sync: SyncClient, cluster: EmbeddedCluster, vaults: dict[str, SyncVault]) -> None:
+        self.sync, self.cluster, self.vaults = sync, cluster, vaults
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    holder: dict[str, EmbeddedCluster] = {}
+    data = tmp_path_factory.mktemp("guardians")
+
+    async def make() -> Client:
+        holder["c"] = await EmbeddedCluster.start(data, NAMES, session_timeout=30.0)
+        assert holder["c"].client is not None
+        return holder["c"].client
+
+    sync = SyncClient(make)
+    c = holder["c"]
+    try:
+        vaults = {
+            s: sync.create_vault(s, c.ids[:3], 2, password=c.password)
+            for s in ("ecdsa-secp256k1", "frost-taproot", "frost-ed25519")
+        }
+        out = Setup(sync, c, vaults)
+        real = sync.client.fanout
+
+        async def spy(guardians: Any, op: str, params: Any, timeout: float | None = None) -> Any:
+            if isinstance(params, Mapping):
+                out.requests.append((op, dict(params)))
+            return await real(guardians, op, params, timeout)
+
+        sync.client.fanout = spy  # type: ignore[method-assign]
+        yield out
+    finally:
+        sync.run(c.close())
+        sync.close()
+
+
+def _sign_requests(setup: Setup) -> list[dict[str, Any]]:
+    found = [p for op, p in setup.requests if op == "sign"]
+    setup.requests.clear()
+    return found
+
+
+def test_bitcoin_psbt_of_two_vaults_is_accepted_by_the_consensus_engine(setup: Setup) -> None:
+    e, t = setup.vaults["ecdsa-secp256k1"], setup.vaults["frost-taproot"]
+    wpkh, tr = bitcoin.p2wpkh_script(e.public_key), bitcoin.p2tr_script(t.public_key)
+    prev = Transaction(2, (TxIn(OutPoint(b"\x33" * 32, 0)),), (TxOut(300_000, wpkh), TxOut(200_000, tr)), 0)
+    dest = bitcoin.address_to_script("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "regtest")
+    psbt = bitcoin.create_psbt(
+        [
+            Spend(OutPoint(prev.txid(), 0), prev.outputs[0], prev_tx=prev),
+            Spend(OutPoint(prev.txid(), 1), prev.outputs[1]),
+        ],
+        [TxOut(450_000, dest), TxOut(40_000, wpkh)],
+    )
+    progress: list[tuple[int, int]] = []
+    first = e.sign_transaction("bitcoin", psbt, network="regtest", on_signature=lambda d, n: progress.append((d, n)))
+    assert first.raw is None and first.finalize_error and first.psbt and progress == [(1, 1)]
+    second = t.sign_transaction("bitcoin", BitcoinTx(first.psbt, "regtest"))
+    assert second.raw is not None and second.signatures == 1
+    requests = _sign_requests(setup)
+    assert len(requests) == 2 and all(TxContext.from_wire(r["tx"]).chain == "bitcoin" for r in requests)
+
+    ktx = pbk.Transaction(second.raw)
+    spent = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.amount) for o in prev.outputs]
+    pre = PrecomputedTransactionData(ktx, spent)
+    flags = pbk.ScriptVerificationFlags.ALL
+    verdicts = [
+        pbk.ScriptPubkey(o.script_pubkey).verify(o.amount, ktx, pre, i, flags) for i, o in enumerate(prev.outputs)
+    ]
+    assert verdicts == [True, True]
+    assert str(ktx.txid) == second.txid
+
+
+def test_ethereum_transfer_is_mined_by_py_evm(setup: Setup) -> None:
+    vault = setup.vaults["ecdsa-secp256k1"]
+    me = ethereum.address(vault.public_key)
+    state = generate_genesis_state_for_keys(get_default_account_keys(1))
+    state[bytes.fromhex(me[2:])] = {"balance": 10**18, "nonce": 0, "code": b"", "storage": {}}
+    backend = PyEVMBackend(genesis_state=state)
+    tester = EthereumTester(backend)
+    to = to_checksum_address("0x" + "5a" * 20)
+    tx = {
+        "type": 2,
+        "chainId": int(backend.chain.chain_id),
+        "nonce": 0,
+        "maxFeePerGas": 3 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "gas": 21000,
+        "to": to,
+        "value": 12345,
+        "data": b"",
+        "accessList": [],
+    }
+    signed = setup.sync.run(vault.vault.sign_transaction("ethereum", tx))  # the async Vault itself
+    assert signed.raw is not None
+    tx_hash = tester.send_raw_transaction("0x" + signed.raw.hex())
+    tester.mine_blocks(1)
+    assert tester.get_transaction_receipt(tx_hash)["status"] == 1
+    assert tester.get_balance(to) == 12345 and tx_hash == signed.txid
+    (request,) = _sign_requests(setup)
+    assert TxContext.from_wire(request["tx"]) == EthereumTx.of(tx)
+
+
+def test_solana_transfer_is_processed_by_litesvm(setup: Setup) -> None:
+    vault = setup.vaults["frost-ed25519"]
+    svm = LiteSVM()
+    me = Pubkey.from_bytes(vault.public_key)
+    svm.airdrop(me, 2 * 10**9)
+    to = Pubkey.new_unique()
+    msg = Message.new_with_blockhash(
+        [transfer(TransferParams(from_pubkey=me, to_pubkey=to, lamports=2_000_000))], me, svm.latest_blockhash()
+    )
+    signed = vault.sign_transaction("solana", bytes(SolTx.new_unsigned(msg)))
+    assert signed.raw is not None
+    assert isinstance(svm.send_transaction(SolTx.from_bytes(signed.raw)), TransactionMetadata)
+    assert svm.get_balance(to) == 2_000_000
+    assert len(_sign_requests(setup)) == 1
+
+
+def test_secret_network_send_parses_with_secret_sdk_and_verifies(setup: Setup) -> None:
+    with warnings.catch_warnings():  # betterproto imports pkg_resources
+        warnings.simplefilter("ignore")
+        from secret_sdk.protobuf.cosmos.tx.v1beta1 import TxRaw  # noqa: PLC0415
+
+    vault = setup.vaults["ecdsa-secp256k1"]
+    me = cosmos.address(vault.public_key)
+    doc = cosmos.bank_send(vault.public_key, "secret1" + "q" * 38, 1000, memo="rent", chain_id="secret-4")
+    signed = vault.sign_transaction("cosmos", doc)
+    assert signed.raw is not None
+    parsed = TxRaw().parse(signed.raw)
+    assert bytes(parsed) == signed.raw and len(parsed.signatures) == 1
+    sig = parsed.signatures[0]
+    assert PublicKey(vault.public_key).verify(
+        cdata_to_der(deserialize_compact(sig)), hashlib.sha256(doc).digest(), hasher=None
+    )
+    assert chains.get("cosmos").summary(chains.get("cosmos").context(doc))["transfers"][0]["sender"] == me
+    (request,) = _sign_requests(setup)
+    assert request["tx"] == {"chain": "cosmos", "sign_doc": doc, "prefix": "secret"}
+
+
+def test_a_hash_that_is_not_of_the_transaction_is_refused(setup: Setup) -> None:
+    vault = setup.vaults["ecdsa-secp256k1"]
+    ctx = EthereumTx(
+        '{"type": 2, "chainId": 1, "nonce": 0, "maxFeePerGas": 1, "maxPriorityFeePerGas": 1, '
+        '"gas": 21000, "to": "0x' + "11" * 20 + '", "value": 1}'
+    )
+    with pytest.raises(OperationFailed) as err:
+        setup.sync.run(vault.vault.sign(b"\x07" * 32, tx=ctx))
+    assert "hash-mismatch" in str(err.value)
+    setup.requests.clear()
+
+
+def test_the_wrong_chain_for_the_vault_is_refused_before_any_request(setup: Setup) -> None:
+    with pytest.raises(chains.UnsupportedSchemeError):
+        setup.vaults["frost-ed25519"].sign_transaction("ethereum", {"chainId": 1})
+    with pytest.raises(chains.UnknownChainError):
+        setup.vaults["frost-ed25519"].sign_transaction("dogecoin", b"")
+    assert _sign_requests(setup) == []
