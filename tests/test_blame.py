@@ -484,15 +484,18 @@ def test_reshare_dealers_on_different_epochs_blame_nobody(name: str, keys: dict[
     assert {e.check for e in v.values() if e.reported_by is None} <= {"epoch-mismatch"}
 
 
+@pytest.mark.parametrize("other", ["helpers", "lost"])
 @pytest.mark.parametrize("name", FROST)
-def test_repair_with_another_lost_index_blames_nobody(name: str, keys: dict[str, list[KeyShare]]) -> None:
+def test_repair_with_other_parameters_blames_nobody(name: str, other: str, keys: dict[str, list[KeyShare]]) -> None:
+    """Helper 4 was told another helper set, or another lost holder (before: a length error blamed it)."""
     shares = {s.index: s for s in keys[name]}
     sid = secrets.token_bytes(32)
     helpers = [1, 3, 4]
+    odd_helpers, odd_lost = ([1, 3, 4, 5], 2) if other == "helpers" else (helpers, 5)
     parties: dict[int, RepairParty] = {
         1: RepairParty(sid, 1, scheme=name, helper_share=shares[1], helpers=helpers, lost=2),
         3: RepairParty(sid, 3, scheme=name, helper_share=shares[3], helpers=helpers, lost=2),
-        4: RepairParty(sid, 4, scheme=name, helper_share=shares[4], helpers=[1, 3, 4, 5], lost=2),
+        4: RepairParty(sid, 4, scheme=name, helper_share=shares[4], helpers=odd_helpers, lost=odd_lost),
         2: RepairParty(sid, 2, scheme=name, helper_share=None, helpers=helpers, lost=2),
     }
     outcome = InMemoryNetwork().run(parties)
