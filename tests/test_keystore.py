@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from gridlock.crypto.keyimport import split
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, NonceReuseError
-from gridlock.guardian import keystore as ksmod
 from gridlock.guardian.keystore import (
     AlreadyExists,
     AlreadyUsed,
@@ -42,6 +41,7 @@ from gridlock.guardian.keystore import (
     UnsupportedVersion,
     WrongSecret,
 )
+from gridlock.guardian.store import schema as ksmod
 
 # --- fixtures and helpers -------------------------------------------------------------------------
 

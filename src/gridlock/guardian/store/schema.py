@@ -1,0 +1,193 @@
+"""The SQLite keystore's file: schema, migrations, creation, opening, and SQLite error mapping.
+
+One file per guardian (plus SQLite's ``-wal`` file and the ``.generation`` file beside it).  Every
+write is durable before the call returns (WAL journal, ``synchronous=FULL``); only one process may
+open a keystore at a time (``locking_mode=EXCLUSIVE``: a second one gets :class:`KeystoreLocked`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets as pysecrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from gridlock.guardian.store.errors import Corrupted, KeystoreError, KeystoreLocked, StorageError
+from gridlock.guardian.store.generation import fsync_dir
+
+if TYPE_CHECKING:
+    from gridlock.guardian.store.sqlite import Keystore
+
+__all__ = [
+    "FORMAT",
+    "MIGRATIONS",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "create",
+    "open_connection",
+    "sqlite_errors",
+    "translate",
+]
+
+FORMAT: Final = b"gridlock/keystore"
+
+SCHEMA: Final = (
+    """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE identity (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    blob BLOB NOT NULL
+);
+CREATE TABLE vaults (
+    vault_id   TEXT PRIMARY KEY,
+    scheme     TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    metadata   TEXT NOT NULL,
+    mac        BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE shares (
+    vault_id        TEXT NOT NULL REFERENCES vaults (vault_id),
+    epoch           INTEGER NOT NULL CHECK (epoch >= 0),
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'active', 'retired')),
+    idx             INTEGER NOT NULL,
+    threshold       INTEGER NOT NULL,
+    participants    TEXT NOT NULL,
+    transcript_hash BLOB NOT NULL,
+    blob            BLOB,
+    mac             BLOB NOT NULL,
+    PRIMARY KEY (vault_id, epoch),
+    CHECK ((state = 'retired') = (blob IS NULL))
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX shares_one_active ON shares (vault_id) WHERE state = 'active';
+CREATE TABLE items (
+    kind     TEXT NOT NULL CHECK (kind IN ('presignature', 'nonce')),
+    vault_id TEXT NOT NULL,
+    epoch    INTEGER NOT NULL,
+    item_id  BLOB NOT NULL,
+    used     INTEGER NOT NULL CHECK (used IN (0, 1)),
+    blob     BLOB,
+    PRIMARY KEY (kind, vault_id, epoch, item_id),
+    FOREIGN KEY (vault_id, epoch) REFERENCES shares (vault_id, epoch),
+    CHECK ((used = 0) = (blob IS NOT NULL))
+) WITHOUT ROWID;
+"""
+    + """
+CREATE TABLE sessions (
+    vault_id   TEXT NOT NULL,
+    epoch      INTEGER NOT NULL,
+    session_id BLOB NOT NULL,
+    PRIMARY KEY (vault_id, epoch, session_id),
+    FOREIGN KEY (vault_id, epoch) REFERENCES shares (vault_id, epoch)
+) WITHOUT ROWID;
+"""
+)
+
+SCHEMA_VERSION = 2
+"""Current schema version; a database with an older one is upgraded through :data:`MIGRATIONS`."""
+
+Migration = Callable[["Keystore", sqlite3.Connection], None]
+
+
+def _add_sessions_table(_: Keystore, db: sqlite3.Connection) -> None:
+    db.execute(SCHEMA[SCHEMA.index("CREATE TABLE sessions") :])
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_sessions_table}
+"""Migration hook: ``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1``.  It runs inside
+a write transaction after the secret was checked (so it may re-encrypt with the keystore's sealer)."""
+
+
+# --- SQLite errors as keystore errors ---------------------------------------------------------------
+_BUSY_CODES: Final = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+# SQLITE_ERROR (schema missing), CORRUPT, CONSTRAINT (invariant broken on disk), MISMATCH, FORMAT, NOTADB
+_CORRUPT_CODES: Final = frozenset({1, 11, 19, 20, 24, 26})
+
+
+def translate(exc: sqlite3.Error) -> KeystoreError:
+    code = getattr(exc, "sqlite_errorcode", None)
+    name = getattr(exc, "sqlite_errorname", type(exc).__name__)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in _BUSY_CODES:
+        return KeystoreLocked("the keystore is in use by another process")
+    if primary in _CORRUPT_CODES or (isinstance(exc, sqlite3.DatabaseError) and primary is None):
+        return Corrupted(f"the keystore database is damaged or not a keystore ({name})")
+    return StorageError(f"keystore storage error ({name})")
+
+
+@contextlib.contextmanager
+def sqlite_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise translate(exc) from None
+
+
+# --- creating and opening ------------------------------------------------------------------------------
+def create(path: Path, meta: list[tuple[str, Any]]) -> None:
+    """Build a complete new database under a temporary name and link it into place atomically, so
+    a crash during creation never leaves a half-made keystore at ``path``."""
+    tmp = path.with_name(f"{path.name}.init-{pysecrets.token_hex(6)}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        with sqlite_errors():
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.executescript(SCHEMA)
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()  # the last connection checkpoints and removes the WAL
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if somebody else created it meanwhile
+        except FileExistsError:
+            pass
+        except OSError:
+            os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot create the keystore ({type(exc).__name__})") from None
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def open_connection(path: Path, keep: Callable[[sqlite3.Connection], None]) -> dict[Any, Any]:
+    """Connect, lock, configure and integrity-check the database; return its meta table.
+    ``keep`` receives the connection as soon as it exists (so the caller can close it on failure)."""
+    with sqlite_errors():
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.5)
+        keep(db)
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            raise StorageError("the keystore needs a WAL journal")
+        for pragma in (
+            "synchronous=FULL",
+            "secure_delete=ON",
+            "foreign_keys=ON",
+            "trusted_schema=OFF",
+            "cell_size_check=ON",
+        ):
+            db.execute(f"PRAGMA {pragma}")
+        db.execute("BEGIN IMMEDIATE")  # take the exclusive lock now
+        db.execute("COMMIT")
+        check = db.execute("PRAGMA quick_check").fetchall()
+        if check != [("ok",)]:
+            raise Corrupted("the keystore database failed its integrity check")
+        return dict(db.execute("SELECT key, value FROM meta").fetchall())
