@@ -78,7 +78,7 @@ class ProtocolAbort(GridlockError):
         super().__init__(f"protocol aborted ({check}): {reason} [{self.blame_text()}]")
 
     def blame_text(self, names: Mapping[int, str] | None = None) -> str:
-        """``culprits: …`` when there is evidence, else ``suspects: …``, else ``culprits: unknown``."""
+        """``culprits: …`` when there is evidence, else ``suspects: …``, else ``nobody blamed``."""
 
         def show(ids: frozenset[int]) -> str:
             return ", ".join((names or {}).get(i, str(i)) for i in sorted(ids))
@@ -87,4 +87,4 @@ class ProtocolAbort(GridlockError):
             return f"culprits: {show(self.culprits)}"
         if self.suspects:
             return f"suspects: {show(self.suspects)}"
-        return "culprits: unknown"
+        return "nobody blamed"
