@@ -3,8 +3,10 @@
 It runs *inside* the enclave boundary: it sees decrypted messages and plaintext storage keys and
 values; the enclave encrypts every key and value before the host stores them (see
 :mod:`gridlock.enclave.enclave`), and every answer before it leaves.  The interface mirrors the
-guardian keystore (:class:`gridlock.guardian.keystore.Keystore`): epoch-versioned shares
-(``pending → active → retired``), vault metadata, single-use items, the guardian identity.
+guardian keystore (:class:`gridlock.guardian.store.Keystore`): epoch-versioned shares
+(``pending → active → retired``), vault metadata, single-use items, the guardian identity — and
+it decides every transition with the same pure functions (:mod:`gridlock.guardian.store.rules`),
+so the two stores cannot drift; a rule's typed error is returned as its stable ``code``.
 
 Authorisation.  Every execute message is authenticated by the chain (the transaction's signer is
 ``info.sender``).  The first sender that stores a share for a vault owns it; only the owner may
@@ -54,7 +56,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -66,6 +67,8 @@ from gridlock.crypto import codec
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.enclave.errors import EnclaveError
 from gridlock.errors import GridlockError
+from gridlock.guardian.store import rules
+from gridlock.guardian.store.errors import BadArgument, KeystoreError
 
 __all__ = [
     "CUSTODY_CODE",
@@ -94,14 +97,8 @@ CUSTODY_CODE_HASH: Final = hashlib.sha256(CUSTODY_CODE).hexdigest()
 CONTRACT_NAME: Final = "gridlock-custody"
 CONTRACT_VERSION: Final = 1
 
-MAX_VAULT_ID_CHARS: Final = 128
-MAX_METADATA_BYTES: Final = 64 << 10
-MAX_ITEM_ID_BYTES: Final = 64
-MAX_ITEM_BYTES: Final = 1 << 20
-MAX_BATCH: Final = 10_000
-MAX_IDENTITY_BYTES: Final = 1 << 20
 MAX_SHARE_BYTES: Final = 4 << 20
-KINDS: Final = ("presignature", "nonce", "session")  # a "session" item is a claim: used from the start
+KINDS: Final = (*rules.KINDS, rules.SESSION)  # a "session" item is a claim: used from the start
 
 
 # --- cosmwasm-like types ------------------------------------------------------------------------------
@@ -231,10 +228,7 @@ class _Args:
         return v
 
     def vault_id(self) -> str:
-        v = self.body.get("vault_id")
-        if not isinstance(v, str) or not 0 < len(v) <= MAX_VAULT_ID_CHARS or not v.isprintable():
-            raise _fail("bad-argument", f"a vault id is 1 to {MAX_VAULT_ID_CHARS} printable characters")
-        return v
+        return rules.check_vault_id(self.body.get("vault_id"))
 
     def kind(self) -> str:
         v = self.body.get("kind")
@@ -263,11 +257,8 @@ def _b64(text: str, key: str, max_len: int, target: str) -> bytes:
 
 def _metadata_text(value: object) -> str:
     if not isinstance(value, dict):
-        raise _fail("bad-argument", "vault metadata must be a JSON object")
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    if len(text) > MAX_METADATA_BYTES:
-        raise _fail("bad-argument", f"vault metadata larger than {MAX_METADATA_BYTES} bytes")
-    return text
+        raise BadArgument("vault metadata must be a JSON object")
+    return rules.encode_metadata(value)
 
 
 def _json(obj: Any) -> bytes:
@@ -351,22 +342,16 @@ class _Vault:
             {int(e): _Epoch.from_obj(r) for e, r in o["epochs"].items()},
         )
 
-    def live(self) -> list[int]:
-        return sorted(e for e, r in self.epochs.items() if r.state != "retired")
+    def states(self) -> dict[int, str]:
+        """The rules' view of this vault's epochs."""
+        return {e: r.state for e, r in self.epochs.items()}
 
     def active(self) -> int | None:
-        act = [e for e, r in self.epochs.items() if r.state == "active"]
-        return act[0] if act else None
+        return rules.active_epoch(self.vault_id, self.states())
 
     def current(self) -> int:
         """The active epoch, or the newest pending one while none is active."""
-        act = self.active()
-        if act is not None:
-            return act
-        pending = [e for e, r in self.epochs.items() if r.state == "pending"]
-        if not pending:
-            raise _fail("not-found", f"vault {self.vault_id!r} has neither an active nor a pending epoch")
-        return max(pending)
+        return rules.current_epoch(self.vault_id, self.states())
 
     def record(self) -> dict[str, Any]:
         cur = self.current()
@@ -385,7 +370,7 @@ class _Vault:
             "transcript_hash": ep.transcript_hash.hex(),
             "active_epoch": self.active(),
             "pending_epochs": sorted(e for e, r in self.epochs.items() if r.state == "pending"),
-            "retired_epochs": sorted(e for e, r in self.epochs.items() if r.state == "retired"),
+            "retired_epochs": rules.retired_epochs(self.states()),
         }
 
 
@@ -433,6 +418,20 @@ class _State:
     def item_index(self, vault_id: str, epoch: int, kind: str) -> dict[str, Any]:
         raw = self.s.get(_key("items", vault_id, epoch, kind))
         return {"ids": [], "unused": 0} if raw is None else dict(codec.loads(raw))
+
+    def item(self, vault_id: str, epoch: int, kind: str, item_id: bytes) -> rules.Item | None:
+        raw = self.s.get(_key("item", vault_id, epoch, kind, item_id))
+        if raw is None:
+            return None
+        rec = codec.loads(raw)
+        return rules.Item(bool(rec["used"]), rec["blob"])
+
+    def used(self, vault_id: str, epoch: int, kind: str, item_id: bytes) -> bool:
+        item = self.item(vault_id, epoch, kind, item_id)
+        return item is None or item.used  # an indexed id without a record counts as used
+
+    def put_item(self, vault_id: str, epoch: int, kind: str, item_id: bytes, item: rules.Item) -> None:
+        self.s.set(_key("item", vault_id, epoch, kind, item_id), codec.dumps({"used": item.used, "blob": item.blob}))
 
     def erase_epoch(self, vault_id: str, epoch: int) -> None:
         """Erase the share and every single-use item of one epoch."""
@@ -507,7 +506,10 @@ class CustodyContract:
             raise StdError.parse_err(_EXEC_TARGET, f"unknown variant {name!r}")
         args = _Args(name, body, allowed, _EXEC_TARGET)
         handler: Callable[[_State, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
-        data = handler(_State(storage), info.sender, args)
+        try:
+            data = handler(_State(storage), info.sender, args)
+        except KeystoreError as exc:  # the shared rules' errors, reported by their stable code
+            raise _fail(exc.code, str(exc)) from None
         return Response(data=_json(data), attributes=[("action", name)])
 
     def _store(self, st: _State, sender: str, a: _Args, *, activate: bool) -> dict[str, Any]:
@@ -523,17 +525,9 @@ class CustodyContract:
             st.set_vaults_of(sender, [*st.vaults_of(sender), vault_id])
         else:
             _own(v, sender)
-            if v.scheme != share.scheme or v.public_key != share.public_key:
-                raise _fail("share-mismatch", f"the share is for another key or scheme than vault {vault_id!r}")
-        active = v.active()
-        if active is not None and epoch <= active and not (activate and epoch == active):
-            raise _fail("epoch-conflict", f"epoch {epoch} of vault {vault_id!r} is not newer than the active epoch")
-        existing = v.epochs.get(epoch)
-        if existing is not None and existing.state == "retired":
-            raise _fail("epoch-conflict", f"epoch {epoch} of vault {vault_id!r} was retired")
-        if existing is not None:
-            if not hmac.compare_digest(st.share_bytes(vault_id, epoch), plaintext):
-                raise _fail("epoch-conflict", f"a different share is already stored for epoch {epoch} of {vault_id!r}")
+        rules.check_share_fits(vault_id, v.scheme, v.public_key, share)
+        if rules.store_pending(vault_id, v.states(), epoch, replace_active=activate):
+            rules.check_same_share(vault_id, epoch, st.share_bytes(vault_id, epoch), plaintext)
         else:
             v.epochs[epoch] = _Epoch.of(share, "pending")
             st.put_share(vault_id, epoch, plaintext)
@@ -557,25 +551,17 @@ class CustodyContract:
 
     @staticmethod
     def _activate(st: _State, v: _Vault, epoch: int) -> None:
-        active = v.active()
-        if active == epoch:
+        plan = rules.activate(v.vault_id, v.states(), epoch)
+        if plan is None:
             return
-        if active is not None and epoch < active:
-            raise _fail("epoch-conflict", f"epoch {epoch} of vault {v.vault_id!r} is older than the active epoch")
-        target = v.epochs.get(epoch)
-        if target is None:
-            raise _fail("not-found", f"vault {v.vault_id!r} has no pending epoch {epoch}")
-        if target.state == "retired":
-            raise _fail("retired", f"epoch {epoch} of vault {v.vault_id!r} was retired and erased")
         _decode_share(st.share_bytes(v.vault_id, epoch))  # never activate a share we could not use
-        if active is not None:
-            st.erase_epoch(v.vault_id, active)
-            v.epochs[active].state = "retired"
-        for e, r in list(v.epochs.items()):
-            if r.state == "pending" and e < epoch:
-                st.erase_epoch(v.vault_id, e)
-                del v.epochs[e]
-        target.state = "active"
+        if plan.retire is not None:
+            st.erase_epoch(v.vault_id, plan.retire)
+        for e in plan.drop:
+            st.erase_epoch(v.vault_id, e)
+            del v.epochs[e]
+        for e, state in plan.apply(v.states()).items():
+            v.epochs[e].state = state
 
     def _x_activate(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
         v = _own(st.need_vault(a.vault_id()), sender)
@@ -587,16 +573,10 @@ class CustodyContract:
     def _x_discard_pending(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
         v = _own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
-        target = v.epochs.get(epoch)
-        if target is None:
-            raise _fail("not-found", f"vault {v.vault_id!r} has no pending epoch {epoch}")
-        if target.state == "retired":
-            raise _fail("retired", f"epoch {epoch} of vault {v.vault_id!r} was retired and erased")
-        if target.state == "active":
-            raise _fail("epoch-conflict", f"epoch {epoch} of vault {v.vault_id!r} is active, not pending")
+        plan = rules.discard_pending(v.vault_id, v.states(), epoch)
         st.erase_epoch(v.vault_id, epoch)
         del v.epochs[epoch]
-        if not v.live():
+        if plan.remove_vault:
             self._delete(st, v)
         else:
             st.put_vault(v)
@@ -608,18 +588,7 @@ class CustodyContract:
         share = _decode_share(a.binary("share", MAX_SHARE_BYTES))
         self._usable(v, epoch)
         old = _decode_share(st.share_bytes(v.vault_id, epoch))
-        if share.epoch != epoch or share.index != old.index or share.scheme != old.scheme:
-            raise _fail("share-mismatch", f"the share is not vault {v.vault_id!r}'s share of epoch {epoch}")
-        try:
-            expected = dataclasses.replace(old, banned=set(share.banned))
-        except GridlockError:
-            raise _fail("share-mismatch", "the ban list names participants that are not counterparties") from None
-        plaintext = share.to_bytes()
-        if not hmac.compare_digest(expected.to_bytes(), plaintext):
-            raise _fail("share-mismatch", "update_share may change only the ban list of a share")
-        if not old.banned <= share.banned:
-            raise _fail("share-mismatch", "a ban list only grows until the next refresh")
-        st.put_share(v.vault_id, epoch, plaintext)
+        st.put_share(v.vault_id, epoch, rules.update_bans(v.vault_id, epoch, old, share))
         return {"vault_id": v.vault_id, "epoch": epoch}
 
     @staticmethod
@@ -636,7 +605,7 @@ class CustodyContract:
 
     def _x_purge_retired(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
         v = _own(st.need_vault(a.vault_id()), sender)
-        retired = [e for e, r in v.epochs.items() if r.state == "retired"]
+        retired = rules.retired_epochs(v.states())
         for e in retired:
             del v.epochs[e]
         st.put_vault(v)
@@ -651,70 +620,52 @@ class CustodyContract:
         return {"vault_id": v.vault_id}
 
     @staticmethod
-    def _usable(v: _Vault, epoch: int) -> _Epoch:
+    def _usable(v: _Vault, epoch: int) -> None:
         r = v.epochs.get(epoch)
-        if r is None:
-            raise _fail("not-found", f"vault {v.vault_id!r} has no share for epoch {epoch}")
-        if r.state == "retired":
-            raise _fail("retired", f"epoch {epoch} of vault {v.vault_id!r} was retired and erased")
-        return r
+        rules.require_usable(v.vault_id, epoch, None if r is None else r.state)
 
     def _x_add_items(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
         v = _own(st.need_vault(a.vault_id()), sender)
         epoch, kind = a.epoch(), a.kind()
         self._usable(v, epoch)
         raw = a.body.get("items")
-        if not isinstance(raw, list) or not 0 < len(raw) <= MAX_BATCH:
-            raise _fail("bad-argument", f"items must be a list of 1 to {MAX_BATCH} [item_id, blob] pairs")
-        batch: list[tuple[bytes, bytes]] = []
+        if not isinstance(raw, list) or not 0 < len(raw) <= rules.MAX_BATCH:
+            raise BadArgument(f"items must be a list of 1 to {rules.MAX_BATCH} [item_id, blob] pairs")
+        pairs: list[tuple[bytes, bytes]] = []
         for pair in raw:
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-                raise _fail("bad-argument", "each item is an [item_id, blob] pair of base64 strings")
-            item_id = _b64(pair[0], "item_id", MAX_ITEM_ID_BYTES, _EXEC_TARGET)
-            blob = _b64(pair[1], "blob", MAX_ITEM_BYTES, _EXEC_TARGET)
-            if not item_id or not blob:
-                raise _fail("bad-argument", "item ids and blobs are non-empty")
-            batch.append((item_id, blob))
-        if len({i for i, _ in batch}) != len(batch):
-            raise _fail("bad-argument", "duplicate item ids in one batch")
+                raise BadArgument("each item is an [item_id, blob] pair of base64 strings")
+            item_id = _b64(pair[0], "item_id", rules.MAX_ITEM_ID_BYTES, _EXEC_TARGET)
+            pairs.append((item_id, _b64(pair[1], "blob", rules.MAX_ITEM_BYTES, _EXEC_TARGET)))
+        batch = rules.check_batch(pairs)
         index = st.item_index(v.vault_id, epoch, kind)
-        known = set(index["ids"])
-        for item_id, _ in batch:
-            if item_id in known:
-                rec = codec.loads(st.s.get(_key("item", v.vault_id, epoch, kind, item_id)) or codec.dumps({}))
-                if rec.get("used", True):
-                    raise _fail("already-used", f"{kind} {item_id.hex()[:16]} was already used; never stored again")
-                raise _fail("already-exists", f"{kind} {item_id.hex()[:16]} is already stored")
-        claim = kind == "session"
-        for item_id, blob in batch:
-            rec = {"used": True, "blob": None} if claim else {"used": False, "blob": blob}
-            st.s.set(_key("item", v.vault_id, epoch, kind, item_id), codec.dumps(rec))
-        index["ids"] = [*index["ids"], *(i for i, _ in batch)]
-        index["unused"] = index["unused"] + (0 if claim else len(batch))
+        stored = set(index["ids"])
+        known = {i: st.used(v.vault_id, epoch, kind, i) for i, _ in batch if i in stored}
+        added = rules.new_items(kind, v.vault_id, epoch, batch, known)
+        for item_id, item in added:
+            st.put_item(v.vault_id, epoch, kind, item_id, item)
+        index["ids"] = [*index["ids"], *(i for i, _ in added)]
+        index["unused"] = index["unused"] + sum(not item.used for _, item in added)
         st.s.set(_key("items", v.vault_id, epoch, kind), codec.dumps(index))
         return {"vault_id": v.vault_id, "epoch": epoch, "added": len(batch)}
 
     def _x_take_item(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
         v = _own(st.need_vault(a.vault_id()), sender)
         epoch, kind = a.epoch(), a.kind()
-        item_id = a.binary("item_id", MAX_ITEM_ID_BYTES)
-        raw = st.s.get(_key("item", v.vault_id, epoch, kind, item_id))
-        if raw is None:
-            self._usable(v, epoch)
-            raise _fail("not-found", f"no {kind} {item_id.hex()[:16]} for epoch {epoch} of vault {v.vault_id!r}")
-        rec = codec.loads(raw)
-        if rec["used"]:
-            raise _fail("already-used", f"{kind} {item_id.hex()[:16]} was already used; it is never used twice")
-        st.s.set(_key("item", v.vault_id, epoch, kind, item_id), codec.dumps({"used": True, "blob": None}))
+        item_id = rules.check_item_id(a.binary("item_id", rules.MAX_ITEM_ID_BYTES))
+        r = v.epochs.get(epoch)
+        item = st.item(v.vault_id, epoch, kind, item_id)
+        used, blob = rules.take(kind, v.vault_id, epoch, item_id, item, None if r is None else r.state)
+        st.put_item(v.vault_id, epoch, kind, item_id, used)  # one transaction with the answer
         index = st.item_index(v.vault_id, epoch, kind)
         index["unused"] = index["unused"] - 1
         st.s.set(_key("items", v.vault_id, epoch, kind), codec.dumps(index))
-        return {"blob": _b64s(rec["blob"])}
+        return {"blob": _b64s(blob)}
 
     def _x_put_identity(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        blob = a.binary("blob", MAX_IDENTITY_BYTES)
+        blob = a.binary("blob", rules.MAX_IDENTITY_BYTES)
         if not blob:
-            raise _fail("bad-argument", f"an identity is 1 to {MAX_IDENTITY_BYTES} bytes")
+            raise BadArgument(f"an identity is 1 to {rules.MAX_IDENTITY_BYTES} bytes")
         replace = a.boolean("replace")
         if st.s.get(_key("identity", sender)) is not None and not replace:
             raise _fail("already-exists", "this sender already stored an identity")
@@ -730,6 +681,12 @@ class CustodyContract:
 
     # -- query ---------------------------------------------------------------------------------------------
     def query(self, storage: Storage, env: Env, msg: bytes) -> bytes:
+        try:
+            return self._query(storage, msg)
+        except KeystoreError as exc:
+            raise _fail(exc.code, str(exc)) from None
+
+    def _query(self, storage: Storage, msg: bytes) -> bytes:
         name, body = _parse(msg, _QUERY_TARGET)
         st = _State(storage)
         if name == "info":
@@ -774,7 +731,7 @@ class CustodyContract:
         index = st.item_index(v.vault_id, epoch, kind)
         unused = []
         for item_id in index["ids"]:
-            rec = codec.loads(st.s.get(_key("item", v.vault_id, epoch, kind, item_id)) or codec.dumps({"used": True}))
-            if not rec["used"]:
+            item = st.item(v.vault_id, epoch, kind, item_id)
+            if item is not None and not item.used:
                 unused.append(item_id)
         return _json({"unused": index["unused"], "ids": [_b64s(i) for i in sorted(unused)]})

@@ -1,6 +1,6 @@
 """``EnclaveKeystore``: the guardian keystore interface, backed by the custody contract.
 
-It has the methods of :class:`gridlock.guardian.keystore.Keystore` that a
+It has the methods of :class:`gridlock.guardian.store.Keystore` that a
 :class:`~gridlock.guardian.node.GuardianNode` and the guardian service use, with the same
 semantics and the same exceptions (``NotFound``, ``Retired``, ``EpochConflict``, ``ShareMismatch``,
 ``AlreadyExists``, ``AlreadyUsed``, ``BadArgument``, ``StorageError`` — all ``KeystoreError``), so
@@ -33,20 +33,9 @@ from gridlock.enclave.address import canonical, check_sender
 from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.errors import ContractError, DecryptionFailed, EnclaveError
 from gridlock.errors import GridlockError
-from gridlock.guardian.keystore import (
-    AlreadyExists,
-    AlreadyUsed,
-    BadArgument,
-    Corrupted,
-    EpochConflict,
-    ItemKind,
-    KeystoreError,
-    NotFound,
-    Retired,
-    ShareMismatch,
-    StorageError,
-    VaultRecord,
-)
+from gridlock.guardian.store import rules
+from gridlock.guardian.store.errors import ERROR_CODES, BadArgument, Corrupted, KeystoreError, StorageError
+from gridlock.guardian.store.protocol import VaultRecord
 
 __all__ = ["EnclaveKeystore", "SecretChain", "Unauthorized"]
 
@@ -55,16 +44,8 @@ class Unauthorized(KeystoreError):
     """The custody contract refused: another sender owns the vault, or the viewing key is wrong."""
 
 
-_ERRORS: Final[dict[str, type[KeystoreError]]] = {
-    "not-found": NotFound,
-    "retired": Retired,
-    "epoch-conflict": EpochConflict,
-    "share-mismatch": ShareMismatch,
-    "already-exists": AlreadyExists,
-    "already-used": AlreadyUsed,
-    "bad-argument": BadArgument,
-    "unauthorized": Unauthorized,
-}
+_ERRORS: Final[dict[str, type[KeystoreError]]] = {**ERROR_CODES, "unauthorized": Unauthorized}
+"""The custody contract's error codes (the shared rules' errors, by their ``code``) and its own."""
 
 
 class SecretChain(Protocol):
@@ -94,6 +75,16 @@ def _unb64(text: object) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise Corrupted("the custody contract answered with malformed base64") from None
+
+
+def _epoch_args(vault_id: object, epoch: object) -> dict[str, Any]:
+    """Checked as the SQLite keystore checks them (the contract checks again)."""
+    return {"vault_id": rules.check_vault_id(vault_id), "epoch": rules.check_epoch(epoch)}
+
+
+def _metadata_arg(metadata: object) -> Any:
+    """Metadata as the contract will store it: the canonical JSON of the shared rules."""
+    return json.loads(rules.encode_metadata(metadata))
 
 
 class EnclaveKeystore:
@@ -234,24 +225,22 @@ class EnclaveKeystore:
         return _b64(share.to_bytes())
 
     def store_pending(self, vault_id: str, share: KeyShare, *, metadata: Mapping[str, Any] | None = None) -> None:
-        body: dict[str, Any] = {"vault_id": vault_id, "share": self._share_arg(share)}
+        body: dict[str, Any] = {"vault_id": rules.check_vault_id(vault_id), "share": self._share_arg(share)}
         if metadata is not None:
-            if not isinstance(metadata, Mapping):
-                raise BadArgument("vault metadata must be a mapping with string keys")
-            body["metadata"] = dict(metadata)
+            body["metadata"] = _metadata_arg(metadata)
         self._execute({"store_pending": body})
 
     def activate(self, vault_id: str, epoch: int) -> None:
-        self._execute({"activate": {"vault_id": vault_id, "epoch": epoch}})
+        self._execute({"activate": _epoch_args(vault_id, epoch)})
 
     def discard_pending(self, vault_id: str, epoch: int) -> None:
-        self._execute({"discard_pending": {"vault_id": vault_id, "epoch": epoch}})
+        self._execute({"discard_pending": _epoch_args(vault_id, epoch)})
 
     def purge_retired(self, vault_id: str) -> int:
-        return int(self._execute({"purge_retired": {"vault_id": vault_id}})["purged"])
+        return int(self._execute({"purge_retired": {"vault_id": rules.check_vault_id(vault_id)}})["purged"])
 
     def delete_vault(self, vault_id: str) -> None:
-        self._execute({"delete_vault": {"vault_id": vault_id}})
+        self._execute({"delete_vault": {"vault_id": rules.check_vault_id(vault_id)}})
 
     def _load_share(self, answer: dict[str, Any]) -> KeyShare:
         try:
@@ -260,13 +249,13 @@ class EnclaveKeystore:
             raise Corrupted("the custody contract returned a share that does not decode") from None
 
     def active_share(self, vault_id: str) -> KeyShare:
-        return self._load_share(self._query("share", {"vault_id": vault_id}))
+        return self._load_share(self._query("share", {"vault_id": rules.check_vault_id(vault_id)}))
 
     def share(self, vault_id: str, epoch: int) -> KeyShare:
-        return self._load_share(self._query("share", {"vault_id": vault_id, "epoch": epoch}))
+        return self._load_share(self._query("share", _epoch_args(vault_id, epoch)))
 
     def update_share(self, vault_id: str, epoch: int, share: KeyShare) -> None:
-        self._execute({"update_share": {"vault_id": vault_id, "epoch": epoch, "share": self._share_arg(share)}})
+        self._execute({"update_share": {**_epoch_args(vault_id, epoch), "share": self._share_arg(share)}})
 
     # -- records and metadata ----------------------------------------------------------------------------
     @staticmethod
@@ -293,40 +282,29 @@ class EnclaveKeystore:
         return sorted((self._record(r) for r in records), key=lambda v: v.vault_id)
 
     def vault(self, vault_id: str) -> VaultRecord:
-        return self._record(self._query("record", {"vault_id": vault_id}))
+        return self._record(self._query("record", {"vault_id": rules.check_vault_id(vault_id)}))
 
     def metadata(self, vault_id: str) -> dict[str, Any]:
-        meta = self._query("metadata", {"vault_id": vault_id}).get("metadata")
+        meta = self._query("metadata", {"vault_id": rules.check_vault_id(vault_id)}).get("metadata")
         if not isinstance(meta, dict):
             raise Corrupted(f"the metadata of vault {vault_id!r} is damaged")
         return meta
 
     def set_metadata(self, vault_id: str, metadata: Mapping[str, Any]) -> None:
-        if not isinstance(metadata, Mapping):
-            raise BadArgument("vault metadata must be a mapping with string keys")
-        self._execute({"set_metadata": {"vault_id": vault_id, "metadata": dict(metadata)}})
+        body = {"vault_id": rules.check_vault_id(vault_id), "metadata": _metadata_arg(metadata)}
+        self._execute({"set_metadata": body})
 
     # -- single-use items -----------------------------------------------------------------------------------
     def _add(self, kind: str, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
-        if isinstance(items, str | bytes) or not isinstance(items, Sequence):
-            raise BadArgument("items must be a list of (item_id, secret) pairs")
-        pairs = []
-        for pair in items:
-            if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(p, bytes) for p in pair)):
-                raise BadArgument("each item is an (item_id, secret) pair of byte strings")
-            pairs.append([_b64(pair[0]), _b64(pair[1])])
-        self._execute({"add_items": {"vault_id": vault_id, "epoch": epoch, "kind": kind, "items": pairs}})
+        pairs = [[_b64(i), _b64(b)] for i, b in rules.check_batch(items)]
+        self._execute({"add_items": {**_epoch_args(vault_id, epoch), "kind": kind, "items": pairs}})
 
     def _take(self, kind: str, vault_id: str, epoch: int, item_id: bytes) -> bytes:
-        if not isinstance(item_id, bytes):
-            raise BadArgument("an item id is a byte string")
-        answer = self._execute(
-            {"take_item": {"vault_id": vault_id, "epoch": epoch, "kind": kind, "item_id": _b64(item_id)}}
-        )
-        return _unb64(answer.get("blob"))
+        body = {**_epoch_args(vault_id, epoch), "kind": kind, "item_id": _b64(rules.check_item_id(item_id))}
+        return _unb64(self._execute({"take_item": body}).get("blob"))
 
     def claim_session(self, vault_id: str, epoch: int, session_id: bytes) -> None:
-        """As :meth:`gridlock.guardian.keystore.Keystore.claim_session`: a used "session" item."""
+        """As :meth:`gridlock.guardian.store.Keystore.claim_session`: a used "session" item."""
         self._add("session", vault_id, epoch, [(session_id, b"\x01")])
 
     def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
@@ -342,10 +320,10 @@ class EnclaveKeystore:
         return self._take("nonce", vault_id, epoch, item_id)
 
     def _items(self, vault_id: str, epoch: int, kind: str) -> dict[str, Any]:
-        return self._query("items", {"vault_id": vault_id, "epoch": epoch, "kind": kind})
+        return self._query("items", {**_epoch_args(vault_id, epoch), "kind": rules.check_kind(kind)})
 
-    def count_unused(self, vault_id: str, epoch: int, kind: ItemKind = "presignature") -> int:
+    def count_unused(self, vault_id: str, epoch: int, kind: rules.ItemKind = "presignature") -> int:
         return int(self._items(vault_id, epoch, kind)["unused"])
 
-    def unused_ids(self, vault_id: str, epoch: int, kind: ItemKind = "presignature") -> list[bytes]:
+    def unused_ids(self, vault_id: str, epoch: int, kind: rules.ItemKind = "presignature") -> list[bytes]:
         return [_unb64(i) for i in self._items(vault_id, epoch, kind)["ids"]]
