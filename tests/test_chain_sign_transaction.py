@@ -34,6 +34,8 @@ from gridlock.chains import BitcoinTx, EthereumTx, TxContext, bitcoin, cosmos, e
 from gridlock.chains.bitcoin import OutPoint, Spend, Transaction, TxIn, TxOut
 from gridlock.client import Client, SyncClient, SyncVault
 from gridlock.client.client import OperationFailed
+from gridlock.crypto import hd
+from gridlock.errors import InvalidParameterError
 from gridlock.guardian.cluster import EmbeddedCluster
 
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
@@ -199,3 +201,14 @@ def test_the_wrong_chain_for_the_vault_is_refused_before_any_request(setup: Setu
     with pytest.raises(chains.UnknownChainError):
         setup.vaults["frost-ed25519"].sign_transaction("dogecoin", b"")
     assert _sign_requests(setup) == []
+
+
+@pytest.mark.parametrize("scheme", ["ecdsa-secp256k1", "frost-taproot", "frost-ed25519"])
+def test_child_public_key_is_the_childs_key_the_guardians_would_sign_with(setup: Setup, scheme: str) -> None:
+    vault = setup.vaults[scheme]
+    share = setup.cluster.guardians[0].keystore.active_share(vault.vault_id)
+    assert vault.child_public_key("m/0/1") == hd.derive(share, "m/0/1").public_key != vault.public_key
+    assert vault.child_public_key("m") == vault.public_key
+    with pytest.raises(InvalidParameterError, match="hardened"):
+        vault.child_public_key("m/0'")
+    setup.requests.clear()

@@ -19,7 +19,8 @@ protobuf's process-global descriptor pool.  More importantly, a guardian must re
 the chain will execute, and generic decoders are lenient (last duplicate wins, unknown fields kept
 silently).  This reader covers only the messages named below and is strict: duplicated singular
 fields, unknown critical fields (ADR-027: field numbers without bit 11 set), wrong wire types,
-truncation, over-long varints and invalid UTF-8 are :class:`~gridlock.errors.DecodeError`.
+truncation, over-long varints and invalid UTF-8 are :class:`~gridlock.errors.DecodeError`.  The reader
+(and the few-line writer for :func:`bank_send` and :func:`tx_raw`) is :mod:`gridlock.chains.cosmos_proto`.
 
 Messages read: SignDoc, TxBody, AuthInfo, SignerInfo, ModeInfo, Fee, Coin, Any,
 cosmos.crypto.secp256k1.PubKey, cosmos.bank.v1beta1.MsgSend / MsgMultiSend,
@@ -39,6 +40,7 @@ from coincurve import PublicKey
 
 from gridlock.chains import Signer, signer_public_key
 from gridlock.chains.context import valid_bech32_prefix
+from gridlock.chains.cosmos_proto import VARINT, decode, put_bytes, put_varint
 from gridlock.crypto.ecdsa.signing import verify as ecdsa_verify
 from gridlock.crypto.hashing import hash160
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
@@ -72,10 +74,6 @@ SCRT_COIN_TYPE = 529  # BIP44 coin type of Secret Network (SLIP-44)
 COSMOS_COIN_TYPE = 118
 SIGN_MODE_DIRECT = 1
 SECP256K1_PUBKEY_TYPE_URL = "/cosmos.crypto.secp256k1.PubKey"
-MAX_DEPTH = 8  # the messages read here nest at most 5 deep
-
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
-_NON_CRITICAL = 1 << 10  # ADR-027: field numbers with bit 11 set may be ignored
 
 
 class CosmosError(InvalidParameterError):
@@ -124,184 +122,6 @@ def _bech32(prefix: str, data: bytes) -> str:
 def address(public_key: bytes, prefix: str = "secret") -> str:
     """The bech32 account address of a compressed secp256k1 public key (``secret1…`` by default)."""
     return _bech32(prefix, address_bytes(public_key))
-
-
-# --- a strict protobuf reader for the few messages signing needs --------------------------------
-
-_Field = tuple[str, str, bool]  # (name, kind, repeated); kind: uint64 bool bytes string or a message name
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = 0
-    for i in range(10):
-        if pos + i >= len(data):
-            raise DecodeError("truncated varint")
-        b = data[pos + i]
-        value |= (b & 0x7F) << (7 * i)
-        if not b & 0x80:
-            if value >= 1 << 64:
-                raise DecodeError("varint overflows 64 bits")
-            return value, pos + i + 1
-    raise DecodeError("varint longer than 10 bytes")
-
-
-def _skip(data: bytes, pos: int, wire: int) -> int:
-    if wire == _VARINT:
-        return _varint(data, pos)[1]
-    if wire == _I64:
-        end = pos + 8
-    elif wire == _I32:
-        end = pos + 4
-    elif wire == _LEN:
-        length, pos = _varint(data, pos)
-        end = pos + length
-    else:
-        raise DecodeError(f"unsupported protobuf wire type {wire}")
-    if end > len(data):
-        raise DecodeError("truncated field")
-    return end
-
-
-def _read_value(where: str, kind: str, wire: int, data: bytes, pos: int, depth: int) -> tuple[Any, int]:
-    if kind in ("uint64", "bool"):
-        if wire != _VARINT:
-            raise DecodeError(f"{where}: wrong wire type")
-        number, pos = _varint(data, pos)
-        if kind == "uint64":
-            return number, pos
-        if number > 1:
-            raise DecodeError(f"{where}: not a bool")
-        return bool(number), pos
-    if wire != _LEN:
-        raise DecodeError(f"{where}: wrong wire type")
-    length, pos = _varint(data, pos)
-    if pos + length > len(data):
-        raise DecodeError(f"{where}: truncated")
-    chunk = data[pos : pos + length]
-    pos += length
-    if kind == "bytes":
-        return chunk, pos
-    if kind == "string":
-        try:
-            return chunk.decode("utf-8"), pos
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"{where}: invalid UTF-8") from exc
-    return _decode(kind, chunk, depth + 1), pos
-
-
-def _decode(name: str, data: bytes, depth: int = 0) -> dict[str, Any]:
-    """Decode ``data`` as message ``name`` from :data:`_SCHEMAS`; proto3 defaults for absent fields."""
-    if depth > MAX_DEPTH:
-        raise DecodeError("protobuf nesting too deep")
-    schema = _SCHEMAS[name]
-    out: dict[str, Any] = {}
-    seen: set[int] = set()
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise DecodeError("protobuf field number 0")
-        field = schema.get(number)
-        if field is None:
-            if not number & _NON_CRITICAL:
-                raise DecodeError(f"{name}: unknown critical field {number} (ADR-027)")
-            pos = _skip(data, pos, wire)
-            continue
-        fname, kind, repeated = field
-        if not repeated and number in seen:
-            raise DecodeError(f"{name}.{fname} appears twice")
-        seen.add(number)
-        value, pos = _read_value(f"{name}.{fname}", kind, wire, data, pos, depth)
-        if repeated:
-            out.setdefault(fname, []).append(value)
-        else:
-            out[fname] = value
-    for fname, kind, repeated in schema.values():
-        if fname not in out:
-            out[fname] = [] if repeated else _DEFAULTS.get(kind)
-    return out
-
-
-_DEFAULTS: dict[str, Any] = {"uint64": 0, "bool": False, "bytes": b"", "string": ""}
-
-_SCHEMAS: dict[str, dict[int, _Field]] = {
-    "SignDoc": {
-        1: ("body_bytes", "bytes", False),
-        2: ("auth_info_bytes", "bytes", False),
-        3: ("chain_id", "string", False),
-        4: ("account_number", "uint64", False),
-    },
-    "TxBody": {
-        1: ("messages", "Any", True),
-        2: ("memo", "string", False),
-        3: ("timeout_height", "uint64", False),
-        4: ("unordered", "bool", False),
-        5: ("timeout_timestamp", "Timestamp", False),
-        1023: ("extension_options", "Any", True),
-        2047: ("non_critical_extension_options", "Any", True),
-    },
-    "Timestamp": {1: ("seconds", "uint64", False), 2: ("nanos", "uint64", False)},
-    "AuthInfo": {
-        1: ("signer_infos", "SignerInfo", True),
-        2: ("fee", "Fee", False),
-        3: ("tip", "Tip", False),
-    },
-    "SignerInfo": {
-        1: ("public_key", "Any", False),
-        2: ("mode_info", "ModeInfo", False),
-        3: ("sequence", "uint64", False),
-    },
-    "ModeInfo": {1: ("single", "ModeInfoSingle", False), 2: ("multi", "bytes", False)},
-    "ModeInfoSingle": {1: ("mode", "uint64", False)},
-    "Fee": {
-        1: ("amount", "Coin", True),
-        2: ("gas_limit", "uint64", False),
-        3: ("payer", "string", False),
-        4: ("granter", "string", False),
-    },
-    "Tip": {1: ("amount", "Coin", True), 2: ("tipper", "string", False)},
-    "Coin": {1: ("denom", "string", False), 2: ("amount", "string", False)},
-    "Any": {1: ("type_url", "string", False), 2: ("value", "bytes", False)},
-    "PubKey": {1: ("key", "bytes", False)},
-    "MsgSend": {
-        1: ("from_address", "string", False),
-        2: ("to_address", "string", False),
-        3: ("amount", "Coin", True),
-    },
-    "MsgMultiSend": {1: ("inputs", "BankIO", True), 2: ("outputs", "BankIO", True)},
-    "BankIO": {1: ("address", "string", False), 2: ("coins", "Coin", True)},
-    "SecretMsgExecuteContract": {
-        1: ("sender", "bytes", False),
-        2: ("contract", "bytes", False),
-        3: ("msg", "bytes", False),
-        4: ("callback_code_hash", "string", False),
-        5: ("sent_funds", "Coin", True),
-        6: ("callback_sig", "bytes", False),
-    },
-    "WasmMsgExecuteContract": {
-        1: ("sender", "string", False),
-        2: ("contract", "string", False),
-        3: ("msg", "bytes", False),
-        5: ("funds", "Coin", True),
-    },
-}
-
-
-def _put_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _put_bytes(number: int, value: bytes) -> bytes:
-    return _put_varint(number << 3 | _LEN) + _put_varint(len(value)) + value
 
 
 # --- summary ---------------------------------------------------------------------------------
@@ -410,9 +230,9 @@ _MESSAGES: dict[str, tuple[str, Callable[[dict[str, Any], str], list[Transfer]]]
 def _parse(sign_doc: bytes) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     if not isinstance(sign_doc, bytes | bytearray):
         raise DecodeError("a SignDoc is protobuf bytes")
-    doc = _decode("SignDoc", bytes(sign_doc))
-    body = _decode("TxBody", doc["body_bytes"])
-    auth = _decode("AuthInfo", doc["auth_info_bytes"])
+    doc = decode("SignDoc", bytes(sign_doc))
+    body = decode("TxBody", doc["body_bytes"])
+    auth = decode("AuthInfo", doc["auth_info_bytes"])
     if not doc["chain_id"]:
         raise CosmosError("the SignDoc has no chain_id; refusing to sign")
     if not body["messages"]:
@@ -429,7 +249,7 @@ def _signer_summary(info: dict[str, Any], prefix: str) -> SignerSummary:
     key: bytes | None = None
     key_type = any_key["type_url"] if any_key else ""
     if key_type == SECP256K1_PUBKEY_TYPE_URL:
-        key = _decode("PubKey", any_key["value"])["key"]
+        key = decode("PubKey", any_key["value"])["key"]
     mode_info = info["mode_info"]
     mode = mode_info["single"]["mode"] if mode_info and mode_info["single"] else None
     addr = None
@@ -461,7 +281,7 @@ def summarize(sign_doc: bytes, prefix: str = "secret") -> SignDocSummary:
             messages.append(MessageSummary(type_url, False, {"value": any_msg["value"]}))
             continue
         schema, extract = known
-        fields = _decode(schema, any_msg["value"])
+        fields = decode(schema, any_msg["value"])
         transfers.extend(extract(fields, prefix))
         messages.append(MessageSummary(type_url, True, fields))
     fee = auth["fee"] or {"amount": [], "gas_limit": 0, "payer": "", "granter": ""}
@@ -527,12 +347,12 @@ def encode_sign_doc(body_bytes: bytes, auth_info_bytes: bytes, chain_id: str, ac
         raise InvalidParameterError("account_number is a uint64")
     out = b""
     if body_bytes:
-        out += _put_bytes(1, body_bytes)
+        out += put_bytes(1, body_bytes)
     if auth_info_bytes:
-        out += _put_bytes(2, auth_info_bytes)
-    out += _put_bytes(3, chain_id.encode("utf-8"))
+        out += put_bytes(2, auth_info_bytes)
+    out += put_bytes(3, chain_id.encode("utf-8"))
     if account_number:
-        out += _put_varint(4 << 3 | _VARINT) + _put_varint(account_number)
+        out += put_varint(4 << 3 | VARINT) + put_varint(account_number)
     return out
 
 
@@ -557,23 +377,23 @@ def bank_send(
     sender = address(public_key, prefix)
 
     def coin(n: int) -> bytes:
-        return _put_bytes(1, denom.encode()) + _put_bytes(2, str(n).encode())
+        return put_bytes(1, denom.encode()) + put_bytes(2, str(n).encode())
 
     def any_(type_url: str, value: bytes) -> bytes:
-        return _put_bytes(1, type_url.encode()) + _put_bytes(2, value)
+        return put_bytes(1, type_url.encode()) + put_bytes(2, value)
 
     msg = any_(
         "/cosmos.bank.v1beta1.MsgSend",
-        _put_bytes(1, sender.encode()) + _put_bytes(2, to.encode()) + _put_bytes(3, coin(amount)),
+        put_bytes(1, sender.encode()) + put_bytes(2, to.encode()) + put_bytes(3, coin(amount)),
     )
-    body = _put_bytes(1, msg) + (_put_bytes(2, memo.encode()) if memo else b"")
-    pk = any_("/cosmos.crypto.secp256k1.PubKey", _put_bytes(1, _compressed(public_key)))
-    mode_info = _put_bytes(1, _put_varint(1 << 3 | _VARINT) + _put_varint(1))  # single, SIGN_MODE_DIRECT
-    signer = _put_bytes(1, pk) + _put_bytes(2, mode_info)
+    body = put_bytes(1, msg) + (put_bytes(2, memo.encode()) if memo else b"")
+    pk = any_("/cosmos.crypto.secp256k1.PubKey", put_bytes(1, _compressed(public_key)))
+    mode_info = put_bytes(1, put_varint(1 << 3 | VARINT) + put_varint(1))  # single, SIGN_MODE_DIRECT
+    signer = put_bytes(1, pk) + put_bytes(2, mode_info)
     if sequence:
-        signer += _put_varint(3 << 3 | _VARINT) + _put_varint(sequence)
-    fee_bytes = _put_bytes(1, coin(fee)) + _put_varint(2 << 3 | _VARINT) + _put_varint(gas)
-    auth = _put_bytes(1, signer) + _put_bytes(2, fee_bytes)
+        signer += put_varint(3 << 3 | VARINT) + put_varint(sequence)
+    fee_bytes = put_bytes(1, coin(fee)) + put_varint(2 << 3 | VARINT) + put_varint(gas)
+    auth = put_bytes(1, signer) + put_bytes(2, fee_bytes)
     doc = encode_sign_doc(body, auth, chain_id, account_number)
     summarize(doc, prefix)  # it must read back strictly, as a guardian will read it
     return doc
@@ -583,16 +403,16 @@ def tx_raw(body_bytes: bytes, auth_info_bytes: bytes, signatures: list[bytes]) -
     """Encode a ``TxRaw`` (what ``BroadcastTx`` takes): one signature per signer info, in order."""
     if not all(isinstance(b, bytes) for b in (body_bytes, auth_info_bytes, *signatures)):
         raise InvalidParameterError("TxRaw parts are bytes")
-    auth = _decode("AuthInfo", auth_info_bytes)
+    auth = decode("AuthInfo", auth_info_bytes)
     if len(signatures) != len(auth["signer_infos"]):
         raise CosmosError(f"{len(signatures)} signatures for {len(auth['signer_infos'])} signer infos")
     out = b""
     if body_bytes:
-        out += _put_bytes(1, body_bytes)
+        out += put_bytes(1, body_bytes)
     if auth_info_bytes:
-        out += _put_bytes(2, auth_info_bytes)
+        out += put_bytes(2, auth_info_bytes)
     for sig in signatures:
-        out += _put_bytes(3, sig)
+        out += put_bytes(3, sig)
     return out
 
 

@@ -515,24 +515,13 @@ def address_cmd(
 
 
 def _derived_key(c: Cmd, entry: dict[str, Any], path: str) -> bytes:
-    """Child public key: the guardians report the vault's chain code (and full group key)."""
+    """Child public key: the SDK derives it from the chain code the guardians report."""
     session, _ = c.session()
     with session as s:
-        good = [r for r in s.ask_info(entry).values() if isinstance(r, dict)]
-        if not good:
-            raise CliError("no guardian of the vault answered", exit_code=UNAVAILABLE, code="guardians-unreachable")
-        info = good[0]
-        chain_code = info.get("chain_code")
-        group_key = info.get("group_key", None if entry["scheme"] == "frost-taproot" else info.get("public_key"))
-        if not isinstance(chain_code, bytes) or not isinstance(group_key, bytes):
-            raise CliError(
-                "the guardians do not report the vault's chain code, so child keys cannot be derived",
-                hint="derivation needs guardians whose `info` answer carries `chain_code` (and `group_key`)",
-                code="unsupported",
-            )
-        from gridlock.crypto import hd
-
-        return hd.derive_public(entry["scheme"], group_key, chain_code, path)
+        try:
+            return s.run(s.open_vault(entry).child_public_key(path))
+        except GridlockError as exc:
+            raise s.error(exc, "deriving the child key") from None
 
 
 def _hex(text: str, what: str) -> bytes:

@@ -26,7 +26,7 @@ from typing import Any
 from gridlock import chains
 from gridlock.chains import SignedTx, TxContext
 from gridlock.client.owner import OwnerDevice, password_verifier
-from gridlock.crypto import codec, transcript
+from gridlock.crypto import codec, hd, transcript
 from gridlock.crypto.polynomial import interpolate
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
@@ -317,6 +317,31 @@ class Vault:
         """The vault's address on a chain (``network=`` the Bitcoin network or Cosmos prefix; ``prefix=``
         is accepted for Cosmos too)."""
         return chains.get(chain).address(self.public_key, self.scheme, network or options.get("prefix")).address
+
+    async def child_public_key(self, path: str, *, timeout: float = 3.0) -> bytes:
+        """The public key at the non-hardened ``path`` (``m/0/1``; BIP32 ``CKDpub`` for secp256k1 keys,
+        see :mod:`gridlock.crypto.hd`), for a child address: ``chains.get(c).address(key, scheme)``.
+
+        The holders report the key's group element and chain code (both public).  Only answers
+        that rebuild this vault's key count, and they must agree on the chain code: one guardian
+        that lies is noticed, not believed.
+        """
+        hd.parse_path(path)  # a bad path fails before any request
+        answers = await self.client.fanout(self.guardians, "info", {"vault": self.vault_id}, timeout)
+        if not any(isinstance(r, dict) for r in answers.values()):
+            self._failures(answers, "deriving a child key")
+        roots = set()
+        for r in answers.values():
+            if isinstance(r, dict) and isinstance(r.get("group_key"), bytes) and isinstance(r.get("chain_code"), bytes):
+                with contextlib.suppress(GridlockError, ValueError):
+                    if hd.derive_public(self.scheme, r["group_key"], r["chain_code"], "m") == self.public_key:
+                        roots.add((r["group_key"], r["chain_code"]))
+        if not roots:
+            raise InvalidParameterError("the guardians do not report this vault's chain code: no child keys")
+        if len(roots) > 1:
+            raise SignatureError("the guardians report different chain codes for this vault")
+        group_key, chain_code = roots.pop()
+        return hd.derive_public(self.scheme, group_key, chain_code, path)
 
     def _approved(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` with the owner devices' approvals of exactly this request (SECURITY #19)."""

@@ -131,6 +131,9 @@ class SyncVault:
     def address(self, chain: str, network: str | None = None) -> str:
         return self.vault.address(chain, network)
 
+    def child_public_key(self, path: str) -> bytes:
+        return self._owner._call(self.vault.child_public_key(path))
+
     def presign(self, count: int = 1) -> list[bytes]:
         return self._owner._call(self.vault.presign(count))
 

@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridlock.chains import CHAINS
 from gridlock.errors import DecodeError
 from gridlock.wire.control import RequestRefused
 
-CHAINS = ("bitcoin", "ethereum", "solana", "cosmos")
 WATCH_LARGE_DEFAULT = {"bitcoin": 10_000_000, "ethereum": 10**18, "solana": 10 * 10**9, "cosmos": 10**9}
 WATCH_HOLD = 24 * 3600
 
