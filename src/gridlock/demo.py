@@ -66,10 +66,10 @@ def bitcoin_spend(ecdsa: SyncVault, taproot: SyncVault) -> None:
         ],
         [TxOut(450_000, dest), TxOut(49_000, wpkh)],
     )
-    signed = bitcoin.sign_psbt(
-        bitcoin.sign_psbt(psbt, ecdsa, allow_foreign_inputs=True), taproot, allow_foreign_inputs=True
-    )
-    raw = bitcoin.finalize_psbt(signed)
+    half = ecdsa.sign_transaction("bitcoin", psbt, network="regtest")  # each vault signs its own input
+    assert half.psbt is not None
+    raw = taproot.sign_transaction("bitcoin", half.psbt, network="regtest").raw
+    assert raw is not None
     ktx = pbk.Transaction(raw)
     spent = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.amount) for o in prev.outputs]
     pre = PrecomputedTransactionData(ktx, spent)
@@ -105,7 +105,8 @@ def ethereum_transfer(vault: SyncVault) -> None:
         "data": b"",
         "accessList": [],
     }
-    raw = ethereum.sign_transaction(tx, vault)
+    raw = vault.sign_transaction("ethereum", tx).raw
+    assert raw is not None
     tester.send_raw_transaction("0x" + raw.hex())
     tester.mine_blocks(1)
     moved = tester.get_balance(to)
@@ -128,7 +129,8 @@ def solana_transfer(vault: SyncVault) -> None:
     msg = Message.new_with_blockhash(
         [transfer(TransferParams(from_pubkey=me, to_pubkey=to, lamports=2_000_000))], me, svm.latest_blockhash()
     )
-    signed = solana.sign_transaction(bytes(SolTx.new_unsigned(msg)), vault)
+    signed = vault.sign_transaction("solana", bytes(SolTx.new_unsigned(msg))).raw
+    assert signed is not None
     result = svm.send_transaction(SolTx.from_bytes(signed))
     ok = svm.get_balance(to) == 2_000_000
     record(
@@ -144,7 +146,9 @@ def secret_send(vault: SyncVault) -> None:
 
     me = cosmos.address(vault.public_key, "secret")
     doc = cosmos.bank_send(vault.public_key, me, 1000, chain_id="secret-4")
-    sig = cosmos.sign_direct(doc, vault)
+    signed = vault.sign_transaction("cosmos", doc).raw
+    assert signed is not None
+    sig = signed[-64:]  # TxRaw ends with the one signature (field 3, 64 bytes)
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     ok = PublicKey(vault.public_key).verify(encode_dss_signature(r, s), hashlib.sha256(doc).digest(), hasher=None)
     record("Secret Network MsgSend (SIGN_MODE_DIRECT)", "signed" if ok else "FAILED", "libsecp256k1 over the SignDoc")
