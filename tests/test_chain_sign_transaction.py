@@ -37,6 +37,7 @@ from gridlock.client.client import OperationFailed
 from gridlock.crypto import hd
 from gridlock.errors import InvalidParameterError
 from gridlock.guardian.cluster import EmbeddedCluster
+from gridlock.wire.control import RequestRefused
 
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
 
@@ -211,4 +212,25 @@ def test_child_public_key_is_the_childs_key_the_guardians_would_sign_with(setup:
     assert vault.child_public_key("m") == vault.public_key
     with pytest.raises(InvalidParameterError, match="hardened"):
         vault.child_public_key("m/0'")
+    setup.requests.clear()
+
+
+def test_a_malformed_context_sent_past_the_sdk_gets_a_typed_refusal(setup: Setup) -> None:
+    """The SDK checks a context before sending it; a client that skips the check meets the guardian's."""
+    vault = setup.vaults["ecdsa-secp256k1"].vault
+    chosen = vault.guardians[:2]
+    bad = {"chain": "bitcoin", "psbt": "bm90IGEgcHNidA==", "network": "regtest"}
+    with pytest.raises(chains.TxContextError):
+        setup.sync.run(vault.sign(b"\x01" * 32, signers=chosen, tx=bad))
+
+    async def send() -> dict[str, Any]:
+        params = {"vault": vault.vault_id, "message": b"\x01" * 32, "signers": chosen, "nonce": b"\x02" * 32}
+        return await vault.client.fanout(chosen, "sign", vault._approved("sign", {**params, "tx": bad}))
+
+    results = setup.sync.run(send())
+    assert all(isinstance(r, RequestRefused) and "psbt" in str(r) for r in results.values()), results
+    signed = setup.vaults["ecdsa-secp256k1"].sign_transaction(
+        "ethereum", {"chainId": 1, "nonce": 0, "gas": 21000, "gasPrice": 1, "to": "0x" + "11" * 20, "value": 1}
+    )
+    assert signed.raw is not None  # the guardians carry on
     setup.requests.clear()
