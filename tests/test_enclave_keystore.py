@@ -1,8 +1,11 @@
-"""``EnclaveKeystore``: the guardian keystore interface backed by the custody contract."""
+"""``EnclaveKeystore``: what only the custody-contract store has — senders, viewing keys, node loss.
+
+The store contract it shares with the SQLite keystore (epochs, items, claims, bans, metadata,
+typed errors) is tested once for both stores in ``test_store_contract.py``.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,14 +18,7 @@ from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.keystore import EnclaveKeystore, Unauthorized
 from gridlock.guardian.keystore import (
-    AlreadyExists,
-    AlreadyUsed,
-    BadArgument,
-    EpochConflict,
     KeystoreError,
-    NotFound,
-    Retired,
-    ShareMismatch,
     StorageError,
 )
 
@@ -51,93 +47,6 @@ def ks(net: LocalSecretNetwork) -> Iterator[EnclaveKeystore]:
 @pytest.fixture(scope="module")
 def shares() -> list[KeyShare]:
     return local.keygen("frost-secp256k1", threshold=3, n=5)
-
-
-def test_identity(ks: EnclaveKeystore) -> None:
-    assert ks.get_identity() is None
-    ks.put_identity(b"identity-1")
-    assert ks.get_identity() == b"identity-1"
-    with pytest.raises(AlreadyExists):
-        ks.put_identity(b"identity-2")
-    ks.put_identity(b"identity-2", replace=True)
-    assert ks.get_identity() == b"identity-2"
-
-
-def test_epochs_like_the_sqlite_keystore(ks: EnclaveKeystore, shares: list[KeyShare]) -> None:
-    s0 = shares[0]
-    ks.store_pending("v", s0, metadata={"members": {"0": {"1": "g1"}}})
-    ks.store_pending("v", s0)  # the identical share again: a retried call is a no-op
-    rec = ks.vault("v")
-    assert (rec.active_epoch, rec.pending_epochs, rec.index, rec.public_key) == (None, (0,), 1, s0.public_key)
-    with pytest.raises(NotFound):
-        ks.active_share("v")
-    assert ks.share("v", 0).to_bytes() == s0.to_bytes()
-    ks.activate("v", 0)
-    ks.activate("v", 0)  # idempotent
-    assert ks.active_share("v").to_bytes() == s0.to_bytes()
-    assert ks.metadata("v") == {"members": {"0": {"1": "g1"}}}
-
-    s1 = local.refresh(shares)[0]
-    ks.store_pending("v", s1)
-    assert ks.active_share("v").epoch == 0  # the old epoch signs until the new one is activated
-    ks.activate("v", 1)
-    assert ks.active_share("v").to_bytes() == s1.to_bytes()
-    assert ks.vault("v").retired_epochs == (0,)
-    with pytest.raises(Retired):
-        ks.share("v", 0)
-    with pytest.raises(EpochConflict):
-        ks.store_pending("v", s0)
-    with pytest.raises(ShareMismatch):  # another key
-        ks.store_pending("v", local.keygen("frost-secp256k1", threshold=3, n=5)[0])
-    assert ks.purge_retired("v") == 1
-    assert [v.vault_id for v in ks.vaults()] == ["v"]
-
-
-def test_discard_update_and_delete(ks: EnclaveKeystore, shares: list[KeyShare]) -> None:
-    ks.store_pending("w", shares[1])
-    ks.discard_pending("w", 0)  # a vault left with nothing is removed
-    with pytest.raises(NotFound):
-        ks.vault("w")
-    ks.store_pending("w", shares[1])
-    ks.activate("w", 0)
-    with pytest.raises(EpochConflict):
-        ks.discard_pending("w", 0)
-    banned = dataclasses.replace(shares[1], banned={3})
-    ks.update_share("w", 0, banned)
-    assert ks.active_share("w").banned == {3}
-    with pytest.raises(ShareMismatch):  # a ban list only grows
-        ks.update_share("w", 0, shares[1])
-    ks.set_metadata("w", {"k": [1, 2]})
-    assert ks.metadata("w") == {"k": [1, 2]}
-    ks.delete_vault("w")
-    with pytest.raises(NotFound):
-        ks.active_share("w")
-    with pytest.raises(BadArgument):
-        ks.store_pending("", shares[1])
-
-
-def test_single_use_items(ks: EnclaveKeystore, shares: list[KeyShare]) -> None:
-    ks.store_pending("v", shares[2])
-    ks.activate("v", 0)
-    ks.add_presignatures("v", 0, [(b"a", b"secret-a"), (b"b", b"secret-b")])
-    assert ks.count_unused("v", 0) == 2 and ks.unused_ids("v", 0) == [b"a", b"b"]
-    assert ks.take_presignature("v", 0, b"a") == b"secret-a"
-    with pytest.raises(AlreadyUsed):
-        ks.take_presignature("v", 0, b"a")
-    with pytest.raises(AlreadyUsed):  # a used id is never stored again
-        ks.add_presignatures("v", 0, [(b"a", b"again")])
-    with pytest.raises(AlreadyExists):
-        ks.add_presignatures("v", 0, [(b"b", b"again")])
-    with pytest.raises(NotFound):
-        ks.take_presignature("v", 0, b"zz")
-    assert ks.count_unused("v", 0) == 1 and ks.unused_ids("v", 0) == [b"b"]
-    ks.add_nonces("v", 0, [(b"n", b"nonce")])
-    assert ks.take_nonce("v", 0, b"n") == b"nonce" and ks.count_unused("v", 0, "nonce") == 0
-    # activating a new epoch erases the old epoch's items
-    ks.store_pending("v", local.refresh(shares)[2])
-    ks.activate("v", 1)
-    with pytest.raises(Retired):
-        ks.take_presignature("v", 0, b"b")
 
 
 def test_other_senders_and_closed_keystore(

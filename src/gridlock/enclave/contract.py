@@ -726,8 +726,7 @@ class CustodyContract:
                     raise _fail("not-found", f"vault {v.vault_id!r} has no active epoch")
             self._usable(v, epoch)
             return _json({"epoch": epoch, "share": _b64s(st.share_bytes(v.vault_id, epoch))})
-        epoch, kind = a.epoch(), a.kind()
-        self._usable(v, epoch)
+        epoch, kind = a.epoch(), a.kind()  # a retired or unknown epoch has no unused items (as in SQLite)
         index = st.item_index(v.vault_id, epoch, kind)
         unused = []
         for item_id in index["ids"]:
