@@ -274,6 +274,18 @@ class Tables:
         return out
 
     @staticmethod
+    def unused_ids(db: sqlite3.Connection, kind: str, vault_id: str, epoch: int) -> list[bytes]:
+        rows = db.execute(
+            "SELECT CAST(item_id AS BLOB) FROM items"
+            " WHERE kind = ? AND vault_id = ? AND epoch = ? AND used = 0 ORDER BY item_id",
+            (kind, vault_id, epoch),
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        if not all(isinstance(i, bytes) for i in ids):
+            raise Corrupted("a stored item id is damaged")
+        return ids
+
+    @staticmethod
     def put_item(
         db: sqlite3.Connection, kind: str, vault_id: str, epoch: int, item_id: bytes, item: rules.Item, *, insert: bool
     ) -> None:

@@ -464,25 +464,13 @@ class Keystore:
     def count_unused(self, vault_id: str, epoch: int, kind: rules.ItemKind = "presignature") -> int:
         vault_id, epoch, k = rules.check_vault_id(vault_id), rules.check_epoch(epoch), rules.check_kind(kind)
         with self._read() as db:
-            row = db.execute(
-                "SELECT count(*) FROM items WHERE kind = ? AND vault_id = ? AND epoch = ? AND used = 0",
-                (k, vault_id, epoch),
-            ).fetchone()
-            return int(row[0])
+            return len(self._tables.unused_ids(db, k, vault_id, epoch))
 
     def unused_ids(self, vault_id: str, epoch: int, kind: rules.ItemKind = "presignature") -> list[bytes]:
         """Ids of the unused items of one epoch, sorted."""
         vault_id, epoch, k = rules.check_vault_id(vault_id), rules.check_epoch(epoch), rules.check_kind(kind)
         with self._read() as db:
-            rows = db.execute(
-                "SELECT CAST(item_id AS BLOB) FROM items"
-                " WHERE kind = ? AND vault_id = ? AND epoch = ? AND used = 0 ORDER BY item_id",
-                (k, vault_id, epoch),
-            ).fetchall()
-        ids = [r[0] for r in rows]
-        if not all(isinstance(i, bytes) for i in ids):
-            raise Corrupted("a stored item id is damaged")
-        return ids
+            return self._tables.unused_ids(db, k, vault_id, epoch)
 
     def _add_items(self, kind: str, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
         vault_id, epoch = rules.check_vault_id(vault_id), rules.check_epoch(epoch)
