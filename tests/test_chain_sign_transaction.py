@@ -9,9 +9,11 @@ sign request carries the transaction context (each guardian re-derives the hash 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import warnings
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pbk
@@ -234,3 +236,32 @@ def test_a_malformed_context_sent_past_the_sdk_gets_a_typed_refusal(setup: Setup
     )
     assert signed.raw is not None  # the guardians carry on
     setup.requests.clear()
+
+
+def test_a_transaction_counts_once_against_a_limit_however_many_inputs_it_signs(tmp_path: Path) -> None:
+    """A Bitcoin PSBT needs one signature per input; each request shows the whole transaction, and
+    the guardian's spending limit counts the transaction once (not once per input)."""
+
+    async def main() -> None:
+        c = await EmbeddedCluster.start(tmp_path, NAMES[:3], session_timeout=30.0)
+        try:
+            assert c.client is not None
+            vault = await c.client.create_vault("ecdsa-secp256k1", c.ids, 2, password=c.password)
+            spk = bitcoin.p2wpkh_script(vault.public_key)
+            dest = bitcoin.address_to_script("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "regtest")
+
+            def psbt(tag: int, inputs: int, amount: int) -> str:
+                outs = [OutPoint(hashlib.sha256(bytes([tag, i])).digest(), i) for i in range(inputs)]
+                return bitcoin.create_psbt([Spend(o, TxOut(100_000, spk)) for o in outs], [TxOut(amount, dest)])
+
+            await vault.set_policy({"limits": {"bitcoin": {"amount": 300_000, "period": 3600}}})
+            first = await vault.sign_transaction("bitcoin", psbt(1, 2, 190_000), network="regtest")
+            assert first.raw is not None and first.signatures == 2
+            second = await vault.sign_transaction("bitcoin", psbt(2, 1, 100_000), network="regtest")
+            assert second.raw is not None  # 190k + 100k: the first transaction counted once
+            with pytest.raises(OperationFailed, match="spending limit"):
+                await vault.sign_transaction("bitcoin", psbt(3, 1, 20_000), network="regtest")
+        finally:
+            await c.close()
+
+    asyncio.run(main())

@@ -80,7 +80,7 @@ def validate_rules(rules: Any) -> dict[str, Any]:
 @dataclass
 class PolicyState:
     rules: dict[str, Any] = field(default_factory=dict)
-    history: list[list[Any]] = field(default_factory=list)  # [time, chain, total, destinations]
+    history: list[list[Any]] = field(default_factory=list)  # [time, chain, total, destinations, tx hash]
     holds: dict[str, int] = field(default_factory=dict)  # tx hash -> first seen
     seen_destinations: dict[str, list[str]] = field(default_factory=dict)
 
@@ -120,7 +120,12 @@ class PolicyState:
                 raise RequestRefused("policy", f"destination not on the {spend.chain} allow-list: {outside[0]}")
         limit = rules.get("limits", {}).get(spend.chain)
         if limit:
-            spent = sum(h[2] for h in self.history if h[1] == spend.chain and h[0] > now - limit["period"])
+            # one transaction counts once, however many of its hashes are signed (a Bitcoin input each)
+            spent = sum(
+                h[2]
+                for h in self.history
+                if h[1] == spend.chain and h[0] > now - limit["period"] and h[4:5] != [spend.tx_hash]
+            )
             if spent + spend.total > limit["amount"]:
                 raise RequestRefused(
                     "policy",
@@ -140,13 +145,18 @@ class PolicyState:
                 raise RequestRefused("held", f"held by time lock until {first + delay} (amount {spend.total})")
 
     def record(self, spend: Spend | None, now: int) -> None:
-        self.history.append([now, spend.chain if spend else "", spend.total if spend else 0, []])
-        if spend is not None:
-            seen = self.seen_destinations.setdefault(spend.chain, [])
-            for d, _ in spend.outputs:
-                if d not in seen:
-                    seen.append(d)
-            self.holds.pop(spend.tx_hash, None)
+        """One signature made.  Its transaction's amount is counted once: a further hash of the same
+        transaction (another input of a PSBT) records no amount again, and its time-lock hold stays
+        until it ages out, so the transaction's next input is not held anew."""
+        if spend is None:
+            self.history.append([now, "", 0, []])
+            return
+        again = any(h[4:5] == [spend.tx_hash] for h in self.history)
+        self.history.append([now, spend.chain, 0 if again else spend.total, [], spend.tx_hash])
+        seen = self.seen_destinations.setdefault(spend.chain, [])
+        for d, _ in spend.outputs:
+            if d not in seen:
+                seen.append(d)
 
 
 def spend_of(chain: str, outputs: Sequence[tuple[str, int]], tx_hash: str) -> Spend:
