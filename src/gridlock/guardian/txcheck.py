@@ -15,9 +15,10 @@ from gridlock.guardian.policy import Spend, spend_of
 
 
 def derive(tx: object, scheme: str, public_key: bytes) -> tuple[set[bytes], Spend]:
-    """The messages a signer may sign for ``tx`` (a sign request's ``tx`` field, decoded with
-    :meth:`TxContext.from_wire`) and what it spends; typed errors (:class:`DecodeError`) for bad input."""
-    ctx = TxContext.from_wire(tx)
+    """The messages a signer may sign for ``tx`` and what it spends; typed errors (:class:`DecodeError`)
+    for bad input.  ``tx`` is a :class:`TxContext` or a sign request's ``tx`` field, decoded here with
+    :meth:`TxContext.from_wire`."""
+    ctx = tx if isinstance(tx, TxContext) else TxContext.from_wire(tx)
     adapter = chains.get(ctx.chain)
     try:
         derived = adapter.derive(ctx, scheme, public_key)
