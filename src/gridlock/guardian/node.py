@@ -538,8 +538,8 @@ class GuardianNode:
             participants=participants_of(self.directory, members),
             transport=self.transport,
             clock=self.clock,
+            bans=uses_ot_of,
         )
-        session.bans = uses_ot_of
         if sid in self.sessions:
             raise ctl.RequestRefused("busy", "this session is already running")
         self.sessions[sid] = session

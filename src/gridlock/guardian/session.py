@@ -42,6 +42,7 @@ class Session(Generic[T]):
         participants: Mapping[int, PublicIdentity],
         transport: Transport,
         clock: Callable[[], float] = time.time,
+        bans: VaultBans | None = None,
     ) -> None:
         self.session_id = session_id
         self.protocol = protocol
@@ -57,7 +58,7 @@ class Session(Generic[T]):
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue(MAX_BUFFERED)
         self._seq = 0
         self.expires = 0
-        self.bans: VaultBans | None = None  # set when the run uses a vault epoch's OT state
+        self.bans = bans  # the ban list of the vault epoch whose OT state the run uses, if any
         self._stop: ProtocolAbort | None = None
         self._wake = asyncio.Event()
 
