@@ -5,7 +5,10 @@
   AD ``[b""]``, seed sharing, contract keys, state encryption);
 * :mod:`~gridlock.enclave.attestation` — emulated remote attestation (a local Ed25519 authority);
 * :mod:`~gridlock.enclave.enclave` — one node's emulated SGX enclave (sealing, seeds, contract runs);
-* :mod:`~gridlock.enclave.contract` — the custody contract (one guardian share per vault);
+* :mod:`~gridlock.enclave.cosmwasm` — the contract interface (storage, env, sender, ``StdError``);
+* :mod:`~gridlock.enclave.contract` — the custody contract (one guardian share per vault), deciding
+  with the guardian store's rules (:mod:`gridlock.guardian.store.rules`), and
+  :mod:`~gridlock.enclave.custody_state`, its records;
 * :mod:`~gridlock.enclave.network` — :class:`LocalSecretNetwork`: nodes, registration, replicated
   encrypted state, ``execute`` / ``query``;
 * :mod:`~gridlock.enclave.lcd` — the LCD REST endpoint ``secret-sdk``'s ``LCDClient`` talks to;

@@ -57,16 +57,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from collections.abc import Callable
+from typing import Any, Final
 
 from gridlock.crypto import codec
-from gridlock.crypto.keyshare import KeyShare
-from gridlock.enclave.errors import EnclaveError
-from gridlock.errors import GridlockError
+from gridlock.enclave.cosmwasm import Contract, Env, MessageInfo, Response, StdError, Storage, fail
+from gridlock.enclave.custody_state import KINDS, CustodyState, EpochRecord, VaultState, decode_share, own, storage_key
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument, KeystoreError
 
@@ -81,7 +78,6 @@ __all__ = [
     "StdError",
     "Storage",
 ]
-
 # --- the "wasm" ------------------------------------------------------------------------------------
 CUSTODY_CODE: Final = (
     b"gridlock-custody-contract\n"
@@ -98,71 +94,6 @@ CONTRACT_NAME: Final = "gridlock-custody"
 CONTRACT_VERSION: Final = 1
 
 MAX_SHARE_BYTES: Final = 4 << 20
-KINDS: Final = (*rules.KINDS, rules.SESSION)  # a "session" item is a claim: used from the start
-
-
-# --- cosmwasm-like types ------------------------------------------------------------------------------
-class Storage(Protocol):
-    """The contract's key-value store (plaintext inside the enclave; encrypted outside)."""
-
-    def get(self, key: bytes) -> bytes | None: ...
-
-    def set(self, key: bytes, value: bytes) -> None: ...
-
-    def remove(self, key: bytes) -> None: ...
-
-
-@dataclass(frozen=True)
-class Env:
-    chain_id: str
-    block_height: int
-    block_time: int  # nanoseconds since the epoch, as cosmwasm's Timestamp
-    contract_address: str
-
-
-@dataclass(frozen=True)
-class MessageInfo:
-    sender: str  # authenticated by the transaction's signature on the real chain
-
-
-@dataclass
-class Response:
-    data: bytes | None = None
-    attributes: list[tuple[str, str]] = field(default_factory=list)
-
-
-class StdError(EnclaveError):
-    """A contract error, serialised as ``cosmwasm_std::StdError`` (``{"generic_err": {"msg": …}}``)."""
-
-    def __init__(self, variant: str, fields: Mapping[str, Any], text: str) -> None:
-        self.variant = variant
-        self.fields = dict(fields)
-        super().__init__(text)
-
-    def to_json(self) -> dict[str, Any]:
-        return {self.variant: self.fields}
-
-    @classmethod
-    def generic_err(cls, msg: str) -> StdError:
-        return cls("generic_err", {"msg": msg}, msg)
-
-    @classmethod
-    def parse_err(cls, target: str, msg: str) -> StdError:
-        return cls("parse_err", {"target_type": target, "msg": msg}, f"error parsing into type {target}: {msg}")
-
-
-def _fail(code: str, text: str) -> StdError:
-    return StdError.generic_err(f"{code}: {text}")
-
-
-class Contract(Protocol):
-    code: bytes
-
-    def instantiate(self, storage: Storage, env: Env, info: MessageInfo, msg: bytes) -> Response: ...
-
-    def execute(self, storage: Storage, env: Env, info: MessageInfo, msg: bytes) -> Response: ...
-
-    def query(self, storage: Storage, env: Env, msg: bytes) -> bytes: ...
 
 
 # --- message parsing ------------------------------------------------------------------------------------
@@ -233,7 +164,7 @@ class _Args:
     def kind(self) -> str:
         v = self.body.get("kind")
         if v not in KINDS:
-            raise _fail("bad-argument", f"item kind must be one of {KINDS}")
+            raise fail("bad-argument", f"item kind must be one of {KINDS}")
         assert isinstance(v, str)
         return v
 
@@ -251,7 +182,7 @@ def _b64(text: str, key: str, max_len: int, target: str) -> bytes:
     except (binascii.Error, ValueError):
         raise StdError("invalid_base64", {"msg": f"field {key!r}"}, f"invalid base64 in {key!r}") from None
     if len(raw) > max_len:
-        raise _fail("bad-argument", f"field {key!r} larger than {max_len} bytes")
+        raise fail("bad-argument", f"field {key!r} larger than {max_len} bytes")
     return raw
 
 
@@ -267,200 +198,6 @@ def _json(obj: Any) -> bytes:
 
 def _b64s(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-# --- state records --------------------------------------------------------------------------------------
-def _key(*parts: object) -> bytes:
-    return codec.dumps(["gridlock-custody/v1", *parts])
-
-
-@dataclass
-class _Epoch:
-    state: str  # pending | active | retired
-    index: int
-    threshold: int
-    participants: list[int]
-    transcript_hash: bytes
-    vshares: list[bytes]  # verifying shares in participant order
-
-    def to_obj(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "index": self.index,
-            "threshold": self.threshold,
-            "participants": self.participants,
-            "transcript_hash": self.transcript_hash,
-            "vshares": self.vshares,
-        }
-
-    @classmethod
-    def from_obj(cls, o: dict[str, Any]) -> _Epoch:
-        return cls(o["state"], o["index"], o["threshold"], list(o["participants"]), o["transcript_hash"], o["vshares"])
-
-    @classmethod
-    def of(cls, share: KeyShare, state: str) -> _Epoch:
-        return cls(
-            state,
-            share.index,
-            share.threshold,
-            list(share.participants),
-            share.transcript_hash,
-            [share.verifying_shares[i].encode() for i in share.participants],
-        )
-
-
-@dataclass
-class _Vault:
-    vault_id: str
-    owner: str
-    scheme: str
-    public_key: bytes
-    metadata: str
-    epochs: dict[int, _Epoch]
-
-    def to_bytes(self) -> bytes:
-        return codec.dumps(
-            {
-                "vault_id": self.vault_id,
-                "owner": self.owner,
-                "scheme": self.scheme,
-                "public_key": self.public_key,
-                "metadata": self.metadata,
-                "epochs": {e: r.to_obj() for e, r in self.epochs.items()},
-            }
-        )
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> _Vault:
-        o = codec.loads(data)
-        return cls(
-            o["vault_id"],
-            o["owner"],
-            o["scheme"],
-            o["public_key"],
-            o["metadata"],
-            {int(e): _Epoch.from_obj(r) for e, r in o["epochs"].items()},
-        )
-
-    def states(self) -> dict[int, str]:
-        """The rules' view of this vault's epochs."""
-        return {e: r.state for e, r in self.epochs.items()}
-
-    def active(self) -> int | None:
-        return rules.active_epoch(self.vault_id, self.states())
-
-    def current(self) -> int:
-        """The active epoch, or the newest pending one while none is active."""
-        return rules.current_epoch(self.vault_id, self.states())
-
-    def record(self) -> dict[str, Any]:
-        cur = self.current()
-        ep = self.epochs[cur]
-        vshares = dict(zip(ep.participants, ep.vshares, strict=True))
-        return {
-            "vault_id": self.vault_id,
-            "scheme": self.scheme,
-            "public_key": self.public_key.hex(),
-            "verifying_share": vshares[ep.index].hex(),
-            "verifying_shares": {str(i): v.hex() for i, v in vshares.items()},
-            "index": ep.index,
-            "threshold": ep.threshold,
-            "participants": ep.participants,
-            "epoch": cur,
-            "transcript_hash": ep.transcript_hash.hex(),
-            "active_epoch": self.active(),
-            "pending_epochs": sorted(e for e, r in self.epochs.items() if r.state == "pending"),
-            "retired_epochs": rules.retired_epochs(self.states()),
-        }
-
-
-class _State:
-    """Typed access to the contract's storage."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.s = storage
-
-    # vaults
-    def vault(self, vault_id: str) -> _Vault | None:
-        raw = self.s.get(_key("vault", vault_id))
-        return None if raw is None else _Vault.from_bytes(raw)
-
-    def need_vault(self, vault_id: str) -> _Vault:
-        v = self.vault(vault_id)
-        if v is None:
-            raise _fail("not-found", f"no vault {vault_id!r} in this contract")
-        return v
-
-    def put_vault(self, v: _Vault) -> None:
-        self.s.set(_key("vault", v.vault_id), v.to_bytes())
-
-    def vaults_of(self, owner: str) -> list[str]:
-        raw = self.s.get(_key("vaults_of", owner))
-        return [] if raw is None else list(codec.loads(raw))
-
-    def set_vaults_of(self, owner: str, ids: list[str]) -> None:
-        if ids:
-            self.s.set(_key("vaults_of", owner), codec.dumps(sorted(set(ids))))
-        else:
-            self.s.remove(_key("vaults_of", owner))
-
-    # shares
-    def share_bytes(self, vault_id: str, epoch: int) -> bytes:
-        raw = self.s.get(_key("share", vault_id, epoch))
-        if raw is None:
-            raise _fail("not-found", f"vault {vault_id!r} has no share for epoch {epoch}")
-        return raw
-
-    def put_share(self, vault_id: str, epoch: int, data: bytes) -> None:
-        self.s.set(_key("share", vault_id, epoch), data)
-
-    # items
-    def item_index(self, vault_id: str, epoch: int, kind: str) -> dict[str, Any]:
-        raw = self.s.get(_key("items", vault_id, epoch, kind))
-        return {"ids": [], "unused": 0} if raw is None else dict(codec.loads(raw))
-
-    def item(self, vault_id: str, epoch: int, kind: str, item_id: bytes) -> rules.Item | None:
-        raw = self.s.get(_key("item", vault_id, epoch, kind, item_id))
-        if raw is None:
-            return None
-        rec = codec.loads(raw)
-        return rules.Item(bool(rec["used"]), rec["blob"])
-
-    def used(self, vault_id: str, epoch: int, kind: str, item_id: bytes) -> bool:
-        item = self.item(vault_id, epoch, kind, item_id)
-        return item is None or item.used  # an indexed id without a record counts as used
-
-    def put_item(self, vault_id: str, epoch: int, kind: str, item_id: bytes, item: rules.Item) -> None:
-        self.s.set(_key("item", vault_id, epoch, kind, item_id), codec.dumps({"used": item.used, "blob": item.blob}))
-
-    def erase_epoch(self, vault_id: str, epoch: int) -> None:
-        """Erase the share and every single-use item of one epoch."""
-        self.s.remove(_key("share", vault_id, epoch))
-        for kind in KINDS:
-            index = self.item_index(vault_id, epoch, kind)
-            for item_id in index["ids"]:
-                self.s.remove(_key("item", vault_id, epoch, kind, item_id))
-            self.s.remove(_key("items", vault_id, epoch, kind))
-
-    # owners
-    def check_viewing_key(self, address: str, key: str) -> None:
-        stored = self.s.get(_key("viewing_key", address))
-        given = hashlib.sha256(key.encode()).digest()
-        if stored is None or not hmac.compare_digest(stored, given):
-            raise _fail("unauthorized", "wrong viewing key for this address, or none set")
-
-
-def _decode_share(data: bytes) -> KeyShare:
-    try:
-        return KeyShare.from_bytes(data)
-    except GridlockError as exc:
-        raise _fail("bad-argument", f"not a valid key share ({exc})") from None
-
-
-def _own(v: _Vault, sender: str) -> _Vault:
-    if not hmac.compare_digest(v.owner.encode(), sender.encode()):
-        raise _fail("unauthorized", f"vault {v.vault_id!r} belongs to another sender")
-    return v
 
 
 _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
@@ -493,7 +230,7 @@ class CustodyContract:
         if body != {}:
             raise StdError.parse_err(_INIT_TARGET, "the custody contract is instantiated with {}")
         storage.set(
-            _key("config"),
+            storage_key("config"),
             codec.dumps({"name": CONTRACT_NAME, "version": CONTRACT_VERSION, "creator": info.sender}),
         )
         return Response(data=_json({"name": CONTRACT_NAME, "version": CONTRACT_VERSION}))
@@ -505,31 +242,31 @@ class CustodyContract:
         if allowed is None:
             raise StdError.parse_err(_EXEC_TARGET, f"unknown variant {name!r}")
         args = _Args(name, body, allowed, _EXEC_TARGET)
-        handler: Callable[[_State, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
+        handler: Callable[[CustodyState, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
         try:
-            data = handler(_State(storage), info.sender, args)
+            data = handler(CustodyState(storage), info.sender, args)
         except KeystoreError as exc:  # the shared rules' errors, reported by their stable code
-            raise _fail(exc.code, str(exc)) from None
+            raise fail(exc.code, str(exc)) from None
         return Response(data=_json(data), attributes=[("action", name)])
 
-    def _store(self, st: _State, sender: str, a: _Args, *, activate: bool) -> dict[str, Any]:
+    def _store(self, st: CustodyState, sender: str, a: _Args, *, activate: bool) -> dict[str, Any]:
         vault_id = a.vault_id()
         data = a.binary("share", MAX_SHARE_BYTES)
         meta = a.metadata(optional=True)
-        share = _decode_share(data)
+        share = decode_share(data)
         plaintext = share.to_bytes()
         epoch = share.epoch
         v = st.vault(vault_id)
         if v is None:
-            v = _Vault(vault_id, sender, share.scheme, share.public_key, meta or "{}", {})
+            v = VaultState(vault_id, sender, share.scheme, share.public_key, meta or "{}", {})
             st.set_vaults_of(sender, [*st.vaults_of(sender), vault_id])
         else:
-            _own(v, sender)
+            own(v, sender)
         rules.check_share_fits(vault_id, v.scheme, v.public_key, share)
         if rules.store_pending(vault_id, v.states(), epoch, replace_active=activate):
             rules.check_same_share(vault_id, epoch, st.share_bytes(vault_id, epoch), plaintext)
         else:
-            v.epochs[epoch] = _Epoch.of(share, "pending")
+            v.epochs[epoch] = EpochRecord.of(share, "pending")
             st.put_share(vault_id, epoch, plaintext)
         if meta is not None:
             v.metadata = meta
@@ -543,18 +280,18 @@ class CustodyContract:
             "verifying_share": share.verifying_shares[share.index].encode().hex(),
         }
 
-    def _x_store_pending(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_store_pending(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
         return self._store(st, sender, a, activate=False)
 
-    def _x_store_share(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_store_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
         return self._store(st, sender, a, activate=True)
 
     @staticmethod
-    def _activate(st: _State, v: _Vault, epoch: int) -> None:
+    def _activate(st: CustodyState, v: VaultState, epoch: int) -> None:
         plan = rules.activate(v.vault_id, v.states(), epoch)
         if plan is None:
             return
-        _decode_share(st.share_bytes(v.vault_id, epoch))  # never activate a share we could not use
+        decode_share(st.share_bytes(v.vault_id, epoch))  # never activate a share we could not use
         if plan.retire is not None:
             st.erase_epoch(v.vault_id, plan.retire)
         for e in plan.drop:
@@ -563,15 +300,15 @@ class CustodyContract:
         for e, state in plan.apply(v.states()).items():
             v.epochs[e].state = state
 
-    def _x_activate(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        v = _own(st.need_vault(a.vault_id()), sender)
+    def _x_activate(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
         self._activate(st, v, epoch)
         st.put_vault(v)
         return {"vault_id": v.vault_id, "epoch": epoch}
 
-    def _x_discard_pending(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        v = _own(st.need_vault(a.vault_id()), sender)
+    def _x_discard_pending(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
         plan = rules.discard_pending(v.vault_id, v.states(), epoch)
         st.erase_epoch(v.vault_id, epoch)
@@ -582,37 +319,37 @@ class CustodyContract:
             st.put_vault(v)
         return {"vault_id": v.vault_id, "epoch": epoch}
 
-    def _x_update_share(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        v = _own(st.need_vault(a.vault_id()), sender)
+    def _x_update_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
-        share = _decode_share(a.binary("share", MAX_SHARE_BYTES))
+        share = decode_share(a.binary("share", MAX_SHARE_BYTES))
         self._usable(v, epoch)
-        old = _decode_share(st.share_bytes(v.vault_id, epoch))
+        old = decode_share(st.share_bytes(v.vault_id, epoch))
         st.put_share(v.vault_id, epoch, rules.update_bans(v.vault_id, epoch, old, share))
         return {"vault_id": v.vault_id, "epoch": epoch}
 
     @staticmethod
-    def _delete(st: _State, v: _Vault) -> None:
+    def _delete(st: CustodyState, v: VaultState) -> None:
         for e in list(v.epochs):
             st.erase_epoch(v.vault_id, e)
-        st.s.remove(_key("vault", v.vault_id))
+        st.s.remove(storage_key("vault", v.vault_id))
         st.set_vaults_of(v.owner, [x for x in st.vaults_of(v.owner) if x != v.vault_id])
 
-    def _x_delete_vault(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        v = _own(st.need_vault(a.vault_id()), sender)
+    def _x_delete_vault(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
         self._delete(st, v)
         return {"vault_id": v.vault_id}
 
-    def _x_purge_retired(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        v = _own(st.need_vault(a.vault_id()), sender)
+    def _x_purge_retired(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
         retired = rules.retired_epochs(v.states())
         for e in retired:
             del v.epochs[e]
         st.put_vault(v)
         return {"vault_id": v.vault_id, "purged": len(retired)}
 
-    def _x_set_metadata(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        v = _own(st.need_vault(a.vault_id()), sender)
+    def _x_set_metadata(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
         meta = a.metadata(optional=False)
         assert meta is not None
         v.metadata = meta
@@ -620,12 +357,12 @@ class CustodyContract:
         return {"vault_id": v.vault_id}
 
     @staticmethod
-    def _usable(v: _Vault, epoch: int) -> None:
+    def _usable(v: VaultState, epoch: int) -> None:
         r = v.epochs.get(epoch)
         rules.require_usable(v.vault_id, epoch, None if r is None else r.state)
 
-    def _x_add_items(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        v = _own(st.need_vault(a.vault_id()), sender)
+    def _x_add_items(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
         epoch, kind = a.epoch(), a.kind()
         self._usable(v, epoch)
         raw = a.body.get("items")
@@ -646,11 +383,11 @@ class CustodyContract:
             st.put_item(v.vault_id, epoch, kind, item_id, item)
         index["ids"] = [*index["ids"], *(i for i, _ in added)]
         index["unused"] = index["unused"] + sum(not item.used for _, item in added)
-        st.s.set(_key("items", v.vault_id, epoch, kind), codec.dumps(index))
+        st.s.set(storage_key("items", v.vault_id, epoch, kind), codec.dumps(index))
         return {"vault_id": v.vault_id, "epoch": epoch, "added": len(batch)}
 
-    def _x_take_item(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
-        v = _own(st.need_vault(a.vault_id()), sender)
+    def _x_take_item(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
         epoch, kind = a.epoch(), a.kind()
         item_id = rules.check_item_id(a.binary("item_id", rules.MAX_ITEM_ID_BYTES))
         r = v.epochs.get(epoch)
@@ -659,24 +396,24 @@ class CustodyContract:
         st.put_item(v.vault_id, epoch, kind, item_id, used)  # one transaction with the answer
         index = st.item_index(v.vault_id, epoch, kind)
         index["unused"] = index["unused"] - 1
-        st.s.set(_key("items", v.vault_id, epoch, kind), codec.dumps(index))
+        st.s.set(storage_key("items", v.vault_id, epoch, kind), codec.dumps(index))
         return {"blob": _b64s(blob)}
 
-    def _x_put_identity(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_put_identity(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
         blob = a.binary("blob", rules.MAX_IDENTITY_BYTES)
         if not blob:
             raise BadArgument(f"an identity is 1 to {rules.MAX_IDENTITY_BYTES} bytes")
         replace = a.boolean("replace")
-        if st.s.get(_key("identity", sender)) is not None and not replace:
-            raise _fail("already-exists", "this sender already stored an identity")
-        st.s.set(_key("identity", sender), blob)
+        if st.s.get(storage_key("identity", sender)) is not None and not replace:
+            raise fail("already-exists", "this sender already stored an identity")
+        st.s.set(storage_key("identity", sender), blob)
         return {"stored": True}
 
-    def _x_set_viewing_key(self, st: _State, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_set_viewing_key(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
         key = a.string("key", 256)
         if len(key) < 16:
-            raise _fail("bad-argument", "a viewing key has at least 16 characters")
-        st.s.set(_key("viewing_key", sender), hashlib.sha256(key.encode()).digest())
+            raise fail("bad-argument", "a viewing key has at least 16 characters")
+        st.s.set(storage_key("viewing_key", sender), hashlib.sha256(key.encode()).digest())
         return {"viewing_key": "set"}
 
     # -- query ---------------------------------------------------------------------------------------------
@@ -684,11 +421,11 @@ class CustodyContract:
         try:
             return self._query(storage, msg)
         except KeystoreError as exc:
-            raise _fail(exc.code, str(exc)) from None
+            raise fail(exc.code, str(exc)) from None
 
     def _query(self, storage: Storage, msg: bytes) -> bytes:
         name, body = _parse(msg, _QUERY_TARGET)
-        st = _State(storage)
+        st = CustodyState(storage)
         if name == "info":
             _Args(name, body, set(), _QUERY_TARGET)
             return _json({"name": CONTRACT_NAME, "version": CONTRACT_VERSION})
@@ -711,9 +448,9 @@ class CustodyContract:
         if name == "vaults":
             return _json({"vaults": [st.need_vault(vid).record() for vid in st.vaults_of(owner)]})
         if name == "identity":
-            blob = st.s.get(_key("identity", owner))
+            blob = st.s.get(storage_key("identity", owner))
             return _json({"blob": None if blob is None else _b64s(blob)})
-        v = _own(st.need_vault(a.vault_id()), owner)
+        v = own(st.need_vault(a.vault_id()), owner)
         if name == "record":
             return _json(v.record())
         if name == "metadata":
@@ -723,7 +460,7 @@ class CustodyContract:
             if epoch is None:
                 epoch = v.active()
                 if epoch is None:
-                    raise _fail("not-found", f"vault {v.vault_id!r} has no active epoch")
+                    raise fail("not-found", f"vault {v.vault_id!r} has no active epoch")
             self._usable(v, epoch)
             return _json({"epoch": epoch, "share": _b64s(st.share_bytes(v.vault_id, epoch))})
         epoch, kind = a.epoch(), a.kind()  # a retired or unknown epoch has no unused items (as in SQLite)

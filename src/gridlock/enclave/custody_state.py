@@ -1,0 +1,219 @@
+"""The custody contract's state: one record per vault (its epochs), shares and items by key.
+
+Everything here runs inside the enclave on plaintext; the enclave encrypts every key and value
+before the host stores them.  What may change is decided by :mod:`gridlock.guardian.store.rules`
+(the SQLite keystore's rules too); this module only reads and writes the records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any, Final
+
+from gridlock.crypto import codec
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.enclave.cosmwasm import Storage, fail
+from gridlock.errors import GridlockError
+from gridlock.guardian.store import rules
+
+__all__ = ["KINDS", "CustodyState", "EpochRecord", "VaultState", "decode_share", "own", "storage_key"]
+
+KINDS: Final = (*rules.KINDS, rules.SESSION)  # a "session" item is a claim: used from the start
+
+
+def storage_key(*parts: object) -> bytes:
+    """A storage key: the contract's namespace, then the record's kind and identity."""
+    return codec.dumps(["gridlock-custody/v1", *parts])
+
+
+@dataclass
+class EpochRecord:
+    state: str  # pending | active | retired
+    index: int
+    threshold: int
+    participants: list[int]
+    transcript_hash: bytes
+    vshares: list[bytes]  # verifying shares in participant order
+
+    def to_obj(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "index": self.index,
+            "threshold": self.threshold,
+            "participants": self.participants,
+            "transcript_hash": self.transcript_hash,
+            "vshares": self.vshares,
+        }
+
+    @classmethod
+    def from_obj(cls, o: dict[str, Any]) -> EpochRecord:
+        return cls(o["state"], o["index"], o["threshold"], list(o["participants"]), o["transcript_hash"], o["vshares"])
+
+    @classmethod
+    def of(cls, share: KeyShare, state: str) -> EpochRecord:
+        return cls(
+            state,
+            share.index,
+            share.threshold,
+            list(share.participants),
+            share.transcript_hash,
+            [share.verifying_shares[i].encode() for i in share.participants],
+        )
+
+
+@dataclass
+class VaultState:
+    vault_id: str
+    owner: str
+    scheme: str
+    public_key: bytes
+    metadata: str
+    epochs: dict[int, EpochRecord]
+
+    def to_bytes(self) -> bytes:
+        return codec.dumps(
+            {
+                "vault_id": self.vault_id,
+                "owner": self.owner,
+                "scheme": self.scheme,
+                "public_key": self.public_key,
+                "metadata": self.metadata,
+                "epochs": {e: r.to_obj() for e, r in self.epochs.items()},
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> VaultState:
+        o = codec.loads(data)
+        return cls(
+            o["vault_id"],
+            o["owner"],
+            o["scheme"],
+            o["public_key"],
+            o["metadata"],
+            {int(e): EpochRecord.from_obj(r) for e, r in o["epochs"].items()},
+        )
+
+    def states(self) -> dict[int, str]:
+        """The rules' view of this vault's epochs."""
+        return {e: r.state for e, r in self.epochs.items()}
+
+    def active(self) -> int | None:
+        return rules.active_epoch(self.vault_id, self.states())
+
+    def current(self) -> int:
+        """The active epoch, or the newest pending one while none is active."""
+        return rules.current_epoch(self.vault_id, self.states())
+
+    def record(self) -> dict[str, Any]:
+        cur = self.current()
+        ep = self.epochs[cur]
+        vshares = dict(zip(ep.participants, ep.vshares, strict=True))
+        return {
+            "vault_id": self.vault_id,
+            "scheme": self.scheme,
+            "public_key": self.public_key.hex(),
+            "verifying_share": vshares[ep.index].hex(),
+            "verifying_shares": {str(i): v.hex() for i, v in vshares.items()},
+            "index": ep.index,
+            "threshold": ep.threshold,
+            "participants": ep.participants,
+            "epoch": cur,
+            "transcript_hash": ep.transcript_hash.hex(),
+            "active_epoch": self.active(),
+            "pending_epochs": sorted(e for e, r in self.epochs.items() if r.state == "pending"),
+            "retired_epochs": rules.retired_epochs(self.states()),
+        }
+
+
+class CustodyState:
+    """Typed access to the contract's storage."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.s = storage
+
+    # vaults
+    def vault(self, vault_id: str) -> VaultState | None:
+        raw = self.s.get(storage_key("vault", vault_id))
+        return None if raw is None else VaultState.from_bytes(raw)
+
+    def need_vault(self, vault_id: str) -> VaultState:
+        v = self.vault(vault_id)
+        if v is None:
+            raise fail("not-found", f"no vault {vault_id!r} in this contract")
+        return v
+
+    def put_vault(self, v: VaultState) -> None:
+        self.s.set(storage_key("vault", v.vault_id), v.to_bytes())
+
+    def vaults_of(self, owner: str) -> list[str]:
+        raw = self.s.get(storage_key("vaults_of", owner))
+        return [] if raw is None else list(codec.loads(raw))
+
+    def set_vaults_of(self, owner: str, ids: list[str]) -> None:
+        if ids:
+            self.s.set(storage_key("vaults_of", owner), codec.dumps(sorted(set(ids))))
+        else:
+            self.s.remove(storage_key("vaults_of", owner))
+
+    # shares
+    def share_bytes(self, vault_id: str, epoch: int) -> bytes:
+        raw = self.s.get(storage_key("share", vault_id, epoch))
+        if raw is None:
+            raise fail("not-found", f"vault {vault_id!r} has no share for epoch {epoch}")
+        return raw
+
+    def put_share(self, vault_id: str, epoch: int, data: bytes) -> None:
+        self.s.set(storage_key("share", vault_id, epoch), data)
+
+    # items
+    def item_index(self, vault_id: str, epoch: int, kind: str) -> dict[str, Any]:
+        raw = self.s.get(storage_key("items", vault_id, epoch, kind))
+        return {"ids": [], "unused": 0} if raw is None else dict(codec.loads(raw))
+
+    def item(self, vault_id: str, epoch: int, kind: str, item_id: bytes) -> rules.Item | None:
+        raw = self.s.get(storage_key("item", vault_id, epoch, kind, item_id))
+        if raw is None:
+            return None
+        rec = codec.loads(raw)
+        return rules.Item(bool(rec["used"]), rec["blob"])
+
+    def used(self, vault_id: str, epoch: int, kind: str, item_id: bytes) -> bool:
+        item = self.item(vault_id, epoch, kind, item_id)
+        return item is None or item.used  # an indexed id without a record counts as used
+
+    def put_item(self, vault_id: str, epoch: int, kind: str, item_id: bytes, item: rules.Item) -> None:
+        self.s.set(
+            storage_key("item", vault_id, epoch, kind, item_id), codec.dumps({"used": item.used, "blob": item.blob})
+        )
+
+    def erase_epoch(self, vault_id: str, epoch: int) -> None:
+        """Erase the share and every single-use item of one epoch."""
+        self.s.remove(storage_key("share", vault_id, epoch))
+        for kind in KINDS:
+            index = self.item_index(vault_id, epoch, kind)
+            for item_id in index["ids"]:
+                self.s.remove(storage_key("item", vault_id, epoch, kind, item_id))
+            self.s.remove(storage_key("items", vault_id, epoch, kind))
+
+    # owners
+    def check_viewing_key(self, address: str, key: str) -> None:
+        stored = self.s.get(storage_key("viewing_key", address))
+        given = hashlib.sha256(key.encode()).digest()
+        if stored is None or not hmac.compare_digest(stored, given):
+            raise fail("unauthorized", "wrong viewing key for this address, or none set")
+
+
+def decode_share(data: bytes) -> KeyShare:
+    try:
+        return KeyShare.from_bytes(data)
+    except GridlockError as exc:
+        raise fail("bad-argument", f"not a valid key share ({exc})") from None
+
+
+def own(v: VaultState, sender: str) -> VaultState:
+    if not hmac.compare_digest(v.owner.encode(), sender.encode()):
+        raise fail("unauthorized", f"vault {v.vault_id!r} belongs to another sender")
+    return v
