@@ -134,7 +134,7 @@ def check_batch(items: object) -> list[tuple[bytes, bytes]]:
         raise BadArgument(f"items must be a list of 1 to {MAX_BATCH} (item_id, secret) pairs")
     batch: list[tuple[bytes, bytes]] = []
     for pair in items:
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
+        if not isinstance(pair, tuple) or len(pair) != 2:
             raise BadArgument("each item is an (item_id, secret) pair")
         item_id = check_item_id(pair[0])
         blob = pair[1]
