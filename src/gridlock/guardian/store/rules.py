@@ -30,7 +30,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import GridlockError
@@ -219,6 +219,12 @@ def check_same_share(vault_id: str, epoch: int, stored: bytes, new: bytes) -> No
         raise EpochConflict(f"a different share is already pending for epoch {epoch} of vault {vault_id!r}")
 
 
+def _state(s: str) -> State:
+    if s not in STATES:
+        raise Corrupted("a stored epoch state is damaged")
+    return cast(State, s)
+
+
 @dataclass(frozen=True)
 class Activation:
     """What activating ``epoch`` does: ``retire`` (the active epoch) keeps a tombstone with its
@@ -230,7 +236,7 @@ class Activation:
 
     def apply(self, epochs: Epochs) -> dict[int, State]:
         """The epochs' states after the activation."""
-        out: dict[int, State] = {e: s for e, s in epochs.items() if e not in self.drop}  # type: ignore[misc]
+        out: dict[int, State] = {e: _state(s) for e, s in epochs.items() if e not in self.drop}
         if self.retire is not None:
             out[self.retire] = "retired"
         out[self.epoch] = "active"
