@@ -19,7 +19,7 @@ import pytest
 
 from gridlock import local
 from gridlock.crypto import codec
-from gridlock.crypto.ecdsa import ot_extension, signing, vole
+from gridlock.crypto.ecdsa import online, ot_extension, signing, vole
 from gridlock.crypto.ecdsa import setup as ecdsa_setup
 from gridlock.crypto.hd import derive
 from gridlock.crypto.keyshare import KeyShare
@@ -294,13 +294,13 @@ def test_a_stored_presignature_signs_once(key33: list[KeyShare]) -> None:
     assert pres[0].used  # the bytes are the one remaining copy
     with pytest.raises(NonceReuseError):
         pres[0].to_bytes()
-    loaded = signing.Presignature.take_from(store, pres[0].presig_id)
+    loaded = online.Presignature.take_from(store, pres[0].presig_id)
     digest = os.urandom(32)
     sig = local.sign_with_presignatures([loaded, pres[1], pres[2]], digest)
     assert local.verify(SCHEME, key33[0].public_key, digest, sig)
     with pytest.raises(NonceReuseError):
-        signing.Presignature.take_from(store, pres[0].presig_id)  # a second load: refused
-    assert not hasattr(signing.Presignature, "from_bytes")
+        online.Presignature.take_from(store, pres[0].presig_id)  # a second load: refused
+    assert not hasattr(online.Presignature, "from_bytes")
 
 
 # --- 5. signers given different signer sets abort without banning each other --------------------------

@@ -35,7 +35,7 @@ from conftest import need_nats_server
 from gridlock.chains import bitcoin, cosmos
 from gridlock.chains.bitcoin import OutPoint, Spend, TxOut
 from gridlock.cli.main import app
-from gridlock.crypto.ecdsa.signing import verify as ecdsa_verify
+from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
 from gridlock.local import verify
 
 PASSWORD = "correct horse battery staple"

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from gridlock import local
 from gridlock.crypto import codec
+from gridlock.crypto.ecdsa import online, vole
 from gridlock.crypto.ecdsa import setup as ecdsa_setup
-from gridlock.crypto.ecdsa import signing, vole
 from gridlock.crypto.ecdsa.ot_extension import KAPPA
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.secp256k1 import SECP256K1, N
@@ -349,7 +349,7 @@ def test_vole_alone() -> None:
 
 def test_signing_with_presignature_from_signing_module_is_refused_twice(key35: list[KeyShare]) -> None:
     pres = local.presign(key35[:3])
-    signing.online_message(pres[0], b"\x01" * 32)
+    online.online_message(pres[0], b"\x01" * 32)
     with pytest.raises(NonceReuseError):
-        signing.online_message(pres[0], b"\x01" * 32)
+        online.online_message(pres[0], b"\x01" * 32)
     assert "redacted" in repr(pres[1])

@@ -16,8 +16,8 @@ import secrets
 from collections.abc import Sequence
 
 from gridlock.crypto import hd, keyimport
-from gridlock.crypto.ecdsa import signing as ecdsa_signing
-from gridlock.crypto.ecdsa.signing import Presignature
+from gridlock.crypto.ecdsa import online as ecdsa_online
+from gridlock.crypto.ecdsa.online import Presignature
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.errors import InvalidParameterError
@@ -96,7 +96,7 @@ def sign(shares: Sequence[KeyShare], message: bytes) -> bytes:
     if not isinstance(message, bytes | bytearray):
         raise InvalidParameterError("message must be bytes")
     if shares[0].scheme == ECDSA:
-        ecdsa_signing.digest_scalar(bytes(message))
+        ecdsa_online.digest_scalar(bytes(message))
         return sign_with_presignatures(presign(shares), message)
     get_frost_suite(shares[0].scheme)
     signers = [s.index for s in shares]
@@ -146,7 +146,7 @@ def verify(scheme: str, public_key: bytes, message: bytes, signature: bytes) -> 
     """Standard single-signer verification: RFC 8032 (libsodium), RFC 9591 Schnorr, BIP340 or ECDSA
     (libsecp256k1; ``message`` is the 32-byte digest for ECDSA)."""
     if get_scheme(scheme).name == ECDSA:
-        return ecdsa_signing.verify(bytes(public_key), bytes(message), bytes(signature))
+        return ecdsa_online.verify(bytes(public_key), bytes(message), bytes(signature))
     return get_frost_suite(scheme).verify(bytes(public_key), bytes(message), bytes(signature))
 
 

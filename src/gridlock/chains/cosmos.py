@@ -41,7 +41,7 @@ from coincurve import PublicKey
 from gridlock.chains import Signer, signer_public_key
 from gridlock.chains.context import valid_bech32_prefix
 from gridlock.chains.cosmos_proto import VARINT, decode, put_bytes, put_varint
-from gridlock.crypto.ecdsa.signing import verify as ecdsa_verify
+from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
 from gridlock.crypto.hashing import hash160
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
 

@@ -40,7 +40,7 @@ from eth_keys.datatypes import PublicKey as EthPublicKey
 from eth_utils.address import to_checksum_address
 
 from gridlock.chains import Signer, signer_public_key
-from gridlock.crypto.ecdsa.signing import verify as ecdsa_verify
+from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
 
 __all__ = [

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from gridlock.crypto import codec, transcript
-from gridlock.crypto.ecdsa.signing import Presignature
+from gridlock.crypto.ecdsa.online import Presignature
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import (
@@ -121,7 +121,7 @@ def _members(params: Mapping[str, Any], key: str) -> dict[int, str]:
 
 
 class _StoredPresignatures:
-    """One vault epoch's presignatures in the store, as a :class:`~gridlock.crypto.ecdsa.signing.PresignatureStore`."""
+    """One vault epoch's presignatures in the store, as a :class:`~gridlock.crypto.ecdsa.online.PresignatureStore`."""
 
     def __init__(self, store: ShareStore, vault_id: str, epoch: int) -> None:
         self.store, self.vault_id, self.epoch = store, vault_id, epoch

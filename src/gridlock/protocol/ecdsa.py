@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from gridlock.crypto import codec
-from gridlock.crypto.ecdsa import setup, signing
+from gridlock.crypto.ecdsa import online, setup, signing
 from gridlock.crypto.ecdsa.scheme import ECDSA_SECP256K1
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
@@ -63,7 +63,7 @@ PRESIGN_ROUNDS = (
 )
 
 
-class PresignParty(RoundProtocol[signing.Presignature]):
+class PresignParty(RoundProtocol[online.Presignature]):
     """Presigning on the round engine; the engine's echo of round 1 in round 2 makes a contribution
     sent differently to different signers abort before any OT state is used."""
 
@@ -93,10 +93,10 @@ ONLINE_ROUNDS = (RoundSpec(broadcast=True),)
 class OnlineSignParty(RoundProtocol[bytes]):
     """The online round for one presignature and one 32-byte digest; consumes the presignature."""
 
-    def __init__(self, presignature: signing.Presignature, session_id: bytes, digest: bytes) -> None:
+    def __init__(self, presignature: online.Presignature, session_id: bytes, digest: bytes) -> None:
         if presignature.used:
             raise InvalidParameterError("this presignature was already used; a presignature is never used twice")
-        signing.digest_scalar(digest)
+        online.digest_scalar(digest)
         super().__init__(session_id, presignature.index, presignature.signers, ONLINE_ROUNDS)
         self.presignature = presignature
         self.digest = bytes(digest)
@@ -104,10 +104,10 @@ class OnlineSignParty(RoundProtocol[bytes]):
 
     def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
         if round_no == 1:
-            payload, self._own = signing.online_message(self.presignature, self.digest)
+            payload, self._own = online.online_message(self.presignature, self.digest)
             return {None: payload}
         assert self._own is not None
-        self._finish(signing.combine(self.presignature, self.digest, self._own, inbox))
+        self._finish(online.combine(self.presignature, self.digest, self._own, inbox))
         return {}
 
 

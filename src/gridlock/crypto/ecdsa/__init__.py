@@ -7,7 +7,8 @@ Module map (one building block each):
 * :mod:`.ot_extension` — KOS15 OT extension (ePrint 2015/546), κ = 128, statistical security 80;
 * :mod:`.vole` — DKLs23 Protocol 5.2 random vector OLE (ξ = 416, ℓ = 2, ρ = 1);
 * :mod:`.setup` — the pairwise OT setup and zero-sharing seeds made at keygen, stored in the key share;
-* :mod:`.signing` — DKLs23 Protocol 3.6: presigning (message independent) and the online round.
+* :mod:`.signing` — DKLs23 Protocol 3.6: presigning (message independent), bans, the session id;
+* :mod:`.online` — the single-use presignature and the online round.
 
 No Paillier, no safe primes: every public-key operation is a secp256k1 scalar multiplication in
 libsecp256k1; bit-matrix work is vectorised with numpy.
