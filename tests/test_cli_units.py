@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from gridlock import local
-from gridlock.cli.bridge import BridgeServer, BridgeTransport, request
 from gridlock.cli.errors import AUTH, FAILED, UNAVAILABLE, USAGE, CliError, classify
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.main import app
@@ -19,6 +18,7 @@ from gridlock.cli.owner import build_rules
 from gridlock.client.client import GuardianTimeout, OperationFailed
 from gridlock.crypto import hd
 from gridlock.errors import DecodeError
+from gridlock.transport.bridge import BridgeServer, BridgeTransport, request
 from gridlock.transport.errors import RecvTimeout, RouterUnavailable, TransportClosed
 from gridlock.transport.local import LocalRouter
 from gridlock.wire.control import RequestRefused

@@ -14,8 +14,9 @@ Ctrl-C, ``devnet up --detach`` starts it in the background and returns once it i
 * *embedded* (default, no server): the host runs the :class:`~gridlock.transport.local.LocalRouter`
   and the five :class:`~gridlock.guardian.node.GuardianNode` s (SQLite keystores) in one event loop.
   A local router only reaches its own process, so the host also serves a Unix-domain socket that
-  bridges ``send``/``recv`` of the ``Transport`` interface (:mod:`gridlock.cli.bridge`): a command
-  becomes an endpoint of the host's router with a :class:`~gridlock.cli.bridge.BridgeTransport`.
+  bridges ``send``/``recv`` of the ``Transport`` interface (:mod:`gridlock.transport.bridge`): a
+  command becomes an endpoint of the host's router with a
+  :class:`~gridlock.transport.bridge.BridgeTransport`.
 * *nats* (``--nats URL``, or ``--nats`` alone to start ``nats-server`` on a free loopback port):
   every guardian is a separate ``python -m gridlock.guardian run`` process (what a real deployment
   runs), supervised by the host; commands connect to NATS as clients.
@@ -42,7 +43,7 @@ exit codes mean something (:mod:`gridlock.cli.errors`: 0 ok, 1 failed/refused, 2
 3 devnet/guardians unavailable, 4 password, 5 already running, 130 interrupted).
 
 Modules: :mod:`~gridlock.cli.main` (commands), :mod:`~gridlock.cli.devnet` (up/down),
-:mod:`~gridlock.cli.host`, :mod:`~gridlock.cli.bridge`, :mod:`~gridlock.cli.sdk` (owner session,
+:mod:`~gridlock.cli.host`, :mod:`~gridlock.cli.sdk` (owner session,
 network signer), :mod:`~gridlock.cli.chains`, :mod:`~gridlock.cli.owner` (policy, audit, recovery),
 :mod:`~gridlock.cli.keyring`, :mod:`~gridlock.cli.state`, :mod:`~gridlock.cli.output`,
 :mod:`~gridlock.cli.errors`.

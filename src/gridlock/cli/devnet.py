@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gridlock.cli import bridge
 from gridlock.cli.errors import CONFLICT, UNAVAILABLE, CliError, usage
 from gridlock.cli.host import HOST_MARKER, HostError, HostOptions, run_host
 from gridlock.cli.keyring import Keyring
@@ -45,6 +44,7 @@ from gridlock.cli.state import (
 from gridlock.cli.stores import open_guardian_store
 from gridlock.guardian.config import Directory
 from gridlock.guardian.service import load_or_create_identity
+from gridlock.transport import bridge
 from gridlock.transport.errors import NatsServerError, NatsServerNotFound, TransportError
 from gridlock.wire import PublicIdentity
 

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gridlock.cli.bridge import BridgeServer
 from gridlock.cli.state import Paths, update_running
 from gridlock.cli.stores import guardian_module, open_guardian_store
 from gridlock.guardian.audit import AuditLog
@@ -50,6 +49,7 @@ from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY, SECRET_ENV, Directo
 from gridlock.guardian.keystore import ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
 from gridlock.guardian.service import load_or_create_identity
+from gridlock.transport.bridge import BridgeServer
 from gridlock.transport.local import LocalRouter
 from gridlock.transport.server import NatsServer
 from gridlock.wire import Identity

@@ -173,7 +173,7 @@ def _devnetmod() -> Any:
 
 
 def _devnet_doc(paths: Paths, state: dict[str, Any], running: dict[str, Any] | None) -> dict[str, Any]:
-    from gridlock.cli.bridge import host_status
+    from gridlock.transport.bridge import host_status
 
     live = host_status(running["socket"]) if running else None
     states = (live or {}).get("guardians", {})

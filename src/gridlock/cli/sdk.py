@@ -14,7 +14,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from gridlock.chains import SignedTx, TxContext
-from gridlock.cli.bridge import BridgeTransport
 from gridlock.cli.errors import CliError, classify
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import Paths, guardian_names
@@ -23,6 +22,7 @@ from gridlock.client.owner import OwnerDevice
 from gridlock.client.sync import SyncClient
 from gridlock.guardian.config import Directory
 from gridlock.transport.base import Transport
+from gridlock.transport.bridge import BridgeTransport
 from gridlock.transport.nats import NatsTransport
 
 T = TypeVar("T")

@@ -8,6 +8,9 @@ One interface, :class:`Transport` (bytes in, bytes out, by endpoint name), two r
   or on separate hosts (:class:`NatsServer` runs a local ``nats-server`` for tests and the
   devnet).
 
+:mod:`gridlock.transport.bridge` (:class:`BridgeTransport`, :class:`BridgeServer`) makes other
+processes endpoints of a :class:`LocalRouter` over a Unix socket (the embedded devnet's CLI commands).
+
 The protocol code cannot tell them apart: both deliver at most once, in order per
 sender, into a bounded drop-oldest inbox, and raise the same typed errors
 (:mod:`gridlock.transport.errors`).  :func:`connect` picks the router from a
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gridlock.transport.base import ADDRESS_PATTERN, Transport, TransportStats, check_address
+from gridlock.transport.bridge import BridgeServer, BridgeTransport
 from gridlock.transport.errors import (
     AddressInUse,
     InvalidAddress,
@@ -38,6 +42,8 @@ from gridlock.transport.server import NatsServer, find_nats_server
 __all__ = [
     "ADDRESS_PATTERN",
     "AddressInUse",
+    "BridgeServer",
+    "BridgeTransport",
     "Interceptor",
     "InvalidAddress",
     "LocalRouter",

@@ -1,4 +1,4 @@
-"""A bridge from other processes to an in-process :class:`~gridlock.transport.local.LocalRouter`.
+"""The Unix-socket bridge: other processes as endpoints of an in-process :class:`LocalRouter`.
 
 The embedded devnet runs its router and guardians in one process (the devnet host); every CLI
 command is another process.  This module lets such a process be an endpoint of that router over a
@@ -11,15 +11,13 @@ Unix-domain socket, with exactly the :class:`~gridlock.transport.base.Transport`
 Wire format: frames of a 4-byte big-endian length and a body (at most ``MAX_FRAME``).  The first
 frame is a JSON hello: ``{"op": "attach", "name": NAME}`` makes the connection an endpoint, which
 the host answers with ``{"ok": true}`` or ``{"ok": false, "error": …}``; other ops are one-shot
-control requests answered by one JSON frame (see :mod:`gridlock.cli.host`).  After attaching,
+control requests answered by one JSON frame (see :mod:`gridlock.devnet.host`).  After attaching,
 frames from the process are ``len(to) ‖ to ‖ data`` and frames to it are ``data``.
 
 Several connections may attach the same name (two commands of one owner at once): the host keeps
 one router endpoint per name and gives every message to each of them; the envelope layer (request
 ids, replay guard) sorts out which is whose.  Like every router, the bridge sees only sealed
 envelopes; the socket lives in the owner's devnet directory (mode 0700).
-
-A candidate for ``gridlock.transport.bridge`` (it depends only on the transport layer).
 """
 
 from __future__ import annotations
@@ -44,7 +42,7 @@ from gridlock.transport.base import (
 from gridlock.transport.errors import AddressInUse, PayloadTooLarge, RouterUnavailable, TransportError
 from gridlock.transport.local import LocalRouter, LocalTransport
 
-log = logging.getLogger("gridlock.cli.bridge")
+log = logging.getLogger("gridlock.transport.bridge")
 
 MAX_FRAME = 5 * MIB
 BRIDGE_MAX_MESSAGE = 4 * MIB
