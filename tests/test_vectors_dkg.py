@@ -207,7 +207,7 @@ def test_final_shares_and_group_key(name: str) -> None:
     v = vector(name)
     secrets_, vshares, group_key = _summed(v)
     for i in v.ids:
-        secret, tweaked_vshares, tweaked_key = dkg.apply_scheme_tweak(v.scheme, secrets_[i], vshares, group_key)
+        secret, tweaked_vshares, tweaked_key = v.scheme.apply_keygen_tweak(secrets_[i], vshares, group_key)
         assert secret == v.dealers[i].signing_share, f"signing share of {i}"
         assert tweaked_key == v.group_key
         for j in v.ids:

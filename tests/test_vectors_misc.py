@@ -7,7 +7,7 @@
   and non-canonical scalars.
 * BIP340 test vectors through ``FROST_TAPROOT.verify`` (libsecp256k1).
 * BIP341 wallet vectors: the key-path-only TapTweak that ``FROST_TAPROOT.post_keygen_tweak`` and
-  ``dkg.apply_scheme_tweak`` apply after every Taproot DKG.
+  ``Scheme.apply_keygen_tweak`` apply after every Taproot DKG.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import pytest
 from nacl.bindings import crypto_core_ed25519_add, crypto_core_ed25519_is_valid_point
 
 from conftest import load_vector
-from gridlock.crypto.dkg import apply_scheme_tweak
 from gridlock.crypto.ed25519 import ED25519
 from gridlock.crypto.group import Group
 from gridlock.crypto.secp256k1 import SECP256K1, Secp256k1Point
@@ -328,7 +327,7 @@ def test_bip341_key_path_only_tweak(entry: dict[str, Any]) -> None:
     assert not negate  # lift_x gives the even-y point
     assert SECP256K1.scalar_to_bytes(t).hex() == entry["intermediary"]["tweak"]
     # The same tweak as applied to a fresh sharing (any secret; only the public side is checked here).
-    _, _, tweaked = apply_scheme_tweak(FROST_TAPROOT, 1, {}, internal)
+    _, _, tweaked = FROST_TAPROOT.apply_keygen_tweak(1, {}, internal)
     assert FROST_TAPROOT.public_key_bytes(tweaked).hex() == entry["intermediary"]["tweakedPubkey"]
     assert tweaked == internal + SECP256K1.base_mul(t)
     assert "5120" + FROST_TAPROOT.public_key_bytes(tweaked).hex() == entry["expected"]["scriptPubKey"]
@@ -336,7 +335,7 @@ def test_bip341_key_path_only_tweak(entry: dict[str, Any]) -> None:
     twin = -internal
     assert isinstance(twin, Secp256k1Point)
     assert not twin.has_even_y()
-    _, _, tweaked_twin = apply_scheme_tweak(FROST_TAPROOT, 1, {}, twin)
+    _, _, tweaked_twin = FROST_TAPROOT.apply_keygen_tweak(1, {}, twin)
     assert tweaked_twin == tweaked
 
 
@@ -355,7 +354,7 @@ def test_bip341_key_path_spend_tweaked_private_key_and_signature(spend: tuple[An
     sk = SECP256K1.decode_scalar(bytes.fromhex(inp["given"]["internalPrivkey"]), nonzero=True)
     internal = SECP256K1.base_mul(sk)
     assert FROST_TAPROOT.public_key_bytes(internal).hex() == inp["intermediary"]["internalPubkey"]
-    tweaked_sk, tweaked_vshares, tweaked = apply_scheme_tweak(FROST_TAPROOT, sk, {1: internal}, internal)
+    tweaked_sk, tweaked_vshares, tweaked = FROST_TAPROOT.apply_keygen_tweak(sk, {1: internal}, internal)
     assert SECP256K1.scalar_to_bytes(tweaked_sk).hex() == inp["intermediary"]["tweakedPrivkey"]
     assert SECP256K1.base_mul(tweaked_sk) == tweaked == tweaked_vshares[1]
     witness = bytes.fromhex(inp["expected"]["witness"][0])

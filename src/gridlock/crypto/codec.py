@@ -198,6 +198,17 @@ def load_map(
     return obj
 
 
+def is_int(v: object) -> bool:
+    """An integer and not a bool: CBOR ``true``/``false`` decode to Python bools, and
+    ``isinstance(True, int)`` holds."""
+    return type(v) is int
+
+
+def has_int_keys(m: Mapping[Any, Any], expected: set[int]) -> bool:
+    """Exactly ``expected`` as keys, all true integers (``{True: x}`` equals ``{1: x}`` in Python)."""
+    return all(is_int(k) for k in m) and set(m) == expected
+
+
 def get_bytes(m: Mapping[int, Any], key: int, length: int | None = None) -> bytes:
     v = m[key]
     if not isinstance(v, bytes):

@@ -247,7 +247,7 @@ def finalize(
         transcript.seq(transcript.int_field(j) for j in participants),
         transcript.seq(round1_bytes[j] for j in participants),
     )
-    secret, vshares, group_key = apply_scheme_tweak(scheme, secret, vshares, group_key)
+    secret, vshares, group_key = scheme.apply_keygen_tweak(secret, vshares, group_key)
     return KeyShare(
         scheme=scheme.name,
         index=me,
@@ -261,18 +261,3 @@ def finalize(
         transcript_hash=th,
         origin="dkg",
     )
-
-
-def apply_scheme_tweak(
-    scheme: Scheme, secret: int, vshares: Mapping[int, Point], group_key: Point
-) -> tuple[int, dict[int, Point], Point]:
-    """Apply the scheme's post-keygen tweak (BIP86 for Taproot) to a fresh sharing: ``s' = ±s + t``."""
-    negate, t = scheme.post_keygen_tweak(group_key)
-    if not negate and t == 0:
-        return secret, dict(vshares), group_key
-    group = scheme.group
-    q = group.order
-    tg = group.base_mul(t)
-    sign = -1 if negate else 1
-    new_vshares = {j: (-y if negate else y) + tg for j, y in vshares.items()}
-    return (sign * secret + t) % q, new_vshares, (-group_key if negate else group_key) + tg

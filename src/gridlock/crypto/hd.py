@@ -29,18 +29,11 @@ import hashlib
 import hmac
 from dataclasses import replace
 
-import base58
-
-from gridlock.crypto.dkg import apply_scheme_tweak
 from gridlock.crypto.group import Point
 from gridlock.crypto.hashing import hash160
-from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.keyshare import HARDENED, KeyShare
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import InvalidParameterError
-
-HARDENED = 1 << 31
-XPUB_VERSIONS = {"mainnet": bytes.fromhex("0488b21e"), "testnet": bytes.fromhex("043587cf")}
-SECP_SCHEMES = ("ecdsa-secp256k1", "frost-secp256k1", "frost-taproot")
 
 
 def parse_path(path: str) -> list[int]:
@@ -97,7 +90,7 @@ def derive_step(share: KeyShare, i: int) -> KeyShare:
     if group_key.is_identity() or secret == 0:
         raise InvalidParameterError(f"derivation step {i} is invalid for this key; use the next index")
     if share.scheme == "frost-taproot":  # child internal key → its BIP86 output key
-        secret, vshares, group_key = apply_scheme_tweak(scheme, secret, vshares, group_key)
+        secret, vshares, group_key = scheme.apply_keygen_tweak(secret, vshares, group_key)
     return replace(
         share,
         secret=secret,
@@ -139,22 +132,3 @@ def derive(share: KeyShare, path: str) -> KeyShare:
 
 def fingerprint(share: KeyShare) -> bytes:
     return hash160(share.group_key.encode())[:4]
-
-
-def xpub(share: KeyShare, network: str = "mainnet") -> str:
-    """BIP32 extended public key of a secp256k1 share's key (of ``Q`` itself for Taproot)."""
-    if share.scheme not in SECP_SCHEMES:
-        raise InvalidParameterError("xpub exists for secp256k1 keys only")
-    try:
-        version = XPUB_VERSIONS[network]
-    except KeyError:
-        raise InvalidParameterError(f"network must be one of {sorted(XPUB_VERSIONS)}") from None
-    body = (
-        version
-        + bytes([share.depth])
-        + share.parent_fingerprint
-        + share.child_number.to_bytes(4, "big")
-        + share.chain_code
-        + share.group_key.encode()
-    )
-    return str(base58.b58encode_check(body).decode())

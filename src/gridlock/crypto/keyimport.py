@@ -23,7 +23,6 @@ import secrets as pysecrets
 from collections.abc import Sequence
 
 from gridlock.crypto import transcript, vss
-from gridlock.crypto.dkg import apply_scheme_tweak
 from gridlock.crypto.keyshare import KeyShare, validate_threshold
 from gridlock.crypto.polynomial import Polynomial, interpolate
 from gridlock.crypto.schemes import get_scheme
@@ -69,7 +68,7 @@ def split(scheme: str, secret: bytes, threshold: int, n: int, chain_code: bytes 
     )
     out = []
     for j in ids:
-        s, vs, gk = apply_scheme_tweak(sch, poly(j), vshares, group_key)
+        s, vs, gk = sch.apply_keygen_tweak(poly(j), vshares, group_key)
         out.append(
             KeyShare(
                 scheme=sch.name,

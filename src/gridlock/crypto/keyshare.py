@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import base58
+
 from gridlock.crypto import codec
 from gridlock.crypto.group import Point
 from gridlock.crypto.polynomial import validate_indices
@@ -37,8 +39,9 @@ FORMAT_MAGIC = "gridlock/keyshare"
 FORMAT_VERSION = 1
 ORIGINS = ("dkg", "import")
 MAX_KEYSHARE_BYTES = 32 << 20  # threshold-ECDSA shares carry ~12 KB of OT setup per counterparty
-ECDSA_SCHEME = "ecdsa-secp256k1"  # the one scheme with an extension field (its pairwise OT setup)
 HARDENED = 1 << 31  # BIP32: child numbers from here on are hardened, which threshold keys cannot derive
+XPUB_VERSIONS = {"mainnet": bytes.fromhex("0488b21e"), "testnet": bytes.fromhex("043587cf")}
+SECP_SCHEMES = ("ecdsa-secp256k1", "frost-secp256k1", "frost-taproot")  # the schemes with an xpub
 
 # CBOR map keys of format version 1.
 _K_MAGIC, _K_VERSION, _K_SCHEME, _K_INDEX, _K_THRESHOLD = 0, 1, 2, 3, 4
@@ -129,10 +132,23 @@ class KeyShare:
         return get_scheme(self.scheme)
 
     def xpub(self, network: str = "mainnet") -> str:
-        """BIP32 extended public key of this key (secp256k1 schemes; see :mod:`gridlock.crypto.hd`)."""
-        from gridlock.crypto.hd import xpub  # noqa: PLC0415 -- hd builds on this module
-
-        return xpub(self, network)
+        """BIP32 extended public key of this key, from its BIP32 position (secp256k1 schemes; of ``Q``
+        itself for Taproot; see :mod:`gridlock.crypto.hd`)."""
+        if self.scheme not in SECP_SCHEMES:
+            raise InvalidParameterError("xpub exists for secp256k1 keys only")
+        try:
+            version = XPUB_VERSIONS[network]
+        except KeyError:
+            raise InvalidParameterError(f"network must be one of {sorted(XPUB_VERSIONS)}") from None
+        body = (
+            version
+            + bytes([self.depth])
+            + self.parent_fingerprint
+            + self.child_number.to_bytes(4, "big")
+            + self.chain_code
+            + self.group_key.encode()
+        )
+        return str(base58.b58encode_check(body).decode())
 
     def public_fingerprint(self) -> tuple[object, ...]:
         """What every holder of the same key and epoch agrees on."""
@@ -206,13 +222,13 @@ class KeyShare:
             scheme = get_scheme(codec.get_str(m, _K_SCHEME))
             group = scheme.group
             participants = tuple(codec.get_list(m, _K_PARTICIPANTS, max_len=1024))
-            if not all(_is_int(p) for p in participants):
+            if not all(codec.is_int(p) for p in participants):
                 raise DecodeError("participant indices must be integers")
             if not _increasing(participants):
                 raise DecodeError("participant indices must be listed in increasing order")
             index = codec.get_int(m, _K_INDEX, 1, group.order - 1)
             vshares = codec.get_list(m, _K_VSHARES, length=len(participants))
-            ext = _read_ext(m, scheme.name, index, participants)
+            ext = _read_ext(m, scheme, index, participants)
             banned = _read_banned(m)
             depth, parent_fingerprint, child_number = _read_hd(m)
             share = cls(
@@ -233,12 +249,6 @@ class KeyShare:
                 parent_fingerprint=parent_fingerprint,
                 child_number=child_number,
             )
-            if ext:
-                # sizes and version of the OT setup, by the module that defines it (imported here:
-                # it imports this module)
-                from gridlock.crypto.ecdsa.setup import pair_setups  # noqa: PLC0415
-
-                pair_setups(share)
             return share
         except DecodeError:
             raise
@@ -246,42 +256,20 @@ class KeyShare:
             raise codec.reraise_as_decode(exc) from None
 
 
-def _is_int(v: object) -> bool:
-    """An integer and not a bool: CBOR ``true``/``false`` decode to Python bools, and
-    ``isinstance(True, int)`` holds."""
-    return type(v) is int
-
-
 def _increasing(values: tuple[int, ...] | list[int]) -> bool:
     return all(a < b for a, b in itertools.pairwise(values))
 
 
-def _int_keys(m: dict[Any, Any], expected: set[int]) -> bool:
-    """Exactly ``expected`` as keys, all true integers (``{True: x}`` equals ``{1: x}`` in Python)."""
-    return all(_is_int(k) for k in m) and set(m) == expected
-
-
-def _read_ext(m: Mapping[int, Any], scheme: str, index: int, participants: tuple[int, ...]) -> dict[int, Any]:
-    """The extension field: absent, or exactly the shape of ``gridlock.crypto.ecdsa.setup.to_ext``
-    (``{0: version, 1: {j: {0: Δ, 1: seeds, 2: seeds0, 3: seeds1, 4: zero seed}}}`` for every other
-    participant ``j``) on an ``ecdsa-secp256k1`` share.  Sizes are checked after construction by
-    ``pair_setups``; with the shape fixed here they bound the field by the number of participants."""
+def _read_ext(m: Mapping[int, Any], scheme: Scheme, index: int, participants: tuple[int, ...]) -> dict[int, Any]:
+    """The extension field: absent, or a non-empty map that the share's scheme accepts
+    (:meth:`Scheme.check_ext`: for ``ecdsa-secp256k1`` exactly its pairwise OT setup, every size
+    checked, which bounds the field by the number of participants; no other scheme has one)."""
     if _K_EXT not in m:
         return {}
     ext = m[_K_EXT]
-    if scheme != ECDSA_SCHEME:
-        raise DecodeError(f"a {scheme} key share has no extension field")
     if not isinstance(ext, dict) or not ext:
         raise DecodeError("extension field must be a non-empty map (absent when empty)")
-    if not _int_keys(ext, {0, 1}) or not _is_int(ext[0]) or not isinstance(ext[1], dict):
-        raise DecodeError("extension field is not a threshold-ECDSA OT setup")
-    if not _int_keys(ext[1], set(participants) - {index}):
-        raise DecodeError("OT setup must cover exactly the other participants")
-    for entry in ext[1].values():
-        if not isinstance(entry, dict) or not _int_keys(entry, set(range(5))):
-            raise DecodeError("malformed OT setup entry")
-        if not all(isinstance(v, bytes) for v in entry.values()):
-            raise DecodeError("OT setup entries hold byte strings")
+    scheme.check_ext(ext, index, participants)
     return ext
 
 
@@ -292,7 +280,7 @@ def _read_banned(m: Mapping[int, Any]) -> set[int]:
     if _K_BANNED not in m:
         return set()
     banned = m[_K_BANNED]
-    if not isinstance(banned, list) or not banned or not all(_is_int(b) for b in banned):
+    if not isinstance(banned, list) or not banned or not all(codec.is_int(b) for b in banned):
         raise DecodeError("banned field must be a non-empty list of indices (absent when empty)")
     if not _increasing(banned):
         raise DecodeError("banned indices must be listed in increasing order")
@@ -309,10 +297,10 @@ def _read_hd(m: Mapping[int, Any]) -> tuple[int, bytes, int]:
     if not (
         isinstance(hd, list)
         and len(hd) == 3
-        and _is_int(hd[0])
+        and codec.is_int(hd[0])
         and isinstance(hd[1], bytes)
         and len(hd[1]) == 4
-        and _is_int(hd[2])
+        and codec.is_int(hd[2])
     ):
         raise DecodeError("malformed derivation info")
     depth, parent_fingerprint, child_number = hd

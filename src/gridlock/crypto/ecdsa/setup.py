@@ -13,16 +13,15 @@ never share one (DKLs23 / TOB-SILA-5).  The whole setup lives in ``KeyShare.ext`
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from gridlock.crypto import codec, transcript
 from gridlock.crypto.ecdsa.base_ot import POINT_LEN, BaseOtReceiver, BaseOtSender
 from gridlock.crypto.ecdsa.ot_extension import KAPPA, ExtReceiverSetup, ExtSenderSetup
-from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import DecodeError, InvalidParameterError
 
 BASE_OT_LABEL = b"gridlock/dkls23/setup/base-ot/v1"
@@ -113,21 +112,48 @@ def _split(blob: Any) -> tuple[bytes, ...]:
     return tuple(blob[i : i + _SEED] for i in range(0, len(blob), _SEED))
 
 
-def pair_setups(share: KeyShare) -> dict[int, PairSetup]:
-    """The OT setup of an ``ecdsa-secp256k1`` share, strictly decoded."""
+class _ShareWithSetup(Protocol):
+    """What :func:`pair_setups` reads of a :class:`~gridlock.crypto.keyshare.KeyShare`."""
+
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def participants(self) -> tuple[int, ...]: ...
+    @property
+    def ext(self) -> Mapping[int, Any]: ...
+
+
+def pair_setups(share: _ShareWithSetup) -> dict[int, PairSetup]:
+    """The OT setup of an ``ecdsa-secp256k1`` share, strictly decoded (:func:`decode_ext`)."""
     if share.scheme != "ecdsa-secp256k1":
         raise InvalidParameterError("not a threshold-ECDSA key share")
-    ext = share.ext
-    if ext.get(0) != EXT_VERSION or not isinstance(ext.get(1), dict):
+    return decode_ext(share.ext, share.index, share.participants)
+
+
+def decode_ext(ext: Mapping[Any, Any], me: int, participants: Sequence[int]) -> dict[int, PairSetup]:
+    """``KeyShare.ext`` as :func:`to_ext` writes it, strictly: exactly ``{0: version, 1: {j: {0: Δ,
+    1: seeds, 2: seeds0, 3: seeds1, 4: zero seed}}}`` for every other participant ``j``, integer keys
+    (not ``true``/``false``), byte strings of exact sizes.  Raises :class:`DecodeError`.
+
+    The one reader of the field: a key share checks it when loaded (through its scheme) and a
+    signer when it starts, so the field is bounded by the number of participants."""
+    if not ext:
+        raise DecodeError("threshold-ECDSA key share lacks its OT setup")
+    if not codec.has_int_keys(ext, {0, 1}) or not codec.is_int(ext[0]) or not isinstance(ext[1], dict):
+        raise DecodeError("extension field is not a threshold-ECDSA OT setup")
+    if ext[0] != EXT_VERSION:
         raise DecodeError("threshold-ECDSA key share lacks its OT setup")
     table = ext[1]
-    others = set(share.participants) - {share.index}
-    if set(table) != others:
+    if not codec.has_int_keys(table, set(participants) - {me}):
         raise DecodeError("OT setup must cover exactly the other participants")
     out = {}
     for j, entry in table.items():
-        if not isinstance(entry, dict) or set(entry) != {0, 1, 2, 3, 4}:
+        if not isinstance(entry, dict) or not codec.has_int_keys(entry, set(range(5))):
             raise DecodeError("malformed OT setup entry")
+        if not all(isinstance(v, bytes) for v in entry.values()):
+            raise DecodeError("OT setup entries hold byte strings")
         delta = codec.get_bytes(entry, 0, KAPPA // 8)
         out[j] = PairSetup(
             ExtSenderSetup(delta, _split(entry[1])),
