@@ -40,6 +40,7 @@ from gridlock.enclave import (
 )
 from gridlock.enclave.address import canonical, contract_address, human
 from gridlock.enclave.errors import DecryptionFailed, InvalidKey, NotRegistered
+from gridlock.enclave.lcd import LcdServer
 
 pytest.importorskip("secret_sdk")
 
@@ -65,6 +66,17 @@ def net(tmp_path: Path) -> Iterator[LocalSecretNetwork]:
         yield n
     finally:
         n.stop()
+
+
+@pytest.fixture
+def lcd_url(net: LocalSecretNetwork) -> Iterator[str]:
+    """The network's LCD endpoint (stopped before the network)."""
+    server = LcdServer(net)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -491,10 +503,10 @@ def test_stopped_node_catches_up_and_a_tampering_host_is_halted(
 
 
 # --- the LCD endpoint -----------------------------------------------------------------------------------------
-def test_lcd_rest_paths(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:
+def test_lcd_rest_paths(net: LocalSecretNetwork, lcd_url: str, shares: list[KeyShare]) -> None:
     eu = sdk(net)
     sdk_execute(net, eu, store_msg("v", shares[0]))
-    url = net.lcd_url
+    url = lcd_url
 
     def get(path: str) -> Any:
         with urllib.request.urlopen(url + path, timeout=10) as r:
@@ -539,12 +551,14 @@ print(json.dumps(out))
 """
 
 
-def test_secret_sdk_lcd_client_queries_the_custody_contract(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:
+def test_secret_sdk_lcd_client_queries_the_custody_contract(
+    net: LocalSecretNetwork, lcd_url: str, shares: list[KeyShare]
+) -> None:
     share = shares[2]
     sdk_execute(net, sdk(net), store_msg("lcd-vault", share))
     # a separate interpreter: LCDClient applies nest_asyncio to the process's event loop
     proc = subprocess.run(
-        [sys.executable, "-c", LCD_SCRIPT, net.lcd_url, net.chain_id, net.custody_address, "lcd-vault"],
+        [sys.executable, "-c", LCD_SCRIPT, lcd_url, net.chain_id, net.custody_address, "lcd-vault"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -558,10 +572,10 @@ def test_secret_sdk_lcd_client_queries_the_custody_contract(net: LocalSecretNetw
     assert json.loads(out["error"])["generic_err"]["msg"].startswith("not-found:")
 
 
-def test_lcd_honours_connection_close(net: LocalSecretNetwork) -> None:
+def test_lcd_honours_connection_close(lcd_url: str) -> None:
     """node-fetch (secretjs) asks for ``Connection: close`` but Node's pooled agent reuses sockets
     unless the response says ``Connection: close`` too."""
-    host, port = net.lcd_url.removeprefix("http://").split(":")
+    host, port = lcd_url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
         conn.request("GET", "/registration/v1beta1/tx-key", headers={"Connection": "close"})
@@ -589,7 +603,7 @@ const { SecretNetworkClient } = require("secretjs");
 """
 
 
-def test_secretjs_queries_through_the_lcd(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:
+def test_secretjs_queries_through_the_lcd(net: LocalSecretNetwork, lcd_url: str, shares: list[KeyShare]) -> None:
     """Optional: set GRIDLOCK_SECRETJS_DIR to a directory whose node_modules holds secretjs
     (``npm install secretjs@1.22.1``)."""
     where = os.environ.get("GRIDLOCK_SECRETJS_DIR")
@@ -598,7 +612,7 @@ def test_secretjs_queries_through_the_lcd(net: LocalSecretNetwork, shares: list[
         pytest.skip("secretjs not available (set GRIDLOCK_SECRETJS_DIR)")
     share = shares[3]
     sdk_execute(net, sdk(net), store_msg("js-vault", share))
-    args = [net.lcd_url, net.chain_id, net.custody_address, "js-vault", net.custody_code_hash]
+    args = [lcd_url, net.chain_id, net.custody_address, "js-vault", net.custody_code_hash]
     proc = subprocess.run(
         [node, "-e", SECRETJS_SCRIPT, *args], cwd=where, capture_output=True, text=True, timeout=120, check=False
     )

@@ -37,14 +37,12 @@ import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gridlock.enclave.errors import ContractError, ContractNotFound, EnclaveError
+from gridlock.enclave.network import LocalSecretNetwork
 from gridlock.errors import GridlockError
-
-if TYPE_CHECKING:
-    from gridlock.enclave.network import LocalSecretNetwork
 
 __all__ = ["LcdServer"]
 

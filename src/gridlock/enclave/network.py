@@ -8,8 +8,10 @@
     net.custody_address         # secret1… (x/compute's contract address derivation)
     enc_out = net.execute(sender, net.custody_address, encrypted_msg)   # encrypted ``data``
     enc_res = net.query(net.custody_address, encrypted_query)           # encrypted result
-    net.lcd_url                 # an LCD endpoint for secret-sdk's LCDClient (started on first use)
     net.stop()
+
+The LCD endpoint that secret-sdk's ``LCDClient`` talks to is served over a network by
+:class:`gridlock.enclave.lcd.LcdServer` (``LcdServer(net).start()``; its ``url``; ``stop()``).
 
 Layout of ``data_dir``::
 
@@ -78,7 +80,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from gridlock.crypto import codec
 from gridlock.enclave import crypto
@@ -99,9 +101,6 @@ from gridlock.enclave.errors import (
     raw_log,
 )
 from gridlock.errors import DecodeError, GridlockError
-
-if TYPE_CHECKING:
-    from gridlock.enclave.lcd import LcdServer
 
 __all__ = [
     "CUSTODY_LABEL",
@@ -557,7 +556,6 @@ class LocalSecretNetwork:
         self._next_index = 0
         self._custody_address: str | None = None
         self._lock = threading.RLock()
-        self._lcd: LcdServer | None = None
 
     # -- starting and stopping ----------------------------------------------------------------------------
     @classmethod
@@ -567,7 +565,6 @@ class LocalSecretNetwork:
         data_dir: str | os.PathLike[str] | None = None,
         *,
         chain_id: str = DEFAULT_CHAIN_ID,
-        lcd: bool = False,
     ) -> LocalSecretNetwork:
         """Start a network of ``nodes`` enclave nodes in ``data_dir`` (a new temporary directory if
         omitted).  An existing network there is resumed: nodes whose data is missing or damaged are
@@ -576,10 +573,7 @@ class LocalSecretNetwork:
             raise NetworkError("a network has 1 to 32 nodes")
         base = Path(tempfile.mkdtemp(prefix="gridlock-secret-")) if data_dir is None else Path(data_dir)
         base.mkdir(parents=True, exist_ok=True)
-        net = cls._resume(base, nodes) if (base / _META_FILE).exists() else cls._genesis(base, nodes, chain_id)
-        if lcd:
-            net.start_lcd()
-        return net
+        return cls._resume(base, nodes) if (base / _META_FILE).exists() else cls._genesis(base, nodes, chain_id)
 
     @classmethod
     def _genesis(cls, base: Path, n: int, chain_id: str) -> LocalSecretNetwork:
@@ -657,11 +651,8 @@ class LocalSecretNetwork:
         return net
 
     def stop(self) -> None:
-        """Stop the LCD endpoint and every node (their data stays in ``data_dir``)."""
+        """Stop every node (their data stays in ``data_dir``)."""
         with self._lock:
-            if self._lcd is not None:
-                self._lcd.stop()
-                self._lcd = None
             for node in self.nodes:
                 node.close()
 
@@ -927,22 +918,6 @@ class LocalSecretNetwork:
             if delete_data:
                 shutil.rmtree(node.path, ignore_errors=True)
             self._save_meta()
-
-    # -- the LCD endpoint -------------------------------------------------------------------------------
-    def start_lcd(self, port: int = 0) -> str:
-        """Serve the LCD read paths on ``127.0.0.1`` (a free port by default); returns the URL."""
-        from gridlock.enclave.lcd import LcdServer  # noqa: PLC0415 -- lcd builds on this module
-
-        with self._lock:
-            if self._lcd is None:
-                self._lcd = LcdServer(self, port=port)
-                self._lcd.start()
-            return self._lcd.url
-
-    @property
-    def lcd_url(self) -> str:
-        """The LCD endpoint's URL (started on first use)."""
-        return self.start_lcd()
 
     def __repr__(self) -> str:
         return f"LocalSecretNetwork(chain_id={self.chain_id!r}, nodes={[n.name for n in self.nodes]})"
