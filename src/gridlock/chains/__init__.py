@@ -13,7 +13,25 @@ signer arrives through the :class:`Signer` seam (``gridlock.local.LocalSigner`` 
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from gridlock.chains.adapter import (
+    Address,
+    ChainAdapter,
+    Derived,
+    SignedTx,
+    UnknownChainError,
+    UnsupportedSchemeError,
+    get,
+)
+from gridlock.chains.context import (
+    CHAINS,
+    BitcoinTx,
+    CosmosTx,
+    EthereumTx,
+    SolanaTx,
+    TxContext,
+    TxContextError,
+)
+from gridlock.chains.signer import Signer, signer_public_key
 
 __all__ = [
     "CHAINS",
@@ -33,54 +51,3 @@ __all__ = [
     "get",
     "signer_public_key",
 ]
-
-
-@runtime_checkable
-class Signer(Protocol):
-    """What chain code signs through: a scheme name, the group public key, and ``sign``.
-
-    For ``ecdsa-secp256k1`` ``sign`` takes a 32-byte digest and returns 64-byte low-S ``r‖s``;
-    for FROST schemes it takes the message itself and returns the scheme's signature.
-    """
-
-    @property
-    def scheme(self) -> str: ...
-
-    @property
-    def public_key(self) -> bytes: ...
-
-    def sign(self, message: bytes) -> bytes: ...
-
-
-def signer_public_key(signer: object, scheme: str, error: type[Exception], needs: str) -> bytes:
-    """The public key of a signer that signs with ``scheme``; otherwise ``error(needs)``.
-
-    The signer comes from the caller, so anything may arrive: it is checked, never trusted.
-    """
-    if getattr(signer, "scheme", None) != scheme:
-        raise error(needs)
-    public_key = getattr(signer, "public_key", None)
-    if not isinstance(public_key, bytes):
-        raise error("the signer's public key must be bytes")
-    return public_key
-
-
-# below Signer: the chain modules these pull in import it from here
-from gridlock.chains.adapter import (  # noqa: E402
-    Address,
-    ChainAdapter,
-    Derived,
-    SignedTx,
-    UnknownChainError,
-    UnsupportedSchemeError,
-    get,
-)
-from gridlock.chains.context import (  # noqa: E402
-    CHAINS,
-    BitcoinTx,
-    CosmosTx,
-    EthereumTx,
-    SolanaTx,
-    TxContext,
-    TxContextError,
-)

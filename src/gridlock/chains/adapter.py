@@ -30,8 +30,8 @@ from typing import Any, ClassVar
 
 import base58
 
-from gridlock.chains import Signer
 from gridlock.chains.context import CHAINS, TxContext, TxContextError
+from gridlock.chains.signer import Signer
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
 
 __all__ = [

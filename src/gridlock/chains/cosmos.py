@@ -38,9 +38,9 @@ from typing import Any
 from bech32m.codecs import Encoding, bech32_decode, bech32_encode, convertbits  # type: ignore[import-untyped,unused-ignore]
 from coincurve import PublicKey
 
-from gridlock.chains import Signer, signer_public_key
 from gridlock.chains.context import valid_bech32_prefix
 from gridlock.chains.cosmos_proto import VARINT, decode, put_bytes, put_varint
+from gridlock.chains.signer import Signer, signer_public_key
 from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
 from gridlock.crypto.hashing import hash160
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError

@@ -39,7 +39,7 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_keys.datatypes import PublicKey as EthPublicKey
 from eth_utils.address import to_checksum_address
 
-from gridlock.chains import Signer, signer_public_key
+from gridlock.chains.signer import Signer, signer_public_key
 from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
 

@@ -41,7 +41,7 @@ from solders.system_program import (
 )
 from solders.transaction import VersionedTransaction
 
-from gridlock.chains import Signer, signer_public_key
+from gridlock.chains.signer import Signer, signer_public_key
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
 
 __all__ = [

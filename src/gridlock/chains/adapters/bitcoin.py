@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridlock.chains import Signer, bitcoin
+from gridlock.chains import bitcoin
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx
 from gridlock.chains.context import BitcoinTx, TxContext
+from gridlock.chains.signer import Signer
 from gridlock.errors import GridlockError, InvalidParameterError
 
 ECDSA, TAPROOT = "ecdsa-secp256k1", "frost-taproot"

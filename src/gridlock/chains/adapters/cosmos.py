@@ -13,9 +13,10 @@ import base64
 import hashlib
 from typing import Any
 
-from gridlock.chains import Signer, cosmos
+from gridlock.chains import cosmos
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, decode_text, summary_dict
 from gridlock.chains.context import CosmosTx, TxContext, valid_bech32_prefix
+from gridlock.chains.signer import Signer
 from gridlock.errors import InvalidParameterError
 
 DEFAULT_PREFIX = "secret"  # Secret Network, where the enclave guardian lives

@@ -14,9 +14,10 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
-from gridlock.chains import Signer, ethereum
+from gridlock.chains import ethereum
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, summary_dict
 from gridlock.chains.context import EthereumTx, TxContext
+from gridlock.chains.signer import Signer
 from gridlock.errors import DecodeError, InvalidParameterError
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from solders.transaction import VersionedTransaction
 
-from gridlock.chains import Signer, solana
+from gridlock.chains import solana
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, decode_text, summary_dict
 from gridlock.chains.context import SolanaTx, TxContext
+from gridlock.chains.signer import Signer
 from gridlock.errors import InvalidParameterError
 
 

@@ -40,7 +40,6 @@ Library choices (hand-write only what the libraries do not do well):
 
 from __future__ import annotations
 
-from gridlock.chains import Signer
 from gridlock.chains.bitcoin.address import (
     NETWORKS,
     address,
@@ -75,6 +74,7 @@ from gridlock.chains.bitcoin.sighash import (
 from gridlock.chains.bitcoin.signing import SighashRequest, finalize_psbt, sighashes, sign_psbt
 from gridlock.chains.bitcoin.summary import InputSummary, PsbtSummary, Recipient, summarize
 from gridlock.chains.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
+from gridlock.chains.signer import Signer
 
 __all__ = [
     "NETWORKS",

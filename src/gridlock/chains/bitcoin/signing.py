@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 from coincurve import PublicKey, PublicKeyXOnly
 
-from gridlock.chains import Signer
 from gridlock.chains.bitcoin.address import p2tr_script, p2wpkh_script, script_kind
 from gridlock.chains.bitcoin.errors import (
     ChainError,
@@ -36,6 +35,7 @@ from gridlock.chains.bitcoin.sighash import (
     p2wpkh_script_code,
 )
 from gridlock.chains.bitcoin.tx import Transaction, TxIn, TxOut
+from gridlock.chains.signer import Signer
 from gridlock.crypto.hashing import hash160
 from gridlock.errors import SignatureError
 
