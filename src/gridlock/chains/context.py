@@ -159,7 +159,7 @@ class BitcoinTx(TxContext):
     network: str
 
     def _check(self) -> None:
-        from gridlock.chains.bitcoin.address import NETWORKS  # noqa: PLC0415 -- chains/__init__ must load first
+        from gridlock.chains.bitcoin.address import NETWORKS  # noqa: PLC0415 -- the bitcoin package loads on first use (~50 ms)
 
         text = _text(self.chain, "psbt", self.psbt, "base64 text of a PSBT")
         try:

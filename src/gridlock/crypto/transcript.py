@@ -4,7 +4,7 @@ Every field is prefixed with its length as a fixed 8-byte big-endian integer and
 the whole is prefixed with a domain label, so two different tuples of byte
 strings can never encode to the same bytes (the TSSHOCK "α-shuffle" class of
 ambiguity, where ``a‖bc`` and ``ab‖c`` collide, cannot arise).  Integers are
-encoded as fixed-width fields by the helpers below, never as bare digits.
+fields of their own (:func:`int_field`, minimal big-endian), never bare digits.
 """
 
 from __future__ import annotations
@@ -24,14 +24,6 @@ def encode(label: bytes, *fields: bytes) -> bytes:
     return b"".join(parts)
 
 
-def u32(n: int) -> bytes:
-    return n.to_bytes(4, "big")
-
-
-def u64(n: int) -> bytes:
-    return n.to_bytes(8, "big")
-
-
 def int_field(n: int) -> bytes:
     """A non-negative integer of any size as a minimal big-endian byte string (0 → b"")."""
     return n.to_bytes((n.bit_length() + 7) // 8, "big")
@@ -45,21 +37,3 @@ def seq(items: Iterable[bytes]) -> bytes:
 def digest(label: bytes, *fields: bytes) -> bytes:
     """SHA-256 of :func:`encode` — the project's generic 32-byte transcript hash."""
     return hashlib.sha256(encode(label, *fields)).digest()
-
-
-class Transcript:
-    """An append-only transcript: a running hash over labelled fields.
-
-    Used where a protocol binds everything it has seen so far (the DKG
-    confirmation hash, session ids).  ``append`` order matters and is part of
-    the encoding.
-    """
-
-    def __init__(self, label: bytes) -> None:
-        self._h = hashlib.sha256(encode(b"gridlock/transcript", label))
-
-    def append(self, label: bytes, value: bytes) -> None:
-        self._h.update(encode(label, value))
-
-    def digest(self) -> bytes:
-        return self._h.copy().digest()

@@ -98,15 +98,6 @@ class OutPoint:
         if len(self.txid) != 32 or not 0 <= self.vout <= 0xFFFFFFFF:
             raise MalformedError("an outpoint is a 32-byte txid and a 32-bit index")
 
-    @classmethod
-    def from_hex(cls, txid_hex: str, vout: int) -> OutPoint:
-        """From the txid as block explorers and RPCs show it (byte-reversed)."""
-        try:
-            raw = bytes.fromhex(txid_hex)
-        except ValueError as exc:
-            raise MalformedError("txid is not hex") from exc
-        return cls(raw[::-1], vout)
-
     @property
     def txid_hex(self) -> str:
         return self.txid[::-1].hex()
