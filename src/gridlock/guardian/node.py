@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
+from gridlock.chains.context import TxContext
 from gridlock.crypto import codec, transcript
 from gridlock.crypto.ecdsa.online import Presignature
 from gridlock.crypto.keyshare import KeyShare
@@ -57,7 +58,7 @@ from gridlock.protocol.repair import RepairParty
 from gridlock.protocol.reshare import ReshareParty
 from gridlock.transport.base import Transport
 from gridlock.transport.errors import RecvTimeout, TransportClosed
-from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, seal
+from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, ops, seal
 from gridlock.wire import control as ctl
 from gridlock.wire.audit import HEAD_LABEL
 
@@ -66,10 +67,6 @@ T = TypeVar("T")
 ECDSA = "ecdsa-secp256k1"
 SESSION_LABEL = b"gridlock/session/v1"
 MAX_EARLY = 2048  # envelopes held for sessions this guardian has not started yet
-# Requests that use or change the key need the owner's approvals.
-GUARDED = frozenset(
-    {"sign", "presign", "sign-presigned", "refresh", "reshare", "repair", "export", "policy-set", "recovery-cancel"}
-)
 INTRO_OPS = frozenset({"ping", "recovery-start", "recovery-status", "recovery-finish"})  # from unknown devices
 OPEN_OPS = frozenset({"ping"})
 QUIET_OPS = frozenset({"ping", "audit"})
@@ -103,21 +100,6 @@ def session_id(op: str, vault_id: str, epoch: int, members: Mapping[int, str], n
         transcript.seq(transcript.int_field(i) + g.encode() for i, g in sorted(members.items())),
         nonce,
     )
-
-
-def _members(params: Mapping[str, Any], key: str) -> dict[int, str]:
-    """``[[index, guardian id], …]`` → ``{index: guardian id}`` (distinct indices and guardians)."""
-    raw = params.get(key)
-    if not isinstance(raw, list) or not 0 < len(raw) <= 64:
-        raise DecodeError(f"parameter {key!r} must list [index, guardian id] pairs")
-    out: dict[int, str] = {}
-    for item in raw:
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int) and isinstance(item[1], str)):
-            raise DecodeError(f"parameter {key!r} must list [index, guardian id] pairs")
-        if isinstance(item[0], bool) or not 0 < item[0] < 1 << 16 or item[0] in out or item[1] in out.values():
-            raise DecodeError(f"parameter {key!r} has a bad or repeated index or guardian")
-        out[item[0]] = item[1]
-    return out
 
 
 class _StoredPresignatures:
@@ -159,6 +141,29 @@ class GuardianNode:
         self.guard = ReplayGuard()
         self.sessions: dict[bytes, Session[Any]] = {}
         self._bans: dict[str, VaultBans] = {}  # vault id -> the ban list of its active epoch
+        self._handlers: dict[type[ops.Op], Callable[[Any], Awaitable[dict[str, Any]]]] = {
+            ops.Ping: self._op_ping,
+            ops.ListVaults: self._op_list,
+            ops.Info: self._op_info,
+            ops.PolicyShow: self._op_policy_show,
+            ops.RecoveryStatus: self._op_recovery_status,
+            ops.Audit: self._op_audit,
+            ops.Keygen: self._op_keygen,
+            ops.Ack: self._op_ack,
+            ops.AbortEpoch: self._op_abort,
+            ops.Commit: self._op_commit,
+            ops.Refresh: self._op_refresh,
+            ops.Export: self._op_export,
+            ops.RecoveryCancel: self._op_recovery_cancel,
+            ops.Sign: self._op_sign,
+            ops.Presign: self._op_presign,
+            ops.SignPresigned: self._op_sign_presigned,
+            ops.Reshare: self._op_reshare,
+            ops.Repair: self._op_repair,
+            ops.PolicySet: self._op_policy_set,
+            ops.RecoveryStart: self._op_recovery_start,
+            ops.RecoveryFinish: self._op_recovery_finish,
+        }
         self._early: OrderedDict[bytes, list[Envelope]] = OrderedDict()
         self._slots = asyncio.Semaphore(max_sessions)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -269,21 +274,19 @@ class GuardianNode:
         try:
             req = ctl.Request.from_bytes(env.body)
             op = req.op
-            vault = req.params.get("vault", "") if isinstance(req.params.get("vault"), str) else ""
+            vault = req.params.get("vault", "") if isinstance(req.params.get("vault"), str) else ""  # for the audit
             digest = hashlib.sha256(owner_mod.subject_bytes(req.params)).hexdigest()
             if intro is not None:
                 if op not in INTRO_OPS:
                     raise ctl.RequestRefused("unauthorised", "unknown devices may only start or finish a recovery")
             elif op not in OPEN_OPS and env.sender not in self.known_clients:
                 self.authorizer.authorize(env.sender, req.op, req.params)
+            typed = ops.decode(req.op, req.params)  # only for authorised senders
             _INTRO.set(intro)
-            handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] = getattr(
-                self, "_op_" + req.op.replace("-", "_")
-            )
             async with self._slots:
-                if op in GUARDED:
-                    self._approve(op, req.params)
-                result = await handler(req.params)
+                if typed.APPROVED:
+                    self._approve(typed, owner_mod.subject_bytes(req.params))
+                result = await self._handlers[type(typed)](typed)
             body = ctl.encode_reply(result)
             decision = "done"
         except ctl.RequestRefused as exc:
@@ -341,31 +344,35 @@ class GuardianNode:
         meta.update(parts)
         self.keystore.set_metadata(vault_id, meta)
 
-    def _approve(self, op: str, params: Mapping[str, Any]) -> None:
+    def _approve(self, op: Any, subject: bytes) -> None:
         """Owner approvals for a key-using request, bound to every parameter of it (SECURITY #19).
 
-        A guardian that holds nothing of the vault yet (a new holder in a reshare, the lost holder
-        in a repair) checks them against the registration that comes with the request.
+        ``subject`` is the request's wire form without the approvals (what the devices signed).  A
+        guardian that holds nothing of the vault yet (a new holder in a reshare, the lost holder in
+        a repair) checks them against the registration that comes with the request.
         """
-        vault_id = ctl.p_str(params, "vault")
-        nonce = ctl.p_bytes(params, "nonce", length=32)
+        vault_id, nonce = op.vault, op.nonce
         if self._knows(vault_id) and "owner" in self.keystore.metadata(vault_id):
             state = self._owner(vault_id)
             scheme = self.keystore.vault(vault_id).scheme
             registered = True
-        else:
-            state = owner_mod.registration(params.get("owner"))
-            scheme = ctl.p_str(params, "scheme")
+        elif isinstance(op, ops.Reshare | ops.Repair):
+            state = owner_mod.registration(op.owner)
+            scheme = op.scheme
             registered = False
+        else:
+            raise ctl.RequestRefused("no-owner", "this vault has no registered owner")
         recovery = self.keystore.metadata(vault_id).get("recovery", {}) if self._knows(vault_id) else {}
-        if recovery.get("state") == "open" and op != "recovery-cancel":
+        if recovery.get("state") == "open" and not isinstance(op, ops.RecoveryCancel):
             raise ctl.RequestRefused("recovery-pending", "a device recovery is open on this vault; cancel it first")
+        if not op.approvals:
+            raise ctl.RequestRefused("unauthorised", "the request carries no owner approval")
         good = state.authorize(
-            owner_mod.parse_approvals(params),
+            op.approvals,
             vault_id=vault_id,
             scheme=scheme,
-            op=op,
-            subject=owner_mod.subject_bytes(params),
+            op=op.NAME,
+            subject=subject,
             nonce=nonce,
             now=int(self.clock()),
         )
@@ -402,11 +409,8 @@ class GuardianNode:
             with contextlib.suppress(TransportClosed):
                 await self.transport.send(client_id, data)
 
-    async def _op_recovery_start(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        new_device = ctl.p_bytes(params, "new_device", length=32)
-        lost_device = ctl.p_bytes(params, "lost_device", length=32)
-        verifier = ctl.p_bytes(params, "verifier", max_len=64)
+    async def _op_recovery_start(self, op: ops.RecoveryStart) -> dict[str, Any]:
+        vault_id, new_device, lost_device, verifier = op.vault, op.new_device, op.lost_device, op.verifier
         state = self._owner(vault_id)
         self._check_password(vault_id, state, verifier)
         if lost_device not in state.devices:
@@ -431,13 +435,12 @@ class GuardianNode:
         )
         return {"state": "open", "unlock_at": unlock}
 
-    async def _op_recovery_status(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        rec = self.keystore.metadata(vault_id).get("recovery", {})
+    async def _op_recovery_status(self, op: ops.RecoveryStatus) -> dict[str, Any]:
+        rec = self.keystore.metadata(op.vault).get("recovery", {})
         return {"state": rec.get("state", "none"), "unlock_at": rec.get("unlock_at", 0)}
 
-    async def _op_recovery_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
+    async def _op_recovery_cancel(self, op: ops.RecoveryCancel) -> dict[str, Any]:
+        vault_id = op.vault
         rec = dict(self.keystore.metadata(vault_id).get("recovery", {}))
         if rec.get("state") != "open":
             raise ctl.RequestRefused("no-recovery", "no recovery is open on this vault")
@@ -445,10 +448,8 @@ class GuardianNode:
         self._save(vault_id, recovery=rec)
         return {"state": "cancelled"}
 
-    async def _op_recovery_finish(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        verifier = ctl.p_bytes(params, "verifier", max_len=64)
-        notify = ctl.p_str(params, "notify", max_len=64)
+    async def _op_recovery_finish(self, op: ops.RecoveryFinish) -> dict[str, Any]:
+        vault_id, verifier, notify = op.vault, op.verifier, op.notify
         state = self._owner(vault_id)
         self._check_password(vault_id, state, verifier)
         rec = dict(self.keystore.metadata(vault_id).get("recovery", {}))
@@ -471,22 +472,20 @@ class GuardianNode:
         self._save(vault_id, owner=state.to_meta(), recovery=rec, clients=clients)
         return {"state": "finished"}
 
-    async def _op_policy_set(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        rules = policy_mod.validate_rules(params.get("rules"))
+    async def _op_policy_set(self, op: ops.PolicySet) -> dict[str, Any]:
+        vault_id = op.vault
+        rules = policy_mod.validate_rules(dict(op.rules))
         pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
         pol.rules = rules
         self._save(vault_id, policy=pol.to_meta(int(self.clock())))
         return {"rules": rules}
 
-    async def _op_policy_show(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
+    async def _op_policy_show(self, op: ops.PolicyShow) -> dict[str, Any]:
+        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(op.vault))
         return {"rules": pol.rules, "kind": self.kind}
 
-    async def _op_audit(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = params.get("vault") if isinstance(params.get("vault"), str) else None
-        since = ctl.p_int(params, "since", 0, 2**62) if "since" in params else 0
+    async def _op_audit(self, op: ops.Audit) -> dict[str, Any]:
+        vault_id, since = op.vault, op.since
         if self.audit is None:
             return {"entries": [], "head": [0, audit_mod.GENESIS], "signature": b""}
         entries = self.audit.entries(vault_id, since)
@@ -498,11 +497,11 @@ class GuardianNode:
             "signature": self.identity.sign(HEAD_LABEL, statement),
         }
 
-    def _policy_gate(self, vault_id: str, share: KeyShare, params: Mapping[str, Any]) -> policy_mod.Spend | None:
+    def _policy_gate(
+        self, vault_id: str, share: KeyShare, message: bytes, tx: TxContext | None
+    ) -> policy_mod.Spend | None:
         """Re-derive what a chain transaction asks to sign and judge it by this guardian's policy."""
-        message = params.get("message")
         spend = None
-        tx = params.get("tx")
         if tx is not None:
             allowed, spend = txcheck.derive(tx, share.scheme, share.public_key)
             if message not in allowed:
@@ -596,10 +595,10 @@ class GuardianNode:
         }
 
     # --- operations ---------------------------------------------------------------------------------
-    async def _op_ping(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _op_ping(self, op: ops.Ping) -> dict[str, Any]:
         return {"guardian": self.id, "time": int(self.clock())}
 
-    async def _op_list(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _op_list(self, op: ops.ListVaults) -> dict[str, Any]:
         """The vaults this guardian holds an active share of (public data only)."""
         out = []
         for rec in self.keystore.vaults():
@@ -616,8 +615,8 @@ class GuardianNode:
             )
         return {"vaults": out}
 
-    async def _op_info(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
+    async def _op_info(self, op: ops.Info) -> dict[str, Any]:
+        vault_id = op.vault
         share = self.keystore.active_share(vault_id)
         return {
             "scheme": share.scheme,
@@ -629,12 +628,9 @@ class GuardianNode:
             "chain_code": share.chain_code,
         }
 
-    async def _op_keygen(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        scheme = get_scheme(ctl.p_str(params, "scheme"))
-        threshold = ctl.p_int(params, "threshold", 2, 64)
-        members = _members(params, "members")
-        nonce = ctl.p_bytes(params, "nonce", length=32)
+    async def _op_keygen(self, op: ops.Keygen) -> dict[str, Any]:
+        vault_id, scheme, threshold = op.vault, get_scheme(op.scheme), op.threshold
+        members, nonce = dict(op.members), op.nonce
         me = self._my_index(members)
         sid = session_id("keygen", vault_id, 0, members, nonce)
         ids = sorted(members)
@@ -643,16 +639,12 @@ class GuardianNode:
             party = EcdsaKeygenParty(sid, me, ids, threshold)
         else:
             party = DkgParty(scheme, sid, me, ids, threshold)
-        owner = owner_mod.registration(params.get("owner"))
+        owner = owner_mod.registration(op.owner)
         share = await self._run(sid, "keygen", members, party)
         return self._store_pending(vault_id, share, members, owner=owner)
 
-    async def _op_commit(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        epoch = ctl.p_int(params, "epoch")
-        acks = params.get("acks")
-        if not isinstance(acks, dict):
-            raise DecodeError("parameter 'acks' must map guardian ids to signatures")
+    async def _op_commit(self, op: ops.Commit) -> dict[str, Any]:
+        vault_id, epoch, acks = op.vault, op.epoch, op.acks
         share = self.keystore.share(vault_id, epoch)
         members = self._vault_members(vault_id, epoch)
         statement = ctl.ack_statement(vault_id, epoch, share.public_key, share.transcript_hash)
@@ -669,23 +661,20 @@ class GuardianNode:
         self.keystore.activate(vault_id, epoch)
         return {"epoch": epoch}
 
-    async def _op_ack(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _op_ack(self, op: ops.Ack) -> dict[str, Any]:
         """Acknowledge an epoch this guardian already holds (repair: the holders that did not change)."""
-        vault_id = ctl.p_str(params, "vault")
-        epoch = ctl.p_int(params, "epoch")
+        vault_id, epoch = op.vault, op.epoch
         share = self.keystore.share(vault_id, epoch)
         statement = ctl.ack_statement(vault_id, epoch, share.public_key, share.transcript_hash)
         return {"ack": self.identity.sign(ctl.ACK_LABEL, statement), "epoch": epoch}
 
-    async def _op_abort(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        epoch = ctl.p_int(params, "epoch")
+    async def _op_abort(self, op: ops.AbortEpoch) -> dict[str, Any]:
+        vault_id, epoch = op.vault, op.epoch
         self.keystore.discard_pending(vault_id, epoch)
         return {"epoch": epoch}
 
-    def _signers(self, vault_id: str, share: KeyShare, params: Mapping[str, Any]) -> tuple[dict[int, str], list[int]]:
+    def _signers(self, vault_id: str, share: KeyShare, signer_ids: tuple[str, ...]) -> tuple[dict[int, str], list[int]]:
         members = self._vault_members(vault_id, share.epoch)
-        signer_ids = ctl.p_ids(params, "signers")
         index = {g: i for i, g in members.items()}
         unknown = [g for g in signer_ids if g not in index]
         if unknown:
@@ -695,13 +684,11 @@ class GuardianNode:
         signers = sorted(index[g] for g in signer_ids)
         return {i: members[i] for i in signers}, signers
 
-    async def _op_sign(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        message = ctl.p_bytes(params, "message", max_len=1 << 16)
-        nonce = ctl.p_bytes(params, "nonce", length=32)
+    async def _op_sign(self, op: ops.Sign) -> dict[str, Any]:
+        vault_id, message, nonce = op.vault, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
-        members, signers = self._signers(vault_id, share, params)
-        spend = self._policy_gate(vault_id, share, params)
+        members, signers = self._signers(vault_id, share, op.signers)
+        spend = self._policy_gate(vault_id, share, message, op.tx)
         sid = session_id("sign", vault_id, share.epoch, members, nonce)
         if share.scheme == ECDSA:
             pre = await self._presign(vault_id, share, sid + b"p", members, signers)
@@ -741,14 +728,12 @@ class GuardianNode:
         party = PresignParty(share, sid, signers, bans=bans)
         return await self._run(sid, "presign", members, party, uses_ot_of=bans)
 
-    async def _op_presign(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        count = ctl.p_int(params, "count", 1, 100)
-        nonce = ctl.p_bytes(params, "nonce", length=32)
+    async def _op_presign(self, op: ops.Presign) -> dict[str, Any]:
+        vault_id, count, nonce = op.vault, op.count, op.nonce
         share = self.keystore.active_share(vault_id)
         if share.scheme != ECDSA:
             raise ctl.RequestRefused("bad-request", "presignatures exist for ecdsa-secp256k1 vaults only")
-        members, signers = self._signers(vault_id, share, params)
+        members, signers = self._signers(vault_id, share, op.signers)
         ids = []
         for k in range(count):
             sid = session_id("presign", vault_id, share.epoch, members, nonce + k.to_bytes(4, "big"))
@@ -757,31 +742,26 @@ class GuardianNode:
             self.keystore.add_presignatures(vault_id, share.epoch, [(pre.presig_id, pre.to_bytes())])
         return {"presignatures": ids}
 
-    async def _op_sign_presigned(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        presig_id = ctl.p_bytes(params, "presignature", length=32)
-        digest = ctl.p_bytes(params, "message", length=32)
-        nonce = ctl.p_bytes(params, "nonce", length=32)
+    async def _op_sign_presigned(self, op: ops.SignPresigned) -> dict[str, Any]:
+        vault_id, presig_id, digest, nonce = op.vault, op.presignature, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
-        members, _ = self._signers(vault_id, share, params)
-        spend = self._policy_gate(vault_id, share, params)
+        members, _ = self._signers(vault_id, share, op.signers)
+        spend = self._policy_gate(vault_id, share, digest, op.tx)
         pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
         sid = session_id("online", vault_id, share.epoch, members, nonce)
         sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
         self._policy_record(vault_id, spend)
         return {"signature": sig}
 
-    async def _op_export(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _op_export(self, op: ops.Export) -> dict[str, Any]:
         """The emergency exit: hand this guardian's share to the owner (approved, encrypted to it)."""
-        vault_id = ctl.p_str(params, "vault")
-        share = self.keystore.active_share(vault_id)
+        share = self.keystore.active_share(op.vault)
         if share.depth:
             raise ctl.RequestRefused("bad-request", "only master keys are exported")
         return {"index": share.index, "share": share.scheme_obj.group.scalar_to_bytes(share.secret)}
 
-    async def _op_refresh(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        nonce = ctl.p_bytes(params, "nonce", length=32)
+    async def _op_refresh(self, op: ops.Refresh) -> dict[str, Any]:
+        vault_id, nonce = op.vault, op.nonce
         share = self.keystore.active_share(vault_id)
         members = self._vault_members(vault_id, share.epoch)
         sid = session_id("refresh", vault_id, share.epoch, members, nonce)
@@ -790,21 +770,15 @@ class GuardianNode:
         assert new is not None
         return self._store_pending(vault_id, new, members)
 
-    async def _op_reshare(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _op_reshare(self, op: ops.Reshare) -> dict[str, Any]:
         """Deal to a new committee: replace, add or remove guardians, change the threshold.
 
         ``dealers`` are current holders by guardian id; ``committee`` gives the new indices.  A
         guardian that stays keeps its index, so one node index never names two guardians.
         """
-        vault_id = ctl.p_str(params, "vault")
-        nonce = ctl.p_bytes(params, "nonce", length=32)
-        new_threshold = ctl.p_int(params, "threshold", 2, 64)
-        committee = _members(params, "committee")
-        scheme = get_scheme(ctl.p_str(params, "scheme"))
-        expected_key = ctl.p_bytes(params, "public_key", max_len=64)
-        epoch = ctl.p_int(params, "epoch")
-        old_members = _members(params, "old_members")
-        dealer_ids = ctl.p_ids(params, "dealers")
+        vault_id, nonce, new_threshold, committee = op.vault, op.nonce, op.threshold, dict(op.committee)
+        scheme, expected_key, epoch = get_scheme(op.scheme), op.public_key, op.epoch
+        old_members, dealer_ids = dict(op.old_members), op.dealers
         old_index = {g: i for i, g in old_members.items()}
         if any(g not in old_index for g in dealer_ids):
             raise DecodeError("every dealer must be a current holder")
@@ -839,18 +813,12 @@ class GuardianNode:
             return {"dealt": True}
         if new.public_key != expected_key:
             raise ctl.RequestRefused("wrong-key", "the reshared key is not the vault's key")
-        owner = None if self._knows(vault_id) else owner_mod.registration(params.get("owner"))
+        owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
         return self._store_pending(vault_id, new, committee, owner=owner)
 
-    async def _op_repair(self, params: dict[str, Any]) -> dict[str, Any]:
-        vault_id = ctl.p_str(params, "vault")
-        nonce = ctl.p_bytes(params, "nonce", length=32)
-        members = _members(params, "members")
-        epoch = ctl.p_int(params, "epoch")
-        scheme = get_scheme(ctl.p_str(params, "scheme"))
-        expected_key = ctl.p_bytes(params, "public_key", max_len=64)
-        helper_ids = ctl.p_ids(params, "helpers")
-        lost_id = ctl.p_str(params, "lost")
+    async def _op_repair(self, op: ops.Repair) -> dict[str, Any]:
+        vault_id, nonce, members, epoch = op.vault, op.nonce, dict(op.members), op.epoch
+        scheme, expected_key, helper_ids, lost_id = get_scheme(op.scheme), op.public_key, op.helpers, op.lost
         index = {g: i for i, g in members.items()}
         if lost_id not in index or any(g not in index for g in helper_ids):
             raise DecodeError("helpers and the lost holder must be holders of the vault")
@@ -878,7 +846,7 @@ class GuardianNode:
             return {"helped": True}
         if one.public_key != expected_key:
             raise ctl.RequestRefused("wrong-key", "the repaired share is not of the vault's key")
-        owner = None if self._knows(vault_id) else owner_mod.registration(params.get("owner"))
+        owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
         return self._store_pending(vault_id, one, members, owner=owner)
 
 
