@@ -231,11 +231,13 @@ def finalize(
     ]
     if bad_chain:
         raise ProtocolAbort(bad_chain, "dkg-chain-code-opening", "chain-code opening does not match its commitment")
-    summed = vss.add_commitments(group, [round1[j].commitment for j in participants])
-    secret = sum(received[j].share for j in participants) % group.order
-    if group.base_mul(secret) != vss.evaluate(group, summed, me):
-        bad = [j for j in participants if not vss.verify(group, round1[j].commitment, me, received[j].share)]
-        raise ProtocolAbort(bad, "dkg-share-feldman", f"share sent to participant {me} fails Feldman verification")
+    summed, secret = vss.verify_received(
+        group,
+        {j: round1[j].commitment for j in participants},
+        me,
+        {j: received[j].share for j in participants},
+        "dkg-share-feldman",
+    )
     group_key = summed[0]
     vshares = {j: vss.evaluate(group, summed, j) for j in participants}
     chain_code = transcript.digest(CHAIN_LABEL, session_id, *(received[j].chain_code_part for j in participants))

@@ -233,11 +233,7 @@ def finalize(
     """A receiver's new share: Feldman-check what each dealer sent, sum, derive the public data."""
     group = scheme.group
     validate_threshold(new_threshold, len(new_participants))
-    summed = vss.add_commitments(group, list(commitments.values()))
-    total = sum(shares.values()) % group.order
-    if group.base_mul(total) != vss.evaluate(group, summed, me):
-        bad = [d for d in commitments if not vss.verify(group, commitments[d], me, shares[d])]
-        raise ProtocolAbort(bad, "reshare-share-feldman", f"share sent to participant {me} fails Feldman verification")
+    summed, total = vss.verify_received(group, commitments, me, shares, "reshare-share-feldman")
     if old_secret is not None:  # refresh: add the zero sharing to the old shares
         secret = (old_secret + total) % group.order
         vshares = {j: old.verifying_shares[j] + vss.evaluate(group, summed, j) for j in new_participants}
