@@ -8,7 +8,8 @@ material: they name what was wrong, not the value that was wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -88,3 +89,14 @@ class ProtocolAbort(GridlockError):
         if self.suspects:
             return f"suspects: {show(self.suspects)}"
         return "nobody blamed"
+
+
+@contextmanager
+def blame_malformed(sender: int, what: str, *, also: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+    """Decode what ``sender`` sent inside this block: a :class:`DecodeError` (or one of ``also``)
+    is the sender's fault, ``ProtocolAbort([sender], "decode", "malformed <what>: …")``."""
+    caught: tuple[type[Exception], ...] = (DecodeError, *also)
+    try:
+        yield
+    except caught as exc:
+        raise ProtocolAbort([sender], "decode", f"malformed {what}: {exc}") from None

@@ -18,7 +18,7 @@ from gridlock.crypto import codec
 from gridlock.crypto.ecdsa import online, setup, signing
 from gridlock.crypto.ecdsa.scheme import ECDSA_SECP256K1
 from gridlock.crypto.keyshare import KeyShare
-from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
+from gridlock.errors import InvalidParameterError, blame_malformed
 from gridlock.protocol.dkg import DkgParty
 from gridlock.protocol.party import RoundProtocol, RoundSpec
 
@@ -41,12 +41,10 @@ class EcdsaKeygenParty(DkgParty):
             assert self._setup is not None
             dkg_inbox, pairs = {}, {}
             for j, data in inbox.items():
-                try:
+                with blame_malformed(j, "keygen round-2 message"):
                     m = codec.load_map(data, frozenset({0, 1}))
                     dkg_inbox[j] = codec.get_bytes(m, 0)
                     pairs[j] = self._setup.finish(j, codec.get_bytes(m, 1))
-                except DecodeError as exc:
-                    raise ProtocolAbort([j], "decode", f"malformed keygen round-2 message: {exc}") from None
             out = super()._step(3, dkg_inbox)
             assert self._share is not None
             self._share = replace(self._share, ext=setup.to_ext(pairs))
@@ -129,9 +127,7 @@ class EcdsaSetupParty(RoundProtocol[KeyShare]):
             return {j: self._setup.message_for(j) for j in self.participants if j != self.index}
         pairs = {}
         for j, data in inbox.items():
-            try:
+            with blame_malformed(j, "OT setup message"):
                 pairs[j] = self._setup.finish(j, data)
-            except DecodeError as exc:
-                raise ProtocolAbort([j], "decode", f"malformed OT setup message: {exc}") from None
         self._finish(replace(self.share, ext=setup.to_ext(pairs), banned=set()))
         return {}

@@ -49,6 +49,7 @@ from gridlock.errors import (
     MessageRejected,
     ProtocolAbort,
     SignatureError,
+    blame_malformed,
 )
 from gridlock.protocol.message import ABORT_ROUND, Message
 
@@ -507,8 +508,6 @@ class RoundProtocol(Party[T]):
 
     @staticmethod
     def decode(sender: int, fn: Callable[[], U]) -> U:
-        """Run a payload decoder; a failure is the sender's fault."""
-        try:
+        """Run a payload decoder; a failure is the sender's fault (:func:`~gridlock.errors.blame_malformed`)."""
+        with blame_malformed(sender, f"message from {sender}"):
             return fn()
-        except DecodeError as exc:
-            raise ProtocolAbort([sender], "decode", f"malformed message from {sender}: {exc}") from None

@@ -28,7 +28,7 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.polynomial import validate_indices
 from gridlock.crypto.reshare import PublicPackage, agree_on_public_data
 from gridlock.crypto.schemes import get_scheme
-from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
+from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort, blame_malformed
 from gridlock.protocol.message import Message
 from gridlock.protocol.party import CannotJudge, RoundProtocol, RoundSpec, inputs_mismatch
 
@@ -122,20 +122,16 @@ class RepairParty(RoundProtocol[KeyShare | None]):
         sigmas: dict[int, int] = {}
         assert self._pub is not None
         for k, data in inbox.items():
-            try:
+            with blame_malformed(k, "repair sum"):
                 sigmas[k] = codec.scalar(g, codec.load_map(data, frozenset({0}))[0])
-            except DecodeError as exc:
-                raise ProtocolAbort([k], "decode", f"malformed repair sum: {exc}") from None
             rp.check_sigma(g, k, sigmas[k], self._published, self.helpers.index(k))
         self._finish(rp.rebuild(self._pub, self.lost, sigmas))
         return {}
 
     def _check_part(self, i: int, data: bytes, published: Point) -> int:
         g = self.scheme.group
-        try:
+        with blame_malformed(i, "repair part"):
             delta = codec.scalar(g, codec.load_map(data, frozenset({0}))[0])
-        except DecodeError as exc:
-            raise ProtocolAbort([i], "decode", f"malformed repair part: {exc}") from None
         if g.base_mul(delta) != published:
             raise ProtocolAbort([i], "repair-part", "part received does not match the part published")
         return delta
@@ -143,19 +139,15 @@ class RepairParty(RoundProtocol[KeyShare | None]):
     @staticmethod
     def _parse_round1(i: int, data: bytes) -> tuple[bytes, list[object], bytes]:
         """The parts of a round-1 message whose form does not depend on the parameters."""
-        try:
+        with blame_malformed(i, "repair round-1 message"):
             m = codec.load_map(data, frozenset({0, 1, 2}))
             return codec.get_bytes(m, 0), codec.get_list(m, 1), codec.get_bytes(m, 2, 32)
-        except DecodeError as exc:
-            raise ProtocolAbort([i], "decode", f"malformed repair round-1 message: {exc}") from None
 
     def _deltas(self, i: int, raw: list[object]) -> list[Point]:
-        try:
+        with blame_malformed(i, "repair round-1 message"):
             if len(raw) != len(self.helpers):
                 raise DecodeError(f"{len(raw)} published parts for {len(self.helpers)} helpers")
             return [codec.point(self.scheme.group, d) for d in raw]
-        except DecodeError as exc:
-            raise ProtocolAbort([i], "decode", f"malformed repair round-1 message: {exc}") from None
 
     def _read_round1(self, inbox: Mapping[int, bytes]) -> None:
         g = self.scheme.group

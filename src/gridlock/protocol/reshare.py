@@ -35,7 +35,7 @@ from gridlock.crypto.group import Point
 from gridlock.crypto.keyshare import KeyShare, validate_threshold
 from gridlock.crypto.polynomial import validate_indices
 from gridlock.crypto.schemes import get_scheme
-from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
+from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort, blame_malformed
 from gridlock.protocol.message import Message
 from gridlock.protocol.party import CannotJudge, RoundProtocol, RoundSpec, inputs_mismatch
 
@@ -205,11 +205,9 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
 
     @staticmethod
     def _read_round1(d: int, data: bytes) -> tuple[bytes, object, bytes]:
-        try:
+        with blame_malformed(d, "reshare round-1 message"):
             m = codec.load_map(data, frozenset({0, 1, 2}))
             return codec.get_bytes(m, 0), m[1], codec.get_bytes(m, 2, 32)
-        except DecodeError as exc:
-            raise ProtocolAbort([d], "decode", f"malformed reshare round-1 message: {exc}") from None
 
     def _round2(self, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
         packages: dict[int, bytes] = {}
@@ -270,14 +268,12 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         shares: dict[int, int] = {}
         pairs = {}
         for j, data in inbox.items():
-            try:
+            with blame_malformed(j, "reshare round-2 message", also=(KeyError,)):
                 m = codec.load_map(data, frozenset(), frozenset({0, 1}))
                 if j in self.dealers:
                     shares[j] = codec.scalar(g, m[0])
                 if self._setup is not None and j in self.receivers:
                     pairs[j] = self._setup.finish(j, codec.get_bytes(m, 1))
-            except (DecodeError, KeyError) as exc:
-                raise ProtocolAbort([j], "decode", f"malformed reshare round-2 message: {exc}") from None
         if self._dealing is not None:
             shares[self.index] = self._dealing.polynomial(self.index)
             self._dealing = None

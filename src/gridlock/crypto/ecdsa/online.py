@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from gridlock.crypto import codec
 from gridlock.crypto.group import Point
 from gridlock.crypto.secp256k1 import SECP256K1, N, Secp256k1Point
-from gridlock.errors import DecodeError, InvalidParameterError, NonceReuseError, ProtocolAbort
+from gridlock.errors import DecodeError, InvalidParameterError, NonceReuseError, ProtocolAbort, blame_malformed
 
 G = SECP256K1
 
@@ -159,12 +159,10 @@ def combine(presig: Presignature, digest: bytes, own: tuple[int, int], inbox: Ma
     e = digest_scalar(digest)
     shares = {presig.index: own}
     for j, data in inbox.items():
-        try:
+        with blame_malformed(j, "online share"):
             m = codec.load_map(data, frozenset({0, 1, 2, 3}))
             pid, dig = codec.get_bytes(m, 0, 32), codec.get_bytes(m, 1, 32)
             w, u = _sc(m[2]), _sc(m[3])
-        except DecodeError as exc:
-            raise ProtocolAbort([j], "decode", f"malformed online share: {exc}") from None
         if not hmac.compare_digest(pid, presig.presig_id) or not hmac.compare_digest(dig, digest):
             raise ProtocolAbort([j], "presignature-mismatch", "signer used another presignature or message")
         phi_j, u_j, x_j = presig.commitments[j]

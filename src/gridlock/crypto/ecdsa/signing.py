@@ -67,7 +67,7 @@ from gridlock.crypto.group import Point
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.polynomial import lagrange_coefficient
 from gridlock.crypto.secp256k1 import SECP256K1, N, Secp256k1Point
-from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort
+from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort, blame_malformed
 
 SIGN_LABEL = b"gridlock/dkls23/sign/v2"
 CONTEXT_LABEL = b"gridlock/dkls23/sign/context/v1"
@@ -203,12 +203,10 @@ class Presigner:
     def round2(self, inbox: Mapping[int, bytes]) -> dict[int, bytes]:
         contributions = {self.me: self._contribution}
         for j in self.others:
-            try:
+            with blame_malformed(j, "presign round-1 message"):
                 m = codec.load_map(inbox[j], frozenset({0, 1}))
                 contributions[j] = codec.get_bytes(m, 0, CONTRIBUTION_LEN)
                 context = codec.get_bytes(m, 1, 32)
-            except DecodeError as exc:
-                raise ProtocolAbort([j], "decode", f"malformed presign round-1 message: {exc}") from None
             if not hmac.compare_digest(context, self.context):
                 # Either the coordinator gave us different inputs (session, signers) or j lies about
                 # them, or j holds another epoch's share: no evidence against anyone, and no ban.
@@ -239,13 +237,11 @@ class Presigner:
     def round3(self, inbox: Mapping[int, bytes]) -> dict[int, bytes]:
         vole_msgs = {}
         for j, data in inbox.items():
-            try:
+            with blame_malformed(j, "presign round-2 message"):
                 m = codec.load_map(data, frozenset({0, 1, 2}))
                 self._commits[j] = codec.get_bytes(m, 0, 32)
                 sid = codec.get_bytes(m, 1, 32)
                 vole_msgs[j] = codec.get_bytes(m, 2, vole.SENDER_MSG_LEN)
-            except DecodeError as exc:
-                raise ProtocolAbort([j], "decode", f"malformed presign round-2 message: {exc}") from None
             if not hmac.compare_digest(sid, self.sid):
                 # The round-1 echo makes this unreachable for a consistent broadcast; checked anyway
                 # before the OT state is touched, so a mismatch never turns into a ban.
@@ -315,7 +311,7 @@ class Presigner:
             raise ProtocolAbort([], "echo-mismatch", findings[0].reason, suspects=suspects)
 
     def _decode_round3(self, j: int, data: bytes) -> dict[int, Any]:
-        try:
+        with blame_malformed(j, "presign round-3 message"):
             m = codec.load_map(data, frozenset(range(9)))
             codec.get_list(m, 0)
             codec.get_bytes(m, 1)
@@ -323,8 +319,6 @@ class Presigner:
             m[4] = _sc(m[4])
             m[5], m[6], m[7] = _pt(m[5]), codec.get_bytes(m, 6, 32), _pt(m[7])
             m[8] = [_pt(z) for z in codec.get_list(m, 8, length=len(self.signers) - 1)]
-        except DecodeError as exc:
-            raise ProtocolAbort([j], "decode", f"malformed presign round-3 message: {exc}") from None
         return m
 
     def _check_round3(self, j: int, m: Mapping[int, Any]) -> tuple[Point, Point, int, list[int]]:
@@ -390,12 +384,10 @@ class Presigner:
     def finish(self, inbox: Mapping[int, bytes]) -> Presignature:
         commitments = {self.me: (_pt(self._own4[1]), _pt(self._own4[2]), _pt(self._own4[3]))}
         for j in self.others:
-            try:
+            with blame_malformed(j, "presign round-4 message"):
                 m = codec.load_map(inbox[j], frozenset({0, 1, 2, 3}))
                 echo = codec.get_bytes(m, 0, 32)
                 commitments[j] = (_pt(m[1]), _pt(m[2]), _pt(m[3]))
-            except DecodeError as exc:
-                raise ProtocolAbort([j], "decode", f"malformed presign round-4 message: {exc}") from None
             if not hmac.compare_digest(echo, self._own4[0]):
                 # some signer sent different public values to different signers (point to point),
                 # or j misreports them: nobody can tell which
