@@ -106,7 +106,9 @@ def address_bytes(public_key: bytes) -> bytes:
     return hash160(_compressed(public_key))
 
 
-def _bech32(prefix: str, data: bytes) -> str:
+def bech32_address(prefix: str, data: bytes) -> str:
+    """``prefix1…``: bech32 (BIP173, not bech32m) of an address's bytes, checked to decode back to
+    them (a prefix that makes it longer than 90 characters or ambiguous is refused)."""
     if not valid_bech32_prefix(prefix):
         raise InvalidParameterError("a bech32 prefix is 1-83 lowercase printable ASCII characters")
     words = bytes(convertbits(data, 8, 5))
@@ -121,7 +123,7 @@ def _bech32(prefix: str, data: bytes) -> str:
 
 def address(public_key: bytes, prefix: str = "secret") -> str:
     """The bech32 account address of a compressed secp256k1 public key (``secret1…`` by default)."""
-    return _bech32(prefix, address_bytes(public_key))
+    return bech32_address(prefix, address_bytes(public_key))
 
 
 # --- summary ---------------------------------------------------------------------------------
@@ -193,7 +195,7 @@ def _coins(raw: list[dict[str, Any]]) -> tuple[Coin, ...]:
 
 def _bech32_or_hex(raw: bytes, prefix: str) -> str:
     try:
-        return _bech32(prefix, raw)
+        return bech32_address(prefix, raw)
     except InvalidParameterError:
         return raw.hex()
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from typing import Any, Final
+from typing import Final
 
-from bech32m.codecs import (  # type: ignore[import-untyped,unused-ignore]
-    Encoding,
-    bech32_decode,
-    bech32_encode,
-    convertbits,
-)
+from bech32m.codecs import Encoding, bech32_decode, convertbits  # type: ignore[import-untyped,unused-ignore]
 
+from gridlock.chains.cosmos import bech32_address
 from gridlock.crypto.hashing import hash160
 from gridlock.enclave.errors import InvalidAddress
+from gridlock.errors import InvalidParameterError
 
 __all__ = ["PREFIX", "canonical", "check_sender", "contract_address", "human", "module_address"]
 
@@ -22,11 +19,12 @@ PREFIX: Final = "secret"
 
 
 def human(canonical_bytes: bytes, prefix: str = PREFIX) -> str:
-    """``secret1…``: bech32 (BIP173, not bech32m) of the canonical address bytes."""
-    words: Any = convertbits(list(canonical_bytes), 8, 5)
-    if words is None:
-        raise InvalidAddress("cannot encode this address")
-    return str(bech32_encode(prefix, words, Encoding.BECH32))
+    """``secret1…``: bech32 (BIP173, not bech32m) of the canonical address bytes, as every Cosmos
+    account address (:func:`gridlock.chains.cosmos.bech32_address`)."""
+    try:
+        return bech32_address(prefix, bytes(canonical_bytes))
+    except InvalidParameterError as exc:
+        raise InvalidAddress(str(exc)) from None
 
 
 def canonical(address: object, prefix: str = PREFIX) -> bytes:
