@@ -101,13 +101,18 @@ def resolve_utxo(psbt: Psbt, index: int) -> tuple[TxOut, bool]:
     return out, True
 
 
-def spent_outputs(psbt: Psbt) -> list[TxOut]:
-    """The output spent by every input, in input order; the outputs may not exceed them."""
-    spent = [resolve_utxo(psbt, i)[0] for i in range(len(psbt.tx.inputs))]
-    total_in, total_out = sum(o.amount for o in spent), sum(o.amount for o in psbt.tx.outputs)
+def resolve_utxos(psbt: Psbt) -> list[tuple[TxOut, bool]]:
+    """:func:`resolve_utxo` of every input, in input order; the outputs may not exceed them."""
+    resolved = [resolve_utxo(psbt, i) for i in range(len(psbt.tx.inputs))]
+    total_in, total_out = sum(o.amount for o, _ in resolved), sum(o.amount for o in psbt.tx.outputs)
     if total_out > total_in:
         raise ChainError(f"the outputs ({total_out} sat) exceed the inputs ({total_in} sat)")
-    return spent
+    return resolved
+
+
+def spent_outputs(psbt: Psbt) -> list[TxOut]:
+    """The output spent by every input, in input order; the outputs may not exceed them."""
+    return [o for o, _ in resolve_utxos(psbt)]
 
 
 # --- what to sign ------------------------------------------------------------------------------------
@@ -135,9 +140,13 @@ def _sighash(psbt: Psbt, index: int, spent: list[TxOut], kind: str, hash_type: i
     return bip143_sighash(psbt.tx, index, p2wpkh_script_code(program), spent[index].amount, hash_type)
 
 
-def requests(psbt: Psbt, key: _Key | None, *, allow_foreign_inputs: bool = True) -> list[SighashRequest]:
-    """The signatures ``key`` owes this PSBT (``key=None``: every P2WPKH/P2TR input not yet final)."""
-    spent = spent_outputs(psbt)
+def requests(
+    psbt: Psbt, key: _Key | None, *, allow_foreign_inputs: bool = True, spent: list[TxOut] | None = None
+) -> list[SighashRequest]:
+    """The signatures ``key`` owes this PSBT (``key=None``: every P2WPKH/P2TR input not yet final).
+    ``spent``: the PSBT's :func:`spent_outputs`, when the caller has them already."""
+    if spent is None:
+        spent = spent_outputs(psbt)
     out: list[SighashRequest] = []
     foreign: list[int] = []
     for i, utxo in enumerate(spent):

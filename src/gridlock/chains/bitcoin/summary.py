@@ -8,7 +8,7 @@ from typing import Any
 from gridlock.chains.bitcoin.address import get_network, script_kind, script_to_address
 from gridlock.chains.bitcoin.psbt import Psbt
 from gridlock.chains.bitcoin.sighash import HASH_TYPE_NAMES
-from gridlock.chains.bitcoin.signing import SighashRequest, requests, resolve_utxo, spent_outputs
+from gridlock.chains.bitcoin.signing import SighashRequest, requests, resolve_utxos
 
 
 def btc(sats: int) -> str:
@@ -88,10 +88,10 @@ def summarize(psbt_base64: str, network: str = "mainnet") -> PsbtSummary:
     """Summarise a PSBT; every input must carry its UTXO data (so the fee is known, not guessed)."""
     get_network(network)
     psbt = Psbt.from_base64(psbt_base64)
-    spent = spent_outputs(psbt)
+    resolved = resolve_utxos(psbt)
+    spent = [utxo for utxo, _ in resolved]
     inputs = []
-    for i, (txin, utxo) in enumerate(zip(psbt.tx.inputs, spent, strict=True)):
-        verified = resolve_utxo(psbt, i)[1]
+    for i, (txin, (utxo, verified)) in enumerate(zip(psbt.tx.inputs, resolved, strict=True)):
         inputs.append(
             InputSummary(
                 index=i,
@@ -123,5 +123,5 @@ def summarize(psbt_base64: str, network: str = "mainnet") -> PsbtSummary:
         total_in=total_in,
         total_out=total_out,
         fee=total_in - total_out,
-        sighashes=tuple(requests(psbt, None)),
+        sighashes=tuple(requests(psbt, None, spent=spent)),
     )
