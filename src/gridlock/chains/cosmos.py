@@ -229,7 +229,10 @@ _MESSAGES: dict[str, tuple[str, Callable[[dict[str, Any], str], list[Transfer]]]
 }
 
 
-def _parse(sign_doc: bytes) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+_Parsed = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # SignDoc, TxBody, AuthInfo
+
+
+def _parse(sign_doc: bytes) -> _Parsed:
     if not isinstance(sign_doc, bytes | bytearray):
         raise DecodeError("a SignDoc is protobuf bytes")
     doc = decode("SignDoc", bytes(sign_doc))
@@ -273,7 +276,11 @@ def summarize(sign_doc: bytes, prefix: str = "secret") -> SignDocSummary:
 
     ``prefix`` names the bech32 prefix used to show signer addresses and Secret contract addresses.
     """
-    doc, body, auth = _parse(sign_doc)
+    return _summarize(sign_doc, _parse(sign_doc), prefix)
+
+
+def _summarize(sign_doc: bytes, parsed: _Parsed, prefix: str) -> SignDocSummary:
+    doc, body, auth = parsed
     messages: list[MessageSummary] = []
     transfers: list[Transfer] = []
     for any_msg in body["messages"]:
@@ -330,7 +337,11 @@ def sign_direct(sign_doc: bytes, signer: Signer) -> bytes:
     (:class:`NotASignerError` otherwise).
     """
     public_key = _check_signer(signer)
-    summary = summarize(sign_doc)
+    return _sign_direct(sign_doc, _parse(sign_doc), signer, public_key)
+
+
+def _sign_direct(sign_doc: bytes, parsed: _Parsed, signer: Signer, public_key: bytes) -> bytes:
+    summary = _summarize(sign_doc, parsed, "secret")
     signer_slot(summary, public_key)
     digest = summary.signing_hash
     sig = signer.sign(digest)
@@ -408,6 +419,10 @@ def tx_raw(body_bytes: bytes, auth_info_bytes: bytes, signatures: list[bytes]) -
     auth = decode("AuthInfo", auth_info_bytes)
     if len(signatures) != len(auth["signer_infos"]):
         raise CosmosError(f"{len(signatures)} signatures for {len(auth['signer_infos'])} signer infos")
+    return _tx_raw(body_bytes, auth_info_bytes, signatures)
+
+
+def _tx_raw(body_bytes: bytes, auth_info_bytes: bytes, signatures: list[bytes]) -> bytes:
     out = b""
     if body_bytes:
         out += put_bytes(1, body_bytes)
@@ -424,8 +439,9 @@ def sign_transaction(sign_doc: bytes, signer: Signer) -> bytes:
     With several signers each signs its own SignDoc (account numbers differ): collect the
     signatures from :func:`sign_direct` and join them with :func:`tx_raw`.
     """
-    doc, _, auth = _parse(sign_doc)
+    parsed = _parse(sign_doc)
+    doc, _, auth = parsed
     if len(auth["signer_infos"]) != 1:
         raise CosmosError("several signers: sign each SignDoc with sign_direct and join them with tx_raw")
-    sig = sign_direct(sign_doc, signer)
-    return tx_raw(doc["body_bytes"], doc["auth_info_bytes"], [sig])
+    sig = _sign_direct(sign_doc, parsed, signer, _check_signer(signer))
+    return _tx_raw(doc["body_bytes"], doc["auth_info_bytes"], [sig])  # one signer info, one signature
