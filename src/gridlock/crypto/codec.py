@@ -156,7 +156,7 @@ def _head(data: bytes, pos: int) -> tuple[int, int, int]:
     raise DecodeError("malformed CBOR (reserved additional information)")
 
 
-def loads(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Any:
+def loads(data: bytes, *, max_size: int = MAX_PAYLOAD, max_items: int = MAX_ITEMS) -> Any:
     """Decode one untrusted CBOR value: size bound, :func:`check_structure`, cbor2, canonical check.
 
     Raises :class:`DecodeError` for anything but the deterministic encoding (RFC 8949 §4.2.1) of a
@@ -168,7 +168,7 @@ def loads(data: bytes, *, max_size: int = MAX_PAYLOAD) -> Any:
     if len(data) > max_size:
         raise DecodeError(f"encoded value larger than {max_size} bytes")
     data = bytes(data)
-    check_structure(data)
+    check_structure(data, max_items=max_items)
     try:
         obj = cbor2.loads(data, allow_indefinite=False)
     except Exception:  # cbor2 raises many types for malformed input (e.g. invalid UTF-8)
@@ -188,8 +188,9 @@ def load_map(
     optional: frozenset[int] = frozenset(),
     *,
     max_size: int = MAX_PAYLOAD,
+    max_items: int = MAX_ITEMS,
 ) -> dict[int, Any]:
-    obj = loads(data, max_size=max_size)
+    obj = loads(data, max_size=max_size, max_items=max_items)
     if not isinstance(obj, dict):
         raise DecodeError("expected a CBOR map")
     present = set(obj)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from gridlock.errors import GridlockError
 from gridlock.guardian.keystore import ShareStore
 
 log = logging.getLogger("gridlock.guardian.bans")
@@ -35,6 +36,7 @@ class VaultBans:
         self.vault_id = vault_id
         self.epoch = epoch
         self._banned = set(banned)
+        self.unpersisted: set[int] = set()
         self._on_ban = on_ban
 
     def __contains__(self, j: object, /) -> bool:
@@ -47,9 +49,21 @@ class VaultBans:
         if j in self._banned:
             return
         self._banned.add(j)  # in force for every session of this process before anything can fail
+        self.unpersisted.add(j)
         try:
-            share = self._store.share(self.vault_id, self.epoch)
-            self._store.update_share(self.vault_id, self.epoch, replace(share, banned=share.banned | {j}))
+            self.persist()
+        except GridlockError:
+            # the presigner's abort must still happen; the guardian refuses new OT-based sessions of
+            # this vault until the ban is on disk (see GuardianNode._presign)
+            log.error("vault %s epoch %d: the ban of participant %d is not stored yet", self.vault_id, self.epoch, j)
         finally:
             self._on_ban(self, j)
         log.warning("vault %s epoch %d: participant %d banned until the next refresh", self.vault_id, self.epoch, j)
+
+    def persist(self) -> None:
+        """Write the bans not yet on disk; raises the store's error when it still cannot."""
+        if not self.unpersisted:
+            return
+        share = self._store.share(self.vault_id, self.epoch)
+        self._store.update_share(self.vault_id, self.epoch, replace(share, banned=share.banned | self._banned))
+        self.unpersisted.clear()

@@ -102,6 +102,25 @@ def session_id(op: str, vault_id: str, epoch: int, members: Mapping[int, str], n
     )
 
 
+def _failure(exc: Exception) -> tuple[str, str, str]:
+    """``(code, message, audit decision)`` for a request that did not complete: refusals are the
+    guardian's decision, everything else a failure; messages never carry secrets."""
+    if isinstance(exc, ctl.RequestRefused):
+        return exc.code, exc.reason, "refused"
+    if isinstance(exc, ProtocolAbort):
+        return "protocol-abort", f"{exc.check}: {exc.reason}; {exc.blame_text(exc.members)}", "failed"
+    if isinstance(exc, ProtocolStalled):
+        missing = ", ".join(str(m) for m in sorted(exc.missing, key=str)) or "unknown"
+        return "timeout", f"{exc}; no answer from: {missing}", "failed"
+    if isinstance(exc, DecodeError | InvalidParameterError):
+        return "bad-request", str(exc), "refused"
+    if isinstance(exc, KeystoreError):
+        return "keystore", str(exc), "failed"
+    if isinstance(exc, GridlockError):
+        return "error", str(exc), "failed"
+    return "error", f"internal error ({type(exc).__name__})", "failed"
+
+
 class _StoredPresignatures:
     """One vault epoch's presignatures in the store, as a :class:`~gridlock.crypto.ecdsa.online.PresignatureStore`."""
 
@@ -239,7 +258,7 @@ class GuardianNode:
         """A control request from a device the directory does not know yet (device recovery):
         ``{"intro": public identity, "envelope": envelope}``; the id is the hash of the keys."""
         try:
-            m = codec.loads(data, max_size=64 * 1024)
+            m = codec.loads(data, max_size=64 * 1024, max_items=5)  # {"intro": bytes, "envelope": bytes}
             if not isinstance(m, dict) or set(m) != {"intro", "envelope"}:
                 return None
             pub = PublicIdentity.from_bytes(m["intro"])
@@ -289,26 +308,11 @@ class GuardianNode:
                 result = await self._handlers[type(typed)](typed)
             body = ctl.encode_reply(result)
             decision = "done"
-        except ctl.RequestRefused as exc:
-            body = ctl.encode_error(exc.code, str(exc))
-            reason = f"{exc.code}: {exc}"
-        except ProtocolAbort as exc:
-            blame = exc.blame_text(exc.members)
-            body = ctl.encode_error("protocol-abort", f"{exc.check}: {exc.reason}; {blame}")
-            reason, decision = f"protocol-abort {exc.check}; {blame}", "failed"
-        except ProtocolStalled as exc:
-            missing = ", ".join(str(m) for m in sorted(exc.missing, key=str)) or "unknown"
-            body = ctl.encode_error("timeout", f"{exc}; no answer from: {missing}")
-            reason, decision = f"timeout; no answer from {missing}", "failed"
-        except (DecodeError, InvalidParameterError) as exc:
-            body = ctl.encode_error("bad-request", str(exc))
-            reason = f"bad-request: {exc}"
-        except KeystoreError as exc:
-            body = ctl.encode_error("keystore", str(exc))
-            reason, decision = f"keystore: {exc}", "failed"
-        except GridlockError as exc:
-            body = ctl.encode_error("error", str(exc))
-            reason, decision = f"error: {exc}", "failed"
+        except Exception as exc:  # every failure still ends in a reply and an audit entry
+            if not isinstance(exc, GridlockError):
+                log.exception("guardian %s: %s request failed unexpectedly", self.id, op)
+            code, text, decision = _failure(exc)
+            body, reason = ctl.encode_error(code, text), f"{code}: {text}"
         if self.audit is not None and op not in QUIET_OPS:
             self.audit.append(
                 time=int(self.clock()),
@@ -694,6 +698,7 @@ class GuardianNode:
             pre = await self._presign(vault_id, share, sid + b"p", members, signers)
             sig = await self._run(sid + b"o", "online", members, OnlineSignParty(pre, sid + b"o", message))
         else:
+            self._claim(vault_id, share.epoch, sid)
             sig = await self._run(sid, "frost-sign", members, FrostSignParty(share, sid, signers, message))
         self._policy_record(vault_id, spend)
         return {"signature": sig}
@@ -712,19 +717,25 @@ class GuardianNode:
             if session.bans is bans and j in session.by_index:
                 session.stop(ProtocolAbort([j], "banned", f"participant {j} was banned by another session"))
 
+    def _claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
+        """Record, durably and before the first message, that this guardian runs session ``sid`` with
+        its share of ``epoch``.  A repeated request (an owner re-approving a nonce after a restart or
+        a flooded replay guard) is refused: a second run under one id would repeat per-session values,
+        and its signed messages could be passed off as equivocation in the first (SECURITY #26, #28)."""
+        try:
+            self.keystore.claim_session(vault_id, epoch, sid)
+        except AlreadyUsed:
+            raise ctl.RequestRefused("replay", "this session already ran; a session id is never reused") from None
+
     async def _presign(
         self, vault_id: str, share: KeyShare, sid: bytes, members: Mapping[int, str], signers: list[int]
     ) -> Presignature:
         """One presigning run.  Its id is claimed in the store first: an owner (or anyone) repeating a
         request nonce is refused for good, whatever the in-memory replay guard forgot (the signing
         session id itself is jointly random, so no repeat could make two runs share it anyway)."""
-        try:
-            self.keystore.claim_session(vault_id, share.epoch, sid)
-        except AlreadyUsed:
-            raise ctl.RequestRefused(
-                "replay", "this presigning session already ran; a session id is never reused"
-            ) from None
         bans = self._vault_bans(vault_id, share)
+        bans.persist()  # a ban that could not be stored yet: no OT-based session until it is
+        self._claim(vault_id, share.epoch, sid)
         party = PresignParty(share, sid, signers, bans=bans)
         return await self._run(sid, "presign", members, party, uses_ot_of=bans)
 
@@ -745,10 +756,13 @@ class GuardianNode:
     async def _op_sign_presigned(self, op: ops.SignPresigned) -> dict[str, Any]:
         vault_id, presig_id, digest, nonce = op.vault, op.presignature, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
-        members, _ = self._signers(vault_id, share, op.signers)
+        members, signers = self._signers(vault_id, share, op.signers)
         spend = self._policy_gate(vault_id, share, digest, op.tx)
-        pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
         sid = session_id("online", vault_id, share.epoch, members, nonce)
+        self._claim(vault_id, share.epoch, sid)
+        pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
+        if list(pre.signers) != signers:
+            raise ctl.RequestRefused("bad-request", "the request names other signers than the presignature's")
         sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
         self._policy_record(vault_id, spend)
         return {"signature": sig}
@@ -765,6 +779,7 @@ class GuardianNode:
         share = self.keystore.active_share(vault_id)
         members = self._vault_members(vault_id, share.epoch)
         sid = session_id("refresh", vault_id, share.epoch, members, nonce)
+        self._claim(vault_id, share.epoch, sid)
         party = ReshareParty.for_refresh(sid, share)
         new = await self._run(sid, "refresh", members, party)
         assert new is not None
@@ -797,6 +812,8 @@ class GuardianNode:
                 raise ctl.RequestRefused("stale", "the request describes another epoch of this vault")
         me = self._my_index(nodes)
         sid = session_id("reshare", vault_id, epoch, nodes, nonce)
+        if old_share is not None:
+            self._claim(vault_id, epoch, sid)
         party = ReshareParty(
             sid,
             me,
@@ -832,6 +849,8 @@ class GuardianNode:
                 raise ctl.RequestRefused("stale", "the request describes another epoch of this vault")
         elif self.id != lost_id:
             raise ctl.RequestRefused("not-a-member", "this guardian is neither a helper nor the lost holder")
+        if helper_share is not None:
+            self._claim(vault_id, epoch, sid)
         party = RepairParty(
             sid,
             index[self.id],

@@ -51,6 +51,7 @@ class RequestRefused(GridlockError):
 
     def __init__(self, code: str, message: str, guardian: str | None = None) -> None:
         self.code = code
+        self.reason = message  # without the "refused (code)" prefix, so no layer wraps it twice
         self.guardian = guardian
         who = f"guardian {guardian} " if guardian else ""
         super().__init__(f"{who}refused ({code}): {message}")
