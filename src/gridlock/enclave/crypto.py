@@ -275,7 +275,7 @@ class SecretMessage:
     @classmethod
     def from_bytes(cls, blob: bytes) -> SecretMessage:
         """Split a message.  Only the 64-byte prefix is required here (an output key can be derived
-        from it); :func:`decrypt_message` applies the enclave's 82-byte minimum."""
+        from it); :meth:`decrypt` applies the enclave's 82-byte minimum."""
         if not isinstance(blob, bytes | bytearray) or not NONCE_SIZE + PUBKEY_SIZE <= len(blob) <= MAX_MESSAGE_SIZE:
             raise MalformedMessage("an encrypted message is nonce(32) ‖ public key(32) ‖ ciphertext")
         blob = bytes(blob)
@@ -286,6 +286,19 @@ class SecretMessage:
 
     def encryption_key(self, io_private: bytes) -> bytes:
         return tx_encryption_key(io_private, self.user_public_key, self.nonce)
+
+    def decrypt(self, key: bytes) -> DecryptedMessage:
+        """Decrypt with this message's :meth:`encryption_key` (the enclave side of :func:`decrypt_message`)."""
+        if NONCE_SIZE + PUBKEY_SIZE + len(self.ciphertext) < MIN_MESSAGE_SIZE:
+            raise DecryptionFailed("failed to decrypt data")
+        plaintext = siv_decrypt(key, self.ciphertext, IO_AD)
+        if len(plaintext) < CODE_HASH_HEX_SIZE:
+            raise DecryptionFailed("failed to decrypt data")
+        try:
+            prefix = plaintext[:CODE_HASH_HEX_SIZE].decode("ascii")
+        except UnicodeDecodeError:
+            prefix = ""
+        return DecryptedMessage(self.nonce, self.user_public_key, key, prefix, plaintext[CODE_HASH_HEX_SIZE:])
 
 
 @dataclass(frozen=True, repr=False)
@@ -327,17 +340,7 @@ def decrypt_message(io_private: bytes, blob: bytes) -> DecryptedMessage:
     64-character code hash.
     """
     msg = SecretMessage.from_bytes(blob)
-    key = msg.encryption_key(io_private)
-    if len(blob) < MIN_MESSAGE_SIZE:
-        raise DecryptionFailed("failed to decrypt data")
-    plaintext = siv_decrypt(key, msg.ciphertext, IO_AD)
-    if len(plaintext) < CODE_HASH_HEX_SIZE:
-        raise DecryptionFailed("failed to decrypt data")
-    try:
-        prefix = plaintext[:CODE_HASH_HEX_SIZE].decode("ascii")
-    except UnicodeDecodeError:
-        prefix = ""
-    return DecryptedMessage(msg.nonce, msg.user_public_key, key, prefix, plaintext[CODE_HASH_HEX_SIZE:])
+    return msg.decrypt(msg.encryption_key(io_private))
 
 
 def validate_code_hash(message: DecryptedMessage, expected_hex: str) -> bytes:

@@ -341,7 +341,7 @@ class Enclave:
         ):
             return fail({"generic_err": {"msg": "failed to authenticate secret contract"}})
         try:
-            decrypted = crypto.decrypt_message(keys.io_private, msg)
+            decrypted = wire.decrypt(key)
         except DecryptionFailed:
             return fail({"generic_err": {"msg": "failed to decrypt data"}})
         authenticated = True
