@@ -24,11 +24,11 @@ from gridlock.crypto.ecdsa import setup as ecdsa_setup
 from gridlock.crypto.hd import derive
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.secp256k1 import SECP256K1, N
+from gridlock.devnet import EmbeddedCluster
 from gridlock.errors import InvalidParameterError, NonceReuseError, ProtocolAbort
 from gridlock.guardian import session as session_mod
 from gridlock.guardian.bans import VaultBans
-from gridlock.guardian.cluster import EmbeddedCluster
-from gridlock.guardian.keystore import AlreadyUsed, Keystore
+from gridlock.guardian.keystore import AlreadyUsed, Keystore, StorageError
 from gridlock.protocol.ecdsa import OnlineSignParty, PresignParty
 from gridlock.protocol.message import Message
 from gridlock.protocol.runner import InMemoryNetwork
@@ -119,13 +119,17 @@ def test_a_signer_replaying_its_contribution_under_a_repeated_session_id_learns_
     assert SECP256K1.base_mul(subtract(first, second)) != key33[0].group_key
 
 
-# --- 1. the guardian refuses a repeated presigning session for good --------------------------------
-def test_owner_repeating_a_nonce_is_refused_across_restarts(tmp_path: Path) -> None:
+# --- 1. the guardian refuses a repeated session for good ---------------------------------------------
+@pytest.mark.parametrize("scheme", [SCHEME, "frost-secp256k1"])
+def test_owner_repeating_a_nonce_is_refused_across_restarts(tmp_path: Path, scheme: str) -> None:
+    """ECDSA: a rerun would repeat per-signature values.  Every scheme: a rerun's signed messages could
+    be passed off as equivocation in the first run and frame an honest guardian (SECURITY #28)."""
+
     async def main() -> None:
         c = await EmbeddedCluster.start(tmp_path, ["device", "enclave", "cloud"], session_timeout=15.0)
         try:
             assert c.client is not None
-            vault = await c.client.create_vault(SCHEME, c.ids, 3, password=c.password)
+            vault = await c.client.create_vault(scheme, c.ids, 3, password=c.password)
             nonce = os.urandom(32)
 
             def request(message: bytes) -> dict[str, Any]:  # a fresh approval each time: the owner signs again
@@ -240,6 +244,41 @@ def test_guardian_ban_list_is_shared_persisted_at_once_and_stops_running_session
     with pytest.raises(InvalidParameterError, match="banned"):
         signing.Presigner(ks.active_share("v"), os.urandom(32), [1, 2, 3])  # new sessions: from the store
     del a
+    ks.close()
+
+
+class FailingStore:
+    """A store whose writes fail (a full disk, an unreachable enclave network)."""
+
+    def __init__(self, inner: Keystore) -> None:
+        self.inner, self.fail = inner, True
+
+    def share(self, vault_id: str, epoch: int) -> KeyShare:
+        return self.inner.share(vault_id, epoch)
+
+    def update_share(self, vault_id: str, epoch: int, share: KeyShare) -> None:
+        if self.fail:
+            raise StorageError("disk full")
+        self.inner.update_share(vault_id, epoch, share)
+
+
+def test_a_ban_the_store_cannot_take_still_aborts_and_is_stored_later(tmp_path: Path, key33: list[KeyShare]) -> None:
+    share = copies(key33)[0]
+    ks = Keystore.open(tmp_path / "g.db", os.urandom(32))
+    ks.store_pending("v", share)
+    ks.activate("v", share.epoch)
+    store = FailingStore(ks)
+    stopped: list[int] = []
+    bans = VaultBans(store, "v", share.epoch, set(), lambda _b, j: stopped.append(j))  # type: ignore[arg-type]
+    p = signing.Presigner(ks.active_share("v"), os.urandom(32), [1, 2, 3], bans=bans)
+    exc = p._abort(2, "ote-consistency", "correlation check failed")  # what a failed check does
+    assert isinstance(exc, ProtocolAbort) and exc.culprits == {2}  # the abort, not the store's error
+    assert 2 in bans and stopped == [2] and bans.unpersisted == {2}
+    with pytest.raises(StorageError):
+        bans.persist()  # the guardian calls this before every OT-based session: refused while it fails
+    store.fail = False
+    bans.persist()
+    assert ks.share("v", share.epoch).banned == {2} and not bans.unpersisted
     ks.close()
 
 
