@@ -4,7 +4,7 @@
   approval over all the request's parameters; the counter is strictly increasing (microseconds
   since the epoch, never reused even after a restart without stored state).
 * :func:`password_verifier` — ``Argon2id(password, salt_g)`` with each guardian's own salt
-  (``gridlock.guardian.owner.password_salt``), computed here, on the owner's device; guardians see
+  (``gridlock.wire.approval.password_salt``), computed here, on the owner's device; guardians see
   only the verifier meant for them and keep only its hash.
 """
 
