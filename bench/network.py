@@ -19,7 +19,7 @@ import tempfile
 import time
 
 from gridlock.client.client import Vault
-from gridlock.guardian.cluster import ProcessCluster
+from gridlock.devnet import ProcessCluster
 from gridlock.transport.server import NatsServer
 
 SCHEMES = ("frost-ed25519", "frost-secp256k1", "frost-taproot", "ecdsa-secp256k1")

@@ -37,8 +37,8 @@ from gridlock.chains.bitcoin import OutPoint, Spend, Transaction, TxIn, TxOut
 from gridlock.client import Client, SyncClient, SyncVault
 from gridlock.client.client import OperationFailed
 from gridlock.crypto import hd
+from gridlock.devnet import EmbeddedCluster
 from gridlock.errors import InvalidParameterError
-from gridlock.guardian.cluster import EmbeddedCluster
 from gridlock.wire.control import RequestRefused
 
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]

@@ -18,11 +18,11 @@ import pytest
 
 from conftest import need_nats_server
 from gridlock import local
+from gridlock.devnet import STANDARD, EmbeddedCluster, ProcessCluster
 from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.keystore import EnclaveKeystore
-from gridlock.guardian.cluster import EmbeddedCluster, ProcessCluster
 from gridlock.transport.server import NatsServer
 
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
@@ -76,7 +76,7 @@ def test_enclave_guardian_process_over_nats(tmp_path: Path) -> None:
     """The devnet shape: five guardian processes on NATS, "enclave" run by ``gridlock.enclave.guardian``."""
     need_nats_server()
     server = NatsServer.start()
-    pc = ProcessCluster.create(tmp_path, NAMES, server.url, session_timeout=20.0, enclave_names=["enclave"])
+    pc = ProcessCluster.create(tmp_path, STANDARD, server.url, session_timeout=20.0)  # "enclave": role enclave
     pc.start(timeout=120)
 
     async def main() -> None:

@@ -13,7 +13,6 @@ from gridlock.guardian.config import (
     Directory,
     GuardianConfig,
     config_text,
-    guardian_kind,
 )
 from gridlock.wire import Identity
 
@@ -33,11 +32,23 @@ def test_written_config_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert cfg.name == name and cfg.router == "nats://127.0.0.1:4222"
     assert cfg.data_dir == tmp_path / "." and cfg.directory == tmp_path / "../dir.json"
     assert cfg.secret_env == SECRET_ENV and cfg.secret_file is None
-    assert (cfg.session_timeout, cfg.recovery_delay, cfg.kind) == (12.0, 30.0, "guardian")
-    watch = GuardianConfig.load(
-        write(tmp_path, config_text("watch", "nats://h:1", "d", session_timeout=5, recovery_delay=0))
-    )
-    assert watch.kind == guardian_kind("watch") == "watch"
+    assert (cfg.session_timeout, cfg.recovery_delay, cfg.role) == (12.0, 30.0, "guardian")
+    for role in ("watch", "enclave", "guardian"):
+        text = config_text("g", "nats://h:1", "d", session_timeout=5, recovery_delay=0, role=role)
+        assert GuardianConfig.load(write(tmp_path, text)).role == role
+
+
+def test_role_comes_from_the_file_not_the_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("GRIDLOCK_DATA_DIR", "GRIDLOCK_ROUTER", "GRIDLOCK_DIRECTORY"):
+        monkeypatch.delenv(var, raising=False)
+    named = config_text("watch", "nats://h:1", "d", session_timeout=5, recovery_delay=0)
+    assert GuardianConfig.load(write(tmp_path, named)).role == "guardian"  # a name is only a label
+    # files written before roles: `kind` is read as the role; no role at all is an ordinary guardian
+    assert GuardianConfig.load(write(tmp_path, BASE + 'name = "watch"\n')).role == "guardian"
+    assert GuardianConfig.load(write(tmp_path, BASE + 'kind = "watch"\n')).role == "watch"
+    assert GuardianConfig.load(write(tmp_path, BASE + 'kind = "guardian"\nrole = "guardian"\n')).role == "guardian"
+    with pytest.raises(ConfigError, match="disagree"):
+        GuardianConfig.load(write(tmp_path, BASE + 'kind = "guardian"\nrole = "watch"\n'))
 
 
 def test_defaults_and_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,7 +58,7 @@ def test_defaults_and_environment_overrides(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("GRIDLOCK_DIRECTORY", raising=False)
     cfg = GuardianConfig.load(path)
     assert cfg.router == "tls://b:2" and cfg.data_dir == Path("/srv/g") and cfg.directory == tmp_path / "d.json"
-    assert cfg.recovery_delay == DEFAULT_RECOVERY_DELAY and cfg.kind == "guardian" and cfg.max_sessions == 64
+    assert cfg.recovery_delay == DEFAULT_RECOVERY_DELAY and cfg.role == "guardian" and cfg.max_sessions == 64
 
 
 BASE = 'data_dir = "."\nrouter = "nats://a:1"\ndirectory = "d.json"\n'
@@ -58,7 +69,8 @@ BASE = 'data_dir = "."\nrouter = "nats://a:1"\ndirectory = "d.json"\n'
     [
         (BASE + "colour = 1\n", "unknown setting"),
         (BASE.replace("nats://a:1", "http://a:1"), "router must be a nats:// URL"),
-        (BASE + 'kind = "oracle"\n', "kind must be guardian or watch"),
+        (BASE + 'kind = "oracle"\n', "kind must be one of guardian, watch, enclave"),
+        (BASE + 'role = "oracle"\n', "role must be one of guardian, watch, enclave"),
         (BASE + "recovery_delay = -1\n", "recovery_delay 0..30 days"),
         (BASE + "session_timeout = 0\n", "session_timeout must be 1..3600"),
         (BASE + 'max_sessions = "many"\n', "invalid literal"),

@@ -18,7 +18,7 @@ from gridlock import local
 from gridlock.chains import ethereum
 from gridlock.client import Client, GuardianTimeout, SyncClient
 from gridlock.client.client import OperationFailed
-from gridlock.guardian.cluster import EmbeddedCluster, ProcessCluster
+from gridlock.devnet import EmbeddedCluster, ProcessCluster
 from gridlock.transport.local import LocalRouter
 from gridlock.transport.server import NatsServer
 from gridlock.wire import Identity, SessionClosed

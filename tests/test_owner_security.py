@@ -21,7 +21,7 @@ from gridlock.chains import ethereum
 from gridlock.client import Client
 from gridlock.client.client import OperationFailed, Vault, recovery_finish, recovery_start, recovery_status
 from gridlock.client.owner import OwnerDevice
-from gridlock.guardian.cluster import ProcessCluster
+from gridlock.devnet import GuardianSpec, ProcessCluster
 from gridlock.transport.nats import NatsTransport
 from gridlock.transport.server import NatsServer
 from gridlock.wire import Identity
@@ -29,7 +29,7 @@ from gridlock.wire import control as ctl
 from gridlock.wire.approval import Approval
 from gridlock.wire.audit import AuditError, verify_chain
 
-NAMES = ["device", "enclave", "cloud", "watch", "friend", "newdevice"]
+NAMES = ["device", "enclave", "cloud", GuardianSpec("watch", "watch"), "friend", "newdevice"]  # the watch service
 RECOVERY_DELAY = 3.0
 NEW_PHONE = Identity.generate(name="new-phone")
 

@@ -27,10 +27,9 @@ from gridlock.chains import bitcoin, cosmos, ethereum, solana
 from gridlock.chains.bitcoin.psbt import Spend
 from gridlock.chains.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
 from gridlock.client import Client, SyncClient, SyncVault
-from gridlock.enclave.guardian import store_factory
-from gridlock.guardian.cluster import EmbeddedCluster
+from gridlock.devnet import STANDARD, EmbeddedCluster, GuardianSpec
 
-NAMES = ["device", "enclave", "cloud", "watch", "friend"]
+NAMES = [g.name for g in STANDARD]
 SCHEMES = ("frost-ed25519", "frost-secp256k1", "frost-taproot", "ecdsa-secp256k1")
 ROWS: list[tuple[str, str, str]] = []
 
@@ -173,10 +172,7 @@ def main() -> None:
 
         async def make() -> Client:
             cluster = await EmbeddedCluster.start(
-                Path(tmp) / "guardians",
-                [*NAMES, "spare"],
-                stores={"enclave": store_factory(Path(tmp) / "secret-network")},
-                session_timeout=60.0,
+                Path(tmp) / "guardians", [*STANDARD, GuardianSpec("spare")], session_timeout=60.0
             )
             holder["c"] = cluster
             assert cluster.client is not None

@@ -5,14 +5,14 @@ Design
 
 **A devnet is a directory** (``--dir``, else ``$GRIDLOCK_HOME``, else ``~/.gridlock/devnet``):
 the state file, the owner's encrypted keyring, ``directory.json`` (public identities), the vault
-book and one data directory per guardian (:mod:`gridlock.cli.state` lists it all).
+book and one data directory per guardian (:mod:`gridlock.devnet.layout` lists it all).
 
 **It outlives each command.**  Every ``gridlock`` command is its own process, so the devnet lives in
-a *devnet host* process (:mod:`gridlock.cli.host`): ``devnet up`` runs it in the foreground until
+a *devnet host* process (:mod:`gridlock.devnet.host`): ``devnet up`` runs it in the foreground until
 Ctrl-C, ``devnet up --detach`` starts it in the background and returns once it is ready.
 
 * *embedded* (default, no server): the host runs the :class:`~gridlock.transport.local.LocalRouter`
-  and the five :class:`~gridlock.guardian.node.GuardianNode` s (SQLite keystores) in one event loop.
+  and the five guardians (each on the store of its role) in one event loop.
   A local router only reaches its own process, so the host also serves a Unix-domain socket that
   bridges ``send``/``recv`` of the ``Transport`` interface (:mod:`gridlock.transport.bridge`): a
   command becomes an endpoint of the host's router with a
@@ -43,7 +43,7 @@ exit codes mean something (:mod:`gridlock.cli.errors`: 0 ok, 1 failed/refused, 2
 3 devnet/guardians unavailable, 4 password, 5 already running, 130 interrupted).
 
 Modules: :mod:`~gridlock.cli.main` (commands), :mod:`~gridlock.cli.devnet` (up/down),
-:mod:`~gridlock.cli.host`, :mod:`~gridlock.cli.sdk` (owner session,
+:mod:`~gridlock.cli.sdk` (owner session,
 network signer), :mod:`~gridlock.cli.chains`, :mod:`~gridlock.cli.owner` (policy, audit, recovery),
 :mod:`~gridlock.cli.keyring`, :mod:`~gridlock.cli.state`, :mod:`~gridlock.cli.output`,
 :mod:`~gridlock.cli.errors`.

@@ -1,10 +1,11 @@
 """``gridlock devnet up|status|down``: creating, starting and stopping a devnet (CLI side).
 
 ``up`` creates the devnet on first use — the owner's keyring (``gridlock.cli.keyring``), one
-keystore and identity per guardian (``guardians/NAME/keystore.db``, each under its own random
-secret), ``directory.json`` and the state file — then starts the devnet host
-(:mod:`gridlock.cli.host`): in this process (foreground, until Ctrl-C) or detached.  A second ``up``
-while the host lives is refused (exit code 5); a stale state (host gone) is cleaned up first.
+store and identity per guardian of :data:`gridlock.devnet.spec.STANDARD` (``guardians/NAME/``, each
+under its own random secret; its role recorded in the state file), ``directory.json`` and the state
+file — then starts the devnet host (:mod:`gridlock.devnet.host`): in this process (foreground,
+until Ctrl-C) or detached.  A second ``up`` while the host lives is refused (exit code 5); a stale
+state (host gone) is cleaned up first.
 ``down`` asks the host to stop over its socket, waits, and falls back to signals (only for
 processes whose command line is ours).
 """
@@ -27,10 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from gridlock.cli.errors import CONFLICT, UNAVAILABLE, CliError, usage
-from gridlock.cli.host import HOST_MARKER, HostError, HostOptions, run_host
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import (
-    CORE_GUARDIANS,
     STATE_FORMAT,
     Paths,
     load_state,
@@ -41,7 +40,9 @@ from gridlock.cli.state import (
     save_state,
     update_running,
 )
-from gridlock.cli.stores import open_guardian_store
+from gridlock.devnet.host import HOST_MARKER, HostError, HostOptions, run_host
+from gridlock.devnet.spec import STANDARD, GuardianSpec
+from gridlock.devnet.stores import ENCLAVE_MODULE, GUARDIAN_MODULE, open_store
 from gridlock.guardian.config import Directory
 from gridlock.guardian.service import load_or_create_identity
 from gridlock.transport import bridge
@@ -74,14 +75,15 @@ def prepare(paths: Paths, password: str, spares: list[str]) -> tuple[dict[str, A
                 "running": None,
             }
             directory = Directory({}, {keyring.client_id: keyring.identity.public})
-            wanted = [*CORE_GUARDIANS, *spares]
+            wanted = [*STANDARD, *(GuardianSpec(n) for n in spares)]
         else:
             keyring = Keyring.load(paths.keyring, password)
             directory = Directory.load(paths.directory)
-            wanted = spares
+            wanted = [GuardianSpec(n) for n in spares]
         known = {g["name"] for g in state["guardians"]}
         guardians: dict[str, PublicIdentity] = dict(directory.guardians)
-        for name in wanted:
+        for spec in wanted:
+            name = spec.name
             if name in known:
                 continue
             secret = keyring.guardian_secrets.get(name) or secrets.token_hex(32)
@@ -89,13 +91,15 @@ def prepare(paths: Paths, password: str, spares: list[str]) -> tuple[dict[str, A
             keyring.save(paths.keyring)  # the secret is safe before its keystore exists
             gdir = paths.guardian(name)
             gdir.mkdir(parents=True, exist_ok=True)
-            ks = open_guardian_store(name, gdir, secret)
+            ks = open_store(name, spec.role, gdir, secret)
             try:
                 identity = load_or_create_identity(ks, name)
             finally:
                 ks.close()
             guardians[identity.guardian_id] = identity.public
-            state["guardians"].append({"name": name, "id": identity.guardian_id, "spare": name not in CORE_GUARDIANS})
+            state["guardians"].append(
+                {"name": name, "id": identity.guardian_id, "spare": spec not in STANDARD, "role": spec.role}
+            )
             known.add(name)
         Directory(guardians, dict(directory.clients)).save(paths.directory)
         save_state(paths, state)
@@ -122,7 +126,7 @@ def check_not_running(paths: Paths) -> None:
 def cleanup(paths: Paths, running: dict[str, Any]) -> None:
     """Stop what a dead or stuck host left behind (only processes that are recognisably ours)."""
     for pid in (running.get("pids") or {}).values():
-        if pid and pid != os.getpid() and pid_is_ours(pid, "gridlock.guardian"):
+        if pid and pid != os.getpid() and any(pid_is_ours(pid, m) for m in (GUARDIAN_MODULE, ENCLAVE_MODULE)):
             _terminate(pid)
     nats_pid = running.get("nats_pid")
     if running.get("nats_managed") and nats_pid and pid_is_ours(nats_pid, "nats-server"):

@@ -241,7 +241,7 @@ def devnet_up(
 
     def body(c: Cmd) -> None:
         devnetmod = _devnetmod()
-        from gridlock.cli.host import HostOptions
+        from gridlock.devnet.host import HostOptions
         from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY
 
         if not 1 <= session_timeout <= 3600:
@@ -790,9 +790,10 @@ def guardian_init(
     """Create a guardian's keystore and identity; prints its id and public identity for the directory."""
 
     def body(c: Cmd) -> None:
+        from gridlock.devnet.stores import open_configured
         from gridlock.guardian import service
 
-        info = service.init(config)
+        info = service.init(config, open_store=open_configured)
         c.out.emit(
             info, lambda con: con.print(f"guardian {info['name']}: {info['id']}\npublic identity {info['public']}")
         )
@@ -810,12 +811,13 @@ def guardian_run(
     import asyncio
     import logging
 
+    from gridlock.devnet.stores import open_configured
     from gridlock.guardian import service
 
     def body(c: Cmd) -> None:
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
         try:
-            asyncio.run(service.serve(config))
+            asyncio.run(service.serve(config, open_store=open_configured))
         except GridlockError as exc:
             raise usage(str(exc)) from None
 

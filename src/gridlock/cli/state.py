@@ -1,51 +1,39 @@
-"""The devnet directory: what is in it, the state file, and the client-side vault book.
+"""The CLI's side of a devnet directory: where it is, the state file as CLI errors, the vault book.
 
-::
-
-    DIR/                      (--dir, else $GRIDLOCK_HOME, else ~/.gridlock/devnet)
-      devnet.json             the state file (below)
-      keyring.json            the owner's keys, encrypted with the password (gridlock.cli.keyring)
-      directory.json          public identities of guardians and the owner's client (gridlock.guardian.config)
-      vaults.json             the vault book: what the client knows of each vault
-      devnet.log              the devnet host's log
-      devnet.sock             the host's control socket (and the router bridge in embedded mode)
-      guardians/NAME/         keystore.db, guardian.toml, guardian.log (NATS mode), audit.db
-      nats/                   the nats-server the devnet started (config, log), if any
-
-``devnet.json``::
-
-    {"format": "gridlock-devnet/1", "created": 1700000000, "client_id": "<owner client id>",
-     "keyring": "keyring.json", "directory": "directory.json",
-     "guardians": [{"name": "device", "id": "<id>", "spare": false}, …],
-     "running": null | {"mode": "embedded" | "nats", "router": "unix:…" | "nats://…",
-                        "socket": "…/devnet.sock", "host_pid": 123, "pids": {"device": 124, …},
-                        "nats_pid": 125 | null, "started": 1700000000, "session_timeout": 30.0}}
-
-Everything but ``running`` persists across ``devnet down`` / ``devnet up``: guardians keep their
-keystores and identities, so vaults survive a restart.  Writes are atomic (temporary file and
-rename) under an advisory lock (``fcntl.flock`` on ``.lock``).
+The directory's layout and its state file are :mod:`gridlock.devnet.layout`'s; ``DIR`` is
+``--dir``, else ``$GRIDLOCK_HOME``, else ``~/.gridlock/devnet``.  The vault book (``vaults.json``)
+is what the client knows of each vault.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import json
 import os
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gridlock.cli.errors import CONFLICT, UNAVAILABLE, CliError, usage
+from gridlock.devnet.layout import (
+    STATE_FORMAT,
+    Paths,
+    StateError,
+    locked,
+    read_json,
+    read_state,
+    save_state,
+    update_running,
+    write_json,
+)
+
+__all__ = [
+    "STATE_FORMAT",
+    "Paths",
+    "locked",
+    "save_state",
+    "update_running",
+]
 
 HOME_ENV = "GRIDLOCK_HOME"
-STATE_FORMAT = "gridlock-devnet/1"
-CORE_GUARDIANS = ("device", "enclave", "cloud", "watch", "friend")
-SOCKET_MAX = 100  # sun_path is 108 bytes on Linux
 
 
 def default_dir() -> Path:
@@ -53,102 +41,18 @@ def default_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".gridlock" / "devnet"
 
 
-@dataclass(frozen=True)
-class Paths:
-    root: Path
-
-    @property
-    def state(self) -> Path:
-        return self.root / "devnet.json"
-
-    @property
-    def keyring(self) -> Path:
-        return self.root / "keyring.json"
-
-    @property
-    def directory(self) -> Path:
-        return self.root / "directory.json"
-
-    @property
-    def vaults(self) -> Path:
-        return self.root / "vaults.json"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "devnet.log"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / ".lock"
-
-    @property
-    def nats(self) -> Path:
-        return self.root / "nats"
-
-    def guardian(self, name: str) -> Path:
-        return self.root / "guardians" / name
-
-    @property
-    def socket(self) -> Path:
-        """The control socket; in a short temporary directory when the devnet path is too long."""
-        p = self.root / "devnet.sock"
-        if len(os.fsencode(p)) <= SOCKET_MAX:
-            return p
-        tag = hashlib.sha256(os.fsencode(self.root.resolve())).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"gridlock-{os.getuid()}-{tag}" / "devnet.sock"
-
-
 def paths_for(directory: Path | None) -> Paths:
     root = (directory or default_dir()).expanduser()
     return Paths(root.absolute())
-
-
-@contextlib.contextmanager
-def locked(paths: Paths) -> Iterator[None]:
-    paths.root.mkdir(parents=True, exist_ok=True)
-    with open(paths.lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 # --- the state file ---------------------------------------------------------------------------------
 def load_state(paths: Paths) -> dict[str, Any] | None:
     """The state file, or None when the directory holds no devnet."""
     try:
-        state = read_json(paths.state)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read {paths.state}: {exc}", exit_code=CONFLICT, code="state-corrupt") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CliError(f"{paths.state} is not a gridlock devnet state file", exit_code=CONFLICT, code="state-corrupt")
-    return state
-
-
-def save_state(paths: Paths, state: dict[str, Any]) -> None:
-    write_json(paths.state, state)
-
-
-def update_running(paths: Paths, running: dict[str, Any] | None) -> None:
-    with locked(paths):
-        state = load_state(paths)
-        if state is None:
-            return
-        state["running"] = running
-        save_state(paths, state)
+        return read_state(paths)
+    except StateError as exc:
+        raise CliError(str(exc), exit_code=CONFLICT, code="state-corrupt") from None
 
 
 def require_state(paths: Paths) -> dict[str, Any]:

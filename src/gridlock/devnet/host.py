@@ -2,23 +2,24 @@
 
 Every ``gridlock`` command is a short process, so a devnet must live in processes of its own.
 ``gridlock devnet up`` runs this host in the foreground (until Ctrl-C or ``gridlock devnet down``)
-or, with ``--detach``, as a background process (``python -m gridlock.cli.host --dir DIR``, its own
+or, with ``--detach``, as a background process (``python -m gridlock.devnet.host --dir DIR``, its own
 session, secrets handed over on its stdin, never on the command line or in the environment).
 
-Two modes, one on-disk layout (``gridlock.cli.state``), so a devnet made in one mode comes up in
-the other with the same guardians and vaults:
+Two modes, one on-disk layout (:mod:`gridlock.devnet.layout`), so a devnet made in one mode comes up
+in the other with the same guardians, roles and vaults:
 
 * **embedded** (default): a :class:`~gridlock.transport.local.LocalRouter` and the guardians
-  (:class:`~gridlock.guardian.node.GuardianNode` on their SQLite keystores) all run in the host's
-  event loop — no server needed, up in about a second.  Commands reach the router through the
-  host's Unix socket (:mod:`gridlock.cli.bridge`), as endpoints of it.
+  (:class:`~gridlock.devnet.embedded.EmbeddedGuardian`: a node on the store of its role) all run in
+  the host's event loop — no server needed, up in about a second.  Commands reach the router through
+  the host's Unix socket (:mod:`gridlock.transport.bridge`), as endpoints of it.
 * **nats** (``--nats [URL]``): each guardian is a separate OS process
-  (``python -m gridlock.guardian run --config guardians/NAME/guardian.toml``, its secret in its
-  environment) on a NATS server — the one at URL, or one the host starts (``nats-server`` from the
-  distribution) on a free loopback port.  Commands connect to NATS directly; the host supervises
-  the processes (they die with it: ``PR_SET_PDEATHSIG``) and answers control requests.
+  (:class:`~gridlock.devnet.processes.GuardianProcess`: ``python -m gridlock.guardian run --config
+  guardians/NAME/guardian.toml``, its role in that file, its secret in its environment) on a NATS
+  server — the one at URL, or one the host starts (``nats-server`` from the distribution) on a free
+  loopback port.  Commands connect to NATS directly; the host supervises the processes (they die
+  with it: ``PR_SET_PDEATHSIG``) and answers control requests.
 
-Control requests on the socket (one JSON frame each, see :mod:`gridlock.cli.bridge`):
+Control requests on the socket (one JSON frame each, see :mod:`gridlock.transport.bridge`):
 ``{"op": "ping"}``, ``{"op": "status"}``, ``{"op": "stop-guardian", "name": N}``,
 ``{"op": "start-guardian", "name": N}``, ``{"op": "shutdown"}``.
 """
@@ -28,34 +29,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gridlock.cli.state import Paths, update_running
-from gridlock.cli.stores import guardian_module, open_guardian_store
-from gridlock.guardian.audit import AuditLog
-from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY, SECRET_ENV, Directory, config_text, guardian_kind
-from gridlock.guardian.keystore import ShareStore
-from gridlock.guardian.node import GuardianNode, RegisteredClients
-from gridlock.guardian.service import load_or_create_identity
+from gridlock.devnet.embedded import EmbeddedGuardian
+from gridlock.devnet.layout import Paths, guardian_specs, update_running
+from gridlock.devnet.processes import GuardianProcess, write_config
+from gridlock.devnet.spec import GuardianSpec
+from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY, Directory
 from gridlock.transport.bridge import BridgeServer
 from gridlock.transport.local import LocalRouter
 from gridlock.transport.server import NatsServer
-from gridlock.wire import Identity
 
-log = logging.getLogger("gridlock.cli.host")
-HOST_MARKER = "gridlock.cli.host"
+log = logging.getLogger("gridlock.devnet.host")
+HOST_MARKER = "gridlock.devnet.host"
 
 
 @dataclass
@@ -75,28 +70,6 @@ class HostError(Exception):
 
 
 @dataclass
-class _Embedded:
-    name: str
-    identity: Identity
-    keystore: ShareStore
-    audit: AuditLog
-    node: GuardianNode | None = None
-    task: asyncio.Task[None] | None = None
-
-
-@dataclass
-class _Process:
-    name: str
-    config: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-
-def _die_with_parent() -> None:  # pragma: no cover -- runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
 class DevnetHost:
     paths: Paths
     state: dict[str, Any]
@@ -105,15 +78,20 @@ class DevnetHost:
     router: LocalRouter | None = None
     nats_server: NatsServer | None = None
     nats_url: str | None = None
-    embedded: dict[str, _Embedded] = field(default_factory=dict)
-    processes: dict[str, _Process] = field(default_factory=dict)
+    embedded: dict[str, EmbeddedGuardian] = field(default_factory=dict)
+    processes: dict[str, GuardianProcess] = field(default_factory=dict)
     server: BridgeServer | None = None
     started: float = 0.0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
+    def guardians(self) -> list[GuardianSpec]:
+        """The devnet's guardians and their roles, from its state file."""
+        return guardian_specs(self.state)
+
+    @property
     def names(self) -> list[str]:
-        return [g["name"] for g in self.state["guardians"]]
+        return [g.name for g in self.guardians]
 
     # --- life cycle ---------------------------------------------------------------------------------
     async def start(self) -> dict[str, Any]:
@@ -123,9 +101,9 @@ class DevnetHost:
         try:
             if self.options.mode == "embedded":
                 self.router = LocalRouter()
-                for name in self.names:
-                    await self._open_embedded(name, directory)
-                    await self._start_embedded(name, directory)
+                for spec in self.guardians:
+                    self._open_embedded(spec, directory)
+                    await self._start_embedded(spec.name, directory)
             else:
                 await self._start_nats(directory)
             self.server = BridgeServer(socket_path, self.router, self.control)
@@ -146,7 +124,7 @@ class DevnetHost:
                 pids[name] = os.getpid() if g is not None and g.task is not None else None
             else:
                 p = self.processes.get(name)
-                pids[name] = p.proc.pid if p and p.proc and p.proc.poll() is None else None
+                pids[name] = p.pid if p is not None else None
         return {
             "mode": self.options.mode,
             "router": self.nats_url if self.options.mode == "nats" else f"unix:{self.paths.socket}",
@@ -169,13 +147,12 @@ class DevnetHost:
         if self.server is not None:
             await self.server.close()
             self.server = None
-        for name in list(self.embedded):
-            await self._stop_embedded(name)
-            g = self.embedded.pop(name)
-            g.keystore.close()
-            g.audit.close()
-        for name in list(self.processes):
-            self._stop_process(name)
+        for g in list(self.embedded.values()):
+            await g.stop()
+            g.close()
+        self.embedded.clear()
+        for p in self.processes.values():
+            p.stop()
         self.processes.clear()
         if self.router is not None:
             await self.router.close()
@@ -186,14 +163,12 @@ class DevnetHost:
         update_running(self.paths, None)
 
     # --- embedded guardians -------------------------------------------------------------------------
-    async def _open_embedded(self, name: str, directory: Directory) -> None:
-        gdir = self.paths.guardian(name)
-        ks = open_guardian_store(name, gdir, self.secrets[name])
-        identity = load_or_create_identity(ks, name)
-        if identity.guardian_id not in directory.guardians:
-            ks.close()
-            raise HostError(f"guardian {name} ({identity.guardian_id}) is not in {self.paths.directory}")
-        self.embedded[name] = _Embedded(name, identity, ks, AuditLog(gdir / "audit.db"))
+    def _open_embedded(self, spec: GuardianSpec, directory: Directory) -> None:
+        g = EmbeddedGuardian.open(spec, self.paths.guardian(spec.name), self.secrets[spec.name])
+        if g.identity.guardian_id not in directory.guardians:
+            g.close()
+            raise HostError(f"guardian {spec.name} ({g.identity.guardian_id}) is not in {self.paths.directory}")
+        self.embedded[spec.name] = g
 
     async def _start_embedded(self, name: str, directory: Directory | None = None) -> None:
         g = self.embedded[name]
@@ -201,29 +176,13 @@ class DevnetHost:
             return
         assert self.router is not None
         directory = directory or Directory.load(self.paths.directory)
-        transport = self.router.connect(g.identity.guardian_id)
-        await transport.start()
-        g.node = GuardianNode(
-            g.identity,
-            g.keystore,
-            transport,
+        await g.start(
+            self.router,
             directory.everyone,
-            authorizer=RegisteredClients(directory.clients),
+            directory.clients,
             session_timeout=self.options.session_timeout,
-            audit=g.audit,
-            kind=guardian_kind(g.name),
             recovery_delay=self.options.recovery_delay,
         )
-        g.task = asyncio.ensure_future(g.node.serve())
-
-    async def _stop_embedded(self, name: str) -> None:
-        g = self.embedded[name]
-        if g.node is None or g.task is None:
-            return
-        g.node.stop()
-        await g.node.transport.close()
-        await asyncio.gather(g.task, return_exceptions=True)
-        g.task = None
 
     # --- guardian processes on NATS -----------------------------------------------------------------
     async def _start_nats(self, directory: Directory) -> None:
@@ -232,68 +191,27 @@ class DevnetHost:
             self.nats_url = self.nats_server.url
         else:
             self.nats_url = self.options.nats
-        for name in self.names:
-            self.processes[name] = _Process(name, self._write_config(name))
+        for spec in self.guardians:
+            config = write_config(
+                spec,
+                self.paths.guardian(spec.name),
+                self.nats_url,
+                self.paths.directory,
+                session_timeout=self.options.session_timeout,
+                recovery_delay=self.options.recovery_delay,
+                header="# written by `gridlock devnet up`\n",
+            )
+            self.processes[spec.name] = GuardianProcess(spec, config, self.secrets[spec.name])
         await asyncio.gather(*(self._start_process(name) for name in self.names))
-
-    def _write_config(self, name: str) -> Path:
-        assert self.nats_url is not None
-        text = config_text(
-            name,
-            self.nats_url,
-            "../../directory.json",
-            session_timeout=self.options.session_timeout,
-            recovery_delay=self.options.recovery_delay,
-        )
-        path = self.paths.guardian(name) / "guardian.toml"
-        path.write_text("# written by `gridlock devnet up`\n" + text)
-        return path
 
     async def _start_process(self, name: str) -> None:
         p = self.processes[name]
-        if p.proc is not None and p.proc.poll() is None:
+        if p.pid is not None:
             return
-        env = dict(os.environ)
-        env[SECRET_ENV] = self.secrets[name]
-        env.pop("GRIDLOCK_ROUTER", None)
-        env.pop("GRIDLOCK_DATA_DIR", None)
-        env.pop("GRIDLOCK_DIRECTORY", None)
-        on_main = threading.current_thread() is threading.main_thread() and sys.platform.startswith("linux")
-        with open(p.config.parent / "guardian.log", "ab") as errlog:
-            p.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
-                [sys.executable, "-m", guardian_module(name), "run", "--config", str(p.config)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=errlog,
-                env=env,
-                preexec_fn=_die_with_parent if on_main else None,  # noqa: PLW1509 -- only prctl
-            )
-        proc = p.proc
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), self.options.guardian_startup)
-            ready = json.loads(line or b"{}").get("ready")
-        except (TimeoutError, ValueError):
-            ready = None
-        if not ready:
-            with contextlib.suppress(OSError):
-                proc.kill()
-            raise HostError(f"guardian {name} did not start; see {p.config.parent / 'guardian.log'}")
-
-    def _stop_process(self, name: str) -> None:
-        p = self.processes.get(name)
-        if p is None or p.proc is None:
-            return
-        proc, p.proc = p.proc, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        p.spawn()
+        if not await asyncio.to_thread(p.wait_ready, self.options.guardian_startup):
+            p.stop(signal.SIGKILL)
+            raise HostError(f"guardian {name} did not start; see {p.log}")
 
     # --- control ------------------------------------------------------------------------------------
     def guardian_states(self) -> dict[str, dict[str, Any]]:
@@ -301,7 +219,7 @@ class DevnetHost:
         for name in self.names:
             if self.options.mode == "embedded":
                 g = self.embedded.get(name)
-                up = g is not None and g.task is not None and not g.task.done()
+                up = g is not None and g.running
                 out[name] = {"running": up, "pid": os.getpid() if up else None}
             else:
                 p = self.processes.get(name)
@@ -327,9 +245,9 @@ class DevnetHost:
             assert isinstance(name, str)
             if op == "stop-guardian":
                 if self.options.mode == "embedded":
-                    await self._stop_embedded(name)
+                    await self.embedded[name].stop()
                 else:
-                    await asyncio.to_thread(self._stop_process, name)
+                    await asyncio.to_thread(self.processes[name].stop)
             elif self.options.mode == "embedded":
                 await self._start_embedded(name)
             else:
@@ -364,8 +282,8 @@ async def run_host(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gridlock.cli.host --dir DIR``: the detached devnet (one JSON line on stdin)."""
-    ap = argparse.ArgumentParser(prog="python -m gridlock.cli.host")
+    """``python -m gridlock.devnet.host --dir DIR``: the detached devnet (one JSON line on stdin)."""
+    ap = argparse.ArgumentParser(prog="python -m gridlock.devnet.host")
     ap.add_argument("--dir", required=True)
     args = ap.parse_args(argv)
     paths = Paths(Path(args.dir))

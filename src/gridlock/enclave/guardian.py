@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from gridlock.enclave.address import human
@@ -35,11 +34,6 @@ NODES = 3
 def account(name: str) -> str:
     """The guardian's stable account in the enclave network (it owns the guardian's vault records)."""
     return human(hashlib.sha256(b"gridlock enclave guardian " + name.encode()).digest()[:20])
-
-
-def store_factory(network_dir: Path, name: str = "enclave") -> Callable[[Path], ShareStore]:
-    """A store factory for :class:`~gridlock.guardian.cluster.EmbeddedCluster` (``stores={"enclave": …}``)."""
-    return lambda _data_path: open_network_store(network_dir, name)
 
 
 class OwnedEnclaveStore(EnclaveKeystore):

@@ -10,8 +10,13 @@
     # secret_file = "/run/secrets/gridlock" # … or a file (one of the two)
     session_timeout = 60                    # seconds per protocol run
     max_sessions = 64                       # concurrent runs
-    kind = "guardian"                       # or "watch" (Watchlight: holds new-destination large spends)
+    role = "guardian"                       # or "watch" (Watchlight: holds new-destination large spends)
+                                            # or "enclave" (shares in the custody contract; run it with
+                                            # ``python -m gridlock.enclave.guardian``)
     recovery_delay = 21600                  # device-recovery time lock in seconds (6 hours)
+
+A guardian's role comes from this file, never from its name; files written before roles existed say
+``kind = "guardian" | "watch"`` (still read, as the role) or nothing (the role ``guardian``).
 
 Environment overrides: ``GRIDLOCK_DATA_DIR``, ``GRIDLOCK_ROUTER``, ``GRIDLOCK_DIRECTORY``.
 The key-encryption secret is never read from the TOML file itself and never a constant
@@ -38,14 +43,21 @@ from gridlock.wire import PublicIdentity
 SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the default variable's name, not a secret
 DEFAULT_RECOVERY_DELAY = 6 * 3600  # device-recovery time lock, seconds
 
-
-def guardian_kind(name: str) -> str:
-    """The devnet and test-cluster convention: the guardian named "watch" is the Watchlight kind."""
-    return "watch" if name == "watch" else "guardian"
+GUARDIAN, WATCH, ENCLAVE = "guardian", "watch", "enclave"
+ROLES = (GUARDIAN, WATCH, ENCLAVE)
+"""A guardian's roles: an ordinary guardian, the watch service (Watchlight: its own hold-and-notify
+rule), the enclave guardian (its shares and identity in the custody contract)."""
 
 
 def config_text(
-    name: str, router: str, directory: str, *, session_timeout: float, recovery_delay: float, data_dir: str = "."
+    name: str,
+    router: str,
+    directory: str,
+    *,
+    session_timeout: float,
+    recovery_delay: float,
+    role: str = GUARDIAN,
+    data_dir: str = ".",
 ) -> str:
     """A configuration file that :meth:`GuardianConfig.load` reads back (paths relative to the file;
     the secret from :data:`SECRET_ENV`).  JSON strings and numbers are valid TOML values."""
@@ -56,7 +68,7 @@ def config_text(
         "directory": directory,
         "secret_env": SECRET_ENV,
         "session_timeout": float(session_timeout),
-        "kind": guardian_kind(name),
+        "role": role,
         "recovery_delay": float(recovery_delay),
     }
     return "".join(f"{key} = {json.dumps(value)}\n" for key, value in fields.items())
@@ -76,7 +88,7 @@ class GuardianConfig:
     secret_file: Path | None = None
     session_timeout: float = 60.0
     max_sessions: int = 64
-    kind: str = "guardian"  # "watch": the Watchlight kind, with its own hold-and-notify rule
+    role: str = GUARDIAN  # one of ROLES
     recovery_delay: float = DEFAULT_RECOVERY_DELAY
 
     @classmethod
@@ -88,10 +100,13 @@ class GuardianConfig:
             raise ConfigError(f"configuration file {p} does not exist") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read configuration file {p}: {exc}") from None
-        known = {f for f in cls.__dataclass_fields__}
+        known = {f for f in cls.__dataclass_fields__} | {"kind"}  # "kind": the role, in older files
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ConfigError(f"{p}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "kind" in raw and "role" in raw and raw["kind"] != raw["role"]:
+            raise ConfigError(f"{p}: kind (the older name of role) and role disagree")
+        role_key = "role" if "role" in raw or "kind" not in raw else "kind"
         base = p.parent
 
         def path_of(value: object, key: str) -> Path:
@@ -111,15 +126,17 @@ class GuardianConfig:
                 secret_file=path_of(raw["secret_file"], "secret_file") if "secret_file" in raw else None,
                 session_timeout=float(raw.get("session_timeout", 60.0)),
                 max_sessions=int(raw.get("max_sessions", 64)),
-                kind=str(raw.get("kind", "guardian")),
+                role=str(raw.get(role_key, GUARDIAN)),
                 recovery_delay=float(raw.get("recovery_delay", DEFAULT_RECOVERY_DELAY)),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{p}: {exc}") from None
         if not cfg.router.startswith(("nats://", "tls://")):
             raise ConfigError(f"{p}: router must be a nats:// URL (got {cfg.router!r})")
-        if cfg.kind not in ("guardian", "watch") or not 0 <= cfg.recovery_delay <= 30 * 86400:
-            raise ConfigError(f"{p}: kind must be guardian or watch, recovery_delay 0..30 days")
+        if cfg.role not in ROLES:
+            raise ConfigError(f"{p}: {role_key} must be one of {', '.join(ROLES)} (got {cfg.role!r})")
+        if not 0 <= cfg.recovery_delay <= 30 * 86400:
+            raise ConfigError(f"{p}: recovery_delay 0..30 days (in seconds), got {cfg.recovery_delay:g}")
         if not 1 <= cfg.session_timeout <= 3600 or not 1 <= cfg.max_sessions <= 10_000:
             raise ConfigError(f"{p}: session_timeout must be 1..3600 s and max_sessions 1..10000")
         return cfg

@@ -1,5 +1,8 @@
 """Running a guardian as a process: ``python -m gridlock.guardian run --config FILE``.
 
+:func:`build_node` is the one place a :class:`GuardianNode` is made: by this service, by the devnet
+host and by the test clusters (:mod:`gridlock.devnet`); its role comes from the configuration.
+
 ``init`` creates the keystore and the guardian's identity (Ed25519 + hybrid HPKE keys, stored
 encrypted in the keystore) and prints its public identity for the directory; ``run`` serves until
 SIGTERM/SIGINT.  Both are what ``gridlock guardian …`` of the CLI calls.
@@ -12,20 +15,64 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from gridlock.guardian.audit import AuditLog
-from gridlock.guardian.config import Directory, GuardianConfig
+from gridlock.guardian.config import (
+    DEFAULT_RECOVERY_DELAY,
+    ENCLAVE,
+    GUARDIAN,
+    ROLES,
+    WATCH,
+    ConfigError,
+    Directory,
+    GuardianConfig,
+)
 from gridlock.guardian.keystore import Keystore, ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
+from gridlock.transport.base import Transport
 from gridlock.transport.nats import NatsTransport
-from gridlock.wire import Identity
+from gridlock.wire import Identity, PublicIdentity
 
 log = logging.getLogger("gridlock.guardian")
 
 
+def build_node(
+    identity: Identity,
+    store: ShareStore,
+    transport: Transport,
+    directory: Mapping[str, PublicIdentity],
+    clients: Iterable[str],
+    *,
+    role: str = GUARDIAN,
+    session_timeout: float = 60.0,
+    max_sessions: int = 64,
+    recovery_delay: float = DEFAULT_RECOVERY_DELAY,
+    audit: AuditLog | None = None,
+) -> GuardianNode:
+    """A guardian node of ``role`` that knows ``directory`` (guardians and clients) and serves the
+    registered ``clients``."""
+    if role not in ROLES:
+        raise ValueError(f"unknown guardian role {role!r}; known: {', '.join(ROLES)}")
+    return GuardianNode(
+        identity,
+        store,
+        transport,
+        directory,
+        authorizer=RegisteredClients(clients),
+        session_timeout=session_timeout,
+        max_sessions=max_sessions,
+        audit=audit,
+        kind=WATCH if role == WATCH else GUARDIAN,  # the node's policy tells only the watch service apart
+        recovery_delay=recovery_delay,
+    )
+
+
 def open_keystore(cfg: GuardianConfig) -> Keystore:
+    """The SQLite keystore of an ordinary or watch guardian (an enclave guardian has its own store)."""
+    if cfg.role == ENCLAVE:
+        raise ConfigError(f"guardian {cfg.name} has the role enclave: run it with python -m gridlock.enclave.guardian")
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     return Keystore.open(cfg.data_dir / "keystore.db", cfg.secret())
 
@@ -67,17 +114,17 @@ async def serve(
     transport = NatsTransport(cfg.router, identity.guardian_id)
     await transport.start()
     audit = AuditLog(cfg.data_dir / "audit.db")
-    node = GuardianNode(
+    node = build_node(
         identity,
         keystore,
         transport,
         directory.everyone,
-        authorizer=RegisteredClients(directory.clients),
+        directory.clients,
+        role=cfg.role,
         session_timeout=cfg.session_timeout,
         max_sessions=cfg.max_sessions,
-        audit=audit,
-        kind=cfg.kind,
         recovery_delay=cfg.recovery_delay,
+        audit=audit,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
