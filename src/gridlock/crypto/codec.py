@@ -199,6 +199,28 @@ def load_map(
     return obj
 
 
+def load_format(
+    data: bytes,
+    magic: str,
+    version: int,
+    what: str,
+    keys: set[int] | frozenset[int],
+    optional: frozenset[int] = frozenset(),
+    *,
+    max_size: int = MAX_PAYLOAD,
+) -> dict[int, Any]:
+    """A versioned stored format (key share, identity): :func:`load_map` whose field 0 is the format's
+    magic text and field 1 its version; :class:`DecodeError` "not a Gridlock <what>" or
+    "unsupported <what> format version N" otherwise."""
+    m = load_map(data, keys, optional, max_size=max_size)
+    if m[0] != magic:
+        raise DecodeError(f"not a Gridlock {what}")
+    found = get_int(m, 1)
+    if found != version:
+        raise DecodeError(f"unsupported {what} format version {found}")
+    return m
+
+
 def is_int(v: object) -> bool:
     """An integer and not a bool: CBOR ``true``/``false`` decode to Python bools, and
     ``isinstance(True, int)`` holds."""

@@ -213,12 +213,9 @@ class KeyShare:
         an integer) and fields that contradict each other (see the module docstring).
         """
         try:
-            m = codec.load_map(data, _REQUIRED, _OPTIONAL, max_size=MAX_KEYSHARE_BYTES)
-            if m[_K_MAGIC] != FORMAT_MAGIC:
-                raise DecodeError("not a Gridlock key share")
-            version = codec.get_int(m, _K_VERSION)
-            if version != FORMAT_VERSION:
-                raise DecodeError(f"unsupported key share format version {version}")
+            m = codec.load_format(
+                data, FORMAT_MAGIC, FORMAT_VERSION, "key share", _REQUIRED, _OPTIONAL, max_size=MAX_KEYSHARE_BYTES
+            )
             scheme = get_scheme(codec.get_str(m, _K_SCHEME))
             group = scheme.group
             participants = tuple(codec.get_list(m, _K_PARTICIPANTS, max_len=1024))

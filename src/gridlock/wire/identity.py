@@ -184,12 +184,15 @@ class PublicIdentity:
     def from_bytes(cls, data: bytes) -> PublicIdentity:
         """Strict decoding: exact schema, canonical encoding, keys validated.  Raises :class:`DecodeError`."""
         try:
-            m = codec.load_map(data, _P_REQUIRED, _P_OPTIONAL, max_size=MAX_PUBLIC_BYTES)
-            if m[_P_MAGIC] != PUBLIC_MAGIC:
-                raise DecodeError("not a Gridlock public identity")
-            version = codec.get_int(m, _P_VERSION)
-            if version != FORMAT_VERSION:
-                raise DecodeError(f"unsupported public identity format version {version}")
+            m = codec.load_format(
+                data,
+                PUBLIC_MAGIC,
+                FORMAT_VERSION,
+                "public identity",
+                _P_REQUIRED,
+                _P_OPTIONAL,
+                max_size=MAX_PUBLIC_BYTES,
+            )
             kem = _check_kem(m[_P_KEM])
             name = m.get(_P_NAME)
             pub = cls(
@@ -322,12 +325,9 @@ class Identity:
     def from_bytes(cls, data: bytes) -> Identity:
         """Strict decoding of :meth:`to_bytes`.  Raises :class:`DecodeError` (never shows the bytes)."""
         try:
-            m = codec.load_map(data, _S_REQUIRED, _S_OPTIONAL, max_size=MAX_SECRET_BYTES)
-            if m[_S_MAGIC] != IDENTITY_MAGIC:
-                raise DecodeError("not a Gridlock identity")
-            version = codec.get_int(m, _S_VERSION)
-            if version != FORMAT_VERSION:
-                raise DecodeError(f"unsupported identity format version {version}")
+            m = codec.load_format(
+                data, IDENTITY_MAGIC, FORMAT_VERSION, "identity", _S_REQUIRED, _S_OPTIONAL, max_size=MAX_SECRET_BYTES
+            )
             kem = _check_kem(m[_S_KEM])
             if (kem == KEM_HYBRID) != (_S_MLKEM in m):
                 raise DecodeError("the ML-KEM seed must be present exactly for the hybrid KEM")
