@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gridlock import chains
 from gridlock.chains import SignedTx, TxContext
@@ -33,11 +34,12 @@ from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, S
 from gridlock.local import verify as verify_signature
 from gridlock.transport.base import Transport
 from gridlock.transport.errors import RecvTimeout, TransportClosed
-from gridlock.wire import Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, seal
+from gridlock.wire import Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, ops, seal
 from gridlock.wire import control as ctl
 from gridlock.wire.audit import HEAD_LABEL, verify_chain
 
 log = logging.getLogger("gridlock.client")
+OpT = TypeVar("OpT", bound=ops.Op)
 
 
 def _context(tx: TxContext | Mapping[str, Any]) -> TxContext:
@@ -185,6 +187,26 @@ class Client:
         results = await asyncio.gather(*(one(g) for g in guardians))
         return dict(zip(guardians, results, strict=True))
 
+    async def call(
+        self, guardian: str, op: ops.Op, timeout: float | None = None, *, introduce: bool = False
+    ) -> dict[str, Any]:
+        """One typed operation at one guardian (see :mod:`gridlock.wire.ops`)."""
+        return await self.request(guardian, op.NAME, op.to_params(), timeout, introduce=introduce)
+
+    async def call_all(
+        self,
+        guardians: Sequence[str],
+        op: ops.Op,
+        timeout: float | None = None,
+        *,
+        each: Callable[[str], ops.Op] | None = None,
+    ) -> dict[str, dict[str, Any] | BaseException]:
+        """``op`` at several guardians at once (``each(g)``: the variant for guardian ``g``, e.g. with
+        its owner registration); each result or exception."""
+        return await self.fanout(
+            guardians, op.NAME, (lambda g: each(g).to_params()) if each is not None else op.to_params(), timeout
+        )
+
     async def ping(self, guardians: Sequence[str], timeout: float = 3.0, *, enough: int | None = None) -> list[str]:
         """The guardians that answer within ``timeout``, fastest first; with ``enough``, returns as
         soon as that many answered (an offline guardian then costs nothing)."""
@@ -193,7 +215,7 @@ class Client:
 
         async def one(g: str) -> None:
             with contextlib.suppress(GridlockError):
-                await self.request(g, "ping", {}, timeout)
+                await self.call(g, ops.Ping(), timeout)
                 order.append(g)
                 if enough is not None and len(order) >= enough:
                     done.set()
@@ -232,15 +254,11 @@ class Client:
         devices = list(owners) if owners is not None else [self.owner.public]
         if self.owner.public not in devices or not 1 <= required <= len(devices):
             raise InvalidParameterError("the owner devices must include this device and 1 <= required <= their number")
-        params = {
-            "vault": vault_id,
-            "scheme": scheme,
-            "threshold": threshold,
-            "members": [[i, g] for i, g in members.items()],
-            "nonce": secrets.token_bytes(32),
-        }
+        op = ops.Keygen(vault_id, scheme, threshold, members, secrets.token_bytes(32))
         registrations = await self._registrations(vault_id, list(guardians), password, devices, required)
-        results = await self.fanout(list(guardians), "keygen", lambda g: {**params, "owner": registrations[g]}, timeout)
+        results = await self.call_all(
+            list(guardians), op, timeout, each=lambda g: dataclasses.replace(op, owner=registrations[g])
+        )
         vault = Vault(self, vault_id, scheme, b"", threshold, members, 0, required=required, devices=devices)
         info = await vault._commit(results, members, "vault creation", timeout)
         vault.public_key = info["public_key"]
@@ -266,7 +284,7 @@ class Client:
 
     async def list_vaults(self, guardians: Sequence[str]) -> list[dict[str, Any]]:
         """Vaults the given guardians hold (public data), merged by id."""
-        answers = await self.fanout(list(guardians), "list", {}, timeout=10)
+        answers = await self.call_all(list(guardians), ops.ListVaults(), timeout=10)
         merged: dict[str, dict[str, Any]] = {}
         for g, r in answers.items():
             if isinstance(r, dict):
@@ -278,7 +296,7 @@ class Client:
 
     async def open_vault(self, vault_id: str, guardians: Sequence[str], *, timeout: float = 10.0) -> Vault:
         """A vault by id, from what its reachable guardians report (they must agree)."""
-        answers = await self.fanout(list(guardians), "info", {"vault": vault_id}, timeout=timeout)
+        answers = await self.call_all(list(guardians), ops.Info(vault_id), timeout=timeout)
         return self.vault_from_info(vault_id, answers)
 
     def vault_from_info(self, vault_id: str, answers: Mapping[str, dict[str, Any] | BaseException]) -> Vault:
@@ -327,7 +345,7 @@ class Vault:
         that lies is noticed, not believed.
         """
         hd.parse_path(path)  # a bad path fails before any request
-        answers = await self.client.fanout(self.guardians, "info", {"vault": self.vault_id}, timeout)
+        answers = await self.client.call_all(self.guardians, ops.Info(self.vault_id), timeout)
         if not any(isinstance(r, dict) for r in answers.values()):
             self._failures(answers, "deriving a child key")
         roots = set()
@@ -343,8 +361,18 @@ class Vault:
         group_key, chain_code = roots.pop()
         return hd.derive_public(self.scheme, group_key, chain_code, path)
 
+    def _approve(self, op: OpT) -> OpT:
+        """``op`` with the owner devices' approvals of exactly this request (SECURITY #19)."""
+        if not self.approvers:
+            raise InvalidParameterError("this operation needs the owner's approval: no owner device key given")
+        params = op.to_params()
+        return dataclasses.replace(  # type: ignore[type-var]  # every Op subclass is a dataclass
+            op, approvals=tuple(d.approve(self.vault_id, self.scheme, op.NAME, params) for d in self.approvers)
+        )
+
     def _approved(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
-        """``params`` with the owner devices' approvals of exactly this request (SECURITY #19)."""
+        """Raw ``params`` with approvals: for requests built by hand (tests that play a relay or a
+        malicious owner); the SDK's own requests are typed (:meth:`_approve`)."""
         if not self.approvers:
             raise InvalidParameterError("this operation needs the owner's approval: no owner device key given")
         approvals = [d.approve(self.vault_id, self.scheme, op, params).to_wire() for d in self.approvers]
@@ -394,16 +422,9 @@ class Vault:
         it signs.  To sign a whole transaction use :meth:`sign_transaction`.
         """
         chosen = await self._pick_signers(signers)
-        params: dict[str, Any] = {
-            "vault": self.vault_id,
-            "message": bytes(message),
-            "signers": chosen,
-            "nonce": secrets.token_bytes(32),
-        }
-        if tx is not None:
-            params["tx"] = _context(tx).to_wire()
-        params = self._approved("sign", params)
-        results = await self.client.fanout(chosen, "sign", params, timeout)
+        ctx = None if tx is None else _context(tx)
+        op = self._approve(ops.Sign(self.vault_id, bytes(message), tuple(chosen), secrets.token_bytes(32), ctx))
+        results = await self.client.call_all(chosen, op, timeout)
         sigs = {r["signature"] for r in results.values() if isinstance(r, dict)}
         for sig in sigs:
             if verify_signature(self.scheme, self.public_key, bytes(message), sig):
@@ -445,10 +466,8 @@ class Vault:
     async def presign(self, count: int = 1, *, signers: Sequence[str] | None = None) -> list[bytes]:
         """Threshold-ECDSA presignatures stored at the signers (single use), for online-only signing."""
         chosen = await self._pick_signers(signers)
-        params = self._approved(
-            "presign", {"vault": self.vault_id, "count": count, "signers": chosen, "nonce": secrets.token_bytes(32)}
-        )
-        results = await self.client.fanout(chosen, "presign", params)
+        op = self._approve(ops.Presign(self.vault_id, count, tuple(chosen), secrets.token_bytes(32)))
+        results = await self.client.call_all(chosen, op)
         self._failures(results, "presigning")
         ids = next(iter(results.values()))["presignatures"]  # type: ignore[index]
         self.presignatures.extend((i, tuple(chosen)) for i in ids)
@@ -459,16 +478,11 @@ class Vault:
         if not self.presignatures:
             raise InvalidParameterError("no presignature left: call presign() first")
         presig, chosen = self.presignatures.pop(0)
-        params: dict[str, Any] = {
-            "vault": self.vault_id,
-            "presignature": presig,
-            "message": bytes(digest),
-            "signers": list(chosen),
-            "nonce": secrets.token_bytes(32),
-        }
-        if tx is not None:
-            params["tx"] = _context(tx).to_wire()
-        results = await self.client.fanout(list(chosen), "sign-presigned", self._approved("sign-presigned", params))
+        ctx = None if tx is None else _context(tx)
+        op = self._approve(
+            ops.SignPresigned(self.vault_id, presig, bytes(digest), tuple(chosen), secrets.token_bytes(32), ctx)
+        )
+        results = await self.client.call_all(list(chosen), op)
         for r in results.values():
             if isinstance(r, dict) and verify_signature(self.scheme, self.public_key, bytes(digest), r["signature"]):
                 return bytes(r["signature"])
@@ -490,15 +504,13 @@ class Vault:
         if failed or len(epochs) != 1 or set(oks) != set(holders):
             for g, r in oks.items():  # nothing becomes active: drop what was stored
                 with contextlib.suppress(GridlockError):
-                    await self.client.request(g, "abort", {"vault": self.vault_id, "epoch": r["epoch"]}, 10)
+                    await self.client.call(g, ops.AbortEpoch(self.vault_id, r["epoch"]), 10)
             if failed and all(isinstance(e, GuardianTimeout) for e in failed.values()):
                 raise GuardianTimeout(sorted(failed), what)
             raise OperationFailed(what, failed or {"*": GridlockError("guardians disagree on the result")})
         epoch, public_key, _ = epochs.pop()
         acks = {g: r["ack"] for g, r in oks.items()}
-        commits = await self.client.fanout(
-            holders, "commit", {"vault": self.vault_id, "epoch": epoch, "acks": acks}, timeout
-        )
+        commits = await self.client.call_all(holders, ops.Commit(self.vault_id, epoch, acks), timeout)
         self._failures(commits, f"{what} (commit)")
         self.members = dict(members)
         self.epoch = epoch
@@ -508,8 +520,8 @@ class Vault:
 
     async def refresh(self, *, timeout: float | None = None) -> int:
         """Proactive refresh by every holder: same key, all shares new; returns the new epoch."""
-        params = self._approved("refresh", {"vault": self.vault_id, "nonce": secrets.token_bytes(32)})
-        results = await self.client.fanout(self.guardians, "refresh", params, timeout)
+        op = self._approve(ops.Refresh(self.vault_id, secrets.token_bytes(32)))
+        results = await self.client.call_all(self.guardians, op, timeout)
         return int((await self._commit(results, self.members, "refresh", timeout))["epoch"])
 
     async def reshare(
@@ -539,22 +551,22 @@ class Vault:
             if g not in old_index:
                 new_members[next_index] = g
                 next_index += 1
-        params = {
-            "vault": self.vault_id,
-            "nonce": secrets.token_bytes(32),
-            "threshold": threshold,
-            "committee": [[i, g] for i, g in sorted(new_members.items())],
-            "scheme": self.scheme,
-            "public_key": self.public_key,
-            "epoch": self.epoch,
-            "old_members": [[i, g] for i, g in sorted(self.members.items())],
-            "dealers": dealer_ids,
-        }
+        op = ops.Reshare(
+            self.vault_id,
+            secrets.token_bytes(32),
+            self.scheme,
+            self.public_key,
+            self.epoch,
+            dict(self.members),
+            tuple(dealer_ids),
+            new_members,
+            threshold,
+        )
         everyone = sorted(set(dealer_ids) | set(committee))
         registrations = await self._register([g for g in committee if g not in old_index], password)
-        approved = self._approved("reshare", params)
-        results = await self.client.fanout(
-            everyone, "reshare", lambda g: {**approved, **({"owner": registrations[g]} if g in registrations else {})}
+        approved = self._approve(op)
+        results = await self.client.call_all(
+            everyone, approved, each=lambda g: dataclasses.replace(approved, owner=registrations.get(g))
         )
         # a dealer that is not a new holder cannot spoil the result unnoticed: the holders need every
         # dealer's contribution, so its failure shows in theirs, which _commit checks
@@ -577,32 +589,29 @@ class Vault:
         if lost not in self.guardians:
             raise InvalidParameterError(f"{lost} is not a holder of this vault")
         helper_ids = list(helpers) if helpers is not None else [g for g in await self._pick_signers_excluding(lost)]
-        params = {
-            "vault": self.vault_id,
-            "nonce": secrets.token_bytes(32),
-            "members": [[i, g] for i, g in sorted(self.members.items())],
-            "epoch": self.epoch,
-            "scheme": self.scheme,
-            "public_key": self.public_key,
-            "helpers": helper_ids,
-            "lost": lost,
-        }
+        op = ops.Repair(
+            self.vault_id,
+            secrets.token_bytes(32),
+            self.scheme,
+            self.public_key,
+            self.epoch,
+            dict(self.members),
+            tuple(helper_ids),
+            lost,
+        )
         registrations = await self._register([lost], password)
-        approved = self._approved("repair", params)
-        results = await self.client.fanout(
-            [*helper_ids, lost], "repair", lambda g: {**approved, **({"owner": registrations[g]} if g == lost else {})}
+        approved = self._approve(op)
+        results = await self.client.call_all(
+            [*helper_ids, lost], approved, each=lambda g: dataclasses.replace(approved, owner=registrations.get(g))
         )
         self._failures(results, "repair")
         rebuilt = results[lost]
         assert isinstance(rebuilt, dict)
         others = [g for g in self.guardians if g != lost]
-        acks = await self.client.fanout(others, "ack", {"vault": self.vault_id, "epoch": self.epoch})
+        acks = await self.client.call_all(others, ops.Ack(self.vault_id, self.epoch))
         self._failures(acks, "repair (acknowledgements)")
         all_acks = {g: r["ack"] for g, r in acks.items() if isinstance(r, dict)} | {lost: rebuilt["ack"]}
-        done = await self.client.request(
-            lost, "commit", {"vault": self.vault_id, "epoch": self.epoch, "acks": all_acks}
-        )
-        del done
+        await self.client.call(lost, ops.Commit(self.vault_id, self.epoch, all_acks))
         return await self.refresh()
 
     async def _pick_signers_excluding(self, lost: str) -> list[str]:
@@ -617,8 +626,7 @@ class Vault:
     async def export(self, guardians: Sequence[str] | None = None) -> bytes:
         """The emergency exit: ``t`` guardians hand their shares to the owner, who rebuilds the key."""
         chosen = list(guardians) if guardians is not None else await self._pick_signers(None)
-        params = self._approved("export", {"vault": self.vault_id, "nonce": secrets.token_bytes(32)})
-        results = await self.client.fanout(chosen, "export", params)
+        results = await self.client.call_all(chosen, self._approve(ops.Export(self.vault_id, secrets.token_bytes(32))))
         self._failures(results, "export")
         group = get_scheme(self.scheme).group
         points = {int(r["index"]): group.decode_scalar(r["share"]) for r in results.values() if isinstance(r, dict)}
@@ -630,18 +638,16 @@ class Vault:
 
     async def set_policy(self, rules: Mapping[str, Any], guardians: Sequence[str] | None = None) -> None:
         """Set the owner's policy at every guardian (each keeps and enforces its own copy)."""
-        params = self._approved(
-            "policy-set", {"vault": self.vault_id, "rules": dict(rules), "nonce": secrets.token_bytes(32)}
-        )
-        results = await self.client.fanout(list(guardians or self.guardians), "policy-set", params)
+        op = self._approve(ops.PolicySet(self.vault_id, dict(rules), secrets.token_bytes(32)))
+        results = await self.client.call_all(list(guardians or self.guardians), op)
         self._failures(results, "policy")
 
     async def policy(self, guardian: str) -> dict[str, Any]:
-        return await self.client.request(guardian, "policy-show", {"vault": self.vault_id})
+        return await self.client.call(guardian, ops.PolicyShow(self.vault_id))
 
     async def audit(self, guardian: str) -> list[dict[str, Any]]:
         """A guardian's log of this vault, with the hash chain and the signed head verified."""
-        r = await self.client.request(guardian, "audit", {"vault": self.vault_id})
+        r = await self.client.call(guardian, ops.Audit(self.vault_id))
         entries = [json.loads(e) for e in r["entries"]]
         verify_chain(entries)
         seq, head = r["head"]
@@ -652,8 +658,8 @@ class Vault:
 
     async def recovery_cancel(self) -> None:
         """From a registered device: stop a device recovery during its time lock."""
-        params = self._approved("recovery-cancel", {"vault": self.vault_id, "nonce": secrets.token_bytes(32)})
-        results = await self.client.fanout(self.guardians, "recovery-cancel", params)
+        op = self._approve(ops.RecoveryCancel(self.vault_id, secrets.token_bytes(32)))
+        results = await self.client.call_all(self.guardians, op)
         self._failures(results, "recovery cancel")
 
 
@@ -670,8 +676,8 @@ async def recovery_start(
     verifiers = await asyncio.to_thread(lambda: {g: password_verifier(password, g, vault_id) for g in guardians})
 
     async def one(g: str) -> dict[str, Any]:
-        params = {"vault": vault_id, "new_device": owner.public, "lost_device": lost_device, "verifier": verifiers[g]}
-        return await client.request(g, "recovery-start", params, introduce=True)
+        op = ops.RecoveryStart(vault_id, owner.public, lost_device, verifiers[g])
+        return await client.call(g, op, introduce=True)
 
     results = await asyncio.gather(*(one(g) for g in guardians), return_exceptions=True)
     errors = {g: r for g, r in zip(guardians, results, strict=True) if isinstance(r, BaseException)}
@@ -684,7 +690,7 @@ async def recovery_status(client: Client, vault_id: str, guardians: Sequence[str
     out: dict[str, dict[str, Any]] = {}
     for g in guardians:
         try:
-            out[g] = await client.request(g, "recovery-status", {"vault": vault_id}, introduce=True)
+            out[g] = await client.call(g, ops.RecoveryStatus(vault_id), introduce=True)
         except GridlockError as exc:
             out[g] = {"error": str(exc)}
     return out
@@ -700,11 +706,8 @@ async def recovery_finish(client: Client, vault_id: str, guardians: Sequence[str
     errors: dict[str, BaseException] = {}
     for g in guardians:
         try:
-            await client.request(
-                g,
-                "recovery-finish",
-                {"vault": vault_id, "verifier": verifiers[g], "notify": client.identity.guardian_id},
-                introduce=True,
+            await client.call(
+                g, ops.RecoveryFinish(vault_id, verifiers[g], client.identity.guardian_id), introduce=True
             )
         except GridlockError as exc:
             errors[g] = exc
