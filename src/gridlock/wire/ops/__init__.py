@@ -1,0 +1,108 @@
+"""Typed control operations: one frozen dataclass per request a client sends a guardian.
+
+A request is built in exactly one way — as one of these types — on both sides.  The client
+constructs it (the constructor validates every value), :meth:`Op.to_params` is its wire form (the
+``params`` map of a :class:`~gridlock.wire.control.Request`), and :func:`decode` turns a received
+map back into the same type: a missing, unknown or ill-typed field is a :class:`DecodeError`
+before any handler runs, so a handler only ever sees a well-formed operation.  (Model: h11's
+``_events.py``; the Zcash Foundation frost ``round1::Package`` structs.)
+
+Operations that use the key carry the owner devices' approvals (``APPROVED``).  What the devices
+sign is every other field of the wire form (:func:`gridlock.wire.approval.subject_bytes`), so the
+wire form is the operation's one canonical encoding and :func:`decode` accepts nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gridlock.errors import DecodeError, InvalidParameterError
+from gridlock.wire.ops.base import Op, Params
+from gridlock.wire.ops.owner import PolicySet, RecoveryFinish, RecoveryStart
+from gridlock.wire.ops.signing import Presign, Sign, SignPresigned
+from gridlock.wire.ops.vault import (
+    AbortEpoch,
+    Ack,
+    Audit,
+    Commit,
+    Export,
+    Info,
+    Keygen,
+    ListVaults,
+    Ping,
+    PolicyShow,
+    RecoveryCancel,
+    RecoveryStatus,
+    Refresh,
+    Repair,
+    Reshare,
+)
+
+__all__ = [
+    "OPS",
+    "AbortEpoch",
+    "Ack",
+    "Audit",
+    "Commit",
+    "Export",
+    "Info",
+    "Keygen",
+    "ListVaults",
+    "Op",
+    "Ping",
+    "PolicySet",
+    "PolicyShow",
+    "Presign",
+    "RecoveryCancel",
+    "RecoveryFinish",
+    "RecoveryStart",
+    "RecoveryStatus",
+    "Refresh",
+    "Repair",
+    "Reshare",
+    "Sign",
+    "SignPresigned",
+    "decode",
+]
+
+OPS: dict[str, type[Op]] = {
+    cls.NAME: cls
+    for cls in (
+        Ping,
+        ListVaults,
+        Info,
+        PolicyShow,
+        RecoveryStatus,
+        Audit,
+        Keygen,
+        Ack,
+        AbortEpoch,
+        Commit,
+        Refresh,
+        Export,
+        RecoveryCancel,
+        Sign,
+        Presign,
+        SignPresigned,
+        Reshare,
+        Repair,
+        PolicySet,
+        RecoveryStart,
+        RecoveryFinish,
+    )
+}
+
+
+def decode(name: str, params: Mapping[str, Any]) -> Op:
+    """The typed operation for a received request; :class:`DecodeError` for anything malformed."""
+    cls = OPS.get(name)
+    if cls is None:
+        raise DecodeError(f"unknown operation {name!r}")
+    p = Params(params)
+    try:
+        op = cls.read(p)
+    except InvalidParameterError as exc:
+        raise DecodeError(str(exc)) from None
+    p.finish(name)
+    return op

@@ -1,0 +1,156 @@
+"""The machinery every typed operation shares: value checks, the strict params reader, the base class."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from gridlock.chains.context import TxContext
+from gridlock.errors import DecodeError, InvalidParameterError
+from gridlock.wire.approval import Approval
+
+MAX_VAULT_ID = 128
+MAX_MESSAGE = 1 << 16  # a raw message to sign; ECDSA signs 32-byte digests
+MAX_IDS = 64
+MAX_APPROVALS = 16
+MAX_INDEX = 1 << 16
+
+
+# --- value checks (constructors) ---------------------------------------------------------------------
+def check_text(name: str, v: object, max_len: int = MAX_VAULT_ID) -> None:
+    if not isinstance(v, str) or not 0 < len(v) <= max_len:
+        raise InvalidParameterError(f"{name} must be a non-empty text of at most {max_len} characters")
+
+
+def check_data(name: str, v: object, *, length: int | None = None, max_len: int = 1 << 20) -> None:
+    if not isinstance(v, bytes) or len(v) > max_len or (length is not None and len(v) != length):
+        raise InvalidParameterError(f"{name} must be a byte string" + (f" of {length} bytes" if length else ""))
+
+
+def check_int(name: str, v: object, lo: int, hi: int) -> None:
+    if type(v) is not int or not lo <= v <= hi:
+        raise InvalidParameterError(f"{name} must be an integer in {lo}..{hi}")
+
+
+def check_ids(name: str, v: object) -> None:
+    if not isinstance(v, tuple) or not 0 < len(v) <= MAX_IDS or not all(isinstance(g, str) and g for g in v):
+        raise InvalidParameterError(f"{name} must be 1 to {MAX_IDS} guardian ids")
+    if len(set(v)) != len(v):
+        raise InvalidParameterError(f"{name} names a guardian twice")
+
+
+def check_members(name: str, v: object) -> None:
+    if not isinstance(v, Mapping) or not 0 < len(v) <= MAX_IDS:
+        raise InvalidParameterError(f"{name} must map 1 to {MAX_IDS} indices to guardian ids")
+    for i, g in v.items():
+        if type(i) is not int or not 0 < i < MAX_INDEX or not isinstance(g, str) or not g:
+            raise InvalidParameterError(f"{name} has a bad index or guardian id")
+    if len(set(v.values())) != len(v):
+        raise InvalidParameterError(f"{name} names a guardian twice")
+
+
+def check_approvals(v: object) -> None:
+    if not isinstance(v, tuple) or len(v) > MAX_APPROVALS or not all(isinstance(a, Approval) for a in v):
+        raise InvalidParameterError(f"approvals are at most {MAX_APPROVALS} owner approvals")
+
+
+def check_vault_nonce(op: Any) -> None:
+    check_text("vault id", op.vault)
+    check_data("the request nonce", op.nonce, length=32)
+
+
+# --- wire reading (decode) -----------------------------------------------------------------------------
+class Params:
+    """Reads the fields of a received params map by type, and refuses the ones nobody read."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = params
+        self.read: set[str] = set()
+
+    def raw(self, key: str) -> Any:
+        self.read.add(key)
+        if key not in self.params:
+            raise DecodeError(f"parameter {key!r} is missing")
+        return self.params[key]
+
+    def has(self, key: str) -> bool:
+        return key in self.params
+
+    def typed(self, key: str, kind: type) -> Any:
+        v = self.raw(key)
+        if type(v) is not kind:
+            raise DecodeError(f"parameter {key!r} must be {'an' if kind is int else 'a'} {kind.__name__}")
+        return v
+
+    def text(self, key: str) -> str:
+        return str(self.typed(key, str))
+
+    def data(self, key: str) -> bytes:
+        return bytes(self.typed(key, bytes))
+
+    def integer(self, key: str) -> int:
+        return int(self.typed(key, int))
+
+    def ids(self, key: str) -> tuple[str, ...]:
+        v = self.typed(key, list)
+        if not all(isinstance(g, str) for g in v):
+            raise DecodeError(f"parameter {key!r} must be a list of guardian ids")
+        return tuple(v)
+
+    def members(self, key: str) -> dict[int, str]:
+        """``[[index, guardian id], …]`` in increasing index order → ``{index: guardian id}``."""
+        v = self.typed(key, list)
+        if not all(isinstance(p, list) and len(p) == 2 and type(p[0]) is int and type(p[1]) is str for p in v):
+            raise DecodeError(f"parameter {key!r} must list [index, guardian id] pairs")
+        out = {p[0]: p[1] for p in v}
+        if [p[0] for p in v] != sorted(out):
+            raise DecodeError(f"parameter {key!r} must list distinct indices in increasing order")
+        return out
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        v = self.typed(key, dict)
+        if not all(isinstance(k, str) for k in v):
+            raise DecodeError(f"parameter {key!r} must be a map with text keys")
+        return dict(v)
+
+    def approvals(self) -> tuple[Approval, ...]:
+        """Absent means none (the owner gate then refuses the request as unauthorised)."""
+        if not self.has("approvals"):
+            return ()
+        v = self.typed("approvals", list)
+        if not 0 < len(v) <= MAX_APPROVALS:
+            raise DecodeError(f"a request carries 1 to {MAX_APPROVALS} owner approvals")
+        return tuple(Approval.from_wire(a) for a in v)
+
+    def tx(self) -> TxContext | None:
+        return TxContext.from_wire(self.raw("tx")) if self.has("tx") else None
+
+    def finish(self, name: str) -> None:
+        extra = sorted(set(self.params) - self.read)
+        if extra:
+            raise DecodeError(f"operation {name!r} takes no parameter(s) {', '.join(map(repr, extra))}")
+
+
+def members_wire(members: Mapping[int, str]) -> list[list[Any]]:
+    return [[i, g] for i, g in sorted(members.items())]
+
+
+def approved_wire(op: Any, out: dict[str, Any]) -> dict[str, Any]:
+    if op.approvals:
+        out["approvals"] = [a.to_wire() for a in op.approvals]
+    return out
+
+
+class Op:
+    """What every operation provides; subclasses are frozen dataclasses."""
+
+    NAME: ClassVar[str]
+    APPROVED: ClassVar[bool] = False  # carries owner approvals bound to every other field
+    vault: str | None
+
+    def to_params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def read(cls, p: Params) -> Op:
+        raise NotImplementedError

@@ -1,0 +1,92 @@
+"""The owner's operations on a vault's guardians: the policy and device recovery."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from gridlock.errors import InvalidParameterError
+from gridlock.wire.approval import Approval
+from gridlock.wire.ops.base import (
+    Op,
+    Params,
+    approved_wire,
+    check_approvals,
+    check_data,
+    check_text,
+    check_vault_nonce,
+)
+
+
+@dataclass(frozen=True)
+class PolicySet(Op):
+    """Replace this guardian's policy rules for the vault (validated by ``guardian.policy``)."""
+
+    NAME: ClassVar[str] = "policy-set"
+    APPROVED: ClassVar[bool] = True
+    vault: str
+    rules: Mapping[str, Any]
+    nonce: bytes
+    approvals: tuple[Approval, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_vault_nonce(self)
+        if not isinstance(self.rules, Mapping) or not all(isinstance(k, str) for k in self.rules):
+            raise InvalidParameterError("policy rules are a map with text keys")
+        check_approvals(self.approvals)
+
+    def to_params(self) -> dict[str, Any]:
+        return approved_wire(self, {"vault": self.vault, "rules": dict(self.rules), "nonce": self.nonce})
+
+    @classmethod
+    def read(cls, p: Params) -> PolicySet:
+        return cls(p.text("vault"), p.mapping("rules"), p.data("nonce"), p.approvals())
+
+
+# --- device recovery (password-proved; the new device may be unknown to the guardian) -------------------
+@dataclass(frozen=True)
+class RecoveryStart(Op):
+    NAME: ClassVar[str] = "recovery-start"
+    vault: str
+    new_device: bytes
+    lost_device: bytes
+    verifier: bytes
+
+    def __post_init__(self) -> None:
+        check_text("vault id", self.vault)
+        check_data("the new device key", self.new_device, length=32)
+        check_data("the lost device key", self.lost_device, length=32)
+        check_data("the password verifier", self.verifier, max_len=64)
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "vault": self.vault,
+            "new_device": self.new_device,
+            "lost_device": self.lost_device,
+            "verifier": self.verifier,
+        }
+
+    @classmethod
+    def read(cls, p: Params) -> RecoveryStart:
+        return cls(p.text("vault"), p.data("new_device"), p.data("lost_device"), p.data("verifier"))
+
+
+@dataclass(frozen=True)
+class RecoveryFinish(Op):
+    NAME: ClassVar[str] = "recovery-finish"
+    vault: str
+    verifier: bytes
+    notify: str
+
+    def __post_init__(self) -> None:
+        check_text("vault id", self.vault)
+        check_data("the password verifier", self.verifier, max_len=64)
+        check_text("the new device's client id", self.notify, 64)
+
+    def to_params(self) -> dict[str, Any]:
+        return {"vault": self.vault, "verifier": self.verifier, "notify": self.notify}
+
+    @classmethod
+    def read(cls, p: Params) -> RecoveryFinish:
+        return cls(p.text("vault"), p.data("verifier"), p.text("notify"))

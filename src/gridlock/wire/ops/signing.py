@@ -1,0 +1,133 @@
+"""Signing operations: a signature, presignatures, the online round with a presignature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from gridlock.chains.context import TxContext
+from gridlock.errors import InvalidParameterError
+from gridlock.wire.approval import Approval
+from gridlock.wire.ops.base import (
+    MAX_MESSAGE,
+    Op,
+    Params,
+    approved_wire,
+    check_approvals,
+    check_data,
+    check_ids,
+    check_int,
+    check_vault_nonce,
+)
+
+
+@dataclass(frozen=True)
+class Sign(Op):
+    """A signature by ``signers``; ``tx`` is the chain transaction ``message`` is a hash of."""
+
+    NAME: ClassVar[str] = "sign"
+    APPROVED: ClassVar[bool] = True
+    vault: str
+    message: bytes
+    signers: tuple[str, ...]
+    nonce: bytes
+    tx: TxContext | None = None
+    approvals: tuple[Approval, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_vault_nonce(self)
+        check_data("the message", self.message, max_len=MAX_MESSAGE)
+        check_ids("signers", self.signers)
+        if self.tx is not None and not isinstance(self.tx, TxContext):
+            raise InvalidParameterError("tx must be a TxContext")
+        check_approvals(self.approvals)
+
+    def to_params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "vault": self.vault,
+            "message": self.message,
+            "signers": list(self.signers),
+            "nonce": self.nonce,
+        }
+        if self.tx is not None:
+            out["tx"] = self.tx.to_wire()
+        return approved_wire(self, out)
+
+    @classmethod
+    def read(cls, p: Params) -> Sign:
+        return cls(p.text("vault"), p.data("message"), p.ids("signers"), p.data("nonce"), p.tx(), p.approvals())
+
+
+@dataclass(frozen=True)
+class Presign(Op):
+    """``count`` threshold-ECDSA presignatures, stored at ``signers`` for online-only signing."""
+
+    NAME: ClassVar[str] = "presign"
+    APPROVED: ClassVar[bool] = True
+    vault: str
+    count: int
+    signers: tuple[str, ...]
+    nonce: bytes
+    approvals: tuple[Approval, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_vault_nonce(self)
+        check_int("count", self.count, 1, 100)
+        check_ids("signers", self.signers)
+        check_approvals(self.approvals)
+
+    def to_params(self) -> dict[str, Any]:
+        out = {"vault": self.vault, "count": self.count, "signers": list(self.signers), "nonce": self.nonce}
+        return approved_wire(self, out)
+
+    @classmethod
+    def read(cls, p: Params) -> Presign:
+        return cls(p.text("vault"), p.integer("count"), p.ids("signers"), p.data("nonce"), p.approvals())
+
+
+@dataclass(frozen=True)
+class SignPresigned(Op):
+    """The online round with stored presignature ``presignature`` over a 32-byte digest."""
+
+    NAME: ClassVar[str] = "sign-presigned"
+    APPROVED: ClassVar[bool] = True
+    vault: str
+    presignature: bytes
+    message: bytes
+    signers: tuple[str, ...]
+    nonce: bytes
+    tx: TxContext | None = None
+    approvals: tuple[Approval, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_vault_nonce(self)
+        check_data("the presignature id", self.presignature, length=32)
+        check_data("the digest", self.message, length=32)
+        check_ids("signers", self.signers)
+        if self.tx is not None and not isinstance(self.tx, TxContext):
+            raise InvalidParameterError("tx must be a TxContext")
+        check_approvals(self.approvals)
+
+    def to_params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "vault": self.vault,
+            "presignature": self.presignature,
+            "message": self.message,
+            "signers": list(self.signers),
+            "nonce": self.nonce,
+        }
+        if self.tx is not None:
+            out["tx"] = self.tx.to_wire()
+        return approved_wire(self, out)
+
+    @classmethod
+    def read(cls, p: Params) -> SignPresigned:
+        return cls(
+            p.text("vault"),
+            p.data("presignature"),
+            p.data("message"),
+            p.ids("signers"),
+            p.data("nonce"),
+            p.tx(),
+            p.approvals(),
+        )
