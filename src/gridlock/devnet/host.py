@@ -105,7 +105,7 @@ class DevnetHost:
                     self._open_embedded(spec, directory)
                     await self._start_embedded(spec.name, directory)
             else:
-                await self._start_nats(directory)
+                await self._start_nats()
             self.server = BridgeServer(socket_path, self.router, self.control)
             await self.server.start()
         except BaseException:
@@ -185,7 +185,7 @@ class DevnetHost:
         )
 
     # --- guardian processes on NATS -----------------------------------------------------------------
-    async def _start_nats(self, directory: Directory) -> None:
+    async def _start_nats(self) -> None:
         if self.options.nats in (None, "", "auto"):
             self.nats_server = await asyncio.to_thread(NatsServer.start, 0, self.paths.nats)
             self.nats_url = self.nats_server.url
