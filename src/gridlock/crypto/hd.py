@@ -20,7 +20,8 @@ one place and is therefore impossible — and refused.
   ser_32(i))[:32]``.  Children are standard Ed25519 keys; only the derivation rule is ours.
 
 Export of a child private key is refused (SECURITY #22): with the parent xpub it would reveal the
-parent key.
+parent key.  The xpub of a share's key (its BIP32 position included) is
+:meth:`gridlock.crypto.keyshare.KeyShare.xpub`.
 """
 
 from __future__ import annotations
