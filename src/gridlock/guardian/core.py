@@ -1,0 +1,161 @@
+"""What every part of a guardian node shares: its state, running a protocol session, and the vault
+records every operation reads (members per epoch, pending epochs, durable session claims).
+
+:class:`~gridlock.guardian.node.GuardianNode` is assembled from the parts, one concern per module:
+admission and dispatch (:mod:`.node`), the owner gate (:mod:`.owner_gate`), the policy gate
+(:mod:`.policy_gate`), key operations (:mod:`.key_ops`) and signing operations (:mod:`.sign_ops`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from gridlock.crypto import transcript
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.errors import ProtocolAbort
+from gridlock.guardian import owner as owner_mod
+from gridlock.guardian.audit import AuditLog
+from gridlock.guardian.bans import VaultBans
+from gridlock.guardian.keystore import AlreadyUsed, KeystoreError, ShareStore
+from gridlock.guardian.session import Session, participants_of
+from gridlock.protocol.party import RoundProtocol
+from gridlock.transport.base import Transport
+from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard
+from gridlock.wire import control as ctl
+
+log = logging.getLogger("gridlock.guardian")
+T = TypeVar("T")
+ECDSA = "ecdsa-secp256k1"
+SESSION_LABEL = b"gridlock/session/v1"
+# the public identity an unknown device introduced itself with (device recovery), for the request being served
+INTRO: contextvars.ContextVar[PublicIdentity | None] = contextvars.ContextVar("gridlock_intro", default=None)
+
+
+def session_id(op: str, vault_id: str, epoch: int, members: Mapping[int, str], nonce: bytes) -> bytes:
+    """DESIGN §3: ``ssid = H(label, vault id, epoch, sorted participants, fresh nonce)``."""
+    return transcript.digest(
+        SESSION_LABEL,
+        op.encode(),
+        vault_id.encode(),
+        transcript.int_field(epoch),
+        transcript.seq(transcript.int_field(i) + g.encode() for i, g in sorted(members.items())),
+        nonce,
+    )
+
+
+class NodeCore:
+    """The state of a guardian node (set by :class:`~gridlock.guardian.node.GuardianNode`) and the
+    helpers its operations share."""
+
+    identity: Identity
+    id: str
+    keystore: ShareStore
+    transport: Transport
+    directory: dict[str, PublicIdentity]
+    session_timeout: float
+    clock: Callable[[], float]
+    guard: ReplayGuard
+    sessions: dict[bytes, Session[Any]]
+    audit: AuditLog | None
+    kind: str
+    known_clients: set[str]
+    recovery_delay: float
+    password_attempts: int
+    _bans: dict[str, VaultBans]
+    _early: OrderedDict[bytes, list[Envelope]]
+
+    async def _run(
+        self,
+        sid: bytes,
+        protocol: str,
+        members: Mapping[int, str],
+        party: RoundProtocol[T],
+        timeout: float | None = None,
+        *,
+        uses_ot_of: VaultBans | None = None,
+    ) -> T:
+        session: Session[T] = Session(
+            session_id=sid,
+            protocol=protocol,
+            identity=self.identity,
+            participants=participants_of(self.directory, members),
+            transport=self.transport,
+            clock=self.clock,
+            bans=uses_ot_of,
+        )
+        if sid in self.sessions:
+            raise ctl.RequestRefused("busy", "this session is already running")
+        self.sessions[sid] = session
+        for env in self._early.pop(sid, []):
+            session.deliver(env)
+        try:
+            return await session.run(party, timeout or self.session_timeout)
+        except ProtocolAbort as exc:
+            exc.members = dict(members)
+            raise
+        finally:
+            del self.sessions[sid]
+            # late envelopes for it are refused, and under load the replay guard evicts it first
+            self.guard.finish(sid)
+
+    def _my_index(self, members: Mapping[int, str]) -> int:
+        for i, g in members.items():
+            if g == self.id:
+                return i
+        raise ctl.RequestRefused("not-a-member", "this guardian is not among the request's participants")
+
+    def _vault_members(self, vault_id: str, epoch: int) -> dict[int, str]:
+        meta = self.keystore.metadata(vault_id)
+        raw = meta.get("members", {}).get(str(epoch))
+        if not isinstance(raw, dict):
+            raise ctl.RequestRefused("unknown-vault", f"no membership recorded for vault {vault_id} epoch {epoch}")
+        return {int(i): g for i, g in raw.items()}
+
+    def _knows(self, vault_id: str) -> bool:
+        try:
+            self.keystore.vault(vault_id)
+        except KeystoreError:
+            return False
+        return True
+
+    def _store_pending(
+        self, vault_id: str, share: KeyShare, members: Mapping[int, str], owner: owner_mod.OwnerState | None = None
+    ) -> dict[str, Any]:
+        # the share and its membership in one transaction: a crash leaves both or neither
+        meta = dict(self.keystore.metadata(vault_id)) if self._knows(vault_id) else {}
+        if owner is not None and "owner" not in meta:
+            meta["owner"] = owner.to_meta()
+        table = dict(meta.get("members", {}))
+        table[str(share.epoch)] = {str(i): g for i, g in members.items()}
+        meta["members"] = table
+        self.keystore.store_pending(vault_id, share, metadata=meta)
+        statement = ctl.ack_statement(vault_id, share.epoch, share.public_key, share.transcript_hash)
+        return {
+            "public_key": share.public_key,
+            "epoch": share.epoch,
+            "transcript_hash": share.transcript_hash,
+            "threshold": share.threshold,
+            "ack": self.identity.sign(ctl.ACK_LABEL, statement),
+        }
+
+    def _owner(self, vault_id: str) -> owner_mod.OwnerState:
+        return owner_mod.OwnerState.from_meta(self.keystore.metadata(vault_id))
+
+    def _save(self, vault_id: str, **parts: Any) -> None:
+        meta = dict(self.keystore.metadata(vault_id))
+        meta.update(parts)
+        self.keystore.set_metadata(vault_id, meta)
+
+    def _claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
+        """Record, durably and before the first message, that this guardian runs session ``sid`` with
+        its share of ``epoch``.  A repeated request (an owner re-approving a nonce after a restart or
+        a flooded replay guard) is refused: a second run under one id would repeat per-session values,
+        and its signed messages could be passed off as equivocation in the first (SECURITY #26, #28)."""
+        try:
+            self.keystore.claim_session(vault_id, epoch, sid)
+        except AlreadyUsed:
+            raise ctl.RequestRefused("replay", "this session already ran; a session id is never reused") from None

@@ -1,0 +1,213 @@
+"""Key operations: vault listings, keygen, the two-phase commit, refresh, reshare, repair, export.
+
+Every change of a vault's key material is two-phase (SECURITY #16): the new epoch is stored as
+*pending*, the guardian answers with a signed acknowledgement of (vault, epoch, public key,
+transcript hash), and only a ``commit`` carrying the acknowledgements of **every** new holder makes
+it active and retires the old epoch.  Until then the old epoch keeps signing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.schemes import get_scheme
+from gridlock.errors import DecodeError
+from gridlock.guardian import owner as owner_mod
+from gridlock.guardian.core import ECDSA, NodeCore, session_id
+from gridlock.protocol.dkg import DkgParty
+from gridlock.protocol.ecdsa import EcdsaKeygenParty
+from gridlock.protocol.party import RoundProtocol
+from gridlock.protocol.repair import RepairParty
+from gridlock.protocol.reshare import ReshareParty
+from gridlock.wire import control as ctl
+from gridlock.wire import ops
+
+
+class KeyOperations(NodeCore):
+    async def _op_ping(self, op: ops.Ping) -> dict[str, Any]:
+        return {"guardian": self.id, "time": int(self.clock())}
+
+    async def _op_list(self, op: ops.ListVaults) -> dict[str, Any]:
+        """The vaults this guardian holds an active share of (public data only)."""
+        out = []
+        for rec in self.keystore.vaults():
+            if rec.active_epoch is None:
+                continue
+            out.append(
+                {
+                    "vault": rec.vault_id,
+                    "scheme": rec.scheme,
+                    "public_key": rec.public_key,
+                    "threshold": rec.threshold,
+                    "epoch": rec.active_epoch,
+                }
+            )
+        return {"vaults": out}
+
+    async def _op_info(self, op: ops.Info) -> dict[str, Any]:
+        vault_id = op.vault
+        share = self.keystore.active_share(vault_id)
+        return {
+            "scheme": share.scheme,
+            "public_key": share.public_key,
+            "threshold": share.threshold,
+            "epoch": share.epoch,
+            "members": [[i, g] for i, g in sorted(self._vault_members(vault_id, share.epoch).items())],
+            "group_key": share.group_key.encode(),
+            "chain_code": share.chain_code,
+        }
+
+    async def _op_keygen(self, op: ops.Keygen) -> dict[str, Any]:
+        vault_id, scheme, threshold = op.vault, get_scheme(op.scheme), op.threshold
+        members, nonce = dict(op.members), op.nonce
+        me = self._my_index(members)
+        sid = session_id("keygen", vault_id, 0, members, nonce)
+        ids = sorted(members)
+        party: RoundProtocol[KeyShare]
+        if scheme.name == ECDSA:
+            party = EcdsaKeygenParty(sid, me, ids, threshold)
+        else:
+            party = DkgParty(scheme, sid, me, ids, threshold)
+        owner = owner_mod.registration(op.owner)
+        share = await self._run(sid, "keygen", members, party)
+        return self._store_pending(vault_id, share, members, owner=owner)
+
+    async def _op_commit(self, op: ops.Commit) -> dict[str, Any]:
+        vault_id, epoch, acks = op.vault, op.epoch, op.acks
+        share = self.keystore.share(vault_id, epoch)
+        members = self._vault_members(vault_id, epoch)
+        statement = ctl.ack_statement(vault_id, epoch, share.public_key, share.transcript_hash)
+        missing = [g for g in members.values() if not isinstance(acks.get(g), bytes)]
+        bad = [
+            g
+            for g in members.values()
+            if g not in missing and not self.directory[g].verify(ctl.ACK_LABEL, statement, acks[g])
+        ]
+        if missing or bad:
+            raise ctl.RequestRefused(
+                "ack-missing", f"epoch {epoch} lacks valid acknowledgements from: {', '.join(missing + bad)}"
+            )
+        self.keystore.activate(vault_id, epoch)
+        return {"epoch": epoch}
+
+    async def _op_ack(self, op: ops.Ack) -> dict[str, Any]:
+        """Acknowledge an epoch this guardian already holds (repair: the holders that did not change)."""
+        vault_id, epoch = op.vault, op.epoch
+        share = self.keystore.share(vault_id, epoch)
+        statement = ctl.ack_statement(vault_id, epoch, share.public_key, share.transcript_hash)
+        return {"ack": self.identity.sign(ctl.ACK_LABEL, statement), "epoch": epoch}
+
+    async def _op_abort(self, op: ops.AbortEpoch) -> dict[str, Any]:
+        vault_id, epoch = op.vault, op.epoch
+        self.keystore.discard_pending(vault_id, epoch)
+        return {"epoch": epoch}
+
+    async def _op_export(self, op: ops.Export) -> dict[str, Any]:
+        """The emergency exit: hand this guardian's share to the owner (approved, encrypted to it)."""
+        share = self.keystore.active_share(op.vault)
+        if share.depth:
+            raise ctl.RequestRefused("bad-request", "only master keys are exported")
+        return {"index": share.index, "share": share.scheme_obj.group.scalar_to_bytes(share.secret)}
+
+    async def _op_refresh(self, op: ops.Refresh) -> dict[str, Any]:
+        vault_id, nonce = op.vault, op.nonce
+        share = self.keystore.active_share(vault_id)
+        members = self._vault_members(vault_id, share.epoch)
+        sid = session_id("refresh", vault_id, share.epoch, members, nonce)
+        self._claim(vault_id, share.epoch, sid)
+        party = ReshareParty.for_refresh(sid, share)
+        new = await self._run(sid, "refresh", members, party)
+        assert new is not None
+        return self._store_pending(vault_id, new, members)
+
+    async def _op_reshare(self, op: ops.Reshare) -> dict[str, Any]:
+        """Deal to a new committee: replace, add or remove guardians, change the threshold.
+
+        ``dealers`` are current holders by guardian id; ``committee`` gives the new indices.  A
+        guardian that stays keeps its index, so one node index never names two guardians.
+        """
+        vault_id, nonce, new_threshold, committee = op.vault, op.nonce, op.threshold, dict(op.committee)
+        scheme, expected_key, epoch = get_scheme(op.scheme), op.public_key, op.epoch
+        old_members, dealer_ids = dict(op.old_members), op.dealers
+        old_index = {g: i for i, g in old_members.items()}
+        if any(g not in old_index for g in dealer_ids):
+            raise DecodeError("every dealer must be a current holder")
+        dealers = sorted(old_index[g] for g in dealer_ids)
+        nodes: dict[int, str] = {}
+        for i in dealers:
+            nodes[i] = old_members[i]
+        for i, g in committee.items():
+            if nodes.get(i, g) != g or (g in old_index and old_index[g] != i and old_index[g] in nodes):
+                raise DecodeError(f"index {i} would name two guardians; a staying guardian keeps its index")
+            nodes[i] = g
+        old_share: KeyShare | None = None
+        if self.id in dealer_ids:
+            old_share = self.keystore.active_share(vault_id)
+            if self._vault_members(vault_id, old_share.epoch) != old_members or old_share.epoch != epoch:
+                raise ctl.RequestRefused("stale", "the request describes another epoch of this vault")
+        me = self._my_index(nodes)
+        sid = session_id("reshare", vault_id, epoch, nodes, nonce)
+        if old_share is not None:
+            self._claim(vault_id, epoch, sid)
+        party = ReshareParty(
+            sid,
+            me,
+            scheme=scheme.name,
+            old_share=old_share,
+            dealers=dealers,
+            new_participants=sorted(committee),
+            new_threshold=new_threshold,
+            refresh=False,
+            expected_group_key=_decode_public_key(scheme.name, expected_key),
+        )
+        new = await self._run(sid, "reshare", nodes, party)
+        if new is None:
+            return {"dealt": True}
+        if new.public_key != expected_key:
+            raise ctl.RequestRefused("wrong-key", "the reshared key is not the vault's key")
+        owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
+        return self._store_pending(vault_id, new, committee, owner=owner)
+
+    async def _op_repair(self, op: ops.Repair) -> dict[str, Any]:
+        vault_id, nonce, members, epoch = op.vault, op.nonce, dict(op.members), op.epoch
+        scheme, expected_key, helper_ids, lost_id = get_scheme(op.scheme), op.public_key, op.helpers, op.lost
+        index = {g: i for i, g in members.items()}
+        if lost_id not in index or any(g not in index for g in helper_ids):
+            raise DecodeError("helpers and the lost holder must be holders of the vault")
+        helpers = sorted(index[g] for g in helper_ids)
+        nodes = {i: members[i] for i in [*helpers, index[lost_id]]}
+        sid = session_id("repair", vault_id, epoch, nodes, nonce)
+        helper_share: KeyShare | None = None
+        if self.id in helper_ids:
+            helper_share = self.keystore.active_share(vault_id)
+            if self._vault_members(vault_id, helper_share.epoch) != members or helper_share.epoch != epoch:
+                raise ctl.RequestRefused("stale", "the request describes another epoch of this vault")
+        elif self.id != lost_id:
+            raise ctl.RequestRefused("not-a-member", "this guardian is neither a helper nor the lost holder")
+        if helper_share is not None:
+            self._claim(vault_id, epoch, sid)
+        party = RepairParty(
+            sid,
+            index[self.id],
+            scheme=scheme.name,
+            helper_share=helper_share,
+            helpers=helpers,
+            lost=index[lost_id],
+            expected_group_key=None if helper_share else _decode_public_key(scheme.name, expected_key),
+        )
+        one = await self._run(sid, "repair", nodes, party)
+        if one is None:
+            return {"helped": True}
+        if one.public_key != expected_key:
+            raise ctl.RequestRefused("wrong-key", "the repaired share is not of the vault's key")
+        owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
+        return self._store_pending(vault_id, one, members, owner=owner)
+
+
+def _decode_public_key(scheme: str, public_key: bytes) -> Any:
+    """The group element for a vault's public key as the client knows it (x-only for Taproot)."""
+    group = get_scheme(scheme).group
+    if scheme == "frost-taproot":
+        return None  # x-only: parity unknown to the client; the result is checked against it instead
+    return group.decode(public_key)

@@ -1,0 +1,111 @@
+"""Signing operations: a signature (FROST or presign + online for threshold ECDSA), presignatures,
+the online round with a stored presignature; the vault epoch's shared ban list (SECURITY #13, #27)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gridlock.crypto.ecdsa.online import Presignature
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.errors import ProtocolAbort
+from gridlock.guardian.bans import VaultBans
+from gridlock.guardian.core import ECDSA, NodeCore, session_id
+from gridlock.guardian.keystore import ShareStore
+from gridlock.guardian.policy_gate import PolicyGate
+from gridlock.protocol.ecdsa import OnlineSignParty, PresignParty
+from gridlock.protocol.frost import FrostSignParty
+from gridlock.wire import control as ctl
+from gridlock.wire import ops
+
+
+class _StoredPresignatures:
+    """One vault epoch's presignatures in the store, as a :class:`~gridlock.crypto.ecdsa.online.PresignatureStore`."""
+
+    def __init__(self, store: ShareStore, vault_id: str, epoch: int) -> None:
+        self.store, self.vault_id, self.epoch = store, vault_id, epoch
+
+    def take(self, presig_id: bytes, /) -> bytes:
+        return self.store.take_presignature(self.vault_id, self.epoch, presig_id)
+
+
+class SigningOperations(PolicyGate, NodeCore):
+    def _signers(self, vault_id: str, share: KeyShare, signer_ids: tuple[str, ...]) -> tuple[dict[int, str], list[int]]:
+        members = self._vault_members(vault_id, share.epoch)
+        index = {g: i for i, g in members.items()}
+        unknown = [g for g in signer_ids if g not in index]
+        if unknown:
+            raise ctl.RequestRefused("not-a-member", f"not holders of this vault: {', '.join(unknown)}")
+        if self.id not in signer_ids:
+            raise ctl.RequestRefused("not-a-member", "this guardian is not among the signers")
+        signers = sorted(index[g] for g in signer_ids)
+        return {i: members[i] for i in signers}, signers
+
+    async def _op_sign(self, op: ops.Sign) -> dict[str, Any]:
+        vault_id, message, nonce = op.vault, op.message, op.nonce
+        share = self.keystore.active_share(vault_id)
+        members, signers = self._signers(vault_id, share, op.signers)
+        spend = self._policy_gate(vault_id, share, message, op.tx)
+        sid = session_id("sign", vault_id, share.epoch, members, nonce)
+        if share.scheme == ECDSA:
+            pre = await self._presign(vault_id, share, sid + b"p", members, signers)
+            sig = await self._run(sid + b"o", "online", members, OnlineSignParty(pre, sid + b"o", message))
+        else:
+            self._claim(vault_id, share.epoch, sid)
+            sig = await self._run(sid, "frost-sign", members, FrostSignParty(share, sid, signers, message))
+        self._policy_record(vault_id, spend)
+        return {"signature": sig}
+
+    def _vault_bans(self, vault_id: str, share: KeyShare) -> VaultBans:
+        """The one ban list of the vault's active epoch (loaded from the share once)."""
+        bans = self._bans.get(vault_id)
+        if bans is None or bans.epoch != share.epoch:
+            bans = VaultBans(self.keystore, vault_id, share.epoch, share.banned, self._stop_sessions_with)
+            self._bans[vault_id] = bans
+        return bans
+
+    def _stop_sessions_with(self, bans: VaultBans, j: int) -> None:
+        """Abort every running session that uses the banned party's OT state with this vault epoch."""
+        for session in list(self.sessions.values()):
+            if session.bans is bans and j in session.by_index:
+                session.stop(ProtocolAbort([j], "banned", f"participant {j} was banned by another session"))
+
+    async def _presign(
+        self, vault_id: str, share: KeyShare, sid: bytes, members: Mapping[int, str], signers: list[int]
+    ) -> Presignature:
+        """One presigning run.  Its id is claimed in the store first: an owner (or anyone) repeating a
+        request nonce is refused for good, whatever the in-memory replay guard forgot (the signing
+        session id itself is jointly random, so no repeat could make two runs share it anyway)."""
+        bans = self._vault_bans(vault_id, share)
+        bans.persist()  # a ban that could not be stored yet: no OT-based session until it is
+        self._claim(vault_id, share.epoch, sid)
+        party = PresignParty(share, sid, signers, bans=bans)
+        return await self._run(sid, "presign", members, party, uses_ot_of=bans)
+
+    async def _op_presign(self, op: ops.Presign) -> dict[str, Any]:
+        vault_id, count, nonce = op.vault, op.count, op.nonce
+        share = self.keystore.active_share(vault_id)
+        if share.scheme != ECDSA:
+            raise ctl.RequestRefused("bad-request", "presignatures exist for ecdsa-secp256k1 vaults only")
+        members, signers = self._signers(vault_id, share, op.signers)
+        ids = []
+        for k in range(count):
+            sid = session_id("presign", vault_id, share.epoch, members, nonce + k.to_bytes(4, "big"))
+            pre = await self._presign(vault_id, share, sid, members, signers)
+            ids.append(pre.presig_id)
+            self.keystore.add_presignatures(vault_id, share.epoch, [(pre.presig_id, pre.to_bytes())])
+        return {"presignatures": ids}
+
+    async def _op_sign_presigned(self, op: ops.SignPresigned) -> dict[str, Any]:
+        vault_id, presig_id, digest, nonce = op.vault, op.presignature, op.message, op.nonce
+        share = self.keystore.active_share(vault_id)
+        members, signers = self._signers(vault_id, share, op.signers)
+        spend = self._policy_gate(vault_id, share, digest, op.tx)
+        sid = session_id("online", vault_id, share.epoch, members, nonce)
+        self._claim(vault_id, share.epoch, sid)
+        pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
+        if list(pre.signers) != signers:
+            raise ctl.RequestRefused("bad-request", "the request names other signers than the presignature's")
+        sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
+        self._policy_record(vault_id, spend)
+        return {"signature": sig}
