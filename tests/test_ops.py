@@ -121,3 +121,12 @@ def test_members_must_be_listed_in_order_without_repeats() -> None:
         ops.decode("keygen", {**params, "members": [[1, G[0]], [1, G[1]]]})
     with pytest.raises(DecodeError):
         ops.decode("nonsense", {})
+
+
+def test_refusals_are_typed_and_never_wrapped_twice() -> None:
+    err = ctl.RequestRefused(ctl.Refusal.POLICY, "over the daily limit", "g1")
+    again = pytest.raises(ctl.RequestRefused, ctl.decode_reply, ctl.encode_error(err.code, err.reason), "g1").value
+    assert again.code is ctl.Refusal.POLICY and again.reason == "over the daily limit"
+    assert str(again) == "guardian g1 refused (policy): over the daily limit"
+    odd = ctl.RequestRefused("from-a-newer-guardian", "something new")
+    assert odd.code is ctl.Refusal.ERROR and odd.reason == "from-a-newer-guardian: something new"

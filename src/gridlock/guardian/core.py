@@ -88,7 +88,7 @@ class NodeCore:
             bans=uses_ot_of,
         )
         if sid in self.sessions:
-            raise ctl.RequestRefused("busy", "this session is already running")
+            raise ctl.RequestRefused(ctl.Refusal.BUSY, "this session is already running")
         self.sessions[sid] = session
         for env in self._early.pop(sid, []):
             session.deliver(env)
@@ -106,13 +106,15 @@ class NodeCore:
         for i, g in members.items():
             if g == self.id:
                 return i
-        raise ctl.RequestRefused("not-a-member", "this guardian is not among the request's participants")
+        raise ctl.RequestRefused(ctl.Refusal.NOT_A_MEMBER, "this guardian is not among the request's participants")
 
     def _vault_members(self, vault_id: str, epoch: int) -> dict[int, str]:
         meta = self.keystore.metadata(vault_id)
         raw = meta.get("members", {}).get(str(epoch))
         if not isinstance(raw, dict):
-            raise ctl.RequestRefused("unknown-vault", f"no membership recorded for vault {vault_id} epoch {epoch}")
+            raise ctl.RequestRefused(
+                ctl.Refusal.UNKNOWN_VAULT, f"no membership recorded for vault {vault_id} epoch {epoch}"
+            )
         return {int(i): g for i, g in raw.items()}
 
     def _knows(self, vault_id: str) -> bool:
@@ -158,4 +160,6 @@ class NodeCore:
         try:
             self.keystore.claim_session(vault_id, epoch, sid)
         except AlreadyUsed:
-            raise ctl.RequestRefused("replay", "this session already ran; a session id is never reused") from None
+            raise ctl.RequestRefused(
+                ctl.Refusal.REPLAY, "this session already ran; a session id is never reused"
+            ) from None

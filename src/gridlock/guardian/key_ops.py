@@ -86,7 +86,7 @@ class KeyOperations(NodeCore):
         ]
         if missing or bad:
             raise ctl.RequestRefused(
-                "ack-missing", f"epoch {epoch} lacks valid acknowledgements from: {', '.join(missing + bad)}"
+                ctl.Refusal.ACK_MISSING, f"epoch {epoch} lacks valid acknowledgements from: {', '.join(missing + bad)}"
             )
         self.keystore.activate(vault_id, epoch)
         return {"epoch": epoch}
@@ -107,7 +107,7 @@ class KeyOperations(NodeCore):
         """The emergency exit: hand this guardian's share to the owner (approved, encrypted to it)."""
         share = self.keystore.active_share(op.vault)
         if share.depth:
-            raise ctl.RequestRefused("bad-request", "only master keys are exported")
+            raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "only master keys are exported")
         return {"index": share.index, "share": share.scheme_obj.group.scalar_to_bytes(share.secret)}
 
     async def _op_refresh(self, op: ops.Refresh) -> dict[str, Any]:
@@ -145,7 +145,7 @@ class KeyOperations(NodeCore):
         if self.id in dealer_ids:
             old_share = self.keystore.active_share(vault_id)
             if self._vault_members(vault_id, old_share.epoch) != old_members or old_share.epoch != epoch:
-                raise ctl.RequestRefused("stale", "the request describes another epoch of this vault")
+                raise ctl.RequestRefused(ctl.Refusal.STALE, "the request describes another epoch of this vault")
         me = self._my_index(nodes)
         sid = session_id("reshare", vault_id, epoch, nodes, nonce)
         if old_share is not None:
@@ -165,7 +165,7 @@ class KeyOperations(NodeCore):
         if new is None:
             return {"dealt": True}
         if new.public_key != expected_key:
-            raise ctl.RequestRefused("wrong-key", "the reshared key is not the vault's key")
+            raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the reshared key is not the vault's key")
         owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
         return self._store_pending(vault_id, new, committee, owner=owner)
 
@@ -182,9 +182,9 @@ class KeyOperations(NodeCore):
         if self.id in helper_ids:
             helper_share = self.keystore.active_share(vault_id)
             if self._vault_members(vault_id, helper_share.epoch) != members or helper_share.epoch != epoch:
-                raise ctl.RequestRefused("stale", "the request describes another epoch of this vault")
+                raise ctl.RequestRefused(ctl.Refusal.STALE, "the request describes another epoch of this vault")
         elif self.id != lost_id:
-            raise ctl.RequestRefused("not-a-member", "this guardian is neither a helper nor the lost holder")
+            raise ctl.RequestRefused(ctl.Refusal.NOT_A_MEMBER, "this guardian is neither a helper nor the lost holder")
         if helper_share is not None:
             self._claim(vault_id, epoch, sid)
         party = RepairParty(
@@ -200,7 +200,7 @@ class KeyOperations(NodeCore):
         if one is None:
             return {"helped": True}
         if one.public_key != expected_key:
-            raise ctl.RequestRefused("wrong-key", "the repaired share is not of the vault's key")
+            raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the repaired share is not of the vault's key")
         owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
         return self._store_pending(vault_id, one, members, owner=owner)
 

@@ -57,26 +57,26 @@ class RegisteredClients:
 
     def authorize(self, client: str, op: str, params: Mapping[str, Any]) -> None:
         if client not in self.clients:
-            raise ctl.RequestRefused("unauthorised", "requests are served only for registered clients")
+            raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, "requests are served only for registered clients")
 
 
-def _failure(exc: Exception) -> tuple[str, str, str]:
+def _failure(exc: Exception) -> tuple[ctl.Refusal, str, str]:
     """``(code, message, audit decision)`` for a request that did not complete: refusals are the
     guardian's decision, everything else a failure; messages never carry secrets."""
     if isinstance(exc, ctl.RequestRefused):
         return exc.code, exc.reason, "refused"
     if isinstance(exc, ProtocolAbort):
-        return "protocol-abort", f"{exc.check}: {exc.reason}; {exc.blame_text(exc.members)}", "failed"
+        return ctl.Refusal.PROTOCOL_ABORT, f"{exc.check}: {exc.reason}; {exc.blame_text(exc.members)}", "failed"
     if isinstance(exc, ProtocolStalled):
         missing = ", ".join(str(m) for m in sorted(exc.missing, key=str)) or "unknown"
-        return "timeout", f"{exc}; no answer from: {missing}", "failed"
+        return ctl.Refusal.TIMEOUT, f"{exc}; no answer from: {missing}", "failed"
     if isinstance(exc, DecodeError | InvalidParameterError):
-        return "bad-request", str(exc), "refused"
+        return ctl.Refusal.BAD_REQUEST, str(exc), "refused"
     if isinstance(exc, KeystoreError):
-        return "keystore", str(exc), "failed"
+        return ctl.Refusal.KEYSTORE, str(exc), "failed"
     if isinstance(exc, GridlockError):
-        return "error", str(exc), "failed"
-    return "error", f"internal error ({type(exc).__name__})", "failed"
+        return ctl.Refusal.ERROR, str(exc), "failed"
+    return ctl.Refusal.ERROR, f"internal error ({type(exc).__name__})", "failed"
 
 
 class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
@@ -245,7 +245,9 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
             digest = hashlib.sha256(owner_mod.subject_bytes(req.params)).hexdigest()
             if intro is not None:
                 if op not in INTRO_OPS:
-                    raise ctl.RequestRefused("unauthorised", "unknown devices may only start or finish a recovery")
+                    raise ctl.RequestRefused(
+                        ctl.Refusal.UNAUTHORISED, "unknown devices may only start or finish a recovery"
+                    )
             elif op not in OPEN_OPS and env.sender not in self.known_clients:
                 self.authorizer.authorize(env.sender, req.op, req.params)
             typed = ops.decode(req.op, req.params)  # only for authorised senders

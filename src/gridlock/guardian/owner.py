@@ -29,7 +29,7 @@ from nacl.signing import VerifyKey
 
 from gridlock.errors import DecodeError
 from gridlock.wire.approval import Approval, approval_statement, subject_bytes, verifier_digest
-from gridlock.wire.control import RequestRefused
+from gridlock.wire.control import Refusal, RequestRefused
 
 __all__ = ["Approval", "OwnerState", "parse_approvals", "registration", "subject_bytes"]
 MAX_APPROVAL_TTL = 3600  # an approval valid for longer than an hour is refused as implausible
@@ -38,7 +38,7 @@ MAX_APPROVAL_TTL = 3600  # an approval valid for longer than an hour is refused 
 def parse_approvals(params: Mapping[str, Any]) -> list[Approval]:
     raw = params.get("approvals")
     if not isinstance(raw, list) or not 0 < len(raw) <= 16:
-        raise RequestRefused("unauthorised", "the request carries no owner approval")
+        raise RequestRefused(Refusal.UNAUTHORISED, "the request carries no owner approval")
     return [Approval.from_wire(a) for a in raw]
 
 
@@ -56,7 +56,7 @@ class OwnerState:
     def from_meta(cls, meta: Mapping[str, Any]) -> OwnerState:
         o = meta.get("owner")
         if not isinstance(o, dict):
-            raise RequestRefused("no-owner", "this vault has no registered owner")
+            raise RequestRefused(Refusal.NO_OWNER, "this vault has no registered owner")
         return cls(
             [bytes.fromhex(d) for d in o["devices"]],
             int(o["required"]),
@@ -116,7 +116,7 @@ class OwnerState:
             good[a.device] = a
         if len(good) < self.required:
             why = "; ".join(sorted(set(reasons))) or "not enough approvals"
-            raise RequestRefused("unauthorised", f"{len(good)} of {self.required} owner approvals valid ({why})")
+            raise RequestRefused(Refusal.UNAUTHORISED, f"{len(good)} of {self.required} owner approvals valid ({why})")
         return list(good.values())
 
     def consume(self, approvals: Sequence[Approval]) -> None:
@@ -127,7 +127,7 @@ class OwnerState:
 def registration(raw: Any) -> OwnerState:
     """The owner registration a client sends a guardian (at vault creation, or to a new holder)."""
     if not isinstance(raw, dict):
-        raise RequestRefused("no-owner", "the request registers no owner for the vault")
+        raise RequestRefused(Refusal.NO_OWNER, "the request registers no owner for the vault")
     devices, required, verifier, notify = (
         raw.get("devices"),
         raw.get("required"),

@@ -37,12 +37,14 @@ class OwnerGate(NodeCore):
             scheme = op.scheme
             registered = False
         else:
-            raise ctl.RequestRefused("no-owner", "this vault has no registered owner")
+            raise ctl.RequestRefused(ctl.Refusal.NO_OWNER, "this vault has no registered owner")
         recovery = self.keystore.metadata(vault_id).get("recovery", {}) if self._knows(vault_id) else {}
         if recovery.get("state") == "open" and not isinstance(op, ops.RecoveryCancel):
-            raise ctl.RequestRefused("recovery-pending", "a device recovery is open on this vault; cancel it first")
+            raise ctl.RequestRefused(
+                ctl.Refusal.RECOVERY_PENDING, "a device recovery is open on this vault; cancel it first"
+            )
         if not op.approvals:
-            raise ctl.RequestRefused("unauthorised", "the request carries no owner approval")
+            raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, "the request carries no owner approval")
         good = state.authorize(
             op.approvals,
             vault_id=vault_id,
@@ -62,10 +64,12 @@ class OwnerGate(NodeCore):
         now = int(self.clock())
         failures = [t for t in meta.get("password_failures", []) if t > now - 3600]
         if len(failures) >= self.password_attempts:
-            raise ctl.RequestRefused("rate-limited", "too many wrong passwords for this vault; try again later")
+            raise ctl.RequestRefused(
+                ctl.Refusal.RATE_LIMITED, "too many wrong passwords for this vault; try again later"
+            )
         if not state.check_password(verifier):
             self._save(vault_id, password_failures=[*failures, now])
-            raise ctl.RequestRefused("wrong-password", "the password does not match")
+            raise ctl.RequestRefused(ctl.Refusal.WRONG_PASSWORD, "the password does not match")
 
     async def _notify(self, state: owner_mod.OwnerState, body: dict[str, Any]) -> None:
         for client_id in state.notify:
@@ -90,10 +94,10 @@ class OwnerGate(NodeCore):
         state = self._owner(vault_id)
         self._check_password(vault_id, state, verifier)
         if lost_device not in state.devices:
-            raise ctl.RequestRefused("bad-request", "the lost device is not a registered owner device")
+            raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the lost device is not a registered owner device")
         meta = self.keystore.metadata(vault_id)
         if meta.get("recovery", {}).get("state") == "open":
-            raise ctl.RequestRefused("recovery-pending", "a recovery is already open on this vault")
+            raise ctl.RequestRefused(ctl.Refusal.RECOVERY_PENDING, "a recovery is already open on this vault")
         now = int(self.clock())
         unlock = now + int(self.recovery_delay)
         self._save(
@@ -119,7 +123,7 @@ class OwnerGate(NodeCore):
         vault_id = op.vault
         rec = dict(self.keystore.metadata(vault_id).get("recovery", {}))
         if rec.get("state") != "open":
-            raise ctl.RequestRefused("no-recovery", "no recovery is open on this vault")
+            raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, "no recovery is open on this vault")
         rec["state"] = "cancelled"
         self._save(vault_id, recovery=rec)
         return {"state": "cancelled"}
@@ -130,10 +134,10 @@ class OwnerGate(NodeCore):
         self._check_password(vault_id, state, verifier)
         rec = dict(self.keystore.metadata(vault_id).get("recovery", {}))
         if rec.get("state") != "open":
-            raise ctl.RequestRefused("no-recovery", f"no open recovery (state: {rec.get('state', 'none')})")
+            raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, f"no open recovery (state: {rec.get('state', 'none')})")
         now = int(self.clock())
         if now < rec["unlock_at"]:
-            raise ctl.RequestRefused("time-locked", f"the recovery time lock ends at {rec['unlock_at']}")
+            raise ctl.RequestRefused(ctl.Refusal.TIME_LOCKED, f"the recovery time lock ends at {rec['unlock_at']}")
         lost, new = bytes.fromhex(rec["lost_device"]), bytes.fromhex(rec["new_device"])
         state.devices = [new if d == lost else d for d in state.devices]
         state.counters.pop(lost.hex(), None)

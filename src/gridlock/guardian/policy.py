@@ -23,7 +23,7 @@ from typing import Any
 
 from gridlock.chains import CHAINS
 from gridlock.errors import DecodeError
-from gridlock.wire.control import RequestRefused
+from gridlock.wire.control import Refusal, RequestRefused
 
 WATCH_LARGE_DEFAULT = {"bitcoin": 10_000_000, "ethereum": 10**18, "solana": 10 * 10**9, "cosmos": 10**9}
 WATCH_HOLD = 24 * 3600
@@ -110,14 +110,14 @@ class PolicyState:
         if rate:
             recent = [h for h in self.history if h[0] > now - rate["period"]]
             if len(recent) >= rate["max"]:
-                raise RequestRefused("policy", f"rate limit: {rate['max']} signatures per {rate['period']} s")
+                raise RequestRefused(Refusal.POLICY, f"rate limit: {rate['max']} signatures per {rate['period']} s")
         if spend is None:
             return
         allow = rules.get("allow", {}).get(spend.chain)
         if allow is not None:
             outside = [d for d, _ in spend.outputs if d not in allow]
             if outside:
-                raise RequestRefused("policy", f"destination not on the {spend.chain} allow-list: {outside[0]}")
+                raise RequestRefused(Refusal.POLICY, f"destination not on the {spend.chain} allow-list: {outside[0]}")
         limit = rules.get("limits", {}).get(spend.chain)
         if limit:
             # one transaction counts once, however many of its hashes are signed (a Bitcoin input each)
@@ -128,7 +128,7 @@ class PolicyState:
             )
             if spent + spend.total > limit["amount"]:
                 raise RequestRefused(
-                    "policy",
+                    Refusal.POLICY,
                     f"{spend.chain} spending limit {limit['amount']} per {limit['period']} s "
                     f"(already {spent}, this {spend.total})",
                 )
@@ -142,7 +142,7 @@ class PolicyState:
         if delay:
             first = self.holds.setdefault(spend.tx_hash, now)
             if now < first + delay:
-                raise RequestRefused("held", f"held by time lock until {first + delay} (amount {spend.total})")
+                raise RequestRefused(Refusal.HELD, f"held by time lock until {first + delay} (amount {spend.total})")
 
     def record(self, spend: Spend | None, now: int) -> None:
         """One signature made.  Its transaction's amount is counted once: a further hash of the same

@@ -21,7 +21,8 @@ class PolicyGate(NodeCore):
             allowed, spend = txcheck.derive(tx, share.scheme, share.public_key)
             if message not in allowed:
                 raise ctl.RequestRefused(
-                    "hash-mismatch", "the message to sign is not a hash of the transaction shown (refused, logged)"
+                    ctl.Refusal.HASH_MISMATCH,
+                    "the message to sign is not a hash of the transaction shown (refused, logged)",
                 )
         pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
         try:

@@ -35,9 +35,9 @@ class SigningOperations(PolicyGate, NodeCore):
         index = {g: i for i, g in members.items()}
         unknown = [g for g in signer_ids if g not in index]
         if unknown:
-            raise ctl.RequestRefused("not-a-member", f"not holders of this vault: {', '.join(unknown)}")
+            raise ctl.RequestRefused(ctl.Refusal.NOT_A_MEMBER, f"not holders of this vault: {', '.join(unknown)}")
         if self.id not in signer_ids:
-            raise ctl.RequestRefused("not-a-member", "this guardian is not among the signers")
+            raise ctl.RequestRefused(ctl.Refusal.NOT_A_MEMBER, "this guardian is not among the signers")
         signers = sorted(index[g] for g in signer_ids)
         return {i: members[i] for i in signers}, signers
 
@@ -86,7 +86,7 @@ class SigningOperations(PolicyGate, NodeCore):
         vault_id, count, nonce = op.vault, op.count, op.nonce
         share = self.keystore.active_share(vault_id)
         if share.scheme != ECDSA:
-            raise ctl.RequestRefused("bad-request", "presignatures exist for ecdsa-secp256k1 vaults only")
+            raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "presignatures exist for ecdsa-secp256k1 vaults only")
         members, signers = self._signers(vault_id, share, op.signers)
         ids = []
         for k in range(count):
@@ -105,7 +105,7 @@ class SigningOperations(PolicyGate, NodeCore):
         self._claim(vault_id, share.epoch, sid)
         pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
         if list(pre.signers) != signers:
-            raise ctl.RequestRefused("bad-request", "the request names other signers than the presignature's")
+            raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the request names other signers than the presignature's")
         sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
         self._policy_record(vault_id, spend)
         return {"signature": sig}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from gridlock.crypto import codec, transcript
@@ -23,15 +24,47 @@ REPLY = "control-reply"
 ACK_LABEL = b"gridlock/epoch-ack/v1"
 
 
-class RequestRefused(GridlockError):
-    """A guardian refused a request; ``code`` is stable for programs, the message for people."""
+class Refusal(StrEnum):
+    """Why a guardian did not complete a request: stable codes for programs (the message is for people).
 
-    def __init__(self, code: str, message: str, guardian: str | None = None) -> None:
-        self.code = code
-        self.reason = message  # without the "refused (code)" prefix, so no layer wraps it twice
+    Refusals are the guardian's decision (the request is malformed, unauthorised, against the policy,
+    a replay, …); the last four are failures while running it.
+    """
+
+    ACK_MISSING = "ack-missing"
+    BAD_REQUEST = "bad-request"
+    BUSY = "busy"
+    HASH_MISMATCH = "hash-mismatch"
+    HELD = "held"
+    NO_OWNER = "no-owner"
+    NO_RECOVERY = "no-recovery"
+    NOT_A_MEMBER = "not-a-member"
+    POLICY = "policy"
+    RATE_LIMITED = "rate-limited"
+    RECOVERY_PENDING = "recovery-pending"
+    REPLAY = "replay"
+    STALE = "stale"
+    TIME_LOCKED = "time-locked"
+    UNAUTHORISED = "unauthorised"
+    UNKNOWN_VAULT = "unknown-vault"
+    WRONG_KEY = "wrong-key"
+    WRONG_PASSWORD = "wrong-password"  # noqa: S105 -- a refusal code, not a password
+    PROTOCOL_ABORT = "protocol-abort"
+    TIMEOUT = "timeout"
+    KEYSTORE = "keystore"
+    ERROR = "error"
+
+
+class RequestRefused(GridlockError):
+    """A guardian refused a request; ``code`` is stable for programs, ``reason`` the message for people."""
+
+    def __init__(self, code: Refusal | str, message: str, guardian: str | None = None) -> None:
+        known = code in Refusal._value2member_map_
+        self.code = Refusal(code) if known else Refusal.ERROR
+        self.reason = message if known else f"{code}: {message}"  # never wrapped twice by another layer
         self.guardian = guardian
         who = f"guardian {guardian} " if guardian else ""
-        super().__init__(f"{who}refused ({code}): {message}")
+        super().__init__(f"{who}refused ({self.code}): {self.reason}")
 
 
 @dataclass(frozen=True)
@@ -58,8 +91,8 @@ def encode_reply(result: Mapping[str, Any]) -> bytes:
     return codec.dumps_checked({0: True, 1: dict(result)})
 
 
-def encode_error(code: str, message: str) -> bytes:
-    return codec.dumps({0: False, 1: {0: code, 1: message[:1000]}})
+def encode_error(code: Refusal, message: str) -> bytes:
+    return codec.dumps({0: False, 1: {0: str(code), 1: message[:1000]}})
 
 
 def decode_reply(data: bytes, guardian: str) -> dict[str, Any]:
