@@ -125,7 +125,9 @@ def test_members_must_be_listed_in_order_without_repeats() -> None:
 
 def test_refusals_are_typed_and_never_wrapped_twice() -> None:
     err = ctl.RequestRefused(ctl.Refusal.POLICY, "over the daily limit", "g1")
-    again = pytest.raises(ctl.RequestRefused, ctl.decode_reply, ctl.encode_error(err.code, err.reason), "g1").value
+    with pytest.raises(ctl.RequestRefused) as raised:
+        ctl.decode_reply(ctl.encode_error(err.code, err.reason), "g1")
+    again = raised.value
     assert again.code is ctl.Refusal.POLICY and again.reason == "over the daily limit"
     assert str(again) == "guardian g1 refused (policy): over the daily limit"
     odd = ctl.RequestRefused("from-a-newer-guardian", "something new")
