@@ -81,3 +81,50 @@ def test_typed_operations_refuse_unknown_and_missing_fields(tmp_path: Path) -> N
             await c.close()
 
     run(main)
+
+
+WRITES = (
+    "set_metadata",
+    "claim_session",
+    "update_share",
+    "store_pending",
+    "activate",
+    "add_presignatures",
+    "take_presignature",
+    "discard_pending",
+    "delete_vault",
+    "put_identity",
+)
+
+
+@pytest.mark.parametrize("scheme", ["frost-secp256k1", "ecdsa-secp256k1"])
+def test_one_signature_costs_each_guardian_one_state_load_and_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    """Issue 13: the vault state is loaded once per request and written in one transaction (with the
+    session claim), plus the audit entry; it was ~9 metadata reads and 3 writes per guardian."""
+
+    async def main() -> None:
+        c = await EmbeddedCluster.start(tmp_path, NAMES[:3], session_timeout=10.0)
+        try:
+            assert c.client is not None
+            vault = await c.client.create_vault(scheme, c.ids, 3, password=c.password)
+            await vault.set_policy({"rate": {"max": 100, "period": 60}})
+            counts: dict[str, dict[str, int]] = {}
+            for g in c.guardians:
+                mine = counts.setdefault(g.name, {"reads": 0, "writes": 0})
+                for name, kind in [("metadata", "reads"), *((w, "writes") for w in WRITES)]:
+                    real = getattr(g.keystore, name)
+
+                    def counted(*a: Any, _real: Any = real, _kind: str = kind, _mine: Any = mine, **kw: Any) -> Any:
+                        _mine[_kind] += 1
+                        return _real(*a, **kw)
+
+                    monkeypatch.setattr(g.keystore, name, counted)
+            await vault.sign(os.urandom(32), signers=c.ids)
+            for name, n in counts.items():
+                assert n == {"reads": 1, "writes": 1}, (name, n)
+        finally:
+            await c.close()
+
+    run(main)

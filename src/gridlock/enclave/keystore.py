@@ -303,9 +303,15 @@ class EnclaveKeystore:
         body = {**_epoch_args(vault_id, epoch), "kind": kind, "item_id": _b64(rules.check_item_id(item_id))}
         return _unb64(self._execute({"take_item": body}).get("blob"))
 
-    def claim_session(self, vault_id: str, epoch: int, session_id: bytes) -> None:
-        """As :meth:`gridlock.guardian.store.Keystore.claim_session`: a used "session" item."""
+    def claim_session(
+        self, vault_id: str, epoch: int, session_id: bytes, *, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """As :meth:`gridlock.guardian.store.Keystore.claim_session`: a used "session" item.  The
+        contract takes the claim and the metadata as two executes (claim first: a repeated session
+        writes nothing)."""
         self._add("session", vault_id, epoch, [(session_id, b"\x01")])
+        if metadata is not None:
+            self.set_metadata(vault_id, metadata)
 
     def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
         self._add("presignature", vault_id, epoch, items)

@@ -47,6 +47,45 @@ def session_id(op: str, vault_id: str, epoch: int, members: Mapping[int, str], n
     )
 
 
+class RequestState:
+    """The vault metadata one request works on: read from the store at most once and written at most
+    once — with the session claim, before the protocol runs, or when the request ends — so a signature
+    costs each guardian one state load and one write transaction (plus its audit entry)."""
+
+    def __init__(self, store: ShareStore) -> None:
+        self._store = store
+        self._meta: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
+
+    def get(self, vault_id: str) -> dict[str, Any]:
+        if vault_id not in self._meta:
+            self._meta[vault_id] = dict(self._store.metadata(vault_id))
+        return self._meta[vault_id]
+
+    def update(self, vault_id: str, **parts: Any) -> None:
+        self.get(vault_id).update(parts)
+        self._dirty.add(vault_id)
+
+    def stored(self, vault_id: str, metadata: Mapping[str, Any]) -> None:
+        """The store holds ``metadata`` now (written with a new share)."""
+        self._meta[vault_id] = dict(metadata)
+        self._dirty.discard(vault_id)
+
+    def claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
+        """Claim session ``sid`` and write what this request changed, in one transaction."""
+        changed = self._meta[vault_id] if vault_id in self._dirty else None
+        self._store.claim_session(vault_id, epoch, sid, metadata=changed)
+        self._dirty.discard(vault_id)
+
+    def flush(self) -> None:
+        for vault_id in sorted(self._dirty):
+            self._store.set_metadata(vault_id, self._meta[vault_id])
+        self._dirty.clear()
+
+
+REQUEST: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar("gridlock_request", default=None)
+
+
 class NodeCore:
     """The state of a guardian node (set by :class:`~gridlock.guardian.node.GuardianNode`) and the
     helpers its operations share."""
@@ -108,8 +147,13 @@ class NodeCore:
                 return i
         raise ctl.RequestRefused(ctl.Refusal.NOT_A_MEMBER, "this guardian is not among the request's participants")
 
+    def _state(self) -> RequestState:
+        """The state of the request being served (a fresh one outside a request)."""
+        state = REQUEST.get()
+        return state if state is not None else RequestState(self.keystore)
+
     def _vault_members(self, vault_id: str, epoch: int) -> dict[int, str]:
-        meta = self.keystore.metadata(vault_id)
+        meta = self._state().get(vault_id)
         raw = meta.get("members", {}).get(str(epoch))
         if not isinstance(raw, dict):
             raise ctl.RequestRefused(
@@ -128,13 +172,15 @@ class NodeCore:
         self, vault_id: str, share: KeyShare, members: Mapping[int, str], owner: owner_mod.OwnerState | None = None
     ) -> dict[str, Any]:
         # the share and its membership in one transaction: a crash leaves both or neither
-        meta = dict(self.keystore.metadata(vault_id)) if self._knows(vault_id) else {}
+        state = self._state()
+        meta = dict(state.get(vault_id)) if self._knows(vault_id) else {}
         if owner is not None and "owner" not in meta:
             meta["owner"] = owner.to_meta()
         table = dict(meta.get("members", {}))
         table[str(share.epoch)] = {str(i): g for i, g in members.items()}
         meta["members"] = table
         self.keystore.store_pending(vault_id, share, metadata=meta)
+        state.stored(vault_id, meta)
         statement = ctl.ack_statement(vault_id, share.epoch, share.public_key, share.transcript_hash)
         return {
             "public_key": share.public_key,
@@ -145,12 +191,11 @@ class NodeCore:
         }
 
     def _owner(self, vault_id: str) -> owner_mod.OwnerState:
-        return owner_mod.OwnerState.from_meta(self.keystore.metadata(vault_id))
+        return owner_mod.OwnerState.from_meta(self._state().get(vault_id))
 
     def _save(self, vault_id: str, **parts: Any) -> None:
-        meta = dict(self.keystore.metadata(vault_id))
-        meta.update(parts)
-        self.keystore.set_metadata(vault_id, meta)
+        """Change the request's vault state (written with the session claim or when the request ends)."""
+        self._state().update(vault_id, **parts)
 
     def _claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
         """Record, durably and before the first message, that this guardian runs session ``sid`` with
@@ -158,7 +203,7 @@ class NodeCore:
         a flooded replay guard) is refused: a second run under one id would repeat per-session values,
         and its signed messages could be passed off as equivocation in the first (SECURITY #26, #28)."""
         try:
-            self.keystore.claim_session(vault_id, epoch, sid)
+            self._state().claim(vault_id, epoch, sid)
         except AlreadyUsed:
             raise ctl.RequestRefused(
                 ctl.Refusal.REPLAY, "this session already ran; a session id is never reused"

@@ -26,7 +26,7 @@ from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY
-from gridlock.guardian.core import INTRO, log
+from gridlock.guardian.core import INTRO, REQUEST, RequestState, log
 from gridlock.guardian.key_ops import KeyOperations
 from gridlock.guardian.keystore import KeystoreError, ShareStore
 from gridlock.guardian.owner_gate import OwnerGate
@@ -238,6 +238,8 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
 
     async def _serve(self, env: Envelope, intro: PublicIdentity | None) -> None:
         op, vault, decision, reason, digest = "?", "", "refused", "", ""
+        state = RequestState(self.keystore)
+        REQUEST.set(state)  # this task's: every part of the node reads and writes the vault through it
         try:
             req = ctl.Request.from_bytes(env.body)
             op = req.op
@@ -256,11 +258,14 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
                 if typed.APPROVED:
                     self._approve(typed, owner_mod.subject_bytes(req.params))
                 result = await self._handlers[type(typed)](typed)
+                state.flush()
             body = ctl.encode_reply(result)
             decision = "done"
         except Exception as exc:  # every failure still ends in a reply and an audit entry
             if not isinstance(exc, GridlockError):
                 log.exception("guardian %s: %s request failed unexpectedly", self.id, op)
+            with contextlib.suppress(GridlockError):
+                state.flush()  # what a refused request changed stays: password failures, holds, used approvals
             code, text, decision = _failure(exc)
             body, reason = ctl.encode_error(code, text), f"{code}: {text}"
         if self.audit is not None and op not in QUIET_OPS:

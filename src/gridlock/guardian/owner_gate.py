@@ -28,7 +28,7 @@ class OwnerGate(NodeCore):
         a repair) checks them against the registration that comes with the request.
         """
         vault_id, nonce = op.vault, op.nonce
-        if self._knows(vault_id) and "owner" in self.keystore.metadata(vault_id):
+        if self._knows(vault_id) and "owner" in self._state().get(vault_id):
             state = self._owner(vault_id)
             scheme = self.keystore.vault(vault_id).scheme
             registered = True
@@ -38,7 +38,7 @@ class OwnerGate(NodeCore):
             registered = False
         else:
             raise ctl.RequestRefused(ctl.Refusal.NO_OWNER, "this vault has no registered owner")
-        recovery = self.keystore.metadata(vault_id).get("recovery", {}) if self._knows(vault_id) else {}
+        recovery = self._state().get(vault_id).get("recovery", {}) if self._knows(vault_id) else {}
         if recovery.get("state") == "open" and not isinstance(op, ops.RecoveryCancel):
             raise ctl.RequestRefused(
                 ctl.Refusal.RECOVERY_PENDING, "a device recovery is open on this vault; cancel it first"
@@ -60,7 +60,7 @@ class OwnerGate(NodeCore):
 
     def _check_password(self, vault_id: str, state: owner_mod.OwnerState, verifier: bytes) -> None:
         """Argon2id verifier check, rate-limited per vault at this guardian (SECURITY #21)."""
-        meta = self.keystore.metadata(vault_id)
+        meta = self._state().get(vault_id)
         now = int(self.clock())
         failures = [t for t in meta.get("password_failures", []) if t > now - 3600]
         if len(failures) >= self.password_attempts:
@@ -95,7 +95,7 @@ class OwnerGate(NodeCore):
         self._check_password(vault_id, state, verifier)
         if lost_device not in state.devices:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the lost device is not a registered owner device")
-        meta = self.keystore.metadata(vault_id)
+        meta = self._state().get(vault_id)
         if meta.get("recovery", {}).get("state") == "open":
             raise ctl.RequestRefused(ctl.Refusal.RECOVERY_PENDING, "a recovery is already open on this vault")
         now = int(self.clock())
@@ -116,12 +116,12 @@ class OwnerGate(NodeCore):
         return {"state": "open", "unlock_at": unlock}
 
     async def _op_recovery_status(self, op: ops.RecoveryStatus) -> dict[str, Any]:
-        rec = self.keystore.metadata(op.vault).get("recovery", {})
+        rec = self._state().get(op.vault).get("recovery", {})
         return {"state": rec.get("state", "none"), "unlock_at": rec.get("unlock_at", 0)}
 
     async def _op_recovery_cancel(self, op: ops.RecoveryCancel) -> dict[str, Any]:
         vault_id = op.vault
-        rec = dict(self.keystore.metadata(vault_id).get("recovery", {}))
+        rec = dict(self._state().get(vault_id).get("recovery", {}))
         if rec.get("state") != "open":
             raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, "no recovery is open on this vault")
         rec["state"] = "cancelled"
@@ -132,7 +132,7 @@ class OwnerGate(NodeCore):
         vault_id, verifier, notify = op.vault, op.verifier, op.notify
         state = self._owner(vault_id)
         self._check_password(vault_id, state, verifier)
-        rec = dict(self.keystore.metadata(vault_id).get("recovery", {}))
+        rec = dict(self._state().get(vault_id).get("recovery", {}))
         if rec.get("state") != "open":
             raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, f"no open recovery (state: {rec.get('state', 'none')})")
         now = int(self.clock())
@@ -143,7 +143,7 @@ class OwnerGate(NodeCore):
         state.counters.pop(lost.hex(), None)
         state.notify = [notify]
         rec["state"] = "finished"
-        clients = dict(self.keystore.metadata(vault_id).get("clients", {}))
+        clients = dict(self._state().get(vault_id).get("clients", {}))
         pub = INTRO.get()
         if pub is not None and pub.guardian_id == notify:  # the new device may now talk to us directly
             clients[notify] = pub.to_bytes().hex()
@@ -155,13 +155,13 @@ class OwnerGate(NodeCore):
     async def _op_policy_set(self, op: ops.PolicySet) -> dict[str, Any]:
         vault_id = op.vault
         rules = policy_mod.validate_rules(dict(op.rules))
-        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
+        pol = policy_mod.PolicyState.from_meta(self._state().get(vault_id))
         pol.rules = rules
         self._save(vault_id, policy=pol.to_meta(int(self.clock())))
         return {"rules": rules}
 
     async def _op_policy_show(self, op: ops.PolicyShow) -> dict[str, Any]:
-        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(op.vault))
+        pol = policy_mod.PolicyState.from_meta(self._state().get(op.vault))
         return {"rules": pol.rules, "kind": self.kind}
 
     async def _op_audit(self, op: ops.Audit) -> dict[str, Any]:

@@ -12,10 +12,9 @@ from gridlock.wire import control as ctl
 
 
 class PolicyGate(NodeCore):
-    def _policy_gate(
-        self, vault_id: str, share: KeyShare, message: bytes, tx: TxContext | None
-    ) -> policy_mod.Spend | None:
-        """Re-derive what a chain transaction asks to sign and judge it by this guardian's policy."""
+    def _policy_gate(self, vault_id: str, share: KeyShare, message: bytes, tx: TxContext | None) -> None:
+        """Re-derive what a chain transaction asks to sign, judge it by this guardian's policy, and
+        count it."""
         spend = None
         if tx is not None:
             allowed, spend = txcheck.derive(tx, share.scheme, share.public_key)
@@ -24,14 +23,13 @@ class PolicyGate(NodeCore):
                     ctl.Refusal.HASH_MISMATCH,
                     "the message to sign is not a hash of the transaction shown (refused, logged)",
                 )
-        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
+        now = int(self.clock())
+        pol = policy_mod.PolicyState.from_meta(self._state().get(vault_id))
         try:
-            pol.check(spend, now=int(self.clock()), watch=self.kind == "watch")
+            pol.check(spend, now=now, watch=self.kind == "watch")
+            # counted when it passes, before the run: a signing run that fails at this guardian may
+            # still hand the signature to a co-signer (DKLs23's last round is not fair), so a spend
+            # the guardian agreed to is a spend; the same transaction counts once however it ends
+            pol.record(spend, now)
         finally:
-            self._save(vault_id, policy=pol.to_meta(int(self.clock())))  # keeps new holds
-        return spend
-
-    def _policy_record(self, vault_id: str, spend: policy_mod.Spend | None) -> None:
-        pol = policy_mod.PolicyState.from_meta(self.keystore.metadata(vault_id))
-        pol.record(spend, int(self.clock()))
-        self._save(vault_id, policy=pol.to_meta(int(self.clock())))
+            self._save(vault_id, policy=pol.to_meta(now))  # new holds too

@@ -45,7 +45,7 @@ class SigningOperations(PolicyGate, NodeCore):
         vault_id, message, nonce = op.vault, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
-        spend = self._policy_gate(vault_id, share, message, op.tx)
+        self._policy_gate(vault_id, share, message, op.tx)
         sid = session_id("sign", vault_id, share.epoch, members, nonce)
         if share.scheme == ECDSA:
             pre = await self._presign(vault_id, share, sid + b"p", members, signers)
@@ -53,7 +53,6 @@ class SigningOperations(PolicyGate, NodeCore):
         else:
             self._claim(vault_id, share.epoch, sid)
             sig = await self._run(sid, "frost-sign", members, FrostSignParty(share, sid, signers, message))
-        self._policy_record(vault_id, spend)
         return {"signature": sig}
 
     def _vault_bans(self, vault_id: str, share: KeyShare) -> VaultBans:
@@ -100,12 +99,11 @@ class SigningOperations(PolicyGate, NodeCore):
         vault_id, presig_id, digest, nonce = op.vault, op.presignature, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
-        spend = self._policy_gate(vault_id, share, digest, op.tx)
+        self._policy_gate(vault_id, share, digest, op.tx)
         sid = session_id("online", vault_id, share.epoch, members, nonce)
         self._claim(vault_id, share.epoch, sid)
         pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
         if list(pre.signers) != signers:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the request names other signers than the presignature's")
         sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
-        self._policy_record(vault_id, spend)
         return {"signature": sig}

@@ -427,20 +427,28 @@ class Keystore:
             self._tables.write_metadata(db, self._tables.need_vault(db, vault_id), text)
 
     # -- single-use items --------------------------------------------------------------------------------------
-    def claim_session(self, vault_id: str, epoch: int, session_id: bytes) -> None:
-        """Record, durably, that protocol session ``session_id`` runs with this epoch's share.
+    def claim_session(
+        self, vault_id: str, epoch: int, session_id: bytes, *, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record, durably, that protocol session ``session_id`` runs with this epoch's share —
+        with ``metadata``, in the same transaction as the vault's new metadata (a guardian writes a
+        request's state once, before its protocol run).
 
         A session id that was claimed before raises :class:`AlreadyUsed` — across restarts, and
         whatever happened to in-memory replay guards — until the epoch is retired (its OT setup and
-        zero-sharing seeds, which per-session values are derived from, are then gone).
+        zero-sharing seeds, which per-session values are derived from, are then gone); nothing is
+        written then.
         """
         vault_id, epoch = rules.check_vault_id(vault_id), rules.check_epoch(epoch)
         session_id = rules.check_item_id(session_id)
+        text = None if metadata is None else rules.encode_metadata(metadata)
         with self._write() as db:
             self._usable(db, vault_id, epoch)
             claimed = self._tables.claimed(db, vault_id, epoch, session_id)
             rules.claim_session(vault_id, epoch, session_id, claimed=claimed)
             self._tables.add_claim(db, vault_id, epoch, session_id)
+            if text is not None:
+                self._tables.write_metadata(db, self._tables.need_vault(db, vault_id), text)
 
     def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Store a batch of presignatures ``(item_id, secret_blob)`` for a pending or active epoch
