@@ -28,7 +28,7 @@ from gridlock.devnet import EmbeddedCluster
 from gridlock.errors import InvalidParameterError, NonceReuseError, ProtocolAbort
 from gridlock.guardian import session as session_mod
 from gridlock.guardian.bans import VaultBans
-from gridlock.guardian.keystore import AlreadyUsed, Keystore, StorageError
+from gridlock.guardian.store import AlreadyUsed, Keystore, StorageError
 from gridlock.protocol.ecdsa import OnlineSignParty, PresignParty
 from gridlock.protocol.message import Message
 from gridlock.protocol.runner import InMemoryNetwork

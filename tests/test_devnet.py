@@ -20,7 +20,7 @@ from gridlock.devnet.stores import ENCLAVE_MODULE, GUARDIAN_MODULE, guardian_mod
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.guardian import service
 from gridlock.guardian.config import ConfigError, GuardianConfig
-from gridlock.guardian.keystore import Keystore
+from gridlock.guardian.store import Keystore
 from gridlock.transport.local import LocalRouter
 from gridlock.wire import Identity
 

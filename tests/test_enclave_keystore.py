@@ -17,7 +17,7 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.keystore import EnclaveKeystore, Unauthorized
-from gridlock.guardian.keystore import (
+from gridlock.guardian.store import (
     KeystoreError,
     StorageError,
 )

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from gridlock.crypto.keyimport import split
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError
-from gridlock.guardian.keystore import (
+from gridlock.guardian.store import (
     AlreadyUsed,
     BadArgument,
     Corrupted,

@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 
 from gridlock.crypto.keyshare import KeyShare
-from gridlock.guardian.keystore import AlreadyUsed, Keystore, NotFound
+from gridlock.guardian.store import AlreadyUsed, Keystore, NotFound
 
 CHILD = textwrap.dedent(
     """
     import dataclasses, hashlib, os, random, sys
     from gridlock.crypto.keyimport import split
-    from gridlock.guardian.keystore import Keystore
+    from gridlock.guardian.store import Keystore
 
     path, secret_hex, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rng = random.Random(seed)

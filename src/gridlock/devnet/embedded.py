@@ -20,9 +20,9 @@ from gridlock.client.owner import OwnerDevice
 from gridlock.devnet.spec import GuardianSpec, specs
 from gridlock.devnet.stores import open_store
 from gridlock.guardian.audit import AuditLog
-from gridlock.guardian.keystore import ShareStore
 from gridlock.guardian.node import GuardianNode
 from gridlock.guardian.service import build_node, load_or_create_identity
+from gridlock.guardian.store import ShareStore
 from gridlock.transport.base import Transport
 from gridlock.transport.local import LocalRouter
 from gridlock.wire import Identity, PublicIdentity

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from gridlock.enclave.guardian import open_store_at
 from gridlock.guardian.config import ENCLAVE, GuardianConfig
-from gridlock.guardian.keystore import Keystore, ShareStore
 from gridlock.guardian.service import open_keystore
+from gridlock.guardian.store import Keystore, ShareStore
 
 GUARDIAN_MODULE = "gridlock.guardian"
 ENCLAVE_MODULE = "gridlock.enclave.guardian"

@@ -26,7 +26,7 @@ from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.enclave.network import LocalSecretNetwork
 from gridlock.guardian.__main__ import main as guardian_main
 from gridlock.guardian.config import GuardianConfig
-from gridlock.guardian.keystore import ShareStore
+from gridlock.guardian.store import ShareStore
 
 NODES = 3
 

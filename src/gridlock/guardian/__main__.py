@@ -12,7 +12,7 @@ from collections.abc import Callable
 from gridlock.errors import GridlockError
 from gridlock.guardian import service
 from gridlock.guardian.config import GuardianConfig
-from gridlock.guardian.keystore import ShareStore
+from gridlock.guardian.store import ShareStore
 
 
 def main(

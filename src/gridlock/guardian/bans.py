@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from gridlock.errors import GridlockError
-from gridlock.guardian.keystore import ShareStore
+from gridlock.guardian.store import ShareStore
 
 log = logging.getLogger("gridlock.guardian.bans")
 

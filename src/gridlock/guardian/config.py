@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from gridlock.errors import DecodeError, GridlockError
-from gridlock.guardian.keystore import MIN_SECRET_BYTES
+from gridlock.guardian.store import MIN_SECRET_BYTES
 from gridlock.wire import PublicIdentity
 
 SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the default variable's name, not a secret

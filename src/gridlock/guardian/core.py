@@ -20,8 +20,8 @@ from gridlock.errors import ProtocolAbort
 from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.bans import VaultBans
-from gridlock.guardian.keystore import AlreadyUsed, KeystoreError, ShareStore
 from gridlock.guardian.session import Session, participants_of
+from gridlock.guardian.store import AlreadyUsed, KeystoreError, ShareStore
 from gridlock.protocol.party import RoundProtocol
 from gridlock.transport.base import Transport
 from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard

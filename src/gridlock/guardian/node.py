@@ -28,10 +28,10 @@ from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY
 from gridlock.guardian.core import INTRO, REQUEST, RequestState, log
 from gridlock.guardian.key_ops import KeyOperations
-from gridlock.guardian.keystore import KeystoreError, ShareStore
 from gridlock.guardian.owner_gate import OwnerGate
 from gridlock.guardian.session import Session
 from gridlock.guardian.sign_ops import SigningOperations
+from gridlock.guardian.store import KeystoreError, ShareStore
 from gridlock.transport.base import Transport
 from gridlock.transport.errors import RecvTimeout, TransportClosed
 from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, ops, seal

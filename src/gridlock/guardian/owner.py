@@ -31,15 +31,8 @@ from gridlock.errors import DecodeError
 from gridlock.wire.approval import Approval, approval_statement, subject_bytes, verifier_digest
 from gridlock.wire.control import Refusal, RequestRefused
 
-__all__ = ["Approval", "OwnerState", "parse_approvals", "registration", "subject_bytes"]
+__all__ = ["Approval", "OwnerState", "registration", "subject_bytes"]
 MAX_APPROVAL_TTL = 3600  # an approval valid for longer than an hour is refused as implausible
-
-
-def parse_approvals(params: Mapping[str, Any]) -> list[Approval]:
-    raw = params.get("approvals")
-    if not isinstance(raw, list) or not 0 < len(raw) <= 16:
-        raise RequestRefused(Refusal.UNAUTHORISED, "the request carries no owner approval")
-    return [Approval.from_wire(a) for a in raw]
 
 
 @dataclass

@@ -29,8 +29,8 @@ from gridlock.guardian.config import (
     Directory,
     GuardianConfig,
 )
-from gridlock.guardian.keystore import Keystore, ShareStore
 from gridlock.guardian.node import GuardianNode, RegisteredClients
+from gridlock.guardian.store import Keystore, ShareStore
 from gridlock.transport.base import Transport
 from gridlock.transport.nats import NatsTransport
 from gridlock.wire import Identity, PublicIdentity

@@ -11,8 +11,8 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import ProtocolAbort
 from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.core import ECDSA, NodeCore, session_id
-from gridlock.guardian.keystore import ShareStore
 from gridlock.guardian.policy_gate import PolicyGate
+from gridlock.guardian.store import ShareStore
 from gridlock.protocol.ecdsa import OnlineSignParty, PresignParty
 from gridlock.protocol.frost import FrostSignParty
 from gridlock.wire import control as ctl
