@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from gridlock.client.client import Vault
+from gridlock.client import Vault
 from gridlock.devnet import GuardianSpec, ProcessCluster
 from gridlock.transport.server import NatsServer
 

@@ -34,8 +34,7 @@ from solders.transaction_metadata import TransactionMetadata
 from gridlock import chains
 from gridlock.chains import BitcoinTx, EthereumTx, TxContext, bitcoin, cosmos, ethereum
 from gridlock.chains.bitcoin import OutPoint, Spend, Transaction, TxIn, TxOut
-from gridlock.client import Client, SyncClient, SyncVault
-from gridlock.client.client import OperationFailed
+from gridlock.client import Client, OperationFailed, SyncClient, SyncVault
 from gridlock.crypto import hd
 from gridlock.devnet import EmbeddedCluster
 from gridlock.errors import InvalidParameterError

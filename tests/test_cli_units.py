@@ -15,7 +15,7 @@ from gridlock.cli.errors import AUTH, FAILED, UNAVAILABLE, USAGE, CliError, clas
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.main import app
 from gridlock.cli.owner import build_rules
-from gridlock.client.client import GuardianTimeout, OperationFailed
+from gridlock.client import GuardianTimeout, OperationFailed
 from gridlock.crypto import hd
 from gridlock.errors import DecodeError
 from gridlock.transport.bridge import BridgeServer, BridgeTransport, request

@@ -16,8 +16,7 @@ from eth_account import Account
 from conftest import need_nats_server
 from gridlock import local
 from gridlock.chains import ethereum
-from gridlock.client import Client, GuardianTimeout, SyncClient
-from gridlock.client.client import OperationFailed
+from gridlock.client import Client, GuardianTimeout, OperationFailed, SyncClient
 from gridlock.devnet import EmbeddedCluster, ProcessCluster
 from gridlock.transport.local import LocalRouter
 from gridlock.transport.server import NatsServer

@@ -18,8 +18,7 @@ from eth_account import Account
 from conftest import need_nats_server
 from gridlock import local
 from gridlock.chains import ethereum
-from gridlock.client import Client
-from gridlock.client.client import OperationFailed, Vault, recovery_finish, recovery_start, recovery_status
+from gridlock.client import Client, OperationFailed, Vault, recovery_finish, recovery_start, recovery_status
 from gridlock.client.owner import OwnerDevice
 from gridlock.devnet import GuardianSpec, ProcessCluster
 from gridlock.transport.nats import NatsTransport

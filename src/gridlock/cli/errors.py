@@ -74,7 +74,7 @@ def _named(text: str, names: Mapping[str, str]) -> str:
 
 def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: str = "") -> CliError:
     """An SDK / transport / chain exception as a :class:`CliError` (guardian ids shown by name)."""
-    from gridlock.client.client import GuardianTimeout, OperationFailed  # noqa: PLC0415 -- kept off start-up
+    from gridlock.client.errors import GuardianTimeout, OperationFailed  # noqa: PLC0415 -- kept off start-up
 
     names = names or {}
     prefix = f"{what}: " if what else ""

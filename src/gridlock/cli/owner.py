@@ -28,8 +28,8 @@ from typing import Any
 from gridlock.chains import CHAINS
 from gridlock.cli.errors import usage
 from gridlock.cli.sdk import OwnerSession
-from gridlock.client import client as sdk
-from gridlock.client.client import Vault
+from gridlock.client import Vault
+from gridlock.client import recovery as sdk
 from gridlock.errors import GridlockError
 
 DAY = 86400

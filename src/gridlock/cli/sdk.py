@@ -17,7 +17,7 @@ from gridlock.chains import SignedTx, TxContext
 from gridlock.cli.errors import CliError, classify
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import Paths, guardian_names
-from gridlock.client.client import Client, OperationFailed, Vault
+from gridlock.client import Client, OperationFailed, Vault
 from gridlock.client.owner import OwnerDevice
 from gridlock.client.sync import SyncClient
 from gridlock.guardian.config import Directory

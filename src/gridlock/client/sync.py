@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from gridlock.chains import SignedTx
-from gridlock.client.client import Client, Vault
+from gridlock.client.client import Client
+from gridlock.client.vault import Vault
 
 T = TypeVar("T")
 
@@ -123,7 +124,7 @@ class SyncVault:
         signers: Sequence[str] | None = None,
         on_signature: Callable[[int, int], None] | None = None,
     ) -> SignedTx:
-        """:meth:`Vault.sign_transaction <gridlock.client.client.Vault.sign_transaction>`, blocking."""
+        """:meth:`Vault.sign_transaction <gridlock.client.vault.Vault.sign_transaction>`, blocking."""
         return self._owner._call(
             self.vault.sign_transaction(chain, tx, network=network, signers=signers, on_signature=on_signature)
         )

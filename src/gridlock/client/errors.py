@@ -1,0 +1,24 @@
+"""The SDK's errors for what happened at the guardians: no answer in time, or a failure at some."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from gridlock.errors import GridlockError
+
+
+class GuardianTimeout(GridlockError):
+    """Guardians that did not answer in time (``missing``)."""
+
+    def __init__(self, missing: Sequence[str], what: str) -> None:
+        self.missing = tuple(missing)
+        super().__init__(f"{what}: no answer in time from guardian(s) {', '.join(self.missing)}")
+
+
+class OperationFailed(GridlockError):
+    """An operation failed at one or more guardians; ``errors`` maps guardian id → its error."""
+
+    def __init__(self, what: str, errors: Mapping[str, BaseException]) -> None:
+        self.errors = dict(errors)
+        detail = "; ".join(f"{g}: {e}" for g, e in sorted(self.errors.items()))
+        super().__init__(f"{what} failed — {detail}")

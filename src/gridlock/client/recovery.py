@@ -1,0 +1,68 @@
+"""Device recovery from the new device: prove the password, wait out the time lock, take over the
+lost device's seat (SECURITY #21)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from gridlock.client.client import Client
+from gridlock.client.errors import OperationFailed
+from gridlock.client.owner import password_verifier
+from gridlock.client.vault import Vault
+from gridlock.errors import GridlockError, InvalidParameterError
+from gridlock.wire import ops
+
+
+async def recovery_start(
+    client: Client, vault_id: str, guardians: Sequence[str], *, lost_device: bytes, password: str
+) -> dict[str, int]:
+    """From a new device (``client.owner`` is its new key): prove the password and open a recovery.
+
+    Every guardian starts the same time lock and tells the old device; returns each guardian's unlock time.
+    """
+    if client.owner is None:
+        raise InvalidParameterError("the new device needs its own owner key (Client(owner=...))")
+    owner = client.owner
+    verifiers = await asyncio.to_thread(lambda: {g: password_verifier(password, g, vault_id) for g in guardians})
+
+    async def one(g: str) -> dict[str, Any]:
+        op = ops.RecoveryStart(vault_id, owner.public, lost_device, verifiers[g])
+        return await client.call(g, op, introduce=True)
+
+    results = await asyncio.gather(*(one(g) for g in guardians), return_exceptions=True)
+    errors = {g: r for g, r in zip(guardians, results, strict=True) if isinstance(r, BaseException)}
+    if errors:
+        raise OperationFailed("recovery start", errors)
+    return {g: int(r["unlock_at"]) for g, r in zip(guardians, results, strict=True) if isinstance(r, dict)}
+
+
+async def recovery_status(client: Client, vault_id: str, guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for g in guardians:
+        try:
+            out[g] = await client.call(g, ops.RecoveryStatus(vault_id), introduce=True)
+        except GridlockError as exc:
+            out[g] = {"error": str(exc)}
+    return out
+
+
+async def recovery_finish(client: Client, vault_id: str, guardians: Sequence[str], *, password: str) -> Vault:
+    """After the time lock: the guardians accept the new device's key; returns the vault for it.
+
+    Then replace the lost device's guardian seat (``Vault.replace_guardian``), which reshares and so
+    refreshes every share: the lost device's old share becomes useless.
+    """
+    verifiers = await asyncio.to_thread(lambda: {g: password_verifier(password, g, vault_id) for g in guardians})
+    errors: dict[str, BaseException] = {}
+    for g in guardians:
+        try:
+            await client.call(
+                g, ops.RecoveryFinish(vault_id, verifiers[g], client.identity.guardian_id), introduce=True
+            )
+        except GridlockError as exc:
+            errors[g] = exc
+    if errors:
+        raise OperationFailed("recovery finish", errors)
+    return await client.open_vault(vault_id, guardians)

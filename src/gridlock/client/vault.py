@@ -1,0 +1,388 @@
+"""A vault as its owner's SDK sees it: sign (messages, chain transactions, presigned), change the
+key (refresh, reshare, repair — two-phase), export, policy, audit, cancel a recovery."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gridlock import chains
+from gridlock.chains import SignedTx, TxContext
+from gridlock.client.errors import GuardianTimeout, OperationFailed
+from gridlock.client.owner import OwnerDevice
+from gridlock.crypto import hd, transcript
+from gridlock.crypto.polynomial import interpolate
+from gridlock.crypto.schemes import get_scheme
+from gridlock.errors import GridlockError, InvalidParameterError, SignatureError
+from gridlock.local import verify as verify_signature
+from gridlock.wire import ops
+from gridlock.wire.audit import HEAD_LABEL, verify_chain
+
+if TYPE_CHECKING:
+    from gridlock.client.client import Client
+
+OpT = TypeVar("OpT", bound=ops.Op)
+
+
+def _context(tx: TxContext | Mapping[str, Any]) -> TxContext:
+    """A sign request's transaction context; a wire map is decoded (and so checked) here, before it is sent."""
+    return tx if isinstance(tx, TxContext) else TxContext.from_wire(tx)
+
+
+@dataclass
+class Vault:
+    client: Client
+    vault_id: str
+    scheme: str
+    public_key: bytes
+    threshold: int
+    members: dict[int, str]
+    epoch: int
+    presignatures: list[tuple[bytes, tuple[str, ...]]] = field(default_factory=list)
+    required: int = 1
+    devices: list[bytes] = field(default_factory=list)
+    approvers: list[OwnerDevice] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.approvers and self.client.owner is not None:
+            self.approvers = [self.client.owner]
+
+    @property
+    def guardians(self) -> list[str]:
+        return [self.members[i] for i in sorted(self.members)]
+
+    def address(self, chain: str, network: str | None = None, **options: Any) -> str:
+        """The vault's address on a chain (``network=`` the Bitcoin network or Cosmos prefix; ``prefix=``
+        is accepted for Cosmos too)."""
+        return chains.get(chain).address(self.public_key, self.scheme, network or options.get("prefix")).address
+
+    async def child_public_key(self, path: str, *, timeout: float = 3.0) -> bytes:
+        """The public key at the non-hardened ``path`` (``m/0/1``; BIP32 ``CKDpub`` for secp256k1 keys,
+        see :mod:`gridlock.crypto.hd`), for a child address: ``chains.get(c).address(key, scheme)``.
+
+        The holders report the key's group element and chain code (both public).  Only answers
+        that rebuild this vault's key count, and they must agree on the chain code: one guardian
+        that lies is noticed, not believed.
+        """
+        hd.parse_path(path)  # a bad path fails before any request
+        answers = await self.client.call_all(self.guardians, ops.Info(self.vault_id), timeout)
+        if not any(isinstance(r, dict) for r in answers.values()):
+            self._failures(answers, "deriving a child key")
+        roots = set()
+        for r in answers.values():
+            if isinstance(r, dict) and isinstance(r.get("group_key"), bytes) and isinstance(r.get("chain_code"), bytes):
+                with contextlib.suppress(GridlockError, ValueError):
+                    if hd.derive_public(self.scheme, r["group_key"], r["chain_code"], "m") == self.public_key:
+                        roots.add((r["group_key"], r["chain_code"]))
+        if not roots:
+            raise InvalidParameterError("the guardians do not report this vault's chain code: no child keys")
+        if len(roots) > 1:
+            raise SignatureError("the guardians report different chain codes for this vault")
+        group_key, chain_code = roots.pop()
+        return hd.derive_public(self.scheme, group_key, chain_code, path)
+
+    def _approve(self, op: OpT) -> OpT:
+        """``op`` with the owner devices' approvals of exactly this request (SECURITY #19)."""
+        if not self.approvers:
+            raise InvalidParameterError("this operation needs the owner's approval: no owner device key given")
+        params = op.to_params()
+        return dataclasses.replace(  # type: ignore[type-var]  # every Op subclass is a dataclass
+            op, approvals=tuple(d.approve(self.vault_id, self.scheme, op.NAME, params) for d in self.approvers)
+        )
+
+    def _approved(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Raw ``params`` with approvals: for requests built by hand (tests that play a relay or a
+        malicious owner); the SDK's own requests are typed (:meth:`_approve`)."""
+        if not self.approvers:
+            raise InvalidParameterError("this operation needs the owner's approval: no owner device key given")
+        approvals = [d.approve(self.vault_id, self.scheme, op, params).to_wire() for d in self.approvers]
+        return {**params, "approvals": approvals}
+
+    async def _register(self, guardians: Sequence[str], password: str | None) -> dict[str, dict[str, Any]]:
+        if not guardians:
+            return {}
+        if password is None:
+            raise InvalidParameterError("adding a guardian registers the owner with it: the password is needed")
+        return await self.client._registrations(
+            self.vault_id, guardians, password, self.devices or [a.public for a in self.approvers], self.required
+        )
+
+    async def _pick_signers(self, signers: Sequence[str] | None) -> list[str]:
+        if signers is not None:
+            return list(signers)
+        alive = await self.client.ping(self.guardians, enough=self.threshold)
+        if len(alive) < self.threshold:
+            missing = [g for g in self.guardians if g not in alive]
+            raise GuardianTimeout(missing, f"signing needs {self.threshold} guardians, {len(alive)} answered")
+        chosen = set(alive[: self.threshold])
+        return [g for g in self.guardians if g in chosen]
+
+    @staticmethod
+    def _failures(results: Mapping[str, dict[str, Any] | BaseException], what: str) -> None:
+        errors = {g: r for g, r in results.items() if isinstance(r, BaseException)}
+        if not errors:
+            return
+        timeouts = [g for g, e in errors.items() if isinstance(e, GuardianTimeout)]
+        if timeouts and len(timeouts) == len(errors):
+            raise GuardianTimeout(timeouts, what)
+        raise OperationFailed(what, errors)
+
+    async def sign(
+        self,
+        message: bytes,
+        *,
+        signers: Sequence[str] | None = None,
+        timeout: float | None = None,
+        tx: TxContext | Mapping[str, Any] | None = None,
+    ) -> bytes:
+        """A signature by ``t`` guardians (the fastest to answer unless ``signers`` is given), verified.
+
+        With ``tx`` (the chain transaction the message is a hash of: a :class:`TxContext`, or its wire
+        map), each guardian re-derives the hashes from the transaction and applies its policy before
+        it signs.  To sign a whole transaction use :meth:`sign_transaction`.
+        """
+        chosen = await self._pick_signers(signers)
+        ctx = None if tx is None else _context(tx)
+        op = self._approve(ops.Sign(self.vault_id, bytes(message), tuple(chosen), secrets.token_bytes(32), ctx))
+        results = await self.client.call_all(chosen, op, timeout)
+        sigs = {r["signature"] for r in results.values() if isinstance(r, dict)}
+        for sig in sigs:
+            if verify_signature(self.scheme, self.public_key, bytes(message), sig):
+                return bytes(sig)
+        self._failures(results, "signing")
+        raise SignatureError("guardians returned no valid signature")
+
+    async def sign_transaction(
+        self,
+        chain: str,
+        tx: object,
+        *,
+        network: str | None = None,
+        signers: Sequence[str] | None = None,
+        timeout: float | None = None,
+        on_signature: Callable[[int, int], None] | None = None,
+    ) -> SignedTx:
+        """Sign a chain transaction through the guardians and return it with the signatures attached.
+
+        ``tx`` is a :class:`TxContext` of ``chain`` or the chain's native form: a PSBT (BIP174, base64
+        or binary) for ``bitcoin`` with ``network=``, an eth-account dict for ``ethereum``, the
+        serialised transaction for ``solana``, the SignDoc bytes for ``cosmos`` with ``network=`` its
+        bech32 prefix.  Every signature request carries the transaction, so each guardian re-derives
+        the hash it signs and applies its policy (SECURITY #19); the same ``t`` guardians sign every
+        hash (one per input for Bitcoin).  ``on_signature(done, total)`` follows the progress.
+        """
+        adapter = chains.get(chain)
+        adapter.check_scheme(self.scheme)
+        ctx = adapter.context(tx, network)
+        hashes = adapter.hashes(ctx, self.scheme, self.public_key)
+        chosen = await self._pick_signers(signers)
+        signatures: dict[bytes, bytes] = {}
+        for digest in hashes:
+            signatures[digest] = await self.sign(digest, signers=chosen, timeout=timeout, tx=ctx)
+            if on_signature is not None:
+                on_signature(len(signatures), len(hashes))
+        return adapter.attach(ctx, self.scheme, self.public_key, signatures)
+
+    async def presign(self, count: int = 1, *, signers: Sequence[str] | None = None) -> list[bytes]:
+        """Threshold-ECDSA presignatures stored at the signers (single use), for online-only signing."""
+        chosen = await self._pick_signers(signers)
+        op = self._approve(ops.Presign(self.vault_id, count, tuple(chosen), secrets.token_bytes(32)))
+        results = await self.client.call_all(chosen, op)
+        self._failures(results, "presigning")
+        ids = next(iter(results.values()))["presignatures"]  # type: ignore[index]
+        self.presignatures.extend((i, tuple(chosen)) for i in ids)
+        return list(ids)
+
+    async def sign_presigned(self, digest: bytes, *, tx: TxContext | Mapping[str, Any] | None = None) -> bytes:
+        """The online round with a stored presignature (each used once, whatever happens)."""
+        if not self.presignatures:
+            raise InvalidParameterError("no presignature left: call presign() first")
+        presig, chosen = self.presignatures.pop(0)
+        ctx = None if tx is None else _context(tx)
+        op = self._approve(
+            ops.SignPresigned(self.vault_id, presig, bytes(digest), tuple(chosen), secrets.token_bytes(32), ctx)
+        )
+        results = await self.client.call_all(list(chosen), op)
+        for r in results.values():
+            if isinstance(r, dict) and verify_signature(self.scheme, self.public_key, bytes(digest), r["signature"]):
+                return bytes(r["signature"])
+        self._failures(results, "online signing")
+        raise SignatureError("guardians returned no valid signature")
+
+    # --- key changes (two-phase) ---------------------------------------------------------------------
+    async def _commit(
+        self,
+        results: Mapping[str, dict[str, Any] | BaseException],
+        members: Mapping[int, str],
+        what: str,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        holders = list(members.values())
+        failed = {g: r for g, r in results.items() if g in holders and isinstance(r, BaseException)}
+        oks = {g: r for g, r in results.items() if g in holders and isinstance(r, dict)}
+        epochs = {(r["epoch"], r["public_key"], r["transcript_hash"]) for r in oks.values()}
+        if failed or len(epochs) != 1 or set(oks) != set(holders):
+            for g, r in oks.items():  # nothing becomes active: drop what was stored
+                with contextlib.suppress(GridlockError):
+                    await self.client.call(g, ops.AbortEpoch(self.vault_id, r["epoch"]), 10)
+            if failed and all(isinstance(e, GuardianTimeout) for e in failed.values()):
+                raise GuardianTimeout(sorted(failed), what)
+            raise OperationFailed(what, failed or {"*": GridlockError("guardians disagree on the result")})
+        epoch, public_key, _ = epochs.pop()
+        acks = {g: r["ack"] for g, r in oks.items()}
+        commits = await self.client.call_all(holders, ops.Commit(self.vault_id, epoch, acks), timeout)
+        self._failures(commits, f"{what} (commit)")
+        self.members = dict(members)
+        self.epoch = epoch
+        self.threshold = next(iter(oks.values()))["threshold"]
+        self.presignatures.clear()  # presignatures of the old epoch are useless now
+        return {"epoch": epoch, "public_key": public_key}
+
+    async def refresh(self, *, timeout: float | None = None) -> int:
+        """Proactive refresh by every holder: same key, all shares new; returns the new epoch."""
+        op = self._approve(ops.Refresh(self.vault_id, secrets.token_bytes(32)))
+        results = await self.client.call_all(self.guardians, op, timeout)
+        return int((await self._commit(results, self.members, "refresh", timeout))["epoch"])
+
+    async def reshare(
+        self,
+        committee: Sequence[str],
+        threshold: int | None = None,
+        dealers: Sequence[str] | None = None,
+        *,
+        password: str | None = None,
+    ) -> int:
+        """Deal the key to a new committee (replace / add / remove guardians, change the threshold).
+
+        Guardians that stay keep their index; new ones get fresh indices.  Returns the new epoch.
+        """
+        threshold = threshold or self.threshold
+        if len(set(committee)) != len(committee) or not 2 <= threshold <= len(committee):
+            raise InvalidParameterError("need distinct guardians and 2 <= threshold <= their number")
+        old_index = {g: i for i, g in self.members.items()}
+        dealer_ids = list(dealers) if dealers is not None else await self._pick_signers(None)
+        used = set(self.members)
+        new_members: dict[int, str] = {}
+        for g in committee:
+            if g in old_index:
+                new_members[old_index[g]] = g
+        next_index = max(used) + 1
+        for g in committee:
+            if g not in old_index:
+                new_members[next_index] = g
+                next_index += 1
+        op = ops.Reshare(
+            self.vault_id,
+            secrets.token_bytes(32),
+            self.scheme,
+            self.public_key,
+            self.epoch,
+            dict(self.members),
+            tuple(dealer_ids),
+            new_members,
+            threshold,
+        )
+        everyone = sorted(set(dealer_ids) | set(committee))
+        registrations = await self._register([g for g in committee if g not in old_index], password)
+        approved = self._approve(op)
+        results = await self.client.call_all(
+            everyone, approved, each=lambda g: dataclasses.replace(approved, owner=registrations.get(g))
+        )
+        # a dealer that is not a new holder cannot spoil the result unnoticed: the holders need every
+        # dealer's contribution, so its failure shows in theirs, which _commit checks
+        return int((await self._commit(results, new_members, "reshare"))["epoch"])
+
+    async def replace_guardian(self, old: str, new: str, *, password: str | None = None) -> int:
+        return await self.reshare([new if g == old else g for g in self.guardians], password=password)
+
+    async def add_guardian(self, new: str, threshold: int | None = None, *, password: str | None = None) -> int:
+        return await self.reshare([*self.guardians, new], threshold, password=password)
+
+    async def remove_guardian(self, old: str, threshold: int | None = None) -> int:
+        return await self.reshare([g for g in self.guardians if g != old], threshold)
+
+    async def change_threshold(self, threshold: int) -> int:
+        return await self.reshare(self.guardians, threshold)
+
+    async def repair(self, lost: str, helpers: Sequence[str] | None = None, *, password: str | None = None) -> int:
+        """Rebuild ``lost``'s share from ``t`` helpers, then refresh (after a repair every share changes)."""
+        if lost not in self.guardians:
+            raise InvalidParameterError(f"{lost} is not a holder of this vault")
+        helper_ids = list(helpers) if helpers is not None else [g for g in await self._pick_signers_excluding(lost)]
+        op = ops.Repair(
+            self.vault_id,
+            secrets.token_bytes(32),
+            self.scheme,
+            self.public_key,
+            self.epoch,
+            dict(self.members),
+            tuple(helper_ids),
+            lost,
+        )
+        registrations = await self._register([lost], password)
+        approved = self._approve(op)
+        results = await self.client.call_all(
+            [*helper_ids, lost], approved, each=lambda g: dataclasses.replace(approved, owner=registrations.get(g))
+        )
+        self._failures(results, "repair")
+        rebuilt = results[lost]
+        assert isinstance(rebuilt, dict)
+        others = [g for g in self.guardians if g != lost]
+        acks = await self.client.call_all(others, ops.Ack(self.vault_id, self.epoch))
+        self._failures(acks, "repair (acknowledgements)")
+        all_acks = {g: r["ack"] for g, r in acks.items() if isinstance(r, dict)} | {lost: rebuilt["ack"]}
+        await self.client.call(lost, ops.Commit(self.vault_id, self.epoch, all_acks))
+        return await self.refresh()
+
+    async def _pick_signers_excluding(self, lost: str) -> list[str]:
+        others = [g for g in self.guardians if g != lost]
+        alive = await self.client.ping(others, enough=self.threshold)
+        if len(alive) < self.threshold:
+            raise GuardianTimeout([g for g in self.guardians if g not in alive and g != lost], "repair")
+        chosen = set(alive[: self.threshold])
+        return [g for g in self.guardians if g in chosen]
+
+    # --- owner security: export, policy, audit, recovery ---------------------------------------------------
+    async def export(self, guardians: Sequence[str] | None = None) -> bytes:
+        """The emergency exit: ``t`` guardians hand their shares to the owner, who rebuilds the key."""
+        chosen = list(guardians) if guardians is not None else await self._pick_signers(None)
+        results = await self.client.call_all(chosen, self._approve(ops.Export(self.vault_id, secrets.token_bytes(32))))
+        self._failures(results, "export")
+        group = get_scheme(self.scheme).group
+        points = {int(r["index"]): group.decode_scalar(r["share"]) for r in results.values() if isinstance(r, dict)}
+        secret = interpolate(points, group.order)
+        public = group.base_mul(secret).encode()
+        if self.public_key not in (public, public[1:]):
+            raise SignatureError("the exported shares do not rebuild the vault's key")
+        return group.scalar_to_bytes(secret)
+
+    async def set_policy(self, rules: Mapping[str, Any], guardians: Sequence[str] | None = None) -> None:
+        """Set the owner's policy at every guardian (each keeps and enforces its own copy)."""
+        op = self._approve(ops.PolicySet(self.vault_id, dict(rules), secrets.token_bytes(32)))
+        results = await self.client.call_all(list(guardians or self.guardians), op)
+        self._failures(results, "policy")
+
+    async def policy(self, guardian: str) -> dict[str, Any]:
+        return await self.client.call(guardian, ops.PolicyShow(self.vault_id))
+
+    async def audit(self, guardian: str) -> list[dict[str, Any]]:
+        """A guardian's log of this vault, with the hash chain and the signed head verified."""
+        r = await self.client.call(guardian, ops.Audit(self.vault_id))
+        entries = [json.loads(e) for e in r["entries"]]
+        verify_chain(entries)
+        seq, head = r["head"]
+        statement = transcript.encode(HEAD_LABEL, transcript.int_field(seq), bytes.fromhex(head))
+        if not self.client.directory[guardian].verify(HEAD_LABEL, statement, r["signature"]):
+            raise SignatureError(f"guardian {guardian} did not sign the audit head it reported")
+        return [e["body"] for e in entries]
+
+    async def recovery_cancel(self) -> None:
+        """From a registered device: stop a device recovery during its time lock."""
+        op = self._approve(ops.RecoveryCancel(self.vault_id, secrets.token_bytes(32)))
+        results = await self.client.call_all(self.guardians, op)
+        self._failures(results, "recovery cancel")
