@@ -24,6 +24,7 @@ from gridlock.guardian.config import Directory
 from gridlock.transport.base import Transport
 from gridlock.transport.bridge import BridgeTransport
 from gridlock.transport.nats import NatsTransport
+from gridlock.wire import ops
 
 T = TypeVar("T")
 
@@ -104,7 +105,7 @@ class OwnerSession:
     def ask_info(self, entry: dict[str, Any], timeout: float = 3.0) -> dict[str, dict[str, Any] | BaseException]:
         """Each holder's ``info`` about a vault-book entry (``timeout`` seconds for an offline one)."""
         holders = [str(g) for _, g in entry["members"]]
-        return self.run(self.c.fanout(holders, "info", {"vault": entry["id"]}, timeout))
+        return self.run(self.c.call_all(holders, ops.Info(entry["id"]), timeout))
 
     def open_vault(
         self,
