@@ -67,14 +67,19 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             for s in ("ecdsa-secp256k1", "frost-taproot", "frost-ed25519")
         }
         out = Setup(sync, c, vaults)
-        real = sync.client.fanout
+        real, real_typed = sync.client.fanout, sync.client.call_all
 
         async def spy(guardians: Any, op: str, params: Any, timeout: float | None = None) -> Any:
             if isinstance(params, Mapping):
                 out.requests.append((op, dict(params)))
             return await real(guardians, op, params, timeout)
 
+        async def typed_spy(guardians: Any, op: Any, timeout: float | None = None, **kw: Any) -> Any:
+            out.requests.append((op.NAME, op.to_params()))
+            return await real_typed(guardians, op, timeout, **kw)
+
         sync.client.fanout = spy  # type: ignore[method-assign]
+        sync.client.call_all = typed_spy  # type: ignore[method-assign]
         yield out
     finally:
         sync.run(c.close())

@@ -132,3 +132,52 @@ def test_refusals_are_typed_and_never_wrapped_twice() -> None:
     assert str(again) == "guardian g1 refused (policy): over the daily limit"
     odd = ctl.RequestRefused("from-a-newer-guardian", "something new")
     assert odd.code is ctl.Refusal.ERROR and odd.reason == "from-a-newer-guardian: something new"
+
+
+REPLY_SAMPLES: list[tuple[ops.Op, ops.Reply]] = [
+    (ops.Ping(), ops.PingReply(G[0], 1)),
+    (
+        ops.ListVaults(),
+        ops.VaultsReply([{"vault": "v", "scheme": "s", "public_key": b"k", "threshold": 2, "epoch": 0}]),
+    ),
+    (ops.Info("v"), ops.InfoReply("s", b"k", 2, 1, [[1, G[0]], [2, G[1]]], b"g", b"c" * 32)),
+    (SAMPLES[12], ops.StoredReply(b"k", 1, b"t" * 32, 2, b"a" * 64)),
+    (ops.Reshare("v", N, "s", b"k", 0, {1: G[0], 2: G[1]}, G[:2], {1: G[0], 2: G[1]}, 2), ops.DealtReply()),
+    (ops.Repair("v", N, "s", b"k", 0, {1: G[0], 2: G[1]}, G[:1], G[1]), ops.HelpedReply()),
+    (ops.Commit("v", 1, {G[0]: b"s"}), ops.EpochReply(1)),
+    (ops.Ack("v", 1), ops.AckReply(b"a" * 64, 1)),
+    (ops.Sign("v", b"m", G, N), ops.SignatureReply(b"s" * 64)),
+    (ops.Presign("v", 1, G, N), ops.PresignaturesReply([b"p" * 32])),
+    (ops.Export("v", N), ops.ExportReply(1, b"x" * 32)),
+    (ops.PolicyShow("v"), ops.PolicyShowReply({"limits": []}, "watch")),
+    (ops.Audit("v"), ops.AuditReply(["{}"], [0, "00" * 32], b"s" * 64)),
+    (ops.RecoveryStatus("v"), ops.RecoveryReply("open", 5)),
+    (ops.RecoveryFinish("v", b"v" * 32, G[0]), ops.RecoveryStateReply("finished")),
+]
+
+
+def test_every_operation_has_its_replies() -> None:
+    assert set(ops.REPLIES) == set(ops.OPS.values())
+
+
+@pytest.mark.parametrize(("op", "reply"), REPLY_SAMPLES, ids=lambda x: type(x).__name__)
+def test_replies_round_trip_and_a_lying_guardian_gets_a_typed_error(op: ops.Op, reply: ops.Reply) -> None:
+    result = ctl.decode_reply(ctl.encode_reply(reply.to_result()), "g")
+    assert ops.read_reply(op, result) == reply
+    for key in result:
+        with pytest.raises(DecodeError):
+            ops.read_reply(op, {k: v for k, v in result.items() if k != key})  # a field missing
+        for bad in (True, 1.5, "x", b"x", [], {}):
+            if type(bad) is not type(result[key]):
+                with pytest.raises(DecodeError):
+                    ops.read_reply(op, {**result, key: bad})
+    with pytest.raises(DecodeError):
+        ops.read_reply(op, {**result, "surprise": 1})
+
+
+def test_expect_raises_errors_and_refuses_other_replies() -> None:
+    with pytest.raises(ctl.RequestRefused):
+        ops.expect(ctl.RequestRefused(ctl.Refusal.BUSY, "busy"), ops.SignatureReply)
+    with pytest.raises(DecodeError):
+        ops.expect(ops.EpochReply(1), ops.SignatureReply)
+    assert ops.expect(ops.EpochReply(1), ops.EpochReply).epoch == 1

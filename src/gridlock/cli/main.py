@@ -444,13 +444,16 @@ def vault_show(
         if remote:
             session, _ = c.session()
             with session as s:
+                from gridlock.wire import ops
+
                 reports: dict[str, dict[str, Any]] = {}
                 answers = s.ask_info(entry)
                 for g, r in answers.items():
-                    if isinstance(r, dict):
-                        reports[s.name(g)] = {"ok": True, "epoch": r["epoch"], "public_key": r["public_key"]}
-                    else:
+                    if isinstance(r, BaseException):
                         reports[s.name(g)] = {"ok": False, "error": s.error(r).message}
+                    else:
+                        info = ops.expect(r, ops.InfoReply)
+                        reports[s.name(g)] = {"ok": True, "epoch": info.epoch, "public_key": info.public_key}
                 good = [r for r in reports.values() if r["ok"]]
                 if not good:
                     raise CliError(

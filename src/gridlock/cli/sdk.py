@@ -102,7 +102,7 @@ class OwnerSession:
     def create_vault(self, scheme: str, guardian_ids: Sequence[str], threshold: int, password: str) -> Vault:
         return self.run(self.c.create_vault(scheme, list(guardian_ids), threshold, password=password))
 
-    def ask_info(self, entry: dict[str, Any], timeout: float = 3.0) -> dict[str, dict[str, Any] | BaseException]:
+    def ask_info(self, entry: dict[str, Any], timeout: float = 3.0) -> dict[str, ops.Reply | BaseException]:
         """Each holder's ``info`` about a vault-book entry (``timeout`` seconds for an offline one)."""
         holders = [str(g) for _, g in entry["members"]]
         return self.run(self.c.call_all(holders, ops.Info(entry["id"]), timeout))
@@ -112,7 +112,7 @@ class OwnerSession:
         entry: dict[str, Any],
         *,
         fresh: bool = False,
-        answers: dict[str, dict[str, Any] | BaseException] | None = None,
+        answers: dict[str, ops.Reply | BaseException] | None = None,
     ) -> Vault:
         """The vault of a vault-book entry.
 

@@ -161,9 +161,9 @@ class Client:
 
     async def call(
         self, guardian: str, op: ops.Op, timeout: float | None = None, *, introduce: bool = False
-    ) -> dict[str, Any]:
-        """One typed operation at one guardian (see :mod:`gridlock.wire.ops`)."""
-        return await self.request(guardian, op.NAME, op.to_params(), timeout, introduce=introduce)
+    ) -> ops.Reply:
+        """One typed operation at one guardian, and its typed reply (see :mod:`gridlock.wire.ops`)."""
+        return ops.read_reply(op, await self.request(guardian, op.NAME, op.to_params(), timeout, introduce=introduce))
 
     async def call_all(
         self,
@@ -172,12 +172,18 @@ class Client:
         timeout: float | None = None,
         *,
         each: Callable[[str], ops.Op] | None = None,
-    ) -> dict[str, dict[str, Any] | BaseException]:
+    ) -> dict[str, ops.Reply | BaseException]:
         """``op`` at several guardians at once (``each(g)``: the variant for guardian ``g``, e.g. with
-        its owner registration); each result or exception."""
-        return await self.fanout(
-            guardians, op.NAME, (lambda g: each(g).to_params()) if each is not None else op.to_params(), timeout
-        )
+        its owner registration); each typed reply or exception."""
+
+        async def one(g: str) -> ops.Reply | BaseException:
+            try:
+                return await self.call(g, each(g) if each is not None else op, timeout)
+            except GridlockError as exc:
+                return exc
+
+        results = await asyncio.gather(*(one(g) for g in guardians))
+        return dict(zip(guardians, results, strict=True))
 
     async def ping(self, guardians: Sequence[str], timeout: float = 3.0, *, enough: int | None = None) -> list[str]:
         """The guardians that answer within ``timeout``, fastest first; with ``enough``, returns as
@@ -232,8 +238,7 @@ class Client:
             list(guardians), op, timeout, each=lambda g: dataclasses.replace(op, owner=registrations[g])
         )
         vault = Vault(self, vault_id, scheme, b"", threshold, members, 0, required=required, devices=devices)
-        info = await vault._commit(results, members, "vault creation", timeout)
-        vault.public_key = info["public_key"]
+        vault.public_key = (await vault._commit(results, members, "vault creation", timeout)).public_key
         return vault
 
     async def _registrations(
@@ -259,8 +264,8 @@ class Client:
         answers = await self.call_all(list(guardians), ops.ListVaults(), timeout=10)
         merged: dict[str, dict[str, Any]] = {}
         for g, r in answers.items():
-            if isinstance(r, dict):
-                for v in r["vaults"]:
+            if isinstance(r, ops.VaultsReply):
+                for v in r.vaults:
                     entry = merged.setdefault(v["vault"], {**v, "guardians": []})
                     entry["guardians"].append(g)
                     entry["epoch"] = max(entry["epoch"], v["epoch"])
@@ -271,11 +276,10 @@ class Client:
         answers = await self.call_all(list(guardians), ops.Info(vault_id), timeout=timeout)
         return self.vault_from_info(vault_id, answers)
 
-    def vault_from_info(self, vault_id: str, answers: Mapping[str, dict[str, Any] | BaseException]) -> Vault:
+    def vault_from_info(self, vault_id: str, answers: Mapping[str, ops.Reply | BaseException]) -> Vault:
         """The vault as the guardians' ``info`` answers describe it: the newest epoch wins."""
-        good = [r for r in answers.values() if isinstance(r, dict)]
+        good = [r for r in answers.values() if isinstance(r, ops.InfoReply)]
         if not good:
             raise OperationFailed("open vault", {g: e for g, e in answers.items() if isinstance(e, BaseException)})
-        best = max(good, key=lambda r: r["epoch"])
-        members = {int(i): str(g) for i, g in best["members"]}
-        return Vault(self, vault_id, best["scheme"], best["public_key"], best["threshold"], members, best["epoch"])
+        best = max(good, key=lambda r: r.epoch)
+        return Vault(self, vault_id, best.scheme, best.public_key, best.threshold, best.member_map, best.epoch)

@@ -27,22 +27,23 @@ async def recovery_start(
     owner = client.owner
     verifiers = await asyncio.to_thread(lambda: {g: password_verifier(password, g, vault_id) for g in guardians})
 
-    async def one(g: str) -> dict[str, Any]:
+    async def one(g: str) -> ops.RecoveryReply:
         op = ops.RecoveryStart(vault_id, owner.public, lost_device, verifiers[g])
-        return await client.call(g, op, introduce=True)
+        return ops.expect(await client.call(g, op, introduce=True), ops.RecoveryReply)
 
     results = await asyncio.gather(*(one(g) for g in guardians), return_exceptions=True)
     errors = {g: r for g, r in zip(guardians, results, strict=True) if isinstance(r, BaseException)}
     if errors:
         raise OperationFailed("recovery start", errors)
-    return {g: int(r["unlock_at"]) for g, r in zip(guardians, results, strict=True) if isinstance(r, dict)}
+    return {g: r.unlock_at for g, r in zip(guardians, results, strict=True) if isinstance(r, ops.RecoveryReply)}
 
 
 async def recovery_status(client: Client, vault_id: str, guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for g in guardians:
         try:
-            out[g] = await client.call(g, ops.RecoveryStatus(vault_id), introduce=True)
+            reply = await client.call(g, ops.RecoveryStatus(vault_id), introduce=True)
+            out[g] = ops.expect(reply, ops.RecoveryReply).to_result()
         except GridlockError as exc:
             out[g] = {"error": str(exc)}
     return out

@@ -71,14 +71,14 @@ class Vault:
         """
         hd.parse_path(path)  # a bad path fails before any request
         answers = await self.client.call_all(self.guardians, ops.Info(self.vault_id), timeout)
-        if not any(isinstance(r, dict) for r in answers.values()):
+        infos = [r for r in answers.values() if isinstance(r, ops.InfoReply)]
+        if not infos:
             self._failures(answers, "deriving a child key")
         roots = set()
-        for r in answers.values():
-            if isinstance(r, dict) and isinstance(r.get("group_key"), bytes) and isinstance(r.get("chain_code"), bytes):
-                with contextlib.suppress(GridlockError, ValueError):
-                    if hd.derive_public(self.scheme, r["group_key"], r["chain_code"], "m") == self.public_key:
-                        roots.add((r["group_key"], r["chain_code"]))
+        for r in infos:
+            with contextlib.suppress(GridlockError, ValueError):
+                if hd.derive_public(self.scheme, r.group_key, r.chain_code, "m") == self.public_key:
+                    roots.add((r.group_key, r.chain_code))
         if not roots:
             raise InvalidParameterError("the guardians do not report this vault's chain code: no child keys")
         if len(roots) > 1:
@@ -123,7 +123,7 @@ class Vault:
         return [g for g in self.guardians if g in chosen]
 
     @staticmethod
-    def _failures(results: Mapping[str, dict[str, Any] | BaseException], what: str) -> None:
+    def _failures(results: Mapping[str, ops.Reply | BaseException], what: str) -> None:
         errors = {g: r for g, r in results.items() if isinstance(r, BaseException)}
         if not errors:
             return
@@ -150,7 +150,7 @@ class Vault:
         ctx = None if tx is None else _context(tx)
         op = self._approve(ops.Sign(self.vault_id, bytes(message), tuple(chosen), secrets.token_bytes(32), ctx))
         results = await self.client.call_all(chosen, op, timeout)
-        sigs = {r["signature"] for r in results.values() if isinstance(r, dict)}
+        sigs = {r.signature for r in results.values() if isinstance(r, ops.SignatureReply)}
         for sig in sigs:
             if verify_signature(self.scheme, self.public_key, bytes(message), sig):
                 return bytes(sig)
@@ -194,7 +194,7 @@ class Vault:
         op = self._approve(ops.Presign(self.vault_id, count, tuple(chosen), secrets.token_bytes(32)))
         results = await self.client.call_all(chosen, op)
         self._failures(results, "presigning")
-        ids = next(iter(results.values()))["presignatures"]  # type: ignore[index]
+        ids = ops.expect(next(iter(results.values())), ops.PresignaturesReply).presignatures
         self.presignatures.extend((i, tuple(chosen)) for i in ids)
         return list(ids)
 
@@ -209,45 +209,48 @@ class Vault:
         )
         results = await self.client.call_all(list(chosen), op)
         for r in results.values():
-            if isinstance(r, dict) and verify_signature(self.scheme, self.public_key, bytes(digest), r["signature"]):
-                return bytes(r["signature"])
+            if isinstance(r, ops.SignatureReply) and verify_signature(
+                self.scheme, self.public_key, bytes(digest), r.signature
+            ):
+                return bytes(r.signature)
         self._failures(results, "online signing")
         raise SignatureError("guardians returned no valid signature")
 
     # --- key changes (two-phase) ---------------------------------------------------------------------
     async def _commit(
         self,
-        results: Mapping[str, dict[str, Any] | BaseException],
+        results: Mapping[str, ops.Reply | BaseException],
         members: Mapping[int, str],
         what: str,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> ops.StoredReply:
+        """Activate the new epoch the holders stored, or drop it everywhere (two-phase, SECURITY #16)."""
         holders = list(members.values())
         failed = {g: r for g, r in results.items() if g in holders and isinstance(r, BaseException)}
-        oks = {g: r for g, r in results.items() if g in holders and isinstance(r, dict)}
-        epochs = {(r["epoch"], r["public_key"], r["transcript_hash"]) for r in oks.values()}
+        oks = {g: r for g, r in results.items() if g in holders and isinstance(r, ops.StoredReply)}
+        epochs = {(r.epoch, r.public_key, r.transcript_hash) for r in oks.values()}
         if failed or len(epochs) != 1 or set(oks) != set(holders):
             for g, r in oks.items():  # nothing becomes active: drop what was stored
                 with contextlib.suppress(GridlockError):
-                    await self.client.call(g, ops.AbortEpoch(self.vault_id, r["epoch"]), 10)
+                    await self.client.call(g, ops.AbortEpoch(self.vault_id, r.epoch), 10)
             if failed and all(isinstance(e, GuardianTimeout) for e in failed.values()):
                 raise GuardianTimeout(sorted(failed), what)
             raise OperationFailed(what, failed or {"*": GridlockError("guardians disagree on the result")})
-        epoch, public_key, _ = epochs.pop()
-        acks = {g: r["ack"] for g, r in oks.items()}
-        commits = await self.client.call_all(holders, ops.Commit(self.vault_id, epoch, acks), timeout)
+        stored = next(iter(oks.values()))
+        acks = {g: r.ack for g, r in oks.items()}
+        commits = await self.client.call_all(holders, ops.Commit(self.vault_id, stored.epoch, acks), timeout)
         self._failures(commits, f"{what} (commit)")
         self.members = dict(members)
-        self.epoch = epoch
-        self.threshold = next(iter(oks.values()))["threshold"]
+        self.epoch = stored.epoch
+        self.threshold = stored.threshold
         self.presignatures.clear()  # presignatures of the old epoch are useless now
-        return {"epoch": epoch, "public_key": public_key}
+        return stored
 
     async def refresh(self, *, timeout: float | None = None) -> int:
         """Proactive refresh by every holder: same key, all shares new; returns the new epoch."""
         op = self._approve(ops.Refresh(self.vault_id, secrets.token_bytes(32)))
         results = await self.client.call_all(self.guardians, op, timeout)
-        return int((await self._commit(results, self.members, "refresh", timeout))["epoch"])
+        return int((await self._commit(results, self.members, "refresh", timeout)).epoch)
 
     async def reshare(
         self,
@@ -295,7 +298,7 @@ class Vault:
         )
         # a dealer that is not a new holder cannot spoil the result unnoticed: the holders need every
         # dealer's contribution, so its failure shows in theirs, which _commit checks
-        return int((await self._commit(results, new_members, "reshare"))["epoch"])
+        return int((await self._commit(results, new_members, "reshare")).epoch)
 
     async def replace_guardian(self, old: str, new: str, *, password: str | None = None) -> int:
         return await self.reshare([new if g == old else g for g in self.guardians], password=password)
@@ -330,12 +333,11 @@ class Vault:
             [*helper_ids, lost], approved, each=lambda g: dataclasses.replace(approved, owner=registrations.get(g))
         )
         self._failures(results, "repair")
-        rebuilt = results[lost]
-        assert isinstance(rebuilt, dict)
+        rebuilt = ops.expect(results[lost], ops.StoredReply)
         others = [g for g in self.guardians if g != lost]
         acks = await self.client.call_all(others, ops.Ack(self.vault_id, self.epoch))
         self._failures(acks, "repair (acknowledgements)")
-        all_acks = {g: r["ack"] for g, r in acks.items() if isinstance(r, dict)} | {lost: rebuilt["ack"]}
+        all_acks = {g: r.ack for g, r in acks.items() if isinstance(r, ops.AckReply)} | {lost: rebuilt.ack}
         await self.client.call(lost, ops.Commit(self.vault_id, self.epoch, all_acks))
         return await self.refresh()
 
@@ -354,7 +356,7 @@ class Vault:
         results = await self.client.call_all(chosen, self._approve(ops.Export(self.vault_id, secrets.token_bytes(32))))
         self._failures(results, "export")
         group = get_scheme(self.scheme).group
-        points = {int(r["index"]): group.decode_scalar(r["share"]) for r in results.values() if isinstance(r, dict)}
+        points = {r.index: group.decode_scalar(r.share) for r in results.values() if isinstance(r, ops.ExportReply)}
         secret = interpolate(points, group.order)
         public = group.base_mul(secret).encode()
         if self.public_key not in (public, public[1:]):
@@ -368,16 +370,19 @@ class Vault:
         self._failures(results, "policy")
 
     async def policy(self, guardian: str) -> dict[str, Any]:
-        return await self.client.call(guardian, ops.PolicyShow(self.vault_id))
+        """A guardian's rules for this vault and its role (``{"rules": …, "kind": …}``)."""
+        return ops.expect(
+            await self.client.call(guardian, ops.PolicyShow(self.vault_id)), ops.PolicyShowReply
+        ).to_result()
 
     async def audit(self, guardian: str) -> list[dict[str, Any]]:
         """A guardian's log of this vault, with the hash chain and the signed head verified."""
-        r = await self.client.call(guardian, ops.Audit(self.vault_id))
-        entries = [json.loads(e) for e in r["entries"]]
+        r = ops.expect(await self.client.call(guardian, ops.Audit(self.vault_id)), ops.AuditReply)
+        entries = [json.loads(e) for e in r.entries]
         verify_chain(entries)
-        seq, head = r["head"]
+        seq, head = r.head
         statement = transcript.encode(HEAD_LABEL, transcript.int_field(seq), bytes.fromhex(head))
-        if not self.client.directory[guardian].verify(HEAD_LABEL, statement, r["signature"]):
+        if not self.client.directory[guardian].verify(HEAD_LABEL, statement, r.signature):
             raise SignatureError(f"guardian {guardian} did not sign the audit head it reported")
         return [e["body"] for e in entries]
 

@@ -24,7 +24,7 @@ from gridlock.guardian.session import Session, participants_of
 from gridlock.guardian.store import AlreadyUsed, KeystoreError, ShareStore
 from gridlock.protocol.party import RoundProtocol
 from gridlock.transport.base import Transport
-from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard
+from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard, ops
 from gridlock.wire import control as ctl
 
 log = logging.getLogger("gridlock.guardian")
@@ -170,7 +170,7 @@ class NodeCore:
 
     def _store_pending(
         self, vault_id: str, share: KeyShare, members: Mapping[int, str], owner: owner_mod.OwnerState | None = None
-    ) -> dict[str, Any]:
+    ) -> ops.StoredReply:
         # the share and its membership in one transaction: a crash leaves both or neither
         state = self._state()
         meta = dict(state.get(vault_id)) if self._knows(vault_id) else {}
@@ -182,13 +182,13 @@ class NodeCore:
         self.keystore.store_pending(vault_id, share, metadata=meta)
         state.stored(vault_id, meta)
         statement = ctl.ack_statement(vault_id, share.epoch, share.public_key, share.transcript_hash)
-        return {
-            "public_key": share.public_key,
-            "epoch": share.epoch,
-            "transcript_hash": share.transcript_hash,
-            "threshold": share.threshold,
-            "ack": self.identity.sign(ctl.ACK_LABEL, statement),
-        }
+        return ops.StoredReply(
+            share.public_key,
+            share.epoch,
+            share.transcript_hash,
+            share.threshold,
+            self.identity.sign(ctl.ACK_LABEL, statement),
+        )
 
     def _owner(self, vault_id: str) -> owner_mod.OwnerState:
         return owner_mod.OwnerState.from_meta(self._state().get(vault_id))

@@ -25,10 +25,10 @@ from gridlock.wire import ops
 
 
 class KeyOperations(NodeCore):
-    async def _op_ping(self, op: ops.Ping) -> dict[str, Any]:
-        return {"guardian": self.id, "time": int(self.clock())}
+    async def _op_ping(self, op: ops.Ping) -> ops.PingReply:
+        return ops.PingReply(self.id, int(self.clock()))
 
-    async def _op_list(self, op: ops.ListVaults) -> dict[str, Any]:
+    async def _op_list(self, op: ops.ListVaults) -> ops.VaultsReply:
         """The vaults this guardian holds an active share of (public data only)."""
         out = []
         for rec in self.keystore.vaults():
@@ -43,22 +43,22 @@ class KeyOperations(NodeCore):
                     "epoch": rec.active_epoch,
                 }
             )
-        return {"vaults": out}
+        return ops.VaultsReply(out)
 
-    async def _op_info(self, op: ops.Info) -> dict[str, Any]:
+    async def _op_info(self, op: ops.Info) -> ops.InfoReply:
         vault_id = op.vault
         share = self.keystore.active_share(vault_id)
-        return {
-            "scheme": share.scheme,
-            "public_key": share.public_key,
-            "threshold": share.threshold,
-            "epoch": share.epoch,
-            "members": [[i, g] for i, g in sorted(self._vault_members(vault_id, share.epoch).items())],
-            "group_key": share.group_key.encode(),
-            "chain_code": share.chain_code,
-        }
+        return ops.InfoReply(
+            share.scheme,
+            share.public_key,
+            share.threshold,
+            share.epoch,
+            [[i, g] for i, g in sorted(self._vault_members(vault_id, share.epoch).items())],
+            share.group_key.encode(),
+            share.chain_code,
+        )
 
-    async def _op_keygen(self, op: ops.Keygen) -> dict[str, Any]:
+    async def _op_keygen(self, op: ops.Keygen) -> ops.StoredReply:
         vault_id, scheme, threshold = op.vault, get_scheme(op.scheme), op.threshold
         members, nonce = dict(op.members), op.nonce
         me = self._my_index(members)
@@ -73,7 +73,7 @@ class KeyOperations(NodeCore):
         share = await self._run(sid, "keygen", members, party)
         return self._store_pending(vault_id, share, members, owner=owner)
 
-    async def _op_commit(self, op: ops.Commit) -> dict[str, Any]:
+    async def _op_commit(self, op: ops.Commit) -> ops.EpochReply:
         vault_id, epoch, acks = op.vault, op.epoch, op.acks
         share = self.keystore.share(vault_id, epoch)
         members = self._vault_members(vault_id, epoch)
@@ -89,28 +89,28 @@ class KeyOperations(NodeCore):
                 ctl.Refusal.ACK_MISSING, f"epoch {epoch} lacks valid acknowledgements from: {', '.join(missing + bad)}"
             )
         self.keystore.activate(vault_id, epoch)
-        return {"epoch": epoch}
+        return ops.EpochReply(epoch)
 
-    async def _op_ack(self, op: ops.Ack) -> dict[str, Any]:
+    async def _op_ack(self, op: ops.Ack) -> ops.AckReply:
         """Acknowledge an epoch this guardian already holds (repair: the holders that did not change)."""
         vault_id, epoch = op.vault, op.epoch
         share = self.keystore.share(vault_id, epoch)
         statement = ctl.ack_statement(vault_id, epoch, share.public_key, share.transcript_hash)
-        return {"ack": self.identity.sign(ctl.ACK_LABEL, statement), "epoch": epoch}
+        return ops.AckReply(self.identity.sign(ctl.ACK_LABEL, statement), epoch)
 
-    async def _op_abort(self, op: ops.AbortEpoch) -> dict[str, Any]:
+    async def _op_abort(self, op: ops.AbortEpoch) -> ops.EpochReply:
         vault_id, epoch = op.vault, op.epoch
         self.keystore.discard_pending(vault_id, epoch)
-        return {"epoch": epoch}
+        return ops.EpochReply(epoch)
 
-    async def _op_export(self, op: ops.Export) -> dict[str, Any]:
+    async def _op_export(self, op: ops.Export) -> ops.ExportReply:
         """The emergency exit: hand this guardian's share to the owner (approved, encrypted to it)."""
         share = self.keystore.active_share(op.vault)
         if share.depth:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "only master keys are exported")
-        return {"index": share.index, "share": share.scheme_obj.group.scalar_to_bytes(share.secret)}
+        return ops.ExportReply(share.index, share.scheme_obj.group.scalar_to_bytes(share.secret))
 
-    async def _op_refresh(self, op: ops.Refresh) -> dict[str, Any]:
+    async def _op_refresh(self, op: ops.Refresh) -> ops.StoredReply:
         vault_id, nonce = op.vault, op.nonce
         share = self.keystore.active_share(vault_id)
         members = self._vault_members(vault_id, share.epoch)
@@ -121,7 +121,7 @@ class KeyOperations(NodeCore):
         assert new is not None
         return self._store_pending(vault_id, new, members)
 
-    async def _op_reshare(self, op: ops.Reshare) -> dict[str, Any]:
+    async def _op_reshare(self, op: ops.Reshare) -> ops.StoredReply | ops.DealtReply:
         """Deal to a new committee: replace, add or remove guardians, change the threshold.
 
         ``dealers`` are current holders by guardian id; ``committee`` gives the new indices.  A
@@ -163,13 +163,13 @@ class KeyOperations(NodeCore):
         )
         new = await self._run(sid, "reshare", nodes, party)
         if new is None:
-            return {"dealt": True}
+            return ops.DealtReply()
         if new.public_key != expected_key:
             raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the reshared key is not the vault's key")
         owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
         return self._store_pending(vault_id, new, committee, owner=owner)
 
-    async def _op_repair(self, op: ops.Repair) -> dict[str, Any]:
+    async def _op_repair(self, op: ops.Repair) -> ops.StoredReply | ops.HelpedReply:
         vault_id, nonce, members, epoch = op.vault, op.nonce, dict(op.members), op.epoch
         scheme, expected_key, helper_ids, lost_id = get_scheme(op.scheme), op.public_key, op.helpers, op.lost
         index = {g: i for i, g in members.items()}
@@ -198,7 +198,7 @@ class KeyOperations(NodeCore):
         )
         one = await self._run(sid, "repair", nodes, party)
         if one is None:
-            return {"helped": True}
+            return ops.HelpedReply()
         if one.public_key != expected_key:
             raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the repaired share is not of the vault's key")
         owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)

@@ -110,7 +110,7 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
         self.guard = ReplayGuard()
         self.sessions: dict[bytes, Session[Any]] = {}
         self._bans: dict[str, VaultBans] = {}  # vault id -> the ban list of its active epoch
-        self._handlers: dict[type[ops.Op], Callable[[Any], Awaitable[dict[str, Any]]]] = {
+        self._handlers: dict[type[ops.Op], Callable[[Any], Awaitable[ops.Reply]]] = {
             ops.Ping: self._op_ping,
             ops.ListVaults: self._op_list,
             ops.Info: self._op_info,
@@ -259,7 +259,7 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
                     self._approve(typed, owner_mod.subject_bytes(req.params))
                 result = await self._handlers[type(typed)](typed)
                 state.flush()
-            body = ctl.encode_reply(result)
+            body = ctl.encode_reply(result.to_result())
             decision = "done"
         except Exception as exc:  # every failure still ends in a reply and an audit entry
             if not isinstance(exc, GridlockError):

@@ -89,7 +89,7 @@ class OwnerGate(NodeCore):
             with contextlib.suppress(TransportClosed):
                 await self.transport.send(client_id, data)
 
-    async def _op_recovery_start(self, op: ops.RecoveryStart) -> dict[str, Any]:
+    async def _op_recovery_start(self, op: ops.RecoveryStart) -> ops.RecoveryReply:
         vault_id, new_device, lost_device, verifier = op.vault, op.new_device, op.lost_device, op.verifier
         state = self._owner(vault_id)
         self._check_password(vault_id, state, verifier)
@@ -113,22 +113,22 @@ class OwnerGate(NodeCore):
         await self._notify(
             state, {"vault": vault_id, "event": "recovery-started", "unlock_at": unlock, "guardian": self.id}
         )
-        return {"state": "open", "unlock_at": unlock}
+        return ops.RecoveryReply("open", unlock)
 
-    async def _op_recovery_status(self, op: ops.RecoveryStatus) -> dict[str, Any]:
+    async def _op_recovery_status(self, op: ops.RecoveryStatus) -> ops.RecoveryReply:
         rec = self._state().get(op.vault).get("recovery", {})
-        return {"state": rec.get("state", "none"), "unlock_at": rec.get("unlock_at", 0)}
+        return ops.RecoveryReply(str(rec.get("state", "none")), int(rec.get("unlock_at", 0)))
 
-    async def _op_recovery_cancel(self, op: ops.RecoveryCancel) -> dict[str, Any]:
+    async def _op_recovery_cancel(self, op: ops.RecoveryCancel) -> ops.RecoveryStateReply:
         vault_id = op.vault
         rec = dict(self._state().get(vault_id).get("recovery", {}))
         if rec.get("state") != "open":
             raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, "no recovery is open on this vault")
         rec["state"] = "cancelled"
         self._save(vault_id, recovery=rec)
-        return {"state": "cancelled"}
+        return ops.RecoveryStateReply("cancelled")
 
-    async def _op_recovery_finish(self, op: ops.RecoveryFinish) -> dict[str, Any]:
+    async def _op_recovery_finish(self, op: ops.RecoveryFinish) -> ops.RecoveryStateReply:
         vault_id, verifier, notify = op.vault, op.verifier, op.notify
         state = self._owner(vault_id)
         self._check_password(vault_id, state, verifier)
@@ -150,29 +150,27 @@ class OwnerGate(NodeCore):
             self.directory[notify] = pub
             self.known_clients.add(notify)
         self._save(vault_id, owner=state.to_meta(), recovery=rec, clients=clients)
-        return {"state": "finished"}
+        return ops.RecoveryStateReply("finished")
 
-    async def _op_policy_set(self, op: ops.PolicySet) -> dict[str, Any]:
+    async def _op_policy_set(self, op: ops.PolicySet) -> ops.PolicyReply:
         vault_id = op.vault
         rules = policy_mod.validate_rules(dict(op.rules))
         pol = policy_mod.PolicyState.from_meta(self._state().get(vault_id))
         pol.rules = rules
         self._save(vault_id, policy=pol.to_meta(int(self.clock())))
-        return {"rules": rules}
+        return ops.PolicyReply(rules)
 
-    async def _op_policy_show(self, op: ops.PolicyShow) -> dict[str, Any]:
+    async def _op_policy_show(self, op: ops.PolicyShow) -> ops.PolicyShowReply:
         pol = policy_mod.PolicyState.from_meta(self._state().get(op.vault))
-        return {"rules": pol.rules, "kind": self.kind}
+        return ops.PolicyShowReply(pol.rules, self.kind)
 
-    async def _op_audit(self, op: ops.Audit) -> dict[str, Any]:
+    async def _op_audit(self, op: ops.Audit) -> ops.AuditReply:
         vault_id, since = op.vault, op.since
         if self.audit is None:
-            return {"entries": [], "head": [0, audit_mod.GENESIS], "signature": b""}
+            return ops.AuditReply([], [0, audit_mod.GENESIS], b"")
         entries = self.audit.entries(vault_id, since)
         seq, head = self.audit.head()
         statement = transcript.encode(HEAD_LABEL, transcript.int_field(seq), bytes.fromhex(head))
-        return {
-            "entries": [json.dumps(e, sort_keys=True) for e in entries],
-            "head": [seq, head],
-            "signature": self.identity.sign(HEAD_LABEL, statement),
-        }
+        return ops.AuditReply(
+            [json.dumps(e, sort_keys=True) for e in entries], [seq, head], self.identity.sign(HEAD_LABEL, statement)
+        )

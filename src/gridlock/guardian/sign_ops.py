@@ -4,7 +4,6 @@ the online round with a stored presignature; the vault epoch's shared ban list (
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from gridlock.crypto.ecdsa.online import Presignature
 from gridlock.crypto.keyshare import KeyShare
@@ -41,7 +40,7 @@ class SigningOperations(PolicyGate, NodeCore):
         signers = sorted(index[g] for g in signer_ids)
         return {i: members[i] for i in signers}, signers
 
-    async def _op_sign(self, op: ops.Sign) -> dict[str, Any]:
+    async def _op_sign(self, op: ops.Sign) -> ops.SignatureReply:
         vault_id, message, nonce = op.vault, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
@@ -53,7 +52,7 @@ class SigningOperations(PolicyGate, NodeCore):
         else:
             self._claim(vault_id, share.epoch, sid)
             sig = await self._run(sid, "frost-sign", members, FrostSignParty(share, sid, signers, message))
-        return {"signature": sig}
+        return ops.SignatureReply(sig)
 
     def _vault_bans(self, vault_id: str, share: KeyShare) -> VaultBans:
         """The one ban list of the vault's active epoch (loaded from the share once)."""
@@ -81,7 +80,7 @@ class SigningOperations(PolicyGate, NodeCore):
         party = PresignParty(share, sid, signers, bans=bans)
         return await self._run(sid, "presign", members, party, uses_ot_of=bans)
 
-    async def _op_presign(self, op: ops.Presign) -> dict[str, Any]:
+    async def _op_presign(self, op: ops.Presign) -> ops.PresignaturesReply:
         vault_id, count, nonce = op.vault, op.count, op.nonce
         share = self.keystore.active_share(vault_id)
         if share.scheme != ECDSA:
@@ -93,9 +92,9 @@ class SigningOperations(PolicyGate, NodeCore):
             pre = await self._presign(vault_id, share, sid, members, signers)
             ids.append(pre.presig_id)
             self.keystore.add_presignatures(vault_id, share.epoch, [(pre.presig_id, pre.to_bytes())])
-        return {"presignatures": ids}
+        return ops.PresignaturesReply(ids)
 
-    async def _op_sign_presigned(self, op: ops.SignPresigned) -> dict[str, Any]:
+    async def _op_sign_presigned(self, op: ops.SignPresigned) -> ops.SignatureReply:
         vault_id, presig_id, digest, nonce = op.vault, op.presignature, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
@@ -106,4 +105,4 @@ class SigningOperations(PolicyGate, NodeCore):
         if list(pre.signers) != signers:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the request names other signers than the presignature's")
         sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
-        return {"signature": sig}
+        return ops.SignatureReply(sig)

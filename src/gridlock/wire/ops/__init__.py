@@ -20,6 +20,26 @@ from typing import Any
 from gridlock.errors import DecodeError, InvalidParameterError
 from gridlock.wire.ops.base import Op, Params
 from gridlock.wire.ops.owner import PolicySet, RecoveryFinish, RecoveryStart
+from gridlock.wire.ops.replies import (
+    AckReply,
+    AuditReply,
+    DealtReply,
+    EpochReply,
+    ExportReply,
+    HelpedReply,
+    InfoReply,
+    PingReply,
+    PolicyReply,
+    PolicyShowReply,
+    PresignaturesReply,
+    RecoveryReply,
+    RecoveryStateReply,
+    Reply,
+    SignatureReply,
+    StoredReply,
+    VaultsReply,
+    expect,
+)
 from gridlock.wire.ops.signing import Presign, Sign, SignPresigned
 from gridlock.wire.ops.vault import (
     AbortEpoch,
@@ -41,29 +61,49 @@ from gridlock.wire.ops.vault import (
 
 __all__ = [
     "OPS",
+    "REPLIES",
     "AbortEpoch",
     "Ack",
+    "AckReply",
     "Audit",
+    "AuditReply",
     "Commit",
+    "DealtReply",
+    "EpochReply",
     "Export",
+    "ExportReply",
+    "HelpedReply",
     "Info",
+    "InfoReply",
     "Keygen",
     "ListVaults",
     "Op",
     "Ping",
+    "PingReply",
+    "PolicyReply",
     "PolicySet",
     "PolicyShow",
+    "PolicyShowReply",
     "Presign",
+    "PresignaturesReply",
     "RecoveryCancel",
     "RecoveryFinish",
+    "RecoveryReply",
     "RecoveryStart",
+    "RecoveryStateReply",
     "RecoveryStatus",
     "Refresh",
     "Repair",
+    "Reply",
     "Reshare",
     "Sign",
     "SignPresigned",
+    "SignatureReply",
+    "StoredReply",
+    "VaultsReply",
     "decode",
+    "expect",
+    "read_reply",
 ]
 
 OPS: dict[str, type[Op]] = {
@@ -106,3 +146,38 @@ def decode(name: str, params: Mapping[str, Any]) -> Op:
         raise DecodeError(str(exc)) from None
     p.finish(name)
     return op
+
+
+# What each operation may answer (a reshare dealer that is not a new holder only deals; a repair
+# helper only helps).
+REPLIES: dict[type[Op], tuple[type[Reply], ...]] = {
+    Ping: (PingReply,),
+    ListVaults: (VaultsReply,),
+    Info: (InfoReply,),
+    PolicyShow: (PolicyShowReply,),
+    RecoveryStatus: (RecoveryReply,),
+    Audit: (AuditReply,),
+    Keygen: (StoredReply,),
+    Ack: (AckReply,),
+    AbortEpoch: (EpochReply,),
+    Commit: (EpochReply,),
+    Refresh: (StoredReply,),
+    Export: (ExportReply,),
+    RecoveryCancel: (RecoveryStateReply,),
+    Sign: (SignatureReply,),
+    Presign: (PresignaturesReply,),
+    SignPresigned: (SignatureReply,),
+    Reshare: (StoredReply, DealtReply),
+    Repair: (StoredReply, HelpedReply),
+    PolicySet: (PolicyReply,),
+    RecoveryStart: (RecoveryReply,),
+    RecoveryFinish: (RecoveryStateReply,),
+}
+
+
+def read_reply(op: Op, result: Mapping[str, Any]) -> Reply:
+    """The typed reply to ``op`` a guardian sent; :class:`DecodeError` for any other shape."""
+    for cls in REPLIES[type(op)]:
+        if set(result) == set(cls.KINDS):
+            return cls.from_result(result)
+    raise DecodeError(f"a guardian's answer to {op.NAME!r} has the fields {sorted(result)}")
