@@ -244,7 +244,8 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
             req = ctl.Request.from_bytes(env.body)
             op = req.op
             vault = req.params.get("vault", "") if isinstance(req.params.get("vault"), str) else ""  # for the audit
-            digest = hashlib.sha256(owner_mod.subject_bytes(req.params)).hexdigest()
+            subject = owner_mod.subject_bytes(req.params)  # what owner approvals sign
+            digest = hashlib.sha256(subject).hexdigest()
             if intro is not None:
                 if op not in INTRO_OPS:
                     raise ctl.RequestRefused(
@@ -256,7 +257,7 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
             INTRO.set(intro)
             async with self._slots:
                 if typed.APPROVED:
-                    self._approve(typed, owner_mod.subject_bytes(req.params))
+                    self._approve(typed, subject)
                 result = await self._handlers[type(typed)](typed)
                 state.flush()
             body = ctl.encode_reply(result.to_result())

@@ -11,6 +11,7 @@ with :class:`~gridlock.errors.ProtocolStalled` naming the guardians that never a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,18 +56,18 @@ class Session(Generic[T]):
         self.me = self.index_of[identity.guardian_id]
         self.transport = transport
         self.clock = clock
-        self.inbox: asyncio.Queue[Envelope] = asyncio.Queue(MAX_BUFFERED)
+        self.inbox: asyncio.Queue[Envelope | None] = asyncio.Queue(MAX_BUFFERED)  # None: see stop()
         self._seq = 0
         self.expires = 0
         self.bans = bans  # the ban list of the vault epoch whose OT state the run uses, if any
         self._stop: ProtocolAbort | None = None
-        self._wake = asyncio.Event()
 
     def stop(self, exc: ProtocolAbort) -> None:
         """End the run with ``exc`` at its next step (e.g. a participant was banned meanwhile)."""
         if self._stop is None:
             self._stop = exc
-            self._wake.set()
+            with contextlib.suppress(asyncio.QueueFull):  # a full inbox wakes the loop anyway
+                self.inbox.put_nowait(None)
 
     def deliver(self, env: Envelope) -> None:
         """Called by the node for every opened envelope of this session (drops on overflow)."""
@@ -104,9 +105,9 @@ class Session(Generic[T]):
                 remaining = deadline - self.clock()
                 if remaining <= 0:
                     raise TimeoutError
-                env = await self._next(remaining)
+                env = await asyncio.wait_for(self.inbox.get(), remaining)
                 if env is None:
-                    continue
+                    continue  # stop() woke us
                 try:
                     msg = envelope_to_message(env, self.index_of, self.directory)
                     replies = party.receive(msg)
@@ -122,24 +123,6 @@ class Session(Generic[T]):
         except TimeoutError:
             missing = self.guardians(set(party.waiting_for()))
             raise ProtocolStalled(missing, f"{self.protocol} timed out after {timeout:.0f} s") from None
-
-    async def _next(self, timeout: float) -> Envelope | None:
-        """The next envelope, or None when :meth:`stop` was called meanwhile."""
-        if not self.inbox.empty():
-            return self.inbox.get_nowait()
-        getter = asyncio.ensure_future(self.inbox.get())
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            done, _ = await asyncio.wait({getter, waker}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waker.cancel()
-            if not getter.done():
-                getter.cancel()
-        if getter in done:
-            return getter.result()
-        if waker in done:
-            return None
-        raise TimeoutError
 
 
 def participants_of(directory: Mapping[str, PublicIdentity], ids: Mapping[int, str]) -> dict[int, PublicIdentity]:
