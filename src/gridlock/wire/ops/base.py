@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import MISSING, fields
 from typing import Any, ClassVar
 
 from gridlock.chains.context import TxContext
@@ -131,25 +132,43 @@ class Params:
             raise DecodeError(f"operation {name!r} takes no parameter(s) {', '.join(map(repr, extra))}")
 
 
-def members_wire(members: Mapping[int, str]) -> list[list[Any]]:
-    return [[i, g] for i, g in sorted(members.items())]
+def _wire(value: Any) -> Any:
+    """One field's wire form: a transaction context and approvals as their wire maps, guardian-id
+    tuples as lists, index → guardian maps as ``[[index, id], …]`` in index order, other maps as maps."""
+    if isinstance(value, TxContext):
+        return value.to_wire()
+    if isinstance(value, tuple):
+        return [a.to_wire() if isinstance(a, Approval) else a for a in value]
+    if isinstance(value, Mapping):
+        if value and all(type(k) is int for k in value):
+            return [[i, g] for i, g in sorted(value.items())]
+        return dict(value)
+    return value
 
 
-def approved_wire(op: Any, out: dict[str, Any]) -> dict[str, Any]:
-    if op.approvals:
-        out["approvals"] = [a.to_wire() for a in op.approvals]
-    return out
+def check_tx(tx: object) -> None:
+    if tx is not None and not isinstance(tx, TxContext):
+        raise InvalidParameterError("tx must be a TxContext")
 
 
 class Op:
-    """What every operation provides; subclasses are frozen dataclasses."""
+    """What every operation provides; subclasses are frozen dataclasses whose fields are the wire keys."""
 
     NAME: ClassVar[str]
     APPROVED: ClassVar[bool] = False  # carries owner approvals bound to every other field
     vault: str | None
 
     def to_params(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The wire form: every field under its name, but a field at its default (no ``tx``, no
+        ``owner``, no approvals, ``since`` 0) is left out and read back as that default — so each
+        operation has one encoding, which is what owner approvals sign."""
+        out = {}
+        for f in fields(self):  # type: ignore[arg-type]  # every Op subclass is a dataclass
+            value = getattr(self, f.name)
+            if f.default is not MISSING and value == f.default:
+                continue
+            out[f.name] = _wire(value)
+        return out
 
     @classmethod
     def read(cls, p: Params) -> Op:

@@ -11,7 +11,6 @@ from gridlock.wire.approval import Approval
 from gridlock.wire.ops.base import (
     Op,
     Params,
-    approved_wire,
     check_approvals,
     check_data,
     check_text,
@@ -36,9 +35,6 @@ class PolicySet(Op):
             raise InvalidParameterError("policy rules are a map with text keys")
         check_approvals(self.approvals)
 
-    def to_params(self) -> dict[str, Any]:
-        return approved_wire(self, {"vault": self.vault, "rules": dict(self.rules), "nonce": self.nonce})
-
     @classmethod
     def read(cls, p: Params) -> PolicySet:
         return cls(p.text("vault"), p.mapping("rules"), p.data("nonce"), p.approvals())
@@ -59,14 +55,6 @@ class RecoveryStart(Op):
         check_data("the lost device key", self.lost_device, length=32)
         check_data("the password verifier", self.verifier, max_len=64)
 
-    def to_params(self) -> dict[str, Any]:
-        return {
-            "vault": self.vault,
-            "new_device": self.new_device,
-            "lost_device": self.lost_device,
-            "verifier": self.verifier,
-        }
-
     @classmethod
     def read(cls, p: Params) -> RecoveryStart:
         return cls(p.text("vault"), p.data("new_device"), p.data("lost_device"), p.data("verifier"))
@@ -83,9 +71,6 @@ class RecoveryFinish(Op):
         check_text("vault id", self.vault)
         check_data("the password verifier", self.verifier, max_len=64)
         check_text("the new device's client id", self.notify, 64)
-
-    def to_params(self) -> dict[str, Any]:
-        return {"vault": self.vault, "verifier": self.verifier, "notify": self.notify}
 
     @classmethod
     def read(cls, p: Params) -> RecoveryFinish:

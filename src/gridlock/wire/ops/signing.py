@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from gridlock.chains.context import TxContext
-from gridlock.errors import InvalidParameterError
 from gridlock.wire.approval import Approval
 from gridlock.wire.ops.base import (
     MAX_MESSAGE,
     Op,
     Params,
-    approved_wire,
     check_approvals,
     check_data,
     check_ids,
     check_int,
+    check_tx,
     check_vault_nonce,
 )
 
@@ -38,20 +37,8 @@ class Sign(Op):
         check_vault_nonce(self)
         check_data("the message", self.message, max_len=MAX_MESSAGE)
         check_ids("signers", self.signers)
-        if self.tx is not None and not isinstance(self.tx, TxContext):
-            raise InvalidParameterError("tx must be a TxContext")
+        check_tx(self.tx)
         check_approvals(self.approvals)
-
-    def to_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "vault": self.vault,
-            "message": self.message,
-            "signers": list(self.signers),
-            "nonce": self.nonce,
-        }
-        if self.tx is not None:
-            out["tx"] = self.tx.to_wire()
-        return approved_wire(self, out)
 
     @classmethod
     def read(cls, p: Params) -> Sign:
@@ -75,10 +62,6 @@ class Presign(Op):
         check_int("count", self.count, 1, 100)
         check_ids("signers", self.signers)
         check_approvals(self.approvals)
-
-    def to_params(self) -> dict[str, Any]:
-        out = {"vault": self.vault, "count": self.count, "signers": list(self.signers), "nonce": self.nonce}
-        return approved_wire(self, out)
 
     @classmethod
     def read(cls, p: Params) -> Presign:
@@ -104,21 +87,8 @@ class SignPresigned(Op):
         check_data("the presignature id", self.presignature, length=32)
         check_data("the digest", self.message, length=32)
         check_ids("signers", self.signers)
-        if self.tx is not None and not isinstance(self.tx, TxContext):
-            raise InvalidParameterError("tx must be a TxContext")
+        check_tx(self.tx)
         check_approvals(self.approvals)
-
-    def to_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "vault": self.vault,
-            "presignature": self.presignature,
-            "message": self.message,
-            "signers": list(self.signers),
-            "nonce": self.nonce,
-        }
-        if self.tx is not None:
-            out["tx"] = self.tx.to_wire()
-        return approved_wire(self, out)
 
     @classmethod
     def read(cls, p: Params) -> SignPresigned:

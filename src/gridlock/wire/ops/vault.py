@@ -13,7 +13,6 @@ from gridlock.wire.ops.base import (
     MAX_IDS,
     Op,
     Params,
-    approved_wire,
     check_approvals,
     check_data,
     check_ids,
@@ -21,7 +20,6 @@ from gridlock.wire.ops.base import (
     check_members,
     check_text,
     check_vault_nonce,
-    members_wire,
 )
 
 
@@ -30,9 +28,6 @@ from gridlock.wire.ops.base import (
 class Ping(Op):
     NAME: ClassVar[str] = "ping"
     vault: None = None
-
-    def to_params(self) -> dict[str, Any]:
-        return {}
 
     @classmethod
     def read(cls, p: Params) -> Ping:
@@ -43,9 +38,6 @@ class Ping(Op):
 class ListVaults(Op):
     NAME: ClassVar[str] = "list"
     vault: None = None
-
-    def to_params(self) -> dict[str, Any]:
-        return {}
 
     @classmethod
     def read(cls, p: Params) -> ListVaults:
@@ -58,9 +50,6 @@ class _VaultOnly(Op):
 
     def __post_init__(self) -> None:
         check_text("vault id", self.vault)
-
-    def to_params(self) -> dict[str, Any]:
-        return {"vault": self.vault}
 
     @classmethod
     def read(cls, p: Params) -> Op:
@@ -95,10 +84,6 @@ class Audit(Op):
             check_text("vault id", self.vault)
         check_int("since", self.since, 0, 2**62)
 
-    def to_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {} if self.vault is None else {"vault": self.vault}
-        return out | ({"since": self.since} if self.since else {})
-
     @classmethod
     def read(cls, p: Params) -> Audit:
         return cls(p.text("vault") if p.has("vault") else None, p.integer("since") if p.has("since") else 0)
@@ -125,18 +110,6 @@ class Keygen(Op):
         if self.owner is not None and not isinstance(self.owner, Mapping):
             raise InvalidParameterError("owner is a registration map")
 
-    def to_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "vault": self.vault,
-            "scheme": self.scheme,
-            "threshold": self.threshold,
-            "members": members_wire(self.members),
-            "nonce": self.nonce,
-        }
-        if self.owner is not None:
-            out["owner"] = dict(self.owner)
-        return out
-
     @classmethod
     def read(cls, p: Params) -> Keygen:
         return cls(
@@ -157,9 +130,6 @@ class _EpochOp(Op):
     def __post_init__(self) -> None:
         check_text("vault id", self.vault)
         check_int("epoch", self.epoch, 0, 2**32)
-
-    def to_params(self) -> dict[str, Any]:
-        return {"vault": self.vault, "epoch": self.epoch}
 
     @classmethod
     def read(cls, p: Params) -> Op:
@@ -197,9 +167,6 @@ class Commit(Op):
         if not all(isinstance(g, str) and isinstance(s, bytes) and len(s) <= 128 for g, s in self.acks.items()):
             raise InvalidParameterError("acknowledgements map guardian ids to signatures")
 
-    def to_params(self) -> dict[str, Any]:
-        return {"vault": self.vault, "epoch": self.epoch, "acks": dict(self.acks)}
-
     @classmethod
     def read(cls, p: Params) -> Commit:
         return cls(p.text("vault"), p.integer("epoch"), p.mapping("acks"))
@@ -216,9 +183,6 @@ class _NonceOnly(Op):
     def __post_init__(self) -> None:
         check_vault_nonce(self)
         check_approvals(self.approvals)
-
-    def to_params(self) -> dict[str, Any]:
-        return approved_wire(self, {"vault": self.vault, "nonce": self.nonce})
 
     @classmethod
     def read(cls, p: Params) -> Op:
@@ -276,22 +240,6 @@ class Reshare(Op):
             raise InvalidParameterError("owner is a registration map")
         check_approvals(self.approvals)
 
-    def to_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "vault": self.vault,
-            "nonce": self.nonce,
-            "scheme": self.scheme,
-            "public_key": self.public_key,
-            "epoch": self.epoch,
-            "old_members": members_wire(self.old_members),
-            "dealers": list(self.dealers),
-            "committee": members_wire(self.committee),
-            "threshold": self.threshold,
-        }
-        if self.owner is not None:
-            out["owner"] = dict(self.owner)
-        return approved_wire(self, out)
-
     @classmethod
     def read(cls, p: Params) -> Reshare:
         return cls(
@@ -337,21 +285,6 @@ class Repair(Op):
         if self.owner is not None and not isinstance(self.owner, Mapping):
             raise InvalidParameterError("owner is a registration map")
         check_approvals(self.approvals)
-
-    def to_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "vault": self.vault,
-            "nonce": self.nonce,
-            "scheme": self.scheme,
-            "public_key": self.public_key,
-            "epoch": self.epoch,
-            "members": members_wire(self.members),
-            "helpers": list(self.helpers),
-            "lost": self.lost,
-        }
-        if self.owner is not None:
-            out["owner"] = dict(self.owner)
-        return approved_wire(self, out)
 
     @classmethod
     def read(cls, p: Params) -> Repair:
