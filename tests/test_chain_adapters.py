@@ -48,6 +48,7 @@ from gridlock.chains.bitcoin import OutPoint, Spend, TxOut
 from gridlock.crypto import codec
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
 from gridlock.guardian import txcheck
+from gridlock.wire import ops
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gridlock"
 ETH_TX = {
@@ -197,8 +198,8 @@ def test_every_malformed_field_is_a_typed_error(wire: Any, field: str | None) ->
         TxContext.from_wire(wire)
     assert err.value.field == field
     assert isinstance(err.value, DecodeError)  # what a guardian turns into a typed refusal
-    with pytest.raises(DecodeError):  # the guardian's entry point
-        txcheck.derive(wire, "ecdsa-secp256k1", b"\x02" * 33)
+    with pytest.raises(DecodeError):  # the guardian's entry point: the sign request's decoder
+        ops.decode("sign", {"vault": "v", "message": b"m", "signers": ["g"], "nonce": bytes(32), "tx": wire})
 
 
 def test_a_context_is_checked_when_built_not_only_when_decoded() -> None:
@@ -259,7 +260,7 @@ def _signed_by_adapter(ctx: TxContext, signer: local.LocalSigner) -> chains.Sign
     hashes = adapter.hashes(ctx, signer.scheme, signer.public_key)
     derived = adapter.derive(ctx, signer.scheme, signer.public_key)
     assert set(hashes) == derived.hashes  # the guardian re-derives exactly what the signer signs
-    allowed, spend = txcheck.derive(ctx.to_wire(), signer.scheme, signer.public_key)
+    allowed, spend = txcheck.derive(TxContext.from_wire(ctx.to_wire()), signer.scheme, signer.public_key)
     assert allowed == set(hashes) and spend.chain == ctx.chain and spend.tx_hash == ctx.digest()
     signatures = {h: signer.sign(h) for h in hashes}
     signed = adapter.attach(ctx, signer.scheme, signer.public_key, signatures)
@@ -288,7 +289,7 @@ def test_attach_gives_what_the_chain_modules_give(
     assert btc.signatures == 2 and btc.raw is not None and btc.finalize_error is None
     assert btc.txid == bitcoin.Transaction.parse(btc.raw).txid_hex
     # the guardian counts the payment, not the vault's own change
-    _, spend = txcheck.derive(BitcoinTx(psbt, "regtest").to_wire(), ecdsa.scheme, ecdsa.public_key)
+    _, spend = txcheck.derive(BitcoinTx(psbt, "regtest"), ecdsa.scheme, ecdsa.public_key)
     assert spend.outputs == (("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", 180_000),)
 
 

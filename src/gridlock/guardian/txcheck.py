@@ -14,11 +14,10 @@ from gridlock.errors import DecodeError, GridlockError
 from gridlock.guardian.policy import Spend, spend_of
 
 
-def derive(tx: object, scheme: str, public_key: bytes) -> tuple[set[bytes], Spend]:
-    """The messages a signer may sign for ``tx`` and what it spends; typed errors (:class:`DecodeError`)
-    for bad input.  ``tx`` is a :class:`TxContext` or a sign request's ``tx`` field, decoded here with
-    :meth:`TxContext.from_wire`."""
-    ctx = tx if isinstance(tx, TxContext) else TxContext.from_wire(tx)
+def derive(ctx: TxContext, scheme: str, public_key: bytes) -> tuple[set[bytes], Spend]:
+    """The messages a signer may sign for ``ctx`` and what it spends; typed errors (:class:`DecodeError`)
+    for a transaction the chain library cannot read.  (A malformed context never gets here: the
+    request that carries it is refused when it is decoded, :mod:`gridlock.wire.ops`.)"""
     adapter = chains.get(ctx.chain)
     try:
         derived = adapter.derive(ctx, scheme, public_key)
