@@ -57,6 +57,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gridlock.crypto import codec, transcript
@@ -133,6 +134,21 @@ def _pt(data: object) -> Point:
 
 def _sc(data: object) -> int:
     return codec.scalar(G, data)
+
+
+@dataclass(frozen=True)
+class _Round3:
+    """A decoded round-3 message (DKLs23 Protocol 3.6 round 2 in the paper's numbering)."""
+
+    echo: list[Any]  # the round-2 commitments as the sender saw them
+    reply: bytes  # its VOLE sender reply to us
+    gamma_u: Point
+    gamma_v: Point
+    psi: int
+    R: Point  # the opening of its nonce commitment
+    blind: bytes
+    pk: Point
+    zero_points: list[Point]
 
 
 class Presigner:
@@ -300,9 +316,9 @@ class Presigner:
             )
         return None
 
-    def _check_echoes(self, messages: Mapping[int, Mapping[int, Any]]) -> None:
+    def _check_echoes(self, messages: Mapping[int, _Round3]) -> None:
         """Every signer's commitment echo, before anything else in round 4: evidence beats suspicion."""
-        findings = [f for j, m in messages.items() if (f := self._echo_finding(j, m[0])) is not None]
+        findings = [f for j, m in messages.items() if (f := self._echo_finding(j, m.echo)) is not None]
         proven = [f for f in findings if f.culprits]
         if proven:
             raise proven[0]
@@ -310,22 +326,35 @@ class Presigner:
             suspects = frozenset().union(*(f.suspects for f in findings))
             raise ProtocolAbort([], "echo-mismatch", findings[0].reason, suspects=suspects)
 
-    def _decode_round3(self, j: int, data: bytes) -> dict[int, Any]:
+    def _decode_round3(self, j: int, data: bytes) -> _Round3:
         with blame_malformed(j, "presign round-3 message"):
             m = codec.load_map(data, frozenset(range(9)))
-            codec.get_list(m, 0)
-            codec.get_bytes(m, 1)
-            m[2], m[3] = _pt(m[2]), _pt(m[3])
-            m[4] = _sc(m[4])
-            m[5], m[6], m[7] = _pt(m[5]), codec.get_bytes(m, 6, 32), _pt(m[7])
-            m[8] = [_pt(z) for z in codec.get_list(m, 8, length=len(self.signers) - 1)]
-        return m
+            return _Round3(
+                codec.get_list(m, 0),
+                codec.get_bytes(m, 1),
+                _pt(m[2]),
+                _pt(m[3]),
+                _sc(m[4]),
+                _pt(m[5]),
+                codec.get_bytes(m, 6, 32),
+                _pt(m[7]),
+                [_pt(z) for z in codec.get_list(m, 8, length=len(self.signers) - 1)],
+            )
 
-    def _check_round3(self, j: int, m: Mapping[int, Any]) -> tuple[Point, Point, int, list[int]]:
+    def _check_round3(self, j: int, m: _Round3) -> tuple[Point, Point, int, list[int]]:
         """Every check on signer ``j``'s decoded round-3 message but the echo; returns
         ``(R_j, pk_j, ψ_j, d)``."""
         q = N
-        reply, gamma_u, gamma_v, psi, R_j, blind_j, pk_j, zs = m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]
+        reply, gamma_u, gamma_v, psi, R_j, blind_j, pk_j, zs = (
+            m.reply,
+            m.gamma_u,
+            m.gamma_v,
+            m.psi,
+            m.R,
+            m.blind,
+            m.pk,
+            m.zero_points,
+        )
         if not hmac.compare_digest(self._commit(j, R_j, blind_j), self._commits[j]):
             raise ProtocolAbort([j], "presign-decommit", "opening of R_j does not match its commitment")
         rcv = self._receivers[j]
