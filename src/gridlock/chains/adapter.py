@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import base58
 
 from gridlock.chains.context import CHAINS, TxContext, TxContextError
+from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
 
@@ -64,10 +65,11 @@ class Address:
 @dataclass(frozen=True)
 class Derived:
     """A guardian's own reading of a transaction: every hash a signer of this key may be asked to
-    sign for it, and what it pays (destination, amount in the chain's base unit), change excluded."""
+    sign for it, and everything it moves (:mod:`gridlock.chains.movement`), the vault's own change
+    excluded."""
 
     hashes: frozenset[bytes]
-    outputs: tuple[tuple[str, int], ...]
+    movements: tuple[Movement, ...]
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,12 @@ class ChainAdapter(ABC):
         return None
 
     # --- addresses and transactions ----------------------------------------------------------------
+    def check_address(self, address: str, network: str | None = None) -> str:
+        """``address`` in its canonical form if it is a valid address of this chain (checksum,
+        bech32/bech32m, base58 length), else :class:`InvalidParameterError` saying why; used to
+        validate allow-list entries when a policy is set."""
+        raise NotImplementedError
+
     @abstractmethod
     def address(self, public_key: bytes, scheme: str, network: str | None = None) -> Address:
         """The vault's address for ``public_key`` of ``scheme``."""

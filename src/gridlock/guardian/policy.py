@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridlock.chains import CHAINS
+from gridlock.chains.movement import Movement
 from gridlock.errors import DecodeError
 from gridlock.wire.control import Refusal, RequestRefused
 
@@ -34,12 +35,16 @@ class Spend:
     """What a transaction does, as this guardian read it: chain, recipients and amounts."""
 
     chain: str
-    outputs: tuple[tuple[str, int], ...]  # (destination, amount in the chain's base unit)
+    movements: tuple[Movement, ...]
     tx_hash: str
 
     @property
+    def outputs(self) -> tuple[tuple[str, int], ...]:
+        return tuple((m.destination, m.amount) for m in self.movements if m.kind != "fee")
+
+    @property
     def total(self) -> int:
-        return sum(a for _, a in self.outputs)
+        return sum(m.amount for m in self.movements if m.asset == "")
 
 
 def validate_rules(rules: Any) -> dict[str, Any]:
@@ -159,5 +164,5 @@ class PolicyState:
                 seen.append(d)
 
 
-def spend_of(chain: str, outputs: Sequence[tuple[str, int]], tx_hash: str) -> Spend:
-    return Spend(chain, tuple((str(d), int(a)) for d, a in outputs), tx_hash)
+def spend_of(chain: str, movements: Sequence[Movement], tx_hash: str) -> Spend:
+    return Spend(chain, tuple(movements), tx_hash)

@@ -25,4 +25,4 @@ def derive(ctx: TxContext, scheme: str, public_key: bytes) -> tuple[set[bytes], 
         raise
     except (ValueError, TypeError, KeyError) as exc:  # a library's own error for input it cannot read
         raise DecodeError(f"{ctx.chain}: malformed transaction ({exc})") from None
-    return set(derived.hashes), spend_of(ctx.chain, derived.outputs, ctx.digest())
+    return set(derived.hashes), spend_of(ctx.chain, derived.movements, ctx.digest())

@@ -16,6 +16,7 @@ from typing import Any
 from gridlock.chains import bitcoin
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx
 from gridlock.chains.context import BitcoinTx, TxContext
+from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import GridlockError, InvalidParameterError
 
@@ -71,7 +72,11 @@ class BitcoinAdapter(ChainAdapter):
         allowed = frozenset(self.hashes(tx, scheme, public_key))
         summary = bitcoin.summarize(tx.psbt, tx.network)
         mine = bitcoin.address(public_key, kind=_kind(scheme), network=tx.network)
-        outs = tuple((r.address or r.script_pubkey.hex(), r.amount) for r in summary.recipients if r.address != mine)
+        outs = tuple(
+            Movement.transfer(r.address or r.script_pubkey.hex(), r.amount)
+            for r in summary.recipients
+            if r.address != mine
+        )
         return Derived(allowed, outs)
 
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:

@@ -16,6 +16,7 @@ from typing import Any
 from gridlock.chains import cosmos
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, decode_text, summary_dict
 from gridlock.chains.context import CosmosTx, TxContext, valid_bech32_prefix
+from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import InvalidParameterError
 
@@ -68,7 +69,7 @@ class CosmosAdapter(ChainAdapter):
     def derive(self, ctx: TxContext, scheme: str, public_key: bytes) -> Derived:
         tx: CosmosTx = self._own(ctx)
         cs = cosmos.summarize(tx.sign_doc, tx.prefix)
-        outs = tuple((r, sum(c.amount for c in coins)) for r, coins in cs.recipients)
+        outs = tuple(Movement.transfer(r, c.amount, c.denom) for r, coins in cs.recipients for c in coins)
         return Derived(frozenset({cs.signing_hash}), outs)
 
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:

@@ -17,6 +17,7 @@ from eth_utils.crypto import keccak
 from gridlock.chains import ethereum
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, summary_dict
 from gridlock.chains.context import EthereumTx, TxContext
+from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import DecodeError, InvalidParameterError
 
@@ -64,9 +65,10 @@ class EthereumAdapter(ChainAdapter):
     def derive(self, ctx: TxContext, scheme: str, public_key: bytes) -> Derived:
         tx: EthereumTx = self._own(ctx)
         s = ethereum.summarize(tx.tx)
-        outs = list(s.recipients)
+        outs = [Movement.transfer(d, amount) for d, amount in s.recipients]
         if s.token_transfer is not None:
-            outs.append((f"{s.token_transfer.token}:{s.token_transfer.recipient}", s.token_transfer.amount))
+            t = s.token_transfer
+            outs.append(Movement.transfer(t.recipient, t.amount, t.token))
         return Derived(frozenset({s.signing_hash}), tuple(outs))
 
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:

@@ -15,6 +15,7 @@ from solders.transaction import VersionedTransaction
 from gridlock.chains import solana
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, decode_text, summary_dict
 from gridlock.chains.context import SolanaTx, TxContext
+from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import InvalidParameterError
 
@@ -59,7 +60,7 @@ class SolanaAdapter(ChainAdapter):
         tx: SolanaTx = self._own(ctx)
         ss = solana.summarize(tx.tx)
         me = solana.address(public_key)
-        outs = tuple((d or "?", amount) for d, amount in ss.recipients if d != me)
+        outs = tuple(Movement.transfer(d or "?", amount) for d, amount in ss.recipients if d != me)
         return Derived(frozenset({ss.signing_payload}), outs)
 
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:
