@@ -42,8 +42,9 @@ otherwise Rich tables, with colours and spinners only on a terminal.  Errors say
 exit codes mean something (:mod:`gridlock.cli.errors`: 0 ok, 1 failed/refused, 2 bad input,
 3 devnet/guardians unavailable, 4 password, 5 already running, 130 interrupted).
 
-Modules: :mod:`~gridlock.cli.main` (commands), :mod:`~gridlock.cli.devnet` (up/down),
-:mod:`~gridlock.cli.sdk` (owner session,
+Modules: :mod:`~gridlock.cli.main` (the root command), :mod:`gridlock.cli.commands` (one module per
+command or group: ``commands/vault.py`` is ``gridlock vault …``; ``commands/common.py`` holds the
+shared options), :mod:`~gridlock.cli.devnet` (up/down), :mod:`~gridlock.cli.sdk` (owner session,
 network signer), :mod:`~gridlock.cli.chains`, :mod:`~gridlock.cli.owner` (policy, audit, recovery),
 :mod:`~gridlock.cli.keyring`, :mod:`~gridlock.cli.state`, :mod:`~gridlock.cli.output`,
 :mod:`~gridlock.cli.errors`.

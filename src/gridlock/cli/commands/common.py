@@ -1,0 +1,140 @@
+"""What every ``gridlock`` command shares: the common options, :class:`Cmd` and :func:`command`.
+
+A command's body is a function of a :class:`Cmd` run by :func:`command`, which turns every failure
+into a message and an exit code (:mod:`gridlock.cli.errors`), never a traceback.
+"""
+
+# ruff: noqa: PLC0415 -- imports on first use are deliberate: a command starts in ~0.4 s, not ~1.5 s
+
+from __future__ import annotations
+
+import contextlib
+import os
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridlock.cli.errors import INTERRUPTED, CliError, classify
+from gridlock.cli.keyring import Keyring, get_password
+from gridlock.cli.output import Output
+from gridlock.cli.state import Paths, guardian_names, load_state, paths_for, require_running
+from gridlock.errors import GridlockError
+
+if TYPE_CHECKING:
+    from gridlock.cli.owner import OwnerOps
+    from gridlock.cli.sdk import OwnerSession
+
+DirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir", help="Devnet directory (default: $GRIDLOCK_HOME, else ~/.gridlock/devnet).", show_default=False
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+PwOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file", help="Read the owner's password from FILE (else $GRIDLOCK_PASSWORD, else a prompt)."
+    ),
+]
+VaultArg = Annotated[str, typer.Argument(help="Vault id, unique id prefix, or name.", show_default=False)]
+ChainOpt = Annotated[str, typer.Option("--chain", help="bitcoin, ethereum, solana or cosmos.")]
+NetworkOpt = Annotated[
+    str | None,
+    typer.Option("--network", help="Bitcoin network (mainnet, testnet, signet, regtest) or Cosmos bech32 prefix."),
+]
+
+
+@dataclass
+class Cmd:
+    out: Output
+    paths: Paths
+    password_file: Path | None = None
+    _password: str | None = field(default=None, repr=False)
+    _keyring: Keyring | None = field(default=None, repr=False)
+
+    def password(self, purpose: str = "unlock the owner's keyring") -> str:
+        if self._password is None:
+            self._password = get_password(self.password_file, purpose=purpose)
+        return self._password
+
+    def keyring(self) -> Keyring:
+        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s)."""
+        if self._keyring is None:
+            self._keyring = Keyring.load(self.paths.keyring, self.password())
+        return self._keyring
+
+    def session(self, *, pending_device: bool = False) -> tuple[OwnerSession, Keyring]:
+        from gridlock.cli.sdk import OwnerSession  # the SDK is imported only by commands that use it
+
+        state, running = require_running(self.paths)
+        keyring = self.keyring()
+        try:
+            return OwnerSession(self.paths, state, running, keyring, pending_device=pending_device), keyring
+        except GridlockError as exc:
+            raise classify(exc, guardian_names(state), "connecting to the devnet") from None
+
+
+def command(json_mode: bool, dir_: Path | None, password_file: Path | None, body: Callable[[Cmd], None]) -> None:
+    out = Output(json_mode)
+    try:
+        body(Cmd(out, paths_for(dir_), password_file))
+    except typer.Exit:
+        raise
+    except CliError as exc:
+        out.fail(exc)
+    except KeyboardInterrupt:
+        out.fail(CliError("interrupted", exit_code=INTERRUPTED, code="interrupted"))
+    except Exception as exc:  # every failure ends as a message and an exit code, never a traceback
+        if os.environ.get("GRIDLOCK_DEBUG"):
+            traceback.print_exc()
+        names: dict[str, str] = {}
+        with contextlib.suppress(CliError, OSError, ValueError, KeyError):
+            state = load_state(paths_for(dir_))
+            names = guardian_names(state) if state else {}
+        err = classify(exc, names)
+        if err.code == "internal" and not err.hint:
+            err.hint = "this is a bug in gridlock; run again with GRIDLOCK_DEBUG=1 for the traceback"
+        out.fail(err)
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    return t
+
+
+def split_list(items: list[str] | None) -> list[str]:
+    """Repeated options that may also hold comma-separated values, as one flat list."""
+    return [x.strip() for item in items or [] for x in item.split(",") if x.strip()]
+
+
+def devnet_module() -> Any:
+    """:mod:`gridlock.cli.devnet`, imported on use (it pulls in the guardian node and the chains)."""
+    from gridlock.cli import devnet
+
+    return devnet
+
+
+def owner_ops(session: OwnerSession) -> OwnerOps:
+    from gridlock.cli.owner import OwnerOps
+
+    return OwnerOps(session)
+
+
+def per_guardian_render(
+    title: str, results: dict[str, dict[str, Any]], show: Callable[[dict[str, Any]], str]
+) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
+        con.print(f"[bold]{title}[/]")
+        for g, r in results.items():
+            con.print(f"  {g}: " + (show(r) if r.get("ok", True) else f"[red]{r.get('error')}[/]"))
+
+    return render
