@@ -28,11 +28,13 @@ from typing import Any
 import pytest
 
 from gridlock import local
+from gridlock.crypto import codec
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.enclave import (
     CUSTODY_CODE,
     ENCLAVE_MEASUREMENT,
     AttestationAuthority,
+    ConsensusFailure,
     ContractError,
     LocalSecretNetwork,
     RegistrationRefused,
@@ -500,6 +502,16 @@ def test_stopped_node_catches_up_and_a_tampering_host_is_halted(
     db.execute("UPDATE state SET value = ? WHERE key = ?", (value[:-1] + bytes([value[-1] ^ 1]), key))
     sdk_execute(net, eu, {"set_metadata": {"vault_id": "v", "metadata": {"x": 1}}})
     assert net.nodes[0].halted and len(net.live_nodes) == 2
+
+
+def test_a_block_of_an_unknown_kind_is_refused(net: LocalSecretNetwork) -> None:
+    # a block another node's host forged or damaged: refused with a typed error, nothing applied
+    node = net.nodes[0]
+    height = node.height
+    block = codec.dumps({"height": height + 1, "time": node.last_time() + 1, "kind": "writes", "tx": {}})
+    with pytest.raises(ConsensusFailure, match="unknown kind"):
+        node.apply(block)
+    assert node.height == height
 
 
 # --- the LCD endpoint -----------------------------------------------------------------------------------------

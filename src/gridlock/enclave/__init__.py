@@ -10,7 +10,9 @@
   with the guardian store's rules (:mod:`gridlock.guardian.store.rules`), and
   :mod:`~gridlock.enclave.custody_state`, its records;
 * :mod:`~gridlock.enclave.network` — :class:`LocalSecretNetwork`: nodes, registration, replicated
-  encrypted state, ``execute`` / ``query``;
+  encrypted state, ``execute`` / ``query``; :mod:`~gridlock.enclave.node`, one validator (its chain
+  database around its enclave); :mod:`~gridlock.enclave.transactions`, what each kind of
+  transaction does to a node's chain;
 * :mod:`~gridlock.enclave.lcd` — the LCD REST endpoint ``secret-sdk``'s ``LCDClient`` talks to;
 * :mod:`~gridlock.enclave.keystore` — :class:`EnclaveKeystore`, the guardian keystore interface
   backed by the custody contract.
@@ -37,7 +39,9 @@ from gridlock.enclave.errors import (
     NetworkError,
     RegistrationRefused,
 )
-from gridlock.enclave.network import EnclaveNode, LocalSecretNetwork, TxResult
+from gridlock.enclave.network import LocalSecretNetwork
+from gridlock.enclave.node import EnclaveNode
+from gridlock.enclave.transactions import TxResult
 
 __all__ = [
     "CUSTODY_CODE",

@@ -1,6 +1,30 @@
 """Typed errors of the enclave emulation (all subclasses of :class:`gridlock.errors.GridlockError`).
 
 Messages never contain secret material: they say what was wrong, not the value that was wrong.
+
+How a failed contract call is reported.  The network (:mod:`gridlock.enclave.network`) raises
+:class:`ContractError`; its ``encrypted`` error is AES-SIV under the caller's transaction key (AD
+``[b""]``) and its ``raw_log`` is the chain's text, which the official clients' regular
+expressions find and decrypt.  Where the real network answers in plaintext
+instead, this emulation still encrypts (the caller can always decrypt: the key only needs the
+nonce and public key at the front of its own message), and says so here:
+
+=============================  ==========================================  =====================================
+failure                        real Secret Network                         here
+=============================  ==========================================  =====================================
+contract ``StdError``          encrypted ``{"generic_err":…}`` etc.        the same
+wrong code hash                plaintext ``failed to validate              encrypted ``{"generic_err":{"msg":
+                               transaction`` (``ValidationFailure``)       "failed to validate transaction: …"}}``
+tampered ciphertext, wrong     plaintext ``failed to decrypt data``        encrypted ``{"generic_err":{"msg":
+AD, other io key, < 82 bytes   (``DecryptionError``)                       "failed to decrypt data"}}``
+replayed nonce                 no enclave check: a replayed *signed tx*    the chain refuses a (nonce, public
+                               fails the ante handler in plaintext         key) that already authenticated, with
+                               (``account sequence mismatch``); the same   an encrypted ``replayed message``
+                               ciphertext in a new tx would run again      error (a forged copy that does not
+                                                                           decrypt burns nothing)
+message shorter than 64 bytes  plaintext ``failed to decrypt data``        plaintext (no key can be derived)
+unknown contract               plaintext ``not found``                     plaintext
+=============================  ==========================================  =====================================
 """
 
 from __future__ import annotations
