@@ -3,7 +3,7 @@
 * ``TxContext``: every chain's context round-trips through its wire form (and through the strict
   CBOR codec a sign request uses); every malformed field is a ``TxContextError`` naming the field.
 * ``chains.get``: one adapter per chain; addresses, hashes and signatures agree with the chain
-  modules; a guardian's reading (``guardian.txcheck``) equals what the signer signs.
+  modules; a guardian's reading (``guardian.policy_gate.read_spend``) equals what the signer signs.
 * Layering: ``gridlock.chains`` imports no client, guardian or CLI code and no chain library until
   a chain is used; no ``chain == ...`` branch is left above it.
 """
@@ -47,7 +47,7 @@ from gridlock.chains import (
 from gridlock.chains.bitcoin import OutPoint, Spend, TxOut
 from gridlock.crypto import codec
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
-from gridlock.guardian import txcheck
+from gridlock.guardian.policy_gate import read_spend
 from gridlock.wire import ops
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gridlock"
@@ -260,7 +260,7 @@ def _signed_by_adapter(ctx: TxContext, signer: local.LocalSigner) -> chains.Sign
     hashes = adapter.hashes(ctx, signer.scheme, signer.public_key)
     derived = adapter.derive(ctx, signer.scheme, signer.public_key)
     assert set(hashes) == derived.hashes  # the guardian re-derives exactly what the signer signs
-    allowed, spend = txcheck.derive(TxContext.from_wire(ctx.to_wire()), signer.scheme, signer.public_key)
+    allowed, spend = read_spend(TxContext.from_wire(ctx.to_wire()), signer.scheme, signer.public_key)
     assert allowed == set(hashes) and spend.chain == ctx.chain and spend.tx_hash == ctx.digest()
     signatures = {h: signer.sign(h) for h in hashes}
     signed = adapter.attach(ctx, signer.scheme, signer.public_key, signatures)
@@ -289,8 +289,9 @@ def test_attach_gives_what_the_chain_modules_give(
     assert btc.signatures == 2 and btc.raw is not None and btc.finalize_error is None
     assert btc.txid == bitcoin.Transaction.parse(btc.raw).txid_hex
     # the guardian counts the payment, not the vault's own change
-    _, spend = txcheck.derive(BitcoinTx(psbt, "regtest"), ecdsa.scheme, ecdsa.public_key)
-    assert spend.outputs == (("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", 180_000),)
+    _, spend = read_spend(BitcoinTx(psbt, "regtest"), ecdsa.scheme, ecdsa.public_key)
+    paid = [(m.destination, m.amount) for m in spend.movements if m.kind == "transfer"]
+    assert paid == [("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", 180_000)]
 
 
 def test_a_psbt_of_two_keys_is_signed_key_by_key(ecdsa: local.LocalSigner, taproot: local.LocalSigner) -> None:

@@ -167,7 +167,7 @@ def test_every_contract_command_exists(tmp_path: Path) -> None:
         "vault": {"create", "list", "show"},
         "guardian": {"replace", "list", "run"},
         "recover": {"start", "status", "cancel", "finish"},
-        "policy": {"set", "show"},
+        "policy": {"set", "replace", "cancel", "show"},
     }
     commands = root.commands  # type: ignore[attr-defined]
     assert {"address", "sign", "sign-tx", "refresh", "audit", *groups} <= set(commands)
@@ -423,6 +423,8 @@ def test_owner_security_commands(ed_vault: dict[str, Any], home: Path) -> None:
     assert a["guardians"]["device"]["ok"] and {"keygen", "policy-set"} <= {e["op"] for e in entries}
     fails(gl(home, "policy", "set", "sol", "--limit", "moon:5"), 2, "unknown chain")
     fails(gl(home, "policy", "set", "sol", "--rate", "many"), 2, "not a whole number")
+    fails(gl(home, "policy", "set", "sol"), 2, "nothing to change")  # used to clear every rule at once
+    fails(gl(home, "policy", "set", "sol", "--allow", "solana:not-an-address"), 2, "solana")
     fails(gl(home, "recover", "finish", "sol"), 2, "no recovery was started")
 
 

@@ -14,7 +14,7 @@ from gridlock import local
 from gridlock.cli.errors import AUTH, FAILED, UNAVAILABLE, USAGE, CliError, classify
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.main import app
-from gridlock.cli.owner import build_rules
+from gridlock.cli.policy_options import PolicyOptions, apply
 from gridlock.client import GuardianTimeout, OperationFailed
 from gridlock.crypto import hd
 from gridlock.errors import DecodeError
@@ -100,17 +100,37 @@ def test_bridge_carries_messages_both_ways(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_policy_options() -> None:
-    rules = build_rules(
-        ["ethereum:1000/60", "bitcoin:5"], ["bitcoin:bc1qxyz", "bitcoin:bc1qabc"], ["solana:10:3600"], "20/3600", None
+def test_policy_options_merge_into_the_current_policy() -> None:
+    current = {"limits": {"bitcoin": {"amount": 5, "period": 60}}, "allow": {"solana": ["1" * 32]}}
+    o = PolicyOptions(
+        limits=("ethereum:1000/60", "ethereum:0xToken:7"),
+        timelocks=("solana:10:3600",),
+        rate="20/3600",
+        raw_signing="on",
     )
-    assert rules["limits"] == {"ethereum": {"amount": 1000, "period": 60}, "bitcoin": {"amount": 5, "period": 86400}}
-    assert rules["allow"] == {"bitcoin": ["bc1qxyz", "bc1qabc"]}
+    rules = apply(current, o)
+    assert rules["limits"] == {
+        "bitcoin": {"amount": 5, "period": 60},  # kept: set merges, it does not replace
+        "ethereum": {"amount": 1000, "period": 60},
+        "ethereum:0xToken": {"amount": 7, "period": 86400},
+    }
+    assert rules["allow"] == {"solana": ["1" * 32]} and rules["raw_signing"] is True
     assert rules["timelock"] == {"solana": {"above": 10, "delay": 3600}}
     assert rules["rate"] == {"max": 20, "period": 3600}
-    for bad in (["moon:1"], ["ethereum"], ["ethereum:-1"]):
+    removed = apply(rules, PolicyOptions(remove=("limit:bitcoin", "rate")))
+    assert "bitcoin" not in removed["limits"] and "rate" not in removed
+    assert PolicyOptions().empty() and not o.empty()
+    for bad in (
+        PolicyOptions(limits=("moon:1",)),
+        PolicyOptions(limits=("ethereum",)),
+        PolicyOptions(limits=("ethereum:-1",)),
+        PolicyOptions(rate="many"),
+        PolicyOptions(raw_signing="maybe"),
+        PolicyOptions(remove=("limit:cosmos",)),
+        PolicyOptions(disallow=("bitcoin:bc1qnothere",)),
+    ):
         with pytest.raises(CliError):
-            build_rules(bad, [], [], None, None)
+            apply(current, bad)
 
 
 def test_classification_names_guardians() -> None:

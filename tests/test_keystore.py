@@ -39,6 +39,7 @@ from gridlock.guardian.store import (
     WrongSecret,
 )
 from gridlock.guardian.store import schema as ksmod
+from gridlock.policy.ledger import Entry, EntryKind
 
 # --- fixtures and helpers -------------------------------------------------------------------------
 
@@ -533,8 +534,9 @@ def test_documented_limitation_restoring_both_files_is_not_detected(
 def test_version_1_database_gains_the_session_claims(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
     with Keystore.open(db, secret) as ks:
         ks.put_identity(b"identity")
-    with raw(db) as con:  # what a version-1 guardian wrote: no sessions table
+    with raw(db) as con:  # what a version-1 guardian wrote: no sessions table (nor a ledger)
         con.execute("DROP TABLE sessions")
+        con.execute("DROP TABLE ledger")
         con.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
     share = ed_shares[0]
     with Keystore.open(db, secret) as ks:
@@ -544,7 +546,32 @@ def test_version_1_database_gains_the_session_claims(db: Path, secret: bytes, ed
         with pytest.raises(AlreadyUsed):
             ks.claim_session("v", share.epoch, b"s" * 32)
     with raw(db) as con:
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (2,)
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (ksmod.SCHEMA_VERSION,)
+
+
+def test_version_2_database_gains_the_policy_ledger(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0], metadata={"members": {}})
+    with raw(db) as con:  # what a version-2 guardian wrote: no ledger table
+        con.execute("DROP TABLE ledger")
+        con.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
+    with Keystore.open(db, secret) as ks:
+        ks.set_metadata("v", None, ledger=[Entry(5, EntryKind.SIGNATURE, "t", "ethereum")])
+        assert ks.ledger("v", 0) == [Entry(5, EntryKind.SIGNATURE, "t", "ethereum")]
+        assert ks.metadata("v") == {"members": {}}
+
+
+def test_an_edited_ledger_row_is_corruption_not_a_smaller_spend(
+    db: Path, secret: bytes, ed_shares: list[KeyShare]
+) -> None:
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0])
+        ks.set_metadata("v", None, ledger=[Entry(5, EntryKind.TRANSFER, "t", "ethereum", "0xabc", "", 10**18)])
+        assert ks.paid_before("v", "ethereum", ["0xabc", "0xdef"]) == frozenset({"0xabc"})
+    with raw(db) as con:  # somebody with the disk rewrites the day's spending to 1 wei
+        con.execute("UPDATE ledger SET amount = '1'")
+    with Keystore.open(db, secret) as ks, pytest.raises(Corrupted):
+        ks.ledger("v", 0)
 
 
 def test_migration_hook_runs_once(db: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -574,7 +601,7 @@ def test_migration_hook_runs_once(db: Path, secret: bytes, monkeypatch: pytest.M
 
 def test_missing_migration_is_refused(db: Path, secret: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     Keystore.open(db, secret).close()
-    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(ksmod, "SCHEMA_VERSION", ksmod.SCHEMA_VERSION + 1)
     monkeypatch.setattr(ksmod, "MIGRATIONS", {1: lambda store, con: None})
     with pytest.raises(UnsupportedVersion):
         Keystore.open(db, secret)

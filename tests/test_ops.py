@@ -57,6 +57,8 @@ SAMPLES: list[ops.Op] = [
     ops.PolicySet("v", {"limits": []}, N, (APPROVAL,)),
     ops.RecoveryStart("v", b"n" * 32, b"l" * 32, b"v" * 32),
     ops.RecoveryFinish("v", b"v" * 32, G[0]),
+    ops.PolicyCancel("v", N),
+    ops.Reshare("v", N, "frost-ed25519", b"x" * 32, 1, {1: G[0]}, G[:1], {1: G[0], 2: G[1]}, 2, policy={"rate": {}}),
 ]
 
 
@@ -79,7 +81,7 @@ def test_missing_unknown_and_ill_typed_fields_are_refused(op: ops.Op) -> None:
     with pytest.raises(DecodeError, match="takes no parameter"):
         ops.decode(op.NAME, {**params, "surprise": 1})
     for key, value in params.items():
-        optional = key in {"tx", "approvals", "owner"} or op.NAME == "audit"
+        optional = key in {"tx", "approvals", "owner", "policy"} or op.NAME == "audit"
         if not optional:
             with pytest.raises(DecodeError):
                 ops.decode(op.NAME, {k: v for k, v in params.items() if k != key})
@@ -149,7 +151,8 @@ REPLY_SAMPLES: list[tuple[ops.Op, ops.Reply]] = [
     (ops.Sign("v", b"m", G, N), ops.SignatureReply(b"s" * 64)),
     (ops.Presign("v", 1, G, N), ops.PresignaturesReply([b"p" * 32])),
     (ops.Export("v", N), ops.ExportReply(1, b"x" * 32)),
-    (ops.PolicyShow("v"), ops.PolicyShowReply({"limits": []}, "watch")),
+    (ops.PolicyShow("v"), ops.PolicyReply({"limits": {}}, "ab" * 32, "watch", {}, 0, [])),
+    (ops.PolicyCancel("v", N), ops.PolicyReply({"limits": {}}, "ab" * 32, "guardian", {"rate": {}}, 9, ["why"])),
     (ops.Audit("v"), ops.AuditReply(["{}"], [0, "00" * 32], b"s" * 64)),
     (ops.RecoveryStatus("v"), ops.RecoveryReply("open", 5)),
     (ops.RecoveryFinish("v", b"v" * 32, G[0]), ops.RecoveryStateReply("finished")),

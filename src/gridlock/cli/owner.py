@@ -5,12 +5,8 @@ through the SDK: ``Vault.set_policy`` / ``Vault.policy`` (policy-set / policy-sh
 (audit; the hash chain and the signed head are verified), and ``gridlock.client.client``'s
 ``recovery_start`` / ``recovery_status`` / ``recovery_finish`` with ``Vault.recovery_cancel``.
 
-Policy rules (``gridlock.guardian.policy``)::
-
-    {"limits": {CHAIN: {"amount": N, "period": S}}, "allow": {CHAIN: [ADDRESS, …]},
-     "timelock": {CHAIN: {"above": N, "delay": S}}, "rate": {"max": N, "period": S}}
-
-Amounts are in the chain's base unit (satoshi, wei, lamport, uscrt).
+Policy documents are :mod:`gridlock.policy.rules`'s; the options that build them are in
+:mod:`gridlock.cli.policy_options`.
 
 Recovery in a devnet: the keyring holds the owner's device key; ``recover start`` makes a new
 (pending) device key and opens the recovery with the password, ``recover cancel`` (from the
@@ -20,82 +16,13 @@ device key.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from gridlock.chains import CHAINS
-from gridlock.cli.errors import usage
 from gridlock.cli.sdk import OwnerSession
 from gridlock.client import Vault
 from gridlock.client import recovery as sdk
 from gridlock.errors import GridlockError
-
-DAY = 86400
-
-
-# --- policy rules from options ----------------------------------------------------------------------
-def _int(text: str, what: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise usage(f"{what}: {text!r} is not a whole number") from None
-    if value < 0:
-        raise usage(f"{what}: must not be negative")
-    return value
-
-
-def _chain(text: str, what: str) -> str:
-    if text not in CHAINS:
-        raise usage(f"{what}: unknown chain {text!r}", hint=f"one of: {', '.join(CHAINS)}")
-    return text
-
-
-def build_rules(
-    limits: Sequence[str],
-    allow: Sequence[str],
-    timelocks: Sequence[str],
-    rate: str | None,
-    rules_file: Path | None,
-) -> dict[str, Any]:
-    """``--limit CHAIN:AMOUNT[/SECONDS]``, ``--allow CHAIN:ADDRESS``, ``--timelock CHAIN:ABOVE:SECONDS``,
-    ``--rate MAX/SECONDS``, or a JSON ``--rules FILE`` (options override the file)."""
-    rules: dict[str, Any] = {"limits": {}, "allow": {}, "timelock": {}, "rate": {}}
-    if rules_file is not None:
-        try:
-            loaded = json.loads(rules_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise usage(f"cannot read the rules file {rules_file}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise usage(f"{rules_file}: the rules must be a JSON object")
-        rules.update(loaded)
-    for item in limits:
-        chain, _, rest = item.partition(":")
-        amount, _, period = rest.partition("/")
-        if not amount:
-            raise usage(f"--limit {item!r}: expected CHAIN:AMOUNT[/SECONDS]")
-        rules["limits"][_chain(chain, "--limit")] = {
-            "amount": _int(amount, "--limit"),
-            "period": _int(period, "--limit period") if period else DAY,
-        }
-    for item in allow:
-        chain, _, addr = item.partition(":")
-        if not addr:
-            raise usage(f"--allow {item!r}: expected CHAIN:ADDRESS")
-        rules["allow"].setdefault(_chain(chain, "--allow"), []).append(addr)
-    for item in timelocks:
-        parts = item.split(":")
-        if len(parts) != 3:
-            raise usage(f"--timelock {item!r}: expected CHAIN:ABOVE:SECONDS")
-        rules["timelock"][_chain(parts[0], "--timelock")] = {
-            "above": _int(parts[1], "--timelock"),
-            "delay": _int(parts[2], "--timelock"),
-        }
-    if rate is not None:
-        count, _, period = rate.partition("/")
-        rules["rate"] = {"max": _int(count, "--rate"), "period": _int(period, "--rate") if period else 3600}
-    return rules
 
 
 # --- operations -------------------------------------------------------------------------------------
@@ -115,11 +42,19 @@ class OwnerOps:
                 out[self.s.name(g)] = {"ok": False, "error": err.message, "code": err.code}
         return out
 
-    def policy_set(self, vault: Vault, rules: dict[str, Any], guardians: Sequence[str]) -> None:
-        self.s.run(vault.set_policy(rules, list(guardians)))
+    def policy_now(self, vault: Vault) -> dict[str, Any]:
+        """The policy document the vault's guardians agree they enforce (an error when they differ)."""
+        return self.s.run(vault.agreed_policy(vault.guardians))
+
+    def policy_set(self, vault: Vault, rules: dict[str, Any], guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
+        replies = self.s.run(vault.set_policy(rules, list(guardians)))
+        return {self.s.name(g): r.to_result() for g, r in replies.items()}
+
+    def policy_cancel(self, vault: Vault, guardians: Sequence[str]) -> None:
+        self.s.run(vault.cancel_policy_change(list(guardians)))
 
     def policy_show(self, vault: Vault, guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return self._per_guardian(guardians, lambda g: dict(self.s.run(vault.policy(g))))
+        return self._per_guardian(guardians, lambda g: self.s.run(vault.policy(g)).to_result())
 
     def audit(self, vault: Vault, guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self._per_guardian(guardians, lambda g: {"entries": self.s.run(vault.audit(g)), "verified": True})

@@ -172,9 +172,12 @@ class Client:
         timeout: float | None = None,
         *,
         each: Callable[[str], ops.Op] | None = None,
+        stop_on_refusal: bool = False,
     ) -> dict[str, ops.Reply | BaseException]:
         """``op`` at several guardians at once (``each(g)``: the variant for guardian ``g``, e.g. with
-        its owner registration); each typed reply or exception."""
+        its owner registration); each typed reply or exception.  ``stop_on_refusal``: return as soon
+        as one guardian refuses (a signing run cannot finish without it; the others are not waited
+        for and are absent from the result)."""
 
         async def one(g: str) -> ops.Reply | BaseException:
             try:
@@ -182,8 +185,18 @@ class Client:
             except GridlockError as exc:
                 return exc
 
-        results = await asyncio.gather(*(one(g) for g in guardians))
-        return dict(zip(guardians, results, strict=True))
+        tasks = {g: asyncio.ensure_future(one(g)) for g in guardians}
+        pending: set[asyncio.Future[ops.Reply | BaseException]] = set(tasks.values())
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if stop_on_refusal and any(isinstance(t.result(), ctl.RequestRefused) for t in done):
+                    break
+        finally:
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return {g: t.result() for g, t in tasks.items() if t.done() and not t.cancelled()}
 
     async def ping(self, guardians: Sequence[str], timeout: float = 3.0, *, enough: int | None = None) -> list[str]:
         """The guardians that answer within ``timeout``, fastest first; with ``enough``, returns as

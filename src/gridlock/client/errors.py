@@ -22,3 +22,12 @@ class OperationFailed(GridlockError):
         self.errors = dict(errors)
         detail = "; ".join(f"{g}: {e}" for g, e in sorted(self.errors.items()))
         super().__init__(f"{what} failed — {detail}")
+
+
+class SpendHeld(OperationFailed):
+    """A guardian holds the spend (a time lock or the watch guardian): it signs after ``until``
+    (Unix time) if the owner does not object; ``reason`` says why.  The owner's devices were told."""
+
+    def __init__(self, what: str, errors: Mapping[str, BaseException], guardian: str, until: int, reason: str) -> None:
+        super().__init__(what, errors)
+        self.guardian, self.until, self.reason = guardian, until, reason

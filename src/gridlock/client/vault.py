@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridlock import chains
 from gridlock.chains import SignedTx, TxContext
-from gridlock.client.errors import GuardianTimeout, OperationFailed
+from gridlock.client.errors import GuardianTimeout, OperationFailed, SpendHeld
 from gridlock.client.owner import OwnerDevice
 from gridlock.crypto import hd, transcript
 from gridlock.crypto.polynomial import interpolate
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import GridlockError, InvalidParameterError, SignatureError
 from gridlock.local import verify as verify_signature
+from gridlock.policy import Policy
+from gridlock.wire import control as ctl
 from gridlock.wire import ops
 from gridlock.wire.audit import HEAD_LABEL, verify_chain
 
@@ -47,6 +49,8 @@ class Vault:
     required: int = 1
     devices: list[bytes] = field(default_factory=list)
     approvers: list[OwnerDevice] = field(default_factory=list)
+    # guardians the owner's policy requires among the signers (its watch rule), learned when set or refused
+    required_signers: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.approvers and self.client.owner is not None:
@@ -113,20 +117,36 @@ class Vault:
         )
 
     async def _pick_signers(self, signers: Sequence[str] | None) -> list[str]:
+        """``signers``, or the guardians the policy requires (the watch guardian) and the fastest others."""
         if signers is not None:
             return list(signers)
         alive = await self.client.ping(self.guardians, enough=self.threshold)
         if len(alive) < self.threshold:
             missing = [g for g in self.guardians if g not in alive]
             raise GuardianTimeout(missing, f"signing needs {self.threshold} guardians, {len(alive)} answered")
-        chosen = set(alive[: self.threshold])
+        chosen = [g for g in self.required_signers if g in self.guardians][: self.threshold]
+        chosen += [g for g in alive if g not in chosen][: self.threshold - len(chosen)]
         return [g for g in self.guardians if g in chosen]
+
+    def _learn_required(self, results: Mapping[str, ops.Reply | BaseException]) -> bool:
+        """Remember a guardian the owner's watch rule requires (named by a ``watch-required`` refusal)."""
+        learned = False
+        for r in results.values():
+            if isinstance(r, ctl.RequestRefused) and r.code is ctl.Refusal.WATCH_REQUIRED:
+                for g in self.guardians:
+                    if g in r.reason and g not in self.required_signers:
+                        self.required_signers.append(g)
+                        learned = True
+        return learned
 
     @staticmethod
     def _failures(results: Mapping[str, ops.Reply | BaseException], what: str) -> None:
         errors = {g: r for g, r in results.items() if isinstance(r, BaseException)}
         if not errors:
             return
+        for g, e in errors.items():
+            if isinstance(e, ctl.RequestRefused) and e.code is ctl.Refusal.HELD and e.until is not None:
+                raise SpendHeld(what, errors, g, e.until, e.reason)
         timeouts = [g for g, e in errors.items() if isinstance(e, GuardianTimeout)]
         if timeouts and len(timeouts) == len(errors):
             raise GuardianTimeout(timeouts, what)
@@ -146,14 +166,24 @@ class Vault:
         map), each guardian re-derives the hashes from the transaction and applies its policy before
         it signs.  To sign a whole transaction use :meth:`sign_transaction`.
         """
-        chosen = await self._pick_signers(signers)
-        ctx = None if tx is None else _context(tx)
-        op = self._approve(ops.Sign(self.vault_id, bytes(message), tuple(chosen), secrets.token_bytes(32), ctx))
-        results = await self.client.call_all(chosen, op, timeout)
+        sig, _ = await self._sign(bytes(message), signers, timeout, None if tx is None else _context(tx))
+        return sig
+
+    async def _sign(
+        self, message: bytes, signers: Sequence[str] | None, timeout: float | None, ctx: TxContext | None
+    ) -> tuple[bytes, list[str]]:
+        """A verified signature and the guardians that made it.  Without ``signers``, a refusal that
+        names a guardian the owner's watch rule requires is followed by one more try with it."""
+        for _ in range(2):
+            chosen = await self._pick_signers(signers)
+            op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), secrets.token_bytes(32), ctx))
+            results = await self.client.call_all(chosen, op, timeout, stop_on_refusal=True)
+            if signers is not None or not self._learn_required(results):
+                break
         sigs = {r.signature for r in results.values() if isinstance(r, ops.SignatureReply)}
         for sig in sigs:
-            if verify_signature(self.scheme, self.public_key, bytes(message), sig):
-                return bytes(sig)
+            if verify_signature(self.scheme, self.public_key, message, sig):
+                return bytes(sig), chosen
         self._failures(results, "signing")
         raise SignatureError("guardians returned no valid signature")
 
@@ -180,10 +210,10 @@ class Vault:
         adapter.check_scheme(self.scheme)
         ctx = adapter.context(tx, network)
         hashes = adapter.hashes(ctx, self.scheme, self.public_key)
-        chosen = await self._pick_signers(signers)
+        chosen = signers
         signatures: dict[bytes, bytes] = {}
-        for digest in hashes:
-            signatures[digest] = await self.sign(digest, signers=chosen, timeout=timeout, tx=ctx)
+        for digest in hashes:  # the guardians that made the first signature make the others
+            signatures[digest], chosen = await self._sign(digest, chosen, timeout, ctx)
             if on_signature is not None:
                 on_signature(len(signatures), len(hashes))
         return adapter.attach(ctx, self.scheme, self.public_key, signatures)
@@ -207,7 +237,8 @@ class Vault:
         op = self._approve(
             ops.SignPresigned(self.vault_id, presig, bytes(digest), tuple(chosen), secrets.token_bytes(32), ctx)
         )
-        results = await self.client.call_all(list(chosen), op)
+        results = await self.client.call_all(list(chosen), op, stop_on_refusal=True)
+        self._learn_required(results)  # the next presignatures include it
         for r in results.values():
             if isinstance(r, ops.SignatureReply) and verify_signature(
                 self.scheme, self.public_key, bytes(digest), r.signature
@@ -289,6 +320,7 @@ class Vault:
             tuple(dealer_ids),
             new_members,
             threshold,
+            policy=await self.agreed_policy(dealer_ids),
         )
         everyone = sorted(set(dealer_ids) | set(committee))
         registrations = await self._register([g for g in committee if g not in old_index], password)
@@ -326,6 +358,7 @@ class Vault:
             dict(self.members),
             tuple(helper_ids),
             lost,
+            policy=await self.agreed_policy(helper_ids),
         )
         registrations = await self._register([lost], password)
         approved = self._approve(op)
@@ -363,17 +396,41 @@ class Vault:
             raise SignatureError("the exported shares do not rebuild the vault's key")
         return group.scalar_to_bytes(secret)
 
-    async def set_policy(self, rules: Mapping[str, Any], guardians: Sequence[str] | None = None) -> None:
-        """Set the owner's policy at every guardian (each keeps and enforces its own copy)."""
-        op = self._approve(ops.PolicySet(self.vault_id, dict(rules), secrets.token_bytes(32)))
+    async def set_policy(
+        self, rules: Policy | Mapping[str, Any], guardians: Sequence[str] | None = None
+    ) -> dict[str, ops.PolicyReply]:
+        """Ask every guardian to enforce ``rules`` (a :class:`~gridlock.policy.Policy` or its document),
+        replacing the policy it has: what tightens applies at once, what loosens waits the policy's
+        ``loosen_delay`` (each reply's ``pending`` / ``unlock_at``) and the owner's devices are told.
+        Checked here first, so a bad value is an error before any guardian is asked."""
+        policy = rules if isinstance(rules, Policy) else Policy.from_doc(rules)
+        op = self._approve(ops.PolicySet(self.vault_id, policy.to_doc(), secrets.token_bytes(32)))
         results = await self.client.call_all(list(guardians or self.guardians), op)
         self._failures(results, "policy")
+        if policy.watch is not None and policy.watch.guardian not in self.required_signers:
+            self.required_signers.append(policy.watch.guardian)
+        return {g: ops.expect(r, ops.PolicyReply) for g, r in results.items()}
 
-    async def policy(self, guardian: str) -> dict[str, Any]:
-        """A guardian's rules for this vault and its role (``{"rules": …, "kind": …}``)."""
-        return ops.expect(
-            await self.client.call(guardian, ops.PolicyShow(self.vault_id)), ops.PolicyShowReply
-        ).to_result()
+    async def agreed_policy(self, guardians: Sequence[str] | None = None) -> dict[str, Any]:
+        """The policy document ``guardians`` all enforce, to hand to a new holder; an error naming
+        the fingerprints when they differ (the owner settles that first, with ``set_policy``)."""
+        results = await self.client.call_all(list(guardians or self.guardians), ops.PolicyShow(self.vault_id))
+        self._failures(results, "reading the policy")
+        replies = {g: ops.expect(r, ops.PolicyReply) for g, r in results.items()}
+        prints = {r.fingerprint for r in replies.values()}
+        if len(prints) != 1:
+            detail = ", ".join(f"{g}: {r.fingerprint[:16]}" for g, r in sorted(replies.items()))
+            raise InvalidParameterError(f"the guardians enforce different policies ({detail}); set one first")
+        return next(iter(replies.values())).rules
+
+    async def cancel_policy_change(self, guardians: Sequence[str] | None = None) -> None:
+        """Drop a waiting policy loosening at every guardian (or the given ones)."""
+        op = self._approve(ops.PolicyCancel(self.vault_id, secrets.token_bytes(32)))
+        self._failures(await self.client.call_all(list(guardians or self.guardians), op), "policy cancel")
+
+    async def policy(self, guardian: str) -> ops.PolicyReply:
+        """A guardian's policy for this vault: its rules and fingerprint, its role, a waiting change."""
+        return ops.expect(await self.client.call(guardian, ops.PolicyShow(self.vault_id)), ops.PolicyReply)
 
     async def audit(self, guardian: str) -> list[dict[str, Any]]:
         """A guardian's log of this vault, with the hash chain and the signed head verified."""

@@ -62,6 +62,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from gridlock.crypto import codec
+from gridlock.enclave import custody_ledger
 from gridlock.enclave.cosmwasm import Contract, Env, MessageInfo, Response, StdError, Storage, fail
 from gridlock.enclave.custody_state import KINDS, CustodyState, EpochRecord, VaultState, decode_share, own, storage_key
 from gridlock.guardian.store import rules
@@ -84,7 +85,7 @@ CUSTODY_CODE: Final = (
     b"version: 1\n"
     b"interface: gridlock.enclave.contract (execute: store_pending store_share activate discard_pending "
     b"update_share delete_vault purge_retired set_metadata add_items take_item put_identity set_viewing_key; "
-    b"query: info vault vaults share metadata items identity)\n"
+    b"query: info vault vaults share metadata ledger paid items identity)\n"
     b"state: epoch-versioned KeyShare v1 per vault, single-use items, identity, viewing keys\n"
 )
 """The custody contract's code as stored on the emulated chain (the stand-in for its wasm binary).
@@ -208,7 +209,7 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "update_share": {"vault_id", "epoch", "share"},
     "delete_vault": {"vault_id"},
     "purge_retired": {"vault_id"},
-    "set_metadata": {"vault_id", "metadata"},
+    "set_metadata": {"vault_id", "metadata", "ledger"},
     "add_items": {"vault_id", "epoch", "kind", "items"},
     "take_item": {"vault_id", "epoch", "kind", "item_id"},
     "put_identity": {"blob", "replace"},
@@ -332,6 +333,7 @@ class CustodyContract:
     def _delete(st: CustodyState, v: VaultState) -> None:
         for e in list(v.epochs):
             st.erase_epoch(v.vault_id, e)
+        custody_ledger.erase(st, v.vault_id)
         st.s.remove(storage_key("vault", v.vault_id))
         st.set_vaults_of(v.owner, [x for x in st.vaults_of(v.owner) if x != v.vault_id])
 
@@ -350,10 +352,12 @@ class CustodyContract:
 
     def _x_set_metadata(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
-        meta = a.metadata(optional=False)
-        assert meta is not None
-        v.metadata = meta
-        st.put_vault(v)
+        meta = a.metadata(optional="ledger" in a.body)
+        entries = custody_ledger.decode_entries(a.body.get("ledger", []))
+        if meta is not None:
+            v.metadata = meta
+            st.put_vault(v)
+        custody_ledger.append(st, v.vault_id, entries)
         return {"vault_id": v.vault_id}
 
     @staticmethod
@@ -437,6 +441,8 @@ class CustodyContract:
             "share": {"vault_id", "epoch"},
             "record": {"vault_id"},
             "metadata": {"vault_id"},
+            "ledger": {"vault_id", "since"},
+            "paid": {"vault_id", "chain", "destinations"},
             "items": {"vault_id", "epoch", "kind"},
             "identity": set(),
         }
@@ -455,6 +461,13 @@ class CustodyContract:
             return _json(v.record())
         if name == "metadata":
             return _json({"metadata": json.loads(v.metadata)})
+        if name == "ledger":
+            return _json({"entries": custody_ledger.since(st, v.vault_id, a.integer("since") or 0)})
+        if name == "paid":
+            dests = a.body.get("destinations")
+            if not isinstance(dests, list) or len(dests) > 64 or not all(isinstance(d, str) for d in dests):
+                raise fail("bad-argument", "destinations: a list of at most 64 strings")
+            return _json({"paid": custody_ledger.paid(st, v.vault_id, a.string("chain", 32), dests)})
         if name == "share":
             epoch = a.integer("epoch", optional=True)
             if epoch is None:

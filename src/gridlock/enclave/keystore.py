@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from gridlock.crypto.keyshare import KeyShare
+from gridlock.enclave import custody_ledger
 from gridlock.enclave.address import canonical, check_sender
 from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.errors import ContractError, DecryptionFailed, EnclaveError
@@ -36,6 +37,7 @@ from gridlock.errors import GridlockError
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import ERROR_CODES, BadArgument, Corrupted, KeystoreError, StorageError
 from gridlock.guardian.store.protocol import VaultRecord
+from gridlock.policy.ledger import Entry
 
 __all__ = ["EnclaveKeystore", "SecretChain", "Unauthorized"]
 
@@ -290,9 +292,28 @@ class EnclaveKeystore:
             raise Corrupted(f"the metadata of vault {vault_id!r} is damaged")
         return meta
 
-    def set_metadata(self, vault_id: str, metadata: Mapping[str, Any]) -> None:
-        body = {"vault_id": rules.check_vault_id(vault_id), "metadata": _metadata_arg(metadata)}
-        self._execute({"set_metadata": body})
+    def set_metadata(self, vault_id: str, metadata: Mapping[str, Any] | None, *, ledger: Sequence[Entry] = ()) -> None:
+        body: dict[str, Any] = {"vault_id": rules.check_vault_id(vault_id)}
+        if metadata is not None:
+            body["metadata"] = _metadata_arg(metadata)
+        if ledger:
+            body["ledger"] = [custody_ledger.encode_entry(e) for e in ledger]
+        if metadata is not None or ledger:
+            self._execute({"set_metadata": body})
+
+    def ledger(self, vault_id: str, since: int) -> list[Entry]:
+        raw = self._query("ledger", {"vault_id": rules.check_vault_id(vault_id), "since": max(0, int(since))})
+        try:
+            return custody_ledger.decode_entries(raw.get("entries"), None)
+        except KeystoreError:
+            raise Corrupted(f"the policy ledger of vault {vault_id!r} is damaged") from None
+
+    def paid_before(self, vault_id: str, chain: str, destinations: Sequence[str]) -> frozenset[str]:
+        body = {"vault_id": rules.check_vault_id(vault_id), "chain": chain, "destinations": list(destinations)[:64]}
+        found = self._query("paid", body).get("paid")
+        if not isinstance(found, list) or not all(isinstance(d, str) for d in found):
+            raise Corrupted("the custody contract returned a malformed answer")
+        return frozenset(found)
 
     # -- single-use items -----------------------------------------------------------------------------------
     def _add(self, kind: str, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
@@ -304,14 +325,19 @@ class EnclaveKeystore:
         return _unb64(self._execute({"take_item": body}).get("blob"))
 
     def claim_session(
-        self, vault_id: str, epoch: int, session_id: bytes, *, metadata: Mapping[str, Any] | None = None
+        self,
+        vault_id: str,
+        epoch: int,
+        session_id: bytes,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        ledger: Sequence[Entry] = (),
     ) -> None:
         """As :meth:`gridlock.guardian.store.Keystore.claim_session`: a used "session" item.  The
         contract takes the claim and the metadata as two executes (claim first: a repeated session
         writes nothing)."""
         self._add("session", vault_id, epoch, [(session_id, b"\x01")])
-        if metadata is not None:
-            self.set_metadata(vault_id, metadata)
+        self.set_metadata(vault_id, metadata, ledger=ledger)
 
     def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
         self._add("presignature", vault_id, epoch, items)

@@ -8,23 +8,28 @@ admission and dispatch (:mod:`.node`), the owner gate (:mod:`.owner_gate`), the 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
+import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from gridlock.crypto import transcript
+from gridlock.crypto import codec, transcript
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import ProtocolAbort
 from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.bans import VaultBans
+from gridlock.guardian.policy import VaultPolicy
 from gridlock.guardian.session import Session, participants_of
 from gridlock.guardian.store import AlreadyUsed, KeystoreError, ShareStore
+from gridlock.policy.ledger import Entry
 from gridlock.protocol.party import RoundProtocol
 from gridlock.transport.base import Transport
-from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard, ops
+from gridlock.transport.errors import TransportClosed
+from gridlock.wire import Envelope, Identity, PublicIdentity, ReplayGuard, ops, seal
 from gridlock.wire import control as ctl
 
 log = logging.getLogger("gridlock.guardian")
@@ -50,12 +55,14 @@ def session_id(op: str, vault_id: str, epoch: int, members: Mapping[int, str], n
 class RequestState:
     """The vault metadata one request works on: read from the store at most once and written at most
     once — with the session claim, before the protocol runs, or when the request ends — so a signature
-    costs each guardian one state load and one write transaction (plus its audit entry)."""
+    costs each guardian one state load and one write transaction (plus its audit entry).  The policy
+    ledger entries the request adds go into that same write."""
 
     def __init__(self, store: ShareStore) -> None:
         self._store = store
         self._meta: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
+        self._ledger: dict[str, list[Entry]] = {}
 
     def get(self, vault_id: str) -> dict[str, Any]:
         if vault_id not in self._meta:
@@ -66,6 +73,11 @@ class RequestState:
         self.get(vault_id).update(parts)
         self._dirty.add(vault_id)
 
+    def record(self, vault_id: str, entries: Sequence[Entry]) -> None:
+        """Policy-ledger entries to append with the request's write."""
+        if entries:
+            self._ledger.setdefault(vault_id, []).extend(entries)
+
     def stored(self, vault_id: str, metadata: Mapping[str, Any]) -> None:
         """The store holds ``metadata`` now (written with a new share)."""
         self._meta[vault_id] = dict(metadata)
@@ -74,13 +86,16 @@ class RequestState:
     def claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
         """Claim session ``sid`` and write what this request changed, in one transaction."""
         changed = self._meta[vault_id] if vault_id in self._dirty else None
-        self._store.claim_session(vault_id, epoch, sid, metadata=changed)
+        self._store.claim_session(vault_id, epoch, sid, metadata=changed, ledger=self._ledger.get(vault_id, ()))
         self._dirty.discard(vault_id)
+        self._ledger.pop(vault_id, None)
 
     def flush(self) -> None:
-        for vault_id in sorted(self._dirty):
-            self._store.set_metadata(vault_id, self._meta[vault_id])
+        for vault_id in sorted(self._dirty | set(self._ledger)):
+            changed = self._meta[vault_id] if vault_id in self._dirty else None
+            self._store.set_metadata(vault_id, changed, ledger=self._ledger.get(vault_id, ()))
         self._dirty.clear()
+        self._ledger.clear()
 
 
 REQUEST: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar("gridlock_request", default=None)
@@ -141,6 +156,25 @@ class NodeCore:
             # late envelopes for it are refused, and under load the replay guard evicts it first
             self.guard.finish(sid)
 
+    async def _notify(self, state: owner_mod.OwnerState, body: dict[str, Any]) -> None:
+        """Tell the owner's devices (recovery opened, a spend held, a policy loosening waiting)."""
+        for client_id in state.notify:
+            pub = self.directory.get(client_id)
+            if pub is None:
+                continue
+            data = seal(
+                self.identity,
+                session_id=secrets.token_bytes(16),
+                protocol="notify",
+                round=0,
+                seq=0,
+                recipient=pub,
+                expires=int(self.clock()) + 3600,
+                body=codec.dumps(body),
+            )
+            with contextlib.suppress(TransportClosed):
+                await self.transport.send(client_id, data)
+
     def _my_index(self, members: Mapping[int, str]) -> int:
         for i, g in members.items():
             if g == self.id:
@@ -169,13 +203,20 @@ class NodeCore:
         return True
 
     def _store_pending(
-        self, vault_id: str, share: KeyShare, members: Mapping[int, str], owner: owner_mod.OwnerState | None = None
+        self,
+        vault_id: str,
+        share: KeyShare,
+        members: Mapping[int, str],
+        owner: owner_mod.OwnerState | None = None,
+        policy: VaultPolicy | None = None,
     ) -> ops.StoredReply:
         # the share and its membership in one transaction: a crash leaves both or neither
         state = self._state()
         meta = dict(state.get(vault_id)) if self._knows(vault_id) else {}
         if owner is not None and "owner" not in meta:
             meta["owner"] = owner.to_meta()
+        if policy is not None and "policy" not in meta:
+            meta["policy"] = policy.to_meta()
         table = dict(meta.get("members", {}))
         table[str(share.epoch)] = {str(i): g for i, g in members.items()}
         meta["members"] = table

@@ -8,6 +8,7 @@ it active and retires the old epoch.  Until then the old epoch keeps signing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gridlock.crypto.keyshare import KeyShare
@@ -15,6 +16,9 @@ from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError
 from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.core import ECDSA, NodeCore, session_id
+from gridlock.guardian.policy import VaultPolicy
+from gridlock.guardian.policy_gate import PolicyGate
+from gridlock.policy import Policy
 from gridlock.protocol.dkg import DkgParty
 from gridlock.protocol.ecdsa import EcdsaKeygenParty
 from gridlock.protocol.party import RoundProtocol
@@ -24,7 +28,7 @@ from gridlock.wire import control as ctl
 from gridlock.wire import ops
 
 
-class KeyOperations(NodeCore):
+class KeyOperations(PolicyGate, NodeCore):
     async def _op_ping(self, op: ops.Ping) -> ops.PingReply:
         return ops.PingReply(self.id, int(self.clock()))
 
@@ -146,6 +150,7 @@ class KeyOperations(NodeCore):
             old_share = self.keystore.active_share(vault_id)
             if self._vault_members(vault_id, old_share.epoch) != old_members or old_share.epoch != epoch:
                 raise ctl.RequestRefused(ctl.Refusal.STALE, "the request describes another epoch of this vault")
+        policy = self._carried_policy(vault_id, op.policy)
         me = self._my_index(nodes)
         sid = session_id("reshare", vault_id, epoch, nodes, nonce)
         if old_share is not None:
@@ -166,8 +171,7 @@ class KeyOperations(NodeCore):
             return ops.DealtReply()
         if new.public_key != expected_key:
             raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the reshared key is not the vault's key")
-        owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
-        return self._store_pending(vault_id, new, committee, owner=owner)
+        return self._store_new(vault_id, new, committee, op.owner, policy)
 
     async def _op_repair(self, op: ops.Repair) -> ops.StoredReply | ops.HelpedReply:
         vault_id, nonce, members, epoch = op.vault, op.nonce, dict(op.members), op.epoch
@@ -185,6 +189,7 @@ class KeyOperations(NodeCore):
                 raise ctl.RequestRefused(ctl.Refusal.STALE, "the request describes another epoch of this vault")
         elif self.id != lost_id:
             raise ctl.RequestRefused(ctl.Refusal.NOT_A_MEMBER, "this guardian is neither a helper nor the lost holder")
+        policy = self._carried_policy(vault_id, op.policy)
         if helper_share is not None:
             self._claim(vault_id, epoch, sid)
         party = RepairParty(
@@ -201,8 +206,32 @@ class KeyOperations(NodeCore):
             return ops.HelpedReply()
         if one.public_key != expected_key:
             raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the repaired share is not of the vault's key")
-        owner = None if self._knows(vault_id) else owner_mod.registration(op.owner)
-        return self._store_pending(vault_id, one, members, owner=owner)
+        return self._store_new(vault_id, one, members, op.owner, policy)
+
+    def _store_new(
+        self, vault_id: str, share: KeyShare, members: dict[int, str], owner: Any, policy: Policy
+    ) -> ops.StoredReply:
+        """Store a reshared or repaired share; a guardian new to the vault also gets the owner's
+        registration and the vault's policy that came with the request."""
+        if self._knows(vault_id):
+            return self._store_pending(vault_id, share, members)
+        registration = owner_mod.registration(owner)
+        return self._store_pending(vault_id, share, members, owner=registration, policy=VaultPolicy(policy))
+
+    def _carried_policy(self, vault_id: str, doc: Mapping[str, Any] | None) -> Policy:
+        """The policy a reshare or repair carries for new holders.  A guardian that holds the vault
+        refuses one that is not the policy it enforces: a thief approving a replacement cannot hand
+        the new guardian a weaker (or empty) policy."""
+        policy = Policy.from_doc(doc if doc is not None else {}, validate_addresses=False)
+        if self._knows(vault_id):
+            mine = self._policy(vault_id).active
+            if mine.fingerprint() != policy.fingerprint():
+                raise ctl.RequestRefused(
+                    ctl.Refusal.POLICY_MISMATCH,
+                    f"the request carries another policy ({policy.fingerprint()[:16]}) than the one this "
+                    f"guardian enforces ({mine.fingerprint()[:16]})",
+                )
+        return policy
 
 
 def _decode_public_key(scheme: str, public_key: bytes) -> Any:

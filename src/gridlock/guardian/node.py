@@ -124,6 +124,7 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
             ops.Refresh: self._op_refresh,
             ops.Export: self._op_export,
             ops.RecoveryCancel: self._op_recovery_cancel,
+            ops.PolicyCancel: self._op_policy_cancel,
             ops.Sign: self._op_sign,
             ops.Presign: self._op_presign,
             ops.SignPresigned: self._op_sign_presigned,
@@ -268,7 +269,8 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
             with contextlib.suppress(GridlockError):
                 state.flush()  # what a refused request changed stays: password failures, holds, used approvals
             code, text, decision = _failure(exc)
-            body, reason = ctl.encode_error(code, text), f"{code}: {text}"
+            until = exc.until if isinstance(exc, ctl.RequestRefused) else None
+            body, reason = ctl.encode_error(code, text, until), f"{code}: {text}"
         if self.audit is not None and op not in QUIET_OPS:
             self.audit.append(
                 time=int(self.clock()),

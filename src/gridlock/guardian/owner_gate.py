@@ -3,19 +3,15 @@ recovery (a time-locked state machine), the owner's policy settings and the audi
 
 from __future__ import annotations
 
-import contextlib
 import json
-import secrets
 from typing import Any
 
-from gridlock.crypto import codec, transcript
+from gridlock.crypto import transcript
 from gridlock.guardian import audit as audit_mod
 from gridlock.guardian import owner as owner_mod
-from gridlock.guardian import policy as policy_mod
 from gridlock.guardian.core import INTRO, NodeCore
-from gridlock.transport.errors import TransportClosed
 from gridlock.wire import control as ctl
-from gridlock.wire import ops, seal
+from gridlock.wire import ops
 from gridlock.wire.audit import HEAD_LABEL
 
 
@@ -70,24 +66,6 @@ class OwnerGate(NodeCore):
         if not state.check_password(verifier):
             self._save(vault_id, password_failures=[*failures, now])
             raise ctl.RequestRefused(ctl.Refusal.WRONG_PASSWORD, "the password does not match")
-
-    async def _notify(self, state: owner_mod.OwnerState, body: dict[str, Any]) -> None:
-        for client_id in state.notify:
-            pub = self.directory.get(client_id)
-            if pub is None:
-                continue
-            data = seal(
-                self.identity,
-                session_id=secrets.token_bytes(16),
-                protocol="notify",
-                round=0,
-                seq=0,
-                recipient=pub,
-                expires=int(self.clock()) + 3600,
-                body=codec.dumps(body),
-            )
-            with contextlib.suppress(TransportClosed):
-                await self.transport.send(client_id, data)
 
     async def _op_recovery_start(self, op: ops.RecoveryStart) -> ops.RecoveryReply:
         vault_id, new_device, lost_device, verifier = op.vault, op.new_device, op.lost_device, op.verifier
@@ -151,18 +129,6 @@ class OwnerGate(NodeCore):
             self.known_clients.add(notify)
         self._save(vault_id, owner=state.to_meta(), recovery=rec, clients=clients)
         return ops.RecoveryStateReply("finished")
-
-    async def _op_policy_set(self, op: ops.PolicySet) -> ops.PolicyReply:
-        vault_id = op.vault
-        rules = policy_mod.validate_rules(dict(op.rules))
-        pol = policy_mod.PolicyState.from_meta(self._state().get(vault_id))
-        pol.rules = rules
-        self._save(vault_id, policy=pol.to_meta(int(self.clock())))
-        return ops.PolicyReply(rules)
-
-    async def _op_policy_show(self, op: ops.PolicyShow) -> ops.PolicyShowReply:
-        pol = policy_mod.PolicyState.from_meta(self._state().get(op.vault))
-        return ops.PolicyShowReply(pol.rules, self.kind)
 
     async def _op_audit(self, op: ops.Audit) -> ops.AuditReply:
         vault_id, since = op.vault, op.since

@@ -1,35 +1,116 @@
-"""The policy gate: a guardian's own reading of the transaction it is asked to sign, judged by the
-owner's rules (limits, allow-lists, time locks, the watch guardian's hold) before it signs."""
+"""The policy gate and the owner's policy operations at one guardian (SECURITY #18–19).
+
+Before it signs, a guardian reads the transaction it was shown itself (:mod:`gridlock.chains`),
+judges it by its own copy of the owner's policy over its own ledger (:mod:`gridlock.policy`), and
+counts it — the ledger entries go into the same store transaction as the session claim.  A hold is
+recorded and the owner's devices told at once; the client gets a ``held`` refusal with its end time.
+"""
 
 from __future__ import annotations
 
+from gridlock import chains
 from gridlock.chains.context import TxContext
 from gridlock.crypto.keyshare import KeyShare
-from gridlock.guardian import policy as policy_mod
-from gridlock.guardian import txcheck
+from gridlock.errors import DecodeError, GridlockError
 from gridlock.guardian.core import NodeCore
+from gridlock.guardian.policy import VaultPolicy
+from gridlock.policy import Policy, Spend, horizon, judge
 from gridlock.wire import control as ctl
+from gridlock.wire import ops
+
+WATCH = "watch"
+
+
+def read_spend(ctx: TxContext, scheme: str, public_key: bytes) -> tuple[frozenset[bytes], Spend]:
+    """Every hash a signer may sign for ``ctx`` and what it moves, by the chain's adapter; typed
+    errors for a transaction the chain library cannot read (a malformed *context* never gets here:
+    the request carrying it is refused when decoded, :mod:`gridlock.wire.ops`)."""
+    adapter = chains.get(ctx.chain)
+    try:
+        derived = adapter.derive(ctx, scheme, public_key)
+    except GridlockError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:  # a library's own error for input it cannot read
+        raise DecodeError(f"{ctx.chain}: malformed transaction ({exc})") from None
+    return derived.hashes, Spend(ctx.chain, derived.movements, ctx.digest())
 
 
 class PolicyGate(NodeCore):
-    def _policy_gate(self, vault_id: str, share: KeyShare, message: bytes, tx: TxContext | None) -> None:
-        """Re-derive what a chain transaction asks to sign, judge it by this guardian's policy, and
-        count it."""
+    def _policy(self, vault_id: str) -> VaultPolicy:
+        """The vault's policy state now (a loosening whose time came is applied, and saved)."""
+        stored = VaultPolicy.from_meta(self._state().get(vault_id))
+        now = stored.current(int(self.clock()))
+        if now is not stored:
+            self._save(vault_id, policy=now.to_meta())
+        return now
+
+    async def _policy_gate(
+        self, vault_id: str, share: KeyShare, message: bytes, tx: TxContext | None, signers: tuple[str, ...]
+    ) -> None:
+        """Judge one signature request; count it (written with the session claim) or refuse it."""
         spend = None
         if tx is not None:
-            allowed, spend = txcheck.derive(tx, share.scheme, share.public_key)
+            allowed, spend = read_spend(tx, share.scheme, share.public_key)
             if message not in allowed:
                 raise ctl.RequestRefused(
                     ctl.Refusal.HASH_MISMATCH,
                     "the message to sign is not a hash of the transaction shown (refused, logged)",
                 )
+        policy = self._policy(vault_id).active
+        watching = self.kind == WATCH
         now = int(self.clock())
-        pol = policy_mod.PolicyState.from_meta(self._state().get(vault_id))
-        try:
-            pol.check(spend, now=now, watch=self.kind == "watch")
-            # counted when it passes, before the run: a signing run that fails at this guardian may
-            # still hand the signature to a co-signer (DKLs23's last round is not fair), so a spend
-            # the guardian agreed to is a spend; the same transaction counts once however it ends
-            pol.record(spend, now)
-        finally:
-            self._save(vault_id, policy=pol.to_meta(now))  # new holds too
+        span = horizon(policy, watching)
+        ledger = self.keystore.ledger(vault_id, now - span) if span else []
+        paid: frozenset[str] = frozenset()
+        if watching and spend is not None:
+            paid = self.keystore.paid_before(vault_id, spend.chain, spend.destinations)
+        decision = judge(policy, spend, signers=signers, ledger=ledger, now=now, watching=watching, paid_before=paid)
+        # counted when it passes, before the run: a signing run that fails at this guardian may
+        # still hand the signature to a co-signer (DKLs23's last round is not fair), so a spend the
+        # guardian agreed to is a spend; the same transaction counts once however it ends
+        self._state().record(vault_id, decision.record)
+        if decision.notice is not None:
+            await self._notify(self._owner(vault_id), {"vault": vault_id, "guardian": self.id, **decision.notice})
+        if decision.refusal is not None:
+            raise decision.refusal
+
+    # --- the owner's operations ----------------------------------------------------------------------
+    async def _op_policy_set(self, op: ops.PolicySet) -> ops.PolicyReply:
+        requested = Policy.from_doc(op.rules)
+        before = self._policy(op.vault)
+        after = before.request(requested, int(self.clock()))
+        self._save(op.vault, policy=after.to_meta())
+        if after.pending is not None:
+            await self._notify(
+                self._owner(op.vault),
+                {
+                    "vault": op.vault,
+                    "event": "policy-loosening",
+                    "unlock_at": after.pending.unlock_at,
+                    "reasons": list(after.pending.reasons),
+                    "guardian": self.id,
+                },
+            )
+        return self._policy_reply(after)
+
+    async def _op_policy_cancel(self, op: ops.PolicyCancel) -> ops.PolicyReply:
+        state = self._policy(op.vault)
+        if state.pending is None:
+            raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "no policy change is waiting on this vault")
+        after = VaultPolicy(state.active)
+        self._save(op.vault, policy=after.to_meta())
+        return self._policy_reply(after)
+
+    async def _op_policy_show(self, op: ops.PolicyShow) -> ops.PolicyReply:
+        return self._policy_reply(self._policy(op.vault))
+
+    def _policy_reply(self, state: VaultPolicy) -> ops.PolicyReply:
+        p = state.pending
+        return ops.PolicyReply(
+            rules=state.active.to_doc(),
+            fingerprint=state.active.fingerprint(),
+            kind=self.kind,
+            pending={} if p is None else p.policy.to_doc(),
+            unlock_at=0 if p is None else p.unlock_at,
+            reasons=[] if p is None else list(p.reasons),
+        )

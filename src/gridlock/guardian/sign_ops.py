@@ -44,7 +44,7 @@ class SigningOperations(PolicyGate, NodeCore):
         vault_id, message, nonce = op.vault, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
-        self._policy_gate(vault_id, share, message, op.tx)
+        await self._policy_gate(vault_id, share, message, op.tx, op.signers)
         sid = session_id("sign", vault_id, share.epoch, members, nonce)
         if share.scheme == ECDSA:
             pre = await self._presign(vault_id, share, sid + b"p", members, signers)
@@ -98,7 +98,7 @@ class SigningOperations(PolicyGate, NodeCore):
         vault_id, presig_id, digest, nonce = op.vault, op.presignature, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
-        self._policy_gate(vault_id, share, digest, op.tx)
+        await self._policy_gate(vault_id, share, digest, op.tx, op.signers)
         sid = session_id("online", vault_id, share.epoch, members, nonce)
         self._claim(vault_id, share.epoch, sid)
         pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)

@@ -40,6 +40,8 @@ class Refusal(StrEnum):
     NO_RECOVERY = "no-recovery"
     NOT_A_MEMBER = "not-a-member"
     POLICY = "policy"
+    POLICY_MISMATCH = "policy-mismatch"
+    RAW_SIGNING = "raw-signing"
     RATE_LIMITED = "rate-limited"
     RECOVERY_PENDING = "recovery-pending"
     REPLAY = "replay"
@@ -47,6 +49,7 @@ class Refusal(StrEnum):
     TIME_LOCKED = "time-locked"
     UNAUTHORISED = "unauthorised"
     UNKNOWN_VAULT = "unknown-vault"
+    WATCH_REQUIRED = "watch-required"
     WRONG_KEY = "wrong-key"
     WRONG_PASSWORD = "wrong-password"  # noqa: S105 -- a refusal code, not a password
     PROTOCOL_ABORT = "protocol-abort"
@@ -56,13 +59,17 @@ class Refusal(StrEnum):
 
 
 class RequestRefused(GridlockError):
-    """A guardian refused a request; ``code`` is stable for programs, ``reason`` the message for people."""
+    """A guardian refused a request; ``code`` is stable for programs, ``reason`` the message for people,
+    ``until`` (a ``held`` refusal) the time the hold ends."""
 
-    def __init__(self, code: Refusal | str, message: str, guardian: str | None = None) -> None:
+    def __init__(
+        self, code: Refusal | str, message: str, guardian: str | None = None, *, until: int | None = None
+    ) -> None:
         known = code in Refusal._value2member_map_
         self.code = Refusal(code) if known else Refusal.ERROR
         self.reason = message if known else f"{code}: {message}"  # never wrapped twice by another layer
         self.guardian = guardian
+        self.until = until
         who = f"guardian {guardian} " if guardian else ""
         super().__init__(f"{who}refused ({self.code}): {self.reason}")
 
@@ -91,8 +98,11 @@ def encode_reply(result: Mapping[str, Any]) -> bytes:
     return codec.dumps_checked({0: True, 1: dict(result)})
 
 
-def encode_error(code: Refusal, message: str) -> bytes:
-    return codec.dumps({0: False, 1: {0: str(code), 1: message[:1000]}})
+def encode_error(code: Refusal, message: str, until: int | None = None) -> bytes:
+    body: dict[int, Any] = {0: str(code), 1: message[:1000]}
+    if until is not None:
+        body[2] = until
+    return codec.dumps({0: False, 1: body})
 
 
 def decode_reply(data: bytes, guardian: str) -> dict[str, Any]:
@@ -102,7 +112,10 @@ def decode_reply(data: bytes, guardian: str) -> dict[str, Any]:
     if ok is True and isinstance(body, dict) and all(isinstance(k, str) for k in body):
         return body
     if ok is False and isinstance(body, dict) and isinstance(body.get(0), str) and isinstance(body.get(1), str):
-        raise RequestRefused(body[0], body[1], guardian)
+        until = body.get(2)
+        if set(body) - {0, 1, 2} or not (until is None or (type(until) is int and 0 <= until < 2**63)):
+            raise DecodeError("malformed refusal")
+        raise RequestRefused(body[0], body[1], guardian, until=until)
     raise DecodeError("malformed reply")
 
 

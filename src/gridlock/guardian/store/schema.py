@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from gridlock.guardian.store.errors import Corrupted, KeystoreError, KeystoreLocked, StorageError
 from gridlock.guardian.store.generation import fsync_dir
+from gridlock.guardian.store.ledger_rows import LEDGER_SCHEMA
 
 if TYPE_CHECKING:
     from gridlock.guardian.store.sqlite import Keystore
@@ -86,19 +87,26 @@ CREATE TABLE sessions (
     FOREIGN KEY (vault_id, epoch) REFERENCES shares (vault_id, epoch)
 ) WITHOUT ROWID;
 """
+    + LEDGER_SCHEMA
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Current schema version; a database with an older one is upgraded through :data:`MIGRATIONS`."""
 
 Migration = Callable[["Keystore", sqlite3.Connection], None]
 
 
 def _add_sessions_table(_: Keystore, db: sqlite3.Connection) -> None:
-    db.execute(SCHEMA[SCHEMA.index("CREATE TABLE sessions") :])
+    db.execute(SCHEMA[SCHEMA.index("CREATE TABLE sessions") : SCHEMA.index("CREATE TABLE ledger")])
 
 
-MIGRATIONS: dict[int, Migration] = {1: _add_sessions_table}
+def _add_ledger_table(_: Keystore, db: sqlite3.Connection) -> None:
+    for statement in LEDGER_SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_sessions_table, 2: _add_ledger_table}
 """Migration hook: ``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1``.  It runs inside
 a write transaction after the secret was checked (so it may re-encrypt with the keystore's sealer)."""
 
@@ -126,6 +134,8 @@ def sqlite_errors() -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise translate(exc) from None
+    except UnicodeDecodeError:  # damaged text on disk (the schema or a row) that SQLite hands back
+        raise Corrupted("the keystore database is damaged (text that is not UTF-8)") from None
 
 
 # --- creating and opening ------------------------------------------------------------------------------

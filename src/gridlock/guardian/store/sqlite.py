@@ -43,9 +43,11 @@ from gridlock.guardian.store.errors import (
     UnsupportedVersion,
 )
 from gridlock.guardian.store.generation import GenerationFile
+from gridlock.guardian.store.ledger_rows import LedgerRows
 from gridlock.guardian.store.protocol import VaultRecord
 from gridlock.guardian.store.rows import ShareRow, Tables, VaultRow, epochs
 from gridlock.guardian.store.sealing import SALT_BYTES, Sealer, check_secret
+from gridlock.policy.ledger import Entry
 
 __all__ = ["Keystore"]
 
@@ -128,6 +130,7 @@ class Keystore:
             raise Corrupted("the keystore's generation counter is damaged")
         sealer = Sealer(secret, salt)
         self._tables = Tables(sealer)
+        self._ledger = LedgerRows(sealer)
         self._gen_file = GenerationFile(self._path, salt, sealer.mac_key)
         self._generation = generation
         sealer.check_key(kcv)
@@ -185,9 +188,11 @@ class Keystore:
                 generation = self._generation + 1
                 db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (generation,))
                 db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, UnicodeDecodeError) as exc:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
+                if isinstance(exc, UnicodeDecodeError):
+                    raise Corrupted("the keystore database is damaged (text that is not UTF-8)") from None
                 raise schema.translate(exc) from None
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
@@ -346,6 +351,7 @@ class Keystore:
         vault_id = rules.check_vault_id(vault_id)
         with self._write(erase=True) as db:
             self._tables.need_vault(db, vault_id)
+            self._ledger.delete_vault(db, vault_id)
             self._tables.delete_vault(db, vault_id)
 
     def active_share(self, vault_id: str) -> KeyShare:
@@ -419,16 +425,38 @@ class Keystore:
             raise Corrupted(f"the metadata of vault {vault_id!r} is damaged")
         return value
 
-    def set_metadata(self, vault_id: str, metadata: Mapping[str, Any]) -> None:
-        """Replace the vault's metadata (public: never put secrets here)."""
+    def set_metadata(self, vault_id: str, metadata: Mapping[str, Any] | None, *, ledger: Sequence[Entry] = ()) -> None:
+        """Replace the vault's metadata (public: never put secrets here) and append ``ledger``
+        entries, in one transaction."""
         vault_id = rules.check_vault_id(vault_id)
-        text = rules.encode_metadata(metadata)
+        text = None if metadata is None else rules.encode_metadata(metadata)
         with self._write() as db:
-            self._tables.write_metadata(db, self._tables.need_vault(db, vault_id), text)
+            vault = self._tables.need_vault(db, vault_id)
+            if text is not None:
+                self._tables.write_metadata(db, vault, text)
+            self._ledger.add(db, vault_id, ledger)
+
+    def ledger(self, vault_id: str, since: int) -> list[Entry]:
+        """The vault's policy-ledger entries from time ``since`` on, oldest first."""
+        vault_id = rules.check_vault_id(vault_id)
+        with self._read() as db:
+            return self._ledger.since(db, vault_id, since)
+
+    def paid_before(self, vault_id: str, chain: str, destinations: Sequence[str]) -> frozenset[str]:
+        """Which of ``destinations`` the vault ever paid on ``chain`` (the watch guardian's question)."""
+        vault_id = rules.check_vault_id(vault_id)
+        with self._read() as db:
+            return self._ledger.paid(db, vault_id, chain, destinations)
 
     # -- single-use items --------------------------------------------------------------------------------------
     def claim_session(
-        self, vault_id: str, epoch: int, session_id: bytes, *, metadata: Mapping[str, Any] | None = None
+        self,
+        vault_id: str,
+        epoch: int,
+        session_id: bytes,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        ledger: Sequence[Entry] = (),
     ) -> None:
         """Record, durably, that protocol session ``session_id`` runs with this epoch's share —
         with ``metadata``, in the same transaction as the vault's new metadata (a guardian writes a
@@ -449,6 +477,7 @@ class Keystore:
             self._tables.add_claim(db, vault_id, epoch, session_id)
             if text is not None:
                 self._tables.write_metadata(db, self._tables.need_vault(db, vault_id), text)
+            self._ledger.add(db, vault_id, ledger)
 
     def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Store a batch of presignatures ``(item_id, secret_blob)`` for a pending or active epoch

@@ -182,19 +182,28 @@ class ExportReply(Reply):
 
 @dataclass(frozen=True)
 class PolicyReply(Reply):
-    """The policy rules a guardian now enforces for the vault."""
+    """The policy a guardian enforces for the vault (its document and fingerprint), its role (a watch
+    guardian holds and notifies), and a loosening that waits (``pending``, empty when none, until
+    ``unlock_at``, with the reasons it loosens)."""
 
-    KINDS: ClassVar[Mapping[str, type]] = {"rules": dict}
+    KINDS: ClassVar[Mapping[str, type]] = {
+        "rules": dict,
+        "fingerprint": str,
+        "kind": str,
+        "pending": dict,
+        "unlock_at": int,
+        "reasons": list,
+    }
     rules: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class PolicyShowReply(Reply):
-    """The rules and the guardian's role (a watch guardian holds and notifies)."""
-
-    KINDS: ClassVar[Mapping[str, type]] = {"rules": dict, "kind": str}
-    rules: dict[str, Any]
+    fingerprint: str
     kind: str
+    pending: dict[str, Any]
+    unlock_at: int
+    reasons: list[str]
+
+    def _check_items(self) -> None:
+        if not all(isinstance(r, str) for r in self.reasons):
+            raise DecodeError("policy reasons must be text")
 
 
 @dataclass(frozen=True)

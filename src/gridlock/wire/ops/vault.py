@@ -207,10 +207,19 @@ class RecoveryCancel(_NonceOnly):
 
 
 @dataclass(frozen=True)
+class PolicyCancel(_NonceOnly):
+    """Drop the policy loosening that waits on this vault (the owner's devices are told of one)."""
+
+    NAME: ClassVar[str] = "policy-cancel"
+
+
+@dataclass(frozen=True)
 class Reshare(Op):
     """Deal the key of epoch ``epoch`` (held by ``old_members``) from ``dealers`` to ``committee``.
 
     A guardian that stays keeps its index.  ``owner`` registers the owner with a new holder.
+    ``policy`` is the owner's policy document: a staying holder refuses the reshare unless it is the
+    one it enforces (same fingerprint), and a new holder starts enforcing it.
     """
 
     NAME: ClassVar[str] = "reshare"
@@ -225,6 +234,7 @@ class Reshare(Op):
     committee: Mapping[int, str]
     threshold: int
     owner: Mapping[str, Any] | None = None
+    policy: Mapping[str, Any] | None = None
     approvals: tuple[Approval, ...] = ()
 
     def __post_init__(self) -> None:
@@ -238,6 +248,8 @@ class Reshare(Op):
         check_int("threshold", self.threshold, 2, len(self.committee))
         if self.owner is not None and not isinstance(self.owner, Mapping):
             raise InvalidParameterError("owner is a registration map")
+        if self.policy is not None and not isinstance(self.policy, Mapping):
+            raise InvalidParameterError("policy is a policy document")
         check_approvals(self.approvals)
 
     @classmethod
@@ -253,6 +265,7 @@ class Reshare(Op):
             p.members("committee"),
             p.integer("threshold"),
             p.mapping("owner") if p.has("owner") else None,
+            p.mapping("policy") if p.has("policy") else None,
             p.approvals(),
         )
 
@@ -272,6 +285,7 @@ class Repair(Op):
     helpers: tuple[str, ...]
     lost: str
     owner: Mapping[str, Any] | None = None
+    policy: Mapping[str, Any] | None = None  # as in Reshare
     approvals: tuple[Approval, ...] = ()
 
     def __post_init__(self) -> None:
@@ -284,6 +298,8 @@ class Repair(Op):
         check_text("the lost holder", self.lost)
         if self.owner is not None and not isinstance(self.owner, Mapping):
             raise InvalidParameterError("owner is a registration map")
+        if self.policy is not None and not isinstance(self.policy, Mapping):
+            raise InvalidParameterError("policy is a policy document")
         check_approvals(self.approvals)
 
     @classmethod
@@ -298,5 +314,6 @@ class Repair(Op):
             p.ids("helpers"),
             p.text("lost"),
             p.mapping("owner") if p.has("owner") else None,
+            p.mapping("policy") if p.has("policy") else None,
             p.approvals(),
         )
