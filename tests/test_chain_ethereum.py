@@ -22,6 +22,7 @@ from hexbytes import HexBytes
 
 from gridlock import local
 from gridlock.chains import ethereum
+from gridlock.chains.movement import Movement
 from gridlock.errors import DecodeError, GridlockError, SignatureError
 
 RECIPIENT = to_checksum_address("0x" + "42" * 20)
@@ -160,7 +161,11 @@ def test_erc20_transfer_is_summarised() -> None:
     data = bytes.fromhex("a9059cbb") + bytes(12) + bytes.fromhex("11" * 20) + (5000).to_bytes(32, "big")
     tx = {"chainId": 1, "nonce": 3, "maxFeePerGas": 2, "maxPriorityFeePerGas": 1, "gas": 60000, "to": token}
     summary = ethereum.summarize({**tx, "data": data})
-    assert summary.token_transfer == ethereum.TokenTransfer(token, to_checksum_address("0x" + "11" * 20), 5000)
+    assert summary.movements == (
+        Movement.call(token, 0),
+        Movement.transfer(to_checksum_address("0x" + "11" * 20), 5000, token),
+        Movement.fee(60000 * 2),
+    )
     assert summary.recipients == ()  # no native value moves
 
 

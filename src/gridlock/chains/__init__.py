@@ -3,8 +3,9 @@
 No network, no clocks, no disk.  Imports nothing above :mod:`gridlock.crypto` (DESIGN §2); the
 signer arrives through the :class:`Signer` seam (``gridlock.local.LocalSigner`` or a ``Vault``).
 
-* :class:`TxContext` (``BitcoinTx``, ``EthereumTx``, ``SolanaTx``, ``CosmosTx``): the transaction a
-  sign request shows the guardians, with its one wire encoding (:mod:`gridlock.chains.context`).
+* :class:`TxContext` (``BitcoinTx``, ``EthereumTx``, ``SolanaTx``, ``CosmosTx``; ``EthereumMessage``
+  and ``EthereumTypedData`` for signed messages): the transaction a sign request shows the guardians,
+  with its one wire encoding (:mod:`gridlock.chains.context`).
 * :func:`get` (``chains.get("ethereum")``): the chain's :class:`ChainAdapter` — address, transaction
   files, summary, the hashes to sign, the guardian's re-derivation, attaching signatures
   (:mod:`gridlock.chains.adapter`; the adapters in :mod:`gridlock.chains.adapters`).
@@ -26,7 +27,9 @@ from gridlock.chains.context import (
     CHAINS,
     BitcoinTx,
     CosmosTx,
+    EthereumMessage,
     EthereumTx,
+    EthereumTypedData,
     SolanaTx,
     TxContext,
     TxContextError,
@@ -40,7 +43,9 @@ __all__ = [
     "ChainAdapter",
     "CosmosTx",
     "Derived",
+    "EthereumMessage",
     "EthereumTx",
+    "EthereumTypedData",
     "SignedTx",
     "Signer",
     "SolanaTx",

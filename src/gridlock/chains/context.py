@@ -8,12 +8,18 @@ per chain, checked when built, encoded by :meth:`TxContext.to_wire` and decoded 
 the guardian (reading one).  A missing, extra or ill-typed field is a :class:`TxContextError`
 naming the field, never a silently skipped check.
 
-The wire form (a CBOR map, unchanged from before the type existed)::
+The wire form (a CBOR map; the first four unchanged from before the type existed)::
 
     {"chain": "bitcoin",  "psbt": <base64 text of a BIP174 PSBT>, "network": "mainnet" | "regtest" | ...}
     {"chain": "ethereum", "json": <the transaction as a JSON object, eth-account field names>}
     {"chain": "solana",   "tx": <the serialised transaction bytes>}
     {"chain": "cosmos",   "sign_doc": <SIGN_MODE_DIRECT SignDoc bytes>, "prefix": <bech32 account prefix>}
+    {"chain": "ethereum", "message": <the bytes of an EIP-191 personal_sign message>}
+    {"chain": "ethereum", "typed_data": <an EIP-712 message as a JSON object: types, primaryType, domain, message>}
+
+A chain with several forms (Ethereum: a transaction, a personal message, typed data) is told apart
+by the one field each form has; a map with none of them is read as the chain's first form, so the
+error names that form's missing field.
 
 The checks here are of the *shape* (types, encodings, sizes, known network); whether the transaction
 parses, and what it spends, is the chain adapter's reading (:mod:`gridlock.chains.adapter`), done
@@ -26,7 +32,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -38,7 +46,9 @@ __all__ = [
     "MAX_TX_BYTES",
     "BitcoinTx",
     "CosmosTx",
+    "EthereumMessage",
     "EthereumTx",
+    "EthereumTypedData",
     "SolanaTx",
     "TxContext",
     "TxContextError",
@@ -46,6 +56,7 @@ __all__ = [
 ]
 
 MAX_TX_BYTES = 1 << 20  # far above any chain's largest transaction; bounds what a guardian parses
+MAX_JSON_DEPTH = 64  # a transaction nests 3 deep, EIP-712 typed data ~6 (its structs at most 32)
 PSBT_MAGIC = b"psbt\xff"  # BIP174
 
 
@@ -108,9 +119,10 @@ class TxContext:
         chain = obj.get("chain")
         if not isinstance(chain, str):
             raise TxContextError("the transaction context has no 'chain' (text)", "chain")
-        cls = _BY_CHAIN.get(chain)
-        if cls is None:
+        forms = _BY_CHAIN.get(chain)
+        if forms is None:
             raise TxContextError(f"unknown chain {chain[:40]!r}; one of: {', '.join(CHAINS)}", "chain")
+        cls = next((c for c in forms if fields(c)[0].name in obj), forms[0])
         names = [f.name for f in fields(cls)]
         extra = sorted(str(k) for k in obj if k not in {"chain", *names})
         if extra:
@@ -199,6 +211,41 @@ def _json_ready(v: Any) -> Any:
     return v
 
 
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in ``text`` (brackets inside strings skipped; an unclosed
+    string only makes the count larger), found before parsing: the json module's C parser can
+    exhaust the C stack on deep input (SECURITY #29)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate(_BRACKET_STEP[c] for c in brackets), default=0)
+
+
+def _json_object(chain: str, name: str, value: object, what: str) -> dict[str, Any]:
+    text = _text(chain, name, value, what)
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise TxContextError(f"{chain}: '{name}' nests deeper than {MAX_JSON_DEPTH} levels", name)
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise TxContextError(f"{chain}: '{name}' is not JSON ({exc})", name) from None
+    if not isinstance(obj, dict):
+        raise TxContextError(f"{chain}: '{name}' must hold a JSON object", name)
+    return obj
+
+
+def _json_text(chain: str, name: str, obj: Mapping[str, Any], what: str) -> str:
+    if not isinstance(obj, Mapping):
+        raise TxContextError(f"{chain}: {what} must be a map", name)
+    try:
+        return json.dumps(_json_ready(obj), sort_keys=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise TxContextError(f"{chain}: {what} cannot be written as JSON ({exc})", name) from None
+
+
 @dataclass(frozen=True)
 class EthereumTx(TxContext):
     """An unsigned Ethereum transaction (legacy EIP-155, EIP-2930 or EIP-1559) as a JSON object."""
@@ -207,13 +254,7 @@ class EthereumTx(TxContext):
     json: str
 
     def _check(self) -> None:
-        text = _text(self.chain, "json", self.json, "the transaction as JSON text")
-        try:
-            tx = json.loads(text)
-        except ValueError as exc:
-            raise TxContextError(f"ethereum: 'json' is not JSON ({exc})", "json") from None
-        if not isinstance(tx, dict):
-            raise TxContextError("ethereum: 'json' must hold a JSON object", "json")
+        _json_object(self.chain, "json", self.json, "the transaction as JSON text")
 
     @property
     def tx(self) -> dict[str, Any]:
@@ -224,13 +265,67 @@ class EthereumTx(TxContext):
     @classmethod
     def of(cls, tx: Mapping[str, Any]) -> EthereumTx:
         """From a transaction dict; bytes values become ``0x`` hex (same transaction for eth-account)."""
-        if not isinstance(tx, Mapping):
-            raise TxContextError("ethereum: the transaction must be a map of eth-account fields", "json")
-        try:
-            text = json.dumps(_json_ready(tx), sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise TxContextError(f"ethereum: the transaction cannot be written as JSON ({exc})", "json") from None
-        return cls(text)
+        return cls(_json_text(cls.chain, "json", tx, "the transaction (eth-account fields)"))
+
+
+@dataclass(frozen=True)
+class EthereumMessage(TxContext):
+    """An EIP-191 ``personal_sign`` message (version byte 0x45): the signer signs
+    keccak256(``"\\x19Ethereum Signed Message:\\n" ‖ len(message) ‖ message``) of these bytes."""
+
+    chain: ClassVar[str] = "ethereum"
+    message: bytes
+
+    def _check(self) -> None:
+        if not isinstance(self.message, bytes):
+            raise TxContextError("ethereum: 'message' must be the message (bytes)", "message")
+        if len(self.message) > MAX_TX_BYTES:
+            raise TxContextError(f"ethereum: 'message' is larger than {MAX_TX_BYTES} bytes", "message")
+
+    @classmethod
+    def of(cls, message: bytes | str) -> EthereumMessage:
+        """From the message's bytes, or text (signed as its UTF-8 bytes, as wallets do)."""
+        if isinstance(message, str):
+            return cls(message.encode())
+        if isinstance(message, bytearray | memoryview):
+            return cls(bytes(message))
+        return cls(message)
+
+
+TYPED_DATA_KEYS = frozenset({"types", "primaryType", "domain", "message"})
+
+
+@dataclass(frozen=True)
+class EthereumTypedData(TxContext):
+    """An EIP-712 message to sign (``eth_signTypedData_v4``) as a JSON object with exactly ``types``,
+    ``primaryType``, ``domain`` and ``message``."""
+
+    chain: ClassVar[str] = "ethereum"
+    typed_data: str
+
+    def _check(self) -> None:
+        obj = _json_object(self.chain, "typed_data", self.typed_data, "the EIP-712 message as JSON text")
+        if set(obj) != TYPED_DATA_KEYS:
+            raise TxContextError(
+                f"ethereum: 'typed_data' must have exactly {', '.join(sorted(TYPED_DATA_KEYS))}", "typed_data"
+            )
+        if not isinstance(obj["primaryType"], str) or not all(
+            isinstance(obj[k], dict) for k in ("types", "domain", "message")
+        ):
+            raise TxContextError(
+                "ethereum: 'typed_data' has a text primaryType and objects types, domain, message", "typed_data"
+            )
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The typed data dict (as eth-account's ``encode_typed_data(full_message=...)`` takes it)."""
+        out: dict[str, Any] = json.loads(self.typed_data)
+        return out
+
+    @classmethod
+    def of(cls, typed_data: Mapping[str, Any]) -> EthereumTypedData:
+        """From the typed data dict; bytes values become ``0x`` hex (hashed alike by eth-account)."""
+        return cls(_json_text(cls.chain, "typed_data", typed_data, "the EIP-712 message"))
 
 
 @dataclass(frozen=True)
@@ -263,5 +358,11 @@ class CosmosTx(TxContext):
         return self.prefix
 
 
-_BY_CHAIN: dict[str, type[TxContext]] = {c.chain: c for c in (BitcoinTx, EthereumTx, SolanaTx, CosmosTx)}
+# each chain's forms, its first the one a map without any form's own field is read as
+_BY_CHAIN: dict[str, tuple[type[TxContext], ...]] = {
+    "bitcoin": (BitcoinTx,),
+    "ethereum": (EthereumTx, EthereumMessage, EthereumTypedData),
+    "solana": (SolanaTx,),
+    "cosmos": (CosmosTx,),
+}
 CHAINS = tuple(_BY_CHAIN)

@@ -15,7 +15,9 @@ what a threshold signer needs on top of it:
 Guardians re-derive what they sign from the transaction itself (SECURITY #19): :func:`signing_hash`,
 :func:`message_hash` and :func:`typed_data_hash` return exactly the 32-byte digest that
 :func:`sign_transaction`, :func:`sign_message` and :func:`sign_typed_data` hand to the signer, and
-:func:`summarize` reports recipients, amounts, fee bound and chain id next to that digest.
+:func:`summarize`, :func:`summarize_message` and :func:`summarize_typed_data` report next to that
+digest everything it moves (:mod:`gridlock.chains.ethereum_calldata` for transactions,
+:mod:`gridlock.chains.ethereum_typed` for EIP-712 permits; a personal message moves nothing).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from coincurve import PublicKey
-from eth_abi.abi import decode as abi_decode
 from eth_account._utils.legacy_transactions import (
     Transaction as LegacyTransaction,
 )
@@ -39,6 +40,8 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_keys.datatypes import PublicKey as EthPublicKey
 from eth_utils.address import to_checksum_address
 
+from gridlock.chains import ethereum_calldata, ethereum_typed
+from gridlock.chains.movement import UNBOUNDED, Movement
 from gridlock.chains.signer import Signer, signer_public_key
 from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
@@ -47,8 +50,8 @@ __all__ = [
     "SCHEME",
     "ChainIdError",
     "EthereumError",
+    "MessageSummary",
     "SignerMismatchError",
-    "TokenTransfer",
     "TransactionSummary",
     "TypedDataSummary",
     "address",
@@ -58,6 +61,7 @@ __all__ = [
     "sign_typed_data",
     "signing_hash",
     "summarize",
+    "summarize_message",
     "summarize_typed_data",
     "typed_data_hash",
 ]
@@ -68,7 +72,6 @@ NONCE_LIMIT = 2**64 - 1  # EIP-2681: nonce < 2**64 - 1
 GAS_LIMIT = 2**64
 CHAIN_ID_LIMIT = 2**64  # chain ids are uint64 in every client
 TRANSACTION_TYPES = (0, 1, 2)
-ERC20_TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
 
 _FIELDS = {
     0: {"chainId", "nonce", "gasPrice", "gas", "to", "value", "data"},
@@ -95,15 +98,6 @@ class SignerMismatchError(EthereumError):
 
 
 @dataclass(frozen=True)
-class TokenTransfer:
-    """An ERC-20 ``transfer(address,uint256)`` call found in the transaction data."""
-
-    token: str
-    recipient: str
-    amount: int
-
-
-@dataclass(frozen=True)
 class TransactionSummary:
     """What a transaction does, and the digest a guardian is asked to sign for it."""
 
@@ -119,13 +113,23 @@ class TransactionSummary:
     max_priority_fee_per_gas: int | None  # type 2
     max_fee: int  # wei: gas × (gasPrice or maxFeePerGas), the most the sender can pay in fees
     access_list: tuple[tuple[str, tuple[bytes, ...]], ...]
-    token_transfer: TokenTransfer | None
+    movements: tuple[Movement, ...]  # everything it moves, the fee bound last (ethereum_calldata)
     signing_hash: bytes
 
     @property
     def recipients(self) -> tuple[tuple[str, int], ...]:
-        """(address, wei) of native value moved; an ERC-20 transfer is in :attr:`token_transfer`."""
+        """(address, wei) of native value moved; tokens are in :attr:`movements`."""
         return ((self.to, self.value),) if self.to is not None and self.value else ()
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """An EIP-191 ``personal_sign`` message (version 0x45): it moves nothing, only the digest is signed."""
+
+    message: bytes
+    text: str | None  # the message as UTF-8 text, when it is printable text
+    movements: tuple[Movement, ...]
+    signing_hash: bytes
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ class TypedDataSummary:
     chain_id: int | None
     verifying_contract: str | None
     message: dict[str, Any]
+    movements: tuple[Movement, ...]  # what the signature lets others take (ethereum_typed)
     signing_hash: bytes
 
 
@@ -277,12 +282,13 @@ def signing_hash(tx: Mapping[str, Any]) -> bytes:
 
 
 def summarize(tx: Mapping[str, Any]) -> TransactionSummary:
-    """Recipients, amounts, fee bound, chain id and signing hash of an unsigned transaction dict."""
+    """Everything an unsigned transaction dict moves (fee bound included), its chain id and signing hash."""
     tx_type, chain_id, unsigned, _ = _unsigned(tx)
     d = _as_dict(unsigned)
     to = _checksum(d["to"]) if d["to"] else None
     data = bytes(d["data"])
     fee_rate = d["gasPrice"] if "gasPrice" in d else d["maxFeePerGas"]
+    max_fee = d["gas"] * fee_rate
     access = tuple(
         (_checksum(entry["address"]), tuple(int(k).to_bytes(32, "big") for k in entry["storageKeys"]))
         for entry in d.get("accessList", ())
@@ -298,21 +304,11 @@ def summarize(tx: Mapping[str, Any]) -> TransactionSummary:
         gas_price=d.get("gasPrice"),
         max_fee_per_gas=d.get("maxFeePerGas"),
         max_priority_fee_per_gas=d.get("maxPriorityFeePerGas"),
-        max_fee=d["gas"] * fee_rate,
+        max_fee=max_fee,
         access_list=access,
-        token_transfer=_token_transfer(to, data),
+        movements=(*ethereum_calldata.read(to, d["value"], data), Movement.fee(min(max_fee, UNBOUNDED))),
         signing_hash=bytes(unsigned.hash()),
     )
-
-
-def _token_transfer(to: str | None, data: bytes) -> TokenTransfer | None:
-    if to is None or len(data) != 68 or data[:4] != ERC20_TRANSFER:
-        return None
-    try:
-        recipient, amount = abi_decode(["address", "uint256"], data[4:], strict=True)
-    except Exception:  # not a well-formed transfer call; reported as plain data
-        return None
-    return TokenTransfer(token=to, recipient=_checksum(recipient), amount=int(amount))
 
 
 def _check_signer(signer: Signer) -> bytes:
@@ -368,6 +364,19 @@ def _personal(message: bytes | str) -> SignableMessage:
 def message_hash(message: bytes | str) -> bytes:
     """The EIP-191 ``personal_sign`` digest of ``message`` (bytes as given, or UTF-8 text)."""
     return bytes(_hash_eip191_message(_personal(message)))
+
+
+def summarize_message(message: bytes | str) -> MessageSummary:
+    """A ``personal_sign`` message, its text if it is text, and its digest; it moves nothing."""
+    digest = message_hash(message)
+    raw = message.encode() if isinstance(message, str) else bytes(message)
+    try:
+        text: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and not text.replace("\n", "").isprintable():
+        text = None
+    return MessageSummary(message=raw, text=text, movements=(), signing_hash=digest)
 
 
 def _signature65(recid: int, r: int, s: int) -> bytes:
@@ -436,8 +445,17 @@ def _maybe_int(value: Any) -> int | None:
     return None
 
 
+def _typed_movements(typed_data: Mapping[str, Any]) -> tuple[Movement, ...]:
+    try:
+        return ethereum_typed.read(typed_data)
+    except GridlockError:
+        raise
+    except Exception as exc:  # hashed already, so not expected; still a typed error, never a crash
+        raise EthereumError(f"invalid EIP-712 typed data: {exc}") from exc
+
+
 def summarize_typed_data(typed_data: Mapping[str, Any]) -> TypedDataSummary:
-    """Domain, primary type and digest of an EIP-712 message."""
+    """Domain, primary type, digest and movements of an EIP-712 message."""
     digest = typed_data_hash(typed_data)
     domain = dict(typed_data.get("domain") or {})
     chain_id = domain.get("chainId")
@@ -448,6 +466,7 @@ def summarize_typed_data(typed_data: Mapping[str, Any]) -> TypedDataSummary:
         chain_id=_maybe_int(chain_id),
         verifying_contract=None if contract is None else _checksum(contract),
         message=dict(typed_data["message"]),
+        movements=_typed_movements(typed_data),
         signing_hash=digest,
     )
 

@@ -20,7 +20,8 @@ Kinds:
 
 ``asset`` is ``""`` for the chain's native coin (wei, satoshi, lamport, the fee denomination's base
 unit) and otherwise the token's identity on its chain (an ERC-20/721/1155 contract address, an SPL
-mint or token account, a Cosmos denom).
+mint or token account, a Cosmos denom).  One ERC-721/1155 token is ``"<contract>#<token id>"``
+(:mod:`gridlock.chains.ethereum_calldata`).
 """
 
 from __future__ import annotations

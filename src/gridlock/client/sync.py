@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from gridlock.chains import SignedTx
@@ -128,6 +128,14 @@ class SyncVault:
         return self._owner._call(
             self.vault.sign_transaction(chain, tx, network=network, signers=signers, on_signature=on_signature)
         )
+
+    def sign_ethereum_message(self, message: bytes | str, *, signers: Sequence[str] | None = None) -> bytes:
+        """:meth:`Vault.sign_ethereum_message <gridlock.client.vault.Vault.sign_ethereum_message>`, blocking."""
+        return self._owner._call(self.vault.sign_ethereum_message(message, signers=signers))
+
+    def sign_typed_data(self, typed_data: Mapping[str, Any], *, signers: Sequence[str] | None = None) -> bytes:
+        """:meth:`Vault.sign_typed_data <gridlock.client.vault.Vault.sign_typed_data>`, blocking."""
+        return self._owner._call(self.vault.sign_typed_data(typed_data, signers=signers))
 
     def address(self, chain: str, network: str | None = None) -> str:
         return self.vault.address(chain, network)

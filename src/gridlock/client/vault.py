@@ -1,5 +1,6 @@
-"""A vault as its owner's SDK sees it: sign (messages, chain transactions, presigned), change the
-key (refresh, reshare, repair — two-phase), export, policy, audit, cancel a recovery."""
+"""A vault as its owner's SDK sees it: sign (messages, chain transactions, Ethereum personal messages and
+typed data, presigned), change the key (refresh, reshare, repair — two-phase), export, policy, audit,
+cancel a recovery."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridlock import chains
-from gridlock.chains import SignedTx, TxContext
+from gridlock.chains import EthereumMessage, EthereumTypedData, SignedTx, TxContext
 from gridlock.client.errors import GuardianTimeout, OperationFailed, SpendHeld
 from gridlock.client.owner import OwnerDevice
 from gridlock.crypto import hd, transcript
@@ -217,6 +218,25 @@ class Vault:
             if on_signature is not None:
                 on_signature(len(signatures), len(hashes))
         return adapter.attach(ctx, self.scheme, self.public_key, signatures)
+
+    async def sign_ethereum_message(
+        self, message: bytes | str, *, signers: Sequence[str] | None = None, timeout: float | None = None
+    ) -> bytes:
+        """An EIP-191 ``personal_sign`` signature (65-byte ``r‖s‖v``, v = 27 or 28) of ``message`` (bytes,
+        or text signed as UTF-8): each guardian is shown the message, not only its digest."""
+        signed = await self.sign_transaction("ethereum", EthereumMessage.of(message), signers=signers, timeout=timeout)
+        assert signed.raw is not None
+        return signed.raw
+
+    async def sign_typed_data(
+        self, typed_data: Mapping[str, Any], *, signers: Sequence[str] | None = None, timeout: float | None = None
+    ) -> bytes:
+        """An EIP-712 (``eth_signTypedData_v4``) signature, 65-byte ``r‖s‖v``, of ``typed_data`` (``types``,
+        ``primaryType``, ``domain``, ``message``): each guardian reads it (a permit is an approval)."""
+        ctx = EthereumTypedData.of(typed_data)
+        signed = await self.sign_transaction("ethereum", ctx, signers=signers, timeout=timeout)
+        assert signed.raw is not None
+        return signed.raw
 
     async def presign(self, count: int = 1, *, signers: Sequence[str] | None = None) -> list[bytes]:
         """Threshold-ECDSA presignatures stored at the signers (single use), for online-only signing."""

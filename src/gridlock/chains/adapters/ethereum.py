@@ -1,43 +1,69 @@
 """Ethereum (and EVM chains): externally owned accounts of ECDSA vaults; legacy EIP-155, EIP-2930
-and EIP-1559 transactions as eth-account dicts (``chainId`` required: EIP-155 replay protection).
+and EIP-1559 transactions as eth-account dicts (``chainId`` required: EIP-155 replay protection),
+EIP-191 ``personal_sign`` messages and EIP-712 typed data.
 
-The one hash a transaction needs is keccak-256 of its unsigned encoding (EIP-2718 typed envelope
-for types 1 and 2); a guardian counts the value sent to ``to`` and, for an ERC-20 ``transfer``
-call, the tokens sent to its recipient (as ``token:recipient``).
+Each form needs one hash: keccak-256 of the unsigned transaction (EIP-2718 typed envelope for types
+1 and 2), the EIP-191 version-0x45 digest of a message, the EIP-712 digest of typed data.  A
+guardian's reading of each is complete (:mod:`gridlock.chains.movement`): a transaction is a call
+or transfer to ``to``, what its calldata moves (:mod:`gridlock.chains.ethereum_calldata`) and its
+maximum fee; typed data is a call to its verifying contract and what a permit lets a spender take
+(:mod:`gridlock.chains.ethereum_typed`); a personal message moves nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from gridlock.chains import ethereum
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, summary_dict
-from gridlock.chains.context import EthereumTx, TxContext
-from gridlock.chains.movement import Movement
+from gridlock.chains.context import EthereumMessage, EthereumTx, EthereumTypedData, TxContext, TxContextError
 from gridlock.chains.signer import Signer
 from gridlock.errors import DecodeError, InvalidParameterError
+
+EthereumContext = EthereumTx | EthereumMessage | EthereumTypedData
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 class EthereumAdapter(ChainAdapter):
     name = "ethereum"
     schemes = ("ecdsa-secp256k1",)
-    context_type = EthereumTx
+    context_type = EthereumTx  # the transaction; EthereumMessage and EthereumTypedData are read too
     file_format = "expected a JSON object with eth-account field names and a chainId"
+
+    def _read(self, ctx: TxContext) -> EthereumContext:
+        if not isinstance(ctx, EthereumTx | EthereumMessage | EthereumTypedData):
+            raise TxContextError(f"a {ctx.chain or type(ctx).__name__} context given to the {self.name} adapter")
+        return ctx
+
+    def check_address(self, address: str, network: str | None = None) -> str:
+        """``0x`` and 40 hex digits; mixed case must be the EIP-55 checksum (all-lower and all-upper
+        carry none); returns the checksummed form."""
+        self.network(network)
+        if not isinstance(address, str) or not _HEX_ADDRESS.fullmatch(address):
+            raise InvalidParameterError("an Ethereum address is 0x and 40 hex digits")
+        checksummed = str(to_checksum_address(address))
+        digits = address[2:]
+        if digits not in (digits.lower(), digits.upper()) and address != checksummed:
+            raise InvalidParameterError(f"{address} fails its EIP-55 checksum")
+        return checksummed
 
     def address(self, public_key: bytes, scheme: str, network: str | None = None) -> Address:
         self.check_scheme(scheme)
         self.network(network)
         return Address(ethereum.address(public_key), "eoa", None)
 
-    def context(self, tx: object, network: str | None = None) -> EthereumTx:
+    def context(self, tx: object, network: str | None = None) -> EthereumContext:
+        """A transaction dict (or its JSON), or any Ethereum context (a message or typed data is built
+        with :meth:`EthereumMessage.of` / :meth:`EthereumTypedData.of`)."""
         self.network(network)
         if isinstance(tx, TxContext):
-            ctx: EthereumTx = self._own(tx)
-            return ctx
+            return self._read(tx)
         if isinstance(tx, str):
             return EthereumTx(tx)
         if isinstance(tx, Mapping):
@@ -45,43 +71,66 @@ class EthereumAdapter(ChainAdapter):
         raise InvalidParameterError("an ethereum transaction is a dict of eth-account fields (or its JSON)")
 
     def load(self, raw: bytes, network: str | None = None) -> EthereumTx:
+        self.network(network)
         try:
             tx = json.loads(raw)
         except ValueError as exc:
             raise DecodeError(f"not JSON ({exc})") from None
         if not isinstance(tx, dict):
             raise DecodeError("the JSON must be an object")
-        return self.context(tx, network)
+        return EthereumTx.of(tx)
 
     def summary(self, ctx: TxContext) -> dict[str, Any]:
-        tx: EthereumTx = self._own(ctx)
-        return summary_dict(ethereum.summarize(tx.tx))
+        c = self._read(ctx)
+        if isinstance(c, EthereumMessage):
+            return summary_dict(ethereum.summarize_message(c.message))
+        if isinstance(c, EthereumTypedData):
+            return summary_dict(ethereum.summarize_typed_data(c.data))
+        return summary_dict(ethereum.summarize(c.tx))
+
+    def _digest(self, c: EthereumContext) -> bytes:
+        if isinstance(c, EthereumMessage):
+            return ethereum.message_hash(c.message)
+        if isinstance(c, EthereumTypedData):
+            return ethereum.typed_data_hash(c.data)
+        return ethereum.signing_hash(c.tx)
 
     def hashes(self, ctx: TxContext, scheme: str, public_key: bytes) -> tuple[bytes, ...]:
-        tx: EthereumTx = self._own(ctx)
+        c = self._read(ctx)
         self.check_scheme(scheme)
-        return (ethereum.signing_hash(tx.tx),)
+        return (self._digest(c),)
 
     def derive(self, ctx: TxContext, scheme: str, public_key: bytes) -> Derived:
-        tx: EthereumTx = self._own(ctx)
-        s = ethereum.summarize(tx.tx)
-        outs = [Movement.transfer(d, amount) for d, amount in s.recipients]
-        if s.token_transfer is not None:
-            t = s.token_transfer
-            outs.append(Movement.transfer(t.recipient, t.amount, t.token))
-        return Derived(frozenset({s.signing_hash}), tuple(outs))
+        c = self._read(ctx)
+        s: ethereum.MessageSummary | ethereum.TypedDataSummary | ethereum.TransactionSummary
+        if isinstance(c, EthereumMessage):
+            s = ethereum.summarize_message(c.message)
+        elif isinstance(c, EthereumTypedData):
+            s = ethereum.summarize_typed_data(c.data)
+        else:
+            s = ethereum.summarize(c.tx)
+        return Derived(frozenset({s.signing_hash}), s.movements)
 
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:
-        tx: EthereumTx = self._own(ctx)
-        raw = ethereum.sign_transaction(tx.tx, signer)
+        """A transaction: the raw signed transaction and its hash.  A message or typed data: ``raw`` is
+        the 65-byte ``r‖s‖v`` signature (v = 27 or 28) and there is no ``txid``."""
+        c = self._read(ctx)
+        if isinstance(c, EthereumMessage):
+            return SignedTx(self.name, ethereum.sign_message(c.message, signer), None, 1)
+        if isinstance(c, EthereumTypedData):
+            return SignedTx(self.name, ethereum.sign_typed_data(c.data, signer), None, 1)
+        raw = ethereum.sign_transaction(c.tx, signer)
         return SignedTx(self.name, raw, "0x" + bytes(keccak(raw)).hex(), 1)
 
     def result_fields(self, signed: SignedTx) -> dict[str, Any]:
         assert signed.raw is not None
+        if signed.txid is None:
+            return {"signature": "0x" + signed.raw.hex()}
         return {"tx_hex": "0x" + signed.raw.hex(), "tx_hash": signed.txid}
 
     def file_text(self, signed: SignedTx) -> str:
-        return str(self.result_fields(signed)["tx_hex"])
+        fields = self.result_fields(signed)
+        return str(fields.get("tx_hex", fields.get("signature")))
 
 
 ADAPTER = EthereumAdapter()
