@@ -34,7 +34,8 @@ from gridlock.client import Client, OperationFailed, SyncClient
 from gridlock.crypto import codec
 from gridlock.devnet import EmbeddedCluster
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError
-from gridlock.guardian import txcheck
+from gridlock.guardian.policy_gate import read_spend
+from gridlock.policy import Policy, Spend, judge
 from gridlock.wire import ops
 
 
@@ -66,24 +67,23 @@ def tx(to: str | None, data: bytes = b"", value: int = 0, **fields: Any) -> dict
 
 
 def read(t: dict[str, Any]) -> tuple[Movement, ...]:
-    """The guardian's reading: the request's context decoded from its wire form, then txcheck."""
+    """The guardian's reading: the request's context decoded from its wire form, then read_spend."""
     ctx = TxContext.from_wire(codec.loads(codec.dumps(EthereumTx.of(t).to_wire())))
-    allowed, spend = txcheck.derive(ctx, "ecdsa-secp256k1", b"")
+    allowed, spend = read_spend(ctx, "ecdsa-secp256k1", b"")
     assert allowed == {ethereum.signing_hash(t)}
     return spend.movements
 
 
 def refusal(moves: tuple[Movement, ...], allow: set[str], limits: dict[str, int] | None = None) -> str | None:
-    """The owner's policy as the guardian applies it: every destination but a fee's is on the
-    allow-list, and each asset's total is within its limit.  The reason, or ``None`` if it passes."""
-    for m in moves:
-        if m.kind != Kind.FEE and m.destination not in allow:
-            return f"{m.kind} to {m.destination or 'nobody known'} is not allowed"
-    for asset, limit in (limits or {}).items():
-        total = sum(m.amount for m in moves if m.asset == asset)
-        if total > limit:
-            return f"{asset or 'wei'} total {total} is over {limit}"
-    return None
+    """The owner's policy as each guardian applies it (gridlock.policy.judge): an allow-list and
+    per-asset limits.  The refusal's reason, or ``None`` if the transaction passes."""
+    doc = {
+        "allow": {"ethereum": sorted(a for a in allow if a)},
+        "limits": {(f"ethereum:{a}" if a else "ethereum"): {"amount": n} for a, n in (limits or {}).items()},
+    }
+    policy = Policy.from_doc(doc, validate_addresses=False)
+    decision = judge(policy, Spend("ethereum", moves, "tx"), signers=(), ledger=[], now=1)
+    return None if decision.refusal is None else decision.refusal.reason
 
 
 def call(selector: str, types: list[str], args: list[Any]) -> bytes:
@@ -97,26 +97,28 @@ ALLOW = {TOKEN, FRIEND}
 def test_an_unlimited_approval_to_a_thief_is_an_unbounded_approval() -> None:
     moves = read(tx(TOKEN, call("095ea7b3", ["address", "uint256"], [THIEF, 2**256 - 1])))
     assert Movement.approval(THIEF, UNBOUNDED, TOKEN) in moves
-    assert refusal(moves, ALLOW) == f"approval to {THIEF} is not allowed"
+    assert refusal(moves, ALLOW) == f"the transaction approves {THIEF}, not on the ethereum allow-list"
 
 
 def test_a_transfer_with_a_trailing_byte_is_no_transfer_and_is_refused() -> None:
     honest = call("a9059cbb", ["address", "uint256"], [FRIEND, 10**24])
     assert read(tx(TOKEN, honest)) == (Movement.call(TOKEN, 0), Movement.transfer(FRIEND, 10**24, TOKEN), FEE)
-    assert refusal(read(tx(TOKEN, honest)), ALLOW, {TOKEN: 10**24}) is None
+    assert refusal(read(tx(TOKEN, honest)), ALLOW, {TOKEN: 10**24, "": 10**18}) is None
     moves = read(tx(TOKEN, honest + b"\x00"))
     # not recognised: no transfer to the friend, a call to the contract and a transfer to nobody known
     assert not any(m.destination == FRIEND for m in moves)
     assert moves == (Movement.call(TOKEN, 0), Movement(Kind.TRANSFER, "", UNBOUNDED, TOKEN), FEE)
-    assert refusal(moves, ALLOW) == "transfer to nobody known is not allowed"
-    assert refusal(moves, ALLOW | {""}, {TOKEN: 10**30}) == f"{TOKEN} total {UNBOUNDED} is over {10**30}"
+    assert refusal(moves, ALLOW) == "the transaction pays a destination it cannot name, not on the ethereum allow-list"
+    reason = refusal(moves, set(), {TOKEN: 10**30, "": 10**18})
+    assert reason is not None and f"ethereum:{TOKEN} spending limit" in reason and f"this {UNBOUNDED}" in reason
 
 
 def test_a_50_eth_maximum_fee_counts_toward_the_limit() -> None:
     t = tx(FRIEND, value=10**17, gas=1_000_000, maxFeePerGas=50 * 10**12)  # 1M gas × 50,000 gwei = 50 ETH
     moves = read(t)
     assert moves == (Movement.transfer(FRIEND, 10**17), Movement.fee(50 * 10**18))
-    assert refusal(moves, ALLOW, {"": 10**18}) == f"wei total {50 * 10**18 + 10**17} is over {10**18}"
+    reason = refusal(moves, ALLOW, {"": 10**18})
+    assert reason is not None and f"this {50 * 10**18 + 10**17}" in reason
     legacy = {"chainId": 1, "nonce": 0, "gasPrice": 50 * 10**12, "gas": 1_000_000, "to": FRIEND, "value": 0}
     assert read(legacy) == (Movement.transfer(FRIEND, 0), Movement.fee(50 * 10**18))
     type1 = {**legacy, "type": 1, "accessList": []}
@@ -540,7 +542,7 @@ def eip191_digest(signable: SignableMessage) -> bytes:
 
 def derive_typed(data: dict[str, Any]) -> tuple[bytes, tuple[Movement, ...]]:
     ctx = TxContext.from_wire(codec.loads(codec.dumps(EthereumTypedData.of(data).to_wire())))
-    allowed, spend = txcheck.derive(ctx, "ecdsa-secp256k1", b"")
+    allowed, spend = read_spend(ctx, "ecdsa-secp256k1", b"")
     (digest,) = allowed
     return digest, spend.movements
 
@@ -615,14 +617,14 @@ def test_other_typed_data_is_a_call_to_its_verifying_contract() -> None:
 
 def test_a_permit_to_a_thief_is_refused_by_the_allow_list() -> None:
     _, moves = derive_typed(permit(spender=THIEF, value=2**256 - 1))
-    assert refusal(moves, ALLOW) == f"approval to {THIEF} is not allowed"
+    assert refusal(moves, ALLOW) == f"the transaction approves {THIEF}, not on the ethereum allow-list"
     _, moves = derive_typed(permit(spender=FRIEND))
     assert refusal(moves, ALLOW) is None
 
 
 def test_a_personal_message_moves_nothing() -> None:
     ctx = TxContext.from_wire(codec.loads(codec.dumps(EthereumMessage.of("hello").to_wire())))
-    allowed, spend = txcheck.derive(ctx, "ecdsa-secp256k1", b"")
+    allowed, spend = read_spend(ctx, "ecdsa-secp256k1", b"")
     assert allowed == {eip191_digest(encode_defunct(text="hello"))}
     assert spend.movements == ()
     assert ETH.summary(ctx)["text"] == "hello"
@@ -681,10 +683,10 @@ def test_typed_data_the_guardian_cannot_hash_is_a_typed_error() -> None:
     bad = permit()
     bad["message"]["extra"] = 1  # a field outside the type: shown but not signed
     with pytest.raises(GridlockError):
-        txcheck.derive(EthereumTypedData.of(bad), "ecdsa-secp256k1", b"")
+        read_spend(EthereumTypedData.of(bad), "ecdsa-secp256k1", b"")
     bad = permit(value=2**256)  # out of uint256
     with pytest.raises(GridlockError):
-        txcheck.derive(EthereumTypedData.of(bad), "ecdsa-secp256k1", b"")
+        read_spend(EthereumTypedData.of(bad), "ecdsa-secp256k1", b"")
 
 
 # --- signing through the adapter ---------------------------------------------------------------------------

@@ -173,7 +173,7 @@ def test_guardians_rederive_the_hash_and_apply_policy(pc: ProcessCluster) -> Non
             digest2, shown2 = _eth_req(_eth_tx(7 * 10**17, nonce=1))
             with pytest.raises(OperationFailed) as err:
                 await vault.sign(digest2, signers=signers, tx=shown2)
-            assert "spending limit" in str(err.value) and signers[0] in str(err.value)
+            assert "spending limit" in str(err.value) and any(g in str(err.value) for g in signers)
             # an allow-list: a destination outside it is refused
             await vault.set_policy({"allow": {"ethereum": ["0x" + "33" * 20]}})
             digest3, shown3 = _eth_req(_eth_tx(1, nonce=2))

@@ -137,6 +137,9 @@ def judge(
     return Decision(record=record)
 
 
+_NOBODY = {True: "a new contract", False: "a destination it cannot name"}
+
+
 def _allowed(policy: Policy, spend: Spend) -> Decision | None:
     allow = policy.allow.get(spend.chain)
     for m in spend.movements:
@@ -148,7 +151,8 @@ def _allowed(policy: Policy, spend: Spend) -> Decision | None:
             what = {Kind.CALL: "calls", Kind.APPROVAL: "approves", Kind.GRANT: "grants to"}.get(m.kind, "pays")
             return _refuse(
                 Refusal.POLICY,
-                f"the transaction {what} {m.destination or 'a new contract'}, not on the {spend.chain} allow-list",
+                f"the transaction {what} {m.destination or _NOBODY[m.kind is Kind.CALL]}, "
+                f"not on the {spend.chain} allow-list",
             )
     return None
 
@@ -158,25 +162,32 @@ def _within_limits(policy: Policy, spend: Spend, entries: list[Entry], now: int)
         return None
     counted = any(e.tx_hash == spend.tx_hash and e.kind is not EntryKind.HOLD for e in entries)
     for asset in spend.assets:
-        lim = policy.limit(spend.chain, asset)
-        name = asset or f"{spend.chain} coin"
+        lim = policy.limit(spend.chain, asset) or policy.limit(spend.chain, asset.partition("#")[0])
         if lim is None:
+            name = asset or f"{spend.chain} coin"
             return _refuse(Refusal.POLICY, f"no {spend.chain} limit covers {name}: set one to move it")
         spent = sum(
             e.amount
             for e in entries
             if e.chain == spend.chain
-            and e.asset == asset
+            and _under(e.asset, lim.asset)
             and e.time > now - lim.period
             and e.kind not in (EntryKind.SIGNATURE, EntryKind.HOLD)
         )
-        this = 0 if counted else spend.amount(asset)
+        this = 0 if counted else sum(spend.amount(a) for a in spend.assets if _under(a, lim.asset))
         if spent + this > lim.amount:
             return _refuse(
                 Refusal.POLICY,
                 f"{lim.key} spending limit {lim.amount} per {lim.period} s (already {spent}, this {this})",
             )
     return None
+
+
+def _under(asset: str, limited: str) -> bool:
+    """Whether a limit on ``limited`` counts ``asset``: itself, or one token id ``limited#id`` of that
+    contract (an NFT).  An ERC-20 call whose selector an ERC-721 function shares reads both ways and is
+    then counted twice under the contract's limit — more, never less."""
+    return asset == limited or (limited != "" and "#" not in limited and asset.startswith(limited + "#"))
 
 
 def _delay(policy: Policy, spend: Spend, watching: bool, paid_before: frozenset[str]) -> tuple[int, str]:
