@@ -78,7 +78,7 @@ def refusal(moves: tuple[Movement, ...], allow: set[str], limits: dict[str, int]
     """The owner's policy as each guardian applies it (gridlock.policy.judge): an allow-list and
     per-asset limits.  The refusal's reason, or ``None`` if the transaction passes."""
     doc = {
-        "allow": {"ethereum": sorted(a for a in allow if a)},
+        "allow": {"ethereum": sorted(a for a in allow if a)} if allow else {},
         "limits": {(f"ethereum:{a}" if a else "ethereum"): {"amount": n} for a, n in (limits or {}).items()},
     }
     policy = Policy.from_doc(doc, validate_addresses=False)
