@@ -504,6 +504,17 @@ def test_stopped_node_catches_up_and_a_tampering_host_is_halted(
     assert net.nodes[0].halted and len(net.live_nodes) == 2
 
 
+def test_the_emulations_secrets_on_disk_are_owner_only(net: LocalSecretNetwork) -> None:
+    # the attestation authority's key, each CPU's fuse key, each enclave's sealed seeds
+    base = net.data_dir
+    secrets_on_disk = [base / "authority" / "authority.key", *(base / "hardware").glob("*.fuse")]
+    secrets_on_disk += [node.path / "enclave.sealed" for node in net.nodes]
+    assert len(secrets_on_disk) == 1 + 2 * len(net.nodes)
+    for path in secrets_on_disk:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert not [p for p in base.rglob("*.tmp*")]  # every write was renamed into place
+
+
 def test_a_block_of_an_unknown_kind_is_refused(net: LocalSecretNetwork) -> None:
     # a block another node's host forged or damaged: refused with a typed error, nothing applied
     node = net.nodes[0]

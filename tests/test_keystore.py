@@ -39,6 +39,7 @@ from gridlock.guardian.store import (
     WrongSecret,
 )
 from gridlock.guardian.store import schema as ksmod
+from gridlock.guardian.store.rows import Tables
 from gridlock.policy.ledger import Entry, EntryKind
 
 # --- fixtures and helpers -------------------------------------------------------------------------
@@ -580,7 +581,8 @@ def test_migration_hook_runs_once(db: Path, secret: bytes, monkeypatch: pytest.M
     calls: list[int] = []
     current = ksmod.SCHEMA_VERSION
 
-    def to_next(store: Keystore, con: sqlite3.Connection) -> None:
+    def to_next(tables: Tables, con: sqlite3.Connection) -> None:
+        assert isinstance(tables, Tables)  # the keystore's row codec (tables.sealer re-encrypts)
         calls.append(1)
         con.execute("CREATE TABLE audit (x INTEGER)")
 

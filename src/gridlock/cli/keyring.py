@@ -37,6 +37,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gridlock.cli.errors import AUTH, CliError, usage
+from gridlock.files import write_private
 from gridlock.wire import Identity
 
 FORMAT = "gridlock-keyring/1"
@@ -109,7 +110,7 @@ class Keyring:
             "nonce": nonce.hex(),
             "ciphertext": ct.hex(),
         }
-        write_private(path, json.dumps(doc, indent=2) + "\n")
+        write_private(path, (json.dumps(doc, indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: Path, password: str) -> Keyring:
@@ -154,17 +155,6 @@ class Keyring:
             kdf,
             key,
         )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write atomically, readable by the owner only."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 def check_new_password(password: str) -> None:

@@ -76,9 +76,10 @@ from gridlock.enclave.errors import (
     NetworkError,
     RegistrationRefused,
 )
-from gridlock.enclave.node import EnclaveNode, write_atomic
+from gridlock.enclave.node import EnclaveNode
 from gridlock.enclave.transactions import CODE_OK, CODE_QUERY_FAILED, TxResult
 from gridlock.errors import DecodeError, GridlockError
+from gridlock.files import write_private
 
 __all__ = [
     "CUSTODY_LABEL",
@@ -150,7 +151,7 @@ class LocalSecretNetwork:
     def _genesis(cls, base: Path, n: int, chain_id: str) -> LocalSecretNetwork:
         authority = AttestationAuthority.generate()
         (base / "authority").mkdir(exist_ok=True)
-        write_atomic(base / "authority" / "authority.key", authority.private_bytes())
+        write_private(base / "authority" / "authority.key", authority.private_bytes())
         net = cls(base, chain_id, authority, ENCLAVE_MEASUREMENT)
         node = net.create_node()
         node.enclave.bootstrap()
@@ -244,7 +245,7 @@ class LocalSecretNetwork:
             "next_index": self._next_index,
             "custody_address": self._custody_address,
         }
-        write_atomic(self.data_dir / _META_FILE, codec.dumps(meta))
+        write_private(self.data_dir / _META_FILE, codec.dumps(meta))
 
     # -- the public contract ----------------------------------------------------------------------------
     @property

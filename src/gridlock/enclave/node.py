@@ -28,8 +28,9 @@ from gridlock.enclave.contract import Env
 from gridlock.enclave.enclave import CallOutcome, Enclave
 from gridlock.enclave.errors import ConsensusFailure, ContractNotFound, NetworkError, SealingError
 from gridlock.enclave.transactions import HANDLERS
+from gridlock.files import write_private
 
-__all__ = ["EnclaveNode", "write_atomic"]
+__all__ = ["EnclaveNode"]
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -51,18 +52,6 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` (owner-only, fsynced): a crash leaves the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 class EnclaveNode:
     """A validator: the untrusted host (a SQLite chain database) around an :class:`Enclave`."""
 
@@ -82,7 +71,7 @@ class EnclaveNode:
             if not create:
                 raise SealingError(f"no emulated CPU for node {name}")
             hardware_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, os.urandom(32))
+            write_private(path, os.urandom(32))
         key = path.read_bytes()
         if len(key) != 32:
             raise SealingError(f"the emulated CPU of node {name} is damaged")
@@ -129,7 +118,7 @@ class EnclaveNode:
         return node
 
     def save_sealed(self) -> None:
-        write_atomic(self.path / "enclave.sealed", self.enclave.seal())
+        write_private(self.path / "enclave.sealed", self.enclave.seal())
 
     def close(self) -> None:
         db, self._db = self._db, None

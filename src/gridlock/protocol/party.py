@@ -11,9 +11,10 @@ protocol needs and gets wrong when each does it alone:
 * exact duplicates are ignored; a *different* message from the same sender for
   the same round is equivocation and aborts naming the sender;
 * early messages are buffered until their round;
-* echo-broadcast consistency (Goldwasser–Lindell): the round after a broadcast
-  round carries each sender's digest of all broadcasts it saw; a mismatch aborts
-  before anything derived from the broadcast is used or output (SECURITY #5);
+* echo-broadcast consistency (Goldwasser–Lindell; :mod:`gridlock.protocol.echo`):
+  the round after a broadcast round carries each sender's digest of all broadcasts
+  it saw; a mismatch aborts before anything derived from the broadcast is used or
+  output (SECURITY #5);
 * any :class:`ProtocolAbort` stops the party for good and produces an abort
   notice for the others, who stop too.
 
@@ -35,7 +36,6 @@ long as channels are authenticated (signed envelopes), no honest party is ever n
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +51,7 @@ from gridlock.errors import (
     SignatureError,
     blame_malformed,
 )
+from gridlock.protocol import echo
 from gridlock.protocol.message import ABORT_ROUND, Message
 
 T = TypeVar("T")
@@ -58,7 +59,6 @@ U = TypeVar("U")
 
 _MAX_INDEX = 1 << 64  # exclusive bound on participant indices (8-byte echo fields)
 _MAX_EVIDENCE = codec.MAX_PAYLOAD // 2  # evidence beyond this is left out of a notice (it must still fit)
-_ECHO_ENTRY = 40  # 8-byte index + SHA-256 digest
 
 EvidenceVerifier = Callable[[bytes], Message]
 """Turns :attr:`Message.evidence` into the Message it proves its sender sent, or raises
@@ -82,20 +82,6 @@ def inputs_mismatch(differ: Iterable[int], what: str = "parameters") -> Protocol
         "inputs-mismatch",
         f"participants {sorted(differ)} were given other {what} for this session (by the coordinator, or they lie)",
     )
-
-
-def _unexplained(pairs: Iterable[tuple[int, int]], culprits: set[int]) -> set[int]:
-    """Suspects from echo disputes ``(broadcaster, echoer)``: a dispute about a broadcaster already
-    proven to have equivocated is explained by that, and makes the echoer no suspect."""
-    return {x for k, echoer in pairs if k not in culprits for x in (k, echoer)}
-
-
-def parse_echo(echo: bytes) -> dict[int, bytes] | None:
-    """An echo (see :meth:`RoundProtocol._echo_of`) as ``{broadcaster: digest}``; None if malformed."""
-    if not echo or len(echo) % _ECHO_ENTRY:
-        return None
-    out = {int.from_bytes(echo[i : i + 8], "big"): echo[i + 8 : i + _ECHO_ENTRY] for i in range(0, len(echo), 40)}
-    return out if len(out) * _ECHO_ENTRY == len(echo) else None
 
 
 class Party(ABC, Generic[T]):
@@ -278,7 +264,7 @@ class RoundProtocol(Party[T]):
         seen = {s: m.payload for s, m in self._inbox.get(round_no, {}).items()}
         if round_no in self._sent:
             seen[self.index] = self._sent[round_no]
-        return b"".join(s.to_bytes(8, "big") + hashlib.sha256(seen[s]).digest() for s in sorted(seen))
+        return echo.digest(seen)
 
     def _check_echoes(self, broadcast_round: int, msgs: Mapping[int, Message]) -> None:
         mine = self._echo_of(broadcast_round)
@@ -288,14 +274,16 @@ class RoundProtocol(Party[T]):
         for sender, m in sorted(msgs.items()):
             if m.echo == mine:
                 continue
-            proven, suspected, disputed = self._compare_echo(broadcast_round, sender, m)
+            proven, suspected, disputed = echo.compare(
+                mine, m.echo, echoer=sender, me=self.index, signed=bool(m.evidence)
+            )
             culprits |= proven
             pairs |= suspected
             evidence.append(m.evidence)
             for k in disputed:
                 if k != self.index and k in self._inbox.get(broadcast_round, {}):
                     evidence.append(self._inbox[broadcast_round][k].evidence)
-        suspects = _unexplained(pairs, culprits) - {self.index}  # it knows its own broadcast
+        suspects = echo.unexplained(pairs, culprits) - {self.index}  # it knows its own broadcast
         if culprits or suspects:
             self._abort(
                 ProtocolAbort(
@@ -306,33 +294,6 @@ class RoundProtocol(Party[T]):
                 ),
                 evidence=evidence,
             )
-
-    def _compare_echo(
-        self, broadcast_round: int, echoer: int, m: Message
-    ) -> tuple[set[int], set[tuple[int, int]], list[int]]:
-        """Compare ``echoer``'s echo (carried by ``m``) with this party's complete view of the round.
-
-        Returns (culprits, suspect pairs (broadcaster, echoer), broadcasters whose digests differ);
-        a pair is "one of these two misbehaved".  The echoer is a culprit
-        when its echo is malformed, when it contradicts the echoer's own broadcast as received here,
-        or when it misreports this party's own broadcast (signed once, the same bytes for all: only
-        with a signature on the echo, since on an unsigned network the router could have changed
-        what the echoer got).  About any other broadcaster ``k`` it may be ``k`` that equivocated or
-        the echoer that lies: both are suspects — only ``k``'s two signed broadcasts could tell.
-        """
-        mine = parse_echo(self._echo_of(broadcast_round))
-        theirs = parse_echo(m.echo)
-        if mine is None or theirs is None or set(theirs) != set(mine):
-            return {echoer}, set(), []
-        disputed = [k for k in sorted(mine) if mine[k] != theirs[k]]
-        culprits: set[int] = set()
-        pairs: set[tuple[int, int]] = set()
-        for k in disputed:
-            if k == echoer or (k == self.index and m.evidence):
-                culprits.add(echoer)
-            else:
-                pairs.add((k, echoer))
-        return culprits, pairs, disputed
 
     def _advance(self, inbox: Mapping[int, bytes]) -> list[Message]:
         next_round = self._current + 1
@@ -349,12 +310,12 @@ class RoundProtocol(Party[T]):
                 raise GridlockError("protocol ended without a result")
             return []
         self._current = next_round
-        echo = self._echo_of(next_round - 1) if next_round >= 2 and self._rounds[next_round - 2].broadcast else b""
+        my_echo = self._echo_of(next_round - 1) if next_round >= 2 and self._rounds[next_round - 2].broadcast else b""
         out = []
         for recipient, payload in outgoing.items():
             if recipient is None:
                 self._sent[next_round] = payload
-            out.append(Message(self.session_id, self.index, recipient, next_round, payload, echo))
+            out.append(Message(self.session_id, self.index, recipient, next_round, payload, my_echo))
         return out
 
     def abort(self, exc: ProtocolAbort) -> NoReturn:
@@ -501,10 +462,12 @@ class RoundProtocol(Party[T]):
             judged = True
             if p.echo == self._echo_of(r):
                 continue
-            found, suspected, _ = self._compare_echo(r, p.sender, p)
+            found, suspected, _ = echo.compare(
+                self._echo_of(r), p.echo, echoer=p.sender, me=self.index, signed=bool(p.evidence)
+            )
             culprits |= found
             pairs |= suspected
-        return culprits, _unexplained(pairs, culprits), judged
+        return culprits, echo.unexplained(pairs, culprits), judged
 
     @staticmethod
     def decode(sender: int, fn: Callable[[], U]) -> U:

@@ -279,6 +279,15 @@ def sign_psbt(psbt_base64: str, signer: Signer, *, allow_foreign_inputs: bool = 
 # --- finalising ---------------------------------------------------------------------------------------
 
 
+def _check_signed_hash_type(psbt: Psbt, index: int, hash_type: int, allowed: frozenset[int]) -> None:
+    """A signature's hash type must be the one the PSBT asks for (when it asks) and a standard one."""
+    requested = psbt.sighash_type(index)
+    if requested is not None and requested != hash_type:
+        raise FinalizeError(index, "the signature's hash type is not the one the PSBT asks for")
+    if hash_type not in allowed:
+        raise FinalizeError(index, f"non-standard hash type {hash_type:#x}")
+
+
 def _final_p2wpkh(psbt: Psbt, index: int, spent: list[TxOut]) -> tuple[bytes, ...]:
     program = spent[index].script_pubkey[2:]
     found = [(pk, sig) for pk, sig in psbt.partial_sigs(index).items() if len(pk) == 33 and hash160(pk) == program]
@@ -286,11 +295,7 @@ def _final_p2wpkh(psbt: Psbt, index: int, spent: list[TxOut]) -> tuple[bytes, ..
         raise FinalizeError(index, "not signed: no signature by the key of this P2WPKH output")
     public_key, sig = found[0]
     der, hash_type = sig[:-1], sig[-1]
-    requested = psbt.sighash_type(index)
-    if requested is not None and requested != hash_type:
-        raise FinalizeError(index, "the signature's hash type is not the one the PSBT asks for")
-    if hash_type not in SEGWIT_V0_HASH_TYPES:
-        raise FinalizeError(index, f"non-standard hash type {hash_type:#x}")
+    _check_signed_hash_type(psbt, index, hash_type, SEGWIT_V0_HASH_TYPES)
     try:
         _, s = der_decode(der)
         digest = _sighash(psbt, index, spent, "p2wpkh", hash_type)
@@ -308,11 +313,7 @@ def _final_p2tr(psbt: Psbt, index: int, spent: list[TxOut]) -> tuple[bytes, ...]
     hash_type = sig[64] if len(sig) == 65 else SIGHASH_DEFAULT
     if len(sig) == 65 and hash_type == SIGHASH_DEFAULT:
         raise FinalizeError(index, "a 65-byte Taproot signature may not carry hash type 0")
-    requested = psbt.sighash_type(index)
-    if requested is not None and requested != hash_type:
-        raise FinalizeError(index, "the signature's hash type is not the one the PSBT asks for")
-    if hash_type not in TAPROOT_HASH_TYPES:
-        raise FinalizeError(index, f"non-standard hash type {hash_type:#x}")
+    _check_signed_hash_type(psbt, index, hash_type, TAPROOT_HASH_TYPES)
     try:
         digest = _sighash(psbt, index, spent, "p2tr", hash_type)
     except MalformedError as exc:

@@ -12,25 +12,29 @@ import os
 import secrets as pysecrets
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from gridlock.guardian.store.errors import Corrupted, KeystoreError, KeystoreLocked, StorageError
+from gridlock.guardian.store.errors import Corrupted, KeystoreError, KeystoreLocked, StorageError, UnsupportedVersion
 from gridlock.guardian.store.generation import fsync_dir
 from gridlock.guardian.store.ledger_rows import LEDGER_SCHEMA
-
-if TYPE_CHECKING:
-    from gridlock.guardian.store.sqlite import Keystore
+from gridlock.guardian.store.rows import Tables
+from gridlock.guardian.store.sealing import SALT_BYTES
 
 __all__ = [
     "FORMAT",
     "MIGRATIONS",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "FileMeta",
+    "Migration",
     "create",
     "open_connection",
     "sqlite_errors",
     "translate",
+    "upgrade",
 ]
 
 FORMAT: Final = b"gridlock/keystore"
@@ -93,22 +97,36 @@ CREATE TABLE sessions (
 SCHEMA_VERSION = 3
 """Current schema version; a database with an older one is upgraded through :data:`MIGRATIONS`."""
 
-Migration = Callable[["Keystore", sqlite3.Connection], None]
+Migration = Callable[[Tables, sqlite3.Connection], None]
 
 
-def _add_sessions_table(_: Keystore, db: sqlite3.Connection) -> None:
+def _add_sessions_table(_: Tables, db: sqlite3.Connection) -> None:
     db.execute(SCHEMA[SCHEMA.index("CREATE TABLE sessions") : SCHEMA.index("CREATE TABLE ledger")])
 
 
-def _add_ledger_table(_: Keystore, db: sqlite3.Connection) -> None:
+def _add_ledger_table(_: Tables, db: sqlite3.Connection) -> None:
     for statement in LEDGER_SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
 MIGRATIONS: dict[int, Migration] = {1: _add_sessions_table, 2: _add_ledger_table}
-"""Migration hook: ``MIGRATIONS[v]`` upgrades a version-``v`` database to ``v + 1``.  It runs inside
-a write transaction after the secret was checked (so it may re-encrypt with the keystore's sealer)."""
+"""Migration hook: ``MIGRATIONS[v](tables, db)`` upgrades a version-``v`` database to ``v + 1``.  It
+runs inside a write transaction after the secret was checked, so it may re-encrypt rows with the
+keystore's row codec ``tables`` (its sealer is ``tables.sealer``)."""
+
+
+def upgrade(version: int, tables: Tables, write: Callable[[], AbstractContextManager[sqlite3.Connection]]) -> None:
+    """Bring a version-``version`` database to :data:`SCHEMA_VERSION`, one migration per write
+    transaction (``write``: the keystore's), recording each new version as it commits."""
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise UnsupportedVersion(f"no migration from keystore schema version {version}")
+        with write() as db:
+            step(tables, db)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version + 1,))
+        version += 1
 
 
 # --- SQLite errors as keystore errors ---------------------------------------------------------------
@@ -177,8 +195,35 @@ def create(path: Path, meta: list[tuple[str, Any]]) -> None:
                 leftover.unlink()
 
 
-def open_connection(path: Path, keep: Callable[[sqlite3.Connection], None]) -> dict[Any, Any]:
-    """Connect, lock, configure and integrity-check the database; return its meta table.
+@dataclass(frozen=True)
+class FileMeta:
+    """The keystore file's ``meta`` table, checked when built (:class:`Corrupted` otherwise)."""
+
+    schema_version: int
+    salt: bytes = field(repr=False)
+    kcv: bytes = field(repr=False)  # the key check value of the key-encryption secret
+    generation: int  # committed writes so far (see :mod:`~gridlock.guardian.store.generation`)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.salt, bytes) or len(self.salt) != SALT_BYTES or not isinstance(self.kcv, bytes):
+            raise Corrupted("the keystore's key parameters are damaged")
+        version = self.schema_version
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise Corrupted("the keystore's schema version is damaged")
+        generation = self.generation
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+            raise Corrupted("the keystore's generation counter is damaged")
+
+    @classmethod
+    def from_table(cls, meta: dict[Any, Any]) -> FileMeta:
+        if meta.get("format") != FORMAT:
+            raise Corrupted("not a Gridlock keystore")
+        values = [meta.get(key) for key in ("schema_version", "salt", "kcv", "generation")]
+        return cls(*values)  # type: ignore[arg-type]  # None or another type: refused by __post_init__
+
+
+def open_connection(path: Path, keep: Callable[[sqlite3.Connection], None]) -> FileMeta:
+    """Connect, lock, configure and integrity-check the database; return its checked meta table.
     ``keep`` receives the connection as soon as it exists (so the caller can close it on failure)."""
     with sqlite_errors():
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.5)
@@ -200,4 +245,5 @@ def open_connection(path: Path, keep: Callable[[sqlite3.Connection], None]) -> d
         check = db.execute("PRAGMA quick_check").fetchall()
         if check != [("ok",)]:
             raise Corrupted("the keystore database failed its integrity check")
-        return dict(db.execute("SELECT key, value FROM meta").fetchall())
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    return FileMeta.from_table(meta)

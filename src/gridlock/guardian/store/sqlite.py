@@ -119,21 +119,13 @@ class Keystore:
 
     def _connect(self, secret: bytes, accept_rollback: bool) -> None:
         meta = schema.open_connection(self._path, self._keep)
-        if meta.get("format") != schema.FORMAT:
-            raise Corrupted("not a Gridlock keystore")
-        version, salt, kcv, generation = (meta.get(k) for k in ("schema_version", "salt", "kcv", "generation"))
-        if not isinstance(salt, bytes) or len(salt) != SALT_BYTES or not isinstance(kcv, bytes):
-            raise Corrupted("the keystore's key parameters are damaged")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise Corrupted("the keystore's schema version is damaged")
-        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
-            raise Corrupted("the keystore's generation counter is damaged")
-        sealer = Sealer(secret, salt)
+        version = meta.schema_version
+        sealer = Sealer(secret, meta.salt)
         self._tables = Tables(sealer)
         self._ledger = LedgerRows(sealer)
-        self._gen_file = GenerationFile(self._path, salt, sealer.mac_key)
-        self._generation = generation
-        sealer.check_key(kcv)
+        self._gen_file = GenerationFile(self._path, meta.salt, sealer.mac_key)
+        self._generation = meta.generation
+        sealer.check_key(meta.kcv)
         if version > schema.SCHEMA_VERSION:
             raise UnsupportedVersion(
                 f"keystore schema version {version} is newer than this code ({schema.SCHEMA_VERSION})"
@@ -143,14 +135,7 @@ class Keystore:
             if not accept_rollback:
                 raise RollbackDetected(problem + "; single-use items may have been used since")
             self._generation = max(self._generation, recorded or 0)  # never write a lower generation
-        while version < schema.SCHEMA_VERSION:
-            step = schema.MIGRATIONS.get(version)
-            if step is None:
-                raise UnsupportedVersion(f"no migration from keystore schema version {version}")
-            with self._write() as db:
-                step(self, db)
-                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version + 1,))
-            version += 1
+        schema.upgrade(version, self._tables, self._write)
         if problem is not None:
             with self._write(erase=True) as db:
                 db.execute("UPDATE items SET used = 1, blob = NULL WHERE used = 0")
