@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import sys
 import time
 import traceback
@@ -123,13 +122,13 @@ class Cmd:
             self._keyring = Keyring.load(self.paths.keyring, self.password())
         return self._keyring
 
-    def session(self, *, pending_device: bool = False) -> tuple[OwnerSession, Keyring]:
+    def session(self) -> tuple[OwnerSession, Keyring]:
         from gridlock.cli.sdk import OwnerSession  # the SDK is imported only by commands that use it
 
         state, running = require_running(self.paths)
         keyring = self.keyring()
         try:
-            return OwnerSession(self.paths, state, running, keyring, pending_device=pending_device), keyring
+            return OwnerSession(self.paths, state, running, keyring), keyring
         except GridlockError as exc:
             raise classify(exc, guardian_names(state), "connecting to the devnet") from None
 
@@ -934,22 +933,18 @@ def audit_cmd(
 
 @recover_app.command("start")
 def recover_start(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = None, json: JsonOpt = False) -> None:
-    """From a new device: prove the password and open a time-locked recovery (the old device is told)."""
+    """From a new device: prove the password and open a time-locked recovery (the old device is told).
+
+    Every vault's recovery moves it onto the same new device key: recover each vault of the lost device.
+    """
 
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
-        keyring = c.keyring()
-        if keyring.pending_device is None:
-            keyring.pending_device = secrets.token_bytes(32)
-            keyring.save(c.paths.keyring)
-        from gridlock.client.owner import OwnerDevice
-
-        lost = OwnerDevice.from_bytes(keyring.device).public
-        session, _ = c.session(pending_device=True)
+        session, _ = c.session()
         with session as s:
             try:
-                unlock = _ops(s).recovery_start(entry["id"], [g for _, g in entry["members"]], lost, c.password())
+                unlock = _ops(s).recovery_start(entry["id"], [g for _, g in entry["members"]], c.password())
             except GridlockError as exc:
                 raise s.error(exc, "recovery start") from None
         doc = {"vault": entry["id"], "unlock_at": unlock}
@@ -981,14 +976,12 @@ def recover_cancel(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = 
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
-        session, keyring = c.session()
+        session, _ = c.session()
         with session as s:
             try:
                 _ops(s).recovery_cancel(s.open_vault(entry))
             except GridlockError as exc:
                 raise s.error(exc, "recovery cancel") from None
-        keyring.pending_device = None
-        keyring.save(c.paths.keyring)
         c.out.emit({"vault": entry["id"], "cancelled": True}, lambda con: con.print("recovery cancelled"))
 
     command(json, dir_, password_file, body)
@@ -996,23 +989,23 @@ def recover_cancel(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = 
 
 @recover_app.command("finish")
 def recover_finish(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = None, json: JsonOpt = False) -> None:
-    """After the time lock: the guardians accept the new device, which becomes this keyring's device."""
+    """After the time lock: the guardians accept the new device key for this vault (the other vaults
+    keep the key they answer to until their own recovery finishes)."""
 
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
-        keyring = c.keyring()
-        if keyring.pending_device is None:
+        if entry["id"] not in c.keyring().keys.recovering:
             raise usage("no recovery was started from this keyring", hint="`gridlock recover start VAULT`")
-        session, _ = c.session(pending_device=True)
+        session, _ = c.session()
         with session as s:
             try:
-                _ops(s).recovery_finish(entry["id"], [g for _, g in entry["members"]], c.password())
+                old_key = _ops(s).recovery_finish(entry["id"], [g for _, g in entry["members"]], c.password())
             except GridlockError as exc:
                 raise s.error(exc, "recovery finish") from None
-        keyring.device, keyring.pending_device = keyring.pending_device, None
-        keyring.save(c.paths.keyring)
-        c.out.emit({"vault": entry["id"], "finished": True}, lambda con: con.print("recovery finished"))
+        doc = {"vault": entry["id"], "finished": True, "vaults_on_old_key": old_key}
+        note = f"; still on the old device key (recover them too): {', '.join(old_key)}" if old_key else ""
+        c.out.emit(doc, lambda con: con.print("recovery finished" + note))
 
     command(json, dir_, password_file, body)
 
