@@ -8,14 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from typer.testing import CliRunner
 
 from gridlock import local
 from gridlock.cli.errors import AUTH, FAILED, UNAVAILABLE, USAGE, CliError, classify
-from gridlock.cli.keyring import Keyring
+from gridlock.cli.keyring import Keyring, _aad
 from gridlock.cli.main import app
 from gridlock.cli.policy_options import PolicyOptions, apply
-from gridlock.client import GuardianTimeout, OperationFailed
+from gridlock.client import DeviceKeys, GuardianTimeout, OperationFailed
 from gridlock.crypto import hd
 from gridlock.errors import DecodeError
 from gridlock.transport.bridge import BridgeServer, BridgeTransport, request
@@ -58,6 +59,39 @@ def test_keyring_round_trip_wrong_password_and_tampering(tmp_path: Path) -> None
     with pytest.raises(CliError) as err:
         Keyring.create("short")
     assert err.value.exit_code == USAGE
+
+
+def test_keyring_keeps_each_vaults_device_key_through_a_recovery(tmp_path: Path) -> None:
+    """Issue 14: the keyring stores the old key a vault still answers to and the recovery's new key
+    (encrypted); a keyring from before per-vault keys opens with its device key for every vault."""
+    path = tmp_path / "keyring.json"
+    k = Keyring.create("a good password")
+    old = k.device
+    k.keys = k.keys.start("v1").start("v2").finish("v1", ["v1", "v2", "v3"])
+    k.save(path)
+    assert old.hex() not in path.read_text() and k.device.hex() not in path.read_text()
+    again = Keyring.load(path, "a good password")
+    assert again.keys == k.keys and again.device != old
+    assert again.keys.key_for("v2") == again.keys.key_for("v3") == old and again.keys.key_for("v1") == k.device
+
+    # the same file as an older gridlock wrote it: "device" and "pending_device", nothing per vault
+    body = {"identity": k.identity.to_bytes().hex(), "device": old.hex(), "guardian_secrets": {}}
+    legacy = Keyring(k.identity, DeviceKeys(old), {}, k._kdf, k._key)
+    legacy.save(path)
+    doc = json.loads(path.read_text())
+    nonce = bytes.fromhex(doc["nonce"])
+    plain = {**body, "pending_device": "cd" * 32}
+    doc["ciphertext"] = AESGCM(k._key).encrypt(nonce, json.dumps(plain).encode(), _aad(k.client_id, k._kdf)).hex()
+    path.write_text(json.dumps(doc))
+    loaded = Keyring.load(path, "a good password")
+    assert loaded.keys == DeviceKeys(old)  # the unfinished legacy recovery's key is not carried over
+    # a damaged device-key table is a damaged keyring (exit code 4), not a crash
+    plain = {**body, "held": {"v1": "not hex"}}
+    doc["ciphertext"] = AESGCM(k._key).encrypt(nonce, json.dumps(plain).encode(), _aad(k.client_id, k._kdf)).hex()
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CliError) as err:
+        Keyring.load(path, "a good password")
+    assert err.value.exit_code == AUTH and err.value.code == "keyring-corrupt"
 
 
 def test_bridge_carries_messages_both_ways(tmp_path: Path) -> None:

@@ -18,7 +18,15 @@ from eth_account import Account
 from conftest import need_nats_server
 from gridlock import local
 from gridlock.chains import ethereum
-from gridlock.client import Client, OperationFailed, Vault, recovery_finish, recovery_start, recovery_status
+from gridlock.client import (
+    Client,
+    DeviceKeys,
+    OperationFailed,
+    Vault,
+    recovery_finish,
+    recovery_start,
+    recovery_status,
+)
 from gridlock.client.owner import OwnerDevice
 from gridlock.devnet import GuardianSpec, ProcessCluster
 from gridlock.transport.nats import NatsTransport
@@ -31,6 +39,7 @@ from gridlock.wire.audit import AuditError, verify_chain
 NAMES = ["device", "enclave", "cloud", GuardianSpec("watch", "watch"), "friend", "newdevice"]  # the watch service
 RECOVERY_DELAY = 3.0
 NEW_PHONE = Identity.generate(name="new-phone")
+SCHEMES = ("frost-ed25519", "frost-secp256k1", "frost-taproot")
 
 
 def run(fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -275,6 +284,78 @@ def test_recovery_time_lock_cancel_and_finish(pc: ProcessCluster) -> None:
             with pytest.raises(OperationFailed) as err:  # the old device key is no longer an owner
                 await vault.sign(os.urandom(32))
             assert "unregistered device" in str(err.value)
+        finally:
+            await _close(old)
+            await _close(new)
+
+    run(main)
+
+
+def test_recovery_of_one_vault_leaves_the_others_usable_and_recoverable(pc: ProcessCluster) -> None:
+    """Issue 14: the lost device approved for three vaults; recovering them one by one never leaves a
+    vault that neither the old key nor the new one can use, and each ends on the same new key."""
+
+    async def main() -> None:
+        old = await _client(pc)
+        new, _ = await _new_device(pc)
+        try:
+            three = [await old.create_vault(s, five(pc)[:3], 2, password=pc.password) for s in SCHEMES]
+            v1, v2, v3 = (v.vault_id for v in three)
+            g = three[0].guardians
+            keys = DeviceKeys(pc.owner.to_bytes())  # the new phone, from the keyring's backup
+
+            async def use(vault_id: str, approver: OwnerDevice) -> None:
+                vault = dataclasses.replace(await new.open_vault(vault_id, g), approvers=[approver])
+                m = os.urandom(32)
+                assert local.verify(vault.scheme, vault.public_key, m, await vault.sign(m))
+
+            async def start(vault_id: str) -> DeviceKeys:
+                k = keys.start(vault_id)
+                await recovery_start(
+                    new, vault_id, g, lost_device=k.lost_device(vault_id), password=pc.password,
+                    new_device=k.new_device(vault_id),
+                )  # fmt: skip
+                return k
+
+            async def finish(vault_id: str) -> DeviceKeys:
+                await recovery_finish(new, vault_id, g, password=pc.password, new_device=keys.new_device(vault_id))
+                return keys.finish(vault_id, [v1, v2, v3])
+
+            keys = await start(v1)
+            keys = await start(v2)
+            assert keys.new_device(v1).public == keys.new_device(v2).public  # one new key for the whole recovery
+            await use(v3, keys.approver(v3))  # no recovery on v3: the old key still signs it
+            await three[1].recovery_cancel()  # the old device cancels v2's recovery during the delay
+            keys = keys.cancel(v2)
+            await asyncio.sleep(RECOVERY_DELAY + 0.5)
+            keys = await finish(v1)
+            new_key = keys.device
+            assert keys.key_for(v1) == new_key and keys.key_for(v2) == keys.key_for(v3) == pc.owner.to_bytes()
+
+            # v1 answers to the new key only; v2 and v3 still to the old one
+            await use(v1, keys.approver(v1))
+            with pytest.raises(OperationFailed, match="unregistered device"):
+                await three[0].sign(os.urandom(32))
+            await use(v2, keys.approver(v2))
+            await use(v3, keys.approver(v3))
+            # a recovery "onto" a key that is still registered (the old device's own) is refused
+            with pytest.raises(OperationFailed, match="already a registered owner device"):
+                await recovery_start(
+                    new, v2, g, lost_device=pc.owner.public, password=pc.password, new_device=pc.owner
+                )  # fmt: skip
+            # the others' recoveries move them onto the same new key
+            keys = await start(v2)
+            keys = await start(v3)
+            assert keys.new_device(v3).to_bytes() == new_key
+            await asyncio.sleep(RECOVERY_DELAY + 0.5)
+            keys = await finish(v2)
+            keys = await finish(v3)
+
+            assert keys.device == new_key and not keys.held and not keys.recovering
+            for vault in three:
+                await use(vault.vault_id, keys.approver(vault.vault_id))
+                with pytest.raises(OperationFailed, match="unregistered device"):  # the old key: revoked everywhere
+                    await vault.sign(os.urandom(32))
         finally:
             await _close(old)
             await _close(new)

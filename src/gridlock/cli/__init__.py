@@ -26,7 +26,7 @@ status``/``down`` work in both modes; the host's pid, socket, router URL and the
 are in the state file.  Both modes use one on-disk layout: stop a devnet and bring it back in the
 other mode with the same vaults.
 
-**The owner's keys** (client identity for the envelopes, device key for approvals) are created by
+**The owner's keys** (client identity for the envelopes, device keys for approvals) are created by
 the first ``devnet up`` and kept in ``keyring.json``, encrypted with the owner's password
 (Argon2id → AES-256-GCM; :mod:`gridlock.cli.keyring`); the password comes from ``--password-file``,
 ``$GRIDLOCK_PASSWORD`` or a prompt.  Commands that only read the vault book (``vault list``,

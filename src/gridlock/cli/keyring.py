@@ -12,10 +12,15 @@ File ``keyring.json`` in the devnet directory (mode 0600)::
   so a header edited to weaken the KDF fails to decrypt.  A wrong password is an
   authentication error (exit code 4), never garbage.
 * The plaintext (JSON) holds the client's transport identity (``gridlock.wire.Identity``: Ed25519
-  and HPKE keys), the owner's device key (Ed25519, what approves requests once guardians check
-  approvals), a pending device key during a recovery, and — devnet only — the guardians'
+  and HPKE keys), the owner's device keys (Ed25519, what approves requests; a
+  ``gridlock.client.devices.DeviceKeys``: ``device``, the current key, plus during a device
+  recovery ``held`` — vault → the old key a vault still answers to until its recovery finished —
+  and ``recovering`` — vault → the recovery's new key), and — devnet only — the guardians'
   key-encryption secrets, so that ``devnet up`` can restart guardians on the same keystores.  In a
   real deployment each guardian's secret stays on its own host (``secret_file``/environment).
+  A keyring written before ``held``/``recovering`` existed loads with its ``device`` for every
+  vault; its ``pending_device`` (an unfinished recovery's key, meant for whichever vault) is not
+  carried over: cancel that recovery from this keyring and start it again.
 
 The password comes from ``--password-file FILE``, else ``$GRIDLOCK_PASSWORD``, else a prompt
 (only on a terminal; a script without either gets a clear error, exit code 4).
@@ -37,6 +42,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gridlock.cli.errors import AUTH, CliError, usage
+from gridlock.client.devices import DeviceKeys
+from gridlock.errors import DecodeError
 from gridlock.files import write_private
 from gridlock.wire import Identity
 
@@ -77,9 +84,8 @@ class Keyring:
     """The decrypted contents (keep in memory only as long as a command runs)."""
 
     identity: Identity
-    device: bytes  # Ed25519 private key (32 bytes) of the owner's device
+    keys: DeviceKeys  # the owner's device keys: which one approves for which vault
     guardian_secrets: dict[str, str] = field(default_factory=dict)
-    pending_device: bytes | None = None
     _kdf: dict[str, Any] = field(default_factory=dict, repr=False)
     _key: bytes = field(default=b"", repr=False)
 
@@ -87,18 +93,22 @@ class Keyring:
     def client_id(self) -> str:
         return self.identity.guardian_id
 
+    @property
+    def device(self) -> bytes:
+        """The current device key (Ed25519, 32 bytes): new vaults register it."""
+        return self.keys.device
+
     @classmethod
     def create(cls, password: str) -> Keyring:
         check_new_password(password)
         kdf = default_kdf()
-        return cls(Identity.generate(name="owner"), secrets.token_bytes(32), {}, None, kdf, derive_key(password, kdf))
+        return cls(Identity.generate(name="owner"), DeviceKeys.generate(), {}, kdf, derive_key(password, kdf))
 
     def save(self, path: Path) -> None:
         body = {
             "identity": self.identity.to_bytes().hex(),
-            "device": self.device.hex(),
+            **self.keys.to_json(),
             "guardian_secrets": self.guardian_secrets,
-            "pending_device": self.pending_device.hex() if self.pending_device else None,
         }
         nonce = secrets.token_bytes(12)
         ct = AESGCM(self._key).encrypt(nonce, json.dumps(body).encode(), _aad(self.client_id, self._kdf))
@@ -146,15 +156,11 @@ class Keyring:
         identity = Identity.from_bytes(bytes.fromhex(body["identity"]))
         if identity.guardian_id != client_id:
             raise CliError(f"the keyring {path} is inconsistent", exit_code=AUTH, code="keyring-corrupt")
-        pending = body.get("pending_device")
-        return cls(
-            identity,
-            bytes.fromhex(body["device"]),
-            dict(body.get("guardian_secrets") or {}),
-            bytes.fromhex(pending) if pending else None,
-            kdf,
-            key,
-        )
+        try:
+            keys = DeviceKeys.from_json(body)
+        except DecodeError as exc:
+            raise CliError(f"the keyring {path} is damaged ({exc})", exit_code=AUTH, code="keyring-corrupt") from None
+        return cls(identity, keys, dict(body.get("guardian_secrets") or {}), kdf, key)
 
 
 def check_new_password(password: str) -> None:

@@ -8,10 +8,14 @@ through the SDK: ``Vault.set_policy`` / ``Vault.policy`` (policy-set / policy-sh
 Policy documents are :mod:`gridlock.policy.rules`'s; the options that build them are in
 :mod:`gridlock.cli.policy_options`.
 
-Recovery in a devnet: the keyring holds the owner's device key; ``recover start`` makes a new
-(pending) device key and opens the recovery with the password, ``recover cancel`` (from the
-current device) stops it, ``recover finish`` (after the time lock) makes the pending key the
-device key.
+Recovery in a devnet (``gridlock.client.devices.DeviceKeys`` in the keyring): ``recover start
+VAULT`` opens the vault's recovery with the password onto the recovery's new key (made by the
+first start and saved before any guardian hears of it; every other vault's start reuses it),
+``recover cancel VAULT`` (approved by the key the vault answers to: the old device can cancel)
+stops it, ``recover finish VAULT`` (after the time lock) makes the new key that vault's — and the
+current device key — while every other vault of the vault book keeps the key it still answers to
+until its own recovery finishes.  Recover every vault: until then the lost device still approves
+for the vaults not recovered.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gridlock.cli.sdk import OwnerSession
-from gridlock.client import Vault
+from gridlock.cli.state import load_vaults
+from gridlock.client import DeviceKeys, Vault
 from gridlock.client import recovery as sdk
 from gridlock.errors import GridlockError
 
@@ -59,10 +64,24 @@ class OwnerOps:
     def audit(self, vault: Vault, guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self._per_guardian(guardians, lambda g: {"entries": self.s.run(vault.audit(g)), "verified": True})
 
-    def recovery_start(
-        self, vault_id: str, guardians: Sequence[str], lost_device: bytes, password: str
-    ) -> dict[str, int]:
-        call = sdk.recovery_start(self.s.c, vault_id, list(guardians), lost_device=lost_device, password=password)
+    def _keep(self, keys: DeviceKeys) -> None:
+        """Save the keyring's new device keys (before the guardians act on them)."""
+        self.s.keyring.keys = keys
+        self.s.keyring.save(self.s.paths.keyring)
+
+    def recovery_start(self, vault_id: str, guardians: Sequence[str], password: str) -> dict[str, int]:
+        """Open the recovery of ``vault_id`` onto the recovery's new key (the same for every vault)."""
+        keys = self.s.keyring.keys.start(vault_id)
+        if keys is not self.s.keyring.keys:
+            self._keep(keys)
+        call = sdk.recovery_start(
+            self.s.c,
+            vault_id,
+            list(guardians),
+            lost_device=keys.lost_device(vault_id),
+            password=password,
+            new_device=keys.new_device(vault_id),
+        )
         return {self.s.name(g): int(t) for g, t in self.s.run(call).items()}
 
     def recovery_status(self, vault_id: str, guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -71,6 +90,14 @@ class OwnerOps:
 
     def recovery_cancel(self, vault: Vault) -> None:
         self.s.run(vault.recovery_cancel())
+        self._keep(self.s.keyring.keys.cancel(vault.vault_id))
 
-    def recovery_finish(self, vault_id: str, guardians: Sequence[str], password: str) -> Vault:
-        return self.s.run(sdk.recovery_finish(self.s.c, vault_id, list(guardians), password=password))
+    def recovery_finish(self, vault_id: str, guardians: Sequence[str], password: str) -> list[str]:
+        """Finish the recovery of ``vault_id``; the vault book's vaults still on the old key."""
+        keys = self.s.keyring.keys
+        new = keys.new_device(vault_id)
+        book = [str(v["id"]) for v in load_vaults(self.s.paths)]  # read before the guardians switch keys
+        self.s.run(sdk.recovery_finish(self.s.c, vault_id, list(guardians), password=password, new_device=new))
+        keys = keys.finish(vault_id, book)
+        self._keep(keys)
+        return [v for v in book if v in keys.held]

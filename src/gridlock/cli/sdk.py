@@ -29,14 +29,13 @@ from gridlock.wire import ops
 T = TypeVar("T")
 
 
-def owner_device(keyring: Keyring, pending: bool = False) -> OwnerDevice | None:
-    """The keyring's device key (or, during a recovery, the new device's) as an ``OwnerDevice``."""
-    key = keyring.pending_device if pending else keyring.device
-    return None if key is None else OwnerDevice.from_bytes(key)
-
-
 class OwnerSession:
-    """A connected owner client; use as a context manager."""
+    """A connected owner client; use as a context manager.
+
+    The client's owner device is the keyring's current device key (it creates vaults); a vault
+    opened here is approved by the key that vault answers to (``DeviceKeys.approver``): during a
+    device recovery, a vault not yet recovered still answers to the old key.
+    """
 
     def __init__(
         self,
@@ -46,7 +45,6 @@ class OwnerSession:
         keyring: Keyring,
         *,
         timeout: float | None = None,
-        pending_device: bool = False,
     ) -> None:
         self.paths = paths
         self.state = state
@@ -55,10 +53,10 @@ class OwnerSession:
         self.names = guardian_names(state)  # id -> name
         self.directory = Directory.load(paths.directory)
         self.timeout = timeout or float(running.get("session_timeout", 30.0)) + 15.0
-        device = owner_device(keyring, pending=pending_device)
+        device = keyring.keys.current
         self._sync = SyncClient(lambda: self._connect(device), owns_transport=True)
 
-    async def _connect(self, device: OwnerDevice | None) -> Client:
+    async def _connect(self, device: OwnerDevice) -> Client:
         transport: Transport
         if self.running["mode"] == "embedded":
             transport = BridgeTransport(self.running["socket"], self.keyring.client_id)
@@ -120,14 +118,25 @@ class OwnerSession:
         check everything against what they hold anyway).  Otherwise from its holders' ``info``
         answers (:meth:`ask_info`): the newest epoch wins, and it must be the book's key.
         """
+        approvers = [self.keyring.keys.approver(entry["id"])]
         if not fresh and answers is None:
             members = {int(i): str(g) for i, g in entry["members"]}
             public_key, threshold, epoch = bytes.fromhex(entry["public_key"]), entry["threshold"], entry["epoch"]
-            return Vault(self.c, entry["id"], entry["scheme"], public_key, int(threshold), members, int(epoch))
+            return Vault(
+                self.c,
+                entry["id"],
+                entry["scheme"],
+                public_key,
+                int(threshold),
+                members,
+                int(epoch),
+                approvers=approvers,
+            )
         try:
             vault = self.c.vault_from_info(entry["id"], answers if answers is not None else self.ask_info(entry))
         except OperationFailed as exc:
             raise self.error(exc, "opening the vault") from None
+        vault.approvers = approvers
         if vault.public_key.hex() != entry["public_key"] or vault.scheme != entry["scheme"]:
             raise CliError(
                 f"the guardians report another key for vault {entry['id']} than the vault book",

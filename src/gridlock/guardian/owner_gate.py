@@ -73,6 +73,8 @@ class OwnerGate(NodeCore):
         self._check_password(vault_id, state, verifier)
         if lost_device not in state.devices:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the lost device is not a registered owner device")
+        if new_device in state.devices:  # it would take the lost device's place twice: k of m could never be met
+            raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the new device is already a registered owner device")
         meta = self._state().get(vault_id)
         if meta.get("recovery", {}).get("state") == "open":
             raise ctl.RequestRefused(ctl.Refusal.RECOVERY_PENDING, "a recovery is already open on this vault")

@@ -70,13 +70,13 @@ class Cmd:
             self._keyring = Keyring.load(self.paths.keyring, self.password())
         return self._keyring
 
-    def session(self, *, pending_device: bool = False) -> tuple[OwnerSession, Keyring]:
+    def session(self) -> tuple[OwnerSession, Keyring]:
         from gridlock.cli.sdk import OwnerSession  # the SDK is imported only by commands that use it
 
         state, running = require_running(self.paths)
         keyring = self.keyring()
         try:
-            return OwnerSession(self.paths, state, running, keyring, pending_device=pending_device), keyring
+            return OwnerSession(self.paths, state, running, keyring), keyring
         except GridlockError as exc:
             raise classify(exc, guardian_names(state), "connecting to the devnet") from None
 

@@ -1,10 +1,6 @@
 """``gridlock recover start|status|cancel|finish``: time-locked device recovery (owner security)."""
 
-# ruff: noqa: PLC0415 -- imports on first use are deliberate: a command starts in ~0.4 s, not ~1.5 s
-
 from __future__ import annotations
-
-import secrets
 
 import typer
 
@@ -18,22 +14,18 @@ app = typer.Typer(help="Time-locked device recovery (owner security).", no_args_
 
 @app.command("start")
 def recover_start(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = None, json: JsonOpt = False) -> None:
-    """From a new device: prove the password and open a time-locked recovery (the old device is told)."""
+    """From a new device: prove the password and open a time-locked recovery (the old device is told).
+
+    Every vault's recovery moves it onto the same new device key: recover each vault of the lost device.
+    """
 
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
-        keyring = c.keyring()
-        if keyring.pending_device is None:
-            keyring.pending_device = secrets.token_bytes(32)
-            keyring.save(c.paths.keyring)
-        from gridlock.client.owner import OwnerDevice
-
-        lost = OwnerDevice.from_bytes(keyring.device).public
-        session, _ = c.session(pending_device=True)
+        session, _ = c.session()
         with session as s:
             try:
-                unlock = owner_ops(s).recovery_start(entry["id"], [g for _, g in entry["members"]], lost, c.password())
+                unlock = owner_ops(s).recovery_start(entry["id"], [g for _, g in entry["members"]], c.password())
             except GridlockError as exc:
                 raise s.error(exc, "recovery start") from None
         doc = {"vault": entry["id"], "unlock_at": unlock}
@@ -65,14 +57,12 @@ def recover_cancel(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = 
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
-        session, keyring = c.session()
+        session, _ = c.session()
         with session as s:
             try:
                 owner_ops(s).recovery_cancel(s.open_vault(entry))
             except GridlockError as exc:
                 raise s.error(exc, "recovery cancel") from None
-        keyring.pending_device = None
-        keyring.save(c.paths.keyring)
         c.out.emit({"vault": entry["id"], "cancelled": True}, lambda con: con.print("recovery cancelled"))
 
     command(json, dir_, password_file, body)
@@ -80,22 +70,22 @@ def recover_cancel(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = 
 
 @app.command("finish")
 def recover_finish(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = None, json: JsonOpt = False) -> None:
-    """After the time lock: the guardians accept the new device, which becomes this keyring's device."""
+    """After the time lock: the guardians accept the new device key for this vault (the other vaults
+    keep the key they answer to until their own recovery finishes)."""
 
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
-        keyring = c.keyring()
-        if keyring.pending_device is None:
+        if entry["id"] not in c.keyring().keys.recovering:
             raise usage("no recovery was started from this keyring", hint="`gridlock recover start VAULT`")
-        session, _ = c.session(pending_device=True)
+        session, _ = c.session()
         with session as s:
             try:
-                owner_ops(s).recovery_finish(entry["id"], [g for _, g in entry["members"]], c.password())
+                old_key = owner_ops(s).recovery_finish(entry["id"], [g for _, g in entry["members"]], c.password())
             except GridlockError as exc:
                 raise s.error(exc, "recovery finish") from None
-        keyring.device, keyring.pending_device = keyring.pending_device, None
-        keyring.save(c.paths.keyring)
-        c.out.emit({"vault": entry["id"], "finished": True}, lambda con: con.print("recovery finished"))
+        doc = {"vault": entry["id"], "finished": True, "vaults_on_old_key": old_key}
+        note = f"; still on the old device key (recover them too): {', '.join(old_key)}" if old_key else ""
+        c.out.emit(doc, lambda con: con.print("recovery finished" + note))
 
     command(json, dir_, password_file, body)
