@@ -1,7 +1,7 @@
 """``Vault.sign_transaction`` through real guardians (an embedded cluster), for every chain.
 
 Each signed transaction is judged by the same independent engine as the chain's own tests:
-libbitcoinkernel (Bitcoin Core's consensus code) for a PSBT spending a P2WPKH coin of the ECDSA
+libbitcoinkernel (Bitcoin Core's consensus code) for PSBTs spending a P2WPKH coin of the ECDSA
 vault and a P2TR coin of the Taproot vault, py-evm for an EIP-1559 transfer, LiteSVM for a Solana
 transfer, secret-sdk's protobuf classes and libsecp256k1 for a Secret Network ``MsgSend``.  Every
 sign request carries the transaction context (each guardian re-derives the hash it signs).
@@ -92,35 +92,44 @@ def _sign_requests(setup: Setup) -> list[dict[str, Any]]:
     return found
 
 
-def test_bitcoin_psbt_of_two_vaults_is_accepted_by_the_consensus_engine(setup: Setup) -> None:
+def test_bitcoin_psbts_of_both_vaults_are_accepted_by_the_consensus_engine(setup: Setup) -> None:
     e, t = setup.vaults["ecdsa-secp256k1"], setup.vaults["frost-taproot"]
     wpkh, tr = bitcoin.p2wpkh_script(e.public_key), bitcoin.p2tr_script(t.public_key)
     prev = Transaction(2, (TxIn(OutPoint(b"\x33" * 32, 0)),), (TxOut(300_000, wpkh), TxOut(200_000, tr)), 0)
     dest = bitcoin.address_to_script("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "regtest")
-    psbt = bitcoin.create_psbt(
-        [
-            Spend(OutPoint(prev.txid(), 0), prev.outputs[0], prev_tx=prev),
-            Spend(OutPoint(prev.txid(), 1), prev.outputs[1]),
-        ],
-        [TxOut(450_000, dest), TxOut(40_000, wpkh)],
-    )
+    spends = [
+        Spend(OutPoint(prev.txid(), 0), prev.outputs[0], prev_tx=prev),
+        Spend(OutPoint(prev.txid(), 1), prev.outputs[1]),
+    ]
+    # one PSBT spending both coins: each vault's guardians refuse an input that is not their vault's
+    both = bitcoin.create_psbt(spends, [TxOut(450_000, dest), TxOut(40_000, wpkh)])
+    with pytest.raises(OperationFailed, match="not this vault's p2wpkh script"):
+        e.sign_transaction("bitcoin", both, network="regtest")
+    setup.requests.clear()
+    # each vault spends its own coin, one PSBT each
     progress: list[tuple[int, int]] = []
-    first = e.sign_transaction("bitcoin", psbt, network="regtest", on_signature=lambda d, n: progress.append((d, n)))
-    assert first.raw is None and first.finalize_error and first.psbt and progress == [(1, 1)]
-    second = t.sign_transaction("bitcoin", BitcoinTx(first.psbt, "regtest"))
+    first = e.sign_transaction(
+        "bitcoin",
+        bitcoin.create_psbt(spends[:1], [TxOut(250_000, dest), TxOut(40_000, wpkh)]),
+        network="regtest",
+        on_signature=lambda d, n: progress.append((d, n)),
+    )
+    assert first.raw is not None and progress == [(1, 1)]
+    second = t.sign_transaction(
+        "bitcoin", BitcoinTx(bitcoin.create_psbt(spends[1:], [TxOut(190_000, dest)]), "regtest")
+    )
     assert second.raw is not None and second.signatures == 1
     requests = _sign_requests(setup)
     assert len(requests) == 2 and all(TxContext.from_wire(r["tx"]).chain == "bitcoin" for r in requests)
 
-    ktx = pbk.Transaction(second.raw)
-    spent = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.amount) for o in prev.outputs]
-    pre = PrecomputedTransactionData(ktx, spent)
     flags = pbk.ScriptVerificationFlags.ALL
-    verdicts = [
-        pbk.ScriptPubkey(o.script_pubkey).verify(o.amount, ktx, pre, i, flags) for i, o in enumerate(prev.outputs)
-    ]
-    assert verdicts == [True, True]
-    assert str(ktx.txid) == second.txid
+    for signed, spent in ((first, prev.outputs[0]), (second, prev.outputs[1])):
+        ktx = pbk.Transaction(signed.raw)
+        pre = PrecomputedTransactionData(
+            ktx, [pbk.TransactionOutput(pbk.ScriptPubkey(spent.script_pubkey), spent.amount)]
+        )
+        assert pbk.ScriptPubkey(spent.script_pubkey).verify(spent.amount, ktx, pre, 0, flags)
+        assert str(ktx.txid) == signed.txid
 
 
 def test_ethereum_transfer_is_mined_by_py_evm(setup: Setup) -> None:
@@ -262,7 +271,7 @@ def test_a_transaction_counts_once_against_a_limit_however_many_inputs_it_signs(
             first = await vault.sign_transaction("bitcoin", psbt(1, 2, 190_000), network="regtest")
             assert first.raw is not None and first.signatures == 2
             second = await vault.sign_transaction("bitcoin", psbt(2, 1, 100_000), network="regtest")
-            assert second.raw is not None  # 190k + 100k: the first transaction counted once
+            assert second.raw is not None  # (190k + 10k fee) + 100k: the first transaction counted once
             with pytest.raises(OperationFailed, match="spending limit"):
                 await vault.sign_transaction("bitcoin", psbt(3, 1, 20_000), network="regtest")
         finally:

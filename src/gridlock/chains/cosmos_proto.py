@@ -15,7 +15,7 @@ from gridlock.errors import DecodeError
 
 __all__ = ["LEN", "MAX_DEPTH", "VARINT", "decode", "put_bytes", "put_varint"]
 
-MAX_DEPTH = 8  # the messages read here nest at most 5 deep
+MAX_DEPTH = 8  # the messages read here nest at most 5 deep (an authz MsgExec's messages are decoded anew)
 
 VARINT, I64, LEN, I32 = 0, 1, 2, 5  # protobuf wire types
 _NON_CRITICAL = 1 << 10  # ADR-027: field numbers with bit 11 set may be ignored
@@ -180,6 +180,34 @@ _SCHEMAS: dict[str, dict[int, _Field]] = {
         3: ("msg", "bytes", False),
         5: ("funds", "Coin", True),
     },
+    # ibc.applications.transfer.v1.MsgTransfer (ICS-20) and ibc.core.client.v1.Height
+    "MsgTransfer": {
+        1: ("source_port", "string", False),
+        2: ("source_channel", "string", False),
+        3: ("token", "Coin", False),
+        4: ("sender", "string", False),
+        5: ("receiver", "string", False),
+        6: ("timeout_height", "Height", False),
+        7: ("timeout_timestamp", "uint64", False),
+        8: ("memo", "string", False),
+    },
+    "Height": {1: ("revision_number", "uint64", False), 2: ("revision_height", "uint64", False)},
+    # cosmos.authz.v1beta1
+    "MsgGrant": {1: ("granter", "string", False), 2: ("grantee", "string", False), 3: ("grant", "Grant", False)},
+    "Grant": {1: ("authorization", "Any", False), 2: ("expiration", "Timestamp", False)},
+    "MsgExec": {1: ("grantee", "string", False), 2: ("msgs", "Any", True)},
+    "MsgRevoke": {
+        1: ("granter", "string", False),
+        2: ("grantee", "string", False),
+        3: ("msg_type_url", "string", False),
+    },
+    # cosmos.feegrant.v1beta1
+    "MsgGrantAllowance": {
+        1: ("granter", "string", False),
+        2: ("grantee", "string", False),
+        3: ("allowance", "Any", False),
+    },
+    "MsgRevokeAllowance": {1: ("granter", "string", False), 2: ("grantee", "string", False)},
 }
 
 

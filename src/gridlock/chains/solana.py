@@ -11,13 +11,14 @@ What this module adds:
 * the vault key must be one of the required signers (:class:`NotASignerError` otherwise); only its
   slot is written, every other signer's slot is kept as given;
 * :func:`signing_payload` returns exactly the message bytes the signer signs (for v0 the
-  ``0x80``-prefixed versioned message), and :func:`summarize` lists lamport movements by the System
-  Program, the fee bound (base fee plus Compute Budget priority fee) and that payload
-  (SECURITY #19).  A Solana transaction carries no chain id: the recent blockhash ties it to one
-  cluster, so the summary reports the blockhash instead of a network name.
+  ``0x80``-prefixed versioned message), and :func:`summarize` lists, for a person, lamport movements
+  by the System Program, the fee bound (:func:`gridlock.chains.solana_reading.fee_bound`: base fee
+  plus Compute Budget priority fee) and that payload.  A Solana transaction carries no chain id: the
+  recent blockhash ties it to one cluster, so the summary reports the blockhash instead of a network
+  name.
 
-The two Compute Budget instructions read here (``SetComputeUnitLimit``, ``SetComputeUnitPrice``)
-are decoded by hand because ``solders`` builds but does not decode them.
+A guardian's reading of a transaction, every instruction as what it moves (SECURITY #19), is
+:mod:`gridlock.chains.solana_reading`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from solders.system_program import (
 from solders.transaction import VersionedTransaction
 
 from gridlock.chains.signer import Signer, signer_public_key
+from gridlock.chains.solana_reading import fee_bound
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
 
 __all__ = [
@@ -53,16 +55,13 @@ __all__ = [
     "TransactionSummary",
     "Transfer",
     "address",
+    "message_of",
     "sign_transaction",
     "signing_payload",
     "summarize",
 ]
 
 SCHEME = "frost-ed25519"
-LAMPORTS_PER_SIGNATURE = 5_000
-DEFAULT_COMPUTE_UNITS_PER_INSTRUCTION = 200_000
-MAX_COMPUTE_UNITS = 1_400_000
-MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
 
 # System Program instructions that move lamports, by tag (bincode u32 LE enum index):
 # (kind, solders decoder, position of the destination among the accounts; the source is the first)
@@ -73,7 +72,6 @@ _LAMPORT_MOVES: dict[int, tuple[str, Callable[[Instruction], Any], int]] = {
     5: ("withdraw_nonce_account", decode_withdraw_nonce_account, 1),
     11: ("transfer_with_seed", decode_transfer_with_seed, 2),
 }
-_SET_COMPUTE_UNIT_LIMIT, _SET_COMPUTE_UNIT_PRICE = 2, 3
 
 
 class SolanaError(InvalidParameterError):
@@ -168,6 +166,13 @@ def _parse(tx_bytes: bytes) -> VersionedTransaction:
     return vtx
 
 
+def message_of(tx_bytes: bytes) -> Message | MessageV0:
+    """The message of a serialised transaction, checked as :func:`summarize` checks it."""
+    message = _parse(tx_bytes).message
+    assert isinstance(message, Message | MessageV0)
+    return message
+
+
 def signing_payload(tx_bytes: bytes) -> bytes:
     """The exact bytes each signer signs: the serialised message (``0x80``-prefixed for v0)."""
     return bytes(to_bytes_versioned(_parse(tx_bytes).message))
@@ -216,6 +221,7 @@ def _system_transfer(ix: CompiledInstruction, keys: list[Pubkey]) -> Transfer | 
     kind, decode, destination = _LAMPORT_MOVES[tag]
     resolved = [keys[i] if i < len(keys) else None for i in ix.accounts]
     metas = [AccountMeta(k if k is not None else Pubkey.default(), False, False) for k in resolved]
+    metas += [AccountMeta(Pubkey.default(), False, False)] * 8  # a decoder indexes accounts unchecked
     instruction = Instruction(SYSTEM_PROGRAM, data, metas)
 
     def name(i: int) -> str | None:
@@ -242,18 +248,12 @@ def summarize(tx_bytes: bytes) -> TransactionSummary:
     instructions: list[InstructionSummary] = []
     transfers: list[Transfer] = []
     unknown: list[str] = []
-    cu_limit: int | None = None
-    cu_price = 0
     for ix in message.instructions:
         program = keys[ix.program_id_index]
         accounts = tuple(str(keys[i]) if i < len(keys) else None for i in ix.accounts)
         data = bytes(ix.data)
         instructions.append(InstructionSummary(str(program), accounts, data))
         if program == COMPUTE_BUDGET_PROGRAM:
-            if len(data) == 5 and data[0] == _SET_COMPUTE_UNIT_LIMIT:
-                cu_limit = min(int.from_bytes(data[1:5], "little"), MAX_COMPUTE_UNITS)
-            elif len(data) == 9 and data[0] == _SET_COMPUTE_UNIT_PRICE:
-                cu_price = int.from_bytes(data[1:9], "little")
             continue
         if program == SYSTEM_PROGRAM:
             transfer = _system_transfer(ix, keys)
@@ -261,10 +261,8 @@ def summarize(tx_bytes: bytes) -> TransactionSummary:
                 transfers.append(transfer)
         elif str(program) not in unknown:
             unknown.append(str(program))
-    if cu_limit is None:  # the runtime's default is at most 200k units per instruction: an upper bound
-        cu_limit = min(DEFAULT_COMPUTE_UNITS_PER_INSTRUCTION * len(instructions), MAX_COMPUTE_UNITS)
-    base_fee = LAMPORTS_PER_SIGNATURE * header.num_required_signatures
-    priority_fee = -(-cu_price * cu_limit // MICRO_LAMPORTS_PER_LAMPORT)
+    assert isinstance(message, Message | MessageV0)  # _parse admits no other version
+    fee = fee_bound(message)
     return TransactionSummary(
         version="v0" if isinstance(message, MessageV0) else "legacy",
         fee_payer=required[0],
@@ -273,10 +271,10 @@ def summarize(tx_bytes: bytes) -> TransactionSummary:
         instructions=tuple(instructions),
         transfers=tuple(transfers),
         address_table_lookups=lookups,
-        base_fee=base_fee,
-        compute_unit_limit=cu_limit,
-        compute_unit_price=cu_price,
-        max_fee=base_fee + priority_fee,
+        base_fee=fee.base_fee,
+        compute_unit_limit=fee.compute_unit_limit,
+        compute_unit_price=fee.compute_unit_price,
+        max_fee=fee.max_fee,
         unknown_programs=tuple(unknown),
         signing_payload=bytes(to_bytes_versioned(message)),
     )

@@ -2,11 +2,13 @@
 transactions as BIP174/BIP371 PSBTs.
 
 Signing allows foreign inputs: a PSBT that spends coins of several keys (the vault's P2WPKH coins
-and its Taproot coins, or another wallet's) is signed key by key; each key signs the inputs it
-controls and the result is final only when every input is signed (``SignedTx.raw`` is ``None``
-and ``finalize_error`` names what is missing until then).  A key that controls no input is an
-error.  The guardian's reading is the same :func:`gridlock.chains.bitcoin.sighashes` the signer
-uses, so the two cannot drift apart.
+and its Taproot coins, or another wallet's) is signed key by key on the owner's side; each key signs
+the inputs it controls and the result is final only when every input is signed (``SignedTx.raw`` is
+``None`` and ``finalize_error`` names what is missing until then).  A key that controls no input is
+an error.  The guardian's reading (:meth:`BitcoinAdapter.derive`,
+:mod:`gridlock.chains.bitcoin.reading`) is stricter: it refuses any input that is not the vault's,
+since it could not otherwise tell what the vault gives away; its sighashes come from the same
+:func:`gridlock.chains.bitcoin.signing.requests` the signer uses, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 from gridlock.chains import bitcoin
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx
 from gridlock.chains.context import BitcoinTx, TxContext
-from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import GridlockError, InvalidParameterError
 
@@ -67,17 +68,26 @@ class BitcoinAdapter(ChainAdapter):
         return tuple(r.sighash for r in bitcoin.sighashes(tx.psbt, scheme, public_key, allow_foreign_inputs=True))
 
     def derive(self, ctx: TxContext, scheme: str, public_key: bytes) -> Derived:
-        """BIP143/BIP341 sighashes of this key's inputs; the outputs that are not its own change."""
+        """BIP143/BIP341 sighashes of the vault's inputs; every output that is not its change, and
+        the fee (:mod:`gridlock.chains.bitcoin.reading`: an input that is not the vault's, or
+        whose UTXO data is missing, is refused)."""
         tx: BitcoinTx = self._own(ctx)
-        allowed = frozenset(self.hashes(tx, scheme, public_key))
-        summary = bitcoin.summarize(tx.psbt, tx.network)
-        mine = bitcoin.address(public_key, kind=_kind(scheme), network=tx.network)
-        outs = tuple(
-            Movement.transfer(r.address or r.script_pubkey.hex(), r.amount)
-            for r in summary.recipients
-            if r.address != mine
-        )
-        return Derived(allowed, outs)
+        self.check_scheme(scheme)
+        reading = bitcoin.read(tx.psbt, scheme, public_key, tx.network)
+        return Derived(frozenset(r.sighash for r in reading.sighashes), reading.movements)
+
+    def check_address(self, address: str, network: str | None = None) -> str:
+        """A segwit v0/v1 (BIP173/BIP350, returned in lower case) or Base58Check P2PKH/P2SH address
+        of ``network``, or of any Bitcoin network when it is ``None``."""
+        if network is not None:
+            return bitcoin.check_address(address, self.network(network))
+        reasons: list[str] = []
+        for net in bitcoin.NETWORKS:
+            try:
+                return bitcoin.check_address(address, net)
+            except bitcoin.AddressError as exc:
+                reasons.append(str(exc))
+        raise bitcoin.AddressError(f"not a bitcoin address of any network ({reasons[0]})")
 
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:
         tx: BitcoinTx = self._own(ctx)

@@ -1,8 +1,9 @@
 """Cosmos SDK chains (Secret Network by default): secp256k1 accounts of ECDSA vaults; transactions
 as SIGN_MODE_DIRECT ``SignDoc`` bytes (cosmos-sdk ADR-020), signed over SHA-256 of the SignDoc.
 
-A guardian counts every coin the recognised messages (bank sends, contract executions with funds)
-move, per recipient.  A SignDoc with several signers is signed with ``cosmos.sign_direct`` by
+A guardian reads every message as what it moves (:mod:`gridlock.chains.cosmos_reading`: bank and
+IBC transfers, contract calls and their funds, authz and feegrant grants, the fee; any other message
+is a call to its type URL).  A SignDoc with several signers is signed with ``cosmos.sign_direct`` by
 each signer and joined with ``cosmos.tx_raw``; :meth:`CosmosAdapter.sign` handles the single-signer
 transaction the SDK builds.
 """
@@ -11,16 +12,45 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from typing import Any
 
-from gridlock.chains import cosmos
+from bech32m.codecs import Encoding, bech32_decode, convertbits  # type: ignore[import-untyped,unused-ignore]
+
+from gridlock.chains import cosmos, cosmos_reading
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, decode_text, summary_dict
 from gridlock.chains.context import CosmosTx, TxContext, valid_bech32_prefix
-from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import InvalidParameterError
 
 DEFAULT_PREFIX = "secret"  # Secret Network, where the enclave guardian lives
+_IBC_IDENTIFIER = re.compile(r"[A-Za-z0-9.\-_+#\[\]<>]{2,128}")  # ICS-024 port and channel identifiers
+
+
+def _bech32_account(address: str, prefix: str | None) -> str:
+    try:
+        hrp, words, spec = bech32_decode(address)
+        data = convertbits(words, 5, 8, False)
+    except ValueError:  # bech32m.DecodeError
+        raise InvalidParameterError(
+            "not a bech32 address (characters, separator, checksum, case, length or padding: BIP173)"
+        ) from None
+    if spec != Encoding.BECH32:
+        raise InvalidParameterError("a cosmos address is bech32, not bech32m")
+    if prefix is not None and hrp != prefix:
+        raise InvalidParameterError(f"an address with prefix {hrp!r}, not {prefix!r}")
+    if len(data) not in (20, 32):
+        raise InvalidParameterError("a cosmos address holds 20 bytes (an account) or 32 (a contract or module)")
+    return address.lower()
+
+
+def _ibc_destination(address: str) -> str:
+    parts = address.split("/")
+    if len(parts) not in (2, 3) or not all(_IBC_IDENTIFIER.fullmatch(p) for p in parts[:2]):
+        raise InvalidParameterError("an IBC destination is <port>/<channel>[/<receiver>] (ICS-024 identifiers)")
+    if len(parts) == 3:
+        parts[2] = _bech32_account(parts[2], None)
+    return "/".join(parts)
 
 
 class CosmosAdapter(ChainAdapter):
@@ -68,9 +98,24 @@ class CosmosAdapter(ChainAdapter):
 
     def derive(self, ctx: TxContext, scheme: str, public_key: bytes) -> Derived:
         tx: CosmosTx = self._own(ctx)
-        cs = cosmos.summarize(tx.sign_doc, tx.prefix)
-        outs = tuple(Movement.transfer(r, c.amount, c.denom) for r, coins in cs.recipients for c in coins)
-        return Derived(frozenset({cs.signing_hash}), outs)
+        self.check_scheme(scheme)
+        summary = cosmos.summarize(tx.sign_doc, tx.prefix)
+        cosmos.signer_slot(summary, public_key)
+        return Derived(frozenset({summary.signing_hash}), cosmos_reading.read(tx.sign_doc, tx.prefix))
+
+    def check_address(self, address: str, network: str | None = None) -> str:
+        """A bech32 (BIP173, not bech32m) account or contract address — 20 or 32 bytes — with the
+        prefix ``network`` (any prefix when it is ``None``), in lower case.
+
+        Also the IBC destinations of :mod:`gridlock.chains.cosmos_reading`:
+        ``<port>/<channel>/<receiver>`` (the receiver a bech32 address of any prefix: it lives on the
+        other chain) and ``<port>/<channel>`` (what a transfer with a memo also calls)."""
+        if not isinstance(address, str) or not address.isascii() or not 0 < len(address) <= 256:
+            raise InvalidParameterError("a cosmos address is 1-256 ASCII characters")
+        if "/" in address:
+            return _ibc_destination(address)
+        prefix = None if network is None else self.network(network)
+        return _bech32_account(address, prefix)
 
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:
         tx: CosmosTx = self._own(ctx)

@@ -1,8 +1,9 @@
 """Solana: Ed25519 accounts of ``frost-ed25519`` vaults; legacy and v0 transactions, serialised.
 
 The one message a transaction needs is its serialised message (``0x80``-prefixed for v0), signed
-as is by Ed25519 (RFC 8032); a guardian counts the lamports the System Program instructions move
-to accounts other than the vault's.
+as is by Ed25519 (RFC 8032); a guardian reads every instruction as what it moves
+(:mod:`gridlock.chains.solana_reading`: System Program and SPL Token transfers, approvals and
+authority changes, the fee; any other program is a call to it).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import base58
+from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from gridlock.chains import solana
+from gridlock.chains import solana, solana_reading
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, decode_text, summary_dict
 from gridlock.chains.context import SolanaTx, TxContext
-from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import InvalidParameterError
 
@@ -58,10 +60,28 @@ class SolanaAdapter(ChainAdapter):
 
     def derive(self, ctx: TxContext, scheme: str, public_key: bytes) -> Derived:
         tx: SolanaTx = self._own(ctx)
+        self.check_scheme(scheme)
         ss = solana.summarize(tx.tx)
         me = solana.address(public_key)
-        outs = tuple(Movement.transfer(d or "?", amount) for d, amount in ss.recipients if d != me)
-        return Derived(frozenset({ss.signing_payload}), outs)
+        if me not in ss.required_signers:
+            raise solana.NotASignerError(f"{me} is not a required signer of this transaction")
+        movements = solana_reading.read(solana.message_of(tx.tx), Pubkey.from_string(me))
+        return Derived(frozenset({ss.signing_payload}), movements)
+
+    def check_address(self, address: str, network: str | None = None) -> str:
+        """Base58 of exactly 32 bytes, in its one canonical spelling.  Any 32 bytes: token accounts
+        and other program-derived addresses are off the Ed25519 curve by design."""
+        if not isinstance(address, str) or not 32 <= len(address) <= 44 or not address.isascii():
+            raise InvalidParameterError("a solana address is 32-44 base58 characters")
+        try:
+            raw = base58.b58decode(address)
+        except ValueError:
+            raise InvalidParameterError("a solana address is base58 text") from None
+        if len(raw) != 32:
+            raise InvalidParameterError(f"a solana address is 32 bytes, this one is {len(raw)}")
+        if base58.b58encode(raw).decode() != address:
+            raise InvalidParameterError("not the canonical base58 spelling of the address")
+        return address
 
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:
         tx: SolanaTx = self._own(ctx)

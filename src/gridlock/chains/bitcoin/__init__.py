@@ -8,6 +8,8 @@ The contract::
     bitcoin.finalize_psbt(psbt_base64) -> bytes         # raw signed transaction
     bitcoin.summarize(psbt_base64, network=...)         # PsbtSummary: recipients, inputs, fee, sighashes
     bitcoin.sighashes(psbt_base64, scheme, public_key)  # [(input index, sighash, hash type)] to sign
+    bitcoin.read(psbt_base64, scheme, public_key, network)  # a guardian's reading: sighashes, movements
+    bitcoin.check_address(address, network)             # an allow-list entry, canonical
 
 Keys: an ``ecdsa-secp256k1`` key (33-byte compressed) spends P2WPKH; a ``frost-taproot`` key is
 already the BIP86 *output* key Q (32-byte x-only, tweaked at keygen), so its P2TR script is
@@ -44,6 +46,7 @@ from gridlock.chains.bitcoin.address import (
     NETWORKS,
     address,
     address_to_script,
+    check_address,
     p2tr_script,
     p2wpkh_script,
     script_kind,
@@ -57,11 +60,13 @@ from gridlock.chains.bitcoin.errors import (
     InputError,
     MalformedError,
     MissingUtxoError,
+    OverspendError,
     SighashTypeError,
     UnsupportedSignerError,
     UtxoMismatchError,
 )
 from gridlock.chains.bitcoin.psbt import Psbt, Spend, create_psbt
+from gridlock.chains.bitcoin.reading import Reading, read
 from gridlock.chains.bitcoin.sighash import (
     SIGHASH_ALL,
     SIGHASH_ANYONECANPAY,
@@ -92,8 +97,10 @@ __all__ = [
     "MalformedError",
     "MissingUtxoError",
     "OutPoint",
+    "OverspendError",
     "Psbt",
     "PsbtSummary",
+    "Reading",
     "Recipient",
     "SighashRequest",
     "SighashTypeError",
@@ -108,10 +115,12 @@ __all__ = [
     "address_to_script",
     "bip143_sighash",
     "bip341_sighash",
+    "check_address",
     "create_psbt",
     "finalize_psbt",
     "p2tr_script",
     "p2wpkh_script",
+    "read",
     "script_kind",
     "script_to_address",
     "sighashes",

@@ -165,3 +165,44 @@ def address_to_script(addr: str, network: str = "mainnet") -> bytes:
     if len(raw) == 21 and raw[0] == net.p2sh_prefix:
         return b"\xa9\x14" + raw[1:] + b"\x87"
     raise AddressError(f"not a valid {net.name} address")
+
+
+def check_address(addr: str, network: str = "mainnet") -> str:
+    """``addr`` in canonical form (bech32 lower case) if it is a standard address of ``network``,
+    else :class:`AddressError` saying why.
+
+    Accepted: segwit v0 P2WPKH/P2WSH (bech32, BIP173) and v1 P2TR (bech32m, BIP350), and the
+    Base58Check P2PKH/P2SH forms with ``network``'s version byte.  Witness versions 2-16 and v1
+    programs other than 32 bytes decode (BIP350 defines them) but are refused: nothing can spend
+    them today, so a payment to one is burnt, and no allow-list should hold one.
+    """
+    net = get_network(network)
+    if not isinstance(addr, str) or not addr or not addr.isascii() or len(addr) > 90:
+        raise AddressError("an address is 1-90 ASCII characters")
+    if addr.lower().startswith(net.hrp + "1"):
+        try:
+            decoded = bech32m.decode(net.hrp, addr)
+        except bech32m.DecodeError:
+            raise AddressError(
+                f"not a valid {net.name} segwit address (bech32/bech32m encoding, checksum, program length "
+                "or case: BIP173/BIP350)"
+            ) from None
+        version, size = int(decoded.witver), len(decoded.witprog)
+        if (version, size) not in ((0, 20), (0, 32), (1, 32)):
+            raise AddressError(
+                f"witness version {version} with a {size}-byte program is not a standard output "
+                "(P2WPKH, P2WSH or P2TR): nothing spends it today"
+            )
+        return addr.lower()
+    other = {n.hrp for n in NETWORKS.values() if addr.lower().startswith(n.hrp + "1")}
+    if other:
+        raise AddressError(f"a segwit address of another network ({other.pop()}1…), not of {net.name}")
+    try:
+        raw = base58.b58decode_check(addr)
+    except ValueError:
+        raise AddressError(f"not a {net.name} address: neither {net.hrp}1… segwit nor Base58Check") from None
+    if len(raw) != 21 or raw[0] not in (net.p2pkh_prefix, net.p2sh_prefix):
+        raise AddressError(f"a Base58Check string that is not a {net.name} P2PKH or P2SH address")
+    if base58.b58encode_check(raw).decode() != addr:
+        raise AddressError("not the canonical Base58Check form")
+    return addr

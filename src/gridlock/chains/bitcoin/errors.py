@@ -1,6 +1,10 @@
 """Typed errors of the Bitcoin chain code; all are :class:`gridlock.errors.GridlockError`.
 
-Messages name the input or field that is wrong, never key material.
+Messages name the input or field that is wrong, never key material.  The errors a guardian's
+reading of a PSBT can raise (bad bytes, missing or contradicting UTXO data, an input that is not
+the vault's, a refused hash type, outputs above the inputs) are also :class:`DecodeError` or
+:class:`InvalidParameterError`, which a guardian answers with a refusal (``bad-request``), not a
+failure.
 """
 
 from __future__ import annotations
@@ -29,21 +33,25 @@ class InputError(ChainError):
         super().__init__(f"input {index}: {reason}")
 
 
-class MissingUtxoError(InputError):
+class MissingUtxoError(InputError, InvalidParameterError):
     """The PSBT does not carry the output an input spends (neither witness nor non-witness UTXO)."""
 
 
-class UtxoMismatchError(InputError):
+class UtxoMismatchError(InputError, InvalidParameterError):
     """The UTXO data of an input contradicts itself: ``non_witness_utxo`` is not the transaction
     the input spends, or its output disagrees with ``witness_utxo`` (amount or script)."""
 
 
-class ForeignInputError(InputError):
+class ForeignInputError(InputError, InvalidParameterError):
     """The signer's key does not control this input (its UTXO script is not the key's script)."""
 
 
-class SighashTypeError(InputError):
+class SighashTypeError(InputError, InvalidParameterError):
     """A hash type this signer refuses: non-standard, or SIGHASH_SINGLE without a matching output."""
+
+
+class OverspendError(ChainError, InvalidParameterError):
+    """The outputs pay more than the inputs spend."""
 
 
 class FinalizeError(InputError):

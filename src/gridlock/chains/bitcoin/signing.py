@@ -14,11 +14,11 @@ from coincurve import PublicKey, PublicKeyXOnly
 
 from gridlock.chains.bitcoin.address import p2tr_script, p2wpkh_script, script_kind
 from gridlock.chains.bitcoin.errors import (
-    ChainError,
     FinalizeError,
     ForeignInputError,
     MalformedError,
     MissingUtxoError,
+    OverspendError,
     SighashTypeError,
     UnsupportedSignerError,
     UtxoMismatchError,
@@ -106,7 +106,7 @@ def resolve_utxos(psbt: Psbt) -> list[tuple[TxOut, bool]]:
     resolved = [resolve_utxo(psbt, i) for i in range(len(psbt.tx.inputs))]
     total_in, total_out = sum(o.amount for o, _ in resolved), sum(o.amount for o in psbt.tx.outputs)
     if total_out > total_in:
-        raise ChainError(f"the outputs ({total_out} sat) exceed the inputs ({total_in} sat)")
+        raise OverspendError(f"the outputs ({total_out} sat) exceed the inputs ({total_in} sat)")
     return resolved
 
 
