@@ -158,11 +158,11 @@ class ChainAdapter(ABC):
         return None
 
     # --- addresses and transactions ----------------------------------------------------------------
+    @abstractmethod
     def check_address(self, address: str, network: str | None = None) -> str:
         """``address`` in its canonical form if it is a valid address of this chain (checksum,
         bech32/bech32m, base58 length), else :class:`InvalidParameterError` saying why; used to
         validate allow-list entries when a policy is set."""
-        raise NotImplementedError
 
     @abstractmethod
     def address(self, public_key: bytes, scheme: str, network: str | None = None) -> Address:

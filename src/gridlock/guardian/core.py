@@ -25,6 +25,7 @@ from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.policy import VaultPolicy
 from gridlock.guardian.session import Session, participants_of
 from gridlock.guardian.store import AlreadyUsed, KeystoreError, ShareStore
+from gridlock.guardian.vault_state import VaultState
 from gridlock.policy.ledger import Entry
 from gridlock.protocol.party import RoundProtocol
 from gridlock.transport.base import Transport
@@ -38,6 +39,8 @@ ECDSA = "ecdsa-secp256k1"
 SESSION_LABEL = b"gridlock/session/v1"
 # the public identity an unknown device introduced itself with (device recovery), for the request being served
 INTRO: contextvars.ContextVar[PublicIdentity | None] = contextvars.ContextVar("gridlock_intro", default=None)
+# who sent the request being served (its client id)
+REQUESTER: contextvars.ContextVar[str] = contextvars.ContextVar("gridlock_requester", default="")
 
 
 def session_id(op: str, vault_id: str, epoch: int, members: Mapping[int, str], nonce: bytes) -> bytes:
@@ -53,24 +56,24 @@ def session_id(op: str, vault_id: str, epoch: int, members: Mapping[int, str], n
 
 
 class RequestState:
-    """The vault metadata one request works on: read from the store at most once and written at most
-    once — with the session claim, before the protocol runs, or when the request ends — so a signature
-    costs each guardian one state load and one write transaction (plus its audit entry).  The policy
-    ledger entries the request adds go into that same write."""
+    """The vaults one request works on (:class:`VaultState`): each read from the store at most once
+    and written at most once — with the session claim, before the protocol runs, or when the
+    request ends — so a signature costs each guardian one state load and one write transaction
+    (plus its audit entry).  The policy-ledger entries the request adds go into that same write."""
 
     def __init__(self, store: ShareStore) -> None:
         self._store = store
-        self._meta: dict[str, dict[str, Any]] = {}
+        self._vaults: dict[str, VaultState] = {}
         self._dirty: set[str] = set()
         self._ledger: dict[str, list[Entry]] = {}
 
-    def get(self, vault_id: str) -> dict[str, Any]:
-        if vault_id not in self._meta:
-            self._meta[vault_id] = dict(self._store.metadata(vault_id))
-        return self._meta[vault_id]
+    def get(self, vault_id: str) -> VaultState:
+        if vault_id not in self._vaults:
+            self._vaults[vault_id] = VaultState.from_meta(self._store.metadata(vault_id))
+        return self._vaults[vault_id]
 
-    def update(self, vault_id: str, **parts: Any) -> None:
-        self.get(vault_id).update(parts)
+    def changed(self, vault_id: str) -> None:
+        self.get(vault_id)
         self._dirty.add(vault_id)
 
     def record(self, vault_id: str, entries: Sequence[Entry]) -> None:
@@ -78,22 +81,24 @@ class RequestState:
         if entries:
             self._ledger.setdefault(vault_id, []).extend(entries)
 
-    def stored(self, vault_id: str, metadata: Mapping[str, Any]) -> None:
-        """The store holds ``metadata`` now (written with a new share)."""
-        self._meta[vault_id] = dict(metadata)
+    def stored(self, vault_id: str, state: VaultState) -> None:
+        """The store holds ``state`` now (written with a new share)."""
+        self._vaults[vault_id] = state
         self._dirty.discard(vault_id)
+
+    def _changes(self, vault_id: str) -> dict[str, Any] | None:
+        return self._vaults[vault_id].to_meta() if vault_id in self._dirty else None
 
     def claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
         """Claim session ``sid`` and write what this request changed, in one transaction."""
-        changed = self._meta[vault_id] if vault_id in self._dirty else None
-        self._store.claim_session(vault_id, epoch, sid, metadata=changed, ledger=self._ledger.get(vault_id, ()))
+        meta = self._changes(vault_id)
+        self._store.claim_session(vault_id, epoch, sid, metadata=meta, ledger=self._ledger.get(vault_id, ()))
         self._dirty.discard(vault_id)
         self._ledger.pop(vault_id, None)
 
     def flush(self) -> None:
         for vault_id in sorted(self._dirty | set(self._ledger)):
-            changed = self._meta[vault_id] if vault_id in self._dirty else None
-            self._store.set_metadata(vault_id, changed, ledger=self._ledger.get(vault_id, ()))
+            self._store.set_metadata(vault_id, self._changes(vault_id), ledger=self._ledger.get(vault_id, ()))
         self._dirty.clear()
         self._ledger.clear()
 
@@ -186,14 +191,12 @@ class NodeCore:
         state = REQUEST.get()
         return state if state is not None else RequestState(self.keystore)
 
+    def _vault(self, vault_id: str) -> VaultState:
+        """The vault's state for the request being served (loaded once per request)."""
+        return self._state().get(vault_id)
+
     def _vault_members(self, vault_id: str, epoch: int) -> dict[int, str]:
-        meta = self._state().get(vault_id)
-        raw = meta.get("members", {}).get(str(epoch))
-        if not isinstance(raw, dict):
-            raise ctl.RequestRefused(
-                ctl.Refusal.UNKNOWN_VAULT, f"no membership recorded for vault {vault_id} epoch {epoch}"
-            )
-        return {int(i): g for i, g in raw.items()}
+        return self._vault(vault_id).members_of(vault_id, epoch)
 
     def _knows(self, vault_id: str) -> bool:
         try:
@@ -211,17 +214,15 @@ class NodeCore:
         policy: VaultPolicy | None = None,
     ) -> ops.StoredReply:
         # the share and its membership in one transaction: a crash leaves both or neither
-        state = self._state()
-        meta = dict(state.get(vault_id)) if self._knows(vault_id) else {}
-        if owner is not None and "owner" not in meta:
-            meta["owner"] = owner.to_meta()
-        if policy is not None and "policy" not in meta:
-            meta["policy"] = policy.to_meta()
-        table = dict(meta.get("members", {}))
-        table[str(share.epoch)] = {str(i): g for i, g in members.items()}
-        meta["members"] = table
-        self.keystore.store_pending(vault_id, share, metadata=meta)
-        state.stored(vault_id, meta)
+        known = self._knows(vault_id)
+        vault = self._vault(vault_id) if known else VaultState()
+        if owner is not None and vault.owner is None:
+            vault.owner = owner
+        if policy is not None and not known:
+            vault.policy = policy
+        vault.add_epoch(share.epoch, members, self.keystore.vault(vault_id).active_epoch if known else None)
+        self.keystore.store_pending(vault_id, share, metadata=vault.to_meta())
+        self._state().stored(vault_id, vault)
         statement = ctl.ack_statement(vault_id, share.epoch, share.public_key, share.transcript_hash)
         return ops.StoredReply(
             share.public_key,
@@ -232,11 +233,14 @@ class NodeCore:
         )
 
     def _owner(self, vault_id: str) -> owner_mod.OwnerState:
-        return owner_mod.OwnerState.from_meta(self._state().get(vault_id))
+        owner = self._vault(vault_id).owner
+        if owner is None:
+            raise ctl.RequestRefused(ctl.Refusal.NO_OWNER, "this vault has no registered owner")
+        return owner
 
-    def _save(self, vault_id: str, **parts: Any) -> None:
-        """Change the request's vault state (written with the session claim or when the request ends)."""
-        self._state().update(vault_id, **parts)
+    def _save(self, vault_id: str) -> None:
+        """The request changed the vault's state (written with the session claim or when it ends)."""
+        self._state().changed(vault_id)
 
     def _claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
         """Record, durably and before the first message, that this guardian runs session ``sid`` with

@@ -93,6 +93,9 @@ class KeyOperations(PolicyGate, NodeCore):
                 ctl.Refusal.ACK_MISSING, f"epoch {epoch} lacks valid acknowledgements from: {', '.join(missing + bad)}"
             )
         self.keystore.activate(vault_id, epoch)
+        # the retired epochs' tombstones go (their secrets went at activation): a vault refreshed daily
+        # for years keeps the same small state; an older epoch stays unusable (it is below the active one)
+        self.keystore.purge_retired(vault_id)
         return ops.EpochReply(epoch)
 
     async def _op_ack(self, op: ops.Ack) -> ops.AckReply:

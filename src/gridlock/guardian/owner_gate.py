@@ -9,10 +9,13 @@ from typing import Any
 from gridlock.crypto import transcript
 from gridlock.guardian import audit as audit_mod
 from gridlock.guardian import owner as owner_mod
-from gridlock.guardian.core import INTRO, NodeCore
+from gridlock.guardian.core import INTRO, REQUESTER, NodeCore
+from gridlock.guardian.vault_state import OWNER, STRANGERS, Recovery
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
 from gridlock.wire.audit import HEAD_LABEL
+
+PASSWORD_WINDOW = 3600  # wrong passwords are counted over the last hour
 
 
 class OwnerGate(NodeCore):
@@ -24,18 +27,16 @@ class OwnerGate(NodeCore):
         a repair) checks them against the registration that comes with the request.
         """
         vault_id, nonce = op.vault, op.nonce
-        if self._knows(vault_id) and "owner" in self._state().get(vault_id):
-            state = self._owner(vault_id)
+        vault = self._vault(vault_id) if self._knows(vault_id) else None
+        if vault is not None and vault.owner is not None:
+            state = vault.owner
             scheme = self.keystore.vault(vault_id).scheme
-            registered = True
         elif isinstance(op, ops.Reshare | ops.Repair):
             state = owner_mod.registration(op.owner)
             scheme = op.scheme
-            registered = False
         else:
             raise ctl.RequestRefused(ctl.Refusal.NO_OWNER, "this vault has no registered owner")
-        recovery = self._state().get(vault_id).get("recovery", {}) if self._knows(vault_id) else {}
-        if recovery.get("state") == "open" and not isinstance(op, ops.RecoveryCancel):
+        if vault is not None and vault.recovery.open and not isinstance(op, ops.RecoveryCancel):
             raise ctl.RequestRefused(
                 ctl.Refusal.RECOVERY_PENDING, "a device recovery is open on this vault; cancel it first"
             )
@@ -50,86 +51,79 @@ class OwnerGate(NodeCore):
             nonce=nonce,
             now=int(self.clock()),
         )
-        if registered:
+        if vault is not None and vault.owner is state:
             state.consume(good)
-            self._save(vault_id, owner=state.to_meta())
+            self._save(vault_id)
 
-    def _check_password(self, vault_id: str, state: owner_mod.OwnerState, verifier: bytes) -> None:
-        """Argon2id verifier check, rate-limited per vault at this guardian (SECURITY #21)."""
-        meta = self._state().get(vault_id)
+    def _check_password(self, vault_id: str, verifier: bytes) -> owner_mod.OwnerState:
+        """Argon2id verifier check, rate-limited per vault and requester class at this guardian
+        (SECURITY #21): the owner's registered devices have a budget of their own, so strangers
+        guessing (from fresh identities, as many as they like) cannot lock the owner out."""
+        vault, state = self._vault(vault_id), self._owner(vault_id)
+        requester = REQUESTER.get()
+        who = OWNER if requester in state.notify or requester in vault.clients else STRANGERS
         now = int(self.clock())
-        failures = [t for t in meta.get("password_failures", []) if t > now - 3600]
+        failures = vault.recent_failures(who, now, PASSWORD_WINDOW)
         if len(failures) >= self.password_attempts:
             raise ctl.RequestRefused(
                 ctl.Refusal.RATE_LIMITED, "too many wrong passwords for this vault; try again later"
             )
         if not state.check_password(verifier):
-            self._save(vault_id, password_failures=[*failures, now])
+            vault.password_failures[who] = [*failures, now]
+            self._save(vault_id)
             raise ctl.RequestRefused(ctl.Refusal.WRONG_PASSWORD, "the password does not match")
+        return state
 
     async def _op_recovery_start(self, op: ops.RecoveryStart) -> ops.RecoveryReply:
-        vault_id, new_device, lost_device, verifier = op.vault, op.new_device, op.lost_device, op.verifier
-        state = self._owner(vault_id)
-        self._check_password(vault_id, state, verifier)
+        vault_id, new_device, lost_device = op.vault, op.new_device, op.lost_device
+        state = self._check_password(vault_id, op.verifier)
         if lost_device not in state.devices:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the lost device is not a registered owner device")
         if new_device in state.devices:  # it would take the lost device's place twice: k of m could never be met
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the new device is already a registered owner device")
-        meta = self._state().get(vault_id)
-        if meta.get("recovery", {}).get("state") == "open":
+        vault = self._vault(vault_id)
+        if vault.recovery.open:
             raise ctl.RequestRefused(ctl.Refusal.RECOVERY_PENDING, "a recovery is already open on this vault")
         now = int(self.clock())
         unlock = now + int(self.recovery_delay)
-        self._save(
-            vault_id,
-            recovery={
-                "state": "open",
-                "new_device": new_device.hex(),
-                "lost_device": lost_device.hex(),
-                "opened": now,
-                "unlock_at": unlock,
-            },
-        )
+        vault.recovery = Recovery("open", new_device, lost_device, now, unlock)
+        self._save(vault_id)
         await self._notify(
             state, {"vault": vault_id, "event": "recovery-started", "unlock_at": unlock, "guardian": self.id}
         )
         return ops.RecoveryReply("open", unlock)
 
     async def _op_recovery_status(self, op: ops.RecoveryStatus) -> ops.RecoveryReply:
-        rec = self._state().get(op.vault).get("recovery", {})
-        return ops.RecoveryReply(str(rec.get("state", "none")), int(rec.get("unlock_at", 0)))
+        rec = self._vault(op.vault).recovery
+        return ops.RecoveryReply(rec.state, rec.unlock_at)
 
     async def _op_recovery_cancel(self, op: ops.RecoveryCancel) -> ops.RecoveryStateReply:
-        vault_id = op.vault
-        rec = dict(self._state().get(vault_id).get("recovery", {}))
-        if rec.get("state") != "open":
+        vault = self._vault(op.vault)
+        if not vault.recovery.open:
             raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, "no recovery is open on this vault")
-        rec["state"] = "cancelled"
-        self._save(vault_id, recovery=rec)
+        vault.recovery.state = "cancelled"
+        self._save(op.vault)
         return ops.RecoveryStateReply("cancelled")
 
     async def _op_recovery_finish(self, op: ops.RecoveryFinish) -> ops.RecoveryStateReply:
-        vault_id, verifier, notify = op.vault, op.verifier, op.notify
-        state = self._owner(vault_id)
-        self._check_password(vault_id, state, verifier)
-        rec = dict(self._state().get(vault_id).get("recovery", {}))
-        if rec.get("state") != "open":
-            raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, f"no open recovery (state: {rec.get('state', 'none')})")
-        now = int(self.clock())
-        if now < rec["unlock_at"]:
-            raise ctl.RequestRefused(ctl.Refusal.TIME_LOCKED, f"the recovery time lock ends at {rec['unlock_at']}")
-        lost, new = bytes.fromhex(rec["lost_device"]), bytes.fromhex(rec["new_device"])
-        state.devices = [new if d == lost else d for d in state.devices]
-        state.counters.pop(lost.hex(), None)
+        vault_id, notify = op.vault, op.notify
+        state = self._check_password(vault_id, op.verifier)
+        vault = self._vault(vault_id)
+        rec = vault.recovery
+        if not rec.open:
+            raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, f"no open recovery (state: {rec.state})")
+        if int(self.clock()) < rec.unlock_at:
+            raise ctl.RequestRefused(ctl.Refusal.TIME_LOCKED, f"the recovery time lock ends at {rec.unlock_at}")
+        state.devices = [rec.new_device if d == rec.lost_device else d for d in state.devices]
+        state.counters.pop(rec.lost_device.hex(), None)
         state.notify = [notify]
-        rec["state"] = "finished"
-        clients = dict(self._state().get(vault_id).get("clients", {}))
+        rec.state = "finished"
         pub = INTRO.get()
         if pub is not None and pub.guardian_id == notify:  # the new device may now talk to us directly
-            clients[notify] = pub.to_bytes().hex()
+            vault.clients[notify] = pub.to_bytes().hex()
             self.directory[notify] = pub
             self.known_clients.add(notify)
-        self._save(vault_id, owner=state.to_meta(), recovery=rec, clients=clients)
+        self._save(vault_id)
         return ops.RecoveryStateReply("finished")
 
     async def _op_audit(self, op: ops.Audit) -> ops.AuditReply:

@@ -52,6 +52,10 @@ class VaultPolicy:
             raise DecodeError(f"the stored policy is damaged ({exc})") from None
         return cls(active, pending)
 
+    @classmethod
+    def empty(cls) -> VaultPolicy:
+        return cls(Policy())
+
     def to_meta(self) -> dict[str, Any]:
         out: dict[str, Any] = {"active": self.active.to_doc()}
         if self.pending is not None:

@@ -38,10 +38,11 @@ def read_spend(ctx: TxContext, scheme: str, public_key: bytes) -> tuple[frozense
 class PolicyGate(NodeCore):
     def _policy(self, vault_id: str) -> VaultPolicy:
         """The vault's policy state now (a loosening whose time came is applied, and saved)."""
-        stored = VaultPolicy.from_meta(self._state().get(vault_id))
-        now = stored.current(int(self.clock()))
-        if now is not stored:
-            self._save(vault_id, policy=now.to_meta())
+        vault = self._vault(vault_id)
+        now = vault.policy.current(int(self.clock()))
+        if now is not vault.policy:
+            vault.policy = now
+            self._save(vault_id)
         return now
 
     async def _policy_gate(
@@ -79,7 +80,8 @@ class PolicyGate(NodeCore):
         requested = Policy.from_doc(op.rules)
         before = self._policy(op.vault)
         after = before.request(requested, int(self.clock()))
-        self._save(op.vault, policy=after.to_meta())
+        self._vault(op.vault).policy = after
+        self._save(op.vault)
         if after.pending is not None:
             await self._notify(
                 self._owner(op.vault),
@@ -98,7 +100,8 @@ class PolicyGate(NodeCore):
         if state.pending is None:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "no policy change is waiting on this vault")
         after = VaultPolicy(state.active)
-        self._save(op.vault, policy=after.to_meta())
+        self._vault(op.vault).policy = after
+        self._save(op.vault)
         return self._policy_reply(after)
 
     async def _op_policy_show(self, op: ops.PolicyShow) -> ops.PolicyReply:
