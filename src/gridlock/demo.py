@@ -50,34 +50,35 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def bitcoin_spend(ecdsa: SyncVault, taproot: SyncVault) -> None:
-    """A transaction spending a P2WPKH coin (ECDSA vault) and a P2TR coin (Taproot vault), checked
-    input by input by libbitcoinkernel — Bitcoin Core's consensus engine — with all spent outputs."""
+    """A P2WPKH coin (ECDSA vault) and a P2TR coin (Taproot vault) spent, each checked input by input
+    by libbitcoinkernel — Bitcoin Core's consensus engine — with the spent outputs.  Each vault signs
+    only a transaction whose every input is its own (a guardian refuses foreign inputs)."""
     import pbk  # noqa: PLC0415 -- the validator is a test/demo dependency, not a library one
     from pbk.script import PrecomputedTransactionData  # noqa: PLC0415
 
-    wpkh, tr = bitcoin.p2wpkh_script(ecdsa.public_key), bitcoin.p2tr_script(taproot.public_key)
-    prev = Transaction(2, (TxIn(OutPoint(os.urandom(32), 0)),), (TxOut(300_000, wpkh), TxOut(200_000, tr)), 0)
     dest = bitcoin.address_to_script("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "regtest")
-    psbt = bitcoin.create_psbt(
-        [
-            Spend(OutPoint(prev.txid(), 0), prev.outputs[0], prev_tx=prev),
-            Spend(OutPoint(prev.txid(), 1), prev.outputs[1]),
-        ],
-        [TxOut(450_000, dest), TxOut(49_000, wpkh)],
-    )
-    half = ecdsa.sign_transaction("bitcoin", psbt, network="regtest")  # each vault signs its own input
-    assert half.psbt is not None
-    raw = taproot.sign_transaction("bitcoin", half.psbt, network="regtest").raw
-    assert raw is not None
-    ktx = pbk.Transaction(raw)
-    spent = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.amount) for o in prev.outputs]
-    pre = PrecomputedTransactionData(ktx, spent)
-    flags = pbk.ScriptVerificationFlags.ALL
-    ok = [
-        bool(pbk.ScriptPubkey(o.script_pubkey).verify(o.amount, ktx, pre, i, flags)) for i, o in enumerate(prev.outputs)
-    ]
-    record("Bitcoin P2WPKH + P2TR spend", "accepted" if all(ok) else "REJECTED", "libbitcoinkernel, every input")
-    if not all(ok):
+    verdicts = []
+    for vault, script in (
+        (ecdsa, bitcoin.p2wpkh_script(ecdsa.public_key)),
+        (taproot, bitcoin.p2tr_script(taproot.public_key)),
+    ):
+        prev = Transaction(2, (TxIn(OutPoint(os.urandom(32), 0)),), (TxOut(300_000, script),), 0)
+        psbt = bitcoin.create_psbt(
+            [Spend(OutPoint(prev.txid(), 0), prev.outputs[0], prev_tx=prev)],
+            [TxOut(200_000, dest), TxOut(99_000, script)],
+        )
+        raw = vault.sign_transaction("bitcoin", psbt, network="regtest").raw
+        assert raw is not None
+        ktx = pbk.Transaction(raw)
+        spent = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.amount) for o in prev.outputs]
+        pre = PrecomputedTransactionData(ktx, spent)
+        out = prev.outputs[0]
+        verdicts.append(
+            bool(pbk.ScriptPubkey(out.script_pubkey).verify(out.amount, ktx, pre, 0, pbk.ScriptVerificationFlags.ALL))
+        )
+    ok = all(verdicts)
+    record("Bitcoin P2WPKH and P2TR spends", "accepted" if ok else "REJECTED", "libbitcoinkernel, every input")
+    if not ok:
         raise SystemExit(1)
 
 
@@ -155,6 +156,41 @@ def secret_send(vault: SyncVault) -> None:
         raise SystemExit(1)
 
 
+def owner_policy(vault: SyncVault, watch: str) -> None:
+    """The owner's policy at work: a bare hash is refused once the vault has chain rules, and a large
+    payment to a new destination is held by the watch guardian — a typed answer with its end time."""
+    from gridlock.client import OperationFailed  # noqa: PLC0415
+    from gridlock.client.errors import SpendHeld  # noqa: PLC0415
+
+    vault.set_policy({"limits": {"ethereum": {"amount": 5 * 10**18, "period": 86400}}, "watch": {"guardian": watch}})
+    tx = {
+        "type": 2,
+        "chainId": 1,
+        "nonce": 7,
+        "maxFeePerGas": 3 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "gas": 21000,
+        "to": "0x" + "27" * 20,
+        "value": 2 * 10**18,
+        "data": "0x",
+        "accessList": [],
+    }
+    try:
+        vault.sign(ethereum.signing_hash(tx))
+        record("blind signing of a transaction's hash", "FAILED", "signed without reading the transaction")
+    except OperationFailed as exc:
+        codes = {str(getattr(e, "code", "")) for e in exc.errors.values()}
+        record(
+            "blind signing of a transaction's hash", "refused" if codes == {"raw-signing"} else "FAILED", "raw-signing"
+        )
+    try:
+        vault.sign_transaction("ethereum", tx)
+        record("2 ETH to a never-paid address", "FAILED", "signed without a hold")
+    except SpendHeld as held:
+        hours = (held.until - int(time.time())) / 3600
+        record("2 ETH to a never-paid address", "held by the watch guardian", f"for {hours:.0f} h; owner notified")
+
+
 def show_addresses(e: SyncVault, t: SyncVault, ed: SyncVault) -> None:
     step("addresses")
     print(f"   Bitcoin P2WPKH  {bitcoin.address(e.public_key, kind='p2wpkh', network='mainnet')}")
@@ -199,6 +235,8 @@ def main() -> None:
             ethereum_transfer(e)
             solana_transfer(ed)
             secret_send(e)
+            step("the owner's policy: every guardian reads what it signs")
+            owner_policy(e, five[3])
             step("share lifecycle and failures")
             epoch, ms = timed(t.refresh)
             record("refresh (all shares new, same key)", f"epoch {epoch}", f"{ms:.0f} ms")

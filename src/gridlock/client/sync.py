@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from gridlock.chains import SignedTx
 from gridlock.client.client import Client
 from gridlock.client.vault import Vault
+from gridlock.policy import Policy
+from gridlock.wire import ops
 
 T = TypeVar("T")
 
@@ -166,3 +168,13 @@ class SyncVault:
 
     def repair(self, lost: str, *, password: str | None = None) -> int:
         return self._owner._call(self.vault.repair(lost, password=password))
+
+    def set_policy(self, rules: Policy | Mapping[str, Any]) -> dict[str, ops.PolicyReply]:
+        """:meth:`Vault.set_policy <gridlock.client.vault.Vault.set_policy>`, blocking."""
+        return self._owner._call(self.vault.set_policy(rules))
+
+    def cancel_policy_change(self) -> None:
+        self._owner._call(self.vault.cancel_policy_change())
+
+    def policy(self, guardian: str) -> ops.PolicyReply:
+        return self._owner._call(self.vault.policy(guardian))
