@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,7 +23,15 @@ from rich.table import Table
 from gridlock.cli.errors import INTERRUPTED, CliError, classify
 from gridlock.cli.keyring import Keyring, get_password
 from gridlock.cli.output import Output
-from gridlock.cli.state import Paths, guardian_names, load_state, paths_for, require_running
+from gridlock.cli.state import (
+    Paths,
+    guardian_names,
+    load_state,
+    paths_for,
+    require_running,
+    require_state,
+    resolve_vault,
+)
 from gridlock.errors import GridlockError
 
 if TYPE_CHECKING:
@@ -49,6 +57,10 @@ NetworkOpt = Annotated[
     str | None,
     typer.Option("--network", help="Bitcoin network (mainnet, testnet, signet, regtest) or Cosmos bech32 prefix."),
 ]
+
+
+T = TypeVar("T")
+VaultCall = Callable[["OwnerOps", "OwnerSession", dict[str, Any]], T]
 
 
 @dataclass
@@ -79,6 +91,27 @@ class Cmd:
             return OwnerSession(self.paths, state, running, keyring), keyring
         except GridlockError as exc:
             raise classify(exc, guardian_names(state), "connecting to the devnet") from None
+
+    def on_vault(
+        self, vault: str, what: str, call: Callable[[OwnerOps, OwnerSession, dict[str, Any]], T]
+    ) -> tuple[dict[str, Any], T]:
+        """Run ``call(ops, session, vault entry)`` for an owner operation on a vault, its errors
+        reported as ``what`` failing (guardians named); returns the vault entry and the result."""
+        from gridlock.cli.owner import OwnerOps
+
+        require_state(self.paths)
+        entry = resolve_vault(self.paths, vault)
+        session, _ = self.session()
+        with session as s:
+            try:
+                return entry, call(OwnerOps(s), s, entry)
+            except GridlockError as exc:
+                raise s.error(exc, what) from None
+
+
+def members(entry: dict[str, Any]) -> list[str]:
+    """The guardian ids holding a vault, from its vault-book entry."""
+    return [g for _, g in entry["members"]]
 
 
 def command(json_mode: bool, dir_: Path | None, password_file: Path | None, body: Callable[[Cmd], None]) -> None:

@@ -21,6 +21,7 @@ from gridlock.cli.commands.common import (
     PwOpt,
     VaultArg,
     command,
+    members,
     owner_ops,
     per_guardian_render,
     split_list,
@@ -146,14 +147,7 @@ def policy_cancel(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = N
     """Drop a policy loosening that waits (from the owner's device)."""
 
     def body(c: Cmd) -> None:
-        require_state(c.paths)
-        entry = resolve_vault(c.paths, vault)
-        session, _ = c.session()
-        with session as s:
-            try:
-                owner_ops(s).policy_cancel(s.open_vault(entry), [g for _, g in entry["members"]])
-            except GridlockError as exc:
-                raise s.error(exc, "policy cancel") from None
+        entry, _ = c.on_vault(vault, "policy cancel", lambda o, s, e: o.policy_cancel(s.open_vault(e), members(e)))
         c.out.emit({"vault": entry["id"], "cancelled": True}, lambda con: con.print("the waiting change is dropped"))
 
     command(json, dir_, password_file, body)
@@ -164,11 +158,7 @@ def policy_show(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = Non
     """Each guardian's policy for a vault, its fingerprint, and a change that waits."""
 
     def body(c: Cmd) -> None:
-        require_state(c.paths)
-        entry = resolve_vault(c.paths, vault)
-        session, _ = c.session()
-        with session as s:
-            results = owner_ops(s).policy_show(s.open_vault(entry), [g for _, g in entry["members"]])
+        entry, results = c.on_vault(vault, "policy show", lambda o, s, e: o.policy_show(s.open_vault(e), members(e)))
         prints = {r["fingerprint"] for r in results.values() if r.get("ok")}
         doc = {"vault": entry["id"], "guardians": results, "agree": len(prints) == 1}
         render = per_guardian_render(
