@@ -568,7 +568,8 @@ def test_an_edited_ledger_row_is_corruption_not_a_smaller_spend(
     with Keystore.open(db, secret) as ks:
         ks.store_pending("v", ed_shares[0])
         ks.set_metadata("v", None, ledger=[Entry(5, EntryKind.TRANSFER, "t", "ethereum", "0xabc", "", 10**18)])
-        assert ks.paid_before("v", "ethereum", ["0xabc", "0xdef"]) == frozenset({"0xabc"})
+        assert ks.paid_before("v", "ethereum", ["0xabc", "0xdef"], before=5) == frozenset({"0xabc"})
+        assert ks.paid_before("v", "ethereum", ["0xabc"], before=4) == frozenset()  # paid only at 5
     with raw(db) as con:  # somebody with the disk rewrites the day's spending to 1 wei
         con.execute("UPDATE ledger SET amount = '1'")
     with Keystore.open(db, secret) as ks, pytest.raises(Corrupted):

@@ -147,7 +147,7 @@ def test_every_destination_must_be_allowed_approvals_and_calls_included() -> Non
 
 def test_a_grant_needs_its_grantee_allowed_even_without_an_allow_list() -> None:
     grant = Spend("cosmos", (Movement("grant", THIEF, UNBOUNDED, "uatom"),), "tx")
-    assert decide(doc(limits={"cosmos": {"amount": 5}}), grant).refusal is not None
+    assert decide(doc(limits={"cosmos:uatom": {"amount": 5}}), grant).refusal is not None
     assert decide(Policy(), grant).refusal is None  # a vault with no rules at all
 
 

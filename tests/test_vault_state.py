@@ -136,15 +136,23 @@ def test_strangers_guessing_passwords_do_not_lock_the_owner_out(tmp_path: Path) 
                     await recovery_start(
                         stranger, vault.vault_id, c.ids, lost_device=c.owner.public, password="a wrong guess"
                     )
-            with pytest.raises(OperationFailed) as err:  # strangers are now throttled ...
+            with pytest.raises(OperationFailed) as err:  # this stranger is now throttled ...
                 await recovery_start(stranger, vault.vault_id, c.ids, lost_device=c.owner.public, password=c.password)
             assert "rate-limited" in str(err.value)
-            # ... but the owner's registered device still proves its password (here: recovering a second device)
-            second = OwnerDevice()
-            unlock = await recovery_start(
-                c.client, vault.vault_id, c.ids, lost_device=c.owner.public, password=c.password, new_device=second
-            )
-            assert len(unlock) == 3
+            # ... but not the owner on a new machine (another identity, its own budget) ...
+            ident2 = Identity.generate(name="owner's new laptop")
+            t2 = c.router.connect(ident2.guardian_id)
+            await t2.start()
+            laptop = Client(ident2, t2, c.directory, timeout=10.0, owner=OwnerDevice())
+            await laptop.start()
+            try:
+                unlock = await recovery_start(
+                    laptop, vault.vault_id, c.ids, lost_device=c.owner.public, password=c.password
+                )
+                assert len(unlock) == 3
+            finally:
+                await laptop.close()
+            # ... and the owner's registered device has a budget strangers never touch
             state = VaultState.from_meta(c.guardians[0].keystore.metadata(vault.vault_id))
             assert len(state.password_failures[STRANGERS]) >= 5 and OWNER not in state.password_failures
         finally:

@@ -70,6 +70,7 @@ class Derived:
 
     hashes: frozenset[bytes]
     movements: tuple[Movement, ...]
+    blind: bool = False  # what is signed cannot be read (a message that is not text): judged as raw signing
 
 
 @dataclass(frozen=True)

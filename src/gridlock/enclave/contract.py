@@ -442,7 +442,7 @@ class CustodyContract:
             "record": {"vault_id"},
             "metadata": {"vault_id"},
             "ledger": {"vault_id", "since"},
-            "paid": {"vault_id", "chain", "destinations"},
+            "paid": {"vault_id", "chain", "destinations", "before"},
             "items": {"vault_id", "epoch", "kind"},
             "identity": set(),
         }
@@ -467,7 +467,8 @@ class CustodyContract:
             dests = a.body.get("destinations")
             if not isinstance(dests, list) or len(dests) > 64 or not all(isinstance(d, str) for d in dests):
                 raise fail("bad-argument", "destinations: a list of at most 64 strings")
-            return _json({"paid": custody_ledger.paid(st, v.vault_id, a.string("chain", 32), dests)})
+            before = a.integer("before") or 0
+            return _json({"paid": custody_ledger.paid(st, v.vault_id, a.string("chain", 32), dests, before)})
         if name == "share":
             epoch = a.integer("epoch", optional=True)
             if epoch is None:

@@ -51,8 +51,9 @@ def append(st: CustodyState, vault_id: str, entries: list[Entry]) -> None:
     n = _count(st, vault_id)
     for e in entries:
         st.s.set(storage_key("ledger", vault_id, n), codec.dumps(encode_entry(e)))
-        if e.kind is EntryKind.TRANSFER:
-            st.s.set(storage_key("paid", vault_id, e.chain, e.destination), b"\x01")
+        paid = storage_key("paid", vault_id, e.chain, e.destination)
+        if e.kind is EntryKind.TRANSFER and st.s.get(paid) is None:
+            st.s.set(paid, codec.dumps(e.time))  # when it was first paid
         n += 1
     st.s.set(storage_key("ledger_count", vault_id), codec.dumps(n))
 
@@ -70,8 +71,14 @@ def since(st: CustodyState, vault_id: str, start: int) -> list[list[Any]]:
     return out[::-1]
 
 
-def paid(st: CustodyState, vault_id: str, chain: str, destinations: list[str]) -> list[str]:
-    return [d for d in destinations if st.s.get(storage_key("paid", vault_id, chain, d)) is not None]
+def paid(st: CustodyState, vault_id: str, chain: str, destinations: list[str], before: int) -> list[str]:
+    """The destinations first paid at time ``before`` or earlier."""
+    out = []
+    for d in destinations:
+        raw = st.s.get(storage_key("paid", vault_id, chain, d))
+        if raw is not None and codec.loads(raw) <= before:
+            out.append(d)
+    return out
 
 
 def erase(st: CustodyState, vault_id: str) -> None:

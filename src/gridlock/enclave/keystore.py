@@ -308,8 +308,13 @@ class EnclaveKeystore:
         except KeystoreError:
             raise Corrupted(f"the policy ledger of vault {vault_id!r} is damaged") from None
 
-    def paid_before(self, vault_id: str, chain: str, destinations: Sequence[str]) -> frozenset[str]:
-        body = {"vault_id": rules.check_vault_id(vault_id), "chain": chain, "destinations": list(destinations)[:64]}
+    def paid_before(self, vault_id: str, chain: str, destinations: Sequence[str], before: int) -> frozenset[str]:
+        body = {
+            "vault_id": rules.check_vault_id(vault_id),
+            "chain": chain,
+            "destinations": list(destinations)[:64],
+            "before": max(0, int(before)),
+        }
         found = self._query("paid", body).get("paid")
         if not isinstance(found, list) or not all(isinstance(d, str) for d in found):
             raise Corrupted("the custody contract returned a malformed answer")

@@ -111,10 +111,20 @@ class KeyOperations(PolicyGate, NodeCore):
         return ops.EpochReply(epoch)
 
     async def _op_export(self, op: ops.Export) -> ops.ExportReply:
-        """The emergency exit: hand this guardian's share to the owner (approved, encrypted to it)."""
+        """The emergency exit: hand this guardian's share to the owner (approved, encrypted to it).
+
+        Exporting the key walks around every rule, so a vault whose policy has any chain rule exports
+        only if the policy allows it (``export``: turning it on is a loosening, so it waits the
+        loosening delay, and the owner's devices are told of it and of the export itself)."""
         share = self.keystore.active_share(op.vault)
         if share.depth:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "only master keys are exported")
+        policy = self._policy(op.vault).active
+        if policy.restricts_chains and not policy.export:
+            raise ctl.RequestRefused(
+                ctl.Refusal.POLICY, "this vault's policy does not allow exporting the key (set export: true; it waits)"
+            )
+        await self._notify(self._owner(op.vault), {"vault": op.vault, "event": "export", "guardian": self.id})
         return ops.ExportReply(share.index, share.scheme_obj.group.scalar_to_bytes(share.secret))
 
     async def _op_refresh(self, op: ops.Refresh) -> ops.StoredReply:
@@ -168,6 +178,7 @@ class KeyOperations(PolicyGate, NodeCore):
             new_threshold=new_threshold,
             refresh=False,
             expected_group_key=_decode_public_key(scheme.name, expected_key),
+            context=self._key_change_context(vault_id, op.owner, policy),
         )
         new = await self._run(sid, "reshare", nodes, party)
         if new is None:
@@ -203,6 +214,7 @@ class KeyOperations(PolicyGate, NodeCore):
             helpers=helpers,
             lost=index[lost_id],
             expected_group_key=None if helper_share else _decode_public_key(scheme.name, expected_key),
+            context=self._key_change_context(vault_id, op.owner, policy),
         )
         one = await self._run(sid, "repair", nodes, party)
         if one is None:
@@ -220,6 +232,15 @@ class KeyOperations(PolicyGate, NodeCore):
             return self._store_pending(vault_id, share, members)
         registration = owner_mod.registration(owner)
         return self._store_pending(vault_id, share, members, owner=registration, policy=VaultPolicy(policy))
+
+    def _key_change_context(self, vault_id: str, owner: Any, policy: Policy) -> bytes:
+        """What every node of a reshare or repair must agree on besides the key: the owner set (a
+        holder's own; a new holder's from the registration the request brought) and the policy.  A
+        thief approving a replacement cannot register their own device, or another policy, with the
+        new guardian: its round-1 digest differs from the dealers' and the run aborts."""
+        vault = self._vault(vault_id) if self._knows(vault_id) else None
+        state = vault.owner if vault is not None and vault.owner is not None else owner_mod.registration(owner)
+        return state.set_digest() + bytes.fromhex(policy.fingerprint())
 
     def _carried_policy(self, vault_id: str, doc: Mapping[str, Any] | None) -> Policy:
         """The policy a reshare or repair carries for new holders.  A guardian that holds the vault

@@ -19,6 +19,7 @@ transaction itself, so a request whose hash was swapped after approval is refuse
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,12 @@ class OwnerState:
             "counters": dict(self.counters),
             "notify": list(self.notify),
         }
+
+    def set_digest(self) -> bytes:
+        """Who may approve: the devices and how many must (not the verifier, which is per guardian)."""
+        return hashlib.sha256(
+            b"gridlock/owner-set/v1" + bytes([self.required]) + b"".join(sorted(self.devices))
+        ).digest()
 
     def check_password(self, verifier: bytes) -> bool:
         return hmac.compare_digest(verifier_digest(verifier), self.verifier)

@@ -16,6 +16,7 @@ from gridlock.wire import ops
 from gridlock.wire.audit import HEAD_LABEL
 
 PASSWORD_WINDOW = 3600  # wrong passwords are counted over the last hour
+STRANGER_FAILURES = 50  # wrong passwords an hour from all requesters that are not the owner's devices
 
 
 class OwnerGate(NodeCore):
@@ -56,20 +57,31 @@ class OwnerGate(NodeCore):
             self._save(vault_id)
 
     def _check_password(self, vault_id: str, verifier: bytes) -> owner_mod.OwnerState:
-        """Argon2id verifier check, rate-limited per vault and requester class at this guardian
-        (SECURITY #21): the owner's registered devices have a budget of their own, so strangers
-        guessing (from fresh identities, as many as they like) cannot lock the owner out."""
+        """Argon2id verifier check, rate-limited per vault at this guardian (SECURITY #21).
+
+        The owner's registered devices have a budget of their own, so strangers cannot lock them out.
+        Every other requester (a new device recovering the vault is one) has a budget per identity and
+        all of them together :data:`STRANGER_FAILURES` an hour: guessing stays bounded however many
+        identities a guesser makes, and one stranger's guesses do not lock out another."""
         vault, state = self._vault(vault_id), self._owner(vault_id)
         requester = REQUESTER.get()
-        who = OWNER if requester in state.notify or requester in vault.clients else STRANGERS
         now = int(self.clock())
-        failures = vault.recent_failures(who, now, PASSWORD_WINDOW)
-        if len(failures) >= self.password_attempts:
+        if requester in state.notify or requester in vault.clients:
+            budgets = {OWNER: self.password_attempts}
+        else:
+            budgets = {f"{STRANGERS}:{requester}": self.password_attempts, STRANGERS: STRANGER_FAILURES}
+        if any(len(vault.recent_failures(who, now, PASSWORD_WINDOW)) >= n for who, n in budgets.items()):
             raise ctl.RequestRefused(
                 ctl.Refusal.RATE_LIMITED, "too many wrong passwords for this vault; try again later"
             )
         if not state.check_password(verifier):
-            vault.password_failures[who] = [*failures, now]
+            vault.password_failures = {  # only the window's failures are kept: bounded by the budgets
+                who: recent
+                for who in vault.password_failures
+                if (recent := vault.recent_failures(who, now, PASSWORD_WINDOW))
+            }
+            for who in budgets:
+                vault.password_failures.setdefault(who, []).append(now)
             self._save(vault_id)
             raise ctl.RequestRefused(ctl.Refusal.WRONG_PASSWORD, "the password does not match")
         return state

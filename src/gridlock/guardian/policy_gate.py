@@ -15,6 +15,7 @@ from gridlock.errors import DecodeError, GridlockError
 from gridlock.guardian.core import NodeCore
 from gridlock.guardian.policy import VaultPolicy
 from gridlock.policy import Policy, Spend, horizon, judge
+from gridlock.policy.rules import DAY
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
 
@@ -32,7 +33,7 @@ def read_spend(ctx: TxContext, scheme: str, public_key: bytes) -> tuple[frozense
         raise
     except (ValueError, TypeError, KeyError) as exc:  # a library's own error for input it cannot read
         raise DecodeError(f"{ctx.chain}: malformed transaction ({exc})") from None
-    return derived.hashes, Spend(ctx.chain, derived.movements, ctx.digest())
+    return derived.hashes, Spend(ctx.chain, derived.movements, ctx.digest(), derived.blind)
 
 
 class PolicyGate(NodeCore):
@@ -64,7 +65,10 @@ class PolicyGate(NodeCore):
         ledger = self.keystore.ledger(vault_id, now - span) if span else []
         paid: frozenset[str] = frozenset()
         if watching and spend is not None:
-            paid = self.keystore.paid_before(vault_id, spend.chain, spend.destinations)
+            # a destination counts as known once it was paid a whole hold ago: a dust payment made
+            # just before cannot make a large one to the same address pass unheld
+            hold = policy.watch.hold if policy.watch else DAY
+            paid = self.keystore.paid_before(vault_id, spend.chain, spend.destinations, now - hold)
         decision = judge(policy, spend, signers=signers, ledger=ledger, now=now, watching=watching, paid_before=paid)
         # counted when it passes, before the run: a signing run that fails at this guardian may
         # still hand the signature to a co-signer (DKLs23's last round is not fair), so a spend the

@@ -10,8 +10,9 @@ small, bounded things live here — what grows with use has its own table (the p
 * ``policy`` — the owner's spending policy (:class:`~gridlock.guardian.policy.VaultPolicy`);
 * ``recovery`` — the device-recovery state machine (:class:`Recovery`);
 * ``clients`` — owner devices that joined through a finished recovery (client id → public identity);
-* ``password_failures`` — wrong-password times per requester class (:data:`OWNER` for the vault's
-  registered devices, :data:`STRANGERS` for everyone else), so strangers cannot lock the owner out.
+* ``password_failures`` — recent wrong-password times per budget: :data:`OWNER` (the vault's
+  registered devices), ``strangers:<client id>`` per other requester, and :data:`STRANGERS` for all of
+  those together, so strangers cannot lock the owner out.
 """
 
 from __future__ import annotations
@@ -132,3 +133,7 @@ class VaultState:
     # --- the password's rate limit --------------------------------------------------------------------
     def recent_failures(self, who: str, now: int, window: int) -> list[int]:
         return [t for t in self.password_failures.get(who, []) if t > now - window]
+
+    def forget_failures_before(self, start: int) -> None:
+        kept = {who: [t for t in times if t > start] for who, times in self.password_failures.items()}
+        self.password_failures = {who: times for who, times in kept.items() if times}

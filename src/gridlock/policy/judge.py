@@ -28,15 +28,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridlock.chains.movement import NATIVE, Kind, Movement
+from gridlock.chains.movement import Kind, Movement
 from gridlock.policy.ledger import Entry, EntryKind, entries_for
-from gridlock.policy.rules import DAY, Policy
+from gridlock.policy.rules import DAY, WATCH_LARGE_DEFAULT, Policy, watch_threshold
 from gridlock.wire.control import Refusal, RequestRefused
 
 __all__ = ["WATCH_LARGE_DEFAULT", "Decision", "Spend", "horizon", "judge"]
-
-# the watch guardian's own threshold when the owner's watch rule names none for a chain
-WATCH_LARGE_DEFAULT = {"bitcoin": 10_000_000, "ethereum": 10**18, "solana": 10 * 10**9, "cosmos": 10**9}
 
 
 @dataclass(frozen=True)
@@ -46,6 +43,7 @@ class Spend:
     chain: str
     movements: tuple[Movement, ...]
     tx_hash: str
+    blind: bool = False  # content nobody can read (a personal message that is not text): raw signing
 
     def amount(self, asset: str) -> int:
         return sum(m.amount for m in self.movements if m.asset == asset)
@@ -104,7 +102,7 @@ def judge(
             Refusal.WATCH_REQUIRED, f"the owner's watch rule: guardian {policy.watch.guardian} must sign too"
         )
     signature = Entry(now, EntryKind.SIGNATURE, spend.tx_hash if spend else "", spend.chain if spend else "")
-    if spend is None:
+    if spend is None or spend.blind:
         if policy.restricts_chains and not policy.raw_signing:
             return _refuse(
                 Refusal.RAW_SIGNING,
@@ -112,7 +110,7 @@ def judge(
                 "from it), or enable raw signing in the policy",
             )
         return Decision(record=[signature])
-    refusal = _allowed(policy, spend) or _within_limits(policy, spend, entries, now)
+    refusal = _allowed(policy, spend) or _calls_read(policy, spend) or _within_limits(policy, spend, entries, now)
     if refusal is not None:
         return refusal
     seen = any(e.tx_hash == spend.tx_hash and e.kind is not EntryKind.HOLD for e in entries)
@@ -157,6 +155,27 @@ def _allowed(policy: Policy, spend: Spend) -> Decision | None:
     return None
 
 
+def _calls_read(policy: Policy, spend: Spend) -> Decision | None:
+    """On a chain with a limit, an allow-list or a time lock, a call whose effect the reading did not
+    decode (no movement of the callee's own token read from it) is trusted only for contracts and
+    programs the owner listed in ``calls``: being a payee is not being trusted with any call (an
+    EIP-3009 authorisation, an ERC-777 send, a program invoked with the vault's signature)."""
+    if not policy.rules_chain(spend.chain):
+        return None
+    trusted = policy.calls.get(spend.chain, frozenset())
+    for m in spend.movements:
+        if m.kind is not Kind.CALL or m.destination in trusted:
+            continue
+        callee = m.destination
+        if not callee or not any(o.asset == callee or o.asset.startswith(callee + "#") for o in spend.movements):
+            return _refuse(
+                Refusal.POLICY,
+                f"the transaction calls {callee or 'a new contract'} with data this guardian cannot read; "
+                f"list it under the policy's {spend.chain} calls to trust it",
+            )
+    return None
+
+
 def _within_limits(policy: Policy, spend: Spend, entries: list[Entry], now: int) -> Decision | None:
     if not policy.limited(spend.chain):
         return None
@@ -191,15 +210,19 @@ def _under(asset: str, limited: str) -> bool:
 
 
 def _delay(policy: Policy, spend: Spend, watching: bool, paid_before: frozenset[str]) -> tuple[int, str]:
-    native = sum(m.amount for m in spend.movements if m.asset == NATIVE and m.kind is not Kind.FEE)
+    def moved(asset: str) -> int:
+        return sum(m.amount for m in spend.movements if m.asset == asset and m.kind is not Kind.FEE)
+
     delay, reason = 0, ""
-    lock = policy.timelock(spend.chain)
-    if lock is not None and native > lock.above:
-        delay, reason = lock.delay, f"time lock: more than {lock.above} on {spend.chain}"
+    for lock in policy.timelocks_of(spend.chain):
+        if moved(lock.asset) > lock.above and lock.delay > delay:
+            delay, reason = lock.delay, f"time lock: more than {lock.above} of {lock.key}"
     if watching:
-        large = (policy.watch.large if policy.watch else {}).get(spend.chain, WATCH_LARGE_DEFAULT.get(spend.chain, 0))
         hold = policy.watch.hold if policy.watch else DAY
         new = [d for d in spend.destinations if d not in paid_before]
-        if large > 0 and native >= large and new and hold > delay:
-            delay, reason = hold, f"watch: {native} to a new destination {new[0]}"
+        for asset in sorted({m.asset for m in spend.movements}):
+            key = f"{spend.chain}:{asset}" if asset else spend.chain
+            amount = moved(asset)
+            if new and amount >= watch_threshold(policy.watch, key) and hold > delay:
+                delay, reason = hold, f"watch: {amount} of {key} to a new destination {new[0]}"
     return delay, reason

@@ -35,12 +35,14 @@ from gridlock.protocol.party import CannotJudge, RoundProtocol, RoundSpec, input
 INPUTS_LABEL = b"gridlock/repair/inputs/v1"
 
 
-def inputs_digest(scheme: str, helpers: Sequence[int], lost: int) -> bytes:
+def inputs_digest(scheme: str, helpers: Sequence[int], lost: int, context: bytes = b"") -> bytes:
+    """The parameters every node must have been given; ``context`` as in the reshare's."""
     return transcript.digest(
         INPUTS_LABEL,
         scheme.encode(),
         transcript.seq(transcript.int_field(i) for i in sorted(helpers)),
         transcript.int_field(lost),
+        context,
     )
 
 
@@ -57,6 +59,7 @@ class RepairParty(RoundProtocol[KeyShare | None]):
         helpers: Sequence[int],
         lost: int,
         expected_group_key: Point | None = None,
+        context: bytes = b"",
     ) -> None:
         self.scheme = get_scheme(scheme)
         self.helpers = tuple(sorted(validate_indices(helpers, self.scheme.group.order)))
@@ -72,7 +75,7 @@ class RepairParty(RoundProtocol[KeyShare | None]):
         elif node != lost:
             raise InvalidParameterError("only helpers and the holder being repaired take part")
         self.lost = lost
-        self._inputs = inputs_digest(self.scheme.name, self.helpers, lost)
+        self._inputs = inputs_digest(self.scheme.name, self.helpers, lost, context)
         self.expected_group_key = expected_group_key
         self.share = helper_share
         rounds = (

@@ -44,10 +44,17 @@ INPUTS_LABEL = b"gridlock/reshare/inputs/v1"
 
 
 def inputs_digest(
-    scheme: str, refresh: bool, dealers: Sequence[int], receivers: Sequence[int], new_threshold: int
+    scheme: str,
+    refresh: bool,
+    dealers: Sequence[int],
+    receivers: Sequence[int],
+    new_threshold: int,
+    context: bytes = b"",
 ) -> bytes:
     """The parameters every node of a refresh/reshare must have been given (the old epoch itself
-    is compared through the dealers' public packages)."""
+    is compared through the dealers' public packages); ``context`` is what the caller binds to the
+    key change besides (a guardian: the vault's owner set and policy, so a new holder given another
+    owner or policy than the dealers hold is an abort before anything is dealt)."""
     return transcript.digest(
         INPUTS_LABEL,
         scheme.encode(),
@@ -55,6 +62,7 @@ def inputs_digest(
         transcript.seq(transcript.int_field(d) for d in sorted(dealers)),
         transcript.seq(transcript.int_field(j) for j in sorted(receivers)),
         transcript.int_field(new_threshold),
+        context,
     )
 
 
@@ -75,6 +83,7 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         new_threshold: int,
         refresh: bool,
         expected_group_key: Point | None = None,
+        context: bytes = b"",
     ) -> None:
         self.scheme = get_scheme(scheme)
         order = self.scheme.group.order
@@ -103,7 +112,7 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
             if self.dealers != tuple(old_share.participants):
                 raise InvalidParameterError("refresh needs all current holders; use reshare to change the committee")
         self.old_share = old_share
-        self._inputs = inputs_digest(self.scheme.name, refresh, self.dealers, self.receivers, new_threshold)
+        self._inputs = inputs_digest(self.scheme.name, refresh, self.dealers, self.receivers, new_threshold, context)
         nodes = sorted(set(self.dealers) | set(self.receivers))
         p2p_senders = set(self.dealers) | (set(self.receivers) if self.scheme.name == ECDSA else set())
         rounds = (

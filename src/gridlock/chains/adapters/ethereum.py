@@ -30,6 +30,15 @@ EthereumContext = EthereumTx | EthereumMessage | EthereumTypedData
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
+def _readable(message: bytes) -> bool:
+    """Printable UTF-8 text (a sign-in message, a terms text), not bytes nobody can read."""
+    try:
+        text = message.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and all(ch.isprintable() or ch in "\n\r\t" for ch in text)
+
+
 class EthereumAdapter(ChainAdapter):
     name = "ethereum"
     schemes = ("ecdsa-secp256k1",)
@@ -105,6 +114,9 @@ class EthereumAdapter(ChainAdapter):
         s: ethereum.MessageSummary | ethereum.TypedDataSummary | ethereum.TransactionSummary
         if isinstance(c, EthereumMessage):
             s = ethereum.summarize_message(c.message)
+            # a message that is not text (a 32-byte hash, say) is what contracts check as an owner's
+            # signature (EIP-1271 wallets, toEthSignedMessageHash): blind signing, whatever it says
+            return Derived(frozenset({s.signing_hash}), s.movements, blind=not _readable(c.message))
         elif isinstance(c, EthereumTypedData):
             s = ethereum.summarize_typed_data(c.data)
         else:

@@ -27,8 +27,9 @@ import hashlib
 from dataclasses import dataclass
 
 from gridlock.chains.bitcoin.address import get_network, script_kind, script_to_address
-from gridlock.chains.bitcoin.errors import ForeignInputError
+from gridlock.chains.bitcoin.errors import ForeignInputError, SighashTypeError
 from gridlock.chains.bitcoin.psbt import Psbt
+from gridlock.chains.bitcoin.sighash import SIGHASH_ALL, SIGHASH_DEFAULT
 from gridlock.chains.bitcoin.signing import SighashRequest, _key, requests, resolve_utxos
 from gridlock.chains.movement import Movement
 
@@ -71,4 +72,13 @@ def read(psbt_base64: str, scheme: str, public_key: bytes, network: str) -> Read
         movements.append(Movement.transfer(_destination(out.script_pubkey, network), out.amount))
     movements.append(Movement.fee(sum(u.amount for u in spent) - sum(o.amount for o in psbt.tx.outputs)))
     owed = requests(psbt, key, allow_foreign_inputs=False, spent=spent)
+    for req in owed:
+        # the outputs read above are what the signature must commit to: SIGHASH_NONE commits to none
+        # and SINGLE to one, ANYONECANPAY to no other input — a signer re-points such an input at will
+        if req.hash_type not in (SIGHASH_DEFAULT, SIGHASH_ALL):
+            raise SighashTypeError(
+                req.input_index,
+                f"hash type {req.hash_type:#x}: a guardian signs only SIGHASH_ALL (or Taproot's DEFAULT), "
+                "which commits to every input and output it read",
+            )
     return Reading(tuple(owed), tuple(movements))

@@ -75,12 +75,14 @@ class LedgerRows:
         rows = db.execute(_SELECT + " AND time >= ? ORDER BY id", (vault_id, since)).fetchall()
         return [self._parse(vault_id, r) for r in rows]
 
-    def paid(self, db: sqlite3.Connection, vault_id: str, chain: str, destinations: Sequence[str]) -> frozenset[str]:
+    def paid(
+        self, db: sqlite3.Connection, vault_id: str, chain: str, destinations: Sequence[str], before: int
+    ) -> frozenset[str]:
         found: set[str] = set()
         for d in destinations:
             rows = db.execute(
-                _SELECT + " AND chain = ? AND destination = ? AND kind = 'transfer' LIMIT 1",
-                (vault_id, chain, d),
+                _SELECT + " AND chain = ? AND destination = ? AND kind = 'transfer' AND time <= ? LIMIT 1",
+                (vault_id, chain, d, before),
             ).fetchall()
             found.update(self._parse(vault_id, r).destination for r in rows)
         return frozenset(found)

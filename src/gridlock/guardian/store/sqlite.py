@@ -427,11 +427,12 @@ class Keystore:
         with self._read() as db:
             return self._ledger.since(db, vault_id, since)
 
-    def paid_before(self, vault_id: str, chain: str, destinations: Sequence[str]) -> frozenset[str]:
-        """Which of ``destinations`` the vault ever paid on ``chain`` (the watch guardian's question)."""
+    def paid_before(self, vault_id: str, chain: str, destinations: Sequence[str], before: int) -> frozenset[str]:
+        """Which of ``destinations`` the vault paid on ``chain`` at time ``before`` or earlier (the
+        watch guardian's question: a payment made just now does not make a destination known)."""
         vault_id = rules.check_vault_id(vault_id)
         with self._read() as db:
-            return self._ledger.paid(db, vault_id, chain, destinations)
+            return self._ledger.paid(db, vault_id, chain, destinations, before)
 
     # -- single-use items --------------------------------------------------------------------------------------
     def claim_session(
