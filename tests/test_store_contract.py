@@ -609,3 +609,29 @@ def test_errors_hold_no_secrets(ks: Store, ed_shares: list[KeyShare]) -> None:
     for f in (item_secret, identity, ed_shares[0].scheme_obj.group.scalar_to_bytes(ed_shares[0].secret)):
         assert f.hex() not in blob and f[:12].hex() not in blob
     assert str(ed_shares[0].secret) not in blob
+
+
+# --- the policy ledger (both stores) ----------------------------------------------------------------------
+def test_the_policy_ledger_is_kept_windowed_and_written_with_the_claim(
+    backend: Backend, ed_shares: list[KeyShare]
+) -> None:
+    from gridlock.policy import Entry, EntryKind
+
+    ks = backend.store
+    ks.store_pending("v", ed_shares[0], metadata={"members": {}})
+    ks.activate("v", 0)
+    first = Entry(10, EntryKind.TRANSFER, "tx1", "ethereum", "0xfriend", "", 5)
+    ks.set_metadata("v", None, ledger=[first])
+    sig = Entry(20, EntryKind.SIGNATURE, "tx2", "ethereum")
+    ks.claim_session("v", 0, b"s" * 32, ledger=[sig])
+    with pytest.raises(AlreadyUsed):  # a refused claim writes no ledger entry either
+        ks.claim_session("v", 0, b"s" * 32, ledger=[Entry(30, EntryKind.SIGNATURE)])
+    ks = backend.reopen()
+    assert ks.ledger("v", 0) == [first, sig]
+    assert ks.ledger("v", 15) == [sig]
+    assert ks.metadata("v") == {"members": {}}  # the history is not in the metadata
+    assert ks.paid_before("v", "ethereum", ["0xfriend", "0xother"], before=10) == frozenset({"0xfriend"})
+    assert ks.paid_before("v", "ethereum", ["0xfriend"], before=9) == frozenset()
+    ks.delete_vault("v")
+    ks.store_pending("v", ed_shares[0])
+    assert ks.ledger("v", 0) == []  # a deleted vault's ledger goes with it
