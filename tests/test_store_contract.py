@@ -44,6 +44,7 @@ from gridlock.guardian.store import (
     ShareMismatch,
     StorageError,
 )
+from gridlock.policy import Entry, EntryKind
 
 Store = Keystore | EnclaveKeystore
 GUARDIAN = human(hashlib.sha256(b"store contract guardian").digest()[:20])
@@ -615,8 +616,6 @@ def test_errors_hold_no_secrets(ks: Store, ed_shares: list[KeyShare]) -> None:
 def test_the_policy_ledger_is_kept_windowed_and_written_with_the_claim(
     backend: Backend, ed_shares: list[KeyShare]
 ) -> None:
-    from gridlock.policy import Entry, EntryKind
-
     ks = backend.store
     ks.store_pending("v", ed_shares[0], metadata={"members": {}})
     ks.activate("v", 0)
