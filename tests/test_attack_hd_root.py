@@ -22,6 +22,7 @@ import pytest
 
 from gridlock import local
 from gridlock.client import Client, OperationFailed, SyncClient
+from gridlock.client.errors import RootMismatch
 from gridlock.crypto import hd
 from gridlock.devnet import EmbeddedCluster
 from gridlock.wire import ops
@@ -82,8 +83,6 @@ def test_attack_lying_guardian_cannot_choose_the_derived_address(cluster: tuple[
 def test_a_guardian_reporting_another_root_is_named(cluster: tuple[SyncClient, EmbeddedCluster]) -> None:
     """When the owner asks the guardians (to check, or to fill a record from before HD wallets), one
     that reports another chain code is a refusal naming it — it is never believed."""
-    from gridlock.client.errors import RootMismatch
-
     sync, c = cluster
     vault = sync.create_vault("frost-taproot", c.ids, 2, password=c.password)
     _lie_in_info(c, 0)
