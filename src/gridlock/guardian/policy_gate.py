@@ -54,7 +54,7 @@ class PolicyGate(NodeCore):
     def _hd_roots(self, vault_id: str, master: KeyShare) -> tuple[HdRoot, ...]:
         """The vault's HD root, then those of the owner's other vaults this guardian holds (same
         owner devices): whose coins a transaction may spend beside the vault's (chains.bitcoin.reading).
-        None for a Taproot share that predates keeping its internal key."""
+        None at all for a Taproot share that predates keeping its internal key."""
         if not master.untweaked_key_bytes:
             return ()
         roots = [HdRoot.of(master)]
