@@ -3,9 +3,11 @@
 The share holds everything a participant needs to sign and to check others:
 its secret share, every participant's verifying share, the group key, the
 joint chain code (BIP32), the epoch and the hash of the transcript that made
-it.  Construction checks the share against the public data, so a corrupted or
-mixed-up share fails loudly at load time rather than producing a bad
-signature later.
+it; a Taproot share also keeps the BIP86 internal key its group key is the
+tweak of (checked when built), which BIP32 derivation starts from.
+Construction checks the share against the public data, so a corrupted or
+mixed-up share fails loudly at load time rather than producing a bad signature
+later.
 
 The byte format has exactly one form per share (issue 12 item 9): on top of the
 codec's deterministic CBOR (RFC 8949 §4.2.1; no tags, §3.4), :meth:`KeyShare.from_bytes`
