@@ -7,6 +7,8 @@ embit, an independent Bitcoin library (its own BIP32, descriptor parser and chec
 
 from __future__ import annotations
 
+import dataclasses
+
 import base58
 import pytest
 from embit import bip32 as ebip32
@@ -254,3 +256,28 @@ def test_signed_psbts_carry_tap_internal_key_and_derivations(vaults: dict[str, l
                 assert pub.sec() == internal.encode()
             assert (origin.fingerprint, origin.derivation) == (fp, steps)
         assert not theirs.outputs[0].bip32_derivations and not theirs.outputs[0].taproot_bip32_derivations
+
+
+# --- the vault keeps P ---------------------------------------------------------------------------------
+def test_taproot_shares_keep_the_internal_key_through_every_change(vaults: dict[str, list[KeyShare]]) -> None:
+    """DKG keeps P (checked when a share is built: it must tweak to Q); refresh, reshare and repair
+    carry it (new holders take it from the dealers' public data), and the byte format round-trips it."""
+    shares = vaults[TAPROOT]
+    p = shares[0].internal_key
+    assert p is not None and all(s.internal_key == p for s in shares)
+    changed = [local.refresh(shares), local.reshare(shares[:2], threshold=3, n=4)]
+    changed.append([local.repair([changed[0][0], changed[0][2]], lost_index=2)])
+    for new in changed:
+        assert all(s.internal_key == p for s in new)
+    assert hd.HdRoot.of(changed[1][0]).public_key("m/0/7") == hd.HdRoot.of(shares[0]).public_key("m/0/7")
+    assert KeyShare.from_bytes(shares[0].to_bytes()).internal_key == p
+    with pytest.raises(InvalidParameterError, match="BIP86"):
+        dataclasses.replace(shares[0], internal_key=p + p)
+    # (-P has P's x coordinate, so it tweaks to the same Q: BIP86 is over x-only keys.  Its children
+    # differ, which the owner notices — every key change's reply must repeat the recorded root.)
+    with pytest.raises(InvalidParameterError, match="Taproot keys only"):
+        dataclasses.replace(vaults[ECDSA][0], internal_key=vaults[ECDSA][0].group_key)
+    legacy = dataclasses.replace(shares[0], internal_key=None)  # a share from before P was kept
+    assert legacy.untweaked_key_bytes == b""
+    with pytest.raises(InvalidParameterError, match="internal key"):
+        hd.derive(legacy, "m/0")
