@@ -101,10 +101,24 @@ def test_bitcoin_psbts_of_both_vaults_are_accepted_by_the_consensus_engine(setup
         Spend(OutPoint(prev.txid(), 0), prev.outputs[0], prev_tx=prev),
         Spend(OutPoint(prev.txid(), 1), prev.outputs[1]),
     ]
-    # one PSBT spending both coins: each vault's guardians refuse an input that is not their vault's
+    # one PSBT spending both coins: the two vaults are the same owner's at these guardians, so each
+    # vault's guardians accept the other's input beside their own (chains.bitcoin.reading) ...
     both = bitcoin.create_psbt(spends, [TxOut(450_000, dest), TxOut(40_000, wpkh)])
+    half = e.sign_transaction("bitcoin", both, network="regtest")
+    assert half.raw is None and half.psbt is not None
+    whole = t.sign_transaction("bitcoin", half.psbt, network="regtest")
+    assert whole.raw is not None
+    ktx = pbk.Transaction(whole.raw)
+    outs = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.amount) for o in prev.outputs]
+    pre = PrecomputedTransactionData(ktx, outs)
+    for i, o in enumerate(prev.outputs):
+        assert pbk.ScriptPubkey(o.script_pubkey).verify(o.amount, ktx, pre, i, pbk.ScriptVerificationFlags.ALL)
+    # ... but a stranger's coin is still foreign: refused, naming the input
+    theirs = TxOut(100_000, b"\x00\x14" + b"\x79" * 20)
+    stranger = Transaction(2, (TxIn(OutPoint(b"\x44" * 32, 0)),), (theirs,), 0)
+    mixed = bitcoin.create_psbt([spends[0], Spend(OutPoint(stranger.txid(), 0), theirs)], [TxOut(350_000, dest)])
     with pytest.raises(OperationFailed, match="not this vault's p2wpkh script"):
-        e.sign_transaction("bitcoin", both, network="regtest")
+        e.sign_transaction("bitcoin", mixed, network="regtest")
     setup.requests.clear()
     # each vault spends its own coin, one PSBT each
     progress: list[tuple[int, int]] = []

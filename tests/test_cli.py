@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import typer.main
 from coincurve import PublicKey
+from embit import bip32 as embit_bip32
 from eth_account import Account
 from solders.hash import Hash
 from solders.message import Message
@@ -303,10 +304,16 @@ def test_ecdsa_vault_on_bitcoin_ethereum_and_cosmos(home: Path, tmp_path: Path) 
     sec = ok(gl(home, "address", vid, "--chain", "cosmos", password=None)).strip()
     assert sec == cosmos.address(pk) and sec.startswith("secret1")
     assert ok(gl(home, "address", vid, "--chain", "cosmos", "--network", "cosmos", password=None)).startswith("cosmos1")
-    child = ok(gl(home, "address", vid, "--chain", "ethereum", "--path", "m/0/1", "--json"))  # asks the guardians
+    child = ok(gl(home, "address", vid, "--chain", "ethereum", "--path", "m/0/1", "--json", password=None))
     assert child["path"] == "m/0/1" and child["public_key"] != pk.hex() and child["address"] != eth
     assert PublicKey(bytes.fromhex(child["public_key"]))  # a valid point
-    assert ok(gl(home, "address", vid, "--chain", "ethereum", "--path", "m/0/1", "--json")) == child
+    assert ok(gl(home, "address", vid, "--chain", "ethereum", "--path", "m/0/01", "--json", password=None)) == child
+    fails(gl(home, "address", vid, "--chain", "ethereum", "--path", "m/44'/0", password=None), 2, "hardened")
+    # the watch-only export: the child address above is the xpub's m/0/1 (BIP32 CKDpub, checked with embit)
+    desc = ok(gl(home, "vault", "descriptors", vid, "--network", "regtest", "--json", password=None))
+    assert desc["receive"].startswith(f"wpkh({desc['xpub']}/0/*)#") and desc["change"].startswith("wpkh(")
+    xpub = embit_bip32.HDKey.from_string(desc["xpub"])
+    assert xpub.derive([0, 1]).key.sec().hex() == child["public_key"]
 
     digest = hashlib.sha256(b"pay the rent").digest()
     s = ok(gl(home, "sign", vid, "--message", digest.hex(), "--json"))
@@ -317,6 +324,11 @@ def test_ecdsa_vault_on_bitcoin_ethereum_and_cosmos(home: Path, tmp_path: Path) 
     e = ok(gl(home, "sign-tx", vid, "--chain", "ethereum", "--tx", str(f), "--json"))
     assert Account.recover_transaction(e["tx_hex"]) == eth
     assert e["summary"]["chain_id"] == 1337 and e["signatures"] == 1
+    e = ok(gl(home, "sign-tx", vid, "--chain", "ethereum", "--tx", str(f), "--path", "m/0/1", "--json"))
+    assert Account.recover_transaction(e["tx_hex"]) == child["address"] and e["path"] == "m/0/1"
+    s = ok(gl(home, "sign", vid, "--message", digest.hex(), "--path", "m/0/1", "--json"))
+    assert ecdsa_verify(bytes.fromhex(child["public_key"]), digest, bytes.fromhex(s["signature"]))
+    assert s["public_key"] == child["public_key"]
 
     p = tmp_path / "tx.psbt"
     p.write_text(bitcoin_psbt(pk, "ecdsa-secp256k1") + "\n")

@@ -30,9 +30,9 @@ def test_public_derivation_matches_the_shares(scheme: str) -> None:
     share = local.keygen(scheme, threshold=2, n=3)[0]
     for path in ("m/0", "m/0/1", "m/7/2/1"):
         child = hd.derive(share, path)
-        assert hd.derive_public(scheme, share.group_key.encode(), share.chain_code, path) == child.public_key
+        assert hd.derive_public(scheme, share.untweaked_key_bytes, share.chain_code, path) == child.public_key
     with pytest.raises(Exception, match="hardened"):
-        hd.derive_public(scheme, share.group_key.encode(), share.chain_code, "m/0'")
+        hd.derive_public(scheme, share.untweaked_key_bytes, share.chain_code, "m/0'")
 
 
 def test_keyring_round_trip_wrong_password_and_tampering(tmp_path: Path) -> None:

@@ -436,20 +436,22 @@ def _ckd_pub(pub: bytes, cc: bytes, i: int) -> tuple[bytes, bytes]:
     return child.format(), d[32:]
 
 
-def test_taproot_children_match_a_tr_xpub_descriptor(keys: dict[str, list[KeyShare]]) -> None:
-    """Each step: the child output key is what ``tr(X/i)`` gives for X = the parent's xpub (BIP86)."""
+def test_taproot_children_are_bip32_over_the_internal_key_then_bip86(keys: dict[str, list[KeyShare]]) -> None:
+    """BIP32 + BIP86 exactly: CKDpub over the *internal* keys from the xpub of P, the BIP86 tweak
+    applied once, at the leaf — so ``m/0/1`` is ``tr(xpub/0/1)``, and the vault key is ``tr(xpub)``."""
     shares = keys["frost-taproot"]
-    for path in ("m/0", "m/1/7"):
+    for path in ("m", "m/7", "m/0/1", "m/1/2/3"):
         raw = base58.b58decode_check(shares[0].xpub())
-        q_pub, cc = raw[45:], raw[13:45]
+        pub, cc = raw[45:], raw[13:45]
         for step in path.split("/")[1:]:
-            internal_pub, cc = _ckd_pub(q_pub, cc, int(step))
-            internal = SECP256K1.decode(internal_pub)
-            negate, t = FROST_TAPROOT.post_keygen_tweak(internal)
-            q_pub = ((-internal if negate else internal) + SECP256K1.base_mul(t)).encode()
+            pub, cc = _ckd_pub(pub, cc, int(step))
+        internal = SECP256K1.decode(pub)
+        negate, t = FROST_TAPROOT.post_keygen_tweak(internal)
+        q_pub = ((-internal if negate else internal) + SECP256K1.base_mul(t)).encode()
         child = local.derive(shares, path)
         assert child[0].public_key == q_pub[1:]
-        assert base58.b58decode_check(child[0].xpub())[13:45] == cc
+        assert child[0].internal_key == internal
+        assert base58.b58decode_check(child[0].xpub())[13:] == cc + pub  # the child's xpub is CKDpub's
         assert signs(child[2:], child[0].public_key)
 
 

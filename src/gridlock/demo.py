@@ -5,9 +5,10 @@ Secret Network enclave guardian whose shares live in an emulated enclave network
 contract, a cloud guardian, a Watchlight watch guardian and a friend's device), each with its own
 encrypted store — creates a 3-of-5 vault per scheme, shows the addresses, signs one real
 transaction per chain through the guardians and shows it accepted by that chain's own engine
-(Bitcoin Core's consensus code, the EVM of py-evm, Solana's runtime in LiteSVM; the Secret Network
-SignDoc is checked with libsecp256k1), refreshes a vault, replaces a guardian, takes one guardian
-offline and signs again, and prints a summary.
+(the EVM of py-evm, Solana's runtime in LiteSVM, the Secret Network SignDoc checked with
+libsecp256k1), exports the Bitcoin vaults' descriptors and spends coins at derived addresses
+(m/0/7, accepted by Bitcoin Core's consensus code), refreshes a vault, replaces a guardian, takes
+one guardian offline and signs again, and prints a summary.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gridlock import local
+from gridlock import chains, local
 from gridlock.chains import bitcoin, cosmos, ethereum, solana
 from gridlock.chains.bitcoin.psbt import Spend
 from gridlock.chains.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
@@ -50,35 +51,48 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def bitcoin_spend(ecdsa: SyncVault, taproot: SyncVault) -> None:
-    """A P2WPKH coin (ECDSA vault) and a P2TR coin (Taproot vault) spent, each checked input by input
-    by libbitcoinkernel — Bitcoin Core's consensus engine — with the spent outputs.  Each vault signs
-    only a transaction whose every input is its own (a guardian refuses foreign inputs)."""
+    """Coins at derived addresses — m/0/7 of the ECDSA vault's ``wpkh(xpub/0/*)`` and of the Taproot
+    vault's ``tr(xpub/0/*)`` — spent in one PSBT (change to the ECDSA vault's m/1/0) whose derivation
+    fields name the child keys, as a watch-only wallet writes them; each vault's guardians sign the
+    input of their child, and libbitcoinkernel — Bitcoin Core's consensus engine — checks every input."""
     import pbk  # noqa: PLC0415 -- the validator is a test/demo dependency, not a library one
     from pbk.script import PrecomputedTransactionData  # noqa: PLC0415
 
+    step("watch-only export and a spend from derived addresses")
+    for v in (ecdsa, taproot):
+        d = v.descriptors("regtest")
+        print(f"   {v.scheme:<16} receive {d['receive']}")
+        print(f"   {'':<16} change  {d['change']}")
+    wpkh = bitcoin.p2wpkh_script(ecdsa.child_public_key("m/0/7"))
+    tr = bitcoin.p2tr_script(taproot.child_public_key("m/0/7"))
+    change = bitcoin.p2wpkh_script(ecdsa.child_public_key("m/1/0"))
+    print(f"   m/0/7 P2WPKH    {bitcoin.script_to_address(wpkh, 'regtest')}")
+    print(f"   m/0/7 P2TR      {bitcoin.script_to_address(tr, 'regtest')}")
+    prev = Transaction(2, (TxIn(OutPoint(os.urandom(32), 0)),), (TxOut(300_000, wpkh), TxOut(200_000, tr)), 0)
     dest = bitcoin.address_to_script("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "regtest")
-    verdicts = []
-    for vault, script in (
-        (ecdsa, bitcoin.p2wpkh_script(ecdsa.public_key)),
-        (taproot, bitcoin.p2tr_script(taproot.public_key)),
-    ):
-        prev = Transaction(2, (TxIn(OutPoint(os.urandom(32), 0)),), (TxOut(300_000, script),), 0)
-        psbt = bitcoin.create_psbt(
-            [Spend(OutPoint(prev.txid(), 0), prev.outputs[0], prev_tx=prev)],
-            [TxOut(200_000, dest), TxOut(99_000, script)],
-        )
-        raw = vault.sign_transaction("bitcoin", psbt, network="regtest").raw
-        assert raw is not None
-        ktx = pbk.Transaction(raw)
-        spent = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.amount) for o in prev.outputs]
-        pre = PrecomputedTransactionData(ktx, spent)
-        out = prev.outputs[0]
-        verdicts.append(
-            bool(pbk.ScriptPubkey(out.script_pubkey).verify(out.amount, ktx, pre, 0, pbk.ScriptVerificationFlags.ALL))
-        )
-    ok = all(verdicts)
-    record("Bitcoin P2WPKH and P2TR spends", "accepted" if ok else "REJECTED", "libbitcoinkernel, every input")
-    if not ok:
+    psbt = bitcoin.create_psbt(
+        [
+            Spend(OutPoint(prev.txid(), 0), prev.outputs[0], prev_tx=prev),
+            Spend(OutPoint(prev.txid(), 1), prev.outputs[1]),
+        ],
+        [TxOut(450_000, dest), TxOut(49_000, change)],
+    )
+    adapter = chains.get("bitcoin")  # the wallet's Updater role: BIP32 / Taproot derivation fields
+    ctx = adapter.describe_keys(adapter.context(psbt, "regtest"), ecdsa.vault.root, ["m/0/7", "m/1/0"])
+    ctx = adapter.describe_keys(ctx, taproot.vault.root, ["m/0/7"])
+    half = ecdsa.sign_transaction("bitcoin", ctx)  # each vault signs the input its child key owns
+    assert half.psbt is not None
+    raw = taproot.sign_transaction("bitcoin", half.psbt, network="regtest").raw
+    assert raw is not None
+    ktx = pbk.Transaction(raw)
+    spent = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.amount) for o in prev.outputs]
+    pre = PrecomputedTransactionData(ktx, spent)
+    flags = pbk.ScriptVerificationFlags.ALL
+    ok = [
+        bool(pbk.ScriptPubkey(o.script_pubkey).verify(o.amount, ktx, pre, i, flags)) for i, o in enumerate(prev.outputs)
+    ]
+    record("Bitcoin m/0/7 P2WPKH + m/0/7 P2TR spend", "accepted" if all(ok) else "REJECTED", "libbitcoinkernel")
+    if not all(ok):
         raise SystemExit(1)
 
 
@@ -231,10 +245,10 @@ def main() -> None:
             e, t, ed = vaults["ecdsa-secp256k1"], vaults["frost-taproot"], vaults["frost-ed25519"]
             show_addresses(e, t, ed)
             step("one real transaction per chain, signed by the guardians, checked by the chain's engine")
-            bitcoin_spend(e, t)
             ethereum_transfer(e)
             solana_transfer(ed)
             secret_send(e)
+            bitcoin_spend(e, t)
             step("the owner's policy: every guardian reads what it signs")
             owner_policy(e, five[3])
             step("share lifecycle and failures")

@@ -24,9 +24,9 @@ import binascii
 import dataclasses
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import base58
 
@@ -34,6 +34,9 @@ from gridlock.chains.context import CHAINS, TxContext, TxContextError
 from gridlock.chains.movement import Movement
 from gridlock.chains.signer import Signer
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
+
+if TYPE_CHECKING:
+    from gridlock.crypto.hd import HdRoot
 
 __all__ = [
     "CHAINS",
@@ -144,6 +147,7 @@ class ChainAdapter(ABC):
     schemes: ClassVar[tuple[str, ...]]  # the vault schemes that can hold this chain's coins
     context_type: ClassVar[type[TxContext]]
     file_format: ClassVar[str]  # what a transaction file holds, for error hints
+    names_child_keys: ClassVar[bool] = False  # its transactions say which child keys sign (derive_with_roots)
 
     # --- scheme and network ------------------------------------------------------------------------
     def check_scheme(self, scheme: str) -> None:
@@ -189,6 +193,33 @@ class ChainAdapter(ABC):
     @abstractmethod
     def derive(self, ctx: TxContext, scheme: str, public_key: bytes) -> Derived:
         """The guardian's reading (:class:`Derived`); typed errors for a transaction it cannot read."""
+
+    def derive_with_roots(self, ctx: TxContext, scheme: str, public_key: bytes, roots: Sequence[HdRoot]) -> Derived:
+        """:meth:`derive` for the vault's key at a request's path, knowing the vault's HD root
+        (``roots[0]``) and the owner's other vaults' (``roots[1:]``) — for a chain whose transactions
+        name child keys themselves (Bitcoin's PSBT derivation fields); the others ignore them."""
+        return self.derive(ctx, scheme, public_key)
+
+    # --- child keys (the owner's side) ---------------------------------------------------------------
+    def signing_paths(self, ctx: TxContext, root: HdRoot) -> tuple[str, ...]:
+        """The paths of the vault's keys this transaction asks to be signed with, when it says so
+        itself (a PSBT's derivation fields); ``("m",)`` — the vault's own key — otherwise."""
+        return ("m",)
+
+    def describe_keys(self, ctx: TxContext, root: HdRoot, paths: Sequence[str]) -> TxContext:
+        """``ctx`` with what the chain's format records about the signing keys (a PSBT's derivation
+        fields and Taproot internal keys); unchanged by default."""
+        return ctx
+
+    def attach_keys(
+        self, ctx: TxContext, scheme: str, signatures: Sequence[tuple[bytes, Mapping[bytes, bytes]]]
+    ) -> SignedTx:
+        """:meth:`attach` for signatures by several keys of the vault (``(public key, hash →
+        signature)`` each); one key only unless the chain signs one transaction with several."""
+        if len(signatures) != 1:
+            raise InvalidParameterError(f"a {self.name} transaction is signed by one key")
+        public_key, sigs = signatures[0]
+        return self.attach(ctx, scheme, public_key, sigs)
 
     @abstractmethod
     def sign(self, ctx: TxContext, signer: Signer) -> SignedTx:

@@ -74,7 +74,7 @@ def _named(text: str, names: Mapping[str, str]) -> str:
 
 def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: str = "") -> CliError:
     """An SDK / transport / chain exception as a :class:`CliError` (guardian ids shown by name)."""
-    from gridlock.client.errors import GuardianTimeout, OperationFailed  # noqa: PLC0415 -- kept off start-up
+    from gridlock.client.errors import GuardianTimeout, OperationFailed, RootMismatch  # noqa: PLC0415 -- kept off start-up
 
     names = names or {}
     prefix = f"{what}: " if what else ""
@@ -113,6 +113,13 @@ def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: s
         if errors and all(isinstance(e, GuardianTimeout) for e in errors.values()):
             return CliError(prefix + text, exit_code=UNAVAILABLE, code="guardians-unreachable")
         return CliError(prefix + text, exit_code=FAILED, code="operation-failed")
+    if isinstance(exc, RootMismatch):
+        return CliError(
+            prefix + text,
+            hint="derived addresses come from the vault book's chain code; the named guardian(s) report another",
+            exit_code=FAILED,
+            code="root-mismatch",
+        )
     if isinstance(exc, SignatureError):
         return CliError(prefix + text, exit_code=FAILED, code="bad-signature")
     if isinstance(exc, DecodeError | InvalidParameterError):

@@ -18,6 +18,8 @@ from gridlock.cli.errors import CliError, classify
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import Paths, guardian_names
 from gridlock.client import Client, OperationFailed, Vault
+from gridlock.client.errors import RootMismatch
+from gridlock.client.hdroot import disagreeing
 from gridlock.client.owner import OwnerDevice
 from gridlock.client.sync import SyncClient
 from gridlock.guardian.config import Directory
@@ -119,6 +121,7 @@ class OwnerSession:
         answers (:meth:`ask_info`): the newest epoch wins, and it must be the book's key.
         """
         approvers = [self.keyring.keys.approver(entry["id"])]
+        group_key, chain_code = bytes.fromhex(entry.get("group_key", "")), bytes.fromhex(entry.get("chain_code", ""))
         if not fresh and answers is None:
             members = {int(i): str(g) for i, g in entry["members"]}
             public_key, threshold, epoch = bytes.fromhex(entry["public_key"]), entry["threshold"], entry["epoch"]
@@ -131,9 +134,12 @@ class OwnerSession:
                 members,
                 int(epoch),
                 approvers=approvers,
+                group_key=group_key,
+                chain_code=chain_code,
             )
+        answers = answers if answers is not None else self.ask_info(entry)
         try:
-            vault = self.c.vault_from_info(entry["id"], answers if answers is not None else self.ask_info(entry))
+            vault = self.c.vault_from_info(entry["id"], answers)
         except OperationFailed as exc:
             raise self.error(exc, "opening the vault") from None
         vault.approvers = approvers
@@ -143,16 +149,26 @@ class OwnerSession:
                 hint="the devnet directory may have been mixed up with another one",
                 code="vault-mismatch",
             )
+        if group_key:  # the book's root, fixed at keygen, is the one: a guardian reporting another is named
+            vault.group_key, vault.chain_code = group_key, chain_code
+            liars = disagreeing(vault.root, answers)
+            if liars:
+                raise self.error(RootMismatch(vault.vault_id, liars, "opening the vault"))
         return vault
 
-    def sign(self, vault: Vault, message: bytes) -> bytes:
-        return self.run(vault.sign(message))
+    def sign(self, vault: Vault, message: bytes, path: str = "m") -> bytes:
+        return self.run(vault.sign(message, path=path))
 
     def sign_transaction(
-        self, vault: Vault, chain: str, tx: TxContext, on_signature: Callable[[int, int], None] | None = None
+        self,
+        vault: Vault,
+        chain: str,
+        tx: TxContext,
+        on_signature: Callable[[int, int], None] | None = None,
+        path: str | None = None,
     ) -> SignedTx:
         """The SDK's guardian-aware transaction signer (every request shows the guardians ``tx``)."""
-        return self.run(vault.sign_transaction(chain, tx, on_signature=on_signature))
+        return self.run(vault.sign_transaction(chain, tx, on_signature=on_signature, path=path))
 
     def refresh(self, vault: Vault) -> int:
         return self.run(vault.refresh())
@@ -171,6 +187,9 @@ class OwnerSession:
             "members": [[i, g] for i, g in sorted(vault.members.items())],
             "guardians": [self.name(g) for g in vault.guardians],
             "public_key": vault.public_key.hex(),
+            # the HD root fixed at keygen (every child key is derived from it; client.hdroot)
+            "group_key": vault.group_key.hex() or base.get("group_key", ""),
+            "chain_code": vault.chain_code.hex() or base.get("chain_code", ""),
             "epoch": vault.epoch,
             "created": base.get("created"),
         }

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gridlock.client.errors import GuardianTimeout, OperationFailed
+from gridlock.client.hdroot import agreed_root
 from gridlock.client.owner import OwnerDevice, password_verifier
 from gridlock.client.vault import Vault
 from gridlock.crypto import codec
@@ -295,4 +296,9 @@ class Client:
         if not good:
             raise OperationFailed("open vault", {g: e for g, e in answers.items() if isinstance(e, BaseException)})
         best = max(good, key=lambda r: r.epoch)
-        return Vault(self, vault_id, best.scheme, best.public_key, best.threshold, best.member_map, best.epoch)
+        vault = Vault(self, vault_id, best.scheme, best.public_key, best.threshold, best.member_map, best.epoch)
+        with contextlib.suppress(GridlockError):  # the HD root only when every holder reports the same
+            root = agreed_root(vault_id, vault.scheme, vault.public_key, answers, vault.guardians, "open vault")
+            if root is not None:
+                vault.group_key, vault.chain_code = root.key_bytes, root.chain_code
+        return vault

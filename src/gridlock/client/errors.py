@@ -31,3 +31,17 @@ class SpendHeld(OperationFailed):
     def __init__(self, what: str, errors: Mapping[str, BaseException], guardian: str, until: int, reason: str) -> None:
         super().__init__(what, errors)
         self.guardian, self.until, self.reason = guardian, until, reason
+
+
+class RootMismatch(GridlockError):
+    """Guardians (``guardians``) that report another HD root — untweaked key and chain code — for a
+    vault than the one fixed at keygen: their answer is not believed, and derived keys come from
+    the owner's record only (a guardian choosing the chain code would choose the owner's addresses)."""
+
+    def __init__(self, vault_id: str, guardians: Sequence[str], what: str) -> None:
+        self.vault_id = vault_id
+        self.guardians = tuple(guardians)
+        super().__init__(
+            f"{what}: guardian(s) {', '.join(self.guardians)} report another chain code or key for vault "
+            f"{vault_id} than the one fixed at its creation (refused; child keys come from the vault book)"
+        )

@@ -114,8 +114,8 @@ class SyncVault:
     def guardians(self) -> list[str]:
         return self.vault.guardians
 
-    def sign(self, message: bytes) -> bytes:
-        return self._owner._call(self.vault.sign(message))
+    def sign(self, message: bytes, *, path: str = "m") -> bytes:
+        return self._owner._call(self.vault.sign(message, path=path))
 
     def sign_transaction(
         self,
@@ -125,10 +125,13 @@ class SyncVault:
         network: str | None = None,
         signers: Sequence[str] | None = None,
         on_signature: Callable[[int, int], None] | None = None,
+        path: str | None = None,
     ) -> SignedTx:
         """:meth:`Vault.sign_transaction <gridlock.client.vault.Vault.sign_transaction>`, blocking."""
         return self._owner._call(
-            self.vault.sign_transaction(chain, tx, network=network, signers=signers, on_signature=on_signature)
+            self.vault.sign_transaction(
+                chain, tx, network=network, signers=signers, on_signature=on_signature, path=path
+            )
         )
 
     def sign_ethereum_message(self, message: bytes | str, *, signers: Sequence[str] | None = None) -> bytes:
@@ -143,13 +146,19 @@ class SyncVault:
         return self.vault.address(chain, network)
 
     def child_public_key(self, path: str) -> bytes:
-        return self._owner._call(self.vault.child_public_key(path))
+        return self.vault.key_at(path)
 
-    def presign(self, count: int = 1) -> list[bytes]:
-        return self._owner._call(self.vault.presign(count))
+    def xpub(self, network: str = "mainnet") -> str:
+        return self.vault.xpub(network)
 
-    def sign_presigned(self, digest: bytes) -> bytes:
-        return self._owner._call(self.vault.sign_presigned(digest))
+    def descriptors(self, network: str = "mainnet") -> dict[str, str]:
+        return self.vault.descriptors(network)
+
+    def presign(self, count: int = 1, *, path: str = "m") -> list[bytes]:
+        return self._owner._call(self.vault.presign(count, path=path))
+
+    def sign_presigned(self, digest: bytes, *, path: str = "m") -> bytes:
+        return self._owner._call(self.vault.sign_presigned(digest, path=path))
 
     def refresh(self) -> int:
         return self._owner._call(self.vault.refresh())

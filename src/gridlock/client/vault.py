@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridlock import chains
 from gridlock.chains import EthereumMessage, EthereumTypedData, SignedTx, TxContext
-from gridlock.client.errors import GuardianTimeout, OperationFailed, SpendHeld
+from gridlock.client.errors import GuardianTimeout, OperationFailed, RootMismatch, SpendHeld
+from gridlock.client.hdroot import HdKeys, agreed_root, disagreeing, root_or_none
 from gridlock.client.owner import OwnerDevice
 from gridlock.crypto import hd, transcript
 from gridlock.crypto.polynomial import interpolate
@@ -38,7 +39,7 @@ def _context(tx: TxContext | Mapping[str, Any]) -> TxContext:
 
 
 @dataclass
-class Vault:
+class Vault(HdKeys):
     client: Client
     vault_id: str
     scheme: str
@@ -46,12 +47,15 @@ class Vault:
     threshold: int
     members: dict[int, str]
     epoch: int
-    presignatures: list[tuple[bytes, tuple[str, ...]]] = field(default_factory=list)
+    presignatures: list[tuple[bytes, tuple[str, ...], str]] = field(default_factory=list)  # id, signers, path
     required: int = 1
     devices: list[bytes] = field(default_factory=list)
     approvers: list[OwnerDevice] = field(default_factory=list)
     # guardians the owner's policy requires among the signers (its watch rule), learned when set or refused
     required_signers: list[str] = field(default_factory=list)
+    # the HD root fixed at keygen (client.hdroot): the untweaked group key (Taproot: internal key) and chain code
+    group_key: bytes = b""
+    chain_code: bytes = b""
 
     def __post_init__(self) -> None:
         if not self.approvers and self.client.owner is not None:
@@ -65,31 +69,6 @@ class Vault:
         """The vault's address on a chain (``network=`` the Bitcoin network or Cosmos prefix; ``prefix=``
         is accepted for Cosmos too)."""
         return chains.get(chain).address(self.public_key, self.scheme, network or options.get("prefix")).address
-
-    async def child_public_key(self, path: str, *, timeout: float = 3.0) -> bytes:
-        """The public key at the non-hardened ``path`` (``m/0/1``; BIP32 ``CKDpub`` for secp256k1 keys,
-        see :mod:`gridlock.crypto.hd`), for a child address: ``chains.get(c).address(key, scheme)``.
-
-        The holders report the key's group element and chain code (both public).  Only answers
-        that rebuild this vault's key count, and they must agree on the chain code: one guardian
-        that lies is noticed, not believed.
-        """
-        hd.parse_path(path)  # a bad path fails before any request
-        answers = await self.client.call_all(self.guardians, ops.Info(self.vault_id), timeout)
-        infos = [r for r in answers.values() if isinstance(r, ops.InfoReply)]
-        if not infos:
-            self._failures(answers, "deriving a child key")
-        roots = set()
-        for r in infos:
-            with contextlib.suppress(GridlockError, ValueError):
-                if hd.derive_public(self.scheme, r.group_key, r.chain_code, "m") == self.public_key:
-                    roots.add((r.group_key, r.chain_code))
-        if not roots:
-            raise InvalidParameterError("the guardians do not report this vault's chain code: no child keys")
-        if len(roots) > 1:
-            raise SignatureError("the guardians report different chain codes for this vault")
-        group_key, chain_code = roots.pop()
-        return hd.derive_public(self.scheme, group_key, chain_code, path)
 
     def _approve(self, op: OpT) -> OpT:
         """``op`` with the owner devices' approvals of exactly this request (SECURITY #19)."""
@@ -160,30 +139,41 @@ class Vault:
         signers: Sequence[str] | None = None,
         timeout: float | None = None,
         tx: TxContext | Mapping[str, Any] | None = None,
+        path: str = "m",
     ) -> bytes:
-        """A signature by ``t`` guardians (the fastest to answer unless ``signers`` is given), verified.
+        """A signature by ``t`` guardians (the fastest to answer unless ``signers`` is given), verified
+        under the key at ``path`` (non-hardened; the owner approves the path with the request).
 
         With ``tx`` (the chain transaction the message is a hash of: a :class:`TxContext`, or its wire
         map), each guardian re-derives the hashes from the transaction and applies its policy before
         it signs.  To sign a whole transaction use :meth:`sign_transaction`.
         """
-        sig, _ = await self._sign(bytes(message), signers, timeout, None if tx is None else _context(tx))
+        ctx = None if tx is None else _context(tx)
+        sig, _ = await self._sign(bytes(message), signers, timeout, ctx, hd.canonical_path(path))
         return sig
 
     async def _sign(
-        self, message: bytes, signers: Sequence[str] | None, timeout: float | None, ctx: TxContext | None
+        self,
+        message: bytes,
+        signers: Sequence[str] | None,
+        timeout: float | None,
+        ctx: TxContext | None,
+        path: str = "m",
     ) -> tuple[bytes, list[str]]:
-        """A verified signature and the guardians that made it.  Without ``signers``, a refusal that
-        names a guardian the owner's watch rule requires is followed by one more try with it."""
+        """A signature verified under the key at ``path``, and the guardians that made it.  Without
+        ``signers``, a refusal that names a guardian the owner's watch rule requires is followed by
+        one more try with it."""
+        key = self.key_at(path)
         for _ in range(2):
             chosen = await self._pick_signers(signers)
-            op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), secrets.token_bytes(32), ctx))
+            nonce = secrets.token_bytes(32)
+            op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), nonce, ctx, path=path))
             results = await self.client.call_all(chosen, op, timeout, stop_on_refusal=True)
             if signers is not None or not self._learn_required(results):
                 break
         sigs = {r.signature for r in results.values() if isinstance(r, ops.SignatureReply)}
         for sig in sigs:
-            if verify_signature(self.scheme, self.public_key, message, sig):
+            if verify_signature(self.scheme, key, message, sig):
                 return bytes(sig), chosen
         self._failures(results, "signing")
         raise SignatureError("guardians returned no valid signature")
@@ -197,6 +187,7 @@ class Vault:
         signers: Sequence[str] | None = None,
         timeout: float | None = None,
         on_signature: Callable[[int, int], None] | None = None,
+        path: str | None = None,
     ) -> SignedTx:
         """Sign a chain transaction through the guardians and return it with the signatures attached.
 
@@ -206,18 +197,35 @@ class Vault:
         bech32 prefix.  Every signature request carries the transaction, so each guardian re-derives
         the hash it signs and applies its policy (SECURITY #19); the same ``t`` guardians sign every
         hash (one per input for Bitcoin).  ``on_signature(done, total)`` follows the progress.
+
+        ``path`` signs with that child key.  Without it, a PSBT whose inputs carry BIP32 / Taproot
+        derivation fields for the vault's fingerprint is signed input by input with the child key
+        each names (checked by derivation from the recorded root), as a watch-only wallet asks; and
+        the PSBT gets the derivation fields and Taproot internal keys of the keys that signed.
         """
         adapter = chains.get(chain)
         adapter.check_scheme(self.scheme)
         ctx = adapter.context(tx, network)
-        hashes = adapter.hashes(ctx, self.scheme, self.public_key)
+        root = root_or_none(self.scheme, self.group_key, self.chain_code)
+        if path is not None:
+            paths: tuple[str, ...] = (hd.canonical_path(path),)
+        else:
+            paths = adapter.signing_paths(ctx, root) if root is not None else ("m",)
+        if root is not None:
+            ctx = adapter.describe_keys(ctx, root, paths)
+        plan = [(p, self.key_at(p)) for p in paths]
+        todo = [(p, key, adapter.hashes(ctx, self.scheme, key)) for p, key in plan]
+        total = sum(len(h) for _, _, h in todo)
         chosen = signers
-        signatures: dict[bytes, bytes] = {}
-        for digest in hashes:  # the guardians that made the first signature make the others
-            signatures[digest], chosen = await self._sign(digest, chosen, timeout, ctx)
-            if on_signature is not None:
-                on_signature(len(signatures), len(hashes))
-        return adapter.attach(ctx, self.scheme, self.public_key, signatures)
+        keyed: list[tuple[bytes, dict[bytes, bytes]]] = []
+        for p, key, hashes in todo:  # the guardians that made the first signature make the others
+            signatures: dict[bytes, bytes] = {}
+            for digest in hashes:
+                signatures[digest], chosen = await self._sign(digest, chosen, timeout, ctx, p)
+                if on_signature is not None:
+                    on_signature(sum(len(s) for _, s in keyed) + len(signatures), total)
+            keyed.append((key, signatures))
+        return adapter.attach_keys(ctx, self.scheme, keyed)
 
     async def sign_ethereum_message(
         self, message: bytes | str, *, signers: Sequence[str] | None = None, timeout: float | None = None
@@ -238,30 +246,38 @@ class Vault:
         assert signed.raw is not None
         return signed.raw
 
-    async def presign(self, count: int = 1, *, signers: Sequence[str] | None = None) -> list[bytes]:
-        """Threshold-ECDSA presignatures stored at the signers (single use), for online-only signing."""
+    async def presign(self, count: int = 1, *, signers: Sequence[str] | None = None, path: str = "m") -> list[bytes]:
+        """Threshold-ECDSA presignatures for the key at ``path``, stored at the signers (single use),
+        for online-only signing (a presignature is bound to its key)."""
+        path = hd.canonical_path(path)
+        self.key_at(path)  # a child needs the recorded root
         chosen = await self._pick_signers(signers)
-        op = self._approve(ops.Presign(self.vault_id, count, tuple(chosen), secrets.token_bytes(32)))
+        op = self._approve(ops.Presign(self.vault_id, count, tuple(chosen), secrets.token_bytes(32), path=path))
         results = await self.client.call_all(chosen, op)
         self._failures(results, "presigning")
         ids = ops.expect(next(iter(results.values())), ops.PresignaturesReply).presignatures
-        self.presignatures.extend((i, tuple(chosen)) for i in ids)
+        self.presignatures.extend((i, tuple(chosen), path) for i in ids)
         return list(ids)
 
-    async def sign_presigned(self, digest: bytes, *, tx: TxContext | Mapping[str, Any] | None = None) -> bytes:
-        """The online round with a stored presignature (each used once, whatever happens)."""
-        if not self.presignatures:
-            raise InvalidParameterError("no presignature left: call presign() first")
-        presig, chosen = self.presignatures.pop(0)
+    async def sign_presigned(
+        self, digest: bytes, *, tx: TxContext | Mapping[str, Any] | None = None, path: str = "m"
+    ) -> bytes:
+        """The online round with a stored presignature for the key at ``path`` (each used once,
+        whatever happens)."""
+        path = hd.canonical_path(path)
+        mine = [p for p in self.presignatures if p[2] == path]
+        if not mine:
+            raise InvalidParameterError(f"no presignature left for the key at {path}: call presign() first")
+        self.presignatures.remove(mine[0])
+        presig, chosen, _ = mine[0]
         ctx = None if tx is None else _context(tx)
-        op = self._approve(
-            ops.SignPresigned(self.vault_id, presig, bytes(digest), tuple(chosen), secrets.token_bytes(32), ctx)
-        )
+        nonce = secrets.token_bytes(32)
+        op = self._approve(ops.SignPresigned(self.vault_id, presig, bytes(digest), chosen, nonce, ctx, path=path))
         results = await self.client.call_all(list(chosen), op, stop_on_refusal=True)
         self._learn_required(results)  # the next presignatures include it
         for r in results.values():
             if isinstance(r, ops.SignatureReply) and verify_signature(
-                self.scheme, self.public_key, bytes(digest), r.signature
+                self.scheme, self.key_at(path), bytes(digest), r.signature
             ):
                 return bytes(r.signature)
         self._failures(results, "online signing")
@@ -280,6 +296,16 @@ class Vault:
         failed = {g: r for g, r in results.items() if g in holders and isinstance(r, BaseException)}
         oks = {g: r for g, r in results.items() if g in holders and isinstance(r, ops.StoredReply)}
         epochs = {(r.epoch, r.public_key, r.transcript_hash) for r in oks.values()}
+        root = root_or_none(self.scheme, self.group_key, self.chain_code)
+        liars = disagreeing(root, oks) if root is not None else []
+        if root is None and not failed and len(epochs) == 1 and set(oks) == set(holders):
+            try:  # keygen (or a record without the root): every holder must report the same one
+                key = next(iter(epochs))[1]
+                root = agreed_root(self.vault_id, self.scheme, key, oks, holders, what)
+            except RootMismatch as exc:
+                liars = list(exc.guardians)
+        if liars:  # the root is fixed at keygen: drop what was stored, name who reports another
+            failed.update({g: RootMismatch(self.vault_id, [g], what) for g in liars})
         if failed or len(epochs) != 1 or set(oks) != set(holders):
             for g, r in oks.items():  # nothing becomes active: drop what was stored
                 with contextlib.suppress(GridlockError):
@@ -295,6 +321,8 @@ class Vault:
         self.epoch = stored.epoch
         self.threshold = stored.threshold
         self.presignatures.clear()  # presignatures of the old epoch are useless now
+        if root is not None and not self.group_key:
+            self.group_key, self.chain_code = root.key_bytes, root.chain_code
         return stored
 
     async def refresh(self, *, timeout: float | None = None) -> int:

@@ -36,7 +36,7 @@ from typing import Any
 
 from gridlock.crypto import codec, transcript, vss
 from gridlock.crypto.group import Point
-from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.keyshare import TAPROOT, KeyShare
 from gridlock.crypto.polynomial import Polynomial
 from gridlock.crypto.scheme import Scheme
 from gridlock.errors import DecodeError, ProtocolAbort
@@ -249,6 +249,7 @@ def finalize(
         transcript.seq(transcript.int_field(j) for j in participants),
         transcript.seq(round1_bytes[j] for j in participants),
     )
+    internal = group_key if scheme.name == TAPROOT else None  # BIP86: the vault keeps P (crypto.hd)
     secret, vshares, group_key = scheme.apply_keygen_tweak(secret, vshares, group_key)
     return KeyShare(
         scheme=scheme.name,
@@ -262,4 +263,5 @@ def finalize(
         epoch=0,
         transcript_hash=th,
         origin="dkg",
+        internal_key=internal,
     )

@@ -12,8 +12,8 @@ Secret formats: ``frost-ed25519`` imports an RFC 8032 seed (the scalar is the cl
 of ``SHA-512(seed)``, so the public key equals the standard Ed25519 key of that seed) and exports
 the 32-byte little-endian scalar (a seed cannot be recovered from a scalar); secp256k1 schemes use
 the 32-byte big-endian scalar.  ``frost-taproot`` imports the wallet's *internal* key and shares
-its BIP86-tweaked output key (the key that spends the address); export returns that tweaked
-scalar, whose x-only public key is ``public_key``.
+its BIP86-tweaked output key (the key that spends the address), keeping the internal key for BIP32
+derivation; export returns that tweaked scalar, whose x-only public key is ``public_key``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import secrets as pysecrets
 from collections.abc import Sequence
 
 from gridlock.crypto import transcript, vss
-from gridlock.crypto.keyshare import KeyShare, validate_threshold
+from gridlock.crypto.keyshare import TAPROOT, KeyShare, validate_threshold
 from gridlock.crypto.polynomial import Polynomial, interpolate
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import InvalidParameterError
@@ -81,6 +81,7 @@ def split(scheme: str, secret: bytes, threshold: int, n: int, chain_code: bytes 
                 chain_code=bytes(chain_code),
                 transcript_hash=th,
                 origin="import",
+                internal_key=group_key if sch.name == TAPROOT else None,
             )
         )
     return out

@@ -3,9 +3,11 @@
 The share holds everything a participant needs to sign and to check others:
 its secret share, every participant's verifying share, the group key, the
 joint chain code (BIP32), the epoch and the hash of the transcript that made
-it.  Construction checks the share against the public data, so a corrupted or
-mixed-up share fails loudly at load time rather than producing a bad
-signature later.
+it; a Taproot share also keeps the BIP86 internal key its group key is the
+tweak of (checked when built), which BIP32 derivation starts from.
+Construction checks the share against the public data, so a corrupted or
+mixed-up share fails loudly at load time rather than producing a bad signature
+later.
 
 The byte format has exactly one form per share (issue 12 item 9): on top of the
 codec's deterministic CBOR (RFC 8949 §4.2.1; no tags, §3.4), :meth:`KeyShare.from_bytes`
@@ -40,15 +42,22 @@ FORMAT_VERSION = 1
 ORIGINS = ("dkg", "import")
 MAX_KEYSHARE_BYTES = 32 << 20  # threshold-ECDSA shares carry ~12 KB of OT setup per counterparty
 HARDENED = 1 << 31  # BIP32: child numbers from here on are hardened, which threshold keys cannot derive
-XPUB_VERSIONS = {"mainnet": bytes.fromhex("0488b21e"), "testnet": bytes.fromhex("043587cf")}
+XPUB_VERSIONS = {
+    "mainnet": bytes.fromhex("0488b21e"),  # xpub
+    "testnet": bytes.fromhex("043587cf"),  # tpub, for every test network (testnet, signet, regtest)
+    "signet": bytes.fromhex("043587cf"),
+    "regtest": bytes.fromhex("043587cf"),
+}
 SECP_SCHEMES = ("ecdsa-secp256k1", "frost-secp256k1", "frost-taproot")  # the schemes with an xpub
 
 # CBOR map keys of format version 1.
 _K_MAGIC, _K_VERSION, _K_SCHEME, _K_INDEX, _K_THRESHOLD = 0, 1, 2, 3, 4
 _K_PARTICIPANTS, _K_SECRET, _K_VSHARES, _K_GROUP_KEY, _K_CHAIN_CODE = 5, 6, 7, 8, 9
 _K_EPOCH, _K_TRANSCRIPT, _K_ORIGIN, _K_EXT, _K_BANNED, _K_HD = 10, 11, 12, 13, 14, 15
+_K_INTERNAL = 16
 _REQUIRED = frozenset(range(0, 13))
-_OPTIONAL = frozenset({_K_EXT, _K_BANNED, _K_HD})
+_OPTIONAL = frozenset({_K_EXT, _K_BANNED, _K_HD, _K_INTERNAL})
+TAPROOT = "frost-taproot"
 
 
 def validate_threshold(threshold: int, n: int) -> None:
@@ -89,6 +98,8 @@ class KeyShare:
     depth: int = 0
     parent_fingerprint: bytes = bytes(4)
     child_number: int = 0
+    # frost-taproot: the BIP86 internal key P whose tweak is ``group_key`` (Q); BIP32 derives from P
+    internal_key: Point | None = None
 
     def __post_init__(self) -> None:
         scheme = get_scheme(self.scheme)
@@ -116,6 +127,11 @@ class KeyShare:
             raise InvalidParameterError("a master key (depth 0) has no parent fingerprint or child number")
         if group.base_mul(self.secret) != self.verifying_shares[self.index]:
             raise InvalidParameterError("secret share does not match its verifying share")
+        if self.internal_key is not None:
+            if self.scheme != TAPROOT:
+                raise InvalidParameterError(f"a {self.scheme} key has no internal key (Taproot keys only)")
+            if bip86_output(scheme, self.internal_key) != self.group_key:
+                raise InvalidParameterError("the internal key does not tweak (BIP86) to the group key")
         check_verifying_shares(scheme, self.threshold, self.verifying_shares, self.group_key)
 
     def check_public_data(self) -> None:
@@ -131,24 +147,36 @@ class KeyShare:
     def scheme_obj(self) -> Scheme:
         return get_scheme(self.scheme)
 
+    @property
+    def untweaked_key(self) -> Point:
+        """The key BIP32 derives from: the group key, or for Taproot the internal key ``P`` (BIP86
+        tweaks only the leaf, :mod:`gridlock.crypto.hd`).  A Taproot share made before the internal
+        key was kept cannot name it (``Q`` does not reveal ``P``): an error saying so."""
+        if self.scheme != TAPROOT:
+            return self.group_key
+        if self.internal_key is None:
+            raise InvalidParameterError(
+                "this Taproot share does not keep its internal key (it predates BIP86 derivation): "
+                "it has no xpub and derives no child keys"
+            )
+        return self.internal_key
+
+    @property
+    def untweaked_key_bytes(self) -> bytes:
+        """:attr:`untweaked_key` encoded, or ``b""`` for a Taproot share that does not keep it (what a
+        guardian reports as the vault's BIP32 key, beside the chain code)."""
+        if self.scheme == TAPROOT and self.internal_key is None:
+            return b""
+        return self.untweaked_key.encode()
+
     def xpub(self, network: str = "mainnet") -> str:
-        """BIP32 extended public key of this key, from its BIP32 position (secp256k1 schemes; of ``Q``
-        itself for Taproot; see :mod:`gridlock.crypto.hd`)."""
+        """BIP32 extended public key of this key at its BIP32 position (secp256k1 schemes; of the
+        internal key ``P`` for Taproot, so ``tr(xpub)`` is this key's address; :mod:`gridlock.crypto.hd`)."""
         if self.scheme not in SECP_SCHEMES:
             raise InvalidParameterError("xpub exists for secp256k1 keys only")
-        try:
-            version = XPUB_VERSIONS[network]
-        except KeyError:
-            raise InvalidParameterError(f"network must be one of {sorted(XPUB_VERSIONS)}") from None
-        body = (
-            version
-            + bytes([self.depth])
-            + self.parent_fingerprint
-            + self.child_number.to_bytes(4, "big")
-            + self.chain_code
-            + self.group_key.encode()
+        return serialize_xpub(
+            network, self.depth, self.parent_fingerprint, self.child_number, self.chain_code, self.untweaked_key
         )
-        return str(base58.b58encode_check(body).decode())
 
     def public_fingerprint(self) -> tuple[object, ...]:
         """What every holder of the same key and epoch agrees on."""
@@ -163,6 +191,7 @@ class KeyShare:
             self.transcript_hash,
             self.depth,
             self.child_number,
+            self.internal_key,
         )
 
     def __repr__(self) -> str:
@@ -199,6 +228,8 @@ class KeyShare:
             m[_K_BANNED] = sorted(self.banned)
         if self.depth:
             m[_K_HD] = [self.depth, self.parent_fingerprint, self.child_number]
+        if self.internal_key is not None:
+            m[_K_INTERNAL] = self.internal_key.encode()
         return codec.dumps(m)
 
     @classmethod
@@ -245,6 +276,7 @@ class KeyShare:
                 depth=depth,
                 parent_fingerprint=parent_fingerprint,
                 child_number=child_number,
+                internal_key=codec.point(group, m[_K_INTERNAL]) if _K_INTERNAL in m else None,
             )
             return share
         except DecodeError:
@@ -306,6 +338,25 @@ def _read_hd(m: Mapping[int, Any]) -> tuple[int, bytes, int]:
     if not 0 <= child_number < HARDENED:
         raise DecodeError("derivation child number must be non-hardened (0..2^31-1)")
     return depth, parent_fingerprint, child_number
+
+
+def serialize_xpub(
+    network: str, depth: int, parent_fingerprint: bytes, child_number: int, chain_code: bytes, key: Point
+) -> str:
+    """BIP32 serialisation of an extended public key (Base58Check of version, depth, parent
+    fingerprint, child number, chain code, compressed key); ``tpub`` for the test networks."""
+    try:
+        version = XPUB_VERSIONS[network]
+    except KeyError:
+        raise InvalidParameterError(f"network must be one of {sorted(XPUB_VERSIONS)}") from None
+    body = version + bytes([depth]) + parent_fingerprint + child_number.to_bytes(4, "big") + chain_code + key.encode()
+    return str(base58.b58encode_check(body).decode())
+
+
+def bip86_output(scheme: Scheme, internal: Point) -> Point:
+    """BIP86's output key ``Q = lift_x(x(P)) + H_TapTweak(x(P))·G`` of an internal key ``P``."""
+    negate, t = scheme.post_keygen_tweak(internal)
+    return (-internal if negate else internal) + scheme.group.base_mul(t)
 
 
 def check_verifying_shares(scheme: Scheme, threshold: int, vshares: Mapping[int, Point], group_key: Point) -> None:

@@ -71,4 +71,5 @@ def rebuild(pub: PublicPackage, lost: int, sigmas: Mapping[int, int]) -> KeyShar
         depth=depth,
         parent_fingerprint=fingerprint,
         child_number=child,
+        internal_key=pub.internal_key,
     )

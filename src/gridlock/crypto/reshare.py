@@ -25,7 +25,7 @@ from typing import Any
 
 from gridlock.crypto import codec, transcript, vss
 from gridlock.crypto.group import Point
-from gridlock.crypto.keyshare import KeyShare, check_verifying_shares, validate_threshold
+from gridlock.crypto.keyshare import TAPROOT, KeyShare, bip86_output, check_verifying_shares, validate_threshold
 from gridlock.crypto.polynomial import Polynomial, lagrange_coefficient, validate_indices
 from gridlock.crypto.scheme import Scheme
 from gridlock.crypto.schemes import get_scheme
@@ -48,6 +48,7 @@ class PublicPackage:
     transcript_hash: bytes
     origin: str
     hd: tuple[int, bytes, int]  # (depth, parent fingerprint, child number)
+    internal_key: Point | None = None  # frost-taproot: the BIP86 internal key (KeyShare.internal_key)
 
     @classmethod
     def of(cls, share: KeyShare) -> PublicPackage:
@@ -62,11 +63,14 @@ class PublicPackage:
             share.transcript_hash,
             share.origin,
             (share.depth, share.parent_fingerprint, share.child_number),
+            share.internal_key,
         )
 
     def to_bytes(self) -> bytes:
+        internal = {} if self.internal_key is None else {10: self.internal_key.encode()}
         return codec.dumps(
             {
+                **internal,
                 0: self.scheme,
                 1: self.threshold,
                 2: list(self.participants),
@@ -82,7 +86,7 @@ class PublicPackage:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicPackage:
-        m = codec.load_map(data, frozenset(range(10)))
+        m = codec.load_map(data, frozenset(range(10)), frozenset({10}))
         scheme = get_scheme(codec.get_str(m, 0))
         g = scheme.group
         parts = codec.get_list(m, 2, max_len=1024)
@@ -108,11 +112,16 @@ class PublicPackage:
             codec.get_bytes(m, 7, 32),
             codec.get_str(m, 8),
             (hd[0], hd[1], hd[2]),
+            codec.point(g, m[10]) if 10 in m else None,
         )
         try:
             check_verifying_shares(scheme, threshold, pkg.verifying_shares, pkg.group_key)
         except InvalidParameterError as exc:
             raise DecodeError(str(exc)) from None
+        if pkg.internal_key is not None and (
+            scheme.name != TAPROOT or bip86_output(scheme, pkg.internal_key) != pkg.group_key
+        ):
+            raise DecodeError("the internal key is not the Taproot group key's (BIP86)")
         return pkg
 
 
@@ -260,6 +269,7 @@ def finalize(
         depth=depth,
         parent_fingerprint=fingerprint,
         child_number=child,
+        internal_key=old.internal_key,
     )
 
 

@@ -230,6 +230,8 @@ class NodeCore:
             share.transcript_hash,
             share.threshold,
             self.identity.sign(ctl.ACK_LABEL, statement),
+            share.untweaked_key_bytes,
+            share.chain_code,
         )
 
     def _owner(self, vault_id: str) -> owner_mod.OwnerState:

@@ -58,7 +58,7 @@ class KeyOperations(PolicyGate, NodeCore):
             share.threshold,
             share.epoch,
             [[i, g] for i, g in sorted(self._vault_members(vault_id, share.epoch).items())],
-            share.group_key.encode(),
+            share.untweaked_key_bytes,
             share.chain_code,
         )
 

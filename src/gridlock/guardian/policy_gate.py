@@ -8,8 +8,11 @@ recorded and the owner's devices told at once; the client gets a ``held`` refusa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gridlock import chains
 from gridlock.chains.context import TxContext
+from gridlock.crypto.hd import HdRoot
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import DecodeError, GridlockError
 from gridlock.guardian.core import NodeCore
@@ -22,13 +25,17 @@ from gridlock.wire import ops
 WATCH = "watch"
 
 
-def read_spend(ctx: TxContext, scheme: str, public_key: bytes) -> tuple[frozenset[bytes], Spend]:
-    """Every hash a signer may sign for ``ctx`` and what it moves, by the chain's adapter; typed
-    errors for a transaction the chain library cannot read (a malformed *context* never gets here:
-    the request carrying it is refused when decoded, :mod:`gridlock.wire.ops`)."""
+def read_spend(
+    ctx: TxContext, scheme: str, public_key: bytes, roots: Sequence[HdRoot] = ()
+) -> tuple[frozenset[bytes], Spend]:
+    """Every hash a signer of ``public_key`` (the vault's key at the request's path) may sign for
+    ``ctx`` and what it moves, by the chain's adapter (``roots``: the vault's HD root and the
+    owner's other vaults', for a chain whose transactions name child keys); typed errors for a
+    transaction the chain library cannot read (a malformed *context* never gets here: the request
+    carrying it is refused when decoded, :mod:`gridlock.wire.ops`)."""
     adapter = chains.get(ctx.chain)
     try:
-        derived = adapter.derive(ctx, scheme, public_key)
+        derived = adapter.derive_with_roots(ctx, scheme, public_key, roots)
     except GridlockError:
         raise
     except (ValueError, TypeError, KeyError) as exc:  # a library's own error for input it cannot read
@@ -46,13 +53,42 @@ class PolicyGate(NodeCore):
             self._save(vault_id)
         return now
 
+    def _hd_roots(self, vault_id: str, master: KeyShare) -> tuple[HdRoot, ...]:
+        """The vault's HD root, then those of the owner's other vaults this guardian holds (same
+        owner devices): whose coins a transaction may spend beside the vault's (chains.bitcoin.reading).
+        None at all for a Taproot share that predates keeping its internal key."""
+        if not master.untweaked_key_bytes:
+            return ()
+        roots = [HdRoot.of(master)]
+        devices = set(self._owner(vault_id).devices)
+        for rec in self.keystore.vaults():
+            if rec.vault_id == vault_id or rec.active_epoch is None:
+                continue
+            try:
+                if set(self._owner(rec.vault_id).devices) != devices:
+                    continue
+                other = self.keystore.active_share(rec.vault_id)
+                if other.untweaked_key_bytes:
+                    roots.append(HdRoot.of(other))
+            except GridlockError:  # no owner recorded, a share that does not load: not the owner's
+                continue
+        return tuple(roots)
+
     async def _policy_gate(
-        self, vault_id: str, share: KeyShare, message: bytes, tx: TxContext | None, signers: tuple[str, ...]
+        self,
+        vault_id: str,
+        share: KeyShare,
+        message: bytes,
+        tx: TxContext | None,
+        signers: tuple[str, ...],
+        master: KeyShare | None = None,
     ) -> None:
-        """Judge one signature request; count it (written with the session claim) or refuse it."""
+        """Judge one signature request by ``share``, the share of the key at the request's path
+        (``master``: the vault's own, when that is a child); count it or refuse it."""
         spend = None
         if tx is not None:
-            allowed, spend = read_spend(tx, share.scheme, share.public_key)
+            roots = self._hd_roots(vault_id, master or share) if chains.get(tx.chain).names_child_keys else ()
+            allowed, spend = read_spend(tx, share.scheme, share.public_key, roots)
             if message not in allowed:
                 raise ctl.RequestRefused(
                     ctl.Refusal.HASH_MISMATCH,

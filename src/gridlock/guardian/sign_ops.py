@@ -1,13 +1,19 @@
 """Signing operations: a signature (FROST or presign + online for threshold ECDSA), presignatures,
-the online round with a stored presignature; the vault epoch's shared ban list (SECURITY #13, #27)."""
+the online round with a stored presignature; the vault epoch's shared ban list (SECURITY #13, #27).
+
+Every operation signs with the key at the request's ``path`` (part of what the owner approved):
+each guardian derives its own child share (:func:`gridlock.crypto.hd.derive`, non-hardened only)
+and judges the transaction with the child's public key, so the signature verifies under the child
+key and a child's change is recognised as the vault's."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from gridlock.crypto import hd
 from gridlock.crypto.ecdsa.online import Presignature
 from gridlock.crypto.keyshare import KeyShare
-from gridlock.errors import ProtocolAbort
+from gridlock.errors import InvalidParameterError, ProtocolAbort
 from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.core import ECDSA, NodeCore, session_id
 from gridlock.guardian.policy_gate import PolicyGate
@@ -40,18 +46,31 @@ class SigningOperations(PolicyGate, NodeCore):
         signers = sorted(index[g] for g in signer_ids)
         return {i: members[i] for i in signers}, signers
 
+    @staticmethod
+    def _share_at(share: KeyShare, path: str) -> KeyShare:
+        """This guardian's share of the vault's key at ``path`` (its own share at ``"m"``).  The
+        request's path was checked non-hardened when it was decoded; a key that cannot derive it
+        (a step with ``IL ≥ n``, a Taproot share without its internal key) is refused, saying why."""
+        if path == "m":
+            return share
+        try:
+            return hd.derive(share, path)
+        except InvalidParameterError as exc:
+            raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, f"cannot sign with the key at {path}: {exc}") from None
+
     async def _op_sign(self, op: ops.Sign) -> ops.SignatureReply:
         vault_id, message, nonce = op.vault, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
-        await self._policy_gate(vault_id, share, message, op.tx, op.signers)
+        key = self._share_at(share, op.path)
+        await self._policy_gate(vault_id, key, message, op.tx, op.signers, master=share)
         sid = session_id("sign", vault_id, share.epoch, members, nonce)
         if share.scheme == ECDSA:
-            pre = await self._presign(vault_id, share, sid + b"p", members, signers)
+            pre = await self._presign(vault_id, share, sid + b"p", members, signers, key)
             sig = await self._run(sid + b"o", "online", members, OnlineSignParty(pre, sid + b"o", message))
         else:
             self._claim(vault_id, share.epoch, sid)
-            sig = await self._run(sid, "frost-sign", members, FrostSignParty(share, sid, signers, message))
+            sig = await self._run(sid, "frost-sign", members, FrostSignParty(key, sid, signers, message))
         return ops.SignatureReply(sig)
 
     def _vault_bans(self, vault_id: str, share: KeyShare) -> VaultBans:
@@ -69,15 +88,23 @@ class SigningOperations(PolicyGate, NodeCore):
                 session.stop(ProtocolAbort([j], "banned", f"participant {j} was banned by another session"))
 
     async def _presign(
-        self, vault_id: str, share: KeyShare, sid: bytes, members: Mapping[int, str], signers: list[int]
+        self,
+        vault_id: str,
+        share: KeyShare,
+        sid: bytes,
+        members: Mapping[int, str],
+        signers: list[int],
+        key: KeyShare | None = None,
     ) -> Presignature:
-        """One presigning run.  Its id is claimed in the store first: an owner (or anyone) repeating a
-        request nonce is refused for good, whatever the in-memory replay guard forgot (the signing
-        session id itself is jointly random, so no repeat could make two runs share it anyway)."""
+        """One presigning run for ``key`` (the share of the key at the request's path; ``share``, the
+        vault's own, by default — its OT setup and bans are the vault epoch's either way).  Its id is
+        claimed in the store first: an owner (or anyone) repeating a request nonce is refused for
+        good, whatever the in-memory replay guard forgot (the signing session id itself is jointly
+        random, so no repeat could make two runs share it anyway)."""
         bans = self._vault_bans(vault_id, share)
         bans.persist()  # a ban that could not be stored yet: no OT-based session until it is
         self._claim(vault_id, share.epoch, sid)
-        party = PresignParty(share, sid, signers, bans=bans)
+        party = PresignParty(key or share, sid, signers, bans=bans)
         return await self._run(sid, "presign", members, party, uses_ot_of=bans)
 
     async def _op_presign(self, op: ops.Presign) -> ops.PresignaturesReply:
@@ -86,10 +113,11 @@ class SigningOperations(PolicyGate, NodeCore):
         if share.scheme != ECDSA:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "presignatures exist for ecdsa-secp256k1 vaults only")
         members, signers = self._signers(vault_id, share, op.signers)
+        key = self._share_at(share, op.path)  # a DKLs23 presignature is bound to its key (v = sk·φ)
         ids = []
         for k in range(count):
             sid = session_id("presign", vault_id, share.epoch, members, nonce + k.to_bytes(4, "big"))
-            pre = await self._presign(vault_id, share, sid, members, signers)
+            pre = await self._presign(vault_id, share, sid, members, signers, key)
             ids.append(pre.presig_id)
             self.keystore.add_presignatures(vault_id, share.epoch, [(pre.presig_id, pre.to_bytes())])
         return ops.PresignaturesReply(ids)
@@ -98,11 +126,16 @@ class SigningOperations(PolicyGate, NodeCore):
         vault_id, presig_id, digest, nonce = op.vault, op.presignature, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
-        await self._policy_gate(vault_id, share, digest, op.tx, op.signers)
+        key = self._share_at(share, op.path)
+        await self._policy_gate(vault_id, key, digest, op.tx, op.signers, master=share)
         sid = session_id("online", vault_id, share.epoch, members, nonce)
         self._claim(vault_id, share.epoch, sid)
         pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
         if list(pre.signers) != signers:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the request names other signers than the presignature's")
+        if pre.group_key != key.group_key:  # spent all the same: a presignature is used once, whatever happens
+            raise ctl.RequestRefused(
+                ctl.Refusal.BAD_REQUEST, f"the presignature was made for another key than the one at {op.path}"
+            )
         sig = await self._run(sid, "online", members, OnlineSignParty(pre, sid, digest))
         return ops.SignatureReply(sig)

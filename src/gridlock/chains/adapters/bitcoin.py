@@ -13,12 +13,15 @@ since it could not otherwise tell what the vault gives away; its sighashes come 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gridlock.chains import bitcoin
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx
+from gridlock.chains.bitcoin import keys
 from gridlock.chains.context import BitcoinTx, TxContext
 from gridlock.chains.signer import Signer
+from gridlock.crypto.hd import HdRoot, parse_path
 from gridlock.errors import GridlockError, InvalidParameterError
 
 ECDSA, TAPROOT = "ecdsa-secp256k1", "frost-taproot"
@@ -33,6 +36,7 @@ class BitcoinAdapter(ChainAdapter):
     schemes = (ECDSA, TAPROOT)
     context_type = BitcoinTx
     file_format = "expected a PSBT (BIP174), base64 text or binary"
+    names_child_keys = True
 
     def network(self, network: str | None) -> str:
         net = network or "mainnet"
@@ -71,10 +75,56 @@ class BitcoinAdapter(ChainAdapter):
         """BIP143/BIP341 sighashes of the vault's inputs; every output that is not its change, and
         the fee (:mod:`gridlock.chains.bitcoin.reading`: an input that is not the vault's, or
         whose UTXO data is missing, is refused)."""
+        return self.derive_with_roots(ctx, scheme, public_key, ())
+
+    def derive_with_roots(self, ctx: TxContext, scheme: str, public_key: bytes, roots: Sequence[HdRoot]) -> Derived:
+        """:meth:`derive` where the vault's own scripts include every child key the PSBT's derivation
+        fields name and that derives from ``roots[0]``, and inputs of the owner's other vaults
+        (``roots[1:]``) may be spent beside (:mod:`gridlock.chains.bitcoin.reading`)."""
         tx: BitcoinTx = self._own(ctx)
         self.check_scheme(scheme)
-        reading = bitcoin.read(tx.psbt, scheme, public_key, tx.network)
+        reading = bitcoin.read(tx.psbt, scheme, public_key, tx.network, roots)
         return Derived(frozenset(r.sighash for r in reading.sighashes), reading.movements)
+
+    def signing_paths(self, ctx: TxContext, root: HdRoot) -> tuple[str, ...]:
+        """The vault's keys whose scripts the PSBT's inputs spend: its own, and every child its BIP32 /
+        Taproot derivation fields name for the vault's fingerprint (checked by derivation), in the
+        order of the inputs — how a watch-only wallet asks a signer (BIP174, BIP371)."""
+        tx: BitcoinTx = self._own(ctx)
+        found = keys.spent_paths(bitcoin.Psbt.from_base64(tx.psbt), root)
+        return tuple(k.path_text for k in found) or ("m",)
+
+    def describe_keys(self, ctx: TxContext, root: HdRoot, paths: Sequence[str]) -> TxContext:
+        """The PSBT with the derivation fields of the signing keys (``PSBT_IN_BIP32_DERIVATION``, or
+        ``PSBT_IN_TAP_BIP32_DERIVATION`` and ``PSBT_IN_TAP_INTERNAL_KEY``) on every input that spends
+        and every output that pays one of them (:func:`gridlock.chains.bitcoin.keys.describe`)."""
+        tx: BitcoinTx = self._own(ctx)
+        psbt = bitcoin.Psbt.from_base64(tx.psbt)
+        chosen = []
+        for path in paths:
+            steps = parse_path(path)
+            public_key = root.public_key(steps)
+            chosen.append(keys.VaultKey(tuple(steps), public_key, keys.script_of(root.scheme, public_key)))
+        keys.describe(psbt, root, chosen)
+        return BitcoinTx(psbt.to_base64(), tx.network)
+
+    def attach_keys(
+        self, ctx: TxContext, scheme: str, signatures: Sequence[tuple[bytes, Mapping[bytes, bytes]]]
+    ) -> SignedTx:
+        """Each key's signatures in turn on the one PSBT; the result is final once every input is signed."""
+        tx: BitcoinTx = self._own(ctx)
+        if not signatures:
+            raise InvalidParameterError("no key signed the PSBT")
+        signed: SignedTx | None = None
+        total = 0
+        for public_key, sigs in signatures:
+            if signed is not None:
+                assert signed.psbt is not None
+                tx = BitcoinTx(signed.psbt, tx.network)
+            signed = self.attach(tx, scheme, public_key, sigs)
+            total += signed.signatures
+        assert signed is not None
+        return SignedTx(signed.chain, signed.raw, signed.txid, total, signed.psbt, signed.finalize_error)
 
     def check_address(self, address: str, network: str | None = None) -> str:
         """A segwit v0/v1 (BIP173/BIP350, returned in lower case) or Base58Check P2PKH/P2SH address

@@ -12,12 +12,15 @@ The contract::
     bitcoin.check_address(address, network)             # an allow-list entry, canonical
 
 Keys: an ``ecdsa-secp256k1`` key (33-byte compressed) spends P2WPKH; a ``frost-taproot`` key is
-already the BIP86 *output* key Q (32-byte x-only, tweaked at keygen), so its P2TR script is
-``OP_1 <Q>`` and its signatures verify under Q as they are.  The signer only knows Q, so an input
-is ours when its UTXO script is exactly our script; ``PSBT_IN_TAP_INTERNAL_KEY`` is kept but
-never needed.  ``sign_psbt`` signs the inputs its key controls; an input it does not control, an
-input without UTXO data, or contradicting UTXO data is an error.  A transaction that spends coins
-of several keys is signed key by key with ``allow_foreign_inputs=True``.
+the BIP86 *output* key Q (32-byte x-only) of the vault's internal key P, so its P2TR script is
+``OP_1 <Q>`` and its signatures verify under Q as they are.  A signer knows its key, so an input
+is its own when its UTXO script is exactly its script.  A vault's child keys (BIP32, and BIP86 at
+the leaf for Taproot) are named by a PSBT's derivation fields and checked by derivation
+(:mod:`gridlock.chains.bitcoin.keys`), which also writes those fields and
+``PSBT_IN_TAP_INTERNAL_KEY`` for the keys that sign; descriptors for watch-only wallets are
+:mod:`gridlock.chains.bitcoin.descriptors`.  ``sign_psbt`` signs the inputs its key controls; an
+input it does not control, an input without UTXO data, or contradicting UTXO data is an error.  A
+transaction that spends coins of several keys is signed key by key with ``allow_foreign_inputs=True``.
 
 Library choices (hand-write only what the libraries do not do well):
 

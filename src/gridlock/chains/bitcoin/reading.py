@@ -11,6 +11,19 @@ the PSBT carries (``witness_utxo``, or ``non_witness_utxo`` hashed to the input'
 an input that is not is a :class:`ForeignInputError` naming it, and an input without UTXO data is a
 :class:`MissingUtxoError` (its value, hence the fee, would be unknown).
 
+"The vault's own script" covers its child keys: with the vault's HD root (``roots[0]``, a
+:class:`gridlock.crypto.hd.HdRoot`), every script of a child that the PSBT's BIP32 / Taproot
+derivation fields name *and that derives from the root* is the vault's too
+(:func:`gridlock.chains.bitcoin.keys.vault_scripts`) — so a PSBT spending coins of ``m/0/3`` and
+``m/0/7`` is read as one, whichever child a request signs with, and change to ``m/1/0`` is change.
+``roots[1:]`` are the owner's other vaults at the same guardian: an input of one of them (its own
+script, or a child the PSBT names and that derives) is the owner's and may be spent beside the
+vault's — the two vaults of a watch-only wallet's ``wpkh`` and ``tr`` descriptors in one
+transaction.  Such a transaction is still counted in full against *this* vault: every output not
+to the vault's own scripts (a sibling vault's included) is a ``TRANSFER`` and the whole fee is a
+``FEE``, which is at least what this vault gives (its inputs minus its change) whatever the other
+inputs' stated values — an over-count, never an under-count.
+
 What it moves:
 
 * every output to another script is a ``TRANSFER`` of its value, to its address on the PSBT's
@@ -24,14 +37,17 @@ What it moves:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gridlock.chains.bitcoin.address import get_network, script_kind, script_to_address
 from gridlock.chains.bitcoin.errors import ForeignInputError, SighashTypeError
+from gridlock.chains.bitcoin.keys import vault_scripts
 from gridlock.chains.bitcoin.psbt import Psbt
 from gridlock.chains.bitcoin.sighash import SIGHASH_ALL, SIGHASH_DEFAULT
 from gridlock.chains.bitcoin.signing import SighashRequest, _key, requests, resolve_utxos
 from gridlock.chains.movement import Movement
+from gridlock.crypto.hd import HdRoot
 
 __all__ = ["Reading", "read"]
 
@@ -49,15 +65,22 @@ def _destination(script: bytes, network: str) -> str:
     return script.hex() if len(script) <= 128 else "sha256:" + hashlib.sha256(script).hexdigest()
 
 
-def read(psbt_base64: str, scheme: str, public_key: bytes, network: str) -> Reading:
-    """The reading of a PSBT spending only coins of ``public_key`` (module doc); typed errors
-    (``DecodeError`` or ``InvalidParameterError`` subclasses) for one that cannot be read."""
+def read(psbt_base64: str, scheme: str, public_key: bytes, network: str, roots: Sequence[HdRoot] = ()) -> Reading:
+    """The reading of a PSBT spending only coins of the vault whose key at the request's path is
+    ``public_key`` (module doc; ``roots``: the vault's HD root, then the owner's other vaults');
+    typed errors (``DecodeError`` or ``InvalidParameterError`` subclasses) for one that cannot be read."""
     get_network(network)
     psbt = Psbt.from_base64(psbt_base64)
     key = _key(scheme, public_key)
     spent = [utxo for utxo, _ in resolve_utxos(psbt)]  # every input's value, outputs <= inputs
+    own = {key.script}
+    owners = set()
+    if roots:
+        own |= set(vault_scripts(psbt, roots[0]))
+        for other in roots[1:]:
+            owners |= set(vault_scripts(psbt, other))
     for i, utxo in enumerate(spent):
-        if utxo.script_pubkey != key.script:
+        if utxo.script_pubkey not in own and utxo.script_pubkey not in owners:
             raise ForeignInputError(
                 i,
                 f"spends a {script_kind(utxo.script_pubkey)} output that is not this vault's {key.kind} "
@@ -65,13 +88,13 @@ def read(psbt_base64: str, scheme: str, public_key: bytes, network: str) -> Read
             )
     movements: list[Movement] = []
     for out in psbt.tx.outputs:
-        if out.script_pubkey == key.script:
+        if out.script_pubkey in own:
             continue  # change
         if out.amount == 0 and script_kind(out.script_pubkey) == "op_return":
             continue  # data, no value
         movements.append(Movement.transfer(_destination(out.script_pubkey, network), out.amount))
     movements.append(Movement.fee(sum(u.amount for u in spent) - sum(o.amount for o in psbt.tx.outputs)))
-    owed = requests(psbt, key, allow_foreign_inputs=False, spent=spent)
+    owed = requests(psbt, key, allow_foreign_inputs=True, spent=spent)
     for req in owed:
         # the outputs read above are what the signature must commit to: SIGHASH_NONE commits to none
         # and SINGLE to one, ANYONECANPAY to no other input — a signer re-points such an input at will

@@ -171,3 +171,36 @@ def per_guardian_render(
             con.print(f"  {g}: " + (show(r) if r.get("ok", True) else f"[red]{r.get('error')}[/]"))
 
     return render
+
+
+PathOpt = Annotated[
+    str | None,
+    typer.Option("--path", help="Sign with / show the non-hardened child key at this path, e.g. m/0/1."),
+]
+
+
+def book_root(entry: dict[str, Any]) -> Any:
+    """The vault book's HD root (:class:`gridlock.crypto.hd.HdRoot`, fixed at keygen): every child
+    key the CLI shows or signs with is derived from it, never from a guardian's answer."""
+    from gridlock.cli.errors import usage
+    from gridlock.client.hdroot import root_or_none
+
+    key, chain_code = bytes.fromhex(entry.get("group_key", "")), bytes.fromhex(entry.get("chain_code", ""))
+    root = root_or_none(entry["scheme"], key, chain_code)
+    if root is None:
+        raise usage(
+            f"the vault book has no chain code for vault {entry['id']} (recorded at creation since HD wallets)",
+            hint="`gridlock vault show VAULT --remote` records it when every guardian reports the same one",
+        )
+    return root
+
+
+def check_path(path: str) -> str:
+    """``path`` in its one spelling; a bad or hardened path is a usage error before any network."""
+    from gridlock.cli.errors import usage
+    from gridlock.crypto import hd
+
+    try:
+        return hd.canonical_path(path)
+    except GridlockError as exc:
+        raise usage(str(exc)) from None

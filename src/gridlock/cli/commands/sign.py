@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from gridlock.cli import chains as chainmod
-from gridlock.cli.commands.common import ChainOpt, Cmd, DirOpt, JsonOpt, NetworkOpt, PwOpt, VaultArg, command
+from gridlock.cli.commands.common import (
+    ChainOpt,
+    Cmd,
+    DirOpt,
+    JsonOpt,
+    NetworkOpt,
+    PathOpt,
+    PwOpt,
+    VaultArg,
+    book_root,
+    check_path,
+    command,
+)
 from gridlock.cli.errors import CliError, usage
 from gridlock.cli.state import require_state, resolve_vault
 from gridlock.errors import GridlockError
@@ -29,15 +41,19 @@ def _hex(text: str, what: str) -> bytes:
 def sign_cmd(
     vault: VaultArg,
     message: Annotated[str, typer.Option("--message", "-m", help="The message (or 32-byte digest) as hex.")],
+    path: PathOpt = None,
     dir_: DirOpt = None,
     password_file: PwOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Sign a raw message (FROST schemes) or a 32-byte digest (ECDSA) with t guardians."""
+    """Sign a raw message (FROST schemes) or a 32-byte digest (ECDSA) with t guardians (with --path:
+    with that child key; each guardian derives its child share, the owner approves the path)."""
 
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
+        key_path = check_path(path or "m")
+        public_key = entry["public_key"] if key_path == "m" else book_root(entry).public_key(key_path).hex()
         msg = _hex(message, "--message")
         if not msg:
             raise usage("--message is empty")
@@ -52,13 +68,14 @@ def sign_cmd(
         what = f"signing with {entry['threshold']} of {len(entry['members'])} guardians…"
         with session as s, c.out.status(what):
             try:
-                sig = s.sign(s.open_vault(entry), msg)
+                sig = s.sign(s.open_vault(entry), msg, key_path)
             except GridlockError as exc:
                 raise s.error(exc, "signing") from None
         doc = {
             "vault": entry["id"],
             "scheme": entry["scheme"],
-            "public_key": entry["public_key"],
+            "path": key_path,
+            "public_key": public_key,
             "message": msg.hex(),
             "signature": sig.hex(),
             "verified": True,
@@ -75,31 +92,37 @@ def sign_tx_cmd(
     tx: Annotated[Path, typer.Option("--tx", help="Transaction file (PSBT, EIP-1559 JSON, Solana tx, SignDoc).")],
     network: NetworkOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the signed transaction here.")] = None,
+    path: PathOpt = None,
     dir_: DirOpt = None,
     password_file: PwOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Sign a chain transaction; guardians re-derive what they sign from the transaction itself."""
+    """Sign a chain transaction; guardians re-derive what they sign from the transaction itself.
+
+    With --path, the child key at that path signs (its address is `gridlock address --path`).  A PSBT
+    whose inputs carry BIP32 / Taproot derivation fields for the vault's fingerprint (a watch-only
+    wallet built on `gridlock vault descriptors`) is signed input by input with the child each names.
+    """
 
     def body(c: Cmd) -> None:
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
         loaded = chainmod.load_tx(chain, entry["scheme"], tx, network)  # a bad file fails before any network
-        public_key = bytes.fromhex(entry["public_key"])
-        try:
-            count = len(loaded.adapter.hashes(loaded.context, entry["scheme"], public_key))
-        except GridlockError as exc:
-            raise CliError(f"the transaction in {tx} cannot be signed by this vault: {exc}", exit_code=2) from None
+        key_path = None if path is None else check_path(path)
+        count = _count(loaded, entry, key_path, tx)
         session, _ = c.session()
         with session as s, c.out.progress(f"signing ({chain})", count) as advance:
             try:
-                signed = s.sign_transaction(s.open_vault(entry), chain, loaded.context, lambda done, total: advance(1))
+                signed = s.sign_transaction(
+                    s.open_vault(entry), chain, loaded.context, lambda done, total: advance(1), key_path
+                )
             except GridlockError as exc:
                 raise s.error(exc, f"signing the {chain} transaction") from None
         result = loaded.adapter.result_fields(signed)
         doc = {
             "vault": entry["id"],
             "chain": chain,
+            "path": key_path,
             "network": loaded.context.network_name,
             "signatures": signed.signatures,
             "summary": loaded.summary,
@@ -121,3 +144,18 @@ def sign_tx_cmd(
         c.out.emit(doc, render)
 
     command(json, dir_, password_file, body)
+
+
+def _count(loaded: chainmod.LoadedTx, entry: dict[str, Any], path: str | None, tx: Path) -> int:
+    """How many signatures the vault's keys owe the transaction (an error naming the file if none):
+    the key at ``path``, or those the transaction names itself (a PSBT's derivation fields)."""
+    scheme, adapter, ctx = entry["scheme"], loaded.adapter, loaded.context
+    try:
+        if path is None and entry.get("chain_code"):
+            paths: tuple[str, ...] = adapter.signing_paths(ctx, book_root(entry))
+        else:
+            paths = (path or "m",)
+        keys = [bytes.fromhex(entry["public_key"]) if p == "m" else book_root(entry).public_key(p) for p in paths]
+        return sum(len(adapter.hashes(ctx, scheme, k)) for k in keys)
+    except GridlockError as exc:
+        raise CliError(f"the transaction in {tx} cannot be signed by this vault: {exc}", exit_code=2) from None

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -14,11 +15,22 @@ from rich.table import Table
 
 from gridlock import chains
 from gridlock.cli import chains as chainmod
-from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, PwOpt, VaultArg, command, split_list, table
+from gridlock.cli.commands.common import (
+    Cmd,
+    DirOpt,
+    JsonOpt,
+    NetworkOpt,
+    PwOpt,
+    VaultArg,
+    book_root,
+    command,
+    split_list,
+    table,
+)
 from gridlock.cli.errors import UNAVAILABLE, CliError, usage
 from gridlock.cli.state import load_vaults, require_running, require_state, resolve_guardian, resolve_vault, save_vault
 from gridlock.crypto.schemes import SCHEMES
-from gridlock.errors import GridlockError
+from gridlock.errors import GridlockError, InvalidParameterError
 
 SCHEME_ALIASES = {"ed25519": "frost-ed25519", "taproot": "frost-taproot", "ecdsa": "ecdsa-secp256k1"}
 app = typer.Typer(help="Create and inspect vaults.", no_args_is_help=True)
@@ -169,12 +181,56 @@ def vault_show(
                         code="guardians-unreachable",
                     )
                 try:
-                    fresh = s.vault_entry(s.open_vault(entry, answers=answers), entry)
+                    from gridlock.client.errors import GuardianTimeout
+
+                    opened = s.open_vault(entry, answers=answers)
+                    if not opened.group_key:  # a book from before HD wallets: recorded when every holder agrees
+                        with contextlib.suppress(GuardianTimeout, InvalidParameterError):
+                            s.run(opened.learn_root())
+                    fresh = s.vault_entry(opened, entry)
                 except GridlockError as exc:
                     raise s.error(exc, "vault show") from None
-                if fresh["epoch"] != entry["epoch"] or fresh["members"] != entry["members"]:
+                if any(fresh.get(k) != entry.get(k) for k in ("epoch", "members", "group_key", "chain_code")):
                     save_vault(c.paths, fresh)
                 doc = vault_doc(fresh) | {"guardian_reports": reports}
         c.out.emit(doc, render_vault(doc))
 
     command(json, dir_, password_file, body)
+
+
+@app.command("descriptors")
+def vault_descriptors(
+    vault: VaultArg,
+    network: NetworkOpt = None,
+    dir_: DirOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """The xpub and output descriptors (BIP380 checksums) a watch-only wallet imports: wpkh(xpub/0/*)
+    for an ECDSA vault, tr(xpub/0/*) for a Taproot vault, change on /1/* (no network, no password)."""
+
+    def body(c: Cmd) -> None:
+        from gridlock.chains import bitcoin
+        from gridlock.chains.bitcoin.descriptors import DESCRIPTOR_SCHEMES, vault_descriptors
+
+        require_state(c.paths)
+        entry = resolve_vault(c.paths, vault)
+        net = network or "mainnet"
+        if net not in bitcoin.NETWORKS:
+            raise usage(f"unknown bitcoin network {net!r}", hint=f"one of: {', '.join(sorted(bitcoin.NETWORKS))}")
+        root = book_root(entry)
+        if entry["scheme"] in DESCRIPTOR_SCHEMES:
+            doc: dict[str, Any] = {"vault": entry["id"], **vault_descriptors(root, net).as_dict()}
+        elif entry["scheme"] == "frost-secp256k1":  # an xpub, but no Bitcoin output type signs with it
+            doc = {"vault": entry["id"], "scheme": entry["scheme"], "network": net, "xpub": root.xpub(net)}
+            doc["fingerprint"] = root.fingerprint().hex()
+        else:
+            raise usage(f"a {entry['scheme']} vault has no xpub: BIP32 public derivation is for secp256k1 keys")
+
+        def render(con: Console) -> None:
+            for k in ("xpub", "fingerprint", "receive", "change"):
+                if doc.get(k):
+                    con.print(f"[dim]{k:<12}[/] {doc[k]}")
+
+        c.out.emit(doc, render)
+
+    command(json, dir_, None, body)

@@ -55,6 +55,17 @@ def check_approvals(v: object) -> None:
         raise InvalidParameterError(f"approvals are at most {MAX_APPROVALS} owner approvals")
 
 
+def check_path(v: object) -> None:
+    """A derivation path of a request: non-hardened, at most ``hd.MAX_DEPTH`` steps, canonical
+    (``"m/7"``, never ``"m/07"``), so each request has one encoding for the owner to approve."""
+    from gridlock.crypto import hd  # noqa: PLC0415 -- the wire layer needs no group code until a path is read
+
+    if not isinstance(v, str) or len(v) > 12 * hd.MAX_DEPTH:
+        raise InvalidParameterError("a derivation path is a text like 'm/0/1'")
+    if hd.canonical_path(v) != v:
+        raise InvalidParameterError(f"derivation path {v[:40]!r} is not written canonically ({hd.canonical_path(v)!r})")
+
+
 def check_vault_nonce(op: Any) -> None:
     check_text("vault id", op.vault)
     check_data("the request nonce", op.nonce, length=32)
@@ -122,6 +133,15 @@ class Params:
         if not 0 < len(v) <= MAX_APPROVALS:
             raise DecodeError(f"a request carries 1 to {MAX_APPROVALS} owner approvals")
         return tuple(Approval.from_wire(a) for a in v)
+
+    def path(self) -> str:
+        """Absent means the vault's own key ``"m"`` (written out, it would be a second encoding)."""
+        if not self.has("path"):
+            return "m"
+        v = self.text("path")
+        if v == "m":
+            raise DecodeError("parameter 'path' is left out for the vault's own key 'm'")
+        return v
 
     def tx(self) -> TxContext | None:
         return TxContext.from_wire(self.raw("tx")) if self.has("tx") else None

@@ -81,7 +81,9 @@ class VaultsReply(Reply):
 
 @dataclass(frozen=True)
 class InfoReply(Reply):
-    """A vault's public facts at one holder (members as ``[[index, guardian id], …]``)."""
+    """A vault's public facts at one holder (members as ``[[index, guardian id], …]``); ``group_key``
+    is the *untweaked* key BIP32 derives from (for Taproot the internal key ``P``, ``b""`` when the
+    share predates keeping it) and ``chain_code`` its chain code (:mod:`gridlock.crypto.hd`)."""
 
     KINDS: ClassVar[Mapping[str, type]] = {
         "scheme": str,
@@ -112,7 +114,9 @@ class InfoReply(Reply):
 
 @dataclass(frozen=True)
 class StoredReply(Reply):
-    """A new epoch stored as pending, and the holder's signed acknowledgement of it (SECURITY #16)."""
+    """A new epoch stored as pending, and the holder's signed acknowledgement of it (SECURITY #16);
+    with the key's HD root — untweaked key and chain code, as :class:`InfoReply` — which the owner
+    records at keygen and every later epoch must repeat."""
 
     KINDS: ClassVar[Mapping[str, type]] = {
         "public_key": bytes,
@@ -120,12 +124,16 @@ class StoredReply(Reply):
         "transcript_hash": bytes,
         "threshold": int,
         "ack": bytes,
+        "group_key": bytes,
+        "chain_code": bytes,
     }
     public_key: bytes
     epoch: int
     transcript_hash: bytes
     threshold: int
     ack: bytes
+    group_key: bytes = b""
+    chain_code: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from gridlock.wire.ops.base import (
     check_data,
     check_ids,
     check_int,
+    check_path,
     check_tx,
     check_vault_nonce,
 )
@@ -22,7 +23,8 @@ from gridlock.wire.ops.base import (
 
 @dataclass(frozen=True)
 class Sign(Op):
-    """A signature by ``signers``; ``tx`` is the chain transaction ``message`` is a hash of."""
+    """A signature by ``signers``; ``tx`` is the chain transaction ``message`` is a hash of; ``path``
+    the non-hardened child key to sign with (``"m"``, left out on the wire: the vault's own key)."""
 
     NAME: ClassVar[str] = "sign"
     APPROVED: ClassVar[bool] = True
@@ -32,6 +34,7 @@ class Sign(Op):
     nonce: bytes
     tx: TxContext | None = None
     approvals: tuple[Approval, ...] = ()
+    path: str = "m"
 
     def __post_init__(self) -> None:
         check_vault_nonce(self)
@@ -39,15 +42,19 @@ class Sign(Op):
         check_ids("signers", self.signers)
         check_tx(self.tx)
         check_approvals(self.approvals)
+        check_path(self.path)
 
     @classmethod
     def read(cls, p: Params) -> Sign:
-        return cls(p.text("vault"), p.data("message"), p.ids("signers"), p.data("nonce"), p.tx(), p.approvals())
+        return cls(
+            p.text("vault"), p.data("message"), p.ids("signers"), p.data("nonce"), p.tx(), p.approvals(), p.path()
+        )
 
 
 @dataclass(frozen=True)
 class Presign(Op):
-    """``count`` threshold-ECDSA presignatures, stored at ``signers`` for online-only signing."""
+    """``count`` threshold-ECDSA presignatures, stored at ``signers`` for online-only signing, each
+    for the key at ``path`` (a DKLs23 presignature is bound to its key, so a child gets its own)."""
 
     NAME: ClassVar[str] = "presign"
     APPROVED: ClassVar[bool] = True
@@ -56,21 +63,24 @@ class Presign(Op):
     signers: tuple[str, ...]
     nonce: bytes
     approvals: tuple[Approval, ...] = ()
+    path: str = "m"
 
     def __post_init__(self) -> None:
         check_vault_nonce(self)
         check_int("count", self.count, 1, 100)
         check_ids("signers", self.signers)
         check_approvals(self.approvals)
+        check_path(self.path)
 
     @classmethod
     def read(cls, p: Params) -> Presign:
-        return cls(p.text("vault"), p.integer("count"), p.ids("signers"), p.data("nonce"), p.approvals())
+        return cls(p.text("vault"), p.integer("count"), p.ids("signers"), p.data("nonce"), p.approvals(), p.path())
 
 
 @dataclass(frozen=True)
 class SignPresigned(Op):
-    """The online round with stored presignature ``presignature`` over a 32-byte digest."""
+    """The online round with stored presignature ``presignature`` over a 32-byte digest, for the key
+    at ``path`` (the presignature's own: a guardian refuses one made for another key)."""
 
     NAME: ClassVar[str] = "sign-presigned"
     APPROVED: ClassVar[bool] = True
@@ -81,6 +91,7 @@ class SignPresigned(Op):
     nonce: bytes
     tx: TxContext | None = None
     approvals: tuple[Approval, ...] = ()
+    path: str = "m"
 
     def __post_init__(self) -> None:
         check_vault_nonce(self)
@@ -89,6 +100,7 @@ class SignPresigned(Op):
         check_ids("signers", self.signers)
         check_tx(self.tx)
         check_approvals(self.approvals)
+        check_path(self.path)
 
     @classmethod
     def read(cls, p: Params) -> SignPresigned:
@@ -100,4 +112,5 @@ class SignPresigned(Op):
             p.data("nonce"),
             p.tx(),
             p.approvals(),
+            p.path(),
         )
