@@ -118,13 +118,16 @@ class Vault:
         )
 
     async def _pick_signers(self, signers: Sequence[str] | None) -> list[str]:
-        """``signers``, or the guardians the policy requires (the watch guardian) and the fastest others."""
+        """``signers``, or the guardians the policy requires (the watch guardian) and the fastest others
+        among those that report this vault's epoch (a guardian left on another one cannot sign with them)."""
         if signers is not None:
             return list(signers)
-        alive = await self.client.ping(self.guardians, enough=self.threshold)
+        alive = await self.client.ping(self.guardians, enough=self.threshold, vault=self.vault_id, epoch=self.epoch)
         if len(alive) < self.threshold:
             missing = [g for g in self.guardians if g not in alive]
-            raise GuardianTimeout(missing, f"signing needs {self.threshold} guardians, {len(alive)} answered")
+            raise GuardianTimeout(
+                missing, f"signing needs {self.threshold} guardians on epoch {self.epoch}, {len(alive)} answered"
+            )
         chosen = [g for g in self.required_signers if g in self.guardians][: self.threshold]
         chosen += [g for g in alive if g not in chosen][: self.threshold - len(chosen)]
         return [g for g in self.guardians if g in chosen]
@@ -173,12 +176,25 @@ class Vault:
     async def _sign(
         self, message: bytes, signers: Sequence[str] | None, timeout: float | None, ctx: TxContext | None
     ) -> tuple[bytes, list[str]]:
-        """A verified signature and the guardians that made it.  Without ``signers``, a refusal that
-        names a guardian the owner's watch rule requires is followed by one more try with it."""
+        """A verified signature and the guardians that made it, as soon as the first one verifies (the
+        other signers are not waited for).  Without ``signers``, a refusal that names a guardian the
+        owner's watch rule requires is followed by one more try with it."""
+
+        good: list[bytes] = []
+
+        def verifies(reply: ops.Reply) -> bool:
+            if isinstance(reply, ops.SignatureReply) and verify_signature(
+                self.scheme, self.public_key, message, reply.signature
+            ):
+                good.append(bytes(reply.signature))
+            return bool(good)
+
         for _ in range(2):
             chosen = await self._pick_signers(signers)
             op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), secrets.token_bytes(32), ctx))
-            results = await self.client.call_all(chosen, op, timeout, stop_on_refusal=True)
+            results = await self.client.call_all(chosen, op, timeout, stop_on_refusal=True, stop_when=verifies)
+            if good:
+                return good[0], chosen
             if signers is not None or not self._learn_required(results):
                 break
         sigs = {r.signature for r in results.values() if isinstance(r, ops.SignatureReply)}
