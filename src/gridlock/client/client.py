@@ -280,6 +280,16 @@ class Client:
         await asyncio.gather(*pending, return_exceptions=True)
         return list(order)
 
+    async def epochs(self, guardians: Sequence[str], vault: str, timeout: float = 3.0) -> dict[str, int]:
+        """Each answering guardian's active epoch of ``vault`` (-1: it holds none)."""
+
+        async def one(g: str) -> tuple[str, int] | None:
+            with contextlib.suppress(GridlockError):
+                return g, ops.expect(await self.call(g, ops.Ping(vault), timeout), ops.PingReply).epoch
+            return None
+
+        return dict(r for r in await asyncio.gather(*(one(g) for g in guardians)) if r is not None)
+
     # --- vaults ------------------------------------------------------------------------------------
     async def create_vault(
         self,

@@ -119,10 +119,16 @@ class Vault:
 
     async def _pick_signers(self, signers: Sequence[str] | None) -> list[str]:
         """``signers``, or the guardians the policy requires (the watch guardian) and the fastest others
-        among those that report this vault's epoch (a guardian left on another one cannot sign with them)."""
+        among those that report this vault's epoch (a guardian left on another one cannot sign with them);
+        when fewer than ``t`` do, those on the newest epoch that ``t`` of them report (this object is behind)."""
         if signers is not None:
             return list(signers)
         alive = await self.client.ping(self.guardians, enough=self.threshold, vault=self.vault_id, epoch=self.epoch)
+        if len(alive) < self.threshold:  # this object may be behind: the newest epoch t guardians report
+            epochs = await self.client.epochs(self.guardians, self.vault_id)
+            usable = [e for e in set(epochs.values()) if e >= 0 and list(epochs.values()).count(e) >= self.threshold]
+            if usable:
+                alive = [g for g in self.guardians if epochs.get(g) == max(usable)]
         if len(alive) < self.threshold:
             missing = [g for g in self.guardians if g not in alive]
             raise GuardianTimeout(
