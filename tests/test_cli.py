@@ -7,6 +7,7 @@ is installed.  Every fixture tears its devnet down and checks that no process is
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -38,6 +39,7 @@ from gridlock.chains.bitcoin import OutPoint, Spend, TxOut
 from gridlock.cli.main import app
 from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
 from gridlock.local import verify
+from gridlock.transport import NatsTransport, RouterRefused
 
 PASSWORD = "correct horse battery staple"
 CORE = ["device", "enclave", "cloud", "watch", "friend"]
@@ -538,6 +540,10 @@ def test_nats_devnet_with_guardian_processes(tmp_path: Path) -> None:
         assert up["mode"] == "nats" and up["router"].startswith("nats://127.0.0.1:")
         pids = {g["name"]: g["pid"] for g in up["guardians"]}
         assert len(set(pids.values())) == 5 and up["host_pid"] not in pids.values()  # five processes
+        # the devnet's NATS admits only its guardians' and client's keys (issue 18): an outsider is refused
+        assert "authorization" in (h / "nats" / "nats-server.conf").read_text()
+        with pytest.raises(RouterRefused):
+            asyncio.run(NatsTransport(up["router"], "outsider", connect_timeout=2.0).start())
         v = ok(gl(h, "vault", "create", "--scheme", "ed25519", "--json"))
         ok(gl(h, "guardian", "stop", "enclave"))
         assert not alive(pids["enclave"])

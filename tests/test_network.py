@@ -285,6 +285,7 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
     need_nats_server()
     server = NatsServer.start()
     pc = ProcessCluster.create(tmp_path_factory.mktemp("nats-cluster"), NAMES, server.url, session_timeout=4.0)
+    server.authorize(pc.access)  # each guardian and the client with its own NATS key, as deployed
     pc.start()
     yield pc
     pc.stop()

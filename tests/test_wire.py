@@ -534,22 +534,27 @@ def test_random_cbor_maps_only_typed_errors(m: dict[int, Any]) -> None:
 
 
 def test_replay_guard_bounded_and_fail_closed() -> None:
-    guard = ReplayGuard(max_sessions=3, max_senders=2)
+    guard = ReplayGuard(max_sessions=3, max_senders=2, max_closed=2)
     a, b, c = "a" * 32, "b" * 32, "c" * 32
     for i in range(3):
         guard.accept(bytes([i]), a, 0, expires=NOW + 10 * (i + 1), now=NOW)
     with pytest.raises(ReplayGuardFull):  # all three sessions live: refuse, do not forget one
         guard.accept(b"new", a, 0, expires=NOW + 50, now=NOW)
     assert len(guard) == 3 and b"new" not in guard
-    # once session 0's envelopes have all expired it is the one evicted
+    # once session 0's envelopes have all expired it is the one forgotten
     guard.accept(b"new", a, 0, expires=NOW + 50, now=NOW + 11)
-    assert b"\x00" not in guard and len(guard) == 3
-    # a finished session goes before any live one, and refuses envelopes until then
+    assert b"\x00" not in guard and guard.live == 3
+    # a finished session releases its place at once, and its tombstone refuses envelopes until they expire
     guard.finish(b"\x02")
+    assert guard.live == 2 and b"\x02" in guard
     with pytest.raises(SessionClosed):
         guard.accept(b"\x02", a, 5, expires=NOW + 50, now=NOW)
     guard.accept(b"newer", a, 0, expires=NOW + 50, now=NOW)
-    assert b"\x02" not in guard and b"\x01" in guard and len(guard) == 3
+    assert guard.live == 3 and b"\x01" in guard
+    # tombstones are bounded too: the oldest goes first
+    guard.finish(b"\x01")
+    guard.finish(b"new")
+    assert b"\x02" not in guard and b"\x01" in guard and b"new" in guard
     # per-session sender cap
     guard.accept(b"newer", b, 0, expires=NOW + 50, now=NOW)
     with pytest.raises(ReplayGuardFull):
@@ -557,6 +562,24 @@ def test_replay_guard_bounded_and_fail_closed() -> None:
     assert guard.purge(NOW + 1000) == 3 and len(guard) == 0
     with pytest.raises(InvalidParameterError):
         ReplayGuard(max_sessions=0)
+
+
+def test_replay_guard_budget_is_per_sender() -> None:
+    """A sender that floods fills its own budget; another sender's sessions still get in."""
+    guard = ReplayGuard(per_sender=100)
+    flooder, owner = "f" * 32, "0" * 32
+    for i in range(100):
+        guard.accept(i.to_bytes(4, "big"), flooder, 0, expires=NOW + 300, now=NOW)
+    with pytest.raises(ReplayGuardFull, match="f" * 32):
+        guard.accept(b"one more", flooder, 0, expires=NOW + 300, now=NOW)
+    for i in range(1000):  # the owner's requests, each answered (finished) before the next
+        sid = b"owner" + i.to_bytes(4, "big")
+        guard.accept(sid, owner, 0, expires=NOW + 300, now=NOW)
+        guard.finish(sid)
+    assert guard.live_of(owner) == 0 and guard.live_of(flooder) == 100
+    # the flooder's budget comes back when its envelopes expire
+    guard.accept(b"one more", flooder, 0, expires=NOW + 900, now=NOW + 301)
+    assert guard.live_of(flooder) == 1
 
 
 def test_replay_guard_memory_stays_bounded_under_flood() -> None:

@@ -224,6 +224,21 @@ def _json_depth(text: str) -> int:
     return max(itertools.accumulate(_BRACKET_STEP[c] for c in brackets), default=0)
 
 
+def load_json(raw: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON from outside (a file, a peer), its nesting checked before parsing (:func:`_json_depth`):
+    :class:`DecodeError` for input that is not JSON, not UTF-8 or nests deeper than ``max_depth``."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise DecodeError("JSON must be UTF-8 text") from None
+    if _json_depth(text) > max_depth:
+        raise DecodeError(f"JSON nests deeper than {max_depth} levels")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise DecodeError(f"not JSON ({exc})") from None
+
+
 def _json_object(chain: str, name: str, value: object, what: str) -> dict[str, Any]:
     text = _text(chain, name, value, what)
     if _json_depth(text) > MAX_JSON_DEPTH:

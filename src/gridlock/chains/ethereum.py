@@ -266,6 +266,10 @@ def _check_ranges(d: Mapping[str, Any]) -> None:
             raise EthereumError(f"field {name!r} is out of range")
     if "maxFeePerGas" in d and d["maxPriorityFeePerGas"] > d["maxFeePerGas"]:
         raise EthereumError("maxPriorityFeePerGas is greater than maxFeePerGas")
+    for entry in d.get("accessList", ()):  # EIP-2930: each storage key is one 32-byte word
+        for key in entry["storageKeys"]:
+            if not 0 <= int(key) < UINT256_LIMIT:
+                raise EthereumError("an access-list storage key is out of range (a 32-byte word)")
 
 
 def _checksum(value: str | bytes) -> str:

@@ -26,6 +26,7 @@ from gridlock.guardian.config import Directory
 from gridlock.transport.base import Transport
 from gridlock.transport.bridge import BridgeTransport
 from gridlock.transport.nats import NatsTransport
+from gridlock.transport.nats_auth import NkeySeed
 from gridlock.wire import ops
 
 T = TypeVar("T")
@@ -63,7 +64,9 @@ class OwnerSession:
         if self.running["mode"] == "embedded":
             transport = BridgeTransport(self.running["socket"], self.keyring.client_id)
         else:
-            transport = NatsTransport(self.running["router"], self.keyring.client_id, connect_timeout=5.0)
+            key = self.paths.client_nkey(self.keyring.client_id)  # the devnet made it (its NATS access)
+            nkey = NkeySeed.load(key) if key.exists() else None
+            transport = NatsTransport(self.running["router"], self.keyring.client_id, connect_timeout=5.0, nkey=nkey)
         await transport.start()
         client = Client(self.keyring.identity, transport, self.directory.everyone, timeout=self.timeout, owner=device)
         await client.start()

@@ -9,6 +9,13 @@ Every request and reply is an envelope signed by its sender and encrypted to its
 * Key changes (creation, refresh, reshare, repair) are two-phase: every new holder stores the new
   epoch as pending and signs an acknowledgement; only with all of them does the client ask the
   holders to activate it — until then the old epoch signs (SECURITY #16).
+
+The reader opens only what it waits for: a reply to a request in flight (from the guardian it was
+sent to) or a notification; anything else is dropped before it costs replay-guard memory, and a
+reply's replay state is finished as soon as it arrived, so the client keeps hearing after any
+number of requests, and a guardian that floods it fills only its own budget (issue 18).  A guardian
+that answers ``busy`` (its quota of requests in flight is full) is asked again after its retry hint,
+with a growing, jittered pause, until the request's timeout.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,10 +39,13 @@ from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError
 from gridlock.transport.base import Transport
 from gridlock.transport.errors import RecvTimeout, TransportClosed
-from gridlock.wire import Identity, PublicIdentity, ReplayGuard, WireError, open_envelope, ops, seal
+from gridlock.wire import Identity, PublicIdentity, ReplayGuard, WireError, decode_envelope, open_envelope, ops, seal
 from gridlock.wire import control as ctl
 
 log = logging.getLogger("gridlock.client")
+
+NOTIFY = "notify"
+MAX_BACKOFF = 5.0  # seconds: the longest pause between two tries of a request a guardian found busy
 
 
 class Client:
@@ -86,20 +97,25 @@ class Client:
             except TransportClosed:
                 return
             try:
+                head = decode_envelope(data)  # structure only: is it something we wait for?
+                waiting = self._waiting.get((head.session_id, head.sender))
+                if head.protocol != NOTIFY and (head.protocol != ctl.REPLY or waiting is None or waiting.done()):
+                    continue
                 env = open_envelope(
                     data, me=self.identity, directory=self.directory, now=int(self.clock()), guard=self._guard
                 )
             except (WireError, DecodeError, InvalidParameterError) as exc:
                 log.info("client: rejected an envelope: %s", exc)
                 continue
-            if env.protocol == "notify":
+            self._guard.finish(env.session_id)  # one envelope per reply or notification: nothing follows
+            if env.protocol == NOTIFY:
                 with contextlib.suppress(DecodeError, asyncio.QueueFull):
                     note = codec.loads(env.body)
                     if isinstance(note, dict):
                         self.notifications.put_nowait({"from": env.sender, **note})
                 continue
             fut = self._waiting.get((env.session_id, env.sender))
-            if env.protocol == ctl.REPLY and fut is not None and not fut.done():
+            if fut is not None and not fut.done():
                 fut.set_result(env.body)
 
     # --- requests ----------------------------------------------------------------------------------
@@ -112,13 +128,37 @@ class Client:
         *,
         introduce: bool = False,
     ) -> dict[str, Any]:
-        """One control request; the guardian's result, :class:`RequestRefused` or :class:`GuardianTimeout`."""
+        """One control request; the guardian's result, :class:`RequestRefused` or :class:`GuardianTimeout`.
+
+        A ``busy`` refusal with a retry hint (the request did not run) is followed by another try after
+        a jittered pause that grows each time, as long as the timeout allows."""
         if guardian not in self.directory:
             raise InvalidParameterError(f"unknown guardian {guardian}")
         if self._reader is None:
             await self.start()
-        rid = secrets.token_bytes(16)
         wait = timeout or self.timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        pause = 0.0
+        while True:
+            body = await self._request_once(guardian, op, params, deadline - loop.time(), introduce)
+            try:
+                return ctl.decode_reply(body, guardian)
+            except ctl.RequestRefused as exc:
+                if exc.code is not ctl.Refusal.BUSY or exc.retry_after is None:
+                    raise
+                pause = min(MAX_BACKOFF, max(exc.retry_after, 2 * pause))
+                delay = pause * (0.5 + random.random())  # noqa: S311 -- jitter, not a secret
+                if loop.time() + delay >= deadline:
+                    raise
+                log.debug("client: guardian %s is busy; %s again in %.2f s", guardian, op, delay)
+                await asyncio.sleep(delay)
+
+    async def _request_once(
+        self, guardian: str, op: str, params: Mapping[str, Any], wait: float, introduce: bool
+    ) -> bytes:
+        """Send the request once (a fresh request id) and wait ``wait`` seconds for the reply's body."""
+        rid = secrets.token_bytes(16)
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[(rid, guardian)] = fut
         try:
@@ -129,18 +169,18 @@ class Client:
                 round=0,
                 seq=0,
                 recipient=self.directory[guardian],
-                expires=int(self.clock() + wait) + 5,
+                # it only has to reach the guardian; the guardian refuses more than MAX_REQUEST_TTL
+                expires=int(self.clock()) + min(ctl.REQUEST_TTL, int(wait) + 5),
                 body=ctl.Request(op, dict(params)).to_bytes(),
             )
             if introduce:  # a device the guardians do not know yet (recovery): show our public keys
                 data = codec.dumps({"intro": self.identity.public.to_bytes(), "envelope": data})
             await self.transport.send(guardian, data)
-            body = await asyncio.wait_for(fut, wait)
+            return await asyncio.wait_for(fut, max(0.0, wait))
         except TimeoutError:
             raise GuardianTimeout([guardian], op) from None
         finally:
             self._waiting.pop((rid, guardian), None)
-        return ctl.decode_reply(body, guardian)
 
     async def fanout(
         self,
@@ -174,11 +214,13 @@ class Client:
         *,
         each: Callable[[str], ops.Op] | None = None,
         stop_on_refusal: bool = False,
+        stop_when: Callable[[ops.Reply], bool] | None = None,
     ) -> dict[str, ops.Reply | BaseException]:
         """``op`` at several guardians at once (``each(g)``: the variant for guardian ``g``, e.g. with
         its owner registration); each typed reply or exception.  ``stop_on_refusal``: return as soon
-        as one guardian refuses (a signing run cannot finish without it; the others are not waited
-        for and are absent from the result)."""
+        as one guardian refuses (a signing run cannot finish without it); ``stop_when``: return as
+        soon as one reply satisfies it (a signature that verifies).  The guardians not waited for are
+        absent from the result."""
 
         async def one(g: str) -> ops.Reply | BaseException:
             try:
@@ -193,21 +235,38 @@ class Client:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if stop_on_refusal and any(isinstance(t.result(), ctl.RequestRefused) for t in done):
                     break
+                if stop_when is not None and any(
+                    isinstance(r, ops.Reply) and stop_when(r) for r in (t.result() for t in done)
+                ):
+                    break
         finally:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         return {g: t.result() for g, t in tasks.items() if t.done() and not t.cancelled()}
 
-    async def ping(self, guardians: Sequence[str], timeout: float = 3.0, *, enough: int | None = None) -> list[str]:
+    async def ping(
+        self,
+        guardians: Sequence[str],
+        timeout: float = 3.0,
+        *,
+        enough: int | None = None,
+        vault: str | None = None,
+        epoch: int | None = None,
+    ) -> list[str]:
         """The guardians that answer within ``timeout``, fastest first; with ``enough``, returns as
-        soon as that many answered (an offline guardian then costs nothing)."""
+        soon as that many answered (an offline guardian then costs nothing).  With ``vault`` and
+        ``epoch``, only guardians that report that vault's active epoch as ``epoch`` count: one left
+        on another epoch (a lost commit) would make a signing run fail."""
         order: list[str] = []
         done = asyncio.Event()
 
         async def one(g: str) -> None:
             with contextlib.suppress(GridlockError):
-                await self.call(g, ops.Ping(), timeout)
+                reply = ops.expect(await self.call(g, ops.Ping(vault), timeout), ops.PingReply)
+                if epoch is not None and reply.epoch != epoch:
+                    log.info("client: guardian %s is on epoch %d of vault %s, not %d", g, reply.epoch, vault, epoch)
+                    return
                 order.append(g)
                 if enough is not None and len(order) >= enough:
                     done.set()
@@ -221,6 +280,16 @@ class Client:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         return list(order)
+
+    async def epochs(self, guardians: Sequence[str], vault: str, timeout: float = 3.0) -> dict[str, int]:
+        """Each answering guardian's active epoch of ``vault`` (-1: it holds none)."""
+
+        async def one(g: str) -> tuple[str, int] | None:
+            with contextlib.suppress(GridlockError):
+                return g, ops.expect(await self.call(g, ops.Ping(vault), timeout), ops.PingReply).epoch
+            return None
+
+        return dict(r for r in await asyncio.gather(*(one(g) for g in guardians)) if r is not None)
 
     # --- vaults ------------------------------------------------------------------------------------
     async def create_vault(

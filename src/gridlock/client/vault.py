@@ -97,13 +97,22 @@ class Vault(HdKeys):
         )
 
     async def _pick_signers(self, signers: Sequence[str] | None) -> list[str]:
-        """``signers``, or the guardians the policy requires (the watch guardian) and the fastest others."""
+        """``signers``, or the guardians the policy requires (the watch guardian) and the fastest others
+        among those that report this vault's epoch (a guardian left on another one cannot sign with them);
+        when fewer than ``t`` do, those on the newest epoch that ``t`` of them report (this object is behind)."""
         if signers is not None:
             return list(signers)
-        alive = await self.client.ping(self.guardians, enough=self.threshold)
+        alive = await self.client.ping(self.guardians, enough=self.threshold, vault=self.vault_id, epoch=self.epoch)
+        if len(alive) < self.threshold:  # this object may be behind: the newest epoch t guardians report
+            epochs = await self.client.epochs(self.guardians, self.vault_id)
+            usable = [e for e in set(epochs.values()) if e >= 0 and list(epochs.values()).count(e) >= self.threshold]
+            if usable:
+                alive = [g for g in self.guardians if epochs.get(g) == max(usable)]
         if len(alive) < self.threshold:
             missing = [g for g in self.guardians if g not in alive]
-            raise GuardianTimeout(missing, f"signing needs {self.threshold} guardians, {len(alive)} answered")
+            raise GuardianTimeout(
+                missing, f"signing needs {self.threshold} guardians on epoch {self.epoch}, {len(alive)} answered"
+            )
         chosen = [g for g in self.required_signers if g in self.guardians][: self.threshold]
         chosen += [g for g in alive if g not in chosen][: self.threshold - len(chosen)]
         return [g for g in self.guardians if g in chosen]
@@ -160,15 +169,24 @@ class Vault(HdKeys):
         ctx: TxContext | None,
         path: str = "m",
     ) -> tuple[bytes, list[str]]:
-        """A signature verified under the key at ``path``, and the guardians that made it.  Without
-        ``signers``, a refusal that names a guardian the owner's watch rule requires is followed by
-        one more try with it."""
+        """A signature verified under the key at ``path`` and the guardians that made it, as soon as the
+        first one verifies (the other signers are not waited for).  Without ``signers``, a refusal that
+        names a guardian the owner's watch rule requires is followed by one more try with it."""
         key = self.key_at(path)
+        good: list[bytes] = []
+
+        def verifies(reply: ops.Reply) -> bool:
+            if isinstance(reply, ops.SignatureReply) and verify_signature(self.scheme, key, message, reply.signature):
+                good.append(bytes(reply.signature))
+            return bool(good)
+
         for _ in range(2):
             chosen = await self._pick_signers(signers)
             nonce = secrets.token_bytes(32)
             op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), nonce, ctx, path=path))
-            results = await self.client.call_all(chosen, op, timeout, stop_on_refusal=True)
+            results = await self.client.call_all(chosen, op, timeout, stop_on_refusal=True, stop_when=verifies)
+            if good:
+                return good[0], chosen
             if signers is not None or not self._learn_required(results):
                 break
         sigs = {r.signature for r in results.values() if isinstance(r, ops.SignatureReply)}

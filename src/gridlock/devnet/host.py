@@ -17,7 +17,10 @@ in the other with the same guardians, roles and vaults:
   guardians/NAME/guardian.toml``, its role in that file, its secret in its environment) on a NATS
   server — the one at URL, or one the host starts (``nats-server`` from the distribution) on a free
   loopback port.  Commands connect to NATS directly; the host supervises the processes (they die
-  with it: ``PR_SET_PDEATHSIG``) and answers control requests.
+  with it: ``PR_SET_PDEATHSIG``) and answers control requests.  Every guardian and client has its
+  own NATS key (:mod:`gridlock.transport.nats_auth`, files in the layout); a server the host starts
+  admits only those keys, each to its own subject; for a server at URL the host writes the access
+  list to ``nats/authorization.conf``, for its operator to include.
 
 Control requests on the socket (one JSON frame each, see :mod:`gridlock.transport.bridge`):
 ``{"op": "ping"}``, ``{"op": "status"}``, ``{"op": "stop-guardian", "name": N}``,
@@ -47,6 +50,7 @@ from gridlock.devnet.spec import GuardianSpec
 from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY, Directory
 from gridlock.transport.bridge import BridgeServer
 from gridlock.transport.local import LocalRouter
+from gridlock.transport.nats_auth import NatsAccess, NkeySeed
 from gridlock.transport.server import NatsServer
 
 log = logging.getLogger("gridlock.devnet.host")
@@ -185,12 +189,27 @@ class DevnetHost:
         )
 
     # --- guardian processes on NATS -----------------------------------------------------------------
+    def nats_access(self) -> NatsAccess:
+        """Every guardian's and client's NATS key (made on first use) and what each may reach."""
+        directory = Directory.load(self.paths.directory)
+        ids = {str(g["name"]): str(g["id"]) for g in self.state.get("guardians", [])}
+        guardians = {
+            ids[spec.name]: NkeySeed.load_or_create(self.paths.guardian_nkey(spec.name)).public
+            for spec in self.guardians
+            if ids.get(spec.name) in directory.guardians
+        }
+        clients = {c: NkeySeed.load_or_create(self.paths.client_nkey(c)).public for c in directory.clients}
+        return NatsAccess.for_network(guardians, clients)
+
     async def _start_nats(self) -> None:
+        access = self.nats_access()
         if self.options.nats in (None, "", "auto"):
-            self.nats_server = await asyncio.to_thread(NatsServer.start, 0, self.paths.nats)
+            self.nats_server = await asyncio.to_thread(NatsServer.start, 0, self.paths.nats, access=access)
             self.nats_url = self.nats_server.url
         else:
             self.nats_url = self.options.nats
+            self.paths.nats.mkdir(parents=True, exist_ok=True)
+            (self.paths.nats / "authorization.conf").write_text(access.config())
         for spec in self.guardians:
             config = write_config(
                 spec,
@@ -200,6 +219,7 @@ class DevnetHost:
                 session_timeout=self.options.session_timeout,
                 recovery_delay=self.options.recovery_delay,
                 header="# written by `gridlock devnet up`\n",
+                nats_key=self.paths.guardian_nkey(spec.name),
             )
             self.processes[spec.name] = GuardianProcess(spec, config, self.secrets[spec.name])
         await asyncio.gather(*(self._start_process(name) for name in self.names))

@@ -9,8 +9,11 @@
       vaults.json             the vault book: what the client knows of each vault (gridlock.cli.state)
       devnet.log              the devnet host's log
       devnet.sock             the host's control socket (and the router bridge in embedded mode)
-      guardians/NAME/         keystore.db (or secret-network/), guardian.toml, guardian.log (NATS mode), audit.db
-      nats/                   the nats-server the devnet started (config, log), if any
+      guardians/NAME/         keystore.db (or secret-network/), guardian.toml, guardian.log (NATS mode), audit.db,
+                              nats.nkey (NATS mode: the guardian's NATS user key)
+      nats/                   the nats-server the devnet started (config, log), if any;
+                              clients/ID.nkey: each client's NATS user key; authorization.conf: the
+                              access list for a server the devnet did not start
 
 ``devnet.json``::
 
@@ -89,6 +92,14 @@ class Paths:
 
     def guardian(self, name: str) -> Path:
         return self.root / "guardians" / name
+
+    def guardian_nkey(self, name: str) -> Path:
+        """A guardian's NATS user key (its configuration names it)."""
+        return self.guardian(name) / "nats.nkey"
+
+    def client_nkey(self, client_id: str) -> Path:
+        """A client's NATS user key."""
+        return self.nats / "clients" / f"{client_id}.nkey"
 
     @property
     def socket(self) -> Path:

@@ -32,6 +32,7 @@ from gridlock.devnet.stores import guardian_module, open_store
 from gridlock.guardian.config import SECRET_ENV, Directory, config_text
 from gridlock.guardian.service import load_or_create_identity
 from gridlock.transport.nats import NatsTransport
+from gridlock.transport.nats_auth import NatsAccess, NkeySeed
 from gridlock.wire import Identity, PublicIdentity
 
 OVERRIDES = ("GRIDLOCK_ROUTER", "GRIDLOCK_DATA_DIR", "GRIDLOCK_DIRECTORY")  # the file decides, not our environment
@@ -46,8 +47,9 @@ def write_config(
     session_timeout: float,
     recovery_delay: float,
     header: str = "",
+    nats_key: Path | None = None,
 ) -> Path:
-    """``DATA_DIR/guardian.toml`` for ``spec`` (its role included; paths relative to the file)."""
+    """``DATA_DIR/guardian.toml`` for ``spec`` (its role and NATS key included; paths relative to the file)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     text = config_text(
         spec.name,
@@ -56,6 +58,7 @@ def write_config(
         session_timeout=session_timeout,
         recovery_delay=recovery_delay,
         role=spec.role,
+        nats_key=None if nats_key is None else os.path.relpath(nats_key, data_dir),
     )
     path = data_dir / "guardian.toml"
     path.write_text(header + text)
@@ -151,7 +154,12 @@ class GuardianProcess:
 
 @dataclass
 class ProcessCluster:
-    """Guardians as separate OS processes on a NATS server, and clients for them."""
+    """Guardians as separate OS processes on a NATS server, and clients for them.
+
+    Every guardian and client has its own NATS key (``DATA_DIR/NAME/nats.nkey``,
+    ``DATA_DIR/nats/clients/ID.nkey``); :attr:`access` is the list a server admits them by
+    (``NatsServer.start(access=…)`` or ``server.authorize(cluster.access)``).
+    """
 
     data_dir: Path
     nats_url: str
@@ -162,6 +170,14 @@ class ProcessCluster:
     processes: dict[str, GuardianProcess] = field(default_factory=dict)
     owner: OwnerDevice = field(default_factory=OwnerDevice)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    nkeys: dict[str, NkeySeed] = field(default_factory=dict)  # endpoint name -> its NATS key
+
+    @property
+    def access(self) -> NatsAccess:
+        """Who may use the NATS server: every guardian and client, each on its own subject."""
+        guardians = {g: self.nkeys[g].public for g in self.ids}
+        clients = {c: k.public for c, k in self.nkeys.items() if c not in guardians}
+        return NatsAccess.for_network(guardians, clients)
 
     @classmethod
     def create(
@@ -182,6 +198,7 @@ class ProcessCluster:
         members: dict[str, PublicIdentity] = {}
         processes: dict[str, GuardianProcess] = {}
         ids = []
+        nkeys: dict[str, NkeySeed] = {}
         for spec in specs(guardians):
             gdir, secret = base / spec.name, new_secret()
             config = write_config(
@@ -191,6 +208,7 @@ class ProcessCluster:
                 base / "directory.json",
                 session_timeout=session_timeout,
                 recovery_delay=recovery_delay,
+                nats_key=gdir / "nats.nkey",
             )
             store = open_store(spec.name, spec.role, gdir, secret)
             try:
@@ -199,11 +217,14 @@ class ProcessCluster:
                 store.close()
             members[public.guardian_id] = public
             ids.append(public.guardian_id)
+            nkeys[public.guardian_id] = NkeySeed.load_or_create(gdir / "nats.nkey")
             processes[spec.name] = GuardianProcess(spec, config, secret)
         clients = {c.guardian_id: c.public for c in (client_identity, *extra_clients)}
+        for cid in clients:
+            nkeys[cid] = NkeySeed.load_or_create(base / "nats" / "clients" / f"{cid}.nkey")
         directory = Directory(members, clients)
         directory.save(base / "directory.json")
-        return cls(base, nats_url, client_identity, directory, list(processes), ids, processes)
+        return cls(base, nats_url, client_identity, directory, list(processes), ids, processes, nkeys=nkeys)
 
     def start(self, names: Sequence[str] | None = None, timeout: float = 30.0) -> None:
         """Start guardian processes and wait until each says that it is ready."""
@@ -233,7 +254,7 @@ class ProcessCluster:
         self, timeout: float = 40.0, identity: Identity | None = None, owner: OwnerDevice | None = None
     ) -> Client:
         ident = identity or self.client_identity
-        transport = NatsTransport(self.nats_url, ident.guardian_id)
+        transport = NatsTransport(self.nats_url, ident.guardian_id, nkey=self.nkeys.get(ident.guardian_id))
         await transport.start()
         c = Client(ident, transport, self.directory.everyone, timeout=timeout, owner=owner or self.owner)
         await c.start()

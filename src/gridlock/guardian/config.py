@@ -5,6 +5,7 @@
     name = "cloud"                          # a label for people; the id comes from the keys
     data_dir = "/var/lib/gridlock/cloud"    # the keystore lives here (keystore.db)
     router = "nats://10.0.0.5:4222"         # a NATS server or cluster
+    nats_key = "nats.nkey"                  # this guardian's NATS user key (seed), see below
     directory = "directory.json"            # public identities of the guardians and clients
     secret_env = "GRIDLOCK_GUARDIAN_SECRET" # where the key-encryption secret comes from …
     # secret_file = "/run/secrets/gridlock" # … or a file (one of the two)
@@ -17,6 +18,12 @@
 
 A guardian's role comes from this file, never from its name; files written before roles existed say
 ``kind = "guardian" | "watch"`` (still read, as the role) or nothing (the role ``guardian``).
+
+``nats_key`` names a file holding the guardian's own NATS user key (an NKEY seed, ``SU…``; made with
+``gridlock.transport.nats_auth.NkeySeed``, readable by the guardian only).  The NATS server lists its
+public key with permission to subscribe to this guardian's subject only
+(:class:`gridlock.transport.nats_auth.NatsAccess`); without it a server with access control refuses
+the guardian.
 
 Environment overrides: ``GRIDLOCK_DATA_DIR``, ``GRIDLOCK_ROUTER``, ``GRIDLOCK_DIRECTORY``.
 The key-encryption secret is never read from the TOML file itself and never a constant
@@ -36,8 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gridlock.errors import DecodeError, GridlockError
+from gridlock.errors import DecodeError, GridlockError, InvalidParameterError
 from gridlock.guardian.store import MIN_SECRET_BYTES
+from gridlock.transport.nats_auth import NkeySeed
 from gridlock.wire import PublicIdentity
 
 SECRET_ENV = "GRIDLOCK_GUARDIAN_SECRET"  # noqa: S105 -- the default variable's name, not a secret
@@ -58,6 +66,7 @@ def config_text(
     recovery_delay: float,
     role: str = GUARDIAN,
     data_dir: str = ".",
+    nats_key: str | None = None,
 ) -> str:
     """A configuration file that :meth:`GuardianConfig.load` reads back (paths relative to the file;
     the secret from :data:`SECRET_ENV`).  JSON strings and numbers are valid TOML values."""
@@ -71,6 +80,8 @@ def config_text(
         "role": role,
         "recovery_delay": float(recovery_delay),
     }
+    if nats_key is not None:
+        fields["nats_key"] = nats_key
     return "".join(f"{key} = {json.dumps(value)}\n" for key, value in fields.items())
 
 
@@ -90,6 +101,7 @@ class GuardianConfig:
     max_sessions: int = 64
     role: str = GUARDIAN  # one of ROLES
     recovery_delay: float = DEFAULT_RECOVERY_DELAY
+    nats_key: Path | None = None  # the guardian's NATS user key (NKEY seed file)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> GuardianConfig:
@@ -128,6 +140,7 @@ class GuardianConfig:
                 max_sessions=int(raw.get("max_sessions", 64)),
                 role=str(raw.get(role_key, GUARDIAN)),
                 recovery_delay=float(raw.get("recovery_delay", DEFAULT_RECOVERY_DELAY)),
+                nats_key=path_of(raw["nats_key"], "nats_key") if "nats_key" in raw else None,
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{p}: {exc}") from None
@@ -140,6 +153,15 @@ class GuardianConfig:
         if not 1 <= cfg.session_timeout <= 3600 or not 1 <= cfg.max_sessions <= 10_000:
             raise ConfigError(f"{p}: session_timeout must be 1..3600 s and max_sessions 1..10000")
         return cfg
+
+    def nats_seed(self) -> NkeySeed | None:
+        """The guardian's NATS user key, if the file names one."""
+        if self.nats_key is None:
+            return None
+        try:
+            return NkeySeed.load(self.nats_key)
+        except InvalidParameterError as exc:
+            raise ConfigError(str(exc)) from None
 
     def secret(self) -> bytes:
         """The key-encryption secret, from the environment variable or the secret file."""

@@ -8,6 +8,7 @@ it active and retires the old epoch.  Until then the old epoch keeps signing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,9 +16,10 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError
 from gridlock.guardian import owner as owner_mod
-from gridlock.guardian.core import ECDSA, NodeCore, session_id
+from gridlock.guardian.core import ECDSA, INTRO, NodeCore, session_id
 from gridlock.guardian.policy import VaultPolicy
 from gridlock.guardian.policy_gate import PolicyGate
+from gridlock.guardian.store import KeystoreError
 from gridlock.policy import Policy
 from gridlock.protocol.dkg import DkgParty
 from gridlock.protocol.ecdsa import EcdsaKeygenParty
@@ -30,7 +32,13 @@ from gridlock.wire import ops
 
 class KeyOperations(PolicyGate, NodeCore):
     async def _op_ping(self, op: ops.Ping) -> ops.PingReply:
-        return ops.PingReply(self.id, int(self.clock()))
+        """With a vault: its active epoch here, for identities of the directory (an unknown device learns
+        nothing about vaults)."""
+        active = None
+        if op.vault is not None and INTRO.get() is None:
+            with contextlib.suppress(KeystoreError):
+                active = self.keystore.vault(op.vault).active_epoch
+        return ops.PingReply(self.id, int(self.clock()), -1 if active is None else active)
 
     async def _op_list(self, op: ops.ListVaults) -> ops.VaultsReply:
         """The vaults this guardian holds an active share of (public data only)."""

@@ -111,7 +111,7 @@ async def serve(
     keystore = open_store(cfg)
     identity = load_or_create_identity(keystore, cfg.name)
     directory = Directory.load(cfg.directory)
-    transport = NatsTransport(cfg.router, identity.guardian_id)
+    transport = NatsTransport(cfg.router, identity.guardian_id, nkey=cfg.nats_seed())
     await transport.start()
     audit = AuditLog(cfg.data_dir / "audit.db")
     node = build_node(

@@ -31,12 +31,14 @@ from gridlock.transport.errors import (
     NatsServerNotFound,
     PayloadTooLarge,
     RecvTimeout,
+    RouterRefused,
     RouterUnavailable,
     TransportClosed,
     TransportError,
 )
 from gridlock.transport.local import Interceptor, LocalRouter, LocalTransport, RouterStats
 from gridlock.transport.nats import NatsTransport
+from gridlock.transport.nats_auth import NatsAccess, NatsUser, NkeySeed
 from gridlock.transport.server import NatsServer, find_nats_server
 
 __all__ = [
@@ -48,12 +50,16 @@ __all__ = [
     "InvalidAddress",
     "LocalRouter",
     "LocalTransport",
+    "NatsAccess",
     "NatsServer",
     "NatsServerError",
     "NatsServerNotFound",
     "NatsTransport",
+    "NatsUser",
+    "NkeySeed",
     "PayloadTooLarge",
     "RecvTimeout",
+    "RouterRefused",
     "RouterStats",
     "RouterUnavailable",
     "Transport",

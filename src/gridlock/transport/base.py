@@ -92,6 +92,7 @@ class TransportStats:
     received: int = 0  # messages that reached this endpoint's inbox
     dropped_overflow: int = 0  # messages dropped because the inbox was full (the oldest go first)
     dropped_router: int = 0  # messages the NATS client dropped before our inbox (slow consumer)
+    refused: int = 0  # connections, subscriptions or publications the NATS router refused (access control)
 
 
 class Inbox:

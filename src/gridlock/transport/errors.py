@@ -24,6 +24,11 @@ class RouterUnavailable(TransportError):
     reconnecting gave up (or its outbound buffer is full while reconnecting)."""
 
 
+class RouterRefused(RouterUnavailable):
+    """The router refused this endpoint: its credentials (no NATS key, or one the server does not list),
+    or the subject it asked to subscribe to or publish on is not among its permissions."""
+
+
 class PayloadTooLarge(TransportError):
     """A message is larger than the router carries (``size`` and ``limit`` in bytes)."""
 

@@ -10,11 +10,12 @@ Each endpoint subscribes to the subject ``"{prefix}.inbox.{name}"``; ``send(to, 
 publishes to ``"{prefix}.inbox.{to}"``.  The server sees subjects and sizes, never
 anything inside the (signed, encrypted) payloads.  Delivery is core NATS: at most
 once, in order per sender; a message to a name nobody subscribes to is dropped by the
-server and the sender is not told.  Names are not authenticated by the router — two
-processes that claim one name both receive its messages; authenticity and secrecy come
-from :mod:`gridlock.wire`.  ``start()`` returns once the server routes the endpoint's subject
-to it (it sends itself a probe and waits for it), so anything sent after that arrives; on a
-NATS *cluster*, interest reaches the other servers a moment later.
+server and the sender is not told.  Without access control (below) names are not
+authenticated by the router — two processes that claim one name both receive its messages;
+authenticity and secrecy always come from :mod:`gridlock.wire`.  ``start()`` returns once
+the server routes the endpoint's subject to it (it sends itself a probe and waits for it), so
+anything sent after that arrives; on a NATS *cluster*, interest reaches the other servers a
+moment later.
 
 Sizes: a NATS server refuses messages above its ``max_payload`` (1 MiB unless
 configured).  The limit is read from the server when connecting (``max_message``) and
@@ -22,6 +23,13 @@ configured).  The limit is read from the server when connecting (``max_message``
 anything is sent.  Gridlock's envelopes can exceed 1 MiB, so run the server with
 ``max_payload: 8MB`` in its configuration (what :class:`gridlock.transport.server.NatsServer`
 does); ``max_message=`` can lower the limit further.
+
+Access: with ``nkey=`` (an :class:`~gridlock.transport.nats_auth.NkeySeed`) the endpoint
+authenticates with its own NATS key; a server configured with
+:class:`~gridlock.transport.nats_auth.NatsAccess` lets it subscribe only to its own subject and
+publish only to the endpoints it must reach.  A refusal by the server (unknown or missing key,
+a subject outside the permissions) is :class:`~gridlock.transport.errors.RouterRefused`
+from ``start()``, and a logged, counted warning (``stats.refused``) on a later publish.
 
 Connection loss:
 
@@ -62,15 +70,16 @@ from gridlock.transport.base import (
     MIB,
     Endpoint,
     as_payload,
-    check_address,
 )
 from gridlock.transport.errors import (
     InvalidAddress,
     PayloadTooLarge,
+    RouterRefused,
     RouterUnavailable,
     TransportClosed,
     TransportError,
 )
+from gridlock.transport.nats_auth import NkeySeed, inbox_subject
 
 __all__ = ["DEFAULT_PREFIX", "NatsTransport", "redact_url"]
 
@@ -115,8 +124,13 @@ class NatsTransport(Endpoint):
         tls: ssl.SSLContext | None = None,
         inbox_messages: int = DEFAULT_INBOX_MESSAGES,
         inbox_bytes: int = DEFAULT_INBOX_BYTES,
+        nkey: NkeySeed | None = None,
     ) -> None:
         super().__init__(name, inbox_messages=inbox_messages, inbox_bytes=inbox_bytes)
+        if nkey is not None and not isinstance(nkey, NkeySeed):
+            raise TypeError("nkey must be a gridlock.transport.nats_auth.NkeySeed")
+        self._nkey = nkey
+        self._refusal: str | None = None  # the server's last permission or authorization refusal
         self.servers = [url] if isinstance(url, str) else list(url)
         if not self.servers or not all(isinstance(u, str) and u for u in self.servers):
             raise InvalidAddress("a NATS router URL is required")
@@ -144,7 +158,7 @@ class NatsTransport(Endpoint):
 
     def subject_for(self, name: str) -> str:
         """The NATS subject of endpoint ``name``'s inbox."""
-        return f"{self.prefix}.inbox.{check_address(name, 'destination')}"
+        return inbox_subject(self.prefix, name)
 
     @property
     def max_message(self) -> int:
@@ -180,6 +194,8 @@ class NatsTransport(Endpoint):
         }
         if self._tls is not None:
             options["tls"] = self._tls
+        if self._nkey is not None:
+            options["nkeys_seed_str"] = self._nkey.seed
         self._open()  # the inbox must exist before the subscription can deliver
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -203,6 +219,10 @@ class NatsTransport(Endpoint):
             await _quiet_close(nc)
             last = nc.last_error
             why = type(last).__name__ if last is not None else type(exc).__name__
+            if self._refusal is not None:
+                raise RouterRefused(
+                    f"the NATS router at {self.url} refused endpoint {self.name!r}: {self._refusal}"
+                ) from None
             raise RouterUnavailable(
                 f"cannot reach the NATS router at {self.url} within {self.connect_timeout:g} s ({why})"
             ) from exc
@@ -290,7 +310,12 @@ class NatsTransport(Endpoint):
         self._deliver(msg.data)
 
     async def _on_error(self, exc: Exception) -> None:
-        if isinstance(exc, nats_errors.SlowConsumerError):
+        text = str(exc).lower()
+        if "authorization violation" in text or "permissions violation" in text:
+            self._refusal = "no NATS key it accepts" if "authorization" in text else "not permitted by its NATS key"
+            self.stats.refused += 1
+            log.warning("endpoint %r: the NATS router refused it (%s)", self.name, self._refusal)
+        elif isinstance(exc, nats_errors.SlowConsumerError):
             self.stats.dropped_router += 1
             log.warning("endpoint %r is a slow consumer: the NATS client dropped a message", self.name)
         else:

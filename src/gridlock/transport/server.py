@@ -14,6 +14,10 @@ ready — accepting connections and greeting with ``INFO`` — when ``start`` re
 It is stopped on ``stop()``, on interpreter exit, and (on Linux, when started from the
 main thread) when this process dies.
 
+With ``access`` (a :class:`~gridlock.transport.nats_auth.NatsAccess`) the server admits only the
+listed NATS keys, each to its own subject (:mod:`gridlock.transport.nats_auth`);
+:meth:`NatsServer.authorize` changes the list of a running server (a configuration reload).
+
 ``max_payload`` defaults to 8 MiB rather than NATS's 1 MiB because Gridlock's
 envelopes can be larger than 1 MiB; a production server needs the same setting
 (``max_payload: 8MB`` in its configuration file).
@@ -44,6 +48,7 @@ from typing import IO, Self
 
 from gridlock.transport.base import MIB
 from gridlock.transport.errors import NatsServerError, NatsServerNotFound
+from gridlock.transport.nats_auth import NatsAccess
 
 __all__ = ["DEFAULT_SERVER_MAX_PAYLOAD", "NatsServer", "find_nats_server"]
 
@@ -88,8 +93,11 @@ def _die_with_parent() -> None:  # pragma: no cover -- runs in the child between
 class NatsServer:
     """A ``nats-server`` child process on a loopback port (use :meth:`start`)."""
 
-    def __init__(self, binary: str, data_dir: Path, max_payload: int, *, owns_dir: bool) -> None:
+    def __init__(
+        self, binary: str, data_dir: Path, max_payload: int, *, owns_dir: bool, access: NatsAccess | None = None
+    ) -> None:
         self.binary = binary
+        self.access = access
         self.data_dir = data_dir
         self.max_payload = max_payload
         self.host = HOST
@@ -107,8 +115,10 @@ class NatsServer:
         *,
         binary: str | os.PathLike[str] | None = None,
         startup_timeout: float = 10.0,
+        access: NatsAccess | None = None,
     ) -> NatsServer:
-        """Start a server on ``127.0.0.1:port`` (``0``: a free port) and wait until it accepts connections."""
+        """Start a server on ``127.0.0.1:port`` (``0``: a free port) and wait until it accepts connections;
+        with ``access``, only the NATS keys it lists may connect."""
         if not 0 <= port <= 65535:
             raise ValueError(f"port {port} out of range")
         if not 1 <= max_payload <= NATS_HARD_MAX_PAYLOAD:
@@ -119,7 +129,7 @@ class NatsServer:
         else:
             directory, owns = Path(data_dir), False
             directory.mkdir(parents=True, exist_ok=True)
-        server = cls(path, directory, max_payload, owns_dir=owns)
+        server = cls(path, directory, max_payload, owns_dir=owns, access=access)
         try:
             server._launch(port, startup_timeout)
         except BaseException:
@@ -170,6 +180,27 @@ class NatsServer:
             self.process.kill()
         self._terminate(5.0)
 
+    def authorize(self, access: NatsAccess | None, timeout: float = 10.0) -> None:
+        """Replace the list of admitted NATS keys (``None``: anyone) and reload the running server;
+        returns once it has applied the new configuration."""
+        self.access = access
+        if self.process is None or self.process.poll() is not None:
+            raise NatsServerError("the nats-server is not running")
+        reloads = self._log_count("Reloaded server configuration")
+        self._write_config(self.port, self.data_dir / "ports")
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self._log_count("Reloaded server configuration") <= reloads:
+            if time.monotonic() > deadline:
+                raise NatsServerError(f"nats-server did not reload its configuration; log:\n{self.log_tail()}")
+            time.sleep(0.02)
+
+    def _log_count(self, text: str) -> int:
+        try:
+            return self.log_path.read_text(errors="replace").count(text)
+        except OSError:
+            return 0
+
     def restart(self, startup_timeout: float = 10.0) -> None:
         """Stop the server if it runs, then start it again on the same port."""
         port = self.port
@@ -200,6 +231,8 @@ class NatsServer:
             'write_deadline: "10s"',
             f"ports_file_dir: {json.dumps(str(ports_dir))}",
         ]
+        if self.access is not None:
+            lines.append(self.access.config())
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def _launch(self, port: int, startup_timeout: float) -> None:

@@ -3,7 +3,12 @@
 A request travels in an envelope of protocol ``"control"`` whose session id is the request id;
 the reply in an envelope of protocol ``"control-reply"`` with the same session id, encrypted to
 the client.  Bodies are strict deterministic CBOR: ``{0: op, 1: params}`` and
-``{0: ok, 1: result}`` / ``{0: false, 1: {0: code, 1: message}}``.  ``params`` and ``result``
+``{0: ok, 1: result}`` / ``{0: false, 1: {0: code, 1: message, 2: until?, 3: retry_after_ms?}}``.
+
+A request envelope may claim validity at most :data:`MAX_REQUEST_TTL` seconds ahead: it only has
+to reach the guardian (the reply may take longer), and its replay state is kept until then.
+A guardian that is overloaded answers :attr:`Refusal.BUSY` with a retry hint (``retry_after``,
+seconds); the request did not run, so the client may send it again after that pause.  ``params`` and ``result``
 are CBOR maps with string keys; ``params`` is the wire form of a typed operation
 (:mod:`gridlock.wire.ops`), decoded strictly before any handler runs.
 """
@@ -22,6 +27,9 @@ from gridlock.wire import ops
 CONTROL = "control"
 REPLY = "control-reply"
 ACK_LABEL = b"gridlock/epoch-ack/v1"
+MAX_REQUEST_TTL = 300  # seconds a control request may claim validity ahead (its replay state lives that long)
+REQUEST_TTL = 60  # what the SDK's requests claim: time to reach the guardian, with room for clock skew
+MAX_RETRY_AFTER_MS = 60_000
 
 
 class Refusal(StrEnum):
@@ -60,16 +68,24 @@ class Refusal(StrEnum):
 
 class RequestRefused(GridlockError):
     """A guardian refused a request; ``code`` is stable for programs, ``reason`` the message for people,
-    ``until`` (a ``held`` refusal) the time the hold ends."""
+    ``until`` (a ``held`` refusal) the time the hold ends, ``retry_after`` (a ``busy`` refusal: the
+    request did not run) the seconds to wait before sending it again."""
 
     def __init__(
-        self, code: Refusal | str, message: str, guardian: str | None = None, *, until: int | None = None
+        self,
+        code: Refusal | str,
+        message: str,
+        guardian: str | None = None,
+        *,
+        until: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         known = code in Refusal._value2member_map_
         self.code = Refusal(code) if known else Refusal.ERROR
         self.reason = message if known else f"{code}: {message}"  # never wrapped twice by another layer
         self.guardian = guardian
         self.until = until
+        self.retry_after = retry_after
         who = f"guardian {guardian} " if guardian else ""
         super().__init__(f"{who}refused ({self.code}): {self.reason}")
 
@@ -98,10 +114,12 @@ def encode_reply(result: Mapping[str, Any]) -> bytes:
     return codec.dumps_checked({0: True, 1: dict(result)})
 
 
-def encode_error(code: Refusal, message: str, until: int | None = None) -> bytes:
+def encode_error(code: Refusal, message: str, until: int | None = None, retry_after: float | None = None) -> bytes:
     body: dict[int, Any] = {0: str(code), 1: message[:1000]}
     if until is not None:
         body[2] = until
+    if retry_after is not None:
+        body[3] = min(MAX_RETRY_AFTER_MS, max(0, round(retry_after * 1000)))
     return codec.dumps({0: False, 1: body})
 
 
@@ -112,10 +130,15 @@ def decode_reply(data: bytes, guardian: str) -> dict[str, Any]:
     if ok is True and isinstance(body, dict) and all(isinstance(k, str) for k in body):
         return body
     if ok is False and isinstance(body, dict) and isinstance(body.get(0), str) and isinstance(body.get(1), str):
-        until = body.get(2)
-        if set(body) - {0, 1, 2} or not (until is None or (type(until) is int and 0 <= until < 2**63)):
+        until, retry_ms = body.get(2), body.get(3)
+        if (
+            set(body) - {0, 1, 2, 3}
+            or not (until is None or (type(until) is int and 0 <= until < 2**63))
+            or not (retry_ms is None or (type(retry_ms) is int and 0 <= retry_ms <= MAX_RETRY_AFTER_MS))
+        ):
             raise DecodeError("malformed refusal")
-        raise RequestRefused(body[0], body[1], guardian, until=until)
+        retry_after = None if retry_ms is None else retry_ms / 1000
+        raise RequestRefused(body[0], body[1], guardian, until=until, retry_after=retry_after)
     raise DecodeError("malformed reply")
 
 

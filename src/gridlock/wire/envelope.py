@@ -285,12 +285,14 @@ def open_envelope(
     expect_protocol: str | None = None,
     max_size: int = MAX_ENVELOPE,
     max_ttl: int = MAX_TTL,
+    ttl_by_protocol: Mapping[str, int] | None = None,
 ) -> Envelope:
     """Check an incoming envelope and return it with its body decrypted.
 
     Checks in this order: size (before parsing), strict decoding, known sender,
     signature, recipient is ``me`` (or broadcast), not expired (``now > expires``) and
-    not valid beyond ``now + max_ttl``, session (and protocol) as expected, replay and
+    not valid beyond ``now + max_ttl`` (``ttl_by_protocol[protocol]`` instead, for the
+    protocols it names: a control request lives minutes, not a day), session (and protocol) as expected, replay and
     reorder via ``guard`` (which records the sequence number), then HPKE decryption.
     The sequence number is recorded before decryption: a validly signed envelope whose
     body does not open (only its signer can make one) still consumes its ``seq``.
@@ -305,8 +307,9 @@ def open_envelope(
         raise MisdirectedEnvelope(f"envelope for {env.recipient} delivered to {me.guardian_id}")
     if now > env.expires:
         raise ExpiredEnvelope(f"envelope expired at {env.expires} (now {now})")
-    if env.expires - now > max_ttl:
-        raise ExpiryTooFar(f"envelope claims validity until {env.expires}, more than {max_ttl} s ahead of {now}")
+    ttl = max_ttl if ttl_by_protocol is None else ttl_by_protocol.get(env.protocol, max_ttl)
+    if env.expires - now > ttl:
+        raise ExpiryTooFar(f"envelope claims validity until {env.expires}, more than {ttl} s ahead of {now}")
     if expect_session is not None and env.session_id != expect_session:
         raise WrongSession("envelope belongs to another session")
     if expect_protocol is not None and env.protocol != expect_protocol:

@@ -12,7 +12,6 @@ maximum fee; typed data is a call to its verifying contract and what a permit le
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +21,14 @@ from eth_utils.crypto import keccak
 
 from gridlock.chains import ethereum
 from gridlock.chains.adapter import Address, ChainAdapter, Derived, SignedTx, summary_dict
-from gridlock.chains.context import EthereumMessage, EthereumTx, EthereumTypedData, TxContext, TxContextError
+from gridlock.chains.context import (
+    EthereumMessage,
+    EthereumTx,
+    EthereumTypedData,
+    TxContext,
+    TxContextError,
+    load_json,
+)
 from gridlock.chains.signer import Signer
 from gridlock.errors import DecodeError, InvalidParameterError
 
@@ -81,10 +87,7 @@ class EthereumAdapter(ChainAdapter):
 
     def load(self, raw: bytes, network: str | None = None) -> EthereumTx:
         self.network(network)
-        try:
-            tx = json.loads(raw)
-        except ValueError as exc:
-            raise DecodeError(f"not JSON ({exc})") from None
+        tx = load_json(raw)
         if not isinstance(tx, dict):
             raise DecodeError("the JSON must be an object")
         return EthereumTx.of(tx)

@@ -56,9 +56,13 @@ def expect(reply: Reply | BaseException, cls: type[R]) -> R:
 
 @dataclass(frozen=True)
 class PingReply(Reply):
-    KINDS: ClassVar[Mapping[str, type]] = {"guardian": str, "time": int}
+    """``epoch``: the active epoch of the vault the ping named, -1 when it named none, the guardian holds
+    no active share of it, or the asker is not a registered client."""
+
+    KINDS: ClassVar[Mapping[str, type]] = {"guardian": str, "time": int, "epoch": int}
     guardian: str
     time: int
+    epoch: int = -1
 
 
 _VAULT_ENTRY: Mapping[str, type] = {"vault": str, "scheme": str, "public_key": bytes, "threshold": int, "epoch": int}

@@ -26,12 +26,19 @@ from gridlock.wire.ops.base import (
 # --- open and read-only operations ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ping(Op):
+    """Are you there?  With ``vault``, a registered client also learns the guardian's active epoch of
+    that vault (signer selection skips a guardian left on another epoch)."""
+
     NAME: ClassVar[str] = "ping"
-    vault: None = None
+    vault: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.vault is not None:
+            check_text("vault id", self.vault)
 
     @classmethod
     def read(cls, p: Params) -> Ping:
-        return cls()
+        return cls(p.text("vault") if p.has("vault") else None)
 
 
 @dataclass(frozen=True)
