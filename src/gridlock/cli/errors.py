@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
-from gridlock.transport.errors import RouterUnavailable, TransportError
+from gridlock.transport.errors import RouterUnavailable, TransportError, UnsafeSocket
 from gridlock.wire.control import RequestRefused
 
 OK = 0
@@ -92,6 +92,13 @@ def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: s
             ),
             exit_code=UNAVAILABLE,
             code="guardians-unreachable",
+        )
+    if isinstance(exc, UnsafeSocket):
+        return CliError(
+            prefix + text,
+            hint="another user may have made it to intercept your requests: check who did, remove it, start again",
+            exit_code=FAILED,
+            code="unsafe-socket",
         )
     if isinstance(exc, RouterUnavailable | TransportError):
         return CliError(

@@ -34,6 +34,7 @@ from gridlock.transport.errors import (
     RouterUnavailable,
     TransportClosed,
     TransportError,
+    UnsafeSocket,
 )
 from gridlock.transport.local import Interceptor, LocalRouter, LocalTransport, RouterStats
 from gridlock.transport.nats import NatsTransport
@@ -60,6 +61,7 @@ __all__ = [
     "TransportClosed",
     "TransportError",
     "TransportStats",
+    "UnsafeSocket",
     "check_address",
     "connect",
     "find_nats_server",
