@@ -73,7 +73,7 @@ class KeyOperations(PolicyGate, NodeCore):
             party = EcdsaKeygenParty(sid, me, ids, threshold)
         else:
             party = DkgParty(scheme, sid, me, ids, threshold)
-        owner = owner_mod.registration(op.owner)
+        owner = owner_mod.registration(op.owner, self.identity)
         share = await self._run(sid, "keygen", members, party)
         return self._store_pending(vault_id, share, members, owner=owner)
 
@@ -215,7 +215,7 @@ class KeyOperations(PolicyGate, NodeCore):
         registration and the vault's policy that came with the request."""
         if self._knows(vault_id):
             return self._store_pending(vault_id, share, members)
-        registration = owner_mod.registration(owner)
+        registration = owner_mod.registration(owner, self.identity)
         return self._store_pending(vault_id, share, members, owner=registration, policy=VaultPolicy(policy))
 
     def _carried_policy(self, vault_id: str, doc: Mapping[str, Any] | None) -> Policy:

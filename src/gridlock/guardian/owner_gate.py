@@ -29,7 +29,7 @@ class OwnerGate(NodeCore):
             scheme = self.keystore.vault(vault_id).scheme
             registered = True
         elif isinstance(op, ops.Reshare | ops.Repair):
-            state = owner_mod.registration(op.owner)
+            state = owner_mod.registration(op.owner, self.identity)
             scheme = op.scheme
             registered = False
         else:
@@ -63,7 +63,7 @@ class OwnerGate(NodeCore):
             raise ctl.RequestRefused(
                 ctl.Refusal.RATE_LIMITED, "too many wrong passwords for this vault; try again later"
             )
-        if not state.check_password(verifier):
+        if not state.check_password(verifier, self.identity):
             self._save(vault_id, password_failures=[*failures, now])
             raise ctl.RequestRefused(ctl.Refusal.WRONG_PASSWORD, "the password does not match")
 
