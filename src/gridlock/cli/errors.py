@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
 from gridlock.transport.errors import RouterUnavailable, TransportError, UnsafeSocket
+from gridlock.wire.audit import AuditTampered
 from gridlock.wire.control import RequestRefused
 
 OK = 0
@@ -120,6 +121,13 @@ def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: s
         if errors and all(isinstance(e, GuardianTimeout) for e in errors.values()):
             return CliError(prefix + text, exit_code=UNAVAILABLE, code="guardians-unreachable")
         return CliError(prefix + text, exit_code=FAILED, code="operation-failed")
+    if isinstance(exc, AuditTampered):
+        return CliError(
+            prefix + text,
+            hint="someone with that guardian's disk changed its log since you last read it; ask its operator",
+            exit_code=FAILED,
+            code="audit-tampered",
+        )
     if isinstance(exc, SignatureError):
         return CliError(prefix + text, exit_code=FAILED, code="bad-signature")
     if isinstance(exc, DecodeError | InvalidParameterError):

@@ -7,6 +7,7 @@
       keyring.json            the owner's keys, encrypted with the password (gridlock.cli.keyring)
       directory.json          public identities of guardians and the owner's client (gridlock.guardian.config)
       vaults.json             the vault book: what the client knows of each vault (gridlock.cli.state)
+      audit-heads.json        the last audit head verified per guardian and vault (gridlock.client.audit)
       devnet.log              the devnet host's log
       devnet.sock             the host's control socket (and the router bridge in embedded mode); when DIR
                               is too long for a socket address: RUNTIME/gridlock-UID-HASH/devnet.sock, in a
@@ -77,6 +78,10 @@ class Paths:
     @property
     def vaults(self) -> Path:
         return self.root / "vaults.json"
+
+    @property
+    def audit_heads(self) -> Path:
+        return self.root / "audit-heads.json"
 
     @property
     def log(self) -> Path:

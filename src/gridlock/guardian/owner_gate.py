@@ -3,16 +3,13 @@ recovery (a time-locked state machine), the owner's policy settings and the audi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from gridlock.crypto import transcript
 from gridlock.guardian import audit as audit_mod
 from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.core import INTRO, NodeCore
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
-from gridlock.wire.audit import HEAD_LABEL
 
 
 class OwnerGate(NodeCore):
@@ -133,12 +130,4 @@ class OwnerGate(NodeCore):
         return ops.RecoveryStateReply("finished")
 
     async def _op_audit(self, op: ops.Audit) -> ops.AuditReply:
-        vault_id, since = op.vault, op.since
-        if self.audit is None:
-            return ops.AuditReply([], [0, audit_mod.GENESIS], b"")
-        entries = self.audit.entries(vault_id, since)
-        seq, head = self.audit.head()
-        statement = transcript.encode(HEAD_LABEL, transcript.int_field(seq), bytes.fromhex(head))
-        return ops.AuditReply(
-            [json.dumps(e, sort_keys=True) for e in entries], [seq, head], self.identity.sign(HEAD_LABEL, statement)
-        )
+        return audit_mod.audit_reply(self.audit, self.identity, op.vault, op.since)

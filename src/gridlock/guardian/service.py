@@ -115,7 +115,7 @@ async def serve(
     directory = Directory.load(cfg.directory)
     transport = NatsTransport(cfg.router, identity.guardian_id)
     await transport.start()
-    audit = AuditLog(cfg.data_dir / "audit.db")
+    audit = AuditLog(cfg.data_dir / "audit.db", identity)
     node = build_node(
         identity,
         keystore,
