@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["AuditHeads", "fetch_audit"]
 
 FORMAT: Final = "gridlock-audit-heads/1"
+MAX_LOG: Final = 10_000_000  # entries of one vault's log the owner is willing to fetch
 
 
 class AuditHeads:
@@ -114,6 +115,8 @@ async def fetch_audit(client: Client, guardian: str, vault_id: str) -> list[dict
         except (ValueError, RecursionError):
             raise AuditError(f"guardian {guardian} sent audit entries that are not JSON") from None
         entries += page
+        if reply.head[0] > MAX_LOG:
+            raise AuditError(f"guardian {guardian} reports an audit log of {reply.head[0]} entries: too long to fetch")
         if not page or len(entries) >= reply.head[0]:
             break
     bodies, head = verify_log(
