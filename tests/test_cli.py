@@ -435,6 +435,8 @@ def test_owner_security_commands(ed_vault: dict[str, Any], home: Path) -> None:
     a = ok(gl(home, "audit", "sol", "-g", "device", "--json"))
     entries = a["guardians"]["device"]["entries"]
     assert a["guardians"]["device"]["ok"] and {"keygen", "policy-set"} <= {e["op"] for e in entries}
+    heads = json.loads((home / "audit-heads.json").read_text())["heads"]  # kept for the next `gridlock audit`
+    assert [h["n"] for per_vault in heads.values() for h in per_vault.values()] == [len(entries)]
     fails(gl(home, "policy", "set", "sol", "--limit", "moon:5"), 2, "unknown chain")
     fails(gl(home, "policy", "set", "sol", "--rate", "many"), 2, "not a whole number")
     fails(gl(home, "policy", "set", "sol"), 2, "nothing to change")  # used to clear every rule at once

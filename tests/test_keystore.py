@@ -14,7 +14,7 @@ import os
 import random
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from gridlock.guardian.store import (
 )
 from gridlock.guardian.store import schema as ksmod
 from gridlock.guardian.store.rows import Tables
+from gridlock.guardian.store.sealing import Sealer
 from gridlock.policy.ledger import Entry, EntryKind
 
 # --- fixtures and helpers -------------------------------------------------------------------------
@@ -150,8 +151,13 @@ def test_same_secret_gives_different_keys(tmp_path: Path, secret: bytes, ed_shar
         assert salt_a != salt_b
         blob_a = ca.execute("SELECT blob FROM shares").fetchone()[0]
         cb.execute("UPDATE shares SET blob = ?", (blob_a,))  # same vault, epoch, secret: other database
-    with Keystore.open(b, secret) as ks, pytest.raises(Corrupted):
-        ks.share("v", 0)
+    with pytest.raises(Corrupted):  # the row MAC (checked at open) covers the ciphertext
+        Keystore.open(b, secret)
+    # and below the row MAC, the encryption key itself differs: b's key does not open a's ciphertext
+    aad = Sealer(secret, salt_b).aad("shares", "v", 0)
+    with pytest.raises(Corrupted):
+        Sealer(secret, salt_b).open(blob_a, aad, "share")
+    assert Sealer(secret, salt_a).open(blob_a, Sealer(secret, salt_a).aad("shares", "v", 0), "share")
 
 
 def test_missing_file_without_create(tmp_path: Path, secret: bytes) -> None:
@@ -209,20 +215,124 @@ def test_take_erases_the_ciphertext(db: Path, secret: bytes, ed_shares: list[Key
         assert con.execute("SELECT used, blob FROM items WHERE item_id = x'70'").fetchone() == (1, None)
 
 
-def test_public_records_need_no_share_decryption(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
-    """Damaged share ciphertexts do not hide the vault list or the metadata (they are authenticated
-    separately, by the row MAC)."""
+def test_public_records_need_no_share_decryption(
+    db: Path, secret: bytes, ed_shares: list[KeyShare], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault list and the metadata are read without decrypting a share (the row MACs
+    authenticate them), and opening checks every share row without decrypting one either."""
     with Keystore.open(db, secret) as ks:
         ks.store_pending("a-vault", ed_shares[0], metadata={"label": "cold", "n": 5})
         ks.activate("a-vault", 0)
         ks.store_pending("b-vault", ed_shares[1])
-    with raw(db) as con:
-        con.execute("UPDATE shares SET blob = x'01' || randomblob(60)")
+        ks.put_identity(b"identity")
+
+    def no_decryption(self: Sealer, blob: object, aad: bytes, what: str) -> bytes:
+        assert what == "key check value", f"decrypted the {what}"
+        return real_open(self, blob, aad, what)
+
+    real_open = Sealer.open
+    monkeypatch.setattr(Sealer, "open", no_decryption)
     with Keystore.open(db, secret) as ks:
         assert [r.vault_id for r in ks.vaults()] == ["a-vault", "b-vault"]
         assert ks.metadata("a-vault") == {"label": "cold", "n": 5}
-        with pytest.raises(Corrupted):
+        with pytest.raises(AssertionError, match="decrypted the share"):
             ks.active_share("a-vault")
+
+
+# --- byte flips in share rows are found at open (issue 18, finding 7) ----------------------------------------
+
+
+SHARE_COLUMNS = ("vault_id", "epoch", "state", "idx", "threshold", "participants", "transcript_hash", "blob", "mac")
+
+
+def test_attack_any_flipped_byte_of_a_share_row_is_found_at_open(
+    tmp_path: Path, secret: bytes, ed_shares: list[KeyShare]
+) -> None:
+    """Every byte of the sealed share (and a change to any other column of the row) makes opening
+    fail with Corrupted — before the guardian serves anything, not when the share is next used."""
+    db = tmp_path / "g.db"
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0], metadata={"k": "v"})
+        ks.activate("v", 0)
+    gen = db.parent / (db.name + ".generation")
+    pristine, gen_bytes = db.read_bytes(), gen.read_bytes()
+    with raw(db) as con:
+        (size,) = con.execute("SELECT length(blob) FROM shares").fetchone()
+    assert size > 100
+    edits = [f"UPDATE shares SET blob = {_flip_at(i)}" for i in range(1, size + 1)]
+    edits += [
+        "UPDATE shares SET epoch = 1",
+        "UPDATE shares SET idx = idx + 1",
+        "UPDATE shares SET threshold = threshold - 1",
+        "UPDATE shares SET participants = '[1,2,3,4]'",
+        "UPDATE shares SET transcript_hash = " + _flip_at(5, "transcript_hash"),
+        "UPDATE shares SET mac = " + _flip_at(1, "mac"),
+        "UPDATE shares SET vault_id = 'w'",  # a share row of no vault
+    ]
+    for sql in edits:
+        db.write_bytes(pristine)
+        gen.write_bytes(gen_bytes)
+        with raw(db) as con:
+            con.execute("PRAGMA foreign_keys = OFF")
+            assert con.execute(sql).rowcount == 1, sql
+        with pytest.raises(Corrupted):
+            Keystore.open(db, secret).close()
+    db.write_bytes(pristine)
+    gen.write_bytes(gen_bytes)
+    with Keystore.open(db, secret) as ks:  # the pristine copy still opens and serves
+        assert ks.active_share("v").to_bytes() == ed_shares[0].to_bytes()
+
+
+def _flip_at(i: int, column: str = "blob") -> str:
+    """SQL: ``column`` with its ``i``-th byte (1-based) changed."""
+    return (
+        f"CAST(substr({column}, 1, {i - 1}) || CASE WHEN substr({column}, {i}, 1) = x'00' THEN x'01' ELSE x'00' END"
+        f" || substr({column}, {i + 1}) AS BLOB)"
+    )
+
+
+def test_version_3_share_rows_gain_the_whole_row_mac(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    """A database written before schema version 4 (share MACs over the public columns only) is
+    upgraded at open: each share is checked (its ciphertext decrypted once) and re-MACed."""
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0])
+        ks.activate("v", 0)
+        ks.store_pending("v", at(ed_shares[0], 1))
+        ks.activate("v", 1)  # epoch 0 is a retired tombstone (no ciphertext)
+        ks.store_pending("v", at(ed_shares[0], 2))
+    _as_version_3(db, secret)
+    with Keystore.open(db, secret) as ks:
+        assert ks.active_share("v").epoch == 1 and ks.share("v", 2).epoch == 2
+    with raw(db) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (4,)
+        con.execute("UPDATE shares SET blob = " + FLIP_BYTE_41 + " WHERE epoch = 2")
+    with pytest.raises(Corrupted):
+        Keystore.open(db, secret)
+
+
+def test_version_3_migration_refuses_a_damaged_share(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    """The upgrade never blesses a damaged ciphertext with a new MAC."""
+    with Keystore.open(db, secret) as ks:
+        ks.store_pending("v", ed_shares[0])
+    _as_version_3(db, secret)
+    with raw(db) as con:
+        con.execute("UPDATE shares SET blob = " + FLIP_BYTE_41)
+    with pytest.raises(Corrupted):
+        Keystore.open(db, secret)
+    with raw(db) as con:  # nothing was upgraded
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (3,)
+
+
+def _as_version_3(db: Path, secret: bytes) -> None:
+    """Rewrite a closed keystore as a version-3 guardian left it: share MACs without the ciphertext."""
+    with raw(db) as con:
+        salt = con.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0]
+        tables = Tables(Sealer(secret, salt))
+        for (vault_id,) in con.execute("SELECT vault_id FROM vaults").fetchall():
+            for r in tables.shares(con, vault_id):
+                mac = tables._share_mac(r, legacy=True)
+                con.execute("UPDATE shares SET mac = ? WHERE vault_id = ? AND epoch = ?", (mac, vault_id, r.epoch))
+        con.execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'")
 
 
 # --- nothing secret on disk (SECURITY #23) --------------------------------------------------------------------
@@ -306,12 +416,12 @@ def test_ciphertext_moved_to_another_row_fails(db: Path, secret: bytes, ed_share
         "UPDATE shares SET blob = (SELECT blob FROM identity) WHERE vault_id = 'b'",
         "UPDATE identity SET blob = (SELECT blob FROM items WHERE item_id = x'78' AND kind = 'nonce')",
     ]
-    checks = [
-        lambda ks: ks.active_share("b"),
-        lambda ks: ks.share("a", 1),
+    checks: list[Callable[[Keystore], object] | None] = [
+        None,
+        None,
         lambda ks: ks.take_presignature("a", 0, b"y"),
         lambda ks: ks.take_nonce("a", 0, b"x"),
-        lambda ks: ks.active_share("b"),
+        None,
         lambda ks: ks.get_identity(),
     ]
     pristine = db.read_bytes()
@@ -322,6 +432,10 @@ def test_ciphertext_moved_to_another_row_fails(db: Path, secret: bytes, ed_share
         gen.write_bytes(gen_bytes)
         with raw(db) as con:
             assert con.execute(sql).rowcount == 1
+        if check is None:  # a share row: its MAC covers the ciphertext, checked at open
+            with pytest.raises(Corrupted):
+                Keystore.open(db, secret)
+            continue
         with Keystore.open(db, secret) as ks:
             with pytest.raises(Corrupted):
                 check(ks)
@@ -349,17 +463,13 @@ def item_blob(i: int) -> bytes:
 @pytest.mark.parametrize(
     ("sql", "call", "error"),
     [
-        (
-            "UPDATE shares SET blob = " + FLIP_BYTE_41 + " WHERE epoch = 0",
-            "active",
-            Corrupted,
-        ),
-        ("UPDATE shares SET threshold = 2 WHERE epoch = 0", "vaults", Corrupted),
-        ("UPDATE shares SET participants = 'not json' WHERE epoch = 1", "vaults", Corrupted),
-        ("UPDATE shares SET idx = 'x' WHERE epoch = 1", "vaults", Corrupted),
-        ("UPDATE shares SET state = 'pending' WHERE epoch = 0", "vaults", Corrupted),
-        ("UPDATE vaults SET public_key = x'00'", "vaults", Corrupted),
-        ('UPDATE vaults SET metadata = \'{"k":"w"}\'', "metadata", Corrupted),
+        ("UPDATE shares SET blob = " + FLIP_BYTE_41 + " WHERE epoch = 0", "open", Corrupted),
+        ("UPDATE shares SET threshold = 2 WHERE epoch = 0", "open", Corrupted),
+        ("UPDATE shares SET participants = 'not json' WHERE epoch = 1", "open", Corrupted),
+        ("UPDATE shares SET idx = 'x' WHERE epoch = 1", "open", Corrupted),
+        ("UPDATE shares SET state = 'pending' WHERE epoch = 0", "open", Corrupted),
+        ("UPDATE vaults SET public_key = x'00'", "open", Corrupted),
+        ('UPDATE vaults SET metadata = \'{"k":"w"}\'', "open", Corrupted),
         ("UPDATE items SET blob = x'01' WHERE item_id = x'03'", "take", Corrupted),
         ("UPDATE items SET used = 0 WHERE item_id = x'05'", "take-used-open", Corrupted),
         ("UPDATE identity SET blob = 'text'", "identity", Corrupted),
@@ -647,12 +757,13 @@ def test_reprs_and_errors_hold_no_secrets(
     collect(lambda: Keystore.open(db, os.urandom(32)))
     collect(lambda: Keystore.open(db, secret[:8]))
     with raw(db) as con:
-        con.execute("UPDATE shares SET blob = " + FLIP_BYTE_41)
         con.execute("UPDATE identity SET blob = " + FLIP_BYTE_41)
     with Keystore.open(db, secret) as ks2:
-        collect(lambda: ks2.active_share("v"))
         collect(ks2.get_identity)
         texts.append(repr(ks2))
+    with raw(db) as con:
+        con.execute("UPDATE shares SET blob = " + FLIP_BYTE_41)
+    collect(lambda: Keystore.open(db, secret))
     db.write_bytes(db.read_bytes()[:3000])
     collect(lambda: Keystore.open(db, secret))
     assert len(texts) > 20

@@ -409,14 +409,15 @@ def test_audit_chain_detects_tampering(pc: ProcessCluster) -> None:
         try:
             vault = await c.create_vault("frost-ed25519", five(pc), 3, password=pc.password)
             await vault.sign(b"m" * 32, signers=vault.guardians[:3])
-            raw = await c.request(vault.guardians[0], "audit", {"vault": vault.vault_id})
+            g = vault.guardians[0]
+            raw = await c.request(g, "audit", {"vault": vault.vault_id})
             entries = [json.loads(e) for e in raw["entries"]]
-            verify_chain(entries)
+            verify_chain(entries, c.directory[g], guardian=g, vault=vault.vault_id)
             assert {e["body"]["op"] for e in entries} >= {"keygen", "commit", "sign"}
             assert all("share" not in json.dumps(e) for e in entries)
             entries[0]["body"]["decision"] = "refused"
             with pytest.raises(AuditError):
-                verify_chain(entries)
+                verify_chain(entries, c.directory[g], guardian=g, vault=vault.vault_id)
         finally:
             await _close(c)
 

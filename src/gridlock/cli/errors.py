@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
-from gridlock.transport.errors import RouterUnavailable, TransportError
+from gridlock.transport.errors import RouterUnavailable, TransportError, UnsafeSocket
+from gridlock.wire.audit import AuditTampered
 from gridlock.wire.control import RequestRefused
 
 OK = 0
@@ -93,6 +94,13 @@ def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: s
             exit_code=UNAVAILABLE,
             code="guardians-unreachable",
         )
+    if isinstance(exc, UnsafeSocket):
+        return CliError(
+            prefix + text,
+            hint="another user may have made it to intercept your requests: check who did, remove it, start again",
+            exit_code=FAILED,
+            code="unsafe-socket",
+        )
     if isinstance(exc, RouterUnavailable | TransportError):
         return CliError(
             prefix + text,
@@ -119,6 +127,13 @@ def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: s
             hint="derived addresses come from the vault book's chain code; the named guardian(s) report another",
             exit_code=FAILED,
             code="root-mismatch",
+        )
+    if isinstance(exc, AuditTampered):
+        return CliError(
+            prefix + text,
+            hint="someone with that guardian's disk changed its log since you last read it; ask its operator",
+            exit_code=FAILED,
+            code="audit-tampered",
         )
     if isinstance(exc, SignatureError):
         return CliError(prefix + text, exit_code=FAILED, code="bad-signature")

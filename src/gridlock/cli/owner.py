@@ -2,8 +2,9 @@
 
 The commands call the guardians' owner-security control operations (``gridlock.wire.control``)
 through the SDK: ``Vault.set_policy`` / ``Vault.policy`` (policy-set / policy-show), ``Vault.audit``
-(audit; the hash chain and the signed head are verified), and ``gridlock.client.client``'s
-``recovery_start`` / ``recovery_status`` / ``recovery_finish`` with ``Vault.recovery_cancel``.
+(audit; each entry's signature, the chain and the head kept from the last audit are verified), and
+``gridlock.client.client``'s ``recovery_start`` / ``recovery_status`` / ``recovery_finish`` with
+``Vault.recovery_cancel``.
 
 Policy documents are :mod:`gridlock.policy.rules`'s; the options that build them are in
 :mod:`gridlock.cli.policy_options`.

@@ -18,6 +18,7 @@ from gridlock.cli.errors import CliError, classify
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import Paths, guardian_names
 from gridlock.client import Client, OperationFailed, Vault
+from gridlock.client.audit import AuditHeads
 from gridlock.client.errors import RootMismatch
 from gridlock.client.hdroot import disagreeing
 from gridlock.client.owner import OwnerDevice
@@ -68,7 +69,14 @@ class OwnerSession:
             nkey = NkeySeed.load(key) if key.exists() else None
             transport = NatsTransport(self.running["router"], self.keyring.client_id, connect_timeout=5.0, nkey=nkey)
         await transport.start()
-        client = Client(self.keyring.identity, transport, self.directory.everyone, timeout=self.timeout, owner=device)
+        client = Client(
+            self.keyring.identity,
+            transport,
+            self.directory.everyone,
+            timeout=self.timeout,
+            owner=device,
+            audit_heads=AuditHeads(self.paths.audit_heads),
+        )
         await client.start()
         return client
 

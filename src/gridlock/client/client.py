@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gridlock.client.audit import AuditHeads
 from gridlock.client.errors import GuardianTimeout, OperationFailed
 from gridlock.client.hdroot import agreed_root
 from gridlock.client.owner import OwnerDevice, password_verifier
@@ -58,9 +59,12 @@ class Client:
         timeout: float = 60.0,
         clock: Callable[[], float] = time.time,
         owner: OwnerDevice | None = None,
+        audit_heads: AuditHeads | None = None,
     ) -> None:
         self.identity = identity
         self.owner = owner
+        self.audit_heads = audit_heads if audit_heads is not None else AuditHeads()
+        """The last audit head verified per guardian and vault (:meth:`Vault.audit`); in memory unless given a file."""
         self.notifications: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
         self.transport = transport
         self.directory = dict(directory)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridlock import chains
 from gridlock.chains import EthereumMessage, EthereumTypedData, SignedTx, TxContext
+from gridlock.client.audit import fetch_audit
 from gridlock.client.errors import GuardianTimeout, OperationFailed, RootMismatch, SpendHeld
 from gridlock.client.hdroot import HdKeys, agreed_root, disagreeing, root_or_none
 from gridlock.client.owner import OwnerDevice
-from gridlock.crypto import hd, transcript
+from gridlock.crypto import hd
 from gridlock.crypto.polynomial import interpolate
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import GridlockError, InvalidParameterError, SignatureError
@@ -25,7 +25,6 @@ from gridlock.local import verify as verify_signature
 from gridlock.policy import Policy
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
-from gridlock.wire.audit import HEAD_LABEL, verify_chain
 
 if TYPE_CHECKING:
     from gridlock.client.client import Client
@@ -499,15 +498,10 @@ class Vault(HdKeys):
         return ops.expect(await self.client.call(guardian, ops.PolicyShow(self.vault_id)), ops.PolicyReply)
 
     async def audit(self, guardian: str) -> list[dict[str, Any]]:
-        """A guardian's log of this vault, with the hash chain and the signed head verified."""
-        r = ops.expect(await self.client.call(guardian, ops.Audit(self.vault_id)), ops.AuditReply)
-        entries = [json.loads(e) for e in r.entries]
-        verify_chain(entries)
-        seq, head = r.head
-        statement = transcript.encode(HEAD_LABEL, transcript.int_field(seq), bytes.fromhex(head))
-        if not self.client.directory[guardian].verify(HEAD_LABEL, statement, r.signature):
-            raise SignatureError(f"guardian {guardian} did not sign the audit head it reported")
-        return [e["body"] for e in entries]
+        """A guardian's log of this vault: every entry signed by the guardian and chained, and still
+        holding the head seen last time (:class:`~gridlock.wire.audit.AuditTampered` names the guardian
+        whose log was cut short, rewritten or reset); the new head is kept (``client.audit_heads``)."""
+        return await fetch_audit(self.client, guardian, self.vault_id)
 
     async def recovery_cancel(self) -> None:
         """From a registered device: stop a device recovery during its time lock."""

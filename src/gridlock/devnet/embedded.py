@@ -51,7 +51,7 @@ class EmbeddedGuardian:
         store = open_store(spec.name, spec.role, data_dir, secret)
         try:
             identity = load_or_create_identity(store, spec.name)
-            audit = AuditLog(data_dir / "audit.db")
+            audit = AuditLog(data_dir / "audit.db", identity)
         except BaseException:
             store.close()
             raise

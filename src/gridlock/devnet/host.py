@@ -110,7 +110,7 @@ class DevnetHost:
                     await self._start_embedded(spec.name, directory)
             else:
                 await self._start_nats()
-            self.server = BridgeServer(socket_path, self.router, self.control)
+            self.server = BridgeServer(socket_path, self.router, self.control, private_dir=self.paths.socket_private)
             await self.server.start()
         except BaseException:
             await self.stop()

@@ -7,8 +7,11 @@
       keyring.json            the owner's keys, encrypted with the password (gridlock.cli.keyring)
       directory.json          public identities of guardians and the owner's client (gridlock.guardian.config)
       vaults.json             the vault book: what the client knows of each vault (gridlock.cli.state)
+      audit-heads.json        the last audit head verified per guardian and vault (gridlock.client.audit)
       devnet.log              the devnet host's log
-      devnet.sock             the host's control socket (and the router bridge in embedded mode)
+      devnet.sock             the host's control socket (and the router bridge in embedded mode); when DIR
+                              is too long for a socket address: RUNTIME/gridlock-UID-HASH/devnet.sock, in a
+                              directory of mode 0700 (RUNTIME: $XDG_RUNTIME_DIR, else the temporary directory)
       guardians/NAME/         keystore.db (or secret-network/), guardian.toml, guardian.log (NATS mode), audit.db,
                               nats.nkey (NATS mode: the guardian's NATS user key)
       nats/                   the nats-server the devnet started (config, log), if any;
@@ -40,6 +43,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,6 +83,10 @@ class Paths:
         return self.root / "vaults.json"
 
     @property
+    def audit_heads(self) -> Path:
+        return self.root / "audit-heads.json"
+
+    @property
     def log(self) -> Path:
         return self.root / "devnet.log"
 
@@ -103,12 +111,33 @@ class Paths:
 
     @property
     def socket(self) -> Path:
-        """The control socket; in a short temporary directory when the devnet path is too long."""
+        """The control socket; when the devnet path is too long for a socket address, in a short
+        directory of its own under :func:`runtime_dir` (see :attr:`socket_private`)."""
         p = self.root / "devnet.sock"
-        if len(os.fsencode(p)) <= SOCKET_MAX:
+        if not self.socket_private:
             return p
         tag = hashlib.sha256(os.fsencode(self.root.resolve())).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"gridlock-{os.getuid()}-{tag}" / "devnet.sock"
+        return runtime_dir() / f"gridlock-{os.getuid()}-{tag}" / "devnet.sock"
+
+    @property
+    def socket_private(self) -> bool:
+        """True when the socket is outside the devnet directory, in a directory whose name another
+        user can guess (and so could make first): the host then accepts only a directory of its
+        user's with mode 0700 (:func:`gridlock.transport.bridge.secure_socket_dir`)."""
+        return len(os.fsencode(self.root / "devnet.sock")) > SOCKET_MAX
+
+
+def runtime_dir() -> Path:
+    """Where a socket outside the devnet directory goes: ``$XDG_RUNTIME_DIR`` when it is what the XDG
+    Base Directory specification promises (an absolute path to a directory of this user's, mode 0700),
+    else the system temporary directory."""
+    env = os.environ.get("XDG_RUNTIME_DIR")
+    if env and os.path.isabs(env):
+        with contextlib.suppress(OSError):
+            st = os.lstat(env)
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not stat.S_IMODE(st.st_mode) & 0o077:
+                return Path(env)
+    return Path(tempfile.gettempdir())
 
 
 @contextlib.contextmanager

@@ -81,7 +81,7 @@ class KeyOperations(PolicyGate, NodeCore):
             party = EcdsaKeygenParty(sid, me, ids, threshold)
         else:
             party = DkgParty(scheme, sid, me, ids, threshold)
-        owner = owner_mod.registration(op.owner)
+        owner = owner_mod.registration(op.owner, self.identity)
         share = await self._run(sid, "keygen", members, party)
         return self._store_pending(vault_id, share, members, owner=owner)
 
@@ -238,7 +238,7 @@ class KeyOperations(PolicyGate, NodeCore):
         registration and the vault's policy that came with the request."""
         if self._knows(vault_id):
             return self._store_pending(vault_id, share, members)
-        registration = owner_mod.registration(owner)
+        registration = owner_mod.registration(owner, self.identity)
         return self._store_pending(vault_id, share, members, owner=registration, policy=VaultPolicy(policy))
 
     def _key_change_context(self, vault_id: str, owner: Any, policy: Policy) -> bytes:
@@ -247,7 +247,11 @@ class KeyOperations(PolicyGate, NodeCore):
         thief approving a replacement cannot register their own device, or another policy, with the
         new guardian: its round-1 digest differs from the dealers' and the run aborts."""
         vault = self._vault(vault_id) if self._knows(vault_id) else None
-        state = vault.owner if vault is not None and vault.owner is not None else owner_mod.registration(owner)
+        state = (
+            vault.owner
+            if vault is not None and vault.owner is not None
+            else owner_mod.registration(owner, self.identity)
+        )
         return state.set_digest() + bytes.fromhex(policy.fingerprint())
 
     def _carried_policy(self, vault_id: str, doc: Mapping[str, Any] | None) -> Policy:

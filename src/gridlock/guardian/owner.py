@@ -5,9 +5,14 @@ At vault creation the owner registers, with every guardian:
 * one or more **device keys** (Ed25519) and how many must approve (``k`` of ``m``, the whitepaper's
   multi-signature accounts);
 * per guardian, a **password verifier**: ``Argon2id(password, salt_g)`` computed on the owner's
-  device with that guardian's own salt ``salt_g = H(label, guardian id, vault id)``; the guardian
-  keeps only ``SHA-256`` of it, so one guardian's database can neither be replayed at another nor
-  used to log in at the same one.
+  device with that guardian's own salt ``salt_g = H(label, guardian id, vault id)``.  The guardian
+  keeps it *sealed*: ``HMAC-SHA256(k, SHA-256(verifier))`` with ``k`` derived from its identity's
+  secret key (:func:`seal_verifier`), which is itself kept encrypted under the guardian's secret.
+  So one guardian's database can neither be replayed at another nor used to log in at the same
+  one, and a copy of it without the guardian's secret holds nothing to test a password guess
+  against offline (issue 18): each guess needs an answer from the guardian, which counts them.
+  Verifiers stored bare (``SHA-256`` only, before sealing) are sealed when the guardian starts
+  (:func:`seal_stored_verifiers`).
 
 Every later request that uses the key (sign, presign, refresh, reshare, repair, export, policy)
 carries approvals: device signatures over the injective encoding of (vault, scheme, operation,
@@ -21,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -31,9 +37,39 @@ from nacl.signing import VerifyKey
 from gridlock.errors import DecodeError
 from gridlock.wire.approval import Approval, approval_statement, subject_bytes, verifier_digest
 from gridlock.wire.control import Refusal, RequestRefused
+from gridlock.wire.identity import Identity
 
-__all__ = ["Approval", "OwnerState", "registration", "subject_bytes"]
+if TYPE_CHECKING:
+    from gridlock.guardian.store import ShareStore
+
+__all__ = ["Approval", "OwnerState", "registration", "seal_stored_verifiers", "seal_verifier", "subject_bytes"]
 MAX_APPROVAL_TTL = 3600  # an approval valid for longer than an hour is refused as implausible
+VERIFIER_KEY_LABEL: Final = b"gridlock/password-verifier-key/v1"
+SEALED: Final = "hmac-sha256:"  # the prefix of a sealed verifier; a bare one is 64 hex digits
+_BARE = re.compile(r"[0-9a-f]{64}")
+
+
+def seal_verifier(identity: Identity, digest: str) -> str:
+    """What a guardian stores of a password verifier whose SHA-256 is ``digest`` (hex): its HMAC
+    under a key only this guardian can derive (:meth:`Identity.derive_key`)."""
+    key = identity.derive_key(VERIFIER_KEY_LABEL)
+    return SEALED + hmac.new(key, bytes.fromhex(digest), hashlib.sha256).hexdigest()
+
+
+def seal_stored_verifiers(store: ShareStore, identity: Identity) -> int:
+    """Seal every verifier ``store`` still keeps bare (written before verifiers were sealed);
+    returns how many.  Then the store is checkpointed, so no page of its journal keeps a bare one."""
+    sealed = 0
+    for record in store.vaults():
+        meta = store.metadata(record.vault_id)
+        owner = meta.get("owner")
+        bare = owner.get("verifier") if isinstance(owner, dict) else None
+        if isinstance(owner, dict) and isinstance(bare, str) and _BARE.fullmatch(bare):
+            store.set_metadata(record.vault_id, {**meta, "owner": {**owner, "verifier": seal_verifier(identity, bare)}})
+            sealed += 1
+    if sealed:
+        store.checkpoint()
+    return sealed
 
 
 @dataclass
@@ -42,7 +78,7 @@ class OwnerState:
 
     devices: list[bytes]
     required: int
-    verifier: str  # SHA-256 of this guardian's Argon2id verifier (hex)
+    verifier: str  # this guardian's Argon2id verifier, sealed (seal_verifier)
     counters: dict[str, int]
     notify: list[str]  # client ids of the owner's devices, for recovery notices
 
@@ -74,8 +110,9 @@ class OwnerState:
             b"gridlock/owner-set/v1" + bytes([self.required]) + b"".join(sorted(self.devices))
         ).digest()
 
-    def check_password(self, verifier: bytes) -> bool:
-        return hmac.compare_digest(verifier_digest(verifier), self.verifier)
+    def check_password(self, verifier: bytes, identity: Identity) -> bool:
+        """Whether ``verifier`` is the registered one (``identity``: this guardian's, whose key sealed it)."""
+        return hmac.compare_digest(seal_verifier(identity, verifier_digest(verifier)), self.verifier)
 
     def authorize(
         self,
@@ -124,8 +161,9 @@ class OwnerState:
             self.counters[a.device.hex()] = a.counter
 
 
-def registration(raw: Any) -> OwnerState:
-    """The owner registration a client sends a guardian (at vault creation, or to a new holder)."""
+def registration(raw: Any, identity: Identity) -> OwnerState:
+    """The owner registration a client sends a guardian (at vault creation, or to a new holder);
+    ``identity`` is the guardian's, which seals the password verifier."""
     if not isinstance(raw, dict):
         raise RequestRefused(Refusal.NO_OWNER, "the request registers no owner for the vault")
     devices, required, verifier, notify = (
@@ -151,4 +189,4 @@ def registration(raw: Any) -> OwnerState:
             VerifyKey(d)
         except (ValueError, TypeError):
             raise DecodeError("owner device key is not an Ed25519 public key") from None
-    return OwnerState(list(devices), required, verifier_digest(verifier), {}, list(notify)[:8])
+    return OwnerState(list(devices), required, seal_verifier(identity, verifier_digest(verifier)), {}, list(notify)[:8])

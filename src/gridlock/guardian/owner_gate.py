@@ -3,17 +3,14 @@ recovery (a time-locked state machine), the owner's policy settings and the audi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from gridlock.crypto import transcript
 from gridlock.guardian import audit as audit_mod
 from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.core import INTRO, REQUESTER, NodeCore
 from gridlock.guardian.vault_state import OWNER, STRANGERS, Recovery
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
-from gridlock.wire.audit import HEAD_LABEL
 
 PASSWORD_WINDOW = 3600  # wrong passwords are counted over the last hour
 STRANGER_FAILURES = 50  # wrong passwords an hour from all requesters that are not the owner's devices
@@ -33,7 +30,7 @@ class OwnerGate(NodeCore):
             state = vault.owner
             scheme = self.keystore.vault(vault_id).scheme
         elif isinstance(op, ops.Reshare | ops.Repair):
-            state = owner_mod.registration(op.owner)
+            state = owner_mod.registration(op.owner, self.identity)
             scheme = op.scheme
         else:
             raise ctl.RequestRefused(ctl.Refusal.NO_OWNER, "this vault has no registered owner")
@@ -74,12 +71,8 @@ class OwnerGate(NodeCore):
             raise ctl.RequestRefused(
                 ctl.Refusal.RATE_LIMITED, "too many wrong passwords for this vault; try again later"
             )
-        if not state.check_password(verifier):
-            vault.password_failures = {  # only the window's failures are kept: bounded by the budgets
-                who: recent
-                for who in vault.password_failures
-                if (recent := vault.recent_failures(who, now, PASSWORD_WINDOW))
-            }
+        if not state.check_password(verifier, self.identity):
+            vault.forget_failures_before(now - PASSWORD_WINDOW)  # what is kept is bounded by the budgets
             for who in budgets:
                 vault.password_failures.setdefault(who, []).append(now)
             self._save(vault_id)
@@ -139,12 +132,4 @@ class OwnerGate(NodeCore):
         return ops.RecoveryStateReply("finished")
 
     async def _op_audit(self, op: ops.Audit) -> ops.AuditReply:
-        vault_id, since = op.vault, op.since
-        if self.audit is None:
-            return ops.AuditReply([], [0, audit_mod.GENESIS], b"")
-        entries = self.audit.entries(vault_id, since)
-        seq, head = self.audit.head()
-        statement = transcript.encode(HEAD_LABEL, transcript.int_field(seq), bytes.fromhex(head))
-        return ops.AuditReply(
-            [json.dumps(e, sort_keys=True) for e in entries], [seq, head], self.identity.sign(HEAD_LABEL, statement)
-        )
+        return audit_mod.audit_reply(self.audit, self.identity, op.vault, op.since)

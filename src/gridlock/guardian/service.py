@@ -18,6 +18,7 @@ import signal
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from gridlock.guardian import owner
 from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.config import (
     DEFAULT_RECOVERY_DELAY,
@@ -55,6 +56,7 @@ def build_node(
     registered ``clients``."""
     if role not in ROLES:
         raise ValueError(f"unknown guardian role {role!r}; known: {', '.join(ROLES)}")
+    owner.seal_stored_verifiers(store, identity)  # a store written before verifiers were sealed
     return GuardianNode(
         identity,
         store,
@@ -113,7 +115,7 @@ async def serve(
     directory = Directory.load(cfg.directory)
     transport = NatsTransport(cfg.router, identity.guardian_id, nkey=cfg.nats_seed())
     await transport.start()
-    audit = AuditLog(cfg.data_dir / "audit.db")
+    audit = AuditLog(cfg.data_dir / "audit.db", identity)
     node = build_node(
         identity,
         keystore,

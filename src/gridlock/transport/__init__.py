@@ -35,6 +35,7 @@ from gridlock.transport.errors import (
     RouterUnavailable,
     TransportClosed,
     TransportError,
+    UnsafeSocket,
 )
 from gridlock.transport.local import Interceptor, LocalRouter, LocalTransport, RouterStats
 from gridlock.transport.nats import NatsTransport
@@ -66,6 +67,7 @@ __all__ = [
     "TransportClosed",
     "TransportError",
     "TransportStats",
+    "UnsafeSocket",
     "check_address",
     "connect",
     "find_nats_server",

@@ -17,7 +17,16 @@ frames from the process are ``len(to) ‖ to ‖ data`` and frames to it are ``d
 Several connections may attach the same name (two commands of one owner at once): the host keeps
 one router endpoint per name and gives every message to each of them; the envelope layer (request
 ids, replay guard) sorts out which is whose.  Like every router, the bridge sees only sealed
-envelopes; the socket lives in the owner's devnet directory (mode 0700).
+envelopes.
+
+Who may reach the socket: it is made mode 0600 in a directory that must be this user's.  The host
+(:meth:`BridgeServer.start`) creates the directory, or accepts an existing one only when it is a real
+directory (not a symbolic link) owned by this user and not writable by others — and, for a
+``private`` directory (one in a shared place such as the system temporary directory, whose name
+another user can guess and create first), not open to anyone else at all (mode 0700).  A client
+(:class:`BridgeTransport`, :func:`request`) connects only to a socket owned by this user in a
+directory owned by this user that others cannot write to (:func:`check_socket`); anything else is
+:class:`~gridlock.transport.errors.UnsafeSocket`.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import stat
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,7 +50,7 @@ from gridlock.transport.base import (
     as_payload,
     check_address,
 )
-from gridlock.transport.errors import AddressInUse, PayloadTooLarge, RouterUnavailable, TransportError
+from gridlock.transport.errors import AddressInUse, PayloadTooLarge, RouterUnavailable, TransportError, UnsafeSocket
 from gridlock.transport.local import LocalRouter, LocalTransport
 
 log = logging.getLogger("gridlock.transport.bridge")
@@ -63,8 +74,62 @@ def frame(body: bytes) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
+# --- whose socket is it --------------------------------------------------------------------------
+def _check_directory(directory: Path, *, private: bool) -> None:
+    """``directory`` is a real directory of this user that no other user may write to (``private``:
+    nor read or enter)."""
+    try:
+        st = os.lstat(directory)
+    except OSError as exc:
+        raise UnsafeSocket(f"cannot inspect the socket directory {directory} ({type(exc).__name__})") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeSocket(f"the socket directory {directory} is not a directory (a symbolic link?)")
+    if st.st_uid != os.getuid():
+        raise UnsafeSocket(f"the socket directory {directory} belongs to another user (uid {st.st_uid})")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & (0o077 if private else 0o002):
+        want = "0700" if private else "not writable by others"
+        raise UnsafeSocket(f"the socket directory {directory} has mode {mode:04o} (must be {want})")
+
+
+def secure_socket_dir(directory: str | Path, *, private: bool = False) -> None:
+    """Create the socket's ``directory`` (mode 0700; its parents as usual), or accept an existing
+    one only as :func:`_check_directory` does.  ``private``: the directory sits in a shared place
+    (the system temporary directory), where another user can guess its name and make it first."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UnsafeSocket(f"cannot create the socket directory {directory} ({type(exc).__name__})") from None
+    else:
+        os.chmod(directory, 0o700)  # whatever the umask did
+    _check_directory(directory, private=private)
+
+
+def check_socket(socket_path: str | Path) -> None:
+    """Before connecting: a socket that exists must be this user's, in a directory of this user's
+    that others cannot write to (so nobody else can have put it there or swap it).  A socket that
+    does not exist is left to the connection to report."""
+    path = Path(socket_path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UnsafeSocket(f"cannot inspect the socket {path} ({type(exc).__name__})") from None
+    _check_directory(path.parent, private=False)
+    if not stat.S_ISSOCK(st.st_mode):
+        raise UnsafeSocket(f"{path} is not a socket")
+    if st.st_uid != os.getuid():
+        raise UnsafeSocket(f"the socket {path} belongs to another user (uid {st.st_uid})")
+
+
 async def request(socket_path: str | Path, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
     """One control request to the devnet host; its JSON answer."""
+    check_socket(socket_path)
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_unix_connection(str(socket_path))
@@ -117,6 +182,7 @@ class BridgeTransport(Endpoint):
     async def start(self) -> None:
         if not self._check_startable():
             return
+        check_socket(self.socket_path)
         self._open()
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -184,10 +250,19 @@ class _Tap:
 
 
 class BridgeServer:
-    """The host side: a Unix socket server in front of a :class:`LocalRouter` (or control only)."""
+    """The host side: a Unix socket server in front of a :class:`LocalRouter` (or control only).
+    ``private_dir``: the socket's directory is in a shared place (see :func:`secure_socket_dir`)."""
 
-    def __init__(self, socket_path: str | Path, router: LocalRouter | None, control: ControlHandler) -> None:
+    def __init__(
+        self,
+        socket_path: str | Path,
+        router: LocalRouter | None,
+        control: ControlHandler,
+        *,
+        private_dir: bool = False,
+    ) -> None:
         self.socket_path = Path(socket_path)
+        self.private_dir = private_dir
         self.router = router
         self.control = control
         self._server: asyncio.Server | None = None
@@ -195,7 +270,7 @@ class BridgeServer:
         self._conns: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secure_socket_dir(self.socket_path.parent, private=self.private_dir)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path))

@@ -42,6 +42,11 @@ class InvalidAddress(TransportError):
     """An endpoint name (or a subject prefix) that is not allowed."""
 
 
+class UnsafeSocket(TransportError):
+    """A Unix socket, or its directory, that another user could have made or could replace:
+    refused rather than used (it could intercept the owner's requests)."""
+
+
 class AddressInUse(TransportError):
     """Another open endpoint of the same in-process router already has this name."""
 

@@ -33,8 +33,9 @@ from typing import Any, Final
 import nacl.bindings
 import nacl.exceptions
 import nacl.signing
-from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gridlock.crypto import codec, transcript
 from gridlock.errors import DecodeError, InvalidParameterError
@@ -361,6 +362,14 @@ class Identity:
     def _sign_raw(self, message: bytes) -> bytes:
         sig: bytes = self._signing.sign(message).signature
         return sig
+
+    def derive_key(self, label: bytes) -> bytes:
+        """A 32-byte key for one local use of the holder, named by ``label`` (``gridlock/…``):
+        HKDF-SHA256 (RFC 5869) over the Ed25519 seed, ``info`` = label.  As secret as the identity and
+        stable while it lasts (renaming does not change it); another label gives an independent key."""
+        if not isinstance(label, bytes) or not label.startswith(b"gridlock/"):
+            raise InvalidParameterError("a derived key's label is bytes starting with gridlock/")
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(self._signing.encode())
 
     def decrypt(self, ciphertext: bytes, *, info: bytes) -> bytes:
         """Open an HPKE ciphertext made by :meth:`PublicIdentity.encrypt` with the same ``info``.

@@ -1,4 +1,5 @@
-"""``gridlock audit``: fetch and verify each guardian's hash-chained audit log of a vault."""
+"""``gridlock audit``: fetch and verify each guardian's signed audit log of a vault (exit 1 when one was
+changed since it was last read: the heads seen are kept in ``DIR/audit-heads.json``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typer
 from rich.console import Console
 
 from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, PwOpt, VaultArg, command, owner_ops, split_list
+from gridlock.cli.errors import CliError
 from gridlock.cli.state import require_state, resolve_guardian, resolve_vault
 
 app = typer.Typer()  # merged into the root command (no group name)
@@ -21,7 +23,7 @@ def audit_cmd(
     password_file: PwOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Fetch and verify each guardian's hash-chained audit log of a vault."""
+    """Fetch and verify each guardian's signed audit log of a vault."""
 
     def body(c: Cmd) -> None:
         state = require_state(c.paths)
@@ -40,8 +42,15 @@ def audit_cmd(
                 mark = "[green]chain verified[/]" if r.get("verified") else "[yellow]not verified[/]"
                 con.print(f"[bold]{g}[/] ({len(r['entries'])} entries, {mark})")
                 for e in r["entries"][-20:]:
-                    con.print(f"  #{e.get('seq')} {e.get('op')} → {e.get('decision')} {e.get('reason') or ''}")
+                    con.print(f"  #{e.get('n')} {e.get('op')} → {e.get('decision')} {e.get('reason') or ''}")
 
         c.out.emit(doc, render)
+        tampered = [g for g, r in results.items() if r.get("code") == "audit-tampered"]
+        if tampered:
+            raise CliError(
+                f"the audit log of {', '.join(tampered)} was changed since it was last read",
+                hint="someone with that guardian's disk edited, cut short or replaced its log; ask its operator",
+                code="audit-tampered",
+            )
 
     command(json, dir_, password_file, body)

@@ -1,9 +1,11 @@
 """The SQLite keystore's rows: typed, integrity-checked reads and writes of its tables.
 
-Every read checks a row's MAC (public columns) before anything is trusted, and every secret
-column is sealed to its row (:mod:`gridlock.guardian.store.sealing`), so damaged or moved data is a
-:class:`Corrupted` error, never garbage.  These helpers run inside the keystore's transactions;
-the decisions about what to write are :mod:`gridlock.guardian.store.rules`'.
+Every read checks a row's MAC before anything is trusted, and every secret column is sealed to its
+row (:mod:`gridlock.guardian.store.sealing`), so damaged or moved data is a :class:`Corrupted`
+error, never garbage.  A share row's MAC covers its sealed share too (schema version 4 on), so
+:meth:`Tables.check_all` — run when the keystore opens — finds a flipped byte anywhere in a share
+row without decrypting a share.  These helpers run inside the keystore's transactions; the
+decisions about what to write are :mod:`gridlock.guardian.store.rules`'.
 """
 
 from __future__ import annotations
@@ -118,17 +120,37 @@ class Tables:
         db.execute("DELETE FROM vaults WHERE vault_id = ?", (vault_id,))
 
     # -- shares -------------------------------------------------------------------------------------
-    def _share_mac(self, r: ShareRow) -> bytes:
-        return self.sealer.mac(
-            "shares",
-            r.vault_id,
-            r.epoch,
-            r.state,
-            r.index,
-            r.threshold,
-            _participants_text(r.participants),
-            r.transcript_hash,
-        )
+    def _share_mac(self, r: ShareRow, *, legacy: bool = False) -> bytes:
+        """The row's MAC: every column, the sealed share included (``legacy``: the public columns
+        only, as schema versions before 4 wrote it)."""
+        public = (r.vault_id, r.epoch, r.state, r.index, r.threshold, _participants_text(r.participants))
+        if legacy:
+            return self.sealer.mac("shares", *public, r.transcript_hash)
+        return self.sealer.mac("shares/v2", *public, r.transcript_hash, r.blob)
+
+    def check_all(self, db: sqlite3.Connection) -> None:
+        """Check every vault row and every share row (:class:`Corrupted` at the first bad one)."""
+        for v in self.all_vaults(db):
+            self.shares(db, v.vault_id)
+        orphans = db.execute("SELECT count(*) FROM shares WHERE vault_id NOT IN (SELECT vault_id FROM vaults)")
+        if orphans.fetchone() != (0,):
+            raise Corrupted("the keystore holds share records of no vault")
+
+    def mac_whole_share_rows(self, db: sqlite3.Connection) -> None:
+        """Migration to schema version 4: each share row checked as before (its public columns' MAC,
+        and its sealed share by decrypting it), then given the MAC that covers the sealed share.
+        A row that already has it is left as it is (checked all the same)."""
+        for (vault_id,) in db.execute("SELECT vault_id FROM vaults").fetchall():
+            rows = db.execute(_SELECT_SHARE + " ORDER BY epoch", (vault_id,)).fetchall()
+            for row in rows:
+                try:
+                    r = self._parse_share(row, legacy=True)
+                except Corrupted:
+                    self._parse_share(row)
+                    continue
+                if r.blob is not None:
+                    self.sealer.open(r.blob, self.sealer.aad("shares", r.vault_id, r.epoch), "share")
+                self.put_share(db, r, insert=False)
 
     def shares(
         self, db: sqlite3.Connection, vault_id: str, *, live_only: bool = False, epoch: int | None = None
@@ -144,7 +166,7 @@ class Tables:
             params.append(epoch)
         return [self._parse_share(r) for r in db.execute(sql + " ORDER BY epoch", params).fetchall()]
 
-    def _parse_share(self, row: Sequence[Any]) -> ShareRow:
+    def _parse_share(self, row: Sequence[Any], *, legacy: bool = False) -> ShareRow:
         vault_id, epoch, state, index, threshold, participants, th, blob, mac = row
         bad = Corrupted(f"the stored share record of vault {str(vault_id)[: rules.MAX_VAULT_ID_CHARS]!r} is damaged")
         if not (
@@ -166,7 +188,9 @@ class Tables:
         if not isinstance(parts, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
             raise bad
         r = ShareRow(vault_id, epoch, state, index, threshold, tuple(parts), th, blob)
-        if _participants_text(r.participants) != participants or not hmac.compare_digest(mac, self._share_mac(r)):
+        if _participants_text(r.participants) != participants or not hmac.compare_digest(
+            mac, self._share_mac(r, legacy=legacy)
+        ):
             raise bad
         if (state == "retired") != (blob is None):
             raise bad

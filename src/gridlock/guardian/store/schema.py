@@ -94,7 +94,7 @@ CREATE TABLE sessions (
     + LEDGER_SCHEMA
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Current schema version; a database with an older one is upgraded through :data:`MIGRATIONS`."""
 
 Migration = Callable[[Tables, sqlite3.Connection], None]
@@ -110,7 +110,11 @@ def _add_ledger_table(_: Tables, db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: dict[int, Migration] = {1: _add_sessions_table, 2: _add_ledger_table}
+def _mac_whole_share_rows(tables: Tables, db: sqlite3.Connection) -> None:
+    tables.mac_whole_share_rows(db)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_sessions_table, 2: _add_ledger_table, 3: _mac_whole_share_rows}
 """Migration hook: ``MIGRATIONS[v](tables, db)`` upgrades a version-``v`` database to ``v + 1``.  It
 runs inside a write transaction after the secret was checked, so it may re-encrypt rows with the
 keystore's row codec ``tables`` (its sealer is ``tables.sealer``)."""

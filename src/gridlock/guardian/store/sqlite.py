@@ -5,8 +5,10 @@ SQLite transaction that is durable before the call returns — "kill -9 at any p
 that was acknowledged".  What it may write is decided by the shared rules
 (:mod:`~gridlock.guardian.store.rules`: epochs, single-use items), the same ones the enclave's
 custody contract applies.  The file is :mod:`~gridlock.guardian.store.schema`'s, its rows are
-:mod:`~gridlock.guardian.store.rows`', encryption at rest is :mod:`~gridlock.guardian.store.sealing`'s
-and rollback detection :mod:`~gridlock.guardian.store.generation`'s.
+:mod:`~gridlock.guardian.store.rows`', encryption at rest is :mod:`~gridlock.guardian.store.sealing`'s,
+rollback detection :mod:`~gridlock.guardian.store.generation`'s and the single-use items
+:mod:`~gridlock.guardian.store.items`'.  Opening checks the MAC of every vault and share row, so a
+damaged share is found at start-up, not when it is next used.
 
 A retired share is erased at once: its ciphertext is overwritten (``secure_delete``), its unused
 single-use items are deleted, and the WAL is checkpointed and truncated so no copy survives in the
@@ -43,6 +45,7 @@ from gridlock.guardian.store.errors import (
     UnsupportedVersion,
 )
 from gridlock.guardian.store.generation import GenerationFile
+from gridlock.guardian.store.items import SingleUseItems
 from gridlock.guardian.store.ledger_rows import LedgerRows
 from gridlock.guardian.store.protocol import VaultRecord
 from gridlock.guardian.store.rows import ShareRow, Tables, VaultRow, epochs
@@ -52,7 +55,7 @@ from gridlock.policy.ledger import Entry
 __all__ = ["Keystore"]
 
 
-class Keystore:
+class Keystore(SingleUseItems):
     """A guardian's durable store.  Open it with :meth:`Keystore.open`; use it as a context manager.
 
     Thread-safe (one lock serialises the calls).  Every method raises only :class:`KeystoreError`
@@ -136,6 +139,8 @@ class Keystore:
                 raise RollbackDetected(problem + "; single-use items may have been used since")
             self._generation = max(self._generation, recorded or 0)  # never write a lower generation
         schema.upgrade(version, self._tables, self._write)
+        with self._read() as db:
+            self._tables.check_all(db)  # a flipped byte in any share row, found now
         if problem is not None:
             with self._write(erase=True) as db:
                 db.execute("UPDATE items SET used = 1, blob = NULL WHERE used = 0")
@@ -434,7 +439,7 @@ class Keystore:
         with self._read() as db:
             return self._ledger.paid(db, vault_id, chain, destinations, before)
 
-    # -- single-use items --------------------------------------------------------------------------------------
+    # -- session claims (the single-use items are SingleUseItems') ---------------------------------------------
     def claim_session(
         self,
         vault_id: str,
@@ -464,59 +469,3 @@ class Keystore:
             if text is not None:
                 self._tables.write_metadata(db, self._tables.need_vault(db, vault_id), text)
             self._ledger.add(db, vault_id, ledger)
-
-    def add_presignatures(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
-        """Store a batch of presignatures ``(item_id, secret_blob)`` for a pending or active epoch
-        (all or nothing).  A known id is refused: :class:`AlreadyUsed` if it was used,
-        :class:`AlreadyExists` otherwise."""
-        self._add_items("presignature", vault_id, epoch, items)
-
-    def take_presignature(self, vault_id: str, epoch: int, item_id: bytes) -> bytes:
-        """Mark the presignature used, erase it, commit — then return its secret blob.
-        A second take raises :class:`AlreadyUsed` (SECURITY #9)."""
-        return self._take_item("presignature", vault_id, epoch, item_id)
-
-    def add_nonces(self, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
-        """Store a batch of FROST nonces ``(item_id, secret_blob)``; as :meth:`add_presignatures`."""
-        self._add_items("nonce", vault_id, epoch, items)
-
-    def take_nonce(self, vault_id: str, epoch: int, item_id: bytes) -> bytes:
-        """As :meth:`take_presignature`, for FROST nonces."""
-        return self._take_item("nonce", vault_id, epoch, item_id)
-
-    def count_unused(self, vault_id: str, epoch: int, kind: rules.ItemKind = "presignature") -> int:
-        vault_id, epoch, k = rules.check_vault_id(vault_id), rules.check_epoch(epoch), rules.check_kind(kind)
-        with self._read() as db:
-            return len(self._tables.unused_ids(db, k, vault_id, epoch))
-
-    def unused_ids(self, vault_id: str, epoch: int, kind: rules.ItemKind = "presignature") -> list[bytes]:
-        """Ids of the unused items of one epoch, sorted."""
-        vault_id, epoch, k = rules.check_vault_id(vault_id), rules.check_epoch(epoch), rules.check_kind(kind)
-        with self._read() as db:
-            return self._tables.unused_ids(db, k, vault_id, epoch)
-
-    def _add_items(self, kind: str, vault_id: str, epoch: int, items: Sequence[tuple[bytes, bytes]]) -> None:
-        vault_id, epoch = rules.check_vault_id(vault_id), rules.check_epoch(epoch)
-        batch = rules.check_batch(items)
-        with self._write() as db:
-            self._usable(db, vault_id, epoch)
-            known = self._tables.known(db, kind, vault_id, epoch, (i for i, _ in batch))
-            for item_id, item in rules.new_items(kind, vault_id, epoch, batch, known):
-                assert item.blob is not None
-                sealed = self._sealer.seal(item.blob, self._sealer.aad(kind, vault_id, epoch, item_id))
-                self._tables.put_item(db, kind, vault_id, epoch, item_id, replace(item, blob=sealed), insert=True)
-
-    def _take_item(self, kind: str, vault_id: str, epoch: int, item_id: bytes) -> bytes:
-        vault_id, epoch = rules.check_vault_id(vault_id), rules.check_epoch(epoch)
-        item_id = rules.check_item_id(item_id)
-        with self._write() as db:
-            item = self._tables.item(db, kind, vault_id, epoch, item_id)
-            state = None
-            if item is None:  # only then does the epoch's state matter (a stored item's epoch is live)
-                self._tables.need_vault(db, vault_id)
-                rows = self._tables.shares(db, vault_id, epoch=epoch)
-                state = rows[0].state if rows else None
-            used, sealed = rules.take(kind, vault_id, epoch, item_id, item, state)
-            secret = self._sealer.open(sealed, self._sealer.aad(kind, vault_id, epoch, item_id), kind)
-            self._tables.put_item(db, kind, vault_id, epoch, item_id, used, insert=False)
-        return secret  # only now: the erasure is committed
