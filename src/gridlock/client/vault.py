@@ -13,16 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridlock import chains
 from gridlock.chains import EthereumMessage, EthereumTypedData, SignedTx, TxContext
-from gridlock.client.audit import fetch_audit
 from gridlock.client.errors import GuardianTimeout, OperationFailed, RootMismatch, SpendHeld
 from gridlock.client.hdroot import HdKeys, agreed_root, disagreeing, root_or_none
 from gridlock.client.owner import OwnerDevice
+from gridlock.client.owner_controls import OwnerControls
 from gridlock.crypto import hd
-from gridlock.crypto.polynomial import interpolate
-from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import GridlockError, InvalidParameterError, SignatureError
 from gridlock.local import verify as verify_signature
-from gridlock.policy import Policy
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
 
@@ -38,7 +35,7 @@ def _context(tx: TxContext | Mapping[str, Any]) -> TxContext:
 
 
 @dataclass
-class Vault(HdKeys):
+class Vault(HdKeys, OwnerControls):
     client: Client
     vault_id: str
     scheme: str
@@ -446,65 +443,3 @@ class Vault(HdKeys):
             raise GuardianTimeout([g for g in self.guardians if g not in alive and g != lost], "repair")
         chosen = set(alive[: self.threshold])
         return [g for g in self.guardians if g in chosen]
-
-    # --- owner security: export, policy, audit, recovery ---------------------------------------------------
-    async def export(self, guardians: Sequence[str] | None = None) -> bytes:
-        """The emergency exit: ``t`` guardians hand their shares to the owner, who rebuilds the key."""
-        chosen = list(guardians) if guardians is not None else await self._pick_signers(None)
-        results = await self.client.call_all(chosen, self._approve(ops.Export(self.vault_id, secrets.token_bytes(32))))
-        self._failures(results, "export")
-        group = get_scheme(self.scheme).group
-        points = {r.index: group.decode_scalar(r.share) for r in results.values() if isinstance(r, ops.ExportReply)}
-        secret = interpolate(points, group.order)
-        public = group.base_mul(secret).encode()
-        if self.public_key not in (public, public[1:]):
-            raise SignatureError("the exported shares do not rebuild the vault's key")
-        return group.scalar_to_bytes(secret)
-
-    async def set_policy(
-        self, rules: Policy | Mapping[str, Any], guardians: Sequence[str] | None = None
-    ) -> dict[str, ops.PolicyReply]:
-        """Ask every guardian to enforce ``rules`` (a :class:`~gridlock.policy.Policy` or its document),
-        replacing the policy it has: what tightens applies at once, what loosens waits the policy's
-        ``loosen_delay`` (each reply's ``pending`` / ``unlock_at``) and the owner's devices are told.
-        Checked here first, so a bad value is an error before any guardian is asked."""
-        policy = rules if isinstance(rules, Policy) else Policy.from_doc(rules)
-        op = self._approve(ops.PolicySet(self.vault_id, policy.to_doc(), secrets.token_bytes(32)))
-        results = await self.client.call_all(list(guardians or self.guardians), op)
-        self._failures(results, "policy")
-        if policy.watch is not None and policy.watch.guardian not in self.required_signers:
-            self.required_signers.append(policy.watch.guardian)
-        return {g: ops.expect(r, ops.PolicyReply) for g, r in results.items()}
-
-    async def agreed_policy(self, guardians: Sequence[str] | None = None) -> dict[str, Any]:
-        """The policy document ``guardians`` all enforce, to hand to a new holder; an error naming
-        the fingerprints when they differ (the owner settles that first, with ``set_policy``)."""
-        results = await self.client.call_all(list(guardians or self.guardians), ops.PolicyShow(self.vault_id))
-        self._failures(results, "reading the policy")
-        replies = {g: ops.expect(r, ops.PolicyReply) for g, r in results.items()}
-        prints = {r.fingerprint for r in replies.values()}
-        if len(prints) != 1:
-            detail = ", ".join(f"{g}: {r.fingerprint[:16]}" for g, r in sorted(replies.items()))
-            raise InvalidParameterError(f"the guardians enforce different policies ({detail}); set one first")
-        return next(iter(replies.values())).rules
-
-    async def cancel_policy_change(self, guardians: Sequence[str] | None = None) -> None:
-        """Drop a waiting policy loosening at every guardian (or the given ones)."""
-        op = self._approve(ops.PolicyCancel(self.vault_id, secrets.token_bytes(32)))
-        self._failures(await self.client.call_all(list(guardians or self.guardians), op), "policy cancel")
-
-    async def policy(self, guardian: str) -> ops.PolicyReply:
-        """A guardian's policy for this vault: its rules and fingerprint, its role, a waiting change."""
-        return ops.expect(await self.client.call(guardian, ops.PolicyShow(self.vault_id)), ops.PolicyReply)
-
-    async def audit(self, guardian: str) -> list[dict[str, Any]]:
-        """A guardian's log of this vault: every entry signed by the guardian and chained, and still
-        holding the head seen last time (:class:`~gridlock.wire.audit.AuditTampered` names the guardian
-        whose log was cut short, rewritten or reset); the new head is kept (``client.audit_heads``)."""
-        return await fetch_audit(self.client, guardian, self.vault_id)
-
-    async def recovery_cancel(self) -> None:
-        """From a registered device: stop a device recovery during its time lock."""
-        op = self._approve(ops.RecoveryCancel(self.vault_id, secrets.token_bytes(32)))
-        results = await self.client.call_all(self.guardians, op)
-        self._failures(results, "recovery cancel")
