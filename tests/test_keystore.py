@@ -661,15 +661,23 @@ def test_version_1_database_gains_the_session_claims(db: Path, secret: bytes, ed
 
 
 def test_version_2_database_gains_the_policy_ledger(db: Path, secret: bytes, ed_shares: list[KeyShare]) -> None:
+    v2_policy = {  # what a version-2 guardian kept: the history in the metadata, no ledger table
+        "rules": {"limits": {"ethereum": {"amount": 10, "period": 60}}},
+        "history": [[3, "ethereum", 7, [], "t0"], [4, "", 0, []], ["bad"]],
+        "seen": {"ethereum": ["0xfriend"]},
+    }
     with Keystore.open(db, secret) as ks:
-        ks.store_pending("v", ed_shares[0], metadata={"members": {}})
-    with raw(db) as con:  # what a version-2 guardian wrote: no ledger table
+        ks.store_pending("v", ed_shares[0], metadata={"members": {}, "policy": v2_policy})
+    with raw(db) as con:
         con.execute("DROP TABLE ledger")
         con.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
     with Keystore.open(db, secret) as ks:
+        carried = ks.ledger("v", 0)
+        assert Entry(3, EntryKind.TRANSFER, "t0", "ethereum", "", "", 7) in carried  # limits keep counting
+        assert sum(e.kind is EntryKind.SIGNATURE for e in carried) == 2  # and rates
+        assert ks.paid_before("v", "ethereum", ["0xfriend"], before=1) == frozenset({"0xfriend"})
         ks.set_metadata("v", None, ledger=[Entry(5, EntryKind.SIGNATURE, "t", "ethereum")])
-        assert ks.ledger("v", 0) == [Entry(5, EntryKind.SIGNATURE, "t", "ethereum")]
-        assert ks.metadata("v") == {"members": {}}
+        assert ks.ledger("v", 5) == [Entry(5, EntryKind.SIGNATURE, "t", "ethereum")]
 
 
 def test_an_edited_ledger_row_is_corruption_not_a_smaller_spend(

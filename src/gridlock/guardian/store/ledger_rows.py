@@ -7,7 +7,9 @@ spending rewritten to zero, say) is :class:`Corrupted`, not believed.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,9 +17,9 @@ from typing import Any
 from gridlock.errors import InvalidParameterError
 from gridlock.guardian.store.errors import Corrupted
 from gridlock.guardian.store.sealing import Sealer
-from gridlock.policy.ledger import Entry
+from gridlock.policy.ledger import Entry, EntryKind
 
-__all__ = ["LEDGER_SCHEMA", "LedgerRows"]
+__all__ = ["LEDGER_SCHEMA", "LedgerRows", "entries_from_v2"]
 
 LEDGER_SCHEMA = """
 CREATE TABLE ledger (
@@ -37,6 +39,33 @@ CREATE INDEX ledger_by_destination ON ledger (vault_id, chain, destination);
 """
 
 _SELECT = "SELECT id, time, kind, tx_hash, chain, destination, asset, amount, mac FROM ledger WHERE vault_id = ?"
+
+
+def entries_from_v2(metadata_text: str) -> list[Entry]:
+    """The spending history a schema-v2 guardian kept in the vault's metadata (``policy.history``:
+    ``[time, chain, amount, destinations, tx hash]`` per signature; ``policy.seen``: destinations paid)
+    as ledger entries, so an upgrade does not start every limit afresh.  What does not parse is left
+    out (it was only ever advisory to the same guardian)."""
+    try:
+        policy = json.loads(metadata_text).get("policy", {})
+        history, seen = policy.get("history", []), policy.get("seen", {})
+    except (ValueError, AttributeError):
+        return []
+    out: list[Entry] = []
+    for h in history if isinstance(history, list) else []:
+        try:
+            time, chain, amount = int(h[0]), str(h[1]), int(h[2])
+            tx = str(h[4]) if len(h) > 4 else ""
+            out.append(Entry(time, EntryKind.SIGNATURE, tx, chain))
+            if amount:
+                out.append(Entry(time, EntryKind.TRANSFER, tx, chain, "", "", amount))
+        except (TypeError, ValueError, IndexError, InvalidParameterError):
+            continue
+    for chain, dests in seen.items() if isinstance(seen, dict) else []:
+        for d in dests if isinstance(dests, list) else []:
+            with contextlib.suppress(InvalidParameterError):  # paid long ago: known to the watch guardian
+                out.append(Entry(0, EntryKind.TRANSFER, "", str(chain), str(d), "", 0))
+    return sorted(out, key=lambda e: e.time)
 
 
 class LedgerRows:

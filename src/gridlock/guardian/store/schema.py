@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from gridlock.guardian.store.errors import Corrupted, KeystoreError, KeystoreLocked, StorageError, UnsupportedVersion
 from gridlock.guardian.store.generation import fsync_dir
-from gridlock.guardian.store.ledger_rows import LEDGER_SCHEMA
+from gridlock.guardian.store.ledger_rows import LEDGER_SCHEMA, LedgerRows, entries_from_v2
 from gridlock.guardian.store.rows import Tables
 from gridlock.guardian.store.sealing import SALT_BYTES
 
@@ -104,10 +104,14 @@ def _add_sessions_table(_: Tables, db: sqlite3.Connection) -> None:
     db.execute(SCHEMA[SCHEMA.index("CREATE TABLE sessions") : SCHEMA.index("CREATE TABLE ledger")])
 
 
-def _add_ledger_table(_: Tables, db: sqlite3.Connection) -> None:
+def _add_ledger_table(tables: Tables, db: sqlite3.Connection) -> None:
+    """The ledger table, filled with the history a v2 guardian kept in each vault's metadata."""
     for statement in LEDGER_SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
+    ledger = LedgerRows(tables.sealer)
+    for vault_id, metadata in db.execute("SELECT vault_id, metadata FROM vaults").fetchall():
+        ledger.add(db, vault_id, entries_from_v2(metadata))
 
 
 def _mac_whole_share_rows(tables: Tables, db: sqlite3.Connection) -> None:
