@@ -141,3 +141,22 @@ def _remove(doc: dict[str, Any], rule: str) -> None:
         raise usage(
             f"--remove {rule!r}: no such rule", hint="limit:CHAIN[:ASSET], timelock:CHAIN, allow:CHAIN, rate, watch"
         )
+
+
+def describe(doc: dict[str, Any]) -> str:
+    """A policy document for people, one rule per clause."""
+    parts = [f"limit {k}: {v['amount']} per {v['period']} s" for k, v in doc.get("limits", {}).items()]
+    parts += [f"allow {c}: {', '.join(a)}" for c, a in doc.get("allow", {}).items()]
+    parts += [f"trusted calls {c}: {', '.join(a)}" for c, a in doc.get("calls", {}).items()]
+    parts += [f"time lock {k}: above {v['above']} waits {v['delay']} s" for k, v in doc.get("timelock", {}).items()]
+    if doc.get("rate"):
+        parts.append(f"rate: {doc['rate']['max']} signatures per {doc['rate']['period']} s")
+    if doc.get("watch"):
+        parts.append(f"watch guardian {doc['watch']['guardian'][:12]}… holds {doc['watch']['hold']} s")
+    if doc.get("raw_signing"):
+        parts.append("raw signing on")
+    if doc.get("export"):
+        parts.append("export allowed")
+    if not parts:
+        return "no rules (everything is signed)"
+    return "; ".join(parts) + f" (loosening waits {doc.get('loosen_delay', DAY)} s)"

@@ -158,6 +158,8 @@ def policy_show(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = Non
     """Each guardian's policy for a vault, its fingerprint, and a change that waits."""
 
     def body(c: Cmd) -> None:
+        from gridlock.cli.policy_options import describe
+
         entry, results = c.on_vault(vault, "policy show", lambda o, s, e: o.policy_show(s.open_vault(e), members(e)))
         prints = {r["fingerprint"] for r in results.values() if r.get("ok")}
         doc = {"vault": entry["id"], "guardians": results, "agree": len(prints) == 1}
@@ -165,7 +167,7 @@ def policy_show(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = Non
             f"policy of vault {entry['id']}",
             results,
             lambda r: (
-                f"{r['fingerprint'][:16]} {r['rules']}"
+                f"{r['fingerprint'][:16]} {describe(r['rules'])}"
                 + (f" — waiting until {r['unlock_at']}: {'; '.join(r['reasons'])}" if r["unlock_at"] else "")
             ),
         )
