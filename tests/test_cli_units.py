@@ -15,7 +15,7 @@ from gridlock import local
 from gridlock.cli.errors import AUTH, FAILED, UNAVAILABLE, USAGE, CliError, classify
 from gridlock.cli.keyring import Keyring, _aad
 from gridlock.cli.main import app
-from gridlock.cli.policy_options import PolicyOptions, apply
+from gridlock.cli.policy_options import PolicyOptions, apply, describe
 from gridlock.client import DeviceKeys, GuardianTimeout, OperationFailed
 from gridlock.crypto import hd
 from gridlock.errors import DecodeError
@@ -222,8 +222,6 @@ def test_every_help_page_renders(command: str) -> None:
 
 
 def test_a_policy_is_shown_in_words() -> None:
-    from gridlock.cli.policy_options import describe
-
     doc = apply({}, PolicyOptions(limits=("ethereum:1000/60",), rate="3/9", raw_signing="on"))
     text = describe(doc)
     assert "limit ethereum: 1000 per 60 s" in text and "rate: 3 signatures per 9 s" in text
