@@ -73,9 +73,27 @@ def _named(text: str, names: Mapping[str, str]) -> str:
     return text
 
 
+def _explained() -> tuple[tuple[type[BaseException], str, str], ...]:
+    """Failures that need a sentence of explanation: (type, code, hint)."""
+    from gridlock.client.errors import RootMismatch  # noqa: PLC0415 -- kept off start-up
+
+    return (
+        (
+            RootMismatch,
+            "root-mismatch",
+            "derived addresses come from the vault book's chain code; the named guardian(s) report another",
+        ),
+        (
+            AuditTampered,
+            "audit-tampered",
+            "someone with that guardian's disk changed its log since you last read it; ask its operator",
+        ),
+    )
+
+
 def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: str = "") -> CliError:
     """An SDK / transport / chain exception as a :class:`CliError` (guardian ids shown by name)."""
-    from gridlock.client.errors import GuardianTimeout, OperationFailed, RootMismatch  # noqa: PLC0415 -- kept off start-up
+    from gridlock.client.errors import GuardianTimeout, OperationFailed  # noqa: PLC0415 -- kept off start-up
 
     names = names or {}
     prefix = f"{what}: " if what else ""
@@ -121,20 +139,9 @@ def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: s
         if errors and all(isinstance(e, GuardianTimeout) for e in errors.values()):
             return CliError(prefix + text, exit_code=UNAVAILABLE, code="guardians-unreachable")
         return CliError(prefix + text, exit_code=FAILED, code="operation-failed")
-    if isinstance(exc, RootMismatch):
-        return CliError(
-            prefix + text,
-            hint="derived addresses come from the vault book's chain code; the named guardian(s) report another",
-            exit_code=FAILED,
-            code="root-mismatch",
-        )
-    if isinstance(exc, AuditTampered):
-        return CliError(
-            prefix + text,
-            hint="someone with that guardian's disk changed its log since you last read it; ask its operator",
-            exit_code=FAILED,
-            code="audit-tampered",
-        )
+    for explained, code, hint in _explained():
+        if isinstance(exc, explained):
+            return CliError(prefix + text, hint=hint, exit_code=FAILED, code=code)
     if isinstance(exc, SignatureError):
         return CliError(prefix + text, exit_code=FAILED, code="bad-signature")
     if isinstance(exc, DecodeError | InvalidParameterError):
