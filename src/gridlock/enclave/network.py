@@ -2,7 +2,7 @@
 
 ::
 
-    net = LocalSecretNetwork.start(nodes=3, data_dir=path)
+    net = LocalSecretNetwork.start(nodes=3, data_dir=path, secret=owner_secret)
     net.consensus_io_pubkey     # 32 bytes (what GET /registration/v1beta1/tx-key serves)
     net.custody_code_hash       # hex sha256 of the custody contract's code
     net.custody_address         # secret1… (x/compute's contract address derivation)
@@ -15,12 +15,27 @@ The LCD endpoint that secret-sdk's ``LCDClient`` talks to is served over a netwo
 
 Layout of ``data_dir``::
 
-    network.cbor                  public: chain id, node names, the custody contract's address
-    authority/authority.key       the emulated attestation authority's Ed25519 key (Intel's role)
-    hardware/<node>.fuse          each emulated CPU's fuse key (stands for the SGX sealing root)
+    network.cbor                  public: chain id, node names, the custody contract's address, the
+                                  salt of the platform secret and its check value, the accepted
+                                  enclave measurement and the custody contract's code hash
     <node>/chain.db               the node's chain: blocks, registrations, codes, contracts and the
                                   contract state — public data and ciphertext only
     <node>/enclave.sealed         the node's sealed registration key and consensus seeds
+
+and beside it (not in it) ``<data_dir>.generation``, the emulated monotonic counter.  The fuse keys
+(SGX's sealing roots) and the attestation authority's key are not files: they derive from the
+owner's ``secret`` (:mod:`gridlock.enclave.platform`), so a copy of ``data_dir`` opens nothing.
+
+Code is identity (:mod:`gridlock.enclave.measure`).  The custody contract's code is the source of
+its modules and its code hash the sha256 of that; the enclave's measurement is the hash of the
+enclave's code as it runs.  Resuming with a modified enclave is refused (its measurement is not the
+one the network accepts, and its sealed seeds do not open for it), as is resuming with a modified
+contract (its hash is not the stored code's; the enclave also refuses to run it).
+
+No rollback.  After every block the chain height is written to the monotonic counter; a resumed
+chain below it is a restored backup: :class:`~gridlock.guardian.store.RollbackDetected`, or with
+``accept_rollback=True`` a ``rollback`` transaction in which the custody contract burns every
+presignature and nonce stored before it.
 
 How it works.  The first node's enclave makes the consensus seeds (genesis bootstrap); the genesis
 block pins the attestation authority's key, the accepted enclave measurement and the network's
@@ -50,6 +65,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import shutil
@@ -65,10 +81,9 @@ from typing import Any, Final
 from gridlock.crypto import codec
 from gridlock.enclave import crypto
 from gridlock.enclave.address import canonical, check_sender, human, module_address
-from gridlock.enclave.attestation import ENCLAVE_MEASUREMENT, AttestationAuthority, AttestationReport
+from gridlock.enclave.attestation import AttestationAuthority, AttestationReport
 from gridlock.enclave.contract import CUSTODY_CODE
 from gridlock.enclave.errors import (
-    AttestationError,
     ConsensusFailure,
     ContractError,
     ContractNotFound,
@@ -76,10 +91,13 @@ from gridlock.enclave.errors import (
     NetworkError,
     RegistrationRefused,
 )
+from gridlock.enclave.measure import enclave_measurement, running_contract_hash
 from gridlock.enclave.node import EnclaveNode
+from gridlock.enclave.platform import SALT_BYTES, Platform
 from gridlock.enclave.transactions import CODE_OK, CODE_QUERY_FAILED, TxResult
 from gridlock.errors import DecodeError, GridlockError
 from gridlock.files import write_private
+from gridlock.guardian.store.errors import RollbackDetected
 
 __all__ = [
     "CUSTODY_LABEL",
@@ -119,8 +137,11 @@ NodeRef = int | str | EnclaveNode
 class LocalSecretNetwork:
     """A local Secret Network of enclave nodes (see the module docstring).  Thread-safe."""
 
-    def __init__(self, data_dir: Path, chain_id: str, authority: AttestationAuthority, measurement: bytes) -> None:
+    def __init__(
+        self, data_dir: Path, chain_id: str, authority: AttestationAuthority, measurement: bytes, platform: Platform
+    ) -> None:
         self.data_dir = data_dir
+        self._platform = platform
         self.chain_id = chain_id
         self.authority = authority
         self.measurement = measurement
@@ -137,22 +158,39 @@ class LocalSecretNetwork:
         data_dir: str | os.PathLike[str] | None = None,
         *,
         chain_id: str = DEFAULT_CHAIN_ID,
+        secret: bytes | str | None = None,
+        accept_rollback: bool = False,
     ) -> LocalSecretNetwork:
         """Start a network of ``nodes`` enclave nodes in ``data_dir`` (a new temporary directory if
         omitted).  An existing network there is resumed: nodes whose data is missing or damaged are
-        replaced by new nodes that register and catch up from the others."""
+        replaced by new nodes that register and catch up from the others.
+
+        ``secret`` (at least 16 bytes; the enclave guardian passes its key-encryption secret) is
+        what the emulated hardware derives from (:mod:`gridlock.enclave.platform`); it is needed to
+        resume, so a network in a given ``data_dir`` must have one (a temporary network gets a
+        random one).  A resumed chain older than the monotonic counter beside ``data_dir`` raises
+        :class:`~gridlock.guardian.store.RollbackDetected` unless ``accept_rollback``, which burns
+        every presignature and nonce stored before the restore."""
         if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 32:
             raise NetworkError("a network has 1 to 32 nodes")
-        base = Path(tempfile.mkdtemp(prefix="gridlock-secret-")) if data_dir is None else Path(data_dir)
+        if data_dir is None:
+            base, counter = Path(tempfile.mkdtemp(prefix="gridlock-secret-")), None
+            secret = os.urandom(32) if secret is None else secret
+        else:
+            base = counter = Path(data_dir)
+            if secret is None:
+                raise NetworkError("a network kept in a data directory needs the owner's sealing secret")
         base.mkdir(parents=True, exist_ok=True)
-        return cls._resume(base, nodes) if (base / _META_FILE).exists() else cls._genesis(base, nodes, chain_id)
+        if (base / _META_FILE).exists():
+            return cls._resume(base, nodes, secret, counter, accept_rollback)
+        platform = Platform.derive(secret, os.urandom(SALT_BYTES), counter)
+        return cls._genesis(base, nodes, chain_id, platform)
 
     @classmethod
-    def _genesis(cls, base: Path, n: int, chain_id: str) -> LocalSecretNetwork:
-        authority = AttestationAuthority.generate()
-        (base / "authority").mkdir(exist_ok=True)
-        write_private(base / "authority" / "authority.key", authority.private_bytes())
-        net = cls(base, chain_id, authority, ENCLAVE_MEASUREMENT)
+    def _genesis(cls, base: Path, n: int, chain_id: str, platform: Platform) -> LocalSecretNetwork:
+        authority = platform.authority()
+        measurement = enclave_measurement()
+        net = cls(base, chain_id, authority, measurement, platform)
         node = net.create_node()
         node.enclave.bootstrap()
         node.save_sealed()
@@ -160,7 +198,7 @@ class LocalSecretNetwork:
         genesis = {
             "chain_id": chain_id,
             "authority_public_key": authority.public_key,
-            "measurements": [ENCLAVE_MEASUREMENT],
+            "measurements": [measurement],
             "io_public_key": node.enclave.io_public_key,
             "seed_exchange_public_key": node.enclave.seed_exchange_public_key,
             "bootstrap_report": report.to_bytes(),
@@ -184,26 +222,42 @@ class LocalSecretNetwork:
         return net
 
     @classmethod
-    def _resume(cls, base: Path, n: int) -> LocalSecretNetwork:
+    def _resume(
+        cls, base: Path, n: int, secret: bytes | str, counter: Path | None, accept_rollback: bool
+    ) -> LocalSecretNetwork:
         try:
             meta = codec.loads((base / _META_FILE).read_bytes())
-            authority = AttestationAuthority.from_private_bytes((base / "authority" / "authority.key").read_bytes())
-        except (OSError, DecodeError, AttestationError) as exc:
-            raise NetworkError(f"cannot resume the network in {base}: {exc}") from None
-        net = cls(base, meta["chain_id"], authority, ENCLAVE_MEASUREMENT)
+            salt, verifier = bytes(meta["salt"]), bytes(meta["verifier"])
+            measurement, code_hash = bytes(meta["measurement"]), str(meta["custody_code_hash"])
+        except (OSError, DecodeError, KeyError, TypeError) as exc:
+            raise NetworkError(f"cannot resume the network in {base}: {type(exc).__name__}: {exc}") from None
+        platform = Platform.derive(secret, salt, counter)
+        if not hmac.compare_digest(platform.verifier(), verifier):
+            raise NetworkError("this secret does not open the network (its sealing keys derive from another)")
+        if enclave_measurement() != measurement:
+            raise NetworkError("refused: the enclave code running here is not the code this network accepts")
+        if running_contract_hash() != code_hash:
+            raise NetworkError("refused: the custody contract code running here does not have the stored code hash")
+        net = cls(base, meta["chain_id"], platform.authority(), measurement, platform)
         net._next_index = meta["next_index"]
         net._custody_address = meta["custody_address"]
         opened: list[EnclaveNode] = []
         lost: list[str] = []
         for name in meta["nodes"]:
             try:
-                opened.append(EnclaveNode.open(name, base / name, net._hardware, net.measurement))
+                opened.append(EnclaveNode.open(name, base / name, platform.fuse_key(name), measurement))
             except (EnclaveError, sqlite3.Error, OSError, DecodeError) as exc:
                 log.warning("node %s is lost and will be replaced: %s", name, exc)
                 lost.append(name)
         if not opened:
             raise NetworkError("the data of every node is lost; the consensus seed and the state are gone")
         source = max(opened, key=lambda nd: nd.height)
+        problem = platform.rollback(source.height)
+        if problem is not None and not accept_rollback:
+            for node in opened:
+                node.close()
+            platform.close()
+            raise RollbackDetected(f"{problem}; resume with accept_rollback=True to burn its presignatures and nonces")
         for node in opened:
             try:
                 if node is not source:
@@ -220,6 +274,11 @@ class LocalSecretNetwork:
         net._save_meta()
         while len(net.nodes) < n:
             net.add_node()
+        if problem is not None:
+            log.warning("%s: burning every presignature and nonce stored before now", problem)
+            result = net._commit("rollback", {"contract": net.custody_address})
+            if result["code"] != CODE_OK:
+                raise NetworkError(f"cannot burn the items after a rollback: {result['log']}")
         return net
 
     def stop(self) -> None:
@@ -227,6 +286,7 @@ class LocalSecretNetwork:
         with self._lock:
             for node in self.nodes:
                 node.close()
+            self._platform.close()
 
     def __enter__(self) -> LocalSecretNetwork:
         return self
@@ -234,16 +294,16 @@ class LocalSecretNetwork:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @property
-    def _hardware(self) -> Path:
-        return self.data_dir / "hardware"
-
     def _save_meta(self) -> None:
         meta = {
             "chain_id": self.chain_id,
             "nodes": [n.name for n in self.nodes],
             "next_index": self._next_index,
             "custody_address": self._custody_address,
+            "salt": self._platform.salt,
+            "verifier": self._platform.verifier(),
+            "measurement": self.measurement,
+            "custody_code_hash": crypto.code_hash_hex(CUSTODY_CODE),
         }
         write_private(self.data_dir / _META_FILE, codec.dumps(meta))
 
@@ -279,7 +339,8 @@ class LocalSecretNetwork:
 
     @property
     def custody_code_hash(self) -> str:
-        return crypto.code_hash_hex(CUSTODY_CODE)
+        """The code hash of the custody contract as the chain stores it."""
+        return self.code_hash(self.custody_address)
 
     @property
     def custody_address(self) -> str:
@@ -401,6 +462,7 @@ class LocalSecretNetwork:
                 if app != app_hash:
                     self._halt(node, f"app hash mismatch at block {height + 1}")
             result_bytes = next(res for res, app in results.values() if app == app_hash)
+            self._platform.advance(height + 1)
             result: dict[str, Any] = codec.loads(result_bytes)
             return result
 
@@ -420,12 +482,13 @@ class LocalSecretNetwork:
                 return n
         raise NetworkError(f"no node {ref!r}")
 
-    def create_node(self, measurement: bytes = ENCLAVE_MEASUREMENT) -> EnclaveNode:
-        """A new node with a fresh enclave (running ``measurement``); not registered yet."""
+    def create_node(self, measurement: bytes | None = None) -> EnclaveNode:
+        """A new node with a fresh enclave (running this process's enclave code, or for a test
+        claiming ``measurement``); not registered yet."""
         with self._lock:
             name = f"node-{self._next_index}"
             self._next_index += 1
-            return EnclaveNode.create(name, self.data_dir / name, self._hardware, measurement)
+            return EnclaveNode.create(name, self.data_dir / name, self._platform.fuse_key(name), measurement)
 
     def attest(self, node: EnclaveNode) -> AttestationReport:
         """What the attestation authority signs for ``node``'s enclave (its real measurement)."""
@@ -474,7 +537,7 @@ class LocalSecretNetwork:
             old = self._node(ref)
             if old.running:
                 return
-            node = EnclaveNode.open(old.name, old.path, self._hardware, old.enclave.measurement)
+            node = EnclaveNode.open(old.name, old.path, self._platform.fuse_key(old.name), old.enclave.measurement)
             live = self.live_nodes
             if live:
                 node.catch_up(max(live, key=lambda nd: nd.height))
