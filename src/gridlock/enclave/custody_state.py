@@ -191,8 +191,9 @@ class CustodyState:
         if raw is None:
             return None
         rec = codec.loads(raw)
-        burned = int(rec.get("h", 0)) < self.burned_before()
-        return rules.Item(bool(rec["used"]) or burned, rec["blob"])
+        if int(rec.get("h", 0)) < self.burned_before():
+            return rules.USED  # burned after a rollback: it may have been used since the backup
+        return rules.Item(bool(rec["used"]), rec["blob"])
 
     def used(self, vault_id: str, epoch: int, kind: str, item_id: bytes) -> bool:
         item = self.item(vault_id, epoch, kind, item_id)

@@ -22,20 +22,13 @@ Layout of ``data_dir``::
                                   contract state — public data and ciphertext only
     <node>/enclave.sealed         the node's sealed registration key and consensus seeds
 
-and beside it (not in it) ``<data_dir>.generation``, the emulated monotonic counter.  The fuse keys
-(SGX's sealing roots) and the attestation authority's key are not files: they derive from the
-owner's ``secret`` (:mod:`gridlock.enclave.platform`), so a copy of ``data_dir`` opens nothing.
-
-Code is identity (:mod:`gridlock.enclave.measure`).  The custody contract's code is the source of
-its modules and its code hash the sha256 of that; the enclave's measurement is the hash of the
-enclave's code as it runs.  Resuming with a modified enclave is refused (its measurement is not the
-one the network accepts, and its sealed seeds do not open for it), as is resuming with a modified
-contract (its hash is not the stored code's; the enclave also refuses to run it).
-
-No rollback.  After every block the chain height is written to the monotonic counter; a resumed
-chain below it is a restored backup: :class:`~gridlock.guardian.store.RollbackDetected`, or with
-``accept_rollback=True`` a ``rollback`` transaction in which the custody contract burns every
-presignature and nonce stored before it.
+and beside it ``<data_dir>.generation``, the monotonic counter.  Fuse keys and the attestation
+authority's key are not files: they derive from the owner's ``secret``
+(:mod:`gridlock.enclave.platform`), so a copy of ``data_dir`` opens nothing.  Resuming with a
+modified enclave or contract is refused (:mod:`gridlock.enclave.measure`: code is identity), and
+resuming a chain older than the counter (a restored backup) raises
+:class:`~gridlock.guardian.store.RollbackDetected` — or, with ``accept_rollback=True``, commits a
+``rollback`` transaction in which the custody contract burns every presignature and nonce.
 
 How it works.  The first node's enclave makes the consensus seeds (genesis bootstrap); the genesis
 block pins the attestation authority's key, the accepted enclave measurement and the network's
@@ -54,18 +47,15 @@ replacement node registers and catches up.
 Errors.  A failed call raises :class:`ContractError` the way Secret Network reports it; what each
 failure looks like here and on the real network is tabled in :mod:`gridlock.enclave.errors`.
 
-Emulated, not real (also see the package docs): no Tendermint (one transaction per block, blocks
-are accepted when a strict majority of the *live* nodes agree — a real chain needs more than 2/3 of
-the voting power of *all* validators, so three validators with one down would halt), no
-signatures or fees on transactions (``execute`` trusts its ``sender`` argument, which a real chain
-authenticates by the transaction's signature), no SGX (see :mod:`gridlock.enclave.enclave`).
+Emulated, not real (see the package docs): Tendermint (one transaction per block, accepted by a
+strict majority of the *live* nodes, where a real chain needs more than 2/3 of the voting power of
+*all* validators), transaction signatures and fees (``execute`` trusts its ``sender``), and SGX.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import logging
 import os
 import shutil
@@ -81,7 +71,7 @@ from typing import Any, Final
 from gridlock.crypto import codec
 from gridlock.enclave import crypto
 from gridlock.enclave.address import canonical, check_sender, human, module_address
-from gridlock.enclave.attestation import AttestationAuthority, AttestationReport
+from gridlock.enclave.attestation import AttestationAuthority
 from gridlock.enclave.contract import CUSTODY_CODE
 from gridlock.enclave.errors import (
     ConsensusFailure,
@@ -89,9 +79,9 @@ from gridlock.enclave.errors import (
     ContractNotFound,
     EnclaveError,
     NetworkError,
-    RegistrationRefused,
 )
-from gridlock.enclave.measure import enclave_measurement, running_contract_hash
+from gridlock.enclave.measure import enclave_measurement
+from gridlock.enclave.membership import NodeMembership, NodeRef
 from gridlock.enclave.node import EnclaveNode
 from gridlock.enclave.platform import SALT_BYTES, Platform
 from gridlock.enclave.transactions import CODE_OK, CODE_QUERY_FAILED, TxResult
@@ -131,10 +121,7 @@ def _as_bytes(data: object, what: str) -> bytes:
 
 
 # --- the network -----------------------------------------------------------------------------------------
-NodeRef = int | str | EnclaveNode
-
-
-class LocalSecretNetwork:
+class LocalSecretNetwork(NodeMembership):
     """A local Secret Network of enclave nodes (see the module docstring).  Thread-safe."""
 
     def __init__(
@@ -227,17 +214,10 @@ class LocalSecretNetwork:
     ) -> LocalSecretNetwork:
         try:
             meta = codec.loads((base / _META_FILE).read_bytes())
-            salt, verifier = bytes(meta["salt"]), bytes(meta["verifier"])
-            measurement, code_hash = bytes(meta["measurement"]), str(meta["custody_code_hash"])
-        except (OSError, DecodeError, KeyError, TypeError) as exc:
-            raise NetworkError(f"cannot resume the network in {base}: {type(exc).__name__}: {exc}") from None
-        platform = Platform.derive(secret, salt, counter)
-        if not hmac.compare_digest(platform.verifier(), verifier):
-            raise NetworkError("this secret does not open the network (its sealing keys derive from another)")
-        if enclave_measurement() != measurement:
-            raise NetworkError("refused: the enclave code running here is not the code this network accepts")
-        if running_contract_hash() != code_hash:
-            raise NetworkError("refused: the custody contract code running here does not have the stored code hash")
+        except (OSError, DecodeError) as exc:
+            raise NetworkError(f"cannot resume the network in {base}: {exc}") from None
+        platform = Platform.resume(meta, secret, counter)  # refuses another secret or modified code
+        measurement = bytes(meta["measurement"])
         net = cls(base, meta["chain_id"], platform.authority(), measurement, platform)
         net._next_index = meta["next_index"]
         net._custody_address = meta["custody_address"]
@@ -470,89 +450,6 @@ class LocalSecretNetwork:
         log.error("node %s halted: %s", node.name, reason)
         node.halted = reason
         node.running = False
-
-    # -- nodes ------------------------------------------------------------------------------------------
-    def _node(self, ref: NodeRef) -> EnclaveNode:
-        if isinstance(ref, EnclaveNode):
-            return ref
-        if isinstance(ref, int) and not isinstance(ref, bool):
-            return self.nodes[ref]
-        for n in self.nodes:
-            if n.name == ref:
-                return n
-        raise NetworkError(f"no node {ref!r}")
-
-    def create_node(self, measurement: bytes | None = None) -> EnclaveNode:
-        """A new node with a fresh enclave (running this process's enclave code, or for a test
-        claiming ``measurement``); not registered yet."""
-        with self._lock:
-            name = f"node-{self._next_index}"
-            self._next_index += 1
-            return EnclaveNode.create(name, self.data_dir / name, self._platform.fuse_key(name), measurement)
-
-    def attest(self, node: EnclaveNode) -> AttestationReport:
-        """What the attestation authority signs for ``node``'s enclave (its real measurement)."""
-        return self.authority.attest(self.chain_id, node.enclave.registration_key, node.enclave.measurement)
-
-    def register_node(self, node: EnclaveNode, report: AttestationReport | bytes | None = None) -> None:
-        """Register ``node`` with ``report`` (by default the authority's report on it): the network's
-        enclaves verify it and share the seed, the node catches up and joins.  A report that does
-        not verify (forged signature, wrong measurement or registration key) raises
-        :class:`RegistrationRefused`; the node gets nothing and does not join."""
-        with self._lock:
-            if report is None:
-                report = self.attest(node)
-            report_bytes = report.to_bytes() if isinstance(report, AttestationReport) else bytes(report)
-            result = self._commit(
-                "register", {"registration_key": node.enclave.registration_key, "report": report_bytes}
-            )
-            if result["code"] != CODE_OK:
-                node.close()
-                raise RegistrationRefused(f"node {node.name}: {result['log']}")
-            source = max(self.live_nodes, key=lambda nd: nd.height)
-            node.enclave.receive_seeds(
-                result["encrypted_seed"], bytes(source.meta("seed_exchange_public_key")), self.consensus_io_pubkey
-            )
-            node.save_sealed()
-            node.catch_up(source)
-            node.running = True
-            self.nodes.append(node)
-            self._save_meta()
-
-    def add_node(self, report: AttestationReport | bytes | None = None) -> EnclaveNode:
-        """Create, attest, register and catch up a new node."""
-        with self._lock:
-            node = self.create_node()
-            self.register_node(node, report)
-            return node
-
-    def stop_node(self, ref: NodeRef) -> None:
-        """Take a node offline (its data stays; :meth:`start_node` brings it back)."""
-        with self._lock:
-            self._node(ref).close()
-
-    def start_node(self, ref: NodeRef) -> None:
-        """Bring a stopped node back: unseal its enclave and catch up from a live node."""
-        with self._lock:
-            old = self._node(ref)
-            if old.running:
-                return
-            node = EnclaveNode.open(old.name, old.path, self._platform.fuse_key(old.name), old.enclave.measurement)
-            live = self.live_nodes
-            if live:
-                node.catch_up(max(live, key=lambda nd: nd.height))
-            node.running = True
-            self.nodes[self.nodes.index(old)] = node
-
-    def remove_node(self, ref: NodeRef, *, delete_data: bool = True) -> None:
-        """Stop a node and (by default) delete its data directory."""
-        with self._lock:
-            node = self._node(ref)
-            node.close()
-            self.nodes.remove(node)
-            if delete_data:
-                shutil.rmtree(node.path, ignore_errors=True)
-            self._save_meta()
 
     def __repr__(self) -> str:
         return f"LocalSecretNetwork(chain_id={self.chain_id!r}, nodes={[n.name for n in self.nodes]})"

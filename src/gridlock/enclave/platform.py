@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from gridlock.enclave.attestation import AttestationAuthority
 from gridlock.enclave.errors import NetworkError
+from gridlock.enclave.measure import enclave_measurement, running_contract_hash
 from gridlock.guardian.store.errors import KeystoreError
 from gridlock.guardian.store.generation import GenerationFile
 
@@ -60,6 +62,24 @@ class Platform:
             raise NetworkError("the network's salt is damaged")
         root = hashlib.scrypt(raw, salt=salt, dklen=32, **_SCRYPT)
         return cls(root, salt, counter_base)
+
+    @classmethod
+    def resume(cls, meta: Mapping[str, Any], secret: bytes | str, counter_base: Path | None) -> Platform:
+        """The platform of an existing network (its public ``network.cbor``), refusing a secret that
+        is not its owner's and enclave or contract code other than the code the network accepted."""
+        try:
+            salt, verifier = bytes(meta["salt"]), bytes(meta["verifier"])
+            measurement, code_hash = bytes(meta["measurement"]), str(meta["custody_code_hash"])
+        except (KeyError, TypeError, ValueError):
+            raise NetworkError("the network's description is damaged or from an older version") from None
+        platform = cls.derive(secret, salt, counter_base)
+        if not hmac.compare_digest(platform.verifier(), verifier):
+            raise NetworkError("this secret does not open the network (its sealing keys derive from another)")
+        if enclave_measurement() != measurement:
+            raise NetworkError("refused: the enclave code running here is not the code this network accepts")
+        if running_contract_hash() != code_hash:
+            raise NetworkError("refused: the custody contract code running here does not have the stored code hash")
+        return platform
 
     def _key(self, label: bytes) -> bytes:
         return hmac.new(self._root, b"gridlock/enclave/platform/v1\0" + label, hashlib.sha256).digest()
