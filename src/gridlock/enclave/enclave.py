@@ -12,7 +12,10 @@ the plaintext contract state.  What crosses the boundary is what crosses it on S
   unseal (AES-GCM under ``HKDF(fuse key, measurement)``).
 
 Emulation, not SGX: Python cannot stop the process owner from reading an object's memory, and the
-"fuse key" of the emulated CPU is a file (see :mod:`gridlock.enclave.network`).  The boundary is a
+"fuse key" of the emulated CPU derives from the owner's secret (:mod:`gridlock.enclave.platform`).
+The measurement is that of the enclave code running (:mod:`gridlock.enclave.measure`), so a
+modified enclave cannot unseal what this one sealed, and the enclave runs a contract only if the
+code it would run has the stored code's hash.  The boundary is a
 discipline of this code — no method returns a seed, a derived key or plaintext state — and the
 formats and keys are the real ones, so the attack surface a test can see is the real one.
 """
