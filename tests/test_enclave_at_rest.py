@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -29,7 +30,7 @@ from gridlock.enclave import (
 from gridlock.enclave.address import human
 from gridlock.enclave.enclave import Enclave
 from gridlock.enclave.errors import ContractError, SealingError
-from gridlock.enclave.guardian import open_store_at
+from gridlock.enclave.guardian import open_network_store, open_store_at
 from gridlock.enclave.keystore import EnclaveKeystore, UntrustedContract
 from gridlock.enclave.measure import CONTRACT_MODULES, ENCLAVE_MODULES, enclave_measurement, running_contract_hash
 from gridlock.guardian.store import AlreadyUsed, RollbackDetected, StorageError
@@ -150,6 +151,31 @@ def test_code_hash_and_measurement_are_hashes_of_the_source(data: Path) -> None:
         net.stop()
 
 
+@pytest.mark.parametrize(
+    ("target", "attr"),
+    [
+        ("gridlock.enclave.contract.CustodyContract", "_query"),  # a method
+        ("gridlock.enclave.contract", "_parse"),  # a module function
+        ("gridlock.guardian.store.rules", "take"),  # the shared rules the contract decides with
+        ("gridlock.enclave.custody_state.CustodyState", "check_viewing_key"),
+    ],
+)
+def test_any_patched_contract_code_changes_the_code_hash(target: str, attr: str) -> None:
+    with mock.patch(f"{target}.{attr}"):  # a mock: not code at all
+        assert running_contract_hash() != CUSTODY_CODE_HASH
+    with mock.patch(f"{target}.{attr}", new=lambda *a, **k: None):  # other code
+        assert running_contract_hash() != CUSTODY_CODE_HASH
+    assert running_contract_hash() == CUSTODY_CODE_HASH
+
+
+def test_a_method_added_to_the_contract_changes_the_code_hash() -> None:
+    with mock.patch.object(CustodyContract, "_x_backdoor", create=True, new=lambda self, *a: {}):
+        assert running_contract_hash() != CUSTODY_CODE_HASH
+    with mock.patch.object(Enclave, "export_seeds", create=True, new=lambda self: b""):
+        assert enclave_measurement() != ENCLAVE_MEASUREMENT
+    assert enclave_measurement() == ENCLAVE_MEASUREMENT
+
+
 def backdoor(self: CustodyContract, storage: object, msg: bytes) -> bytes:
     return b'{"share": "anyone\'s"}'  # the issue's viewing-key backdoor
 
@@ -185,6 +211,13 @@ def test_the_guardian_refuses_a_contract_not_pinned(data: Path) -> None:
         EnclaveKeystore.open(net, sender=GUARDIAN, code_hash=CUSTODY_CODE_HASH).close()
     finally:
         net.stop()
+
+
+def test_the_enclave_guardian_store_pins_the_code_hash(data: Path) -> None:
+    with pytest.raises(UntrustedContract):
+        open_network_store(data, "enclave", SECRET, code_hash="cd" * 32)
+    store = open_network_store(data, "enclave", SECRET)  # the network was stopped and resumes cleanly
+    store.close()
 
 
 def test_code_swapped_on_chain_is_not_run(data: Path, shares: list[KeyShare]) -> None:

@@ -29,7 +29,8 @@ import marshal
 import os
 import sys
 import sysconfig
-from collections.abc import Iterator, Sequence
+import types
+from collections.abc import Sequence
 from types import CodeType, FunctionType, ModuleType
 from typing import Final
 
@@ -63,6 +64,14 @@ ENCLAVE_MODULES: Final = (
 
 _LABEL: Final = "gridlock/enclave/code/v1"
 _STDLIB: Final = sysconfig.get_paths()["stdlib"] + os.sep
+_BUILTIN: Final = (
+    types.BuiltinFunctionType,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    types.MethodWrapperType,
+    types.ClassMethodDescriptorType,
+)
+"""What the interpreter itself puts in a class (an Enum's ``__format__``, ``_new_member_``)."""
 
 
 @functools.cache
@@ -101,35 +110,41 @@ def _compiled(name: str) -> tuple[frozenset[CodeType], ast.Module]:
     return frozenset(codes), ast.parse(source)
 
 
-def _functions(obj: object) -> Iterator[FunctionType]:
-    """The plain functions behind a class attribute (methods, static/class methods, properties)."""
+def _functions(obj: object) -> list[FunctionType]:
+    """The plain functions behind a module or class attribute (functions, methods, static and class
+    methods, properties, decorated functions); empty if it is not plain code (say, a mock)."""
     if isinstance(obj, staticmethod | classmethod):
         obj = obj.__func__
     if isinstance(obj, property):
-        for f in (obj.fget, obj.fset, obj.fdel):
-            if f is not None:
-                yield from _functions(f)
-        return
-    obj = inspect.unwrap(obj) if callable(obj) else obj
-    if isinstance(obj, FunctionType):
-        yield obj
+        return [f for part in (obj.fget, obj.fset, obj.fdel) if part is not None for f in _functions(part)]
+    try:
+        obj = inspect.unwrap(obj) if callable(obj) else obj
+    except ValueError:  # a wrapper chain that never ends (a mock pretends to wrap)
+        return []
+    return [obj] if isinstance(obj, FunctionType) else []
 
 
-def _generated(fn: FunctionType) -> bool:
-    """A method the standard library added to a class (dataclass's ``__init__``, a Protocol's
-    ``__subclasshook__``), not one its module defines or anyone patched in."""
+def _generated(fn: FunctionType, module: str) -> bool:
+    """A method the standard library added to a class of ``module`` (dataclass's ``__init__``,
+    compiled from a string in the module's namespace; a Protocol's ``__subclasshook__``), not one
+    the module defines or anyone patched in."""
     filename = fn.__code__.co_filename
-    return filename == "<string>" or filename.startswith(_STDLIB)
+    return (filename == "<string>" and fn.__module__ == module) or filename.startswith(_STDLIB)
 
 
 def _replaced(name: str) -> list[bytes]:
-    """The running code of module ``name`` that its source did not compile to (empty: none)."""
+    """The running code of module ``name`` that its source did not compile to (empty: none): a
+    function or method its source defines that is now other code or not code at all, or a method
+    patched into one of its classes."""
     module: ModuleType = sys.modules.get(name) or importlib.import_module(name)
     codes, tree = _compiled(name)
     found: list[bytes] = []
 
     def check(where: str, obj: object) -> None:
-        for fn in _functions(obj):
+        fns = _functions(obj)
+        if not fns:
+            found.append(where.encode() + b"\0not code: " + type(obj).__qualname__.encode())
+        for fn in fns:
             if fn.__code__ not in codes:
                 found.append(where.encode() + b"\0" + marshal.dumps(fn.__code__))
 
@@ -140,9 +155,16 @@ def _replaced(name: str) -> list[bytes]:
         elif isinstance(node, ast.ClassDef) and isinstance(namespace.get(node.name), type):
             cls = namespace[node.name]
             defined = {n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+            for attr in defined:
+                check(f"{node.name}.{attr}", vars(cls).get(attr))
             for attr, value in vars(cls).items():
-                for fn in _functions(value):
-                    if attr in defined or not _generated(fn):
+                if attr in defined or isinstance(value, type):
+                    continue
+                fns = _functions(value)
+                if not fns and callable(value) and not isinstance(value, _BUILTIN):
+                    check(f"{node.name}.{attr}", value)  # a callable that is not code: patched in
+                for fn in fns:
+                    if not _generated(fn, name):
                         check(f"{node.name}.{attr}", fn)
     return found
 
