@@ -14,8 +14,9 @@ an older copy.  None of those are on the host's disk.  Here:
 
 where ``root = scrypt(secret, salt)``: ``secret`` is the owner's secret (for the enclave guardian, its
 key-encryption secret, as for the SQLite keystore) and ``salt`` the network's random salt (public,
-in ``network.cbor``).  scrypt makes each guess at a weak secret cost what a guess at a SQLite
-keystore password costs.  A copy of the data directory therefore holds sealed blobs, ciphertext
+in ``network.cbor``).  The secret is meant to be high-entropy (the SQLite keystore takes it
+through HKDF alone); scrypt (RFC 7914) additionally makes each guess at a weak one cost 16 MiB of
+memory-hard work.  A copy of the data directory therefore holds sealed blobs, ciphertext
 and public keys only.
 
 What this is not: a process holding the secret holds everything (there is no CPU to keep the root
@@ -41,7 +42,7 @@ __all__ = ["MIN_SECRET_BYTES", "SALT_BYTES", "Platform"]
 
 MIN_SECRET_BYTES: Final = 16
 SALT_BYTES: Final = 32
-_SCRYPT: Final = {"n": 1 << 14, "r": 8, "p": 1}  # 16 MiB, as the keystore's password KDF class of cost
+_SCRYPT: Final = {"n": 1 << 14, "r": 8, "p": 1}  # RFC 7914's interactive-login parameters: 16 MiB
 
 
 class Platform:
