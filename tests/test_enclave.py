@@ -52,6 +52,7 @@ with warnings.catch_warnings():  # betterproto imports pkg_resources
     from secret_sdk.core.wasm.msgs import MsgExecuteContract
     from secret_sdk.util.encrypt_utils import EncryptionUtils
 
+SECRET = "test sealing secret of the owner"
 OWNER = human(hashlib.sha256(b"owner account").digest()[:20])
 OTHER = human(hashlib.sha256(b"another account").digest()[:20])
 SDK_TX_ERROR = re.compile(
@@ -63,7 +64,7 @@ SDK_TX_ERROR = re.compile(
 # --- helpers ----------------------------------------------------------------------------------------
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[LocalSecretNetwork]:
-    n = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net")
+    n = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     try:
         yield n
     finally:
@@ -469,13 +470,13 @@ def test_delete_any_node_and_the_share_survives(net: LocalSecretNetwork, shares:
 
 def test_restart_with_a_node_directory_deleted(tmp_path: Path, shares: list[KeyShare]) -> None:
     data = tmp_path / "net"
-    net = LocalSecretNetwork.start(nodes=3, data_dir=data)
+    net = LocalSecretNetwork.start(nodes=3, data_dir=data, secret=SECRET)
     eu = sdk(net)
     sdk_execute(net, eu, store_msg("v", shares[4]))
     io, address, names = net.consensus_io_pubkey, net.custody_address, [n.name for n in net.nodes]
     net.stop()
     shutil.rmtree(data / names[0])
-    again = LocalSecretNetwork.start(nodes=3, data_dir=data)
+    again = LocalSecretNetwork.start(nodes=3, data_dir=data, secret=SECRET)
     try:
         assert again.consensus_io_pubkey == io and again.custody_address == address
         assert len(again.live_nodes) == 3 and names[0] not in [n.name for n in again.nodes]
@@ -505,11 +506,12 @@ def test_stopped_node_catches_up_and_a_tampering_host_is_halted(
 
 
 def test_the_emulations_secrets_on_disk_are_owner_only(net: LocalSecretNetwork) -> None:
-    # the attestation authority's key, each CPU's fuse key, each enclave's sealed seeds
+    # each enclave's sealed seeds and the monotonic counter beside the data directory; the fuse
+    # keys and the attestation authority's key are not files at all (they derive from the secret)
     base = net.data_dir
-    secrets_on_disk = [base / "authority" / "authority.key", *(base / "hardware").glob("*.fuse")]
-    secrets_on_disk += [node.path / "enclave.sealed" for node in net.nodes]
-    assert len(secrets_on_disk) == 1 + 2 * len(net.nodes)
+    assert not (base / "authority").exists() and not (base / "hardware").exists()
+    secrets_on_disk = [node.path / "enclave.sealed" for node in net.nodes]
+    secrets_on_disk.append(base.with_name(base.name + ".generation"))
     for path in secrets_on_disk:
         assert path.stat().st_mode & 0o777 == 0o600, path
     assert not [p for p in base.rglob("*.tmp*")]  # every write was renamed into place

@@ -25,13 +25,14 @@ from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.transport.server import NatsServer
 
+SECRET = "test sealing secret of the owner"
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
 ENCLAVE_ACCOUNT = human(hashlib.sha256(b"gridlock enclave guardian").digest()[:20])
 
 
 @pytest.mark.parametrize("scheme", ["frost-secp256k1", "ecdsa-secp256k1"])
 def test_vault_with_the_enclave_guardian_signs_with_and_without_it(tmp_path: Path, scheme: str) -> None:
-    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret")
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
 
     async def main() -> None:
         c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)

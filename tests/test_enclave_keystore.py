@@ -22,13 +22,14 @@ from gridlock.guardian.store import (
     StorageError,
 )
 
+SECRET = "test sealing secret of the owner"
 GUARDIAN = human(hashlib.sha256(b"enclave guardian account").digest()[:20])
 INTRUDER = human(hashlib.sha256(b"intruder account").digest()[:20])
 
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[LocalSecretNetwork]:
-    n = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net")
+    n = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     try:
         yield n
     finally:
@@ -72,13 +73,13 @@ def test_other_senders_and_closed_keystore(
 
 
 def test_survives_restart_and_node_loss(tmp_path: Path, shares: list[KeyShare]) -> None:
-    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net")
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     ks = EnclaveKeystore.open(net, sender=GUARDIAN)
     ks.store_pending("v", shares[0])
     ks.activate("v", 0)
     net.remove_node(0)
     net.stop()
-    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net")
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     try:
         again = EnclaveKeystore.open(net, sender=GUARDIAN)
         assert again.active_share("v").to_bytes() == shares[0].to_bytes()

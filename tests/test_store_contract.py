@@ -47,6 +47,7 @@ from gridlock.guardian.store import (
 from gridlock.policy import Entry, EntryKind
 
 Store = Keystore | EnclaveKeystore
+SECRET = "test sealing secret of the owner"
 GUARDIAN = human(hashlib.sha256(b"store contract guardian").digest()[:20])
 
 
@@ -60,7 +61,7 @@ class Backend:
         if kind == "sqlite":
             self._path, self._secret = tmp_path / "guardian.db", os.urandom(32)
         else:
-            self._net = LocalSecretNetwork.start(nodes=1, data_dir=tmp_path / "net")
+            self._net = LocalSecretNetwork.start(nodes=1, data_dir=tmp_path / "net", secret=SECRET)
         self.store: Store = self._open()
 
     def _open(self) -> Store:

@@ -1,7 +1,8 @@
 """Which store and which process a guardian gets, by its role.
 
 An enclave guardian keeps its shares and identity in the custody contract of a local enclave network
-(:mod:`gridlock.enclave.guardian`, in ``DATA_DIR/secret-network``) and runs as
+(:mod:`gridlock.enclave.guardian`, in ``DATA_DIR/secret-network``, its emulated hardware derived
+from the guardian's secret) and runs as
 ``python -m gridlock.enclave.guardian``; every other guardian keeps them in its encrypted SQLite
 keystore (``DATA_DIR/keystore.db``) and runs as ``python -m gridlock.guardian``.
 """
@@ -22,7 +23,7 @@ ENCLAVE_MODULE = "gridlock.enclave.guardian"
 def open_store(name: str, role: str, data_dir: Path, secret: str) -> ShareStore:
     """The store of guardian ``name`` with ``role`` whose data directory is ``data_dir``."""
     if role == ENCLAVE:
-        return open_store_at(data_dir, name)
+        return open_store_at(data_dir, name, secret)
     data_dir.mkdir(parents=True, exist_ok=True)
     return Keystore.open(data_dir / "keystore.db", secret.encode())
 
@@ -30,7 +31,7 @@ def open_store(name: str, role: str, data_dir: Path, secret: str) -> ShareStore:
 def open_configured(cfg: GuardianConfig) -> ShareStore:
     """The store a guardian configuration asks for (``gridlock guardian init|run``)."""
     if cfg.role == ENCLAVE:
-        return open_store_at(cfg.data_dir, cfg.name)
+        return open_store_at(cfg.data_dir, cfg.name, cfg.secret())
     return open_keystore(cfg)
 
 

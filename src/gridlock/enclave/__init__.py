@@ -17,11 +17,14 @@
 * :mod:`~gridlock.enclave.keystore` — :class:`EnclaveKeystore`, the guardian keystore interface
   backed by the custody contract.
 
-What is emulated rather than real: SGX itself (the enclave is Python objects and the CPU's sealing
-root is a file), Intel's attestation (a local Ed25519 authority), Tendermint (one transaction per
-block, majority of live nodes), transaction signatures and fees (the sender is trusted), and wasm
-(the contract is Python; its "code" is a versioned byte string).  Real: every key derivation,
-cipher, associated data, wire format, output/error layout and REST path that a client can observe.
+What is emulated rather than real: SGX itself (the enclave is Python objects; the CPU's sealing
+root and Intel's attestation key derive from the owner's secret, :mod:`~gridlock.enclave.platform`,
+with a monotonic counter beside the data directory), Tendermint (one transaction per block,
+majority of live nodes), transaction signatures and fees (the sender is trusted), and wasm (the
+contract is Python; its code is the source of its modules and the code hash and enclave
+measurement are hashes of the code that runs, :mod:`~gridlock.enclave.measure`).  Real: every key
+derivation, cipher, associated data, wire format, output/error layout and REST path that a client
+can observe.
 """
 
 from __future__ import annotations

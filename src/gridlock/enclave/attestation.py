@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from gridlock.crypto import codec
 from gridlock.enclave.errors import AttestationError
+from gridlock.enclave.measure import ENCLAVE_MODULES, bundle
 from gridlock.errors import DecodeError
 
 __all__ = [
@@ -32,9 +33,11 @@ __all__ = [
     "verify_report",
 ]
 
-ENCLAVE_MEASUREMENT: Final = hashlib.sha256(b"gridlock/enclave/emulated-sgx/mrenclave/v1").digest()
-"""The measurement of the (emulated) enclave code every honest node runs — the MRENCLAVE the network
-accepts.  A versioned constant: it changes when the enclave's behaviour changes."""
+ENCLAVE_MEASUREMENT: Final = hashlib.sha256(bundle(ENCLAVE_MODULES)).digest()
+"""The measurement of the enclave code as imported — the hash of its sources
+(:mod:`gridlock.enclave.measure`), the MRENCLAVE a new network accepts.  What a running enclave
+reports is :func:`~gridlock.enclave.measure.enclave_measurement`, which differs from this one when
+the enclave's code was modified or patched."""
 
 _LABEL: Final = "gridlock/enclave/attestation/v1"
 _K_VERSION, _K_CHAIN, _K_REG, _K_MEAS, _K_SIG = 0, 1, 2, 3, 4

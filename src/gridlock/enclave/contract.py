@@ -65,6 +65,7 @@ from gridlock.crypto import codec
 from gridlock.enclave import custody_ledger
 from gridlock.enclave.cosmwasm import Contract, Env, MessageInfo, Response, StdError, Storage, fail
 from gridlock.enclave.custody_state import KINDS, CustodyState, EpochRecord, VaultState, decode_share, own, storage_key
+from gridlock.enclave.measure import contract_code
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument, KeystoreError
 
@@ -80,16 +81,10 @@ __all__ = [
     "Storage",
 ]
 # --- the "wasm" ------------------------------------------------------------------------------------
-CUSTODY_CODE: Final = (
-    b"gridlock-custody-contract\n"
-    b"version: 1\n"
-    b"interface: gridlock.enclave.contract (execute: store_pending store_share activate discard_pending "
-    b"update_share delete_vault purge_retired set_metadata add_items take_item put_identity set_viewing_key; "
-    b"query: info vault vaults share metadata ledger paid items identity)\n"
-    b"state: epoch-versioned KeyShare v1 per vault, single-use items, identity, viewing keys\n"
-)
-"""The custody contract's code as stored on the emulated chain (the stand-in for its wasm binary).
-A versioned byte string: its sha256 is the code hash clients put in front of every message."""
+CUSTODY_CODE: Final = contract_code()
+"""The custody contract's code as stored on the emulated chain (the stand-in for its wasm binary):
+the source of the modules that implement it (:data:`gridlock.enclave.measure.CONTRACT_MODULES`), so
+its sha256 — the code hash clients put in front of every message — names the code that runs."""
 CUSTODY_CODE_HASH: Final = hashlib.sha256(CUSTODY_CODE).hexdigest()
 CONTRACT_NAME: Final = "gridlock-custody"
 CONTRACT_VERSION: Final = 1
@@ -245,7 +240,7 @@ class CustodyContract:
         args = _Args(name, body, allowed, _EXEC_TARGET)
         handler: Callable[[CustodyState, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
         try:
-            data = handler(CustodyState(storage), info.sender, args)
+            data = handler(CustodyState(storage, env.block_height), info.sender, args)
         except KeystoreError as exc:  # the shared rules' errors, reported by their stable code
             raise fail(exc.code, str(exc)) from None
         return Response(data=_json(data), attributes=[("action", name)])
@@ -420,6 +415,11 @@ class CustodyContract:
         st.s.set(storage_key("viewing_key", sender), hashlib.sha256(key.encode()).digest())
         return {"viewing_key": "set"}
 
+    def burn_items(self, storage: Storage, env: Env) -> None:
+        """The enclave's answer to a detected rollback (not an execute message: only the network's
+        ``rollback`` transaction reaches it): every single-use item stored so far counts as used."""
+        CustodyState(storage, env.block_height).burn_items()
+
     # -- query ---------------------------------------------------------------------------------------------
     def query(self, storage: Storage, env: Env, msg: bytes) -> bytes:
         try:
@@ -484,4 +484,4 @@ class CustodyContract:
             item = st.item(v.vault_id, epoch, kind, item_id)
             if item is not None and not item.used:
                 unused.append(item_id)
-        return _json({"unused": index["unused"], "ids": [_b64s(i) for i in sorted(unused)]})
+        return _json({"unused": len(unused), "ids": [_b64s(i) for i in sorted(unused)]})

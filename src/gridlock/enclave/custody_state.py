@@ -131,8 +131,21 @@ class VaultState:
 class CustodyState:
     """Typed access to the contract's storage."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, height: int = 0) -> None:
         self.s = storage
+        self.height = height  # the block being executed (0 in a query): new items record it
+
+    # rollback
+    def burned_before(self) -> int:
+        """Items stored before this height are used: a rollback was detected at that height
+        (:meth:`burn_items`); 0 if none was."""
+        raw = self.s.get(storage_key("burned_before"))
+        return 0 if raw is None else int(codec.loads(raw))
+
+    def burn_items(self) -> None:
+        """Burn every single-use item stored so far (after a restored backup, any of them may have
+        been used since the backup was taken): one write, checked by :meth:`item`."""
+        self.s.set(storage_key("burned_before"), codec.dumps(self.height))
 
     # vaults
     def vault(self, vault_id: str) -> VaultState | None:
@@ -178,6 +191,8 @@ class CustodyState:
         if raw is None:
             return None
         rec = codec.loads(raw)
+        if int(rec.get("h", 0)) < self.burned_before():
+            return rules.USED  # burned after a rollback: it may have been used since the backup
         return rules.Item(bool(rec["used"]), rec["blob"])
 
     def used(self, vault_id: str, epoch: int, kind: str, item_id: bytes) -> bool:
@@ -186,7 +201,8 @@ class CustodyState:
 
     def put_item(self, vault_id: str, epoch: int, kind: str, item_id: bytes, item: rules.Item) -> None:
         self.s.set(
-            storage_key("item", vault_id, epoch, kind, item_id), codec.dumps({"used": item.used, "blob": item.blob})
+            storage_key("item", vault_id, epoch, kind, item_id),
+            codec.dumps({"used": item.used, "blob": item.blob, "h": self.height}),
         )
 
     def erase_epoch(self, vault_id: str, epoch: int) -> None:

@@ -12,7 +12,10 @@ the plaintext contract state.  What crosses the boundary is what crosses it on S
   unseal (AES-GCM under ``HKDF(fuse key, measurement)``).
 
 Emulation, not SGX: Python cannot stop the process owner from reading an object's memory, and the
-"fuse key" of the emulated CPU is a file (see :mod:`gridlock.enclave.network`).  The boundary is a
+"fuse key" of the emulated CPU derives from the owner's secret (:mod:`gridlock.enclave.platform`).
+The measurement is that of the enclave code running (:mod:`gridlock.enclave.measure`), so a
+modified enclave cannot unseal what this one sealed, and the enclave runs a contract only if the
+code it would run has the stored code's hash.  The boundary is a
 discipline of this code — no method returns a seed, a derived key or plaintext state — and the
 formats and keys are the real ones, so the attack surface a test can see is the real one.
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,8 +34,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gridlock.crypto import codec
 from gridlock.enclave import crypto
-from gridlock.enclave.attestation import ENCLAVE_MEASUREMENT, AttestationReport, verify_report
-from gridlock.enclave.contract import Contract, CustodyContract, Env, MessageInfo, StdError
+from gridlock.enclave.attestation import AttestationReport, verify_report
+from gridlock.enclave.contract import CUSTODY_CODE_HASH, CustodyContract, Env, MessageInfo, StdError
 from gridlock.enclave.errors import (
     AttestationError,
     CodeHashMismatch,
@@ -41,17 +44,26 @@ from gridlock.enclave.errors import (
     NotRegistered,
     SealingError,
 )
+from gridlock.enclave.measure import enclave_measurement, running_contract_hash
 from gridlock.errors import DecodeError
 
-__all__ = ["CONTRACT_CODES", "CallOutcome", "Enclave", "HostGet"]
+__all__ = ["CallOutcome", "Enclave", "HostGet"]
 
 HostGet = Callable[[bytes], bytes | None]
 """The host's read of one encrypted state entry (``db_key → db_value``) of the contract being run."""
 
-CONTRACT_CODES: Final[Mapping[str, Callable[[], Contract]]] = {
-    hashlib.sha256(CustodyContract.code).hexdigest(): CustodyContract,
-}
-"""The contract code this enclave can run, by code hash (the stand-in for compiling the wasm)."""
+
+def _load_contract(code: bytes) -> CustodyContract | str:
+    """The contract for ``code`` (the stand-in for compiling the wasm), or why it is refused: the
+    enclave runs only the custody contract, and only if the code it would run — measured now
+    (:func:`~gridlock.enclave.measure.running_contract_hash`) — is the code the chain stores."""
+    code_hash = crypto.code_hash_hex(code)
+    if code_hash != CUSTODY_CODE_HASH:
+        return "Execution error: Enclave: failed to find the contract code"
+    if running_contract_hash() != code_hash:
+        return "Execution error: Enclave: the contract code this enclave runs does not match its code hash"
+    return CustodyContract()
+
 
 _SEAL_VERSION: Final = 1
 _SEAL_LABEL: Final = b"gridlock/enclave/seal/v1"
@@ -134,9 +146,10 @@ class Enclave:
         self.registration_key: bytes = crypto.x25519_public_key(secrets.registration_private)
 
     @classmethod
-    def create(cls, fuse_key: bytes, measurement: bytes = ENCLAVE_MEASUREMENT) -> Enclave:
-        """A fresh enclave (``init-enclave``): a new random registration key, no seeds yet."""
-        return cls(fuse_key, measurement, _Secrets(os.urandom(32)))
+    def create(cls, fuse_key: bytes, measurement: bytes | None = None) -> Enclave:
+        """A fresh enclave (``init-enclave``): a new random registration key, no seeds yet.  Its
+        measurement is that of the enclave code running now unless a test stands in another."""
+        return cls(fuse_key, enclave_measurement() if measurement is None else measurement, _Secrets(os.urandom(32)))
 
     # -- sealing ------------------------------------------------------------------------------------------
     def _seal_key(self) -> AESGCM:
@@ -153,7 +166,11 @@ class Enclave:
         return bytes([_SEAL_VERSION]) + nonce + self._seal_key().encrypt(nonce, body, self.measurement)
 
     @classmethod
-    def unseal(cls, fuse_key: bytes, blob: bytes, measurement: bytes = ENCLAVE_MEASUREMENT) -> Enclave:
+    def unseal(cls, fuse_key: bytes, blob: bytes, measurement: bytes | None = None) -> Enclave:
+        """Open a sealed blob: only the same emulated CPU (fuse key) running the same enclave code
+        (measurement; by default the code running now) can, as with SGX's MRENCLAVE sealing policy."""
+        if measurement is None:
+            measurement = enclave_measurement()
         shell = cls(fuse_key, measurement, _Secrets(bytes(32)))
         if not isinstance(blob, bytes) or len(blob) < 1 + 12 + 16 or blob[0] != _SEAL_VERSION:
             raise SealingError("not a sealed enclave blob")
@@ -240,11 +257,6 @@ class Enclave:
         self._s.keys = keys
 
     # -- contracts -----------------------------------------------------------------------------------------
-    @staticmethod
-    def _contract(code: bytes) -> Contract | None:
-        factory = CONTRACT_CODES.get(hashlib.sha256(code).hexdigest())
-        return None if factory is None else factory()
-
     def instantiate(
         self,
         host_get: HostGet,
@@ -332,9 +344,9 @@ class Enclave:
 
         if replayed:
             return fail({"generic_err": {"msg": "replayed message: this nonce and public key were already used"}})
-        contract = self._contract(code)
-        if contract is None:
-            return CallOutcome(False, plaintext_error="Execution error: Enclave: failed to find the contract code")
+        contract = _load_contract(code)
+        if isinstance(contract, str):
+            return CallOutcome(False, plaintext_error=contract)
         code_hash = hashlib.sha256(code).digest()
         if contract_canonical is not None and not crypto.verify_contract_key(
             keys.state_ikm[0], contract_key, code_hash, contract_canonical
@@ -374,6 +386,32 @@ class Enclave:
         return CallOutcome(
             True, output=output, nonce=wire.nonce, attributes=attributes, writes=storage.writes(), authenticated=True
         )
+
+    def burn_items(
+        self, host_get: HostGet, *, code: bytes, env: Env, contract_key: bytes, contract_canonical: bytes
+    ) -> CallOutcome:
+        """After a detected rollback: the custody contract burns every single-use item stored before
+        this block (:meth:`CustodyContract.burn_items`).  Not a message a client can send — the
+        network commits it when its monotonic counter is ahead of the chain it resumed
+        (:mod:`gridlock.enclave.network`); the counter is what SGX's monotonic counters stand for."""
+        keys = self._keys()
+        contract = _load_contract(code)
+        if isinstance(contract, str):
+            return CallOutcome(False, plaintext_error=contract)
+        if not crypto.verify_contract_key(
+            keys.state_ikm[0], contract_key, hashlib.sha256(code).digest(), contract_canonical
+        ):
+            return CallOutcome(
+                False, plaintext_error="Execution error: Enclave: failed to authenticate secret contract"
+            )
+        storage = _EncryptedStorage(
+            host_get, keys, contract_key, crypto.encryption_salt(env.block_time, env.block_height, 0)
+        )
+        try:
+            contract.burn_items(storage, env)
+        except (StdError, DecryptionFailed):
+            return CallOutcome(False, plaintext_error="Execution error: Enclave: failed to burn the items")
+        return CallOutcome(True, writes=storage.writes(), authenticated=True)
 
     def __repr__(self) -> str:
         state = "registered" if self.has_seeds else "unregistered"

@@ -7,9 +7,13 @@ Network encrypted messages, and the contract state is replicated as ciphertext b
 node — delete any one node and nothing is lost.
 
 Emulation boundary (documented, not hidden): the protocol rounds run in this guardian's process
-with the share in memory for the length of a round, as they would inside the enclave of the real
-design; what the host's disk and the enclave network's storage ever see is ciphertext.  Real SGX
-(sealing, remote attestation, the contract as Wasm) is emulated by :mod:`gridlock.enclave.network`.
+with the share in memory for the length of a round; what the host's disk and the enclave network's
+storage ever see is ciphertext.  The network's emulated hardware derives from the guardian's
+key-encryption secret (as the SQLite keystore's key does), so a copy of the data directory opens
+nothing; its monotonic counter is ``secret-network.generation`` beside the network; and the
+guardian pins the custody contract's code hash (:data:`PINNED_CODE_HASH`, the hash of the contract
+code it ships) and refuses any other.  Real SGX (sealing, remote attestation, the contract as
+Wasm) is emulated by :mod:`gridlock.enclave.network`.
 
 Run one as a process: ``python -m gridlock.enclave.guardian run --config FILE`` (a guardian TOML
 configuration; the enclave network lives in ``<data_dir>/secret-network``).
@@ -20,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
+from typing import Final
 
 from gridlock.enclave.address import human
+from gridlock.enclave.contract import CUSTODY_CODE_HASH
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.enclave.network import LocalSecretNetwork
 from gridlock.guardian.__main__ import main as guardian_main
@@ -48,24 +54,35 @@ class OwnedEnclaveStore(EnclaveKeystore):
             self.network = None
 
 
-def open_network_store(network_dir: Path, name: str) -> ShareStore:
+PINNED_CODE_HASH: Final = CUSTODY_CODE_HASH
+"""The custody contract code hash the enclave guardian accepts: that of the contract it ships."""
+
+
+def open_network_store(
+    network_dir: Path, name: str, secret: bytes | str, *, code_hash: str = PINNED_CODE_HASH
+) -> ShareStore:
     """The guardian's custody-contract store in the enclave network kept in ``network_dir`` (started,
-    or resumed, here; stopped when the store closes)."""
-    net = LocalSecretNetwork.start(nodes=NODES, data_dir=network_dir)
-    store = OwnedEnclaveStore.open(net, sender=account(name))
+    or resumed, here with the guardian's ``secret``; stopped when the store closes).  A custody
+    contract whose code hash is not ``code_hash`` is refused."""
+    net = LocalSecretNetwork.start(nodes=NODES, data_dir=network_dir, secret=secret)
+    try:
+        store = OwnedEnclaveStore.open(net, sender=account(name), code_hash=code_hash)
+    except BaseException:
+        net.stop()
+        raise
     assert isinstance(store, OwnedEnclaveStore)
     store.network = net
     return store
 
 
-def open_store_at(data_dir: Path, name: str) -> ShareStore:
+def open_store_at(data_dir: Path, name: str, secret: bytes | str) -> ShareStore:
     """The enclave guardian's store for a guardian data directory (network in ``secret-network/``)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    return open_network_store(data_dir / "secret-network", name)
+    return open_network_store(data_dir / "secret-network", name, secret)
 
 
 def open_store(cfg: GuardianConfig) -> ShareStore:
-    return open_store_at(cfg.data_dir, cfg.name)
+    return open_store_at(cfg.data_dir, cfg.name, cfg.secret())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,15 +14,20 @@ the SQLite keystore — the protocol steps still run in the guardian, outside th
 DKG and signing rounds inside the contract (so a share never leaves the enclave boundary) is the
 next step of the enclave guardian; see ``integration notes`` in the package report.
 
-Differences from the SQLite keystore: no rollback detection (the replicated chain is the source
-of truth; single-use items are tombstoned on chain), no ``path``/``generation``; ``checkpoint`` and
-``close`` only end the session.
+Code pinning: opened with ``code_hash`` (the guardian pins the hash of the custody contract it was
+configured with), the keystore refuses a contract whose code hash on chain is another
+(:class:`UntrustedContract`) — a swapped contract never sees a message of this guardian.
+
+Differences from the SQLite keystore: rollback detection is the network's (its monotonic counter,
+:mod:`gridlock.enclave.platform`; single-use items are tombstoned on chain and burned after a
+detected restore), no ``path``/``generation``; ``checkpoint`` and ``close`` only end the session.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -39,11 +44,17 @@ from gridlock.guardian.store.errors import ERROR_CODES, BadArgument, Corrupted, 
 from gridlock.guardian.store.protocol import VaultRecord
 from gridlock.policy.ledger import Entry
 
-__all__ = ["EnclaveKeystore", "SecretChain", "Unauthorized"]
+__all__ = ["EnclaveKeystore", "SecretChain", "Unauthorized", "UntrustedContract"]
 
 
 class Unauthorized(KeystoreError):
     """The custody contract refused: another sender owns the vault, or the viewing key is wrong."""
+
+
+class UntrustedContract(KeystoreError):
+    """The contract's code hash is not the one pinned in the guardian's configuration."""
+
+    code = "untrusted-contract"
 
 
 _ERRORS: Final[dict[str, type[KeystoreError]]] = {**ERROR_CODES, "unauthorized": Unauthorized}
@@ -100,6 +111,7 @@ class EnclaveKeystore:
         contract: str,
         viewing_key: str | None = None,
         encryption_seed: bytes | None = None,
+        code_hash: str | None = None,
     ) -> None:
         try:
             check_sender(sender)
@@ -114,6 +126,10 @@ class EnclaveKeystore:
             self._enc = ClientEncryption(chain.consensus_io_pubkey, encryption_seed)
         except GridlockError as exc:
             raise StorageError(f"cannot reach the custody contract: {exc}") from None
+        if code_hash is not None and not hmac.compare_digest(self._code_hash, code_hash.lower()):
+            raise UntrustedContract(
+                f"the contract at {contract} has code hash {self._code_hash}, not the pinned {code_hash.lower()}"
+            )
         self._viewing_key = viewing_key or secrets.token_urlsafe(32)
         self._execute({"set_viewing_key": {"key": self._viewing_key}})
 
@@ -126,12 +142,21 @@ class EnclaveKeystore:
         contract: str | None = None,
         viewing_key: str | None = None,
         encryption_seed: bytes | None = None,
+        code_hash: str | None = None,
     ) -> EnclaveKeystore:
         """Open the keystore of ``sender`` (the guardian's chain account) in the custody contract
-        (``chain.custody_address`` by default).  Sets a fresh viewing key unless one is given."""
+        (``chain.custody_address`` by default).  Sets a fresh viewing key unless one is given.
+        With ``code_hash``, a contract whose code hash differs is refused (:class:`UntrustedContract`)."""
         if contract is None:
             contract = chain.custody_address
-        return cls(chain, sender=sender, contract=contract, viewing_key=viewing_key, encryption_seed=encryption_seed)
+        return cls(
+            chain,
+            sender=sender,
+            contract=contract,
+            viewing_key=viewing_key,
+            encryption_seed=encryption_seed,
+            code_hash=code_hash,
+        )
 
     # -- transport ---------------------------------------------------------------------------------------
     def _need_chain(self) -> SecretChain:

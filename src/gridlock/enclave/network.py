@@ -2,7 +2,7 @@
 
 ::
 
-    net = LocalSecretNetwork.start(nodes=3, data_dir=path)
+    net = LocalSecretNetwork.start(nodes=3, data_dir=path, secret=owner_secret)
     net.consensus_io_pubkey     # 32 bytes (what GET /registration/v1beta1/tx-key serves)
     net.custody_code_hash       # hex sha256 of the custody contract's code
     net.custody_address         # secret1… (x/compute's contract address derivation)
@@ -15,12 +15,20 @@ The LCD endpoint that secret-sdk's ``LCDClient`` talks to is served over a netwo
 
 Layout of ``data_dir``::
 
-    network.cbor                  public: chain id, node names, the custody contract's address
-    authority/authority.key       the emulated attestation authority's Ed25519 key (Intel's role)
-    hardware/<node>.fuse          each emulated CPU's fuse key (stands for the SGX sealing root)
+    network.cbor                  public: chain id, node names, the custody contract's address, the
+                                  salt of the platform secret and its check value, the accepted
+                                  enclave measurement and the custody contract's code hash
     <node>/chain.db               the node's chain: blocks, registrations, codes, contracts and the
                                   contract state — public data and ciphertext only
     <node>/enclave.sealed         the node's sealed registration key and consensus seeds
+
+and beside it ``<data_dir>.generation``, the monotonic counter.  Fuse keys and the attestation
+authority's key are not files: they derive from the owner's ``secret``
+(:mod:`gridlock.enclave.platform`), so a copy of ``data_dir`` opens nothing.  Resuming with a
+modified enclave or contract is refused (:mod:`gridlock.enclave.measure`: code is identity), and
+resuming a chain older than the counter (a restored backup) raises
+:class:`~gridlock.guardian.store.RollbackDetected` — or, with ``accept_rollback=True``, commits a
+``rollback`` transaction in which the custody contract burns every presignature and nonce.
 
 How it works.  The first node's enclave makes the consensus seeds (genesis bootstrap); the genesis
 block pins the attestation authority's key, the accepted enclave measurement and the network's
@@ -39,11 +47,9 @@ replacement node registers and catches up.
 Errors.  A failed call raises :class:`ContractError` the way Secret Network reports it; what each
 failure looks like here and on the real network is tabled in :mod:`gridlock.enclave.errors`.
 
-Emulated, not real (also see the package docs): no Tendermint (one transaction per block, blocks
-are accepted when a strict majority of the *live* nodes agree — a real chain needs more than 2/3 of
-the voting power of *all* validators, so three validators with one down would halt), no
-signatures or fees on transactions (``execute`` trusts its ``sender`` argument, which a real chain
-authenticates by the transaction's signature), no SGX (see :mod:`gridlock.enclave.enclave`).
+Emulated, not real (see the package docs): Tendermint (one transaction per block, accepted by a
+strict majority of the *live* nodes, where a real chain needs more than 2/3 of the voting power of
+*all* validators), transaction signatures and fees (``execute`` trusts its ``sender``), and SGX.
 """
 
 from __future__ import annotations
@@ -65,21 +71,23 @@ from typing import Any, Final
 from gridlock.crypto import codec
 from gridlock.enclave import crypto
 from gridlock.enclave.address import canonical, check_sender, human, module_address
-from gridlock.enclave.attestation import ENCLAVE_MEASUREMENT, AttestationAuthority, AttestationReport
+from gridlock.enclave.attestation import AttestationAuthority
 from gridlock.enclave.contract import CUSTODY_CODE
 from gridlock.enclave.errors import (
-    AttestationError,
     ConsensusFailure,
     ContractError,
     ContractNotFound,
     EnclaveError,
     NetworkError,
-    RegistrationRefused,
 )
+from gridlock.enclave.measure import enclave_measurement
+from gridlock.enclave.membership import NodeMembership, NodeRef
 from gridlock.enclave.node import EnclaveNode
+from gridlock.enclave.platform import SALT_BYTES, Platform
 from gridlock.enclave.transactions import CODE_OK, CODE_QUERY_FAILED, TxResult
 from gridlock.errors import DecodeError, GridlockError
 from gridlock.files import write_private
+from gridlock.guardian.store.errors import RollbackDetected
 
 __all__ = [
     "CUSTODY_LABEL",
@@ -113,14 +121,14 @@ def _as_bytes(data: object, what: str) -> bytes:
 
 
 # --- the network -----------------------------------------------------------------------------------------
-NodeRef = int | str | EnclaveNode
-
-
-class LocalSecretNetwork:
+class LocalSecretNetwork(NodeMembership):
     """A local Secret Network of enclave nodes (see the module docstring).  Thread-safe."""
 
-    def __init__(self, data_dir: Path, chain_id: str, authority: AttestationAuthority, measurement: bytes) -> None:
+    def __init__(
+        self, data_dir: Path, chain_id: str, authority: AttestationAuthority, measurement: bytes, platform: Platform
+    ) -> None:
         self.data_dir = data_dir
+        self._platform = platform
         self.chain_id = chain_id
         self.authority = authority
         self.measurement = measurement
@@ -137,22 +145,39 @@ class LocalSecretNetwork:
         data_dir: str | os.PathLike[str] | None = None,
         *,
         chain_id: str = DEFAULT_CHAIN_ID,
+        secret: bytes | str | None = None,
+        accept_rollback: bool = False,
     ) -> LocalSecretNetwork:
         """Start a network of ``nodes`` enclave nodes in ``data_dir`` (a new temporary directory if
         omitted).  An existing network there is resumed: nodes whose data is missing or damaged are
-        replaced by new nodes that register and catch up from the others."""
+        replaced by new nodes that register and catch up from the others.
+
+        ``secret`` (at least 16 bytes; the enclave guardian passes its key-encryption secret) is
+        what the emulated hardware derives from (:mod:`gridlock.enclave.platform`); it is needed to
+        resume, so a network in a given ``data_dir`` must have one (a temporary network gets a
+        random one).  A resumed chain older than the monotonic counter beside ``data_dir`` raises
+        :class:`~gridlock.guardian.store.RollbackDetected` unless ``accept_rollback``, which burns
+        every presignature and nonce stored before the restore."""
         if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 32:
             raise NetworkError("a network has 1 to 32 nodes")
-        base = Path(tempfile.mkdtemp(prefix="gridlock-secret-")) if data_dir is None else Path(data_dir)
+        if data_dir is None:
+            base, counter = Path(tempfile.mkdtemp(prefix="gridlock-secret-")), None
+            secret = os.urandom(32) if secret is None else secret
+        else:
+            base = counter = Path(data_dir)
+            if secret is None:
+                raise NetworkError("a network kept in a data directory needs the owner's sealing secret")
         base.mkdir(parents=True, exist_ok=True)
-        return cls._resume(base, nodes) if (base / _META_FILE).exists() else cls._genesis(base, nodes, chain_id)
+        if (base / _META_FILE).exists():
+            return cls._resume(base, nodes, secret, counter, accept_rollback)
+        platform = Platform.derive(secret, os.urandom(SALT_BYTES), counter)
+        return cls._genesis(base, nodes, chain_id, platform)
 
     @classmethod
-    def _genesis(cls, base: Path, n: int, chain_id: str) -> LocalSecretNetwork:
-        authority = AttestationAuthority.generate()
-        (base / "authority").mkdir(exist_ok=True)
-        write_private(base / "authority" / "authority.key", authority.private_bytes())
-        net = cls(base, chain_id, authority, ENCLAVE_MEASUREMENT)
+    def _genesis(cls, base: Path, n: int, chain_id: str, platform: Platform) -> LocalSecretNetwork:
+        authority = platform.authority()
+        measurement = enclave_measurement()
+        net = cls(base, chain_id, authority, measurement, platform)
         node = net.create_node()
         node.enclave.bootstrap()
         node.save_sealed()
@@ -160,7 +185,7 @@ class LocalSecretNetwork:
         genesis = {
             "chain_id": chain_id,
             "authority_public_key": authority.public_key,
-            "measurements": [ENCLAVE_MEASUREMENT],
+            "measurements": [measurement],
             "io_public_key": node.enclave.io_public_key,
             "seed_exchange_public_key": node.enclave.seed_exchange_public_key,
             "bootstrap_report": report.to_bytes(),
@@ -184,26 +209,35 @@ class LocalSecretNetwork:
         return net
 
     @classmethod
-    def _resume(cls, base: Path, n: int) -> LocalSecretNetwork:
+    def _resume(
+        cls, base: Path, n: int, secret: bytes | str, counter: Path | None, accept_rollback: bool
+    ) -> LocalSecretNetwork:
         try:
             meta = codec.loads((base / _META_FILE).read_bytes())
-            authority = AttestationAuthority.from_private_bytes((base / "authority" / "authority.key").read_bytes())
-        except (OSError, DecodeError, AttestationError) as exc:
+        except (OSError, DecodeError) as exc:
             raise NetworkError(f"cannot resume the network in {base}: {exc}") from None
-        net = cls(base, meta["chain_id"], authority, ENCLAVE_MEASUREMENT)
+        platform = Platform.resume(meta, secret, counter)  # refuses another secret or modified code
+        measurement = bytes(meta["measurement"])
+        net = cls(base, meta["chain_id"], platform.authority(), measurement, platform)
         net._next_index = meta["next_index"]
         net._custody_address = meta["custody_address"]
         opened: list[EnclaveNode] = []
         lost: list[str] = []
         for name in meta["nodes"]:
             try:
-                opened.append(EnclaveNode.open(name, base / name, net._hardware, net.measurement))
+                opened.append(EnclaveNode.open(name, base / name, platform.fuse_key(name), measurement))
             except (EnclaveError, sqlite3.Error, OSError, DecodeError) as exc:
                 log.warning("node %s is lost and will be replaced: %s", name, exc)
                 lost.append(name)
         if not opened:
             raise NetworkError("the data of every node is lost; the consensus seed and the state are gone")
         source = max(opened, key=lambda nd: nd.height)
+        problem = platform.rollback(source.height)
+        if problem is not None and not accept_rollback:
+            for node in opened:
+                node.close()
+            platform.close()
+            raise RollbackDetected(f"{problem}; resume with accept_rollback=True to burn its presignatures and nonces")
         for node in opened:
             try:
                 if node is not source:
@@ -220,6 +254,11 @@ class LocalSecretNetwork:
         net._save_meta()
         while len(net.nodes) < n:
             net.add_node()
+        if problem is not None:
+            log.warning("%s: burning every presignature and nonce stored before now", problem)
+            result = net._commit("rollback", {"contract": net.custody_address})
+            if result["code"] != CODE_OK:
+                raise NetworkError(f"cannot burn the items after a rollback: {result['log']}")
         return net
 
     def stop(self) -> None:
@@ -227,6 +266,7 @@ class LocalSecretNetwork:
         with self._lock:
             for node in self.nodes:
                 node.close()
+            self._platform.close()
 
     def __enter__(self) -> LocalSecretNetwork:
         return self
@@ -234,16 +274,16 @@ class LocalSecretNetwork:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @property
-    def _hardware(self) -> Path:
-        return self.data_dir / "hardware"
-
     def _save_meta(self) -> None:
         meta = {
             "chain_id": self.chain_id,
             "nodes": [n.name for n in self.nodes],
             "next_index": self._next_index,
             "custody_address": self._custody_address,
+            "salt": self._platform.salt,
+            "verifier": self._platform.verifier(),
+            "measurement": self.measurement,
+            "custody_code_hash": crypto.code_hash_hex(CUSTODY_CODE),
         }
         write_private(self.data_dir / _META_FILE, codec.dumps(meta))
 
@@ -279,7 +319,8 @@ class LocalSecretNetwork:
 
     @property
     def custody_code_hash(self) -> str:
-        return crypto.code_hash_hex(CUSTODY_CODE)
+        """The code hash of the custody contract as the chain stores it."""
+        return self.code_hash(self.custody_address)
 
     @property
     def custody_address(self) -> str:
@@ -401,6 +442,7 @@ class LocalSecretNetwork:
                 if app != app_hash:
                     self._halt(node, f"app hash mismatch at block {height + 1}")
             result_bytes = next(res for res, app in results.values() if app == app_hash)
+            self._platform.advance(height + 1)
             result: dict[str, Any] = codec.loads(result_bytes)
             return result
 
@@ -408,88 +450,6 @@ class LocalSecretNetwork:
         log.error("node %s halted: %s", node.name, reason)
         node.halted = reason
         node.running = False
-
-    # -- nodes ------------------------------------------------------------------------------------------
-    def _node(self, ref: NodeRef) -> EnclaveNode:
-        if isinstance(ref, EnclaveNode):
-            return ref
-        if isinstance(ref, int) and not isinstance(ref, bool):
-            return self.nodes[ref]
-        for n in self.nodes:
-            if n.name == ref:
-                return n
-        raise NetworkError(f"no node {ref!r}")
-
-    def create_node(self, measurement: bytes = ENCLAVE_MEASUREMENT) -> EnclaveNode:
-        """A new node with a fresh enclave (running ``measurement``); not registered yet."""
-        with self._lock:
-            name = f"node-{self._next_index}"
-            self._next_index += 1
-            return EnclaveNode.create(name, self.data_dir / name, self._hardware, measurement)
-
-    def attest(self, node: EnclaveNode) -> AttestationReport:
-        """What the attestation authority signs for ``node``'s enclave (its real measurement)."""
-        return self.authority.attest(self.chain_id, node.enclave.registration_key, node.enclave.measurement)
-
-    def register_node(self, node: EnclaveNode, report: AttestationReport | bytes | None = None) -> None:
-        """Register ``node`` with ``report`` (by default the authority's report on it): the network's
-        enclaves verify it and share the seed, the node catches up and joins.  A report that does
-        not verify (forged signature, wrong measurement or registration key) raises
-        :class:`RegistrationRefused`; the node gets nothing and does not join."""
-        with self._lock:
-            if report is None:
-                report = self.attest(node)
-            report_bytes = report.to_bytes() if isinstance(report, AttestationReport) else bytes(report)
-            result = self._commit(
-                "register", {"registration_key": node.enclave.registration_key, "report": report_bytes}
-            )
-            if result["code"] != CODE_OK:
-                node.close()
-                raise RegistrationRefused(f"node {node.name}: {result['log']}")
-            source = max(self.live_nodes, key=lambda nd: nd.height)
-            node.enclave.receive_seeds(
-                result["encrypted_seed"], bytes(source.meta("seed_exchange_public_key")), self.consensus_io_pubkey
-            )
-            node.save_sealed()
-            node.catch_up(source)
-            node.running = True
-            self.nodes.append(node)
-            self._save_meta()
-
-    def add_node(self, report: AttestationReport | bytes | None = None) -> EnclaveNode:
-        """Create, attest, register and catch up a new node."""
-        with self._lock:
-            node = self.create_node()
-            self.register_node(node, report)
-            return node
-
-    def stop_node(self, ref: NodeRef) -> None:
-        """Take a node offline (its data stays; :meth:`start_node` brings it back)."""
-        with self._lock:
-            self._node(ref).close()
-
-    def start_node(self, ref: NodeRef) -> None:
-        """Bring a stopped node back: unseal its enclave and catch up from a live node."""
-        with self._lock:
-            old = self._node(ref)
-            if old.running:
-                return
-            node = EnclaveNode.open(old.name, old.path, self._hardware, old.enclave.measurement)
-            live = self.live_nodes
-            if live:
-                node.catch_up(max(live, key=lambda nd: nd.height))
-            node.running = True
-            self.nodes[self.nodes.index(old)] = node
-
-    def remove_node(self, ref: NodeRef, *, delete_data: bool = True) -> None:
-        """Stop a node and (by default) delete its data directory."""
-        with self._lock:
-            node = self._node(ref)
-            node.close()
-            self.nodes.remove(node)
-            if delete_data:
-                shutil.rmtree(node.path, ignore_errors=True)
-            self._save_meta()
 
     def __repr__(self) -> str:
         return f"LocalSecretNetwork(chain_id={self.chain_id!r}, nodes={[n.name for n in self.nodes]})"

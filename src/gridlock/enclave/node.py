@@ -1,8 +1,9 @@
 """One validator of the local Secret Network: the untrusted host (a SQLite chain database) around
 its emulated enclave (:class:`~gridlock.enclave.enclave.Enclave`).
 
-Its files (``<node>/chain.db``: public data and ciphertext only; ``<node>/enclave.sealed``;
-``hardware/<node>.fuse``, the emulated CPU's sealing root) are laid out in :mod:`gridlock.enclave.network`.
+Its files (``<node>/chain.db``: public data and ciphertext only; ``<node>/enclave.sealed``) are laid
+out in :mod:`gridlock.enclave.network`; its emulated CPU's fuse key (the sealing root) is not a file
+but comes from the network's :class:`~gridlock.enclave.platform.Platform`.
 
 The node applies a block through its enclave (what each kind of transaction does is in
 :mod:`gridlock.enclave.transactions`) and chains the app hash over the previous app hash, the
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -23,10 +23,9 @@ from typing import Any, Final
 
 from gridlock.crypto import codec
 from gridlock.enclave.address import canonical
-from gridlock.enclave.attestation import ENCLAVE_MEASUREMENT
 from gridlock.enclave.contract import Env
 from gridlock.enclave.enclave import CallOutcome, Enclave
-from gridlock.enclave.errors import ConsensusFailure, ContractNotFound, NetworkError, SealingError
+from gridlock.enclave.errors import ConsensusFailure, ContractNotFound, NetworkError
 from gridlock.enclave.transactions import HANDLERS
 from gridlock.files import write_private
 
@@ -65,19 +64,6 @@ class EnclaveNode:
 
     # -- files -----------------------------------------------------------------------------------------
     @staticmethod
-    def _fuse(hardware_dir: Path, name: str, *, create: bool) -> bytes:
-        path = hardware_dir / f"{name}.fuse"
-        if not path.exists():
-            if not create:
-                raise SealingError(f"no emulated CPU for node {name}")
-            hardware_dir.mkdir(parents=True, exist_ok=True)
-            write_private(path, os.urandom(32))
-        key = path.read_bytes()
-        if len(key) != 32:
-            raise SealingError(f"the emulated CPU of node {name} is damaged")
-        return key
-
-    @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path / "chain.db", isolation_level=None, check_same_thread=False, timeout=5)
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON", "foreign_keys=ON"):
@@ -86,22 +72,25 @@ class EnclaveNode:
         return db
 
     @classmethod
-    def create(cls, name: str, path: Path, hardware_dir: Path, measurement: bytes = ENCLAVE_MEASUREMENT) -> EnclaveNode:
+    def create(cls, name: str, path: Path, fuse_key: bytes, measurement: bytes | None = None) -> EnclaveNode:
+        """A new node with a fresh enclave on the emulated CPU with ``fuse_key``, running the enclave
+        code of this process (or, for a test, claiming ``measurement``)."""
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        enclave = Enclave.create(cls._fuse(hardware_dir, name, create=True), measurement)
+        enclave = Enclave.create(fuse_key, measurement)
         node = cls(name, path, enclave, cls._connect(path))
         node.save_sealed()
         return node
 
     @classmethod
-    def open(cls, name: str, path: Path, hardware_dir: Path, measurement: bytes = ENCLAVE_MEASUREMENT) -> EnclaveNode:
-        """Reopen a node: unseal its enclave, open and check its database."""
+    def open(cls, name: str, path: Path, fuse_key: bytes, measurement: bytes | None = None) -> EnclaveNode:
+        """Reopen a node: unseal its enclave (only the same CPU running the same enclave code can),
+        open and check its database."""
         sealed = path / "enclave.sealed"
         if not (path / "chain.db").is_file() or not sealed.is_file():
             raise NetworkError(f"node {name}: its data is missing")
-        enclave = Enclave.unseal(cls._fuse(hardware_dir, name, create=False), sealed.read_bytes(), measurement)
+        enclave = Enclave.unseal(fuse_key, sealed.read_bytes(), measurement)
         if not enclave.has_seeds:
             raise NetworkError(f"node {name} was never registered")
         db = cls._connect(path)

@@ -10,7 +10,9 @@ handler for its kind (:data:`HANDLERS`) inside one database transaction
   the consensus seed for the new node's registration key (the result is public);
 * ``store_code`` / ``instantiate`` / ``execute`` — x/compute's messages: store contract code, create
   a contract (its address as x/compute derives it), run an encrypted message; the enclave's
-  encrypted state writes are committed only when the call succeeds.
+  encrypted state writes are committed only when the call succeeds;
+* ``rollback`` — the network found its monotonic counter ahead of the chain (a restored backup):
+  the custody contract burns every single-use item stored before this block.
 
 A handler returns the block's result (public: the ``code`` of x/compute's codespace, the log,
 encrypted data or error) and the state writes that enter the app hash.
@@ -242,7 +244,30 @@ def apply_execute(
     return result, writes
 
 
+def apply_rollback(
+    node: ChainNode, db: sqlite3.Connection, height: int, time_ns: int, tx: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any]]:
+    """A restored backup was detected (the network's monotonic counter is ahead of the chain): the
+    custody contract at ``tx["contract"]`` burns every single-use item stored before this block."""
+    address = tx["contract"]
+    info = node.contract(address)
+    if info is None:
+        return {"code": CODE_NOT_FOUND, "log": f"contract {address}: not found"}, []
+    outcome = node.enclave.burn_items(
+        node.state_reader(db, address),
+        code=info["code"],
+        env=node.contract_env(address, height, time_ns),
+        contract_key=info["contract_key"],
+        contract_canonical=canonical(address),
+    )
+    if not outcome.ok:
+        return _failure("execute", CODE_EXECUTE_FAILED, outcome), []
+    writes = _write_state(db, address, outcome)
+    return {"code": CODE_OK, "log": f"rollback detected: items before height {height} burned"}, writes
+
+
 HANDLERS: Final[dict[str, Handler]] = {
+    "rollback": apply_rollback,
     "genesis": apply_genesis,
     "register": apply_register,
     "store_code": apply_store_code,
