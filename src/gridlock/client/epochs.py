@@ -131,7 +131,10 @@ class EpochChanges:
         what: str,
         timeout: float | None = None,
     ) -> ops.StoredReply:
-        """Activate the new epoch the holders stored, or drop it everywhere (two-phase, SECURITY #16)."""
+        """Activate the new epoch the holders stored, or drop it everywhere (two-phase, SECURITY #16).
+
+        Unanswered commits and aborts are sent again; once any holder confirmed the commit this
+        object moves to the new epoch and keeps the commit for the holders that did not (module doc)."""
         holders = list(members.values())
         failed = {g: r for g, r in results.items() if g in holders and isinstance(r, BaseException)}
         failed.update({g: GuardianTimeout([g], what) for g in holders if g not in results})
