@@ -100,3 +100,15 @@ def test_items_are_handed_out_once() -> None:
     with pytest.raises(AlreadyUsed):
         rules.new_items(rules.SESSION, "v", 0, [(b"s", b"\x01")], {b"s": True})
     assert "secret" not in repr(rules.Item(False, b"secret"))
+
+
+def test_only_an_uncommitted_pending_epoch_is_replaced() -> None:
+    """A newer key change replaces a pending epoch of its number (issue 18: a lost reply or abort left
+    it); never the active or a retired epoch, and nothing when no such epoch is pending."""
+    epochs = {3: "retired", 4: "active", 5: "pending"}
+    assert rules.replaces_pending("v", epochs, 5) is True
+    assert rules.replaces_pending("v", epochs, 6) is False
+    for old in (3, 4):
+        with pytest.raises(EpochConflict):
+            rules.replaces_pending("v", epochs, old)
+    assert rules.replaces_pending("v", {0: "pending"}, 0) is True  # a new holder's never-committed epoch

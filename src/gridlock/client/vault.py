@@ -4,7 +4,6 @@ cancel a recovery."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -13,12 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridlock import chains
 from gridlock.chains import EthereumMessage, EthereumTypedData, SignedTx, TxContext
-from gridlock.client.errors import GuardianTimeout, OperationFailed, RootMismatch, SpendHeld
-from gridlock.client.hdroot import HdKeys, agreed_root, disagreeing, root_or_none
+from gridlock.client.epochs import EpochChanges, KeptCommit
+from gridlock.client.errors import GuardianTimeout, OperationFailed, SpendHeld
+from gridlock.client.hdroot import HdKeys, root_or_none
 from gridlock.client.owner import OwnerDevice
 from gridlock.client.owner_controls import OwnerControls
 from gridlock.crypto import hd
-from gridlock.errors import GridlockError, InvalidParameterError, SignatureError
+from gridlock.errors import InvalidParameterError, SignatureError
 from gridlock.local import verify as verify_signature
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
@@ -35,7 +35,7 @@ def _context(tx: TxContext | Mapping[str, Any]) -> TxContext:
 
 
 @dataclass
-class Vault(HdKeys, OwnerControls):
+class Vault(HdKeys, OwnerControls, EpochChanges):
     client: Client
     vault_id: str
     scheme: str
@@ -52,6 +52,8 @@ class Vault(HdKeys, OwnerControls):
     # the HD root fixed at keygen (client.hdroot): the untweaked group key (Taproot: internal key) and chain code
     group_key: bytes = b""
     chain_code: bytes = b""
+    # the commit of the newest key change if some holder did not confirm it (client.epochs): sent again first
+    kept_commit: KeptCommit | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.approvers and self.client.owner is not None:
@@ -96,11 +98,14 @@ class Vault(HdKeys, OwnerControls):
         """``signers``, or the guardians the policy requires (the watch guardian) and the fastest others
         among those that report this vault's epoch (a guardian left on another one cannot sign with them);
         when fewer than ``t`` do, those on the newest epoch that ``t`` of them report (this object is behind)."""
+        await self._heal()
         if signers is not None:
             return list(signers)
         alive = await self.client.ping(self.guardians, enough=self.threshold, vault=self.vault_id, epoch=self.epoch)
-        if len(alive) < self.threshold:  # this object may be behind: the newest epoch t guardians report
+        if len(alive) < self.threshold:  # holders left behind catch up; or this object is behind
             epochs = await self.client.epochs(self.guardians, self.vault_id)
+            if len(await self.catch_up(epochs)) < len([g for g, e in epochs.items() if e < self.epoch]):
+                epochs = await self.client.epochs(self.guardians, self.vault_id)
             usable = [e for e in set(epochs.values()) if e >= 0 and list(epochs.values()).count(e) >= self.threshold]
             if usable:
                 alive = [g for g in self.guardians if epochs.get(g) == max(usable)]
@@ -297,50 +302,11 @@ class Vault(HdKeys, OwnerControls):
         self._failures(results, "online signing")
         raise SignatureError("guardians returned no valid signature")
 
-    # --- key changes (two-phase) ---------------------------------------------------------------------
-    async def _commit(
-        self,
-        results: Mapping[str, ops.Reply | BaseException],
-        members: Mapping[int, str],
-        what: str,
-        timeout: float | None = None,
-    ) -> ops.StoredReply:
-        """Activate the new epoch the holders stored, or drop it everywhere (two-phase, SECURITY #16)."""
-        holders = list(members.values())
-        failed = {g: r for g, r in results.items() if g in holders and isinstance(r, BaseException)}
-        oks = {g: r for g, r in results.items() if g in holders and isinstance(r, ops.StoredReply)}
-        epochs = {(r.epoch, r.public_key, r.transcript_hash) for r in oks.values()}
-        root = root_or_none(self.scheme, self.group_key, self.chain_code)
-        liars = disagreeing(root, oks) if root is not None else []
-        if root is None and not failed and len(epochs) == 1 and set(oks) == set(holders):
-            try:  # keygen (or a record without the root): every holder must report the same one
-                key = next(iter(epochs))[1]
-                root = agreed_root(self.vault_id, self.scheme, key, oks, holders, what)
-            except RootMismatch as exc:
-                liars = list(exc.guardians)
-        if liars:  # the root is fixed at keygen: drop what was stored, name who reports another
-            failed.update({g: RootMismatch(self.vault_id, [g], what) for g in liars})
-        if failed or len(epochs) != 1 or set(oks) != set(holders):
-            for g, r in oks.items():  # nothing becomes active: drop what was stored
-                with contextlib.suppress(GridlockError):
-                    await self.client.call(g, ops.AbortEpoch(self.vault_id, r.epoch), 10)
-            if failed and all(isinstance(e, GuardianTimeout) for e in failed.values()):
-                raise GuardianTimeout(sorted(failed), what)
-            raise OperationFailed(what, failed or {"*": GridlockError("guardians disagree on the result")})
-        stored = next(iter(oks.values()))
-        acks = {g: r.ack for g, r in oks.items()}
-        commits = await self.client.call_all(holders, ops.Commit(self.vault_id, stored.epoch, acks), timeout)
-        self._failures(commits, f"{what} (commit)")
-        self.members = dict(members)
-        self.epoch = stored.epoch
-        self.threshold = stored.threshold
-        self.presignatures.clear()  # presignatures of the old epoch are useless now
-        if root is not None and not self.group_key:
-            self.group_key, self.chain_code = root.key_bytes, root.chain_code
-        return stored
-
+    # --- key changes (two-phase: commit, abort and catching up in client.epochs) -------------------
     async def refresh(self, *, timeout: float | None = None) -> int:
-        """Proactive refresh by every holder: same key, all shares new; returns the new epoch."""
+        """Proactive refresh by every holder: same key, all shares new; returns the new epoch.  A holder
+        a lost commit left on an older epoch is brought forward first (every holder takes part)."""
+        await self.catch_up()  # sends a kept commit again first
         op = self._approve(ops.Refresh(self.vault_id, secrets.token_bytes(32)))
         results = await self.client.call_all(self.guardians, op, timeout)
         return int((await self._commit(results, self.members, "refresh", timeout)).epoch)
@@ -358,6 +324,7 @@ class Vault(HdKeys, OwnerControls):
         Guardians that stay keep their index; new ones get fresh indices.  Returns the new epoch.
         """
         threshold = threshold or self.threshold
+        await self._heal()
         if len(set(committee)) != len(committee) or not 2 <= threshold <= len(committee):
             raise InvalidParameterError("need distinct guardians and 2 <= threshold <= their number")
         old_index = {g: i for i, g in self.members.items()}
@@ -410,6 +377,7 @@ class Vault(HdKeys, OwnerControls):
         """Rebuild ``lost``'s share from ``t`` helpers, then refresh (after a repair every share changes)."""
         if lost not in self.guardians:
             raise InvalidParameterError(f"{lost} is not a holder of this vault")
+        await self._heal()
         helper_ids = list(helpers) if helpers is not None else [g for g in await self._pick_signers_excluding(lost)]
         op = ops.Repair(
             self.vault_id,

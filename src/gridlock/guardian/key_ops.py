@@ -9,6 +9,8 @@ it active and retires the old epoch.  Until then the old epoch keeps signing.
 from __future__ import annotations
 
 import contextlib
+import hmac
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +22,7 @@ from gridlock.guardian.core import ECDSA, INTRO, NodeCore, session_id
 from gridlock.guardian.policy import VaultPolicy
 from gridlock.guardian.policy_gate import PolicyGate
 from gridlock.guardian.store import KeystoreError
+from gridlock.guardian.store import rules as store_rules
 from gridlock.policy import Policy
 from gridlock.protocol.dkg import DkgParty
 from gridlock.protocol.ecdsa import EcdsaKeygenParty
@@ -28,6 +31,8 @@ from gridlock.protocol.repair import RepairParty
 from gridlock.protocol.reshare import ReshareParty
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
+
+log = logging.getLogger("gridlock.guardian")
 
 
 class KeyOperations(PolicyGate, NodeCore):
@@ -144,6 +149,7 @@ class KeyOperations(PolicyGate, NodeCore):
         party = ReshareParty.for_refresh(sid, share)
         new = await self._run(sid, "refresh", members, party)
         assert new is not None
+        self._replace_uncommitted(vault_id, new)
         return self._store_pending(vault_id, new, members)
 
     async def _op_reshare(self, op: ops.Reshare) -> ops.StoredReply | ops.DealtReply:
@@ -193,6 +199,7 @@ class KeyOperations(PolicyGate, NodeCore):
             return ops.DealtReply()
         if new.public_key != expected_key:
             raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the reshared key is not the vault's key")
+        self._replace_uncommitted(vault_id, new)
         return self._store_new(vault_id, new, committee, op.owner, policy)
 
     async def _op_repair(self, op: ops.Repair) -> ops.StoredReply | ops.HelpedReply:
@@ -229,7 +236,28 @@ class KeyOperations(PolicyGate, NodeCore):
             return ops.HelpedReply()
         if one.public_key != expected_key:
             raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the repaired share is not of the vault's key")
+        self._replace_uncommitted(vault_id, one)
         return self._store_new(vault_id, one, members, op.owner, policy)
+
+    def _replace_uncommitted(self, vault_id: str, share: KeyShare) -> None:
+        """Erase a pending share of ``share``'s epoch that an earlier, never committed key change left
+        here (its reply or its abort was lost, issue 18): the owner-approved session that just ended
+        replaces it (:func:`~gridlock.guardian.store.rules.replaces_pending`).  Without this, every
+        later refresh, reshare or repair was refused ("a different share is already pending") until
+        someone aborted by hand.  A vault known only from that pending epoch (a new holder of a
+        reshare that failed) goes with it and is stored again from this request."""
+        if not self._knows(vault_id):
+            return
+        rec = self.keystore.vault(vault_id)
+        states = dict.fromkeys(rec.pending_epochs, "pending")
+        if rec.active_epoch is not None:
+            states[rec.active_epoch] = "active"
+        if not store_rules.replaces_pending(vault_id, states, share.epoch):
+            return
+        if hmac.compare_digest(self.keystore.share(vault_id, share.epoch).to_bytes(), share.to_bytes()):
+            return  # the same share again: storing it is a no-op
+        log.warning("guardian %s: vault %s: replacing uncommitted pending epoch %d", self.id, vault_id, share.epoch)
+        self.keystore.discard_pending(vault_id, share.epoch)
 
     def _store_new(
         self, vault_id: str, share: KeyShare, members: dict[int, str], owner: Any, policy: Policy

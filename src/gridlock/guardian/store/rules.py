@@ -8,9 +8,11 @@ result in one transaction.  Nothing here does I/O.
 Epochs (SECURITY #16)
     A vault's share goes through ``pending → active → retired``.  A pending epoch must be newer
     than the active one; storing the identical share again is a no-op (a retried call is safe), a
-    different one for the same epoch is an :class:`EpochConflict`.  Activating a pending epoch
-    retires the active one *in the same transaction*: its share and single-use items are erased and
-    only a public tombstone stays, so the epoch can never be stored or used again.  Activation only
+    different one for the same epoch is an :class:`EpochConflict` — unless it comes from a newer
+    owner-approved key change, which first erases the uncommitted one (:func:`replaces_pending`).
+    Activating a pending epoch retires the active one *in the same transaction*: its share and
+    single-use items are erased and only a public tombstone stays, so the epoch can never be
+    stored or used again.  Activation only
     happens after every new holder confirmed the new epoch, so the old share is not needed any
     more, and keeping it would undo the point of a proactive refresh (SECURITY #17).  Pending epochs
     older than the newly active one can never become active and are erased too.  Discarding the
@@ -75,6 +77,7 @@ __all__ = [
     "encode_metadata",
     "item_label",
     "new_items",
+    "replaces_pending",
     "require_usable",
     "retired_epochs",
     "store_pending",
@@ -212,6 +215,21 @@ def store_pending(vault_id: str, epochs: Epochs, epoch: int, *, replace_active: 
     if state == "retired":
         raise EpochConflict(f"epoch {epoch} of vault {vault_id!r} was retired")
     return state is not None
+
+
+def replaces_pending(vault_id: str, epochs: Epochs, epoch: int) -> bool:
+    """Does a new key change's share of ``epoch`` replace a pending share of that epoch left by an
+    earlier session that was never committed (a lost reply or abort, issue 18)?
+
+    Only a key-change session that ran from this guardian's active epoch (or, for a holder new to
+    the vault, from the dealers' active epoch) reaches its ``epoch``, which is why an older session
+    of the same number was never committed by the holders that ran this one.  The caller erases the
+    pending share (if it differs from the new one: a retried store stays a no-op) and stores the new
+    one; the old session's acknowledgements do not verify against the new share, so it cannot be
+    committed afterwards.  Refused like :func:`store_pending` if ``epoch`` is not newer than the
+    active one."""
+    store_pending(vault_id, epochs, epoch)
+    return epochs.get(epoch) == "pending"
 
 
 def check_same_share(vault_id: str, epoch: int, stored: bytes, new: bytes) -> None:
