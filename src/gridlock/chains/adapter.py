@@ -43,6 +43,7 @@ __all__ = [
     "Address",
     "ChainAdapter",
     "Derived",
+    "ForeignSpendError",
     "SignedTx",
     "UnknownChainError",
     "UnsupportedSchemeError",
@@ -52,6 +53,11 @@ __all__ = [
 
 class UnknownChainError(InvalidParameterError):
     """A chain name no adapter serves."""
+
+
+class ForeignSpendError(InvalidParameterError):
+    """The transaction spends something the vault's own key does not control (a Bitcoin input of
+    another script): a guardian then asks whether the owner's other vaults do."""
 
 
 class UnsupportedSchemeError(InvalidParameterError):

@@ -53,13 +53,15 @@ class PolicyGate(NodeCore):
             self._save(vault_id)
         return now
 
-    def _hd_roots(self, vault_id: str, master: KeyShare) -> tuple[HdRoot, ...]:
-        """The vault's HD root, then those of the owner's other vaults this guardian holds (same
-        owner devices): whose coins a transaction may spend beside the vault's (chains.bitcoin.reading).
-        None at all for a Taproot share that predates keeping its internal key."""
+    def _hd_roots(self, vault_id: str, master: KeyShare, *, others: bool) -> tuple[HdRoot, ...]:
+        """The vault's HD root, then (``others``) those of the owner's other vaults this guardian holds
+        (same owner devices): whose coins a transaction may spend beside the vault's
+        (chains.bitcoin.reading).  None at all for a Taproot share that predates keeping its internal key."""
         if not master.untweaked_key_bytes:
             return ()
         roots = [HdRoot.of(master)]
+        if not others:
+            return tuple(roots)
         devices = set(self._owner(vault_id).devices)
         for rec in self.keystore.vaults():
             if rec.vault_id == vault_id or rec.active_epoch is None:
@@ -87,8 +89,17 @@ class PolicyGate(NodeCore):
         (``master``: the vault's own, when that is a child); count it or refuse it."""
         spend = None
         if tx is not None:
-            roots = self._hd_roots(vault_id, master or share) if chains.get(tx.chain).names_child_keys else ()
-            allowed, spend = read_spend(tx, share.scheme, share.public_key, roots)
+            names_keys = chains.get(tx.chain).names_child_keys
+            roots = self._hd_roots(vault_id, master or share, others=False) if names_keys else ()
+            try:
+                allowed, spend = read_spend(tx, share.scheme, share.public_key, roots)
+            except chains.ForeignSpendError:
+                if not names_keys:
+                    raise
+                # only then are the owner's other vaults looked at (their records and shares): the
+                # common transaction, spending the vault's own coins, costs no other vault's state
+                others = self._hd_roots(vault_id, master or share, others=True)
+                allowed, spend = read_spend(tx, share.scheme, share.public_key, others)
             if message not in allowed:
                 raise ctl.RequestRefused(
                     ctl.Refusal.HASH_MISMATCH,

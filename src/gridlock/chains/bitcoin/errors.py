@@ -9,6 +9,7 @@ failure.
 
 from __future__ import annotations
 
+from gridlock.chains.adapter import ForeignSpendError
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError
 
 
@@ -42,7 +43,7 @@ class UtxoMismatchError(InputError, InvalidParameterError):
     the input spends, or its output disagrees with ``witness_utxo`` (amount or script)."""
 
 
-class ForeignInputError(InputError, InvalidParameterError):
+class ForeignInputError(InputError, ForeignSpendError):
     """The signer's key does not control this input (its UTXO script is not the key's script)."""
 
 
