@@ -161,9 +161,9 @@ class Outsider:
             stack = "".join(traceback.format_stack(frame))[-3000:] if frame is not None else "?"
             self.untyped.append(f"the outsider's thread did not stop:\n{stack}")
 
-    def _count(self, what: str, exc: BaseException | None) -> None:
+    def _count(self, what: str, exc: BaseException | None, ok: str = "answered") -> None:
         if exc is None:
-            self.counts[f"{what}: answered"] += 1
+            self.counts[f"{what}: {ok}"] += 1
         elif isinstance(exc, GridlockError):
             self.counts[f"{what}: {type(exc).__name__}"] += 1
         else:
@@ -196,7 +196,7 @@ class Outsider:
                 op, params = self.rng.choice([("ping", {}), ("info", {"vault": self.rng.choice(self.vaults)})])
                 try:
                     await client.transport.send(g, intro(stranger, self.pc.directory.guardians[g], op, params))
-                    self._count("unknown identity's request", None)
+                    self._count("unknown identity's request", None, "sent")
                 except Exception as exc:  # counted by type (the router may be restarting)
                     self._count("unknown identity's request", exc)
             strangers[self.rng.randrange(len(strangers))] = Identity.generate(kem=KEM_X25519)  # fresh ones keep coming
