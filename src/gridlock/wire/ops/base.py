@@ -125,6 +125,9 @@ class Params:
             raise DecodeError(f"parameter {key!r} must be a map with text keys")
         return dict(v)
 
+    def optional_mapping(self, key: str) -> dict[str, Any] | None:
+        return self.mapping(key) if self.has(key) else None
+
     def approvals(self) -> tuple[Approval, ...]:
         """Absent means none (the owner gate then refuses the request as unauthorised)."""
         if not self.has("approvals"):

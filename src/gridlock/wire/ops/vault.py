@@ -125,7 +125,7 @@ class Keygen(Op):
             p.integer("threshold"),
             p.members("members"),
             p.data("nonce"),
-            p.mapping("owner") if p.has("owner") else None,
+            p.optional_mapping("owner"),
         )
 
 
@@ -220,6 +220,20 @@ class PolicyCancel(_NonceOnly):
     NAME: ClassVar[str] = "policy-cancel"
 
 
+def _check_key_change(op: Reshare | Repair) -> None:
+    """What a reshare and a repair both carry: the vault's key and epoch, and for new holders the
+    owner's registration and the vault's policy, under the owner's approvals."""
+    check_vault_nonce(op)
+    check_text("scheme", op.scheme, 32)
+    check_data("the public key", op.public_key, max_len=64)
+    check_int("epoch", op.epoch, 0, 2**32)
+    if op.owner is not None and not isinstance(op.owner, Mapping):
+        raise InvalidParameterError("owner is a registration map")
+    if op.policy is not None and not isinstance(op.policy, Mapping):
+        raise InvalidParameterError("policy is a policy document")
+    check_approvals(op.approvals)
+
+
 @dataclass(frozen=True)
 class Reshare(Op):
     """Deal the key of epoch ``epoch`` (held by ``old_members``) from ``dealers`` to ``committee``.
@@ -245,19 +259,11 @@ class Reshare(Op):
     approvals: tuple[Approval, ...] = ()
 
     def __post_init__(self) -> None:
-        check_vault_nonce(self)
-        check_text("scheme", self.scheme, 32)
-        check_data("the public key", self.public_key, max_len=64)
-        check_int("epoch", self.epoch, 0, 2**32)
+        _check_key_change(self)
         check_members("old_members", self.old_members)
         check_ids("dealers", self.dealers)
         check_members("committee", self.committee)
         check_int("threshold", self.threshold, 2, len(self.committee))
-        if self.owner is not None and not isinstance(self.owner, Mapping):
-            raise InvalidParameterError("owner is a registration map")
-        if self.policy is not None and not isinstance(self.policy, Mapping):
-            raise InvalidParameterError("policy is a policy document")
-        check_approvals(self.approvals)
 
     @classmethod
     def read(cls, p: Params) -> Reshare:
@@ -271,8 +277,8 @@ class Reshare(Op):
             p.ids("dealers"),
             p.members("committee"),
             p.integer("threshold"),
-            p.mapping("owner") if p.has("owner") else None,
-            p.mapping("policy") if p.has("policy") else None,
+            p.optional_mapping("owner"),
+            p.optional_mapping("policy"),
             p.approvals(),
         )
 
@@ -296,18 +302,10 @@ class Repair(Op):
     approvals: tuple[Approval, ...] = ()
 
     def __post_init__(self) -> None:
-        check_vault_nonce(self)
-        check_text("scheme", self.scheme, 32)
-        check_data("the public key", self.public_key, max_len=64)
-        check_int("epoch", self.epoch, 0, 2**32)
+        _check_key_change(self)
         check_members("members", self.members)
         check_ids("helpers", self.helpers)
         check_text("the lost holder", self.lost)
-        if self.owner is not None and not isinstance(self.owner, Mapping):
-            raise InvalidParameterError("owner is a registration map")
-        if self.policy is not None and not isinstance(self.policy, Mapping):
-            raise InvalidParameterError("policy is a policy document")
-        check_approvals(self.approvals)
 
     @classmethod
     def read(cls, p: Params) -> Repair:
@@ -320,7 +318,7 @@ class Repair(Op):
             p.members("members"),
             p.ids("helpers"),
             p.text("lost"),
-            p.mapping("owner") if p.has("owner") else None,
-            p.mapping("policy") if p.has("policy") else None,
+            p.optional_mapping("owner"),
+            p.optional_mapping("policy"),
             p.approvals(),
         )
