@@ -146,14 +146,11 @@ def test_bitcoin_psbts_of_both_vaults_are_accepted_by_the_consensus_engine(setup
         assert str(ktx.txid) == signed.txid
 
 
-def test_ethereum_transfer_is_mined_by_py_evm(setup: Setup) -> None:
-    vault = setup.vaults["ecdsa-secp256k1"]
-    me = ethereum.address(vault.public_key)
+def funded_evm(address: str) -> tuple[EthereumTester, dict[str, Any]]:
+    """A py-evm chain where ``address`` holds 1 ETH, and an EIP-1559 transfer of 12345 wei from it."""
     state = generate_genesis_state_for_keys(get_default_account_keys(1))
-    state[bytes.fromhex(me[2:])] = {"balance": 10**18, "nonce": 0, "code": b"", "storage": {}}
+    state[bytes.fromhex(address[2:])] = {"balance": 10**18, "nonce": 0, "code": b"", "storage": {}}
     backend = PyEVMBackend(genesis_state=state)
-    tester = EthereumTester(backend)
-    to = to_checksum_address("0x" + "5a" * 20)
     tx = {
         "type": 2,
         "chainId": int(backend.chain.chain_id),
@@ -161,11 +158,19 @@ def test_ethereum_transfer_is_mined_by_py_evm(setup: Setup) -> None:
         "maxFeePerGas": 3 * 10**9,
         "maxPriorityFeePerGas": 10**9,
         "gas": 21000,
-        "to": to,
+        "to": to_checksum_address("0x" + "5a" * 20),
         "value": 12345,
         "data": b"",
         "accessList": [],
     }
+    return EthereumTester(backend), tx
+
+
+def test_ethereum_transfer_is_mined_by_py_evm(setup: Setup) -> None:
+    vault = setup.vaults["ecdsa-secp256k1"]
+    me = ethereum.address(vault.public_key)
+    tester, tx = funded_evm(me)
+    to = tx["to"]
     signed = setup.sync.run(vault.vault.sign_transaction("ethereum", tx))  # the async Vault itself
     assert signed.raw is not None
     tx_hash = tester.send_raw_transaction("0x" + signed.raw.hex())

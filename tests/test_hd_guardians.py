@@ -25,9 +25,6 @@ from embit import bip32 as ebip32
 from embit.descriptor import Descriptor
 from embit.networks import NETWORKS
 from embit.psbt import PSBT, DerivationPath
-from eth_tester import EthereumTester, PyEVMBackend
-from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys, get_default_account_keys
-from eth_utils import to_checksum_address
 from pbk.script import PrecomputedTransactionData
 from solders.litesvm import LiteSVM
 from solders.message import Message
@@ -43,6 +40,7 @@ from gridlock.crypto import hd
 from gridlock.devnet import EmbeddedCluster
 from gridlock.errors import InvalidParameterError
 from gridlock.wire import ops
+from test_chain_sign_transaction import funded_evm
 
 SCHEMES = ("frost-ed25519", "frost-secp256k1", "frost-taproot", "ecdsa-secp256k1")
 
@@ -195,23 +193,8 @@ def test_eip1559_transfer_from_a_derived_address_is_mined_by_py_evm(setup: Setup
     vault = setup.vaults["ecdsa-secp256k1"]
     me = ethereum.address(vault.child_public_key("m/0/3"))
     assert me != ethereum.address(vault.public_key)
-    state = generate_genesis_state_for_keys(get_default_account_keys(1))
-    state[bytes.fromhex(me[2:])] = {"balance": 10**18, "nonce": 0, "code": b"", "storage": {}}
-    backend = PyEVMBackend(genesis_state=state)
-    tester = EthereumTester(backend)
-    to = to_checksum_address("0x" + "5a" * 20)
-    tx = {
-        "type": 2,
-        "chainId": int(backend.chain.chain_id),
-        "nonce": 0,
-        "maxFeePerGas": 3 * 10**9,
-        "maxPriorityFeePerGas": 10**9,
-        "gas": 21000,
-        "to": to,
-        "value": 12345,
-        "data": b"",
-        "accessList": [],
-    }
+    tester, tx = funded_evm(me)
+    to = tx["to"]
     signed = vault.sign_transaction("ethereum", tx, path="m/0/3")
     assert signed.raw is not None
     tx_hash = tester.send_raw_transaction("0x" + signed.raw.hex())
