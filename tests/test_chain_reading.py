@@ -76,6 +76,7 @@ from gridlock.crypto.hashing import hash160
 from gridlock.errors import DecodeError, InvalidParameterError
 from gridlock.guardian.node import _failure
 from gridlock.guardian.policy_gate import read_spend
+from test_chain_cosmos import ld, vi
 
 VECTORS = Path(__file__).parent / "vectors" / "bitcoin" / "bip350-segwit-addresses.json"
 COIN = 100_000_000
@@ -487,24 +488,6 @@ def test_solana_check_address() -> None:
 
 COSMOS_KEY = PrivateKey(b"\x05" * 32).public_key.format()
 THIEF = "secret1" + "x" * 38  # any string: the reading reports destinations, the policy judges them
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def ld(number: int, value: bytes | str) -> bytes:
-    raw = value.encode() if isinstance(value, str) else value
-    return varint(number << 3 | 2) + varint(len(raw)) + raw
-
-
-def vi(number: int, value: int) -> bytes:
-    return varint(number << 3) + varint(value)
 
 
 def pb_coin(denom: str, amount: int) -> bytes:
