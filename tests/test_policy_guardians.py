@@ -26,6 +26,7 @@ from gridlock.errors import InvalidParameterError
 from gridlock.guardian.config import WATCH
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
+from test_owner_security import _eth_tx
 
 FRIEND = "0x" + "22" * 20
 STRANGER = "0x" + "44" * 20
@@ -34,21 +35,6 @@ DAY = 86400
 
 def run(fn: Callable[[], Any]) -> Any:
     return asyncio.run(fn())
-
-
-def eth_tx(value: int, to: str = FRIEND, nonce: int = 0) -> dict[str, Any]:
-    return {
-        "type": 2,
-        "chainId": 1,
-        "nonce": nonce,
-        "maxFeePerGas": 2 * 10**9,
-        "maxPriorityFeePerGas": 10**9,
-        "gas": 21000,
-        "to": to,
-        "value": value,
-        "data": "0x",
-        "accessList": [],
-    }
 
 
 class Clock:
@@ -86,14 +72,14 @@ def test_blind_signing_a_transactions_hash_is_refused_when_the_vault_has_chain_r
             assert c.client is not None
             vault = await c.client.create_vault("ecdsa-secp256k1", c.ids, 3, password=c.password)
             await vault.set_policy({"limits": {"ethereum": {"amount": 10**18, "period": DAY}}})
-            tx = eth_tx(5 * 10**18, STRANGER)  # far over the limit
+            tx = _eth_tx(5 * 10**18, STRANGER)  # far over the limit
             with pytest.raises(OperationFailed) as err:
                 await vault.sign(ethereum.signing_hash(tx), signers=c.ids[:3])
             assert refusals(err) == {"raw-signing"} and "sign the transaction" in str(err.value)
             with pytest.raises(OperationFailed) as err:  # shown with its transaction: the limit
                 await vault.sign_transaction("ethereum", tx, signers=c.ids[:3])
             assert refusals(err) == {"policy"} and "spending limit" in str(err.value)
-            signed = await vault.sign_transaction("ethereum", eth_tx(10**17), signers=c.ids[:3])
+            signed = await vault.sign_transaction("ethereum", _eth_tx(10**17), signers=c.ids[:3])
             assert signed.raw is not None
             assert Account.recover_transaction(signed.raw) == ethereum.address(vault.public_key)
         finally:
@@ -117,18 +103,18 @@ def test_the_watch_guardian_must_sign_and_its_hold_is_reported_at_once(tmp_path:
             await vault.set_policy({"watch": {"guardian": watch, "large": {"ethereum": 10**18}}, "raw_signing": True})
             # naming three signers without it: every guardian refuses, naming the watch guardian
             with pytest.raises(OperationFailed) as err:
-                await vault.sign_transaction("ethereum", eth_tx(1), signers=others)
+                await vault.sign_transaction("ethereum", _eth_tx(1), signers=others)
             assert refusals(err) == {"watch-required"} and watch in str(err.value)
             # a vault handle that knows nothing of the rule learns it from the refusal and retries
             fresh = await c.client.open_vault(vault.vault_id, c.ids)
             assert fresh.required_signers == []
-            signed = await fresh.sign_transaction("ethereum", eth_tx(1))
+            signed = await fresh.sign_transaction("ethereum", _eth_tx(1))
             assert signed.raw is not None and watch in fresh.required_signers
             # a large payment to a new destination: held by the watch guardian, reported as such
             while not c.client.notifications.empty():
                 c.client.notifications.get_nowait()
             with pytest.raises(SpendHeld) as held:
-                await vault.sign_transaction("ethereum", eth_tx(2 * 10**18, STRANGER, nonce=1))
+                await vault.sign_transaction("ethereum", _eth_tx(2 * 10**18, STRANGER, nonce=1))
             assert held.value.guardian == watch and held.value.until >= int(time.time()) + DAY - 5
             assert "new destination" in held.value.reason
             note = await asyncio.wait_for(c.client.notifications.get(), 5)
@@ -157,7 +143,7 @@ def test_loosening_waits_and_the_owner_can_cancel_it(tmp_path: Path, monkeypatch
             assert {r.reasons[0] for r in replies.values()} == {"removes the ethereum limit"}
             note = await asyncio.wait_for(c.client.notifications.get(), 5)
             assert note["event"] == "policy-loosening"
-            big = eth_tx(10**18, STRANGER)
+            big = _eth_tx(10**18, STRANGER)
             with pytest.raises(OperationFailed) as err:  # still limited during the delay
                 await vault.sign_transaction("ethereum", big, signers=c.ids[:3])
             assert "spending limit" in str(err.value)
@@ -203,7 +189,7 @@ def test_a_replaced_guardian_receives_the_policy_and_a_weaker_one_is_refused(tmp
             vault.agreed_policy = original  # type: ignore[method-assign]
             await vault.replace_guardian(c.ids[3], c.ids[4], password=c.password)
             assert (await vault.policy(c.ids[4])).fingerprint == before
-            big = EthereumTx.of(eth_tx(10**18, STRANGER))
+            big = EthereumTx.of(_eth_tx(10**18, STRANGER))
             signers = [c.ids[4], c.ids[0], c.ids[1]]
             with pytest.raises(OperationFailed) as err:
                 await vault.sign_transaction("ethereum", big, signers=signers)
