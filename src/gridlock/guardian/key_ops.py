@@ -197,10 +197,7 @@ class KeyOperations(PolicyGate, NodeCore):
         new = await self._run(sid, "reshare", nodes, party)
         if new is None:
             return ops.DealtReply()
-        if new.public_key != expected_key:
-            raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the reshared key is not the vault's key")
-        self._replace_uncommitted(vault_id, new)
-        return self._store_new(vault_id, new, committee, op.owner, policy)
+        return self._store_new(vault_id, new, expected_key, committee, op.owner, policy)
 
     async def _op_repair(self, op: ops.Repair) -> ops.StoredReply | ops.HelpedReply:
         vault_id, nonce, members, epoch = op.vault, op.nonce, dict(op.members), op.epoch
@@ -234,10 +231,7 @@ class KeyOperations(PolicyGate, NodeCore):
         one = await self._run(sid, "repair", nodes, party)
         if one is None:
             return ops.HelpedReply()
-        if one.public_key != expected_key:
-            raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the repaired share is not of the vault's key")
-        self._replace_uncommitted(vault_id, one)
-        return self._store_new(vault_id, one, members, op.owner, policy)
+        return self._store_new(vault_id, one, expected_key, members, op.owner, policy)
 
     def _replace_uncommitted(self, vault_id: str, share: KeyShare) -> None:
         """Erase a pending share of ``share``'s epoch that an earlier, never committed key change left
@@ -260,10 +254,14 @@ class KeyOperations(PolicyGate, NodeCore):
         self.keystore.discard_pending(vault_id, share.epoch)
 
     def _store_new(
-        self, vault_id: str, share: KeyShare, members: dict[int, str], owner: Any, policy: Policy
+        self, vault_id: str, share: KeyShare, expected_key: bytes, members: dict[int, str], owner: Any, policy: Policy
     ) -> ops.StoredReply:
-        """Store a reshared or repaired share; a guardian new to the vault also gets the owner's
-        registration and the vault's policy that came with the request."""
+        """Store a reshared or repaired share — of the vault's key, in place of a pending epoch never
+        committed; a guardian new to the vault also gets the owner's registration and the vault's
+        policy that came with the request."""
+        if share.public_key != expected_key:
+            raise ctl.RequestRefused(ctl.Refusal.WRONG_KEY, "the new share is not of the vault's key")
+        self._replace_uncommitted(vault_id, share)
         if self._knows(vault_id):
             return self._store_pending(vault_id, share, members)
         registration = owner_mod.registration(owner, self.identity)
