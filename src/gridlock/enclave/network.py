@@ -69,10 +69,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from gridlock.crypto import codec
-from gridlock.enclave import crypto
+from gridlock.enclave import cosmos_tx, crypto
 from gridlock.enclave.address import canonical, check_sender, human, module_address
 from gridlock.enclave.attestation import AttestationAuthority
 from gridlock.enclave.contract import CUSTODY_CODE
+from gridlock.enclave.cosmos_tx import AnteError
 from gridlock.enclave.errors import (
     ConsensusFailure,
     ContractError,
@@ -84,7 +85,7 @@ from gridlock.enclave.measure import enclave_measurement
 from gridlock.enclave.membership import NodeMembership, NodeRef
 from gridlock.enclave.node import EnclaveNode
 from gridlock.enclave.platform import SALT_BYTES, Platform
-from gridlock.enclave.transactions import CODE_OK, CODE_QUERY_FAILED, TxResult
+from gridlock.enclave.transactions import CODE_OK, CODE_QUERY_FAILED, TxResult, check_tx
 from gridlock.errors import DecodeError, GridlockError
 from gridlock.files import write_private
 from gridlock.guardian.store.errors import RollbackDetected
@@ -353,17 +354,8 @@ class LocalSecretNetwork(NodeMembership):
             reg = self._any_node().registration(registration_key)
             return None if reg is None else reg[1]
 
-    def execute_tx(self, sender: str, contract: str, encrypted_msg: bytes | Sequence[int]) -> TxResult:
-        """Include a ``MsgExecuteContract`` in a block; the result as the chain records it."""
-        check_sender(sender)
-        canonical(contract)
-        msg = _as_bytes(encrypted_msg, "the encrypted message")
-        if len(msg) > crypto.MAX_MESSAGE_SIZE:
-            raise DecodeError("the encrypted message is too large")
-        with self._lock:
-            result = self._commit("execute", {"sender": sender, "contract": contract, "msg": msg})
-            height = self._any_node().height
-        txhash = hashlib.sha256(codec.dumps([sender, contract, msg])).hexdigest().upper()
+    @staticmethod
+    def _tx_result(height: int, txhash: str, result: dict[str, Any]) -> TxResult:
         return TxResult(
             height=height,
             txhash=txhash,
@@ -374,6 +366,73 @@ class LocalSecretNetwork(NodeMembership):
             plaintext_error=result.get("plaintext_error"),
             nonce=result.get("nonce"),
             attributes=tuple((bytes(k), bytes(v)) for k, v in result.get("attributes", [])),
+            codespace=result.get("codespace", ""),
+            gas_wanted=int(result.get("gas_wanted", 0)),
+            gas_used=int(result.get("gas_used", 0)),
+        )
+
+    def execute_tx(self, sender: str, contract: str, encrypted_msg: bytes | Sequence[int]) -> TxResult:
+        """Include an *unsigned* ``MsgExecuteContract`` whose sender is taken on trust (tests and the
+        genesis module only; clients broadcast signed transactions, :meth:`broadcast_tx`)."""
+        check_sender(sender)
+        canonical(contract)
+        msg = _as_bytes(encrypted_msg, "the encrypted message")
+        if len(msg) > crypto.MAX_MESSAGE_SIZE:
+            raise DecodeError("the encrypted message is too large")
+        with self._lock:
+            result = self._commit("execute", {"sender": sender, "contract": contract, "msg": msg})
+            height = self._any_node().height
+        txhash = hashlib.sha256(codec.dumps([sender, contract, msg])).hexdigest().upper()
+        return self._tx_result(height, txhash, result)
+
+    # -- accounts and signed transactions (what the LCD serves) ------------------------------------------
+    def create_account(self, address: str) -> int:
+        """Bring the account ``address`` into existence (a faucet's first transfer on the real
+        chain); its account number.  An existing account is left as it is."""
+        canonical(address)
+        with self._lock:
+            found = self._any_node().account(address)
+            if found is not None:
+                return found[0]
+            self._commit("create_account", {"address": address})
+            created = self._any_node().account(address)
+            assert created is not None
+            return created[0]
+
+    def account(self, address: str) -> tuple[int, int, bytes | None] | None:
+        """``(account_number, sequence, public_key)`` of an account, or ``None``."""
+        canonical(address)
+        with self._lock:
+            return self._any_node().account(address)
+
+    def broadcast_tx(self, tx_bytes: bytes) -> TxResult:
+        """``BroadcastTx``: CheckTx (the ante handler on one node: decoding, account, sequence,
+        signature) and, if it passes, the transaction in the next block.  A transaction refused by
+        CheckTx is in no block: its result has height 0 and the SDK's code and log."""
+        tx_bytes = _as_bytes(tx_bytes, "the transaction")
+        txhash = cosmos_tx.tx_hash(tx_bytes)
+        with self._lock:
+            node = self._any_node()
+            try:
+                check_tx(node.db, self.chain_id, tx_bytes)
+            except AnteError as exc:
+                return self._tx_result(0, txhash, {"code": exc.code, "codespace": exc.codespace, "log": str(exc)})
+            result = self._commit("tx", {"tx_bytes": tx_bytes})
+            return self._tx_result(self._any_node().height, txhash, result)
+
+    def lookup_tx(self, txhash: str) -> tuple[TxResult, bytes, int] | None:
+        """A committed signed transaction: ``(result, tx_bytes, block time in ns)``, or ``None``."""
+        with self._lock:
+            node = self._any_node()
+            height = node.tx_height(txhash.upper())
+            if height is None:
+                return None
+            block_bytes, result_bytes, _ = node.block(height)
+        block = codec.loads(block_bytes)
+        return (
+            self._tx_result(height, txhash.upper(), codec.loads(result_bytes)),
+            block["tx"]["tx_bytes"],
+            block["time"],
         )
 
     def execute(self, sender: str, contract: str, encrypted_msg: bytes | Sequence[int]) -> bytes:
