@@ -255,14 +255,14 @@ def _execute(
         msg=msg,
         replayed=replayed,
     )
+    if meter is not None and outcome.ok:
+        meter.write_all(outcome.writes)
+        if meter.used > meter.limit:  # reverted as a whole: the same message may be sent again
+            return {"code": CODE_OUT_OF_GAS, "codespace": "sdk", "log": _out_of_gas(meter)}, []
     if tag is not None and outcome.authenticated:  # a forged copy must not burn the client's nonce
         db.execute("INSERT INTO nonces (tag, height) VALUES (?, ?)", (tag, height))
     if not outcome.ok:
         return _failure("execute", CODE_EXECUTE_FAILED, outcome), []
-    if meter is not None:
-        meter.write_all(outcome.writes)
-        if meter.used > meter.limit:
-            return {"code": CODE_OUT_OF_GAS, "codespace": "sdk", "log": _out_of_gas(meter)}, []
     writes = _write_state(db, address, outcome)
     result = {
         "code": CODE_OK,
