@@ -261,27 +261,43 @@ def test_execute_attributes_are_encrypted_for_the_sender(net: LocalSecretNetwork
     assert (eu.decrypt(k, enc[:32]), eu.decrypt(v, enc[:32])) == (b"action", b"store_share")
 
 
-# --- errors, encrypted as the network encrypts them ----------------------------------------------------------
+# --- errors: the contract's encrypted, the enclave's in plaintext (as on the chain) ----------------------------
+def test_contract_error_is_encrypted_with_the_chains_raw_log(net: LocalSecretNetwork) -> None:
+    eu = sdk(net)
+    enc = eu.encrypt(net.custody_code_hash, json.dumps({"activate": {"vault_id": "nope", "epoch": 0}}))
+    with pytest.raises(ContractError) as ei:
+        net.execute(OWNER, net.custody_address, enc)
+    assert sdk_error(eu, ei.value)["generic_err"]["msg"].startswith("not-found:")
+    # the raw log has the chain's form: secret-sdk's (and secretjs's) regular expression finds it
+    m = SDK_TX_ERROR.search(ei.value.raw_log)
+    assert m is not None and base64.b64decode(m.group(2)) == ei.value.encrypted and m.group(1) == "0"
+    assert str(ei.value) == ei.value.raw_log and ei.value.code == 3
+
+
 def test_wrong_code_hash(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:
+    """An enclave error (``ValidationFailure``), not a contract error: plaintext, on the chain too."""
     eu = sdk(net)
     wrong = hashlib.sha256(b"another contract").hexdigest()
     enc = eu.encrypt(wrong, json.dumps(store_msg("v", shares[0])))
     with pytest.raises(ContractError) as ei:
         net.execute(OWNER, net.custody_address, enc)
-    err = sdk_error(eu, ei.value)
-    assert err["generic_err"]["msg"].startswith("failed to validate transaction")
-    # the raw log has the chain's form: secret-sdk's (and secretjs's) regular expression finds it
-    m = SDK_TX_ERROR.search(ei.value.raw_log)
-    assert m is not None and base64.b64decode(m.group(2)) == ei.value.encrypted and m.group(1) == "0"
-    assert str(ei.value) == ei.value.raw_log and ei.value.code == 3
-    # queries too: "encrypted: <b64>: query contract failed"
+    assert ei.value.encrypted is None and ei.value.code == 3
+    assert ei.value.raw_log == (
+        "failed to execute message; message index: 0: "
+        "Execution error: Enclave: failed to validate transaction: execute contract failed"
+    )
+    assert SDK_TX_ERROR.search(ei.value.raw_log) is None  # nothing for a client to decrypt
+    # queries too
     q = eu.encrypt(wrong, json.dumps({"vault": {"vault_id": "v"}}))
     with pytest.raises(ContractError) as qi:
         net.query(net.custody_address, q)
-    assert re.fullmatch(r"encrypted: (\S+): query contract failed", qi.value.raw_log)
-    assert sdk_error(eu, qi.value)["generic_err"]["msg"].startswith("failed to validate transaction")
+    assert qi.value.encrypted is None
+    assert qi.value.raw_log == "Execution error: Enclave: failed to validate transaction: query contract failed"
     with pytest.raises(ContractError):  # nothing was stored
         sdk_query(net, eu, {"vault": {"vault_id": "v"}})
+
+
+DECRYPT_FAILED = "Execution error: Enclave: failed to decrypt data"
 
 
 @pytest.mark.parametrize("ad", [None, "nonce-and-pubkey"], ids=["no-ad", "spec-ad"])
@@ -295,10 +311,10 @@ def test_wrong_associated_data(net: LocalSecretNetwork, shares: list[KeyShare], 
     blob = bytes(nonce) + pub + SIV(key).seal(plaintext, associated)
     with pytest.raises(ContractError) as ei:
         net.execute(OWNER, net.custody_address, blob)
-    assert sdk_error(eu, ei.value) == {"generic_err": {"msg": "failed to decrypt data"}}
+    assert ei.value.encrypted is None and ei.value.plaintext == DECRYPT_FAILED
     with pytest.raises(ContractError) as qi:
         net.query(net.custody_address, blob)
-    assert sdk_error(eu, qi.value) == {"generic_err": {"msg": "failed to decrypt data"}}
+    assert qi.value.encrypted is None and qi.value.raw_log == f"{DECRYPT_FAILED}: query contract failed"
 
 
 def test_tampered_ciphertext(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:
@@ -309,7 +325,7 @@ def test_tampered_ciphertext(net: LocalSecretNetwork, shares: list[KeyShare]) ->
         bad[pos] ^= 0x01
         with pytest.raises(ContractError) as ei:
             net.execute(OWNER, net.custody_address, bytes(bad))
-        assert sdk_error(eu, ei.value) == {"generic_err": {"msg": "failed to decrypt data"}}
+        assert ei.value.encrypted is None and ei.value.plaintext == DECRYPT_FAILED
     # shorter than nonce ‖ pubkey: no key can be derived, so the error is plaintext (as on the chain)
     with pytest.raises(ContractError) as ei:
         net.execute(OWNER, net.custody_address, bytes(enc[:40]))
