@@ -50,6 +50,7 @@ with warnings.catch_warnings():  # betterproto imports pkg_resources
     warnings.simplefilter("ignore")
     from miscreant.aes.siv import SIV
     from secret_sdk.core.wasm.msgs import MsgExecuteContract
+    from secret_sdk.key.mnemonic import MnemonicKey
     from secret_sdk.util.encrypt_utils import EncryptionUtils
 
 SECRET = "test sealing secret of the owner"
@@ -662,6 +663,60 @@ def test_secretjs_queries_through_the_lcd(net: LocalSecretNetwork, lcd_url: str,
     assert out["io"] == net.consensus_io_pubkey.hex() and out["code_hash"] == net.custody_code_hash
     assert out["vault"]["verifying_share"] == share.verifying_shares[share.index].encode().hex()
     assert json.loads(out["error"])["generic_err"]["msg"].startswith("not-found:")
+
+
+SECRETJS_EXECUTE_SCRIPT = r"""
+const { SecretNetworkClient, Wallet } = require("secretjs");
+(async () => {
+  const [url, chainId, address, codeHash, mnemonic] = process.argv.slice(1);
+  const wallet = new Wallet(mnemonic);
+  const client = new SecretNetworkClient({ url, chainId, wallet, walletAddress: wallet.address });
+  const opts = { gasLimit: 400000, broadcastCheckIntervalMs: 300 };
+  const exec = (msg) => client.tx.compute.executeContract(
+    { sender: wallet.address, contract_address: address, code_hash: codeHash, msg }, opts);
+  const ok = await exec({ set_viewing_key: { key: "a viewing key from secretjs" } });
+  const bad = await exec({ activate: { vault_id: "no-such-vault", epoch: 0 } });
+  const hex = (d) => Buffer.from(d).toString("hex");
+  console.log(JSON.stringify({
+    address: wallet.address,
+    ok: { code: ok.code, data: ok.data.map(hex), arrayLog: ok.arrayLog, gasUsed: ok.gasUsed },
+    bad: { code: bad.code, rawLog: bad.rawLog, jsonLog: bad.jsonLog },
+  }));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+SECRETJS_MNEMONIC = "obey first coffee ethics bracket foil waste stool melt stairs fortune slow"
+
+
+def test_secretjs_executes_through_the_lcd(net: LocalSecretNetwork, lcd_url: str) -> None:
+    """secretjs's ``tx.compute.executeContract`` unpatched: it reads the account over the LCD, signs
+    a SIGN_MODE_DIRECT ``TxRaw``, broadcasts it (``txBytes``, SYNC), polls ``GET /cosmos/tx/v1beta1/txs/{hash}``
+    and decrypts the data, the wasm attributes and the contract's error with its own nonces.
+    Optional as above (GRIDLOCK_SECRETJS_DIR)."""
+    where = os.environ.get("GRIDLOCK_SECRETJS_DIR")
+    node = shutil.which("node")
+    if not where or node is None or not (Path(where) / "node_modules" / "secretjs").is_dir():
+        pytest.skip("secretjs not available (set GRIDLOCK_SECRETJS_DIR)")
+    wallet = MnemonicKey(mnemonic=SECRETJS_MNEMONIC).acc_address  # as secretjs's Wallet derives it (coin 529)
+    net.create_account(wallet)
+    args = [lcd_url, net.chain_id, net.custody_address, net.custody_code_hash, SECRETJS_MNEMONIC]
+    proc = subprocess.run(
+        [node, "-e", SECRETJS_EXECUTE_SCRIPT, *args],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["address"] == wallet
+    # data[0]: MsgExecuteContractResponse re-encoded by secretjs with the decrypted data (field 1)
+    data = bytes.fromhex(out["ok"]["data"][0])
+    assert data[0] == 0x0A and json.loads(data[2 : 2 + data[1]]) == {"viewing_key": "set"}
+    assert {"msg": 0, "type": "wasm", "key": "action", "value": "set_viewing_key"} in out["ok"]["arrayLog"]
+    assert out["ok"]["gasUsed"] > 0 and out["ok"]["code"] == 0
+    assert out["bad"]["code"] == 3 and out["bad"]["jsonLog"]["generic_err"]["msg"].startswith("not-found:")
+    assert net.account(wallet) is not None and net.account(wallet)[1] == 2  # type: ignore[index]
 
 
 def test_node_data_deleted_while_running(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:
