@@ -211,6 +211,18 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "set_viewing_key": {"key"},
 }
 
+_PRIVATE_QUERY_FIELDS: Final[dict[str, set[str]]] = {
+    "vaults": set(),
+    "share": {"vault_id", "epoch"},
+    "record": {"vault_id"},
+    "metadata": {"vault_id"},
+    "ledger": {"vault_id", "since"},
+    "paid": {"vault_id", "chain", "destinations", "before"},
+    "items": {"vault_id", "epoch", "kind"},
+    "identity": set(),
+}
+"""The queries that need the owner's viewing key (each also takes ``address`` and ``key``)."""
+
 
 # --- the contract --------------------------------------------------------------------------------------
 class CustodyContract:
@@ -436,19 +448,9 @@ class CustodyContract:
         if name == "vault":
             a = _Args(name, body, {"vault_id"}, _QUERY_TARGET)
             return _json(st.need_vault(a.vault_id()).record())
-        private = {
-            "vaults": set(),
-            "share": {"vault_id", "epoch"},
-            "record": {"vault_id"},
-            "metadata": {"vault_id"},
-            "ledger": {"vault_id", "since"},
-            "paid": {"vault_id", "chain", "destinations", "before"},
-            "items": {"vault_id", "epoch", "kind"},
-            "identity": set(),
-        }
-        if name not in private:
+        if name not in _PRIVATE_QUERY_FIELDS:
             raise StdError.parse_err(_QUERY_TARGET, f"unknown variant {name!r}")
-        a = _Args(name, body, private[name] | {"address", "key"}, _QUERY_TARGET)
+        a = _Args(name, body, _PRIVATE_QUERY_FIELDS[name] | {"address", "key"}, _QUERY_TARGET)
         owner = a.string("address", 128)
         st.check_viewing_key(owner, a.string("key", 256))
         if name == "vaults":
