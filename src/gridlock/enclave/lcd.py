@@ -1,8 +1,9 @@
-"""An LCD-compatible HTTP endpoint (the grpc-gateway REST paths) for the read paths clients use.
+"""An LCD-compatible HTTP endpoint (the grpc-gateway REST paths) that secret-sdk and secretjs use.
 
 Serves, on ``127.0.0.1`` (a free port by default) from a background thread, exactly the paths,
 field names and encodings of Secret Network's gRPC gateway that ``secret-sdk``'s ``LCDClient``
-calls, so ``LCDClient(url, chain_id)`` and ``client.wasm.contract_query(...)`` work unpatched:
+and ``secretjs``'s ``SecretNetworkClient`` call, so both work unpatched — queries, and executes
+signed and broadcast by the client (``tx.compute.executeContract``):
 
 ====================================================================  ==========================================
 ``GET /registration/v1beta1/tx-key``                                  ``{"key": base64(io public key)}``
@@ -11,6 +12,11 @@ calls, so ``LCDClient(url, chain_id)`` and ``client.wasm.contract_query(...)`` w
 ``GET /compute/v1beta1/code_hash/by_contract_address/{address}``      ``{"code_hash": hex}``
 ``GET /compute/v1beta1/code_hash/by_code_id/{code_id}``               ``{"code_hash": hex}``
 ``GET /compute/v1beta1/query/{address}?query=base64(msg)``            ``{"data": base64(encrypted result)}``
+``POST /compute/v1beta1/query/{address}`` ``{"query": base64}``       the same, for queries too long for a URL
+``POST /cosmos/tx/v1beta1/txs`` ``{"tx_bytes"|"txBytes", "mode"}``    ``{"tx_response"}``: CheckTx's verdict (SYNC,
+                                                                      ASYNC) or the committed result (BLOCK)
+``GET /cosmos/tx/v1beta1/txs/{hash}``                                 ``{"tx", "tx_response"}`` (lcd_tx.py)
+``GET /cosmos/auth/v1beta1/accounts/{address}``                       ``{"account": BaseAccount}``
 ``GET /compute/v1beta1/info/{address}``, ``/contracts/{code_id}``,
 ``/codes``, ``/code/{code_id}``, ``/label/{address}``,
 ``/contract_address/{label}``, ``/cosmos/base/tendermint/v1beta1/node_info``, ``.../blocks/latest``
@@ -18,10 +24,10 @@ calls, so ``LCDClient(url, chain_id)`` and ``client.wasm.contract_query(...)`` w
 
 A failed contract query answers HTTP 500 with the gateway's error body
 ``{"code": 2, "message": "encrypted: <base64>: query contract failed", "details": []}``, which
-``secret-sdk`` matches with ``encrypted: (.+?):`` and decrypts with the query's nonce.  Integers
-are JSON strings where the gateway renders ``uint64``/``int64`` as strings.  Transactions are not
-accepted here (no ``POST /cosmos/tx/v1beta1/txs``): executes go through
-:meth:`LocalSecretNetwork.execute`.
+``secret-sdk`` matches with ``encrypted: (.+?):`` and decrypts with the query's nonce; an enclave
+error (decryption, code hash) is plaintext there.  Integers are JSON strings where the gateway
+renders ``uint64``/``int64`` as strings.  A request line may be up to ``MAX_QUERY_CHARS`` long (the
+standard library's server stops at 64 KiB).
 """
 
 from __future__ import annotations

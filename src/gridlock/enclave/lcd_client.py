@@ -125,6 +125,8 @@ class LcdClient:
         self._key = bytes(account_key)
         self.address = address(cosmos_tx.public_key_of(self._key))
         self._lock = threading.Lock()  # one transaction at a time: each spends the next sequence
+        self._tx_size = 0
+        self.last_gas: tuple[int, int, int] | None = None  # (gas used, gas wanted, tx bytes) of the last execute
 
     def __repr__(self) -> str:
         return f"LcdClient({self.endpoint.url!r}, address={self.address!r}, account_key=<redacted>)"
@@ -205,6 +207,7 @@ class LcdClient:
                 if tx_response["code"] != CODE_OUT_OF_GAS:
                     break
                 limit *= 4
+        self.last_gas = (int(tx_response.get("gas_used", 0)), int(tx_response.get("gas_wanted", 0)), self._tx_size)
         code = int(tx_response["code"])
         if code != 0:
             raise self._error("execute", str(tx_response.get("raw_log", "")), msg[:32], code)
@@ -230,6 +233,7 @@ class LcdClient:
             fee_amount=int(limit * ep.gas_price + 0.999999),
             fee_denom=ep.fee_denom,
         )
+        self._tx_size = len(tx)
         status, answer = self._request(
             "/cosmos/tx/v1beta1/txs", {"tx_bytes": base64.b64encode(tx).decode(), "mode": "BROADCAST_MODE_SYNC"}
         )

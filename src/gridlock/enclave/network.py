@@ -10,8 +10,10 @@
     enc_res = net.query(net.custody_address, encrypted_query)           # encrypted result
     net.stop()
 
-The LCD endpoint that secret-sdk's ``LCDClient`` talks to is served over a network by
-:class:`gridlock.enclave.lcd.LcdServer` (``LcdServer(net).start()``; its ``url``; ``stop()``).
+Clients — the enclave guardian among them — reach it over HTTP through
+:class:`gridlock.enclave.lcd.LcdServer` (``LcdServer(net).start()``; its ``url``; ``stop()``) with
+signed transactions (:meth:`LocalSecretNetwork.broadcast_tx`, :mod:`gridlock.enclave.cosmos_tx`);
+``execute(sender, …)``, which takes its sender on trust, is for the protocol tests.
 
 Layout of ``data_dir``::
 
@@ -47,9 +49,10 @@ replacement node registers and catches up.
 Errors.  A failed call raises :class:`ContractError` the way Secret Network reports it; what each
 failure looks like here and on the real network is tabled in :mod:`gridlock.enclave.errors`.
 
-Emulated, not real (see the package docs): Tendermint (one transaction per block, accepted by a
-strict majority of the *live* nodes, where a real chain needs more than 2/3 of the voting power of
-*all* validators), transaction signatures and fees (``execute`` trusts its ``sender``), and SGX.
+Emulated, not real (see the package docs and docs/ENCLAVE.md): Tendermint (one transaction per
+block, accepted by a strict majority of the *live* nodes, where a real chain needs more than 2/3 of
+the voting power of *all* validators), balances and fees (accounts are created by
+:meth:`~LocalSecretNetwork.create_account`, fees are not deducted), and SGX.
 """
 
 from __future__ import annotations
