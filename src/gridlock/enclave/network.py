@@ -357,23 +357,6 @@ class LocalSecretNetwork(NodeMembership):
             reg = self._any_node().registration(registration_key)
             return None if reg is None else reg[1]
 
-    @staticmethod
-    def _tx_result(height: int, txhash: str, result: dict[str, Any]) -> TxResult:
-        return TxResult(
-            height=height,
-            txhash=txhash,
-            code=result["code"],
-            data=result.get("data") or b"",
-            raw_log=result["log"],
-            encrypted_error=result.get("error"),
-            plaintext_error=result.get("plaintext_error"),
-            nonce=result.get("nonce"),
-            attributes=tuple((bytes(k), bytes(v)) for k, v in result.get("attributes", [])),
-            codespace=result.get("codespace", ""),
-            gas_wanted=int(result.get("gas_wanted", 0)),
-            gas_used=int(result.get("gas_used", 0)),
-        )
-
     def execute_tx(self, sender: str, contract: str, encrypted_msg: bytes | Sequence[int]) -> TxResult:
         """Include an *unsigned* ``MsgExecuteContract`` whose sender is taken on trust (tests and the
         genesis module only; clients broadcast signed transactions, :meth:`broadcast_tx`)."""
@@ -386,7 +369,7 @@ class LocalSecretNetwork(NodeMembership):
             result = self._commit("execute", {"sender": sender, "contract": contract, "msg": msg})
             height = self._any_node().height
         txhash = hashlib.sha256(codec.dumps([sender, contract, msg])).hexdigest().upper()
-        return self._tx_result(height, txhash, result)
+        return TxResult.from_result(height, txhash, result)
 
     # -- accounts and signed transactions (what the LCD serves) ------------------------------------------
     def create_account(self, address: str) -> int:
@@ -419,9 +402,9 @@ class LocalSecretNetwork(NodeMembership):
             try:
                 check_tx(node.db, self.chain_id, tx_bytes)
             except AnteError as exc:
-                return self._tx_result(0, txhash, {"code": exc.code, "codespace": exc.codespace, "log": str(exc)})
+                return TxResult.from_result(0, txhash, {"code": exc.code, "codespace": exc.codespace, "log": str(exc)})
             result = self._commit("tx", {"tx_bytes": tx_bytes})
-            return self._tx_result(self._any_node().height, txhash, result)
+            return TxResult.from_result(self._any_node().height, txhash, result)
 
     def lookup_tx(self, txhash: str) -> tuple[TxResult, bytes, int] | None:
         """A committed signed transaction: ``(result, tx_bytes, block time in ns)``, or ``None``."""
@@ -433,7 +416,7 @@ class LocalSecretNetwork(NodeMembership):
             block_bytes, result_bytes, _ = node.block(height)
         block = codec.loads(block_bytes)
         return (
-            self._tx_result(height, txhash.upper(), codec.loads(result_bytes)),
+            TxResult.from_result(height, txhash.upper(), codec.loads(result_bytes)),
             block["tx"]["tx_bytes"],
             block["time"],
         )

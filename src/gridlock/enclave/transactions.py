@@ -84,6 +84,24 @@ class TxResult:
     def ok(self) -> bool:
         return self.code == CODE_OK
 
+    @classmethod
+    def from_result(cls, height: int, txhash: str, result: dict[str, Any]) -> TxResult:
+        """From the result a handler recorded in the block."""
+        return cls(
+            height=height,
+            txhash=txhash,
+            code=result["code"],
+            data=result.get("data") or b"",
+            raw_log=result["log"],
+            encrypted_error=result.get("error"),
+            plaintext_error=result.get("plaintext_error"),
+            nonce=result.get("nonce"),
+            attributes=tuple((bytes(k), bytes(v)) for k, v in result.get("attributes", [])),
+            codespace=result.get("codespace", ""),
+            gas_wanted=int(result.get("gas_wanted", 0)),
+            gas_used=int(result.get("gas_used", 0)),
+        )
+
 
 class ChainNode(Protocol):
     """What a handler reads of the node applying the block (:class:`~gridlock.enclave.node.EnclaveNode`)."""
