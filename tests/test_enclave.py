@@ -197,6 +197,31 @@ def test_known_answer_vectors_and_secret_sdk_agree() -> None:
     assert eu.decrypt_data_field(crypto.encrypt_binary(dec.key, b"\x00data").hex(), [list(nonce)]) == b"\x00data"
 
 
+def test_state_records_carry_the_seed_id_after_a_third_seed() -> None:
+    """contract-engine's state layout: ``bincode(salt) ‖ bincode(data)``, then ``u16_le(seed id)``
+    once the network holds more than two seeds; a record without it was written under seed 2."""
+    two = crypto.KeyChain.from_seeds([bytes([1]) * 32, bytes([2]) * 32])
+    three = crypto.KeyChain.from_seeds([bytes([1]) * 32, bytes([2]) * 32, bytes([3]) * 32])
+    ckey, salt = bytes(range(64)), bytes(24)
+    enc_key, _ = crypto.encrypt_state_key(three.state_ikm, ckey, b"k")
+    assert enc_key == crypto.encrypt_state_key(two.state_ikm, ckey, b"k")[0]  # keys: always seed 2
+    old = crypto.encrypt_state_value(two.state_ikm, ckey, enc_key, b"v", salt)
+    new = crypto.encrypt_state_value(three.state_ikm, ckey, enc_key, b"v", salt)
+    n = len(old)
+    assert len(new) == n + 2 and new[n:] == b"\x03\x00" and new[:16] == old[:16]  # same salt header
+    # the value is AES-SIV under seed 3's state key (opened here with miscreant, not our cipher)
+    data = new[8 + 24 + 8 : n]
+    assert SIV(crypto.derive_from_key(three.state_ikm[2], ckey)).open(data, [enc_key, salt]) == b"v"
+    # both read back under three seeds; a record naming a seed the enclave lacks does not
+    assert crypto.decrypt_state_value(three.state_ikm, ckey, enc_key, old) == b"v"
+    assert crypto.decrypt_state_value(three.state_ikm, ckey, enc_key, new) == b"v"
+    for bad in (new[:n] + b"\x00\x00", new[:n] + b"\x04\x00", new + b"\x00"):
+        with pytest.raises(DecryptionFailed):
+            crypto.decrypt_state_value(three.state_ikm, ckey, enc_key, bad)
+    with pytest.raises(DecryptionFailed):  # written under seed 3, read by an enclave with two seeds
+        crypto.decrypt_state_value(two.state_ikm, ckey, enc_key, new)
+
+
 def test_seed_sharing_format() -> None:
     keys = crypto.KeyChain.generate()
     reg_priv = bytes(range(32))
