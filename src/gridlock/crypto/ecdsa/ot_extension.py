@@ -40,6 +40,7 @@ CHI_LABEL = b"gridlock/dkls23/kos15/chi/v1"
 _GF_POLY = (1 << 128) | 0x87  # x^128 + x^7 + x^2 + x + 1
 
 Bits = npt.NDArray[np.uint8]
+_BIT_WEIGHTS = (1 << np.arange(8)).astype(np.uint8)
 
 
 class OtConsistencyError(ProtocolAbort):
@@ -112,9 +113,31 @@ def _rows_u64(rows: Bits) -> npt.NDArray[np.uint64]:
 
 
 def _xor_select(select: Bits, words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """``XOR_j select[j]·words[j]`` for every column of ``select``: (m, k) bits × (m, w) → (k, w)."""
-    masked = select.astype(np.uint64)[:, :, None] * words[:, None, :]
-    out: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(masked, axis=0)
+    """``XOR_j select[j]·words[j]`` for every column of ``select``: (m, k) bits × (m, w) → (k, w).
+
+    Method of the Four Russians: the rows are cut into groups of 8, each group's 256 XOR
+    combinations tabulated (8 vectorised steps), and every column then XORs one table entry per
+    group, indexed by the column's 8 select bits of that group.  The indices are the public
+    select bits; the tabulated words are secret but read whole, never branched on.  Arrays keep
+    the group axis innermost so every numpy loop runs over a long contiguous axis.
+    """
+    m, k = select.shape
+    width = words.shape[1]
+    groups = -(-m // 8)
+    if groups * 8 != m:  # pad to whole groups with zero rows, which select nothing
+        select = np.concatenate([select, np.zeros((groups * 8 - m, k), np.uint8)])
+        words = np.concatenate([words, np.zeros((groups * 8 - m, width), np.uint64)])
+    grouped = np.ascontiguousarray(words.reshape(groups, 8, width).transpose(1, 2, 0))  # (8, w, groups)
+    table = np.zeros((256, width, groups), np.uint64)
+    for i in range(8):
+        table[1 << i : 2 << i] = table[: 1 << i] ^ grouped[i]
+    # (groups, k): the 8 select bits of each group as one byte
+    index = (select.reshape(groups, 8, k) * _BIT_WEIGHTS[None, :, None]).sum(axis=1, dtype=np.uint8)
+    flat = index.T.astype(np.intp)[:, None, :] * (width * groups) + (
+        np.arange(width)[:, None] * groups + np.arange(groups)
+    )
+    picked = table.reshape(-1)[flat]  # (k, w, groups)
+    out: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(picked, axis=2)
     return out
 
 
@@ -126,12 +149,13 @@ def gf_inner(chi: Bits, rows: Bits) -> int:
     """``Σ_j χ_j·r_j`` in GF(2^128) for bit matrices (rows, KAPPA), without a per-row Python loop.
 
     ``Σ_j χ_j·r_j = Σ_b x^b·(XOR_{j: χ_j[b]=1} r_j)``: the inner XORs for all ``b`` at once in
-    numpy (integer ops only, no BLAS), then 128 shifts and one reduction.
+    numpy (integer ops only, :func:`_xor_select`), then 128 shifts and one reduction.
     """
-    partial = _xor_select(chi, _rows_u64(rows))
+    partial = np.ascontiguousarray(_xor_select(chi, _rows_u64(rows))).astype("<u8").tobytes()
+    step = 2 * 8 * (KAPPA // 128)
     acc = 0
     for b in range(KAPPA):
-        acc ^= _words_to_int(partial[b]) << b
+        acc ^= int.from_bytes(partial[b * step : (b + 1) * step], "little") << b
     return _gf_reduce(acc)
 
 
@@ -193,3 +217,8 @@ def pack_rows(rows: Bits) -> list[bytes]:
     """Rows of a bit matrix as ``KAPPA/8``-byte strings."""
     packed = np.packbits(rows, axis=1, bitorder="little")
     return [bytes(r) for r in packed]
+
+
+def packed_rows(rows: Bits) -> bytes:
+    """Rows of a bit matrix, each ``KAPPA/8`` bytes, concatenated."""
+    return np.packbits(rows, axis=1, bitorder="little").tobytes()
