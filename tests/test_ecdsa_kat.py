@@ -19,7 +19,8 @@ import pytest
 from gridlock.crypto import transcript
 from gridlock.crypto.ecdsa import base_ot, vole
 from gridlock.crypto.ecdsa import ot_extension as ote
-from gridlock.crypto.secp256k1 import N
+from gridlock.crypto.secp256k1 import SECP256K1, N, P
+from gridlock.errors import DecodeError
 
 
 class _Stream:
@@ -130,3 +131,29 @@ def test_gf_inner_matches_the_definition(rows: int) -> None:
         expected ^= _gf_mul_textbook(as_int(chi[j]), as_int(mat[j]))
     assert ote.gf_inner(chi, mat) == expected
     assert ote.gf_mul(as_int(chi[0]), as_int(mat[0])) == _gf_mul_textbook(as_int(chi[0]), as_int(mat[0]))
+
+
+# --- malformed base-OT messages are typed errors, never crashes -------------------------------------
+def test_base_ot_sender_rejects_points_off_the_curve_and_a_sum_at_infinity() -> None:
+    sid = b"kat-malformed"
+    good = base_ot.BaseOtReceiver(sid, [0]).message
+    x = next(x for x in range(1, 100) if _off_curve(x))
+    for bad in (
+        b"\x04" + good[1:33] + good[33:],  # not compressed
+        b"\x02" + P.to_bytes(32, "big") + good[33:],  # x not reduced
+        b"\x02" + x.to_bytes(32, "big") + good[33:],  # no point with this x
+        good[:-1],  # wrong length
+    ):
+        with pytest.raises(DecodeError):
+            base_ot.BaseOtSender(sid, 1).finish(bad)
+    # r0 = −H(sid, 0, 1, r1): r0 + H(r1) is the point at infinity, which has no encoding
+    r1 = good[33:]
+    h = SECP256K1.decode(base_ot._Oracles(sid).h_encoded(0, 1, r1))
+    with pytest.raises(DecodeError):
+        base_ot.BaseOtSender(sid, 1).finish((-h).encode() + r1)
+    with pytest.raises(DecodeError):
+        base_ot.BaseOtReceiver(sid, [1]).finish(b"\x03" + x.to_bytes(32, "big"))
+
+
+def _off_curve(x: int) -> bool:
+    return pow(x**3 + 7, (P - 1) // 2, P) != 1

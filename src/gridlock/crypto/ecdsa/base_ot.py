@@ -65,9 +65,15 @@ class _Oracles:
         self._kdf = hashlib.sha256(transcript.encode(KDF_LABEL, sid))
 
     def h(self, j: int, pos: int, r: bytes) -> _libsecp.RawPoint:
+        return self._h_point(j, pos, r)[0]
+
+    def h_encoded(self, j: int, pos: int, r: bytes) -> bytes:
+        return self._h_point(j, pos, r)[1]
+
+    def _h_point(self, j: int, pos: int, r: bytes) -> tuple[_libsecp.RawPoint, bytes]:
         state = self._h.copy()
         state.update(j.to_bytes(4, "big") + bytes([pos]) + r)
-        return _try_and_increment(state)[0]
+        return _try_and_increment(state)
 
     def kdf(self, j: int, shared: bytes) -> bytes:
         state = self._kdf.copy()
