@@ -116,28 +116,27 @@ def _xor_select(select: Bits, words: npt.NDArray[np.uint64]) -> npt.NDArray[np.u
     """``XOR_j select[j]·words[j]`` for every column of ``select``: (m, k) bits × (m, w) → (k, w).
 
     Method of the Four Russians: the rows are cut into groups of 8, each group's 256 XOR
-    combinations tabulated (8 vectorised steps), and every column then XORs one table entry per
-    group, indexed by the column's 8 select bits of that group.  The indices are the public
-    select bits; the tabulated words are secret but read whole, never branched on.  Arrays keep
-    the group axis innermost so every numpy loop runs over a long contiguous axis.
+    combinations tabulated (8 vectorised doubling steps), and every column then XORs one table
+    entry per group, indexed by the column's 8 select bits of that group.  The indices are the
+    public select bits; the tabulated words are secret but read whole, never branched on.  One
+    word column at a time, so every numpy loop runs over a long contiguous axis.
     """
     m, k = select.shape
-    width = words.shape[1]
     groups = -(-m // 8)
     if groups * 8 != m:  # pad to whole groups with zero rows, which select nothing
         select = np.concatenate([select, np.zeros((groups * 8 - m, k), np.uint8)])
-        words = np.concatenate([words, np.zeros((groups * 8 - m, width), np.uint64)])
-    grouped = np.ascontiguousarray(words.reshape(groups, 8, width).transpose(1, 2, 0))  # (8, w, groups)
-    table = np.zeros((256, width, groups), np.uint64)
-    for i in range(8):
-        table[1 << i : 2 << i] = table[: 1 << i] ^ grouped[i]
-    # (groups, k): the 8 select bits of each group as one byte
+        words = np.concatenate([words, np.zeros((groups * 8 - m, words.shape[1]), np.uint64)])
+    # (groups, k): the 8 select bits of each group as one byte, offset into that group's table
     index = (select.reshape(groups, 8, k) * _BIT_WEIGHTS[None, :, None]).sum(axis=1, dtype=np.uint8)
-    flat = index.T.astype(np.intp)[:, None, :] * (width * groups) + (
-        np.arange(width)[:, None] * groups + np.arange(groups)
-    )
-    picked = table.reshape(-1)[flat]  # (k, w, groups)
-    out: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(picked, axis=2)
+    flat = index.astype(np.intp) + (np.arange(groups, dtype=np.intp) * 256)[:, None]
+    out = np.empty((k, words.shape[1]), np.uint64)
+    table = np.empty((groups, 256), np.uint64)
+    for c in range(words.shape[1]):
+        column = np.ascontiguousarray(words[:, c]).reshape(groups, 8)
+        table[:, 0] = 0
+        for i in range(8):
+            np.bitwise_xor(table[:, : 1 << i], column[:, i, None], out=table[:, 1 << i : 2 << i])
+        out[:, c] = np.bitwise_xor.reduce(table.reshape(-1)[flat], axis=0)
     return out
 
 

@@ -65,17 +65,19 @@ def gadget() -> tuple[int, ...]:
 
 
 def _pads(sid: bytes, rows: ote.Bits) -> list[list[int]]:
-    """Hash each OT row to ``WIDTH`` scalars (the random-OT outputs): ``pads[k][j]`` is scalar ``k``
-    of row ``j``, ``SHAKE256(label, sid ‖ j ‖ row)`` cut into ``WIDTH`` 320-bit integers mod q."""
+    """Hash each OT row to ``WIDTH`` pads (the random-OT outputs): ``pads[k][j]`` is pad ``k`` of row
+    ``j``, the ``k``-th 320-bit integer of ``SHAKE256(label, sid ‖ j ‖ row)``.  The protocol uses
+    each pad mod q; every use below is linear and reduced before it leaves, so the pads are
+    returned unreduced (the reduction of 1,248 integers per call is the cost this saves)."""
     prefix = transcript.encode(PAD_LABEL, sid)
     packed = ote.packed_rows(rows)
-    rb, width, step = ote.ROW_BYTES, WIDTH * _PAD_HASH_BYTES, _PAD_HASH_BYTES
-    shake = hashlib.shake_256
-    digests = [
-        shake(prefix + j.to_bytes(4, "big") + packed[j * rb : (j + 1) * rb]).digest(width) for j in range(len(rows))
+    rb, shake, fb = ote.ROW_BYTES, hashlib.shake_256, int.from_bytes
+    whole = [
+        fb(shake(prefix + j.to_bytes(4, "big") + packed[j * rb : (j + 1) * rb]).digest(WIDTH * _PAD_HASH_BYTES), "big")
+        for j in range(len(rows))
     ]
-    fb = int.from_bytes
-    return [[fb(h[k * step : (k + 1) * step], "big") % N for h in digests] for k in range(WIDTH)]
+    bits, mask = 8 * _PAD_HASH_BYTES, (1 << (8 * _PAD_HASH_BYTES)) - 1
+    return [[x >> (2 * bits) for x in whole], [(x >> bits) & mask for x in whole], [x & mask for x in whole]]
 
 
 def _scalars_to_bytes(values: Iterable[int]) -> bytes:
