@@ -131,6 +131,8 @@ def test_gf_inner_matches_the_definition(rows: int) -> None:
         expected ^= _gf_mul_textbook(as_int(chi[j]), as_int(mat[j]))
     assert ote.gf_inner(chi, mat) == expected
     assert ote.gf_mul(as_int(chi[0]), as_int(mat[0])) == _gf_mul_textbook(as_int(chi[0]), as_int(mat[0]))
+    top = (1 << 128) - 1  # the longest product: every bit of the reduction is exercised
+    assert ote.gf_mul(top, top) == _gf_mul_textbook(top, top)
 
 
 # --- malformed base-OT messages are typed errors, never crashes -------------------------------------

@@ -37,7 +37,7 @@ PAD = KAPPA + STAT
 ROW_BYTES = KAPPA // 8
 PRG_LABEL = b"gridlock/dkls23/kos15/prg/v1"
 CHI_LABEL = b"gridlock/dkls23/kos15/chi/v1"
-_GF_POLY = (1 << 128) | 0x87  # x^128 + x^7 + x^2 + x + 1
+_GF_MASK = (1 << 128) - 1  # the field is GF(2)[x] / (x^128 + x^7 + x^2 + x + 1)
 
 Bits = npt.NDArray[np.uint8]
 _BIT_WEIGHTS = (1 << np.arange(8)).astype(np.uint8)
@@ -83,12 +83,14 @@ def _challenge(sid: bytes, u: bytes, rows: int) -> Bits:
 
 
 def _gf_reduce(p: int) -> int:
-    """Reduce a product of two field elements (< 2^255).  The loop runs over every bit position
-    and masks instead of branching, so its control flow does not depend on ``p`` (a product with
-    the secret Δ)."""
-    for k in range(2 * KAPPA - 2, KAPPA - 1, -1):
-        p ^= ((p >> k) & 1) * (_GF_POLY << (k - KAPPA))
-    return p
+    """Reduce a product of two field elements (< 2^255) by ``x^128 ≡ x^7 + x^2 + x + 1``, folding
+    the high half twice: ``hi·(x^7 + x^2 + x + 1)`` has at most 135 bits, and its 7 bits above
+    2^128 fold once more into fewer than 15.  Shifts and XORs only, no branch on ``p`` (a product
+    with the secret Δ)."""
+    hi, lo = p >> KAPPA, p & _GF_MASK
+    t = hi ^ (hi << 1) ^ (hi << 2) ^ (hi << 7)
+    top = t >> KAPPA
+    return lo ^ (t & _GF_MASK) ^ top ^ (top << 1) ^ (top << 2) ^ (top << 7)
 
 
 def gf_mul(a: int, b: int) -> int:
