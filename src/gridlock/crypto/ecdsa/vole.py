@@ -99,7 +99,7 @@ class VoleReceiver:
     def __init__(self, setup: ote.ExtReceiverSetup, sid: bytes) -> None:
         self.sid = sid
         beta = (np.frombuffer(secrets.token_bytes(XI), np.uint8) & 1).astype(np.uint8)
-        self._beta = [int(x) for x in beta]
+        self._beta: list[int] = beta.tolist()
         g = gadget()
         self.b = sum(gj for gj, bj in zip(g, self._beta, strict=True) if bj) % N
         self.message, rows = ote.receiver_extend(setup, sid, beta)
