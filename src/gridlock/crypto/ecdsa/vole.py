@@ -158,7 +158,9 @@ def vole_send(
     at0 = [(x - y + e0) % N for x, y in zip(p00, p10, strict=True)]
     at1 = [(x - y + e1) % N for x, y in zip(p01, p11, strict=True)]
     at2 = [(x - y + e2) % N for x, y in zip(p02, p12, strict=True)]
-    a_tilde_bytes = _scalars_to_bytes(v for row in zip(at0, at1, at2, strict=True) for v in row)
+    a_tilde = [0] * (XI * WIDTH)  # row-major: ã_{j,1}, ã_{j,2}, ã_{j,3} for every j
+    a_tilde[0::WIDTH], a_tilde[1::WIDTH], a_tilde[2::WIDTH] = at0, at1, at2
+    a_tilde_bytes = _scalars_to_bytes(a_tilde)
     t0, t1 = _theta(sid, a_tilde_bytes)
     eta = (e2 + t0 * e0 + t1 * e1) % N
     r = [-(z + t0 * x + t1 * y) % N for x, y, z in zip(p00, p01, p02, strict=True)]
