@@ -152,11 +152,10 @@ def gf_inner(chi: Bits, rows: Bits) -> int:
     ``Σ_j χ_j·r_j = Σ_b x^b·(XOR_{j: χ_j[b]=1} r_j)``: the inner XORs for all ``b`` at once in
     numpy (integer ops only, :func:`_xor_select`), then 128 shifts and one reduction.
     """
-    partial = np.ascontiguousarray(_xor_select(chi, _rows_u64(rows))).astype("<u8").tobytes()
-    step = 2 * 8 * (KAPPA // 128)
+    partial = _xor_select(chi, _rows_u64(rows)).astype("<u8").tobytes()  # row b: ROW_BYTES, little-endian
     acc = 0
     for b in range(KAPPA):
-        acc ^= int.from_bytes(partial[b * step : (b + 1) * step], "little") << b
+        acc ^= int.from_bytes(partial[b * ROW_BYTES : (b + 1) * ROW_BYTES], "little") << b
     return _gf_reduce(acc)
 
 
