@@ -53,7 +53,15 @@ class SealedShare(KeyShare):
     @classmethod
     def of(cls, share: KeyShare) -> SealedShare:
         """The sealed view of ``share`` (made where the secret is, e.g. inside the contract)."""
-        return cls.from_bytes(seal(share))
+        return cls.from_sealed(seal(share))
+
+    @classmethod
+    def from_sealed(cls, data: bytes) -> SealedShare:
+        """Decode a sealed view (:func:`seal`'s output), checked as strictly as a share
+        (:meth:`KeyShare.from_bytes`) except for the secret.  Raises ``DecodeError``."""
+        share = cls.from_bytes(data)
+        assert isinstance(share, SealedShare)  # from_bytes builds ``cls``
+        return share
 
     def same_public_data(self, other: KeyShare) -> bool:
         """Whether ``other`` is a share (sealed or not) of the same holder, key and epoch."""

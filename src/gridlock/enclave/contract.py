@@ -39,6 +39,16 @@ Execute messages (sender = the owner)::
     {"take_item":       {"vault_id", "epoch", "kind", "item_id"}}   -> {"blob"}; marked used first
     {"put_identity":    {"blob", "replace"?}}
     {"set_viewing_key": {"key"}}
+    {"frost_commit":    {"vault_id", "epoch", "path", "session"}}   -> {"nonce_id", "commitments"}
+    {"frost_sign":      {"vault_id", "epoch", "nonce_id", "path", "message", "commitments": [...]}}
+                                                          -> {"signature_share"}; the nonces are used up
+    {"frost_discard":   {"vault_id", "epoch", "nonce_id"}}   -> {"discarded"}
+    {"release_share":   {"vault_id", "epoch"}}            -> {"epoch", "share"}: a FROST share, for the
+                                                         key changes and the export that still run outside
+
+FROST shares (``frost-*`` schemes) are used inside the contract (:mod:`gridlock.enclave.contract_frost`):
+the ``share`` query answers their sealed view (public data, ``"sealed": true``), of the key at
+``path`` if given; only ``release_share`` hands the secret share out.
 
 Queries::
 
@@ -46,7 +56,7 @@ Queries::
     {"vault": {"vault_id"}}                              public: public_key, verifying_share, epochs, …
     {"vaults":      {"address", "key"}}                  the owner's vaults (records)
     {"record":      {"vault_id", "address", "key"}}     one of the owner's vaults (its record)
-    {"share":       {"vault_id", "epoch"?, "address", "key"}}   the share (base64 KeyShare bytes)
+    {"share":       {"vault_id", "epoch"?, "path"?, "address", "key"}}   the share (base64 KeyShare bytes)
     {"metadata":    {"vault_id", "address", "key"}}
     {"items":       {"vault_id", "epoch", "kind", "address", "key"}}   unused item ids and count
     {"identity":    {"address", "key"}}
@@ -62,7 +72,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from gridlock.crypto import codec
-from gridlock.enclave import custody_ledger
+from gridlock.enclave import contract_frost, custody_ledger
 from gridlock.enclave.cosmwasm import Contract, Env, MessageInfo, Response, StdError, Storage, fail
 from gridlock.enclave.custody_state import KINDS, CustodyState, EpochRecord, VaultState, decode_share, own, storage_key
 from gridlock.enclave.measure import contract_code
@@ -209,6 +219,10 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "take_item": {"vault_id", "epoch", "kind", "item_id"},
     "put_identity": {"blob", "replace"},
     "set_viewing_key": {"key"},
+    "frost_commit": {"vault_id", "epoch", "path", "session"},
+    "frost_sign": {"vault_id", "epoch", "nonce_id", "path", "message", "commitments"},
+    "frost_discard": {"vault_id", "epoch", "nonce_id"},
+    "release_share": {"vault_id", "epoch"},
 }
 
 
@@ -240,7 +254,7 @@ class CustodyContract:
         args = _Args(name, body, allowed, _EXEC_TARGET)
         handler: Callable[[CustodyState, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
         try:
-            data = handler(CustodyState(storage, env.block_height), info.sender, args)
+            data = handler(CustodyState(storage, env.block_height, env.random), info.sender, args)
         except KeystoreError as exc:  # the shared rules' errors, reported by their stable code
             raise fail(exc.code, str(exc)) from None
         return Response(data=_json(data), attributes=[("action", name)])
@@ -415,6 +429,33 @@ class CustodyContract:
         st.s.set(storage_key("viewing_key", sender), hashlib.sha256(key.encode()).digest())
         return {"viewing_key": "set"}
 
+    # -- FROST inside the contract (gridlock.enclave.contract_frost) -----------------------------------
+    def _x_frost_commit(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        session = a.binary("session", 64)
+        return contract_frost.commit(st, v, a.epoch(), a.string("path", contract_frost.MAX_PATH_CHARS), session)
+
+    def _x_frost_sign(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        raw = a.body.get("commitments")
+        if not isinstance(raw, list) or not 0 < len(raw) <= 1024 or not all(isinstance(c, str) for c in raw):
+            raise BadArgument("commitments: a list of 1 to 1024 base64 strings")
+        comms = [_b64(c, "commitments", 256, _EXEC_TARGET) for c in raw]
+        message = a.binary("message", contract_frost.MAX_MESSAGE_BYTES)
+        path = a.string("path", contract_frost.MAX_PATH_CHARS)
+        nonce_id = a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES)
+        return contract_frost.sign(st, v, a.epoch(), nonce_id, path, message, comms)
+
+    def _x_frost_discard(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        return contract_frost.discard(st, v, a.epoch(), a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES))
+
+    def _x_release_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        epoch = a.epoch()
+        self._usable(v, epoch)
+        return {"epoch": epoch, "share": _b64s(st.share_bytes(v.vault_id, epoch))}
+
     def burn_items(self, storage: Storage, env: Env) -> None:
         """The enclave's answer to a detected rollback (not an execute message: only the network's
         ``rollback`` transaction reaches it): every single-use item stored so far counts as used."""
@@ -438,7 +479,7 @@ class CustodyContract:
             return _json(st.need_vault(a.vault_id()).record())
         private = {
             "vaults": set(),
-            "share": {"vault_id", "epoch"},
+            "share": {"vault_id", "epoch", "path"},
             "record": {"vault_id"},
             "metadata": {"vault_id"},
             "ledger": {"vault_id", "since"},
@@ -475,6 +516,12 @@ class CustodyContract:
                 epoch = v.active()
                 if epoch is None:
                     raise fail("not-found", f"vault {v.vault_id!r} has no active epoch")
+            if v.scheme in contract_frost.SEALED_SCHEMES:
+                path = a.string("path", contract_frost.MAX_PATH_CHARS) if "path" in a.body else "m"
+                sealed = contract_frost.public_share(st, v, epoch, path)
+                return _json({"epoch": epoch, "share": _b64s(sealed), "sealed": True})
+            if "path" in a.body:
+                raise fail("bad-argument", f"{v.scheme} shares are answered at m only")
             self._usable(v, epoch)
             return _json({"epoch": epoch, "share": _b64s(st.share_bytes(v.vault_id, epoch))})
         epoch, kind = a.epoch(), a.kind()  # a retired or unknown epoch has no unused items (as in SQLite)

@@ -1,0 +1,190 @@
+"""FROST signing inside the custody contract: the share and the nonces never leave it (issue 17 #4).
+
+For the FROST schemes (``frost-ed25519`` and ``frost-secp256k1``, RFC 9591; ``frost-taproot``,
+its BIP-340 variant) the guardian process keeps running the network protocol
+(:class:`gridlock.protocol.frost.FrostSignParty`) with the share's public data only
+(:class:`gridlock.crypto.sealed.SealedShare`); the two steps that need the secret happen here, with
+the same pure functions a local signer uses (:mod:`gridlock.crypto.frost`, :mod:`gridlock.crypto.hd`):
+
+* ``frost_commit`` — RFC 9591 §5.1 ``commit`` for the key at ``path`` (BIP32 non-hardened
+  derivation, and for Taproot the BIP-86 tweak, both applied to the share in here).  The nonce
+  randomness is the enclave's (``env.block.random``, mixed with a per-contract counter and the
+  request), hedged with the secret share as RFC 9591 §4.1 ``nonce_generate`` does.  The nonces are
+  stored as a single-use item of their own kind (:data:`NONCE_KIND`, which ``add_items`` cannot
+  write: a guardian host cannot plant nonces it knows); only the commitments are answered.
+* ``frost_sign`` — RFC 9591 §5.2 ``sign`` over the signing package (message and every signer's
+  commitments) with the stored nonces, which are marked used in the same transaction that answers
+  the signature share ``z_i``; a second ``frost_sign`` with them is refused (``already-used``), as
+  is one after a detected rollback (the network burns every single-use item, issue 17 #3).  The
+  answer, like every execute answer, is encrypted to the sending guardian (Secret Network's
+  transaction encryption).
+* ``frost_discard`` — a run that stopped before signing burns its nonces.
+
+``z_i`` alone reveals nothing of the share: it is what the protocol broadcasts anyway, and with
+single-use nonces FROST's unforgeability holds whatever signing package the (untrusted) guardian
+host hands in (RFC 9591 §7: the coordinator is not trusted).
+
+Threshold ECDSA (DKLs23) shares are not sealed: its presigning runs oblivious-transfer extensions
+whose per-counterparty state (~12 KB of OT setup per pair, megabytes of traffic per presignature)
+and round trips would each be a transaction here; see docs/SECURITY.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, Final
+
+from gridlock.crypto import codec, frost, hd
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.schemes import get_frost_suite
+from gridlock.crypto.sealed import seal
+from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, storage_key
+from gridlock.errors import GridlockError
+from gridlock.guardian.store import rules
+from gridlock.guardian.store.errors import BadArgument
+
+__all__ = ["MAX_MESSAGE_BYTES", "SEALED_SCHEMES", "commit", "discard", "public_share", "sign"]
+
+SEALED_SCHEMES: Final = frozenset({"frost-ed25519", "frost-secp256k1", "frost-taproot"})
+"""The schemes whose shares never leave the contract (their signing runs here)."""
+MAX_MESSAGE_BYTES: Final = 1 << 16  # the guardian protocol's own bound on a message to sign
+MAX_PATH_CHARS: Final = 256
+_NONCE_LABEL: Final = b"gridlock/custody/frost-nonce/v1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def check_path(path: str) -> str:
+    if len(path) > MAX_PATH_CHARS:
+        raise BadArgument(f"a derivation path has at most {MAX_PATH_CHARS} characters")
+    try:
+        return hd.canonical_path(path)
+    except GridlockError as exc:
+        raise BadArgument(f"bad derivation path: {exc}") from None
+
+
+def _sealed(v: VaultState) -> None:
+    if v.scheme not in SEALED_SCHEMES:
+        raise BadArgument(f"{v.scheme} shares are not signed with inside the contract")
+
+
+def _usable(v: VaultState, epoch: int) -> None:
+    r = v.epochs.get(epoch)
+    rules.require_usable(v.vault_id, epoch, None if r is None else r.state)
+
+
+def key_at(st: CustodyState, v: VaultState, epoch: int, path: str) -> KeyShare:
+    """The share of the vault's key at ``path`` (BIP32 from the stored share; its own at ``m``)."""
+    share = decode_share(st.share_bytes(v.vault_id, epoch))
+    try:
+        return hd.derive(share, path)
+    except GridlockError as exc:
+        raise BadArgument(f"cannot derive the key at {path}: {exc}") from None
+
+
+def public_share(st: CustodyState, v: VaultState, epoch: int, path: str) -> bytes:
+    """The sealed view (public data, no secret) of the share of the key at ``path``."""
+    _sealed(v)
+    _usable(v, epoch)
+    return seal(key_at(st, v, epoch, check_path(path)))
+
+
+def _next_counter(st: CustodyState) -> int:
+    key = storage_key("nonce_counter")
+    raw = st.s.get(key)
+    n = 0 if raw is None else int(codec.loads(raw))
+    st.s.set(key, codec.dumps(n + 1))
+    return n
+
+
+def commit(st: CustodyState, v: VaultState, epoch: int, path: str, session: bytes) -> dict[str, Any]:
+    """``frost_commit``: fresh nonces for one signature by the key at ``path``, kept here; their
+    commitments and the id to sign with."""
+    _sealed(v)
+    _usable(v, epoch)
+    if st.random is None or len(st.random) != 32:
+        raise BadArgument("no enclave randomness in this call")
+    path = check_path(path)
+    key = key_at(st, v, epoch, path)
+    suite = get_frost_suite(key.scheme)
+    seed = hashlib.sha256(
+        codec.dumps([_NONCE_LABEL, st.random, _next_counter(st), v.vault_id, epoch, path, session])
+    ).digest()
+    nonces = frost.commit(
+        suite,
+        key,
+        hiding_randomness=hashlib.sha256(seed + b"\x00").digest(),
+        binding_randomness=hashlib.sha256(seed + b"\x01").digest(),
+    )
+    d, e = nonces.take()
+    commitments = nonces.commitments.to_bytes()
+    nonce_id = hashlib.sha256(b"nonce id" + seed).digest()[:32]
+    g = suite.group
+    blob = codec.dumps({0: path, 1: g.scalar_to_bytes(d), 2: g.scalar_to_bytes(e), 3: commitments})
+    st.put_item(v.vault_id, epoch, NONCE_KIND, nonce_id, rules.Item(False, blob))
+    index = st.item_index(v.vault_id, epoch, NONCE_KIND)
+    index["ids"] = [*index["ids"], nonce_id]
+    index["unused"] = index["unused"] + 1
+    st.s.set(storage_key("items", v.vault_id, epoch, NONCE_KIND), codec.dumps(index))
+    return {"nonce_id": _b64(nonce_id), "commitments": _b64(commitments)}
+
+
+def _take(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> bytes:
+    """The stored nonces' record, marked used in this transaction (refused if used or burned)."""
+    r = v.epochs.get(epoch)
+    item = st.item(v.vault_id, epoch, NONCE_KIND, nonce_id)
+    used, blob = rules.take("nonce", v.vault_id, epoch, nonce_id, item, None if r is None else r.state)
+    st.put_item(v.vault_id, epoch, NONCE_KIND, nonce_id, used)
+    index = st.item_index(v.vault_id, epoch, NONCE_KIND)
+    index["unused"] = max(0, index["unused"] - 1)
+    st.s.set(storage_key("items", v.vault_id, epoch, NONCE_KIND), codec.dumps(index))
+    return blob
+
+
+def sign(
+    st: CustodyState,
+    v: VaultState,
+    epoch: int,
+    nonce_id: bytes,
+    path: str,
+    message: bytes,
+    commitments: list[bytes],
+) -> dict[str, Any]:
+    """``frost_sign``: this signer's share ``z_i`` over (``message``, ``commitments``) with the
+    nonces ``nonce_id`` (used up here, in the same transaction as the answer)."""
+    _sealed(v)
+    _usable(v, epoch)
+    path = check_path(path)
+    if len(message) > MAX_MESSAGE_BYTES:
+        raise BadArgument(f"a message to sign has at most {MAX_MESSAGE_BYTES} bytes")
+    blob = _take(st, v, epoch, nonce_id)
+    try:
+        stored = codec.load_map(blob, frozenset({0, 1, 2, 3}))
+        if stored[0] != path:
+            raise BadArgument("these nonces were made for the key at another path")
+        key = key_at(st, v, epoch, path)
+        suite = get_frost_suite(key.scheme)
+        g = suite.group
+        own = frost.SigningCommitments.from_bytes(suite, codec.get_bytes(stored, 3))
+        nonces = frost.SigningNonces(codec.scalar(g, stored[1]), codec.scalar(g, stored[2]), own)
+        package = frost.SigningPackage.build(
+            [frost.SigningCommitments.from_bytes(suite, c) for c in commitments], message
+        )
+        z = frost.sign(suite, key, nonces, package)
+    except GridlockError as exc:
+        if isinstance(exc, BadArgument):
+            raise
+        raise BadArgument(f"cannot sign this package: {exc}") from None
+    return {"signature_share": _b64(g.scalar_to_bytes(z))}
+
+
+def discard(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> dict[str, Any]:
+    """``frost_discard``: burn unused nonces (a run that stopped); nonces already used stay so."""
+    item = st.item(v.vault_id, epoch, NONCE_KIND, nonce_id)
+    if item is None or item.used:
+        return {"discarded": False}
+    _take(st, v, epoch, nonce_id)
+    return {"discarded": True}
