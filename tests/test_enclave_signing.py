@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from gridlock import local
-from gridlock.crypto import frost
+from gridlock.crypto import frost, hd
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare, SealedShareError
@@ -34,7 +34,7 @@ from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.enclave.signer import ContractSigner
-from gridlock.guardian.store import AlreadyUsed, BadArgument
+from gridlock.guardian.store import AlreadyUsed, BadArgument, NotFound
 from gridlock.protocol.frost import FrostSignParty
 from gridlock.protocol.runner import run
 
@@ -163,5 +163,142 @@ def test_enclave_guardian_signs_without_holding_share_or_nonces(
 
     try:
         asyncio.run(main())
+    finally:
+        net.stop()
+
+
+# --- the contract's signer, against local signers; nonce reuse refused -----------------------------------
+def start(data: Path, **kw: Any) -> LocalSecretNetwork:
+    return LocalSecretNetwork.start(nodes=3, data_dir=data, secret=SECRET, **kw)
+
+
+def store(net: LocalSecretNetwork, share: KeyShare) -> EnclaveKeystore:
+    ks = EnclaveKeystore.open(net, sender=ACCOUNT)
+    ks.store_pending("v", share)
+    ks.activate("v", 0)
+    return ks
+
+
+def sign_with_contract(ks: EnclaveKeystore, shares: list[KeyShare], message: bytes, path: str) -> bytes:
+    """Shares[0] signs in the contract, the others locally, all as :class:`FrostSignParty` peers."""
+    sid = os.urandom(32)
+    key = ks.public_share("v", 0, path)
+    signers = [s.index for s in shares]
+    parties = {key.index: FrostSignParty(key, sid, signers, message, signer=ContractSigner(ks, "v", key, path, sid))}
+    for s in shares[1:]:
+        parties[s.index] = FrostSignParty(hd.derive(s, path), sid, signers, message)
+    sigs = set(run(parties).values())
+    assert len(sigs) == 1
+    return sigs.pop()
+
+
+@pytest.mark.parametrize("scheme", FROST_SCHEMES)
+def test_contract_signature_share_combines_with_local_ones(tmp_path: Path, scheme: str) -> None:
+    shares = local.keygen(scheme, threshold=2, n=3)
+    net = start(tmp_path / "net")
+    try:
+        ks = store(net, shares[0])
+        for path in ("m", "m/1/2"):
+            m = os.urandom(32)
+            sig = sign_with_contract(ks, shares[:2], m, path)
+            assert local.verify(scheme, hd.derive(shares[0], path).public_key, m, sig)
+        assert ks.public_share("v", 0, "m/1/2").same_public_data(hd.derive(shares[0], "m/1/2"))
+    finally:
+        net.stop()
+
+
+@pytest.fixture
+def contract_key(tmp_path: Path) -> Iterator[tuple[EnclaveKeystore, list[KeyShare]]]:
+    shares = local.keygen("frost-secp256k1", threshold=2, n=3)
+    net = start(tmp_path / "net")
+    try:
+        yield store(net, shares[0]), shares
+    finally:
+        net.stop()
+
+
+def package_for(ks: EnclaveKeystore, shares: list[KeyShare]) -> tuple[bytes, list[bytes]]:
+    """Nonces from the contract for share 1 and a local commitment of share 2: (nonce id, commitments)."""
+    nonce_id, mine = ks.frost_commit("v", 0, "m", b"session")
+    other = frost.commit(get_frost_suite(shares[1].scheme), shares[1]).commitments.to_bytes()
+    return nonce_id, [mine, other]
+
+
+def test_the_contract_signs_once_with_its_nonces(contract_key: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    ks, shares = contract_key
+    nonce_id, comms = package_for(ks, shares)
+    z = ks.frost_sign("v", 0, nonce_id, "m", b"m1", comms)
+    assert len(z) == 32
+    # the attack: the same nonces over another message would give z' with z - z' revealing the share
+    with pytest.raises(AlreadyUsed):
+        ks.frost_sign("v", 0, nonce_id, "m", b"m2", comms)
+    with pytest.raises(AlreadyUsed):
+        ks.frost_sign("v", 0, nonce_id, "m", b"m1", comms)
+
+
+def test_discarded_nonces_never_sign(contract_key: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    ks, shares = contract_key
+    nonce_id, comms = package_for(ks, shares)
+    ks.frost_discard("v", 0, nonce_id)
+    with pytest.raises(AlreadyUsed):
+        ks.frost_sign("v", 0, nonce_id, "m", b"m", comms)
+
+
+def test_a_nonce_the_host_planted_is_not_the_contracts(contract_key: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    """A guardian host that stores nonces it knows (an ordinary ``nonce`` item) and asks the contract
+    to sign with them would solve ``z = d + e·ρ + λ·s·c`` for the share: the contract signs only
+    with nonces it made itself, a kind of item no execute can write."""
+    ks, shares = contract_key
+    suite = get_frost_suite(shares[0].scheme)
+    known = frost.commit(suite, shares[0])
+    planted = b"p" * 32
+    ks.add_nonces("v", 0, [(planted, known.commitments.to_bytes())])
+    other = frost.commit(suite, shares[1]).commitments.to_bytes()
+    with pytest.raises(NotFound):
+        ks.frost_sign("v", 0, planted, "m", b"m", [known.commitments.to_bytes(), other])
+    with pytest.raises(BadArgument):  # nor can the contract's own kind be written or taken
+        ks._execute({"add_items": {"vault_id": "v", "epoch": 0, "kind": "contract-nonce", "items": [["cA==", "cA=="]]}})
+
+
+def test_nonces_are_bound_to_their_key_path(contract_key: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    ks, shares = contract_key
+    nonce_id, _ = ks.frost_commit("v", 0, "m/1", b"session")
+    child = hd.derive(shares[1], "m/1")
+    mine = ks.frost_commit("v", 0, "m/1", b"other")  # (a second pair: fresh nonces each call)
+    assert mine[0] != nonce_id
+    other = frost.commit(get_frost_suite(child.scheme), child).commitments.to_bytes()
+    with pytest.raises(BadArgument):
+        ks.frost_sign("v", 0, mine[0], "m", b"m", [mine[1], other])
+    with pytest.raises(BadArgument):  # a package without this signer's commitment is refused
+        ks.frost_sign("v", 0, mine[0], "m/1", b"m", [other])
+
+
+def test_restored_backup_burns_the_contracts_nonces(tmp_path: Path) -> None:
+    shares = local.keygen("frost-ed25519", threshold=2, n=3)
+    data = tmp_path / "guardian" / "secret-network"
+    net = start(data)
+    ks = store(net, shares[0])
+    used_id, comms = package_for(ks, shares)
+    kept_id, kept = package_for(ks, shares)
+    net.stop()
+    backup = tmp_path / "backup"
+    shutil.copytree(data, backup)
+
+    net = start(data)
+    ks = EnclaveKeystore.open(net, sender=ACCOUNT)
+    ks.frost_sign("v", 0, used_id, "m", b"m", comms)  # used after the backup was taken
+    net.stop()
+    shutil.rmtree(data)
+    shutil.copytree(backup, data)  # restore: the nonces look unused again
+
+    net = start(data, accept_rollback=True)
+    try:
+        ks = EnclaveKeystore.open(net, sender=ACCOUNT)
+        with pytest.raises(AlreadyUsed):  # used again after the restore: refused
+            ks.frost_sign("v", 0, used_id, "m", b"other message", comms)
+        with pytest.raises(AlreadyUsed):  # never used, but it might have been after the backup
+            ks.frost_sign("v", 0, kept_id, "m", b"m", kept)
+        fresh_id, fresh = package_for(ks, shares)  # new nonces work
+        assert len(ks.frost_sign("v", 0, fresh_id, "m", b"m", fresh)) == 32
     finally:
         net.stop()
