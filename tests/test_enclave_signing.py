@@ -44,6 +44,13 @@ ACCOUNT = human(hashlib.sha256(b"gridlock enclave signing test").digest()[:20])
 FROST_SCHEMES = ["frost-ed25519", "frost-secp256k1", "frost-taproot"]
 
 
+def b64_or_none(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 class WatchedKeystore(EnclaveKeystore):
     """The enclave guardian's store, recording everything the contract hands the guardian process:
     every decrypted answer (queries and executes) and the name of every execute."""
@@ -72,10 +79,9 @@ class WatchedKeystore(EnclaveKeystore):
                     yield from walk(x)
             elif isinstance(v, str):
                 yield v.encode()
-                try:
-                    yield base64.b64decode(v, validate=True)
-                except (binascii.Error, ValueError):
-                    pass
+                raw = b64_or_none(v)
+                if raw is not None:
+                    yield raw
 
         for answer in self.__dict__.get("answers", []):
             yield json.dumps(answer).encode()
