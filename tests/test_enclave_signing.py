@@ -26,6 +26,7 @@ import pytest
 
 from gridlock import local
 from gridlock.crypto import frost, hd
+from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare, SealedShareError
@@ -92,6 +93,12 @@ def forms(secret: bytes) -> list[bytes]:
     return [secret, secret[::-1], secret.hex().encode(), secret[::-1].hex().encode()]
 
 
+def look(ks: EnclaveKeystore, vault_id: str, epoch: int) -> bytes:
+    """The test's own look at the share the contract keeps (its secret scalar)."""
+    share = ks.release_share(vault_id, epoch)
+    return share.scheme_obj.group.scalar_to_bytes(share.secret)
+
+
 def assert_never_received(ks: WatchedKeystore, secrets_: list[bytes]) -> None:
     seen = list(ks.received_bytes())
     assert seen  # the recorder saw the contract's answers
@@ -136,8 +143,9 @@ def test_enclave_guardian_signs_without_holding_share_or_nonces(
             g.keystore = eks  # type: ignore[assignment]
             g.node.keystore = eks  # type: ignore[assignment]
             vault = await c.client.create_vault(scheme, c.ids, threshold=3, password=c.password)
-            # the share was made by the DKG (issue 17 #4 covers signing and key changes) and stored in
-            # the contract; from here on, record what the contract hands the guardian process
+            # the share was made by the DKG (in the guardian's process: issue 17 #4 is about using it)
+            # and stored in the contract.  The test's own look at it, then a clean record from here on
+            secrets_ = [look(eks, vault.vault_id, 0)]
             eks.__dict__["answers"] = []
             eks.__dict__["executes"] = []
 
@@ -146,24 +154,26 @@ def test_enclave_guardian_signs_without_holding_share_or_nonces(
                 m = os.urandom(32)
                 sig = await vault.sign(m, signers=with_enclave, path=path)
                 assert local.verify(scheme, vault.key_at(path), m, sig)
+            assert await vault.refresh() == 1  # refresh: the sub-shares are added to the share in the contract
+            m = os.urandom(32)
+            assert local.verify(scheme, vault.public_key, m, await vault.sign(m, signers=with_enclave))
 
             # what the guardian process got from its store: sealed views, commitments, signature shares
             seen = eks.active_share(vault.vault_id)
-            assert isinstance(seen, SealedShare)
+            assert isinstance(seen, SealedShare) and seen.epoch == 1
             with pytest.raises(SealedShareError):
                 _ = seen.secret
             assert "release_share" not in eks.executes
+            assert {"frost_commit", "frost_sign", "refresh_share"} <= set(eks.executes)
             before = list(eks.answers)
-            share = eks.release_share(vault.vault_id, 0)  # the test's own look at the share
-            secret = share.scheme_obj.group.scalar_to_bytes(share.secret)
-            assert any(secret in blob for blob in eks.received_bytes())  # the recorder does see a share
+            secrets_.append(look(eks, vault.vault_id, 1))
+            assert any(secrets_[1] in blob for blob in eks.received_bytes())  # the recorder does see a share
             eks.__dict__["answers"] = before
             # one pair per signature, made by each of the 3 enclave nodes alike (env.block.random is consensus)
-            assert len(set(made_nonces)) == 2 and len(made_nonces) == 6
-            g_ = share.scheme_obj.group
+            assert len(set(made_nonces)) == 3 and len(made_nonces) == 9
+            g_ = seen.scheme_obj.group
             nonce_bytes = [g_.scalar_to_bytes(x) for pair in set(made_nonces) for x in pair]
-            assert_never_received(eks, [secret, *nonce_bytes])
-            assert {"frost_commit", "frost_sign"} <= set(eks.executes)
+            assert_never_received(eks, [*secrets_, *nonce_bytes])
         finally:
             await c.close()
 
@@ -308,3 +318,39 @@ def test_restored_backup_burns_the_contracts_nonces(tmp_path: Path) -> None:
         assert len(ks.frost_sign("v", 0, fresh_id, "m", b"m", fresh)) == 32
     finally:
         net.stop()
+
+
+def test_refresh_combines_in_the_contract_and_checks_every_sub_share(
+    contract_key: tuple[EnclaveKeystore, list[KeyShare]],
+) -> None:
+    ks, shares = contract_key
+    ids = list(shares[0].participants)
+    dealings = {s.index: rs.deal(s, ids, s.threshold, refresh=True) for s in shares}
+    g = shares[0].scheme_obj.group
+    th = os.urandom(32)
+    sent = {
+        d: ([p.encode() for p in dl.commitment], g.scalar_to_bytes(dl.polynomial(shares[0].index)))
+        for d, dl in dealings.items()
+    }
+    # a dealer's sub-share that does not match its commitment: named, nothing staged
+    bad = dict(sent)
+    bad[2] = (sent[2][0], g.scalar_to_bytes((dealings[2].polynomial(1) + 1) % g.order))
+    with pytest.raises(BadArgument, match=r"(?i)feldman"):
+        ks.refresh_share("v", 0, bad, th)
+    with pytest.raises(BadArgument):  # a refresh without every holder's dealing
+        ks.refresh_share("v", 0, {d: sent[d] for d in (1, 2)}, th)
+
+    view = ks.refresh_share("v", 0, sent, th)
+    package = rs.PublicPackage.of(shares[0])
+    full = {
+        d: rs.full_commitment(shares[0].scheme_obj, package, d, ids, dl.commitment, refresh=True)
+        for d, dl in dealings.items()
+    }
+    subs = {d: dl.polynomial(shares[0].index) for d, dl in dealings.items()}
+    expected = rs.finalize(
+        shares[0].scheme_obj, package, 1, 2, ids, full, subs, th, old_secret=shares[0].secret
+    )  # what the holder would compute with its share in hand
+    assert isinstance(view, SealedShare) and view.same_public_data(expected)
+    ks.store_pending("v", view)  # the staged share becomes the pending epoch, in the contract
+    ks.activate("v", 1)
+    assert ks.release_share("v", 1).to_bytes() == expected.to_bytes()

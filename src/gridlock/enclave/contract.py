@@ -26,7 +26,8 @@ Messages are JSON objects with exactly one key (serde's enum encoding); byte str
 
 Execute messages (sender = the owner)::
 
-    {"store_pending":   {"vault_id", "share", "metadata"?}}   -> {"vault_id", "epoch", "public_key", "verifying_share"}
+    {"store_pending":   {"vault_id", "share" | "staged_epoch", "metadata"?}}   -> {"vault_id", "epoch", "public_key",
+                                                         "verifying_share"}; staged_epoch: refresh_share's share
     {"store_share":     {"vault_id", "share", "metadata"?}}   store and activate at once (replace the share)
     {"activate":        {"vault_id", "epoch"}}
     {"discard_pending": {"vault_id", "epoch"}}
@@ -43,6 +44,8 @@ Execute messages (sender = the owner)::
     {"frost_sign":      {"vault_id", "epoch", "nonce_id", "path", "message", "commitments": [...]}}
                                                           -> {"signature_share"}; the nonces are used up
     {"frost_discard":   {"vault_id", "epoch", "nonce_id"}}   -> {"discarded"}
+    {"refresh_share":   {"vault_id", "epoch", "dealings": [[dealer, [point...], sub_share]...], "transcript_hash"}}
+                                                          -> {"epoch", "share", "sealed"}: the new share, staged
     {"release_share":   {"vault_id", "epoch"}}            -> {"epoch", "share"}: a FROST share, for the
                                                          key changes and the export that still run outside
 
@@ -207,7 +210,7 @@ def _b64s(data: bytes) -> str:
 
 
 _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
-    "store_pending": {"vault_id", "share", "metadata"},
+    "store_pending": {"vault_id", "share", "staged_epoch", "metadata"},
     "store_share": {"vault_id", "share", "metadata"},
     "activate": {"vault_id", "epoch"},
     "discard_pending": {"vault_id", "epoch"},
@@ -223,6 +226,7 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "frost_sign": {"vault_id", "epoch", "nonce_id", "path", "message", "commitments"},
     "frost_discard": {"vault_id", "epoch", "nonce_id"},
     "release_share": {"vault_id", "epoch"},
+    "refresh_share": {"vault_id", "epoch", "dealings", "transcript_hash"},
 }
 
 
@@ -261,7 +265,11 @@ class CustodyContract:
 
     def _store(self, st: CustodyState, sender: str, a: _Args, *, activate: bool) -> dict[str, Any]:
         vault_id = a.vault_id()
-        data = a.binary("share", MAX_SHARE_BYTES)
+        if "staged_epoch" in a.body:  # a share the contract made itself (contract_frost.refresh)
+            own(st.need_vault(vault_id), sender)
+            data = contract_frost.staged(st, vault_id, a.integer("staged_epoch") or 0)
+        else:
+            data = a.binary("share", MAX_SHARE_BYTES)
         meta = a.metadata(optional=True)
         share = decode_share(data)
         plaintext = share.to_bytes()
@@ -449,6 +457,25 @@ class CustodyContract:
     def _x_frost_discard(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         return contract_frost.discard(st, v, a.epoch(), a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES))
+
+    def _x_refresh_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        raw = a.body.get("dealings")
+        if not isinstance(raw, list) or not 0 < len(raw) <= 1024:
+            raise BadArgument("dealings: a list of [dealer, [commitment points], sub-share]")
+        dealings: dict[int, tuple[list[bytes], bytes]] = {}
+        for item in raw:
+            if not (
+                isinstance(item, list) and len(item) == 3 and isinstance(item[0], int) and isinstance(item[1], list)
+            ):
+                raise BadArgument("dealings: a list of [dealer, [commitment points], sub-share]")
+            if item[0] in dealings or len(item[1]) > 1024 or not all(isinstance(p, str) for p in item[1]):
+                raise BadArgument("dealings: one per dealer, commitments as base64 points")
+            points = [_b64(p, "dealings", 128, _EXEC_TARGET) for p in item[1]]
+            sub = _b64(item[2], "dealings", 64, _EXEC_TARGET) if isinstance(item[2], str) else b""
+            dealings[item[0]] = (points, sub)
+        th = a.binary("transcript_hash", 32)
+        return contract_frost.refresh(st, v, a.epoch(), dealings, th)
 
     def _x_release_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)

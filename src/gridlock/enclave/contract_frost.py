@@ -20,6 +20,14 @@ the same pure functions a local signer uses (:mod:`gridlock.crypto.frost`, :mod:
   transaction encryption).
 * ``frost_discard`` — a run that stopped before signing burns its nonces.
 
+Refresh (``refresh_share``).  A proactive refresh deals sharings of zero, which the guardian
+process deals and checks itself (:class:`gridlock.protocol.reshare.ReshareParty`); the one step
+that needs the old share — adding the sub-shares every dealer sent to it — runs here, with
+:func:`gridlock.crypto.reshare.finalize` (Feldman-checking each sub-share against its dealer's
+commitment) on the stored share and its own public data, never on a description the guardian
+sends.  The new share is kept *staged* and becomes the pending epoch with ``store_pending
+{"staged_epoch"}`` (the guardian's usual two-phase commit follows); the answer is its sealed view.
+
 ``z_i`` alone reveals nothing of the share: it is what the protocol broadcasts anyway, and with
 single-use nonces FROST's unforgeability holds whatever signing package the (untrusted) guardian
 host hands in (RFC 9591 §7: the coordinator is not trusted).
@@ -36,15 +44,16 @@ import hashlib
 from typing import Any, Final
 
 from gridlock.crypto import codec, frost, hd
+from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
-from gridlock.crypto.schemes import get_frost_suite
+from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.crypto.sealed import seal
 from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, storage_key
 from gridlock.errors import GridlockError
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument
 
-__all__ = ["MAX_MESSAGE_BYTES", "SEALED_SCHEMES", "commit", "discard", "public_share", "sign"]
+__all__ = ["MAX_MESSAGE_BYTES", "SEALED_SCHEMES", "commit", "discard", "public_share", "refresh", "sign", "staged"]
 
 SEALED_SCHEMES: Final = frozenset({"frost-ed25519", "frost-secp256k1", "frost-taproot"})
 """The schemes whose shares never leave the contract (their signing runs here)."""
@@ -188,3 +197,55 @@ def discard(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> dic
         return {"discarded": False}
     _take(st, v, epoch, nonce_id)
     return {"discarded": True}
+
+
+def refresh(
+    st: CustodyState, v: VaultState, epoch: int, dealings: dict[int, tuple[list[bytes], bytes]], th: bytes
+) -> dict[str, Any]:
+    """``refresh_share``: this holder's share of epoch ``epoch + 1`` from the refresh's dealings
+    (dealer → its commitment without the zero constant term, and the sub-share it sent this
+    holder), kept staged; its sealed view."""
+    _sealed(v)
+    r = v.epochs.get(epoch)
+    if r is None or r.state != "active":
+        raise BadArgument(f"epoch {epoch} of vault {v.vault_id!r} is not the active one")
+    old = decode_share(st.share_bytes(v.vault_id, epoch))
+    if sorted(dealings) != list(old.participants):
+        raise BadArgument("a refresh has a dealing from every holder")
+    if len(th) != 32:
+        raise BadArgument("a transcript hash is 32 bytes")
+    scheme = get_scheme(old.scheme)
+    g = scheme.group
+    package = rs.PublicPackage.of(old)
+    try:
+        commitments = {}
+        shares = {}
+        for d, (sent, sub) in dealings.items():
+            points = rs.decode_commitment(scheme, list(sent), old.threshold, refresh=True)
+            commitments[d] = rs.full_commitment(scheme, package, d, old.participants, points, refresh=True)
+            shares[d] = codec.scalar(g, sub)
+        new = rs.finalize(
+            scheme,
+            package,
+            old.index,
+            old.threshold,
+            old.participants,
+            commitments,
+            shares,
+            th,
+            old_secret=old.secret,
+        )
+    except GridlockError as exc:
+        raise BadArgument(f"the refresh does not combine: {exc}") from None
+    st.s.set(storage_key("staged", v.vault_id, new.epoch), new.to_bytes())
+    return {"epoch": new.epoch, "share": _b64(seal(new)), "sealed": True}
+
+
+def staged(st: CustodyState, vault_id: str, epoch: int) -> bytes:
+    """The staged share of ``epoch`` (made by :func:`refresh`), taken out of staging."""
+    key = storage_key("staged", vault_id, epoch)
+    data = st.s.get(key)
+    if data is None:
+        raise BadArgument(f"no staged share of epoch {epoch} for vault {vault_id!r}")
+    st.s.remove(key)
+    return data

@@ -212,6 +212,7 @@ class CustodyState:
     def erase_epoch(self, vault_id: str, epoch: int) -> None:
         """Erase the share and every single-use item of one epoch."""
         self.s.remove(storage_key("share", vault_id, epoch))
+        self.s.remove(storage_key("staged", vault_id, epoch))
         for kind in (*KINDS, NONCE_KIND):
             index = self.item_index(vault_id, epoch, kind)
             for item_id in index["ids"]:

@@ -258,7 +258,13 @@ class EnclaveKeystore:
         return _b64(share.to_bytes())
 
     def store_pending(self, vault_id: str, share: KeyShare, *, metadata: Mapping[str, Any] | None = None) -> None:
-        body: dict[str, Any] = {"vault_id": rules.check_vault_id(vault_id), "share": self._share_arg(share)}
+        """Store a pending share; a sealed one is the share the contract made (:meth:`refresh_share`)
+        and staged, which it now makes the pending epoch."""
+        body: dict[str, Any] = {"vault_id": rules.check_vault_id(vault_id)}
+        if isinstance(share, SealedShare):
+            body["staged_epoch"] = share.epoch
+        else:
+            body["share"] = self._share_arg(share)
         if metadata is not None:
             body["metadata"] = _metadata_arg(metadata)
         self._execute({"store_pending": body})
@@ -320,6 +326,25 @@ class EnclaveKeystore:
             "commitments": [_b64(c) for c in commitments],
         }
         return _unb64(self._execute({"frost_sign": body}).get("signature_share"))
+
+    def refresh_share(
+        self,
+        vault_id: str,
+        epoch: int,
+        dealings: Mapping[int, tuple[Sequence[bytes], bytes]],
+        transcript_hash: bytes,
+    ) -> SealedShare:
+        """The contract adds a refresh's sub-shares to the share of ``epoch`` (each checked against its
+        dealer's commitment, given without the zero constant term) and stages the new share; its view."""
+        body = {
+            **_epoch_args(vault_id, epoch),
+            "dealings": [[d, [_b64(p) for p in sent], _b64(sub)] for d, (sent, sub) in sorted(dealings.items())],
+            "transcript_hash": _b64(transcript_hash),
+        }
+        share = self._load_share(self._execute({"refresh_share": body}))
+        if not isinstance(share, SealedShare):
+            raise Corrupted("the custody contract answered a share where a sealed view was asked for")
+        return share
 
     def frost_discard(self, vault_id: str, epoch: int, nonce_id: bytes) -> None:
         """Burn nonces a stopped run did not use."""

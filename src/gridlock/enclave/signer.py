@@ -5,7 +5,8 @@ share (:class:`~gridlock.crypto.sealed.SealedShare`); :class:`ContractSigner` is
 :class:`~gridlock.protocol.frost.NonceSigner`, each of whose steps is one custody-contract execute
 (:mod:`gridlock.enclave.contract_frost`): ``frost_commit`` in round 1 (the contract makes and keeps
 the nonces, answers the commitments), ``frost_sign`` in round 2 (answers ``z_i``, nonces used up),
-``frost_discard`` when a run stops before signing.  The guardian holds neither the share nor the
+``frost_discard`` when a run stops before signing.  A refresh adds its sub-shares to the share in
+the contract too (``refresh_share``, :meth:`ContractShares.refresher`).  The guardian holds neither the share nor the
 nonces at any point — only commitments and the signature share, which the protocol broadcasts.
 
 The executes are synchronous calls from inside a protocol step, as every store call of a guardian
@@ -14,15 +15,18 @@ is; the protocol core itself stays unaware of where its secrets are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gridlock.crypto import frost
+from gridlock.crypto.group import Point
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare
 from gridlock.errors import InvalidParameterError
 from gridlock.guardian.shares import LOCAL
 from gridlock.protocol.frost import NonceSigner
+from gridlock.protocol.reshare import RefreshCombiner
 
 if TYPE_CHECKING:
     from gridlock.enclave.keystore import EnclaveKeystore
@@ -85,6 +89,19 @@ class ContractShares:
         if not isinstance(key, SealedShare):
             return LOCAL.frost_signer(vault_id, key, path, session_id)
         return ContractSigner(self.store, vault_id, key, path, session_id)
+
+    def refresher(self, vault_id: str, share: KeyShare) -> RefreshCombiner | None:
+        if not isinstance(share, SealedShare):
+            return None
+        group = share.scheme_obj.group
+
+        def combine(commitments: Mapping[int, Sequence[Point]], shares: Mapping[int, int], th: bytes) -> KeyShare:
+            dealings = {
+                d: ([p.encode() for p in commitments[d][1:]], group.scalar_to_bytes(shares[d])) for d in commitments
+            }
+            return self.store.refresh_share(vault_id, share.epoch, dealings, th)
+
+        return combine
 
     def usable(self, vault_id: str, share: KeyShare) -> KeyShare:
         if not isinstance(share, SealedShare):

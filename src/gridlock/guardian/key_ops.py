@@ -149,8 +149,11 @@ class KeyOperations(PolicyGate, NodeCore):
         members = self._vault_members(vault_id, share.epoch)
         sid = session_id("refresh", vault_id, share.epoch, members, nonce)
         self._claim(vault_id, share.epoch, sid)
-        share = backend_of(self.keystore).usable(vault_id, share)
-        party = ReshareParty.for_refresh(sid, share)
+        backend = backend_of(self.keystore)
+        combine = backend.refresher(vault_id, share)
+        if combine is None:
+            share = backend.usable(vault_id, share)
+        party = ReshareParty.for_refresh(sid, share, combine)
         new = await self._run(sid, "refresh", members, party)
         assert new is not None
         self._replace_uncommitted(vault_id, new)

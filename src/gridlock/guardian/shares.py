@@ -8,8 +8,10 @@ secret share go through a :class:`ShareBackend`:
   whose public data the policy checks and the protocol use;
 * :meth:`ShareBackend.frost_signer` — the secret half of one FROST signer
   (:class:`gridlock.protocol.frost.NonceSigner`);
+* :meth:`ShareBackend.refresher` — the last step of a refresh (adding the checked sub-shares to
+  the old share), or ``None`` to do it here;
 * :meth:`ShareBackend.usable` — the share with its secret, for the operations that still compute
-  with it in this process (threshold ECDSA, key changes, export).
+  with it in this process (threshold ECDSA, reshare, repair, export).
 
 :data:`LOCAL` does all three with the share the store returned (the SQLite guardian).  A store that
 keeps shares out of the guardian's reach (the enclave guardian's custody contract) provides its
@@ -24,6 +26,7 @@ from typing import Final, Protocol, runtime_checkable
 from gridlock.crypto import hd
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.protocol.frost import LocalSigner, NonceSigner
+from gridlock.protocol.reshare import RefreshCombiner
 
 __all__ = ["LOCAL", "HasShareBackend", "LocalShares", "ShareBackend", "backend_of"]
 
@@ -36,6 +39,10 @@ class ShareBackend(Protocol):
 
     def frost_signer(self, vault_id: str, key: KeyShare, path: str, session_id: bytes) -> NonceSigner:
         """The secret steps of one FROST signature by ``key`` (the share at ``path``, from :meth:`key_at`)."""
+        ...
+
+    def refresher(self, vault_id: str, share: KeyShare) -> RefreshCombiner | None:
+        """Where a refresh of ``share`` combines its sub-shares with it (``None``: in this process)."""
         ...
 
     def usable(self, vault_id: str, share: KeyShare) -> KeyShare:
@@ -51,6 +58,9 @@ class LocalShares:
 
     def frost_signer(self, vault_id: str, key: KeyShare, path: str, session_id: bytes) -> NonceSigner:
         return LocalSigner(key)
+
+    def refresher(self, vault_id: str, share: KeyShare) -> RefreshCombiner | None:
+        return None
 
     def usable(self, vault_id: str, share: KeyShare) -> KeyShare:
         return share
