@@ -6,9 +6,15 @@ the guardian's own identity keys are written to and read from the custody contra
 Network encrypted messages, and the contract state is replicated as ciphertext by every enclave
 node — delete any one node and nothing is lost.
 
-Emulation boundary (documented, not hidden): the protocol rounds run in this guardian's process
-with the share in memory for the length of a round; what the host's disk and the enclave network's
-storage ever see is ciphertext.  The network's emulated hardware derives from the guardian's
+Where the share is used (documented, not hidden): the protocol rounds run in this guardian's
+process, but for FROST vaults the steps that need the share — the signing nonces and signature
+share, a refresh's new share — run in the custody contract (:mod:`gridlock.enclave.contract_frost`,
+through :class:`gridlock.enclave.signer.ContractShares`); the process holds the share's public data
+only.  The DKG, reshare, repair and export still get the share from the contract, and threshold-ECDSA
+(DKLs23) shares are used in the process: its presigning keeps ~12 KB of OT state per co-signer and
+runs OT extensions over three rounds, which as contract executes would rewrite all that state each
+round at a gas cost far beyond a block's.  What the host's disk and the enclave network's storage
+ever see is ciphertext.  The network's emulated hardware derives from the guardian's
 key-encryption secret (as the SQLite keystore's key does), so a copy of the data directory opens
 nothing; its monotonic counter is ``secret-network.generation`` beside the network; and the
 guardian pins the custody contract's code hash (:data:`PINNED_CODE_HASH`, the hash of the contract
