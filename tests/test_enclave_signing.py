@@ -354,3 +354,25 @@ def test_refresh_combines_in_the_contract_and_checks_every_sub_share(
     ks.store_pending("v", view)  # the staged share becomes the pending epoch, in the contract
     ks.activate("v", 1)
     assert ks.release_share("v", 1).to_bytes() == expected.to_bytes()
+
+
+def test_a_stopped_or_refused_run_burns_the_contracts_nonces(
+    contract_key: tuple[EnclaveKeystore, list[KeyShare]],
+) -> None:
+    ks, shares = contract_key
+    suite = get_frost_suite(shares[0].scheme)
+    key = ks.public_share("v", 0, "m")
+    stopped = ContractSigner(ks, "v", key, "m", b"sid")
+    mine = stopped.commit()
+    stopped.burn()  # the run aborted after round 1 (FrostSignParty burns its signer's nonces)
+    other = frost.commit(suite, shares[1]).commitments
+    with pytest.raises(AlreadyUsed):
+        stopped.store.frost_sign("v", 0, stopped._nonce_id or b"", "m", b"m", [mine.to_bytes(), other.to_bytes()])
+
+    refused = ContractSigner(ks, "v", key, "m", b"sid2")
+    refused.commit()
+    third = frost.commit(suite, shares[2]).commitments
+    with pytest.raises(BadArgument):  # a package without this signer's commitment: nothing signed
+        refused.sign(frost.SigningPackage.build([other, third], b"m"))
+    with pytest.raises(AlreadyUsed):  # ... and its nonces are gone all the same
+        ks.frost_sign("v", 0, refused._nonce_id or b"", "m", b"m", [refused.commit().to_bytes(), other.to_bytes()])

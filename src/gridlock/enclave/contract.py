@@ -231,8 +231,10 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
 
 
 # --- the contract --------------------------------------------------------------------------------------
-class CustodyContract:
-    """Holds one guardian share per vault.  Stateless: everything lives in the storage it is given."""
+class CustodyContract(contract_frost.FrostExecutes):
+    """Holds one guardian share per vault.  Stateless: everything lives in the storage it is given.
+    The FROST executes (signing and refresh inside the contract) come from
+    :class:`~gridlock.enclave.contract_frost.FrostExecutes`."""
 
     code: bytes = CUSTODY_CODE
 
@@ -436,52 +438,6 @@ class CustodyContract:
             raise fail("bad-argument", "a viewing key has at least 16 characters")
         st.s.set(storage_key("viewing_key", sender), hashlib.sha256(key.encode()).digest())
         return {"viewing_key": "set"}
-
-    # -- FROST inside the contract (gridlock.enclave.contract_frost) -----------------------------------
-    def _x_frost_commit(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
-        v = own(st.need_vault(a.vault_id()), sender)
-        session = a.binary("session", 64)
-        return contract_frost.commit(st, v, a.epoch(), a.string("path", contract_frost.MAX_PATH_CHARS), session)
-
-    def _x_frost_sign(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
-        v = own(st.need_vault(a.vault_id()), sender)
-        raw = a.body.get("commitments")
-        if not isinstance(raw, list) or not 0 < len(raw) <= 1024 or not all(isinstance(c, str) for c in raw):
-            raise BadArgument("commitments: a list of 1 to 1024 base64 strings")
-        comms = [_b64(c, "commitments", 256, _EXEC_TARGET) for c in raw]
-        message = a.binary("message", contract_frost.MAX_MESSAGE_BYTES)
-        path = a.string("path", contract_frost.MAX_PATH_CHARS)
-        nonce_id = a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES)
-        return contract_frost.sign(st, v, a.epoch(), nonce_id, path, message, comms)
-
-    def _x_frost_discard(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
-        v = own(st.need_vault(a.vault_id()), sender)
-        return contract_frost.discard(st, v, a.epoch(), a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES))
-
-    def _x_refresh_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
-        v = own(st.need_vault(a.vault_id()), sender)
-        raw = a.body.get("dealings")
-        if not isinstance(raw, list) or not 0 < len(raw) <= 1024:
-            raise BadArgument("dealings: a list of [dealer, [commitment points], sub-share]")
-        dealings: dict[int, tuple[list[bytes], bytes]] = {}
-        for item in raw:
-            if not (
-                isinstance(item, list) and len(item) == 3 and isinstance(item[0], int) and isinstance(item[1], list)
-            ):
-                raise BadArgument("dealings: a list of [dealer, [commitment points], sub-share]")
-            if item[0] in dealings or len(item[1]) > 1024 or not all(isinstance(p, str) for p in item[1]):
-                raise BadArgument("dealings: one per dealer, commitments as base64 points")
-            points = [_b64(p, "dealings", 128, _EXEC_TARGET) for p in item[1]]
-            sub = _b64(item[2], "dealings", 64, _EXEC_TARGET) if isinstance(item[2], str) else b""
-            dealings[item[0]] = (points, sub)
-        th = a.binary("transcript_hash", 32)
-        return contract_frost.refresh(st, v, a.epoch(), dealings, th)
-
-    def _x_release_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
-        v = own(st.need_vault(a.vault_id()), sender)
-        epoch = a.epoch()
-        self._usable(v, epoch)
-        return {"epoch": epoch, "share": _b64s(st.share_bytes(v.vault_id, epoch))}
 
     def burn_items(self, storage: Storage, env: Env) -> None:
         """The enclave's answer to a detected rollback (not an execute message: only the network's

@@ -28,6 +28,10 @@ commitment) on the stored share and its own public data, never on a description 
 sends.  The new share is kept *staged* and becomes the pending epoch with ``store_pending
 {"staged_epoch"}`` (the guardian's usual two-phase commit follows); the answer is its sealed view.
 
+A ``frost_sign`` that fails (a package without this signer's commitment, one that does not
+decode) answers nothing and, like every failed transaction, writes nothing: its nonces stay
+unused until signed with or discarded — no ``z_i`` was made with them.
+
 ``z_i`` alone reveals nothing of the share: it is what the protocol broadcasts anyway, and with
 single-use nonces FROST's unforgeability holds whatever signing package the (untrusted) guardian
 host hands in (RFC 9591 §7: the coordinator is not trusted).
@@ -40,20 +44,32 @@ and round trips would each be a transaction here; see docs/SECURITY.md.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from gridlock.crypto import codec, frost, hd
 from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.crypto.sealed import seal
-from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, storage_key
+from gridlock.enclave.cosmwasm import StdError
+from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.errors import GridlockError
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument
 
-__all__ = ["MAX_MESSAGE_BYTES", "SEALED_SCHEMES", "commit", "discard", "public_share", "refresh", "sign", "staged"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "SEALED_SCHEMES",
+    "FrostExecutes",
+    "commit",
+    "discard",
+    "public_share",
+    "refresh",
+    "sign",
+    "staged",
+]
 
 SEALED_SCHEMES: Final = frozenset({"frost-ed25519", "frost-secp256k1", "frost-taproot"})
 """The schemes whose shares never leave the contract (their signing runs here)."""
@@ -249,3 +265,71 @@ def staged(st: CustodyState, vault_id: str, epoch: int) -> bytes:
         raise BadArgument(f"no staged share of epoch {epoch} for vault {vault_id!r}")
     st.s.remove(key)
     return data
+
+
+# --- the execute messages (their handlers in the contract; the message list is in contract.py) --------------
+class Args(Protocol):
+    """The contract's strict reader of one message body (``contract._Args``)."""
+
+    body: dict[str, Any]
+
+    def vault_id(self) -> str: ...
+    def epoch(self) -> int: ...
+    def binary(self, key: str, max_len: int) -> bytes: ...
+    def string(self, key: str, max_len: int = 256) -> str: ...
+
+
+def _b64_list(raw: object, key: str, max_items: int, max_len: int) -> list[bytes]:
+    """A list of 1 to ``max_items`` base64 strings of at most ``max_len`` bytes each."""
+    if not isinstance(raw, list) or not 0 < len(raw) <= max_items or not all(isinstance(x, str) for x in raw):
+        raise BadArgument(f"{key}: a list of 1 to {max_items} base64 strings")
+    out = []
+    for text in raw:
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise StdError("invalid_base64", {"msg": f"field {key!r}"}, f"invalid base64 in {key!r}") from None
+        if len(data) > max_len:
+            raise BadArgument(f"an entry of {key!r} is larger than {max_len} bytes")
+        out.append(data)
+    return out
+
+
+class FrostExecutes:
+    """The custody contract's executes that use a FROST share inside it (sender = the vault's owner)."""
+
+    def _x_frost_commit(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        return commit(st, v, a.epoch(), a.string("path", MAX_PATH_CHARS), a.binary("session", 64))
+
+    def _x_frost_sign(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        comms = _b64_list(a.body.get("commitments"), "commitments", 1024, 256)
+        message = a.binary("message", MAX_MESSAGE_BYTES)
+        path = a.string("path", MAX_PATH_CHARS)
+        return sign(st, v, a.epoch(), a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES), path, message, comms)
+
+    def _x_frost_discard(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        return discard(st, v, a.epoch(), a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES))
+
+    def _x_refresh_share(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        raw = a.body.get("dealings")
+        shape = "dealings: a list of [dealer, [commitment points], sub-share], one per dealer"
+        if not isinstance(raw, list) or not 0 < len(raw) <= 1024:
+            raise BadArgument(shape)
+        dealings: dict[int, tuple[list[bytes], bytes]] = {}
+        for item in raw:
+            if not (isinstance(item, list) and len(item) == 3 and codec.is_int(item[0]) and item[0] not in dealings):
+                raise BadArgument(shape)
+            (sub,) = _b64_list([item[2]], "dealings", 1, 64)
+            dealings[item[0]] = (_b64_list(item[1], "dealings", 1024, 128), sub)
+        return refresh(st, v, a.epoch(), dealings, a.binary("transcript_hash", 32))
+
+    def _x_release_share(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
+        """The share itself, for what still computes with it outside (reshare, repair, export)."""
+        v = own(st.need_vault(a.vault_id()), sender)
+        epoch = a.epoch()
+        _usable(v, epoch)
+        return {"epoch": epoch, "share": _b64(st.share_bytes(v.vault_id, epoch))}

@@ -15,6 +15,7 @@ is; the protocol core itself stays unaware of where its secrets are.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare
 from gridlock.errors import InvalidParameterError
 from gridlock.guardian.shares import LOCAL
+from gridlock.guardian.store.errors import KeystoreError
 from gridlock.protocol.frost import NonceSigner
 from gridlock.protocol.reshare import RefreshCombiner
 
@@ -54,21 +56,30 @@ class ContractSigner:
     def sign(self, package: frost.SigningPackage) -> int:
         if self._nonce_id is None or self._done:
             raise InvalidParameterError("sign needs fresh nonces: commit first, sign once")
-        self._done = True  # the contract uses the nonces up whatever it answers
-        raw = self.store.frost_sign(
-            self.vault_id,
-            self.key.epoch,
-            self._nonce_id,
-            self.path,
-            package.message,
-            [c.to_bytes() for c in package.commitments],
-        )
+        self._done = True  # one request: the contract answers z_i once per nonce pair
+        try:
+            raw = self.store.frost_sign(
+                self.vault_id,
+                self.key.epoch,
+                self._nonce_id,
+                self.path,
+                package.message,
+                [c.to_bytes() for c in package.commitments],
+            )
+        except KeystoreError:
+            # a refused package leaves the nonces unused in the contract (nothing was signed): burn them
+            with contextlib.suppress(KeystoreError):
+                self.store.frost_discard(self.vault_id, self.key.epoch, self._nonce_id)
+            raise
         return frost.decode_share(self.suite, raw)
 
     def burn(self) -> None:
+        """Discard unused nonces in the contract.  A store that cannot be reached now leaves them
+        unused there, single-use still, until the epoch's items are erased (refresh) or burned."""
         if self._nonce_id is not None and not self._done:
             self._done = True
-            self.store.frost_discard(self.vault_id, self.key.epoch, self._nonce_id)
+            with contextlib.suppress(KeystoreError):
+                self.store.frost_discard(self.vault_id, self.key.epoch, self._nonce_id)
 
     def __repr__(self) -> str:
         return f"ContractSigner(vault={self.vault_id!r}, epoch={self.key.epoch}, path={self.path!r})"
