@@ -246,9 +246,9 @@ def test_the_contract_signs_once_with_its_nonces(contract_key: tuple[EnclaveKeys
     z = ks.frost_sign("v", 0, nonce_id, "m", b"m1", comms)
     assert len(z) == 32
     # the attack: the same nonces over another message would give z' with z - z' revealing the share
-    with pytest.raises(AlreadyUsed):
+    with pytest.raises(NotFound, match="used, discarded or never made"):  # used nonces leave no record
         ks.frost_sign("v", 0, nonce_id, "m", b"m2", comms)
-    with pytest.raises(AlreadyUsed):
+    with pytest.raises(NotFound):
         ks.frost_sign("v", 0, nonce_id, "m", b"m1", comms)
 
 
@@ -256,7 +256,7 @@ def test_discarded_nonces_never_sign(contract_key: tuple[EnclaveKeystore, list[K
     ks, shares = contract_key
     nonce_id, comms = package_for(ks, shares)
     ks.frost_discard("v", 0, nonce_id)
-    with pytest.raises(AlreadyUsed):
+    with pytest.raises(NotFound):
         ks.frost_sign("v", 0, nonce_id, "m", b"m", comms)
 
 
@@ -366,7 +366,7 @@ def test_a_stopped_or_refused_run_burns_the_contracts_nonces(
     mine = stopped.commit()
     stopped.burn()  # the run aborted after round 1 (FrostSignParty burns its signer's nonces)
     other = frost.commit(suite, shares[1]).commitments
-    with pytest.raises(AlreadyUsed):
+    with pytest.raises(NotFound):
         stopped.store.frost_sign("v", 0, stopped._nonce_id or b"", "m", b"m", [mine.to_bytes(), other.to_bytes()])
 
     refused = ContractSigner(ks, "v", key, "m", b"sid2")
@@ -374,5 +374,5 @@ def test_a_stopped_or_refused_run_burns_the_contracts_nonces(
     third = frost.commit(suite, shares[2]).commitments
     with pytest.raises(BadArgument):  # a package without this signer's commitment: nothing signed
         refused.sign(frost.SigningPackage.build([other, third], b"m"))
-    with pytest.raises(AlreadyUsed):  # ... and its nonces are gone all the same
+    with pytest.raises(NotFound):  # ... and its nonces are gone all the same
         ks.frost_sign("v", 0, refused._nonce_id or b"", "m", b"m", [refused.commit().to_bytes(), other.to_bytes()])

@@ -11,11 +11,13 @@ the same pure functions a local signer uses (:mod:`gridlock.crypto.frost`, :mod:
   randomness is the enclave's (``env.block.random``, mixed with a per-contract counter and the
   request), hedged with the secret share as RFC 9591 §4.1 ``nonce_generate`` does.  The nonces are
   stored as a single-use item of their own kind (:data:`NONCE_KIND`, which ``add_items`` cannot
-  write: a guardian host cannot plant nonces it knows); only the commitments are answered.
+  write: a guardian host cannot plant nonces it knows; at most :data:`MAX_OUTSTANDING` unused per
+  epoch); only the commitments are answered.
 * ``frost_sign`` — RFC 9591 §5.2 ``sign`` over the signing package (message and every signer's
-  commitments) with the stored nonces, which are marked used in the same transaction that answers
-  the signature share ``z_i``; a second ``frost_sign`` with them is refused (``already-used``), as
-  is one after a detected rollback (the network burns every single-use item, issue 17 #3).  The
+  commitments) with the stored nonces, which are erased in the same transaction that answers
+  the signature share ``z_i``; a second ``frost_sign`` with them is refused (``not-found``: no
+  unused nonces by that id), and one after a detected rollback too (``already-used``: the network
+  burns every single-use item, issue 17 #3).  The
   answer, like every execute answer, is encrypted to the sending guardian (Secret Network's
   transaction encryption).
 * ``frost_discard`` — a run that stopped before signing burns its nonces.
@@ -57,7 +59,7 @@ from gridlock.enclave.cosmwasm import StdError
 from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.errors import GridlockError
 from gridlock.guardian.store import rules
-from gridlock.guardian.store.errors import BadArgument
+from gridlock.guardian.store.errors import BadArgument, NotFound
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -75,6 +77,8 @@ SEALED_SCHEMES: Final = frozenset({"frost-ed25519", "frost-secp256k1", "frost-ta
 """The schemes whose shares never leave the contract (their signing runs here)."""
 MAX_MESSAGE_BYTES: Final = 1 << 16  # the guardian protocol's own bound on a message to sign
 MAX_PATH_CHARS: Final = 256
+MAX_OUTSTANDING: Final = 1024
+"""Nonce pairs of one epoch made and neither used nor discarded (concurrent signatures), at most."""
 _NONCE_LABEL: Final = b"gridlock/custody/frost-nonce/v1"
 
 
@@ -149,23 +153,32 @@ def commit(st: CustodyState, v: VaultState, epoch: int, path: str, session: byte
     nonce_id = hashlib.sha256(b"nonce id" + seed).digest()[:32]
     g = suite.group
     blob = codec.dumps({0: path, 1: g.scalar_to_bytes(d), 2: g.scalar_to_bytes(e), 3: commitments})
-    st.put_item(v.vault_id, epoch, NONCE_KIND, nonce_id, rules.Item(False, blob))
     index = st.item_index(v.vault_id, epoch, NONCE_KIND)
-    index["ids"] = [*index["ids"], nonce_id]
-    index["unused"] = index["unused"] + 1
-    st.s.set(storage_key("items", v.vault_id, epoch, NONCE_KIND), codec.dumps(index))
+    if len(index["ids"]) >= MAX_OUTSTANDING:
+        raise BadArgument(f"{MAX_OUTSTANDING} nonce pairs of this epoch are outstanding: sign with or discard some")
+    st.put_item(v.vault_id, epoch, NONCE_KIND, nonce_id, rules.Item(False, blob))
+    _set_outstanding(st, v.vault_id, epoch, [*index["ids"], nonce_id])
     return {"nonce_id": _b64(nonce_id), "commitments": _b64(commitments)}
 
 
+def _set_outstanding(st: CustodyState, vault_id: str, epoch: int, ids: list[bytes]) -> None:
+    """The index of an epoch's nonce records (what erasing the epoch removes), ``ids`` unused."""
+    st.s.set(storage_key("items", vault_id, epoch, NONCE_KIND), codec.dumps({"ids": ids, "unused": len(ids)}))
+
+
 def _take(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> bytes:
-    """The stored nonces' record, marked used in this transaction (refused if used or burned)."""
-    r = v.epochs.get(epoch)
+    """The stored nonces, erased in this transaction.  A used nonce pair leaves no record (the
+    state stays as small as the number of outstanding pairs, however long the vault signs), so
+    used, discarded and never-made nonces are all refused alike: none is held unused here.  One
+    burned by a detected rollback still has its record and is refused as used."""
+    rules.require_usable(v.vault_id, epoch, None if epoch not in v.epochs else v.epochs[epoch].state)
     item = st.item(v.vault_id, epoch, NONCE_KIND, nonce_id)
-    used, blob = rules.take("nonce", v.vault_id, epoch, nonce_id, item, None if r is None else r.state)
-    st.put_item(v.vault_id, epoch, NONCE_KIND, nonce_id, used)
-    index = st.item_index(v.vault_id, epoch, NONCE_KIND)
-    index["unused"] = max(0, index["unused"] - 1)
-    st.s.set(storage_key("items", v.vault_id, epoch, NONCE_KIND), codec.dumps(index))
+    if item is None:
+        raise NotFound(f"no unused contract nonces {rules.item_label(nonce_id)}: used, discarded or never made here")
+    _, blob = rules.take("nonce", v.vault_id, epoch, nonce_id, item, v.epochs[epoch].state)
+    st.s.remove(storage_key("item", v.vault_id, epoch, NONCE_KIND, nonce_id))
+    ids = st.item_index(v.vault_id, epoch, NONCE_KIND)["ids"]
+    _set_outstanding(st, v.vault_id, epoch, [i for i in ids if i != nonce_id])
     return blob
 
 
@@ -209,7 +222,7 @@ def sign(
 def discard(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> dict[str, Any]:
     """``frost_discard``: burn unused nonces (a run that stopped); nonces already used stay so."""
     item = st.item(v.vault_id, epoch, NONCE_KIND, nonce_id)
-    if item is None or item.used:
+    if item is None or item.used:  # nothing unused to burn
         return {"discarded": False}
     _take(st, v, epoch, nonce_id)
     return {"discarded": True}
