@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import os
@@ -29,12 +30,13 @@ from gridlock.crypto import frost, hd
 from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
-from gridlock.crypto.sealed import SealedShare, SealedShareError
+from gridlock.crypto.sealed import SealedShare, SealedShareError, seal
 from gridlock.devnet import EmbeddedCluster
 from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.enclave.signer import ContractSigner
+from gridlock.errors import DecodeError
 from gridlock.guardian.store import AlreadyUsed, BadArgument, NotFound
 from gridlock.protocol.frost import FrostSignParty
 from gridlock.protocol.runner import run
@@ -376,3 +378,27 @@ def test_a_stopped_or_refused_run_burns_the_contracts_nonces(
         refused.sign(frost.SigningPackage.build([other, third], b"m"))
     with pytest.raises(NotFound):  # ... and its nonces are gone all the same
         ks.frost_sign("v", 0, refused._nonce_id or b"", "m", b"m", [refused.commit().to_bytes(), other.to_bytes()])
+
+
+@pytest.mark.parametrize("scheme", FROST_SCHEMES)
+def test_a_sealed_share_gives_up_no_secret(scheme: str) -> None:
+    share = local.keygen(scheme, threshold=2, n=3)[0]
+    view = SealedShare.of(share)
+    assert view.same_public_data(share) and view.public_key == share.public_key
+    if scheme != "frost-ed25519":  # public derivations work
+        assert view.xpub() == share.xpub()
+    for use in (
+        lambda: view.secret,
+        view.to_bytes,
+        lambda: hd.derive(view, "m/1"),  # a child share needs the secret: the contract derives it
+        lambda: dataclasses.replace(view, epoch=1),
+        lambda: seal(view),
+    ):
+        with pytest.raises(SealedShareError):
+            use()
+    with pytest.raises(DecodeError):  # the wire form is never taken for a usable share
+        KeyShare.from_bytes(seal(share))
+    with pytest.raises(DecodeError):  # nor a share for a sealed view
+        SealedShare.from_sealed(share.to_bytes())
+    secret = share.scheme_obj.group.scalar_to_bytes(share.secret)
+    assert not any(f in seal(share) for f in forms(secret)) and str(share.secret) not in repr(view)
