@@ -402,3 +402,40 @@ def test_a_sealed_share_gives_up_no_secret(scheme: str) -> None:
         SealedShare.from_sealed(share.to_bytes())
     secret = share.scheme_obj.group.scalar_to_bytes(share.secret)
     assert not any(f in seal(share) for f in forms(secret)) and str(share.secret) not in repr(view)
+
+
+def test_reshare_and_repair_keep_the_key_with_the_enclave_guardian(tmp_path: Path) -> None:
+    """Reshare and repair still get the share from the contract (``release_share``, on record:
+    their dealings carry the share, docs/SECURITY.md row 37); the new share goes back in and signs."""
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
+
+    async def main() -> None:
+        c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)
+        try:
+            assert c.client is not None
+            g = c.guardians[1]  # "enclave"
+            eks = WatchedKeystore.open(net, sender=ACCOUNT)
+            eks.put_identity(g.identity.to_bytes())
+            g.keystore.close()
+            g.keystore = eks  # type: ignore[assignment]
+            g.node.keystore = eks  # type: ignore[assignment]
+            vault = await c.client.create_vault("frost-ed25519", c.ids[:4], threshold=3, password=c.password)
+            with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
+            epoch = await vault.reshare(c.ids, threshold=3, password=c.password)  # add "friend"
+            assert eks.active_share(vault.vault_id).epoch == epoch
+            m = os.urandom(32)
+            assert local.verify("frost-ed25519", vault.public_key, m, await vault.sign(m, signers=with_enclave))
+            c.guardians[3].keystore.delete_vault(vault.vault_id)  # "watch" lost its share; the enclave helps
+            epoch = await vault.repair(c.ids[3], helpers=with_enclave, password=c.password)
+            assert isinstance(eks.active_share(vault.vault_id), SealedShare)
+            assert eks.active_share(vault.vault_id).epoch == epoch
+            m = os.urandom(32)
+            assert local.verify("frost-ed25519", vault.public_key, m, await vault.sign(m, signers=with_enclave))
+            assert "release_share" in eks.executes  # what these two still need
+        finally:
+            await c.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        net.stop()
