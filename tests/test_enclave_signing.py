@@ -35,8 +35,9 @@ from gridlock.devnet import EmbeddedCluster
 from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.keystore import EnclaveKeystore
-from gridlock.enclave.signer import ContractSigner
-from gridlock.errors import DecodeError
+from gridlock.enclave.signer import ContractShares, ContractSigner
+from gridlock.errors import DecodeError, InvalidParameterError
+from gridlock.guardian.shares import LOCAL
 from gridlock.guardian.store import AlreadyUsed, BadArgument, NotFound
 from gridlock.protocol.frost import FrostSignParty
 from gridlock.protocol.runner import run
@@ -439,3 +440,17 @@ def test_reshare_and_repair_keep_the_key_with_the_enclave_guardian(tmp_path: Pat
         asyncio.run(main())
     finally:
         net.stop()
+
+
+def test_a_path_the_contract_cannot_derive_is_refused_as_locally(
+    contract_key: tuple[EnclaveKeystore, list[KeyShare]],
+) -> None:
+    ks, shares = contract_key
+    backend = ContractShares(ks)
+    view = ks.active_share("v")
+    assert backend.key_at("v", view, "m/4/2").same_public_data(LOCAL.key_at("v", shares[0], "m/4/2"))
+    for bad in ("m/1'", "m/x"):
+        with pytest.raises(InvalidParameterError):
+            LOCAL.key_at("v", shares[0], bad)
+        with pytest.raises(InvalidParameterError):
+            backend.key_at("v", view, bad)

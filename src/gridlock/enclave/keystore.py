@@ -15,7 +15,8 @@ FROST shares stay in the contract: ``active_share``/``share`` return their seale
 shares are made by the contract (:mod:`gridlock.enclave.contract_frost`).  Threshold-ECDSA shares
 come back whole, as from the SQLite keystore (their presigning runs in the guardian), and so does
 a FROST share handed out by :meth:`EnclaveKeystore.release_share` for the operations that still
-compute with it here (refresh, reshare, repair, export).
+compute with it here (reshare, repair, export; a refresh combines in the contract,
+:meth:`EnclaveKeystore.refresh_share`).
 
 Code pinning: opened with ``code_hash`` (the guardian pins the hash of the custody contract it was
 configured with), the keystore refuses a contract whose code hash on chain is another
@@ -304,7 +305,7 @@ class EnclaveKeystore:
 
     def release_share(self, vault_id: str, epoch: int) -> KeyShare:
         """The FROST share itself, for the operations that still compute with it in the guardian
-        (refresh, reshare, repair, export): the one way it leaves the contract, an execute on record."""
+        (reshare, repair, export): the one way it leaves the contract, an execute on record."""
         return self._load_share(self._execute({"release_share": _epoch_args(vault_id, epoch)}))
 
     def frost_commit(self, vault_id: str, epoch: int, path: str, session: bytes) -> tuple[bytes, bytes]:

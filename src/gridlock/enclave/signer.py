@@ -26,7 +26,7 @@ from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare
 from gridlock.errors import InvalidParameterError
 from gridlock.guardian.shares import LOCAL
-from gridlock.guardian.store.errors import KeystoreError
+from gridlock.guardian.store.errors import BadArgument, KeystoreError
 from gridlock.protocol.frost import NonceSigner
 from gridlock.protocol.reshare import RefreshCombiner
 
@@ -94,7 +94,12 @@ class ContractShares:
     def key_at(self, vault_id: str, share: KeyShare, path: str) -> KeyShare:
         if not isinstance(share, SealedShare):
             return LOCAL.key_at(vault_id, share, path)
-        return share if path == "m" else self.store.public_share(vault_id, share.epoch, path)
+        if path == "m":
+            return share
+        try:
+            return self.store.public_share(vault_id, share.epoch, path)
+        except BadArgument as exc:  # a path this key cannot derive: refused as the local derivation is
+            raise InvalidParameterError(str(exc)) from None
 
     def frost_signer(self, vault_id: str, key: KeyShare, path: str, session_id: bytes) -> NonceSigner:
         if not isinstance(key, SealedShare):

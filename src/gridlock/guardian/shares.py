@@ -13,7 +13,7 @@ secret share go through a :class:`ShareBackend`:
 * :meth:`ShareBackend.usable` — the share with its secret, for the operations that still compute
   with it in this process (threshold ECDSA, reshare, repair, export).
 
-:data:`LOCAL` does all three with the share the store returned (the SQLite guardian).  A store that
+:data:`LOCAL` does each with the share the store returned (the SQLite guardian).  A store that
 keeps shares out of the guardian's reach (the enclave guardian's custody contract) provides its
 own backend (:class:`HasShareBackend`): its shares come back as
 :class:`~gridlock.crypto.sealed.SealedShare` views and its signer asks the store to sign.
