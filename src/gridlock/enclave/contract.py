@@ -268,6 +268,8 @@ class CustodyContract(contract_frost.FrostExecutes):
     def _store(self, st: CustodyState, sender: str, a: _Args, *, activate: bool) -> dict[str, Any]:
         vault_id = a.vault_id()
         if "staged_epoch" in a.body:  # a share the contract made itself (contract_frost.refresh)
+            if "share" in a.body:
+                raise BadArgument("store_pending takes a share or a staged epoch, not both")
             own(st.need_vault(vault_id), sender)
             data = contract_frost.staged(st, vault_id, a.integer("staged_epoch") or 0)
         else:

@@ -38,6 +38,10 @@ unused until signed with or discarded — no ``z_i`` was made with them.
 single-use nonces FROST's unforgeability holds whatever signing package the (untrusted) guardian
 host hands in (RFC 9591 §7: the coordinator is not trusted).
 
+``release_share`` still hands a FROST share to its owner account for what runs outside (reshare,
+repair, export); the guardian host holds that account, so a compromised host can ask for it too —
+an open point (docs/SECURITY.md row 37): the contract does not verify the owner's approval.
+
 Threshold ECDSA (DKLs23) shares are not sealed: its presigning runs oblivious-transfer extensions
 whose per-counterparty state (~12 KB of OT setup per pair, megabytes of traffic per presignature)
 and round trips would each be a transaction here; see docs/SECURITY.md.
