@@ -30,6 +30,7 @@ import pytest
 from gridlock import local
 from gridlock.crypto import codec
 from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.sealed import SealedShare
 from gridlock.enclave import (
     CUSTODY_CODE,
     ENCLAVE_MEASUREMENT,
@@ -399,7 +400,10 @@ def test_contract_errors_and_authorisation(net: LocalSecretNetwork, shares: list
     assert sdk_error(eu, ei.value)["generic_err"]["msg"].startswith("unauthorized:")
     sdk_execute(net, eu, {"set_viewing_key": {"key": "k" * 20}})
     got = sdk_query(net, eu, share_q)
-    assert KeyShare.from_bytes(base64.b64decode(got["share"])).to_bytes() == shares[0].to_bytes()
+    # a FROST share never leaves the contract: the query answers its public data only (issue 17 #4)
+    assert got["sealed"] is True
+    assert SealedShare.from_sealed(base64.b64decode(got["share"])).same_public_data(shares[0])
+    assert shares[0].scheme_obj.group.scalar_to_bytes(shares[0].secret) not in base64.b64decode(got["share"])
     sdk_execute(net, eu, {"set_viewing_key": {"key": "o" * 20}}, sender=OTHER)
     with pytest.raises(ContractError) as ei:  # OTHER's own key does not open OWNER's share
         sdk_query(net, eu, {"share": {"vault_id": "v", "address": OTHER, "key": "o" * 20}})

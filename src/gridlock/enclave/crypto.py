@@ -439,6 +439,15 @@ def _bincode_read_bytes(blob: bytes, offset: int) -> tuple[bytes, int]:
     return blob[offset + 8 : end], end
 
 
+def block_random(state_ikm: bytes, height: int, time_ns: int, tx_nonce: bytes) -> bytes:
+    """The emulation's ``env.block.random`` for one execute: keyed by the current seed's state key
+    (so no host can predict it), bound to the block and to the transaction's encryption nonce (so two
+    executes of one block differ; the real chain gives one value per block and contracts mix in their
+    own inputs, as the custody contract does too).  Every node derives the same value, as consensus needs."""
+    data = b"gridlock/env.block.random" + struct.pack(">QQ", height, time_ns) + bytes(tx_nonce)
+    return derive_from_key(_need(state_ikm, KEY_SIZE, "a state key"), data)
+
+
 def encryption_salt(block_time: int, height: int, msg_counter: int) -> bytes:
     """``get_encryption_salt``: ``u64_be(block time) ‖ u64_be(height) ‖ u64_be(message counter)``."""
     return struct.pack(">QQQ", block_time, height, msg_counter)

@@ -367,6 +367,9 @@ class Enclave:
         except CodeHashMismatch:
             return CallOutcome(False, plaintext_error=VALIDATION_FAILED, nonce=wire.nonce, authenticated=True)
         salt = None if op == "query" else crypto.encryption_salt(env.block_time, env.block_height, 0)
+        if op != "query":
+            random = crypto.block_random(keys.state_ikm[-1], env.block_height, env.block_time, wire.nonce)
+            env = dataclasses.replace(env, random=random)
         storage = _EncryptedStorage(host_get, keys, contract_key, salt)
         try:
             if op == "query":

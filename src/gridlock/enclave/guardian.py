@@ -20,9 +20,15 @@ account --config FILE`` prints its address).  Without it, the guardian starts th
 network (:mod:`gridlock.enclave.network`, three nodes in ``<data_dir>/secret-network``) and its LCD
 on ``127.0.0.1``, funds its account there, and talks to it over the same HTTP path.
 
-Emulation boundary (documented, not hidden): the protocol rounds run in this guardian's process
-with the share in memory for the length of a round; what the host's disk and the enclave network's
-storage ever see is ciphertext.  The network's emulated hardware derives from the guardian's
+Where the share is used (documented, not hidden): the protocol rounds run in this guardian's
+process, but for FROST vaults the steps that need the share — the signing nonces and signature
+share, a refresh's new share — run in the custody contract (:mod:`gridlock.enclave.contract_frost`,
+through :class:`gridlock.enclave.signer.ContractShares`); the process holds the share's public data
+only.  The DKG, reshare, repair and export still get the share from the contract, and threshold-ECDSA
+(DKLs23) shares are used in the process: its presigning keeps ~12 KB of OT state per co-signer and
+runs OT extensions over three rounds, which as contract executes would rewrite all that state each
+round at a gas cost far beyond a block's.  What the host's disk and the enclave network's storage
+ever see is ciphertext.  The network's emulated hardware derives from the guardian's
 key-encryption secret (as the SQLite keystore's key does), so a copy of the data directory opens
 nothing; its monotonic counter is ``secret-network.generation`` beside the network.  Real SGX
 (sealing, remote attestation, the contract as Wasm) is emulated by :mod:`gridlock.enclave.network`.

@@ -84,15 +84,43 @@ FIELD_TYPES: Final[dict[str, dict[str, Any]]] = {
     "before": _UINT64,
     "chain": {"type": "string", "minLength": 1, "maxLength": 32},
     "destinations": {"type": "array", "maxItems": 64, "items": {"type": "string"}},
+    "path": {"type": "string", "minLength": 1, "maxLength": 256, "description": "a BIP32 path, non-hardened (m/0/7)"},
+    "session": _binary("the signing session's id, at most 64 bytes (mixed into the nonce derivation)"),
+    "nonce_id": _binary("the id frost_commit answered"),
+    "message": _binary("the message to sign, at most 64 KiB"),
+    "commitments": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 1024,
+        "items": _binary("one signer's encoded round-1 commitments (RFC 9591 section 5.1)"),
+    },
+    "dealings": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 1024,
+        "items": {
+            "type": "array",
+            "prefixItems": [
+                {"type": "integer", "minimum": 1},
+                {"type": "array", "items": _binary("a commitment point")},
+                _binary("the dealer's sub-share for this guardian"),
+            ],
+            "minItems": 3,
+            "maxItems": 3,
+            "description": "[dealer, [Feldman commitment points], sub-share] of a refresh (sharings of zero)",
+        },
+    },
+    "transcript_hash": _binary("32 bytes: the refresh round's transcript hash"),
+    "staged_epoch": {**_UINT64, "description": "the epoch refresh_share staged (instead of share)"},
 }
 """The JSON Schema of each field name the contract's messages use."""
 
 OPTIONAL: Final[dict[str, frozenset[str]]] = {
-    "store_pending": frozenset({"metadata"}),
+    "store_pending": frozenset({"metadata", "share", "staged_epoch"}),
     "store_share": frozenset({"metadata"}),
     "set_metadata": frozenset({"metadata", "ledger"}),
     "put_identity": frozenset({"replace"}),
-    "share": frozenset({"epoch"}),
+    "share": frozenset({"epoch", "path"}),
 }
 """Per variant, the fields that may be left out (all others are required)."""
 
