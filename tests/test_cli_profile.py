@@ -1,0 +1,236 @@
+"""The CLI against guardians of one's own (issue 16, "The CLI beyond the devnet"): no devnet anywhere.
+
+A deployment as an operator sets it up: an access-controlled ``nats-server`` (every endpoint its own
+NKEY), three guardians made with ``gridlock guardian init`` and run with ``gridlock guardian run``
+(separate processes, each with its own secret), and the owner's profile made with ``gridlock init``.
+Every owner command then runs through the profile, exactly as against a devnet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import select
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from conftest import need_nats_server
+from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
+from gridlock.guardian.config import SECRET_ENV, config_text
+from gridlock.transport import NatsAccess, NatsServer, NkeySeed
+from test_cli import ETH_TX, Run, fails, ok
+
+PASSWORD = "a profile password for tests"
+NAMES = ("alice", "bob", "carol", "dave")  # dave: known to the directory, outside the first vault
+
+
+def gl(profile: Path, *args: str, password: str | None = PASSWORD, timeout: float = 180, **env: str) -> Run:
+    """``gridlock ARGS`` with the profile as ``--dir``'s default (``$GRIDLOCK_HOME``), nothing of a devnet."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLOCK_")}
+    environ.update({"GRIDLOCK_HOME": str(profile), "COLUMNS": "200", **env})
+    if password is not None:
+        environ["GRIDLOCK_PASSWORD"] = password
+    p = subprocess.run(
+        [sys.executable, "-m", "gridlock.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
+    return Run(p.returncode, p.stdout, p.stderr)
+
+
+@dataclass
+class Deployment:
+    """An operator's guardians on an access-controlled NATS server, and the owner's profile."""
+
+    root: Path
+    server: NatsServer
+    profile: Path
+    ids: dict[str, str] = field(default_factory=dict)  # name -> guardian id
+    nkeys: dict[str, NkeySeed] = field(default_factory=dict)  # endpoint id -> NATS key
+    secrets: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    client: dict[str, Any] = field(default_factory=dict)  # `gridlock init --json`
+
+    @property
+    def directory(self) -> Path:
+        return self.root / "directory.json"
+
+    def config(self, name: str) -> Path:
+        return self.root / name / "guardian.toml"
+
+    def make_guardian(self, name: str) -> dict[str, Any]:
+        """What an operator does on a guardian's host: its configuration, NATS key and ``guardian init``."""
+        gdir = self.root / name
+        gdir.mkdir(parents=True)
+        key = NkeySeed.generate()
+        key.save(gdir / "nats.nkey")
+        text = config_text(
+            name, self.server.url, "../directory.json", session_timeout=15.0, recovery_delay=3600.0, nats_key="nats.nkey"
+        )
+        self.config(name).write_text(text)
+        self.secrets[name] = os.urandom(32).hex()
+        info = ok(gl(self.profile, "guardian", "init", "--config", str(self.config(name)), "--json", **self.env(name)))
+        assert info["name"] == name
+        self.ids[name] = info["id"]
+        self.nkeys[info["id"]] = key
+        return dict(info)
+
+    def env(self, name: str) -> dict[str, str]:
+        return {SECRET_ENV: self.secrets[name]}
+
+    def admit(self) -> None:
+        """The server admits every guardian and the owner's client (each on its own subject)."""
+        guardians = {gid: self.nkeys[gid].public for gid in self.ids.values()}
+        clients = {self.client["client_id"]: self.client["nats_public"]}
+        self.server.authorize(NatsAccess.for_network(guardians, clients))
+
+    def run(self, name: str) -> None:
+        """``gridlock guardian run`` as its own process; returns once it prints ``{"ready": ID}``."""
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLOCK_")} | self.env(name)
+        log = open(self.root / name / "guardian.log", "ab")  # noqa: SIM115 -- the child's stderr
+        proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+            [sys.executable, "-m", "gridlock.cli", "guardian", "run", "--config", str(self.config(name))],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=environ,
+        )
+        log.close()
+        self.procs[name] = proc
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        line = proc.stdout.readline() if ready else b""
+        assert json.loads(line or b"{}").get("ready") == self.ids[name], (self.root / name / "guardian.log").read_text()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        self.server.stop()
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    need_nats_server()
+    root = tmp_path_factory.mktemp("deployment")
+    nobody = NatsAccess.for_network({}, {"nobody": NkeySeed.generate().public})  # access-controlled from the start
+    d = Deployment(root / "operator", NatsServer.start(access=nobody), root / "owner")
+    try:
+        for name in NAMES:
+            d.make_guardian(name)
+        publics = {n: bytes.fromhex((d.root / n / "public-identity.hex").read_text().strip()).hex() for n in NAMES}
+        d.directory.write_text(json.dumps({"guardians": {d.ids[n]: publics[n] for n in NAMES}, "clients": {}}))
+        # the owner: a profile from the operator's router URL and directory
+        d.client = ok(gl(d.profile, "init", "--router", d.server.url, "--directory", str(d.directory), "--json"))
+        # the operator admits the owner: its identity in every guardian's directory, its key on the server
+        doc = json.loads(d.directory.read_text())
+        doc["clients"].update(d.client["directory_entry"]["clients"])
+        d.directory.write_text(json.dumps(doc))
+        d.admit()
+        for name in NAMES:
+            d.run(name)
+        yield d
+    finally:
+        d.stop()
+
+
+def test_init_makes_an_owner_profile_without_guardian_secrets(deployment: Deployment) -> None:
+    d, p = deployment, deployment.profile
+    assert d.client["created"] and d.client["router"] == d.server.url
+    assert sorted(g["name"] for g in d.client["guardians"]) == sorted(NAMES)
+    assert (p / "profile.json").exists() and not (p / "devnet.json").exists()
+    assert (p.stat().st_mode & 0o777) == 0o700 and (p / "keyring.json").stat().st_mode & 0o077 == 0
+    assert (p / "nats.nkey").stat().st_mode & 0o077 == 0
+    keyring = json.loads((p / "keyring.json").read_text())
+    for secret in d.secrets.values():  # no guardian secret in the owner's keyring (ciphertext or not)
+        assert secret not in json.dumps(keyring)
+    from gridlock.cli.keyring import Keyring
+
+    unlocked = Keyring.load(p / "keyring.json", PASSWORD)
+    assert unlocked.guardian_secrets == {} and unlocked.client_id == d.client["client_id"]
+    # a second init keeps the keyring and takes a new directory
+    again = ok(gl(p, "init", "--directory", str(d.directory), "--json", password=None))
+    assert not again["created"] and again["client_id"] == d.client["client_id"]
+    fails(gl(p, "init", "--nats-key", str(p / "nats.nkey")), 2, "NATS key already")
+
+
+def test_vault_create_address_sign_sign_tx_refresh_through_the_profile(deployment: Deployment, tmp_path: Path) -> None:
+    """The "done when" of issue 16: every everyday command, against real guardian processes."""
+    p = deployment.profile
+    listed = ok(gl(p, "guardian", "list", "--json"))
+    assert {g["name"]: g["answers"] for g in listed["guardians"]} == dict.fromkeys(NAMES, True)
+    v = ok(gl(p, "vault", "create", "--scheme", "ecdsa", "-t", "2", "-g", "alice,bob,carol", "--name", "main", "--json"))
+    assert v["guardians"] == ["alice", "bob", "carol"] and v["threshold"] == 2
+    pk = bytes.fromhex(v["public_key"])
+    eth = ok(gl(p, "address", "main", "--chain", "ethereum", "--json", password=None))["address"]
+    assert [x["id"] for x in ok(gl(p, "vault", "list", "--json", password=None))["vaults"]] == [v["id"]]
+
+    digest = hashlib.sha256(b"a real deployment").digest()
+    s = ok(gl(p, "sign", "main", "--message", digest.hex(), "--json"))
+    assert ecdsa_verify(pk, digest, bytes.fromhex(s["signature"]))
+    f = tmp_path / "eth.json"
+    f.write_text(json.dumps(ETH_TX))
+    signed = ok(gl(p, "sign-tx", "main", "--chain", "ethereum", "--tx", str(f), "--json"))
+    assert Account.recover_transaction(signed["tx_hex"]) == eth  # eth-account, not ours, checks it
+
+    assert ok(gl(p, "refresh", "main", "--json"))["epoch"] == 1
+    s = ok(gl(p, "sign", "main", "--message", digest.hex(), "--json"))  # the new shares sign for the same key
+    assert ecdsa_verify(pk, digest, bytes.fromhex(s["signature"]))
+
+    # a guardian the directory does not know: the hint says how a profile learns of one
+    fails(gl(p, "guardian", "replace", "main", "carol", "mallory"), 2, "unknown guardian", "directory.json")
+
+
+def test_a_profile_without_its_nats_key_is_refused_by_the_server(deployment: Deployment, tmp_path: Path) -> None:
+    """The owner's NATS key is what the server admits: a copy of the profile without it gets nowhere."""
+    p = deployment.profile
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("keyring.json", "directory.json", "vaults.json"):
+        if (p / name).exists():
+            (copy / name).write_bytes((p / name).read_bytes())
+    doc = json.loads((p / "profile.json").read_text()) | {"nats_key": None}
+    (copy / "profile.json").write_text(json.dumps(doc))
+    fails(gl(copy, "guardian", "list", "--json"), 3)
+
+
+def test_profile_selection_and_a_missing_profile(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    err = fails(gl(tmp_path / "none", "vault", "list", "--json"), 3, "no devnet or profile", "gridlock init")
+    assert err["code"] == "no-devnet"
+    fails(gl(tmp_path / "none", "--profile", "../etc", "vault", "list"), 2, "bad profile name")
+    # --profile NAME is ~/.gridlock/NAME
+    r = gl(tmp_path / "none", "--profile", "work", "vault", "list", "--json", HOME=str(home))
+    assert r.rc == 3 and str(home / ".gridlock" / "work") in r.err
+    r = gl(tmp_path / "none", "vault", "list", "--json", HOME=str(home), GRIDLOCK_PROFILE="other")
+    assert r.rc == 3 and str(home / ".gridlock" / "other") in r.err
+
+
+def test_init_checks_its_inputs(tmp_path: Path) -> None:
+    directory = tmp_path / "directory.json"
+    directory.write_text(json.dumps({"guardians": {}, "clients": {}}))
+    p = tmp_path / "p"
+    fails(gl(p, "init", "--directory", str(directory)), 2, "--router")
+    fails(gl(p, "init", "--router", "http://x:4222", "--directory", str(directory)), 2, "nats://")
+    fails(gl(p, "init", "--router", "nats://x:4222", "--directory", str(directory)), 2, "at least two")
+    fails(gl(p, "init", "--router", "nats://x:4222", "--directory", str(tmp_path / "missing.json")), 2, "not exist")
+    assert not p.exists()  # nothing made by a failing init
