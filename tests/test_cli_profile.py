@@ -23,6 +23,7 @@ import pytest
 from eth_account import Account
 
 from conftest import need_nats_server
+from gridlock.cli.keyring import Keyring
 from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
 from gridlock.guardian.config import SECRET_ENV, config_text
 from gridlock.transport import NatsAccess, NatsServer, NkeySeed
@@ -76,9 +77,8 @@ class Deployment:
         gdir.mkdir(parents=True)
         key = NkeySeed.generate()
         key.save(gdir / "nats.nkey")
-        text = config_text(
-            name, self.server.url, "../directory.json", session_timeout=15.0, recovery_delay=3600.0, nats_key="nats.nkey"
-        )
+        url, directory = self.server.url, "../directory.json"
+        text = config_text(name, url, directory, session_timeout=15.0, recovery_delay=3600.0, nats_key="nats.nkey")
         self.config(name).write_text(text)
         self.secrets[name] = os.urandom(32).hex()
         info = ok(gl(self.profile, "guardian", "init", "--config", str(self.config(name)), "--json", **self.env(name)))
@@ -100,7 +100,7 @@ class Deployment:
         """``gridlock guardian run`` as its own process; returns once it prints ``{"ready": ID}``."""
         environ = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLOCK_")} | self.env(name)
         log = open(self.root / name / "guardian.log", "ab")  # noqa: SIM115 -- the child's stderr
-        proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+        proc = subprocess.Popen(
             [sys.executable, "-m", "gridlock.cli", "guardian", "run", "--config", str(self.config(name))],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -163,8 +163,6 @@ def test_init_makes_an_owner_profile_without_guardian_secrets(deployment: Deploy
     keyring = json.loads((p / "keyring.json").read_text())
     for secret in d.secrets.values():  # no guardian secret in the owner's keyring (ciphertext or not)
         assert secret not in json.dumps(keyring)
-    from gridlock.cli.keyring import Keyring
-
     unlocked = Keyring.load(p / "keyring.json", PASSWORD)
     assert unlocked.guardian_secrets == {} and unlocked.client_id == d.client["client_id"]
     # a second init keeps the keyring and takes a new directory
@@ -178,7 +176,8 @@ def test_vault_create_address_sign_sign_tx_refresh_through_the_profile(deploymen
     p = deployment.profile
     listed = ok(gl(p, "guardian", "list", "--json"))
     assert {g["name"]: g["answers"] for g in listed["guardians"]} == dict.fromkeys(NAMES, True)
-    v = ok(gl(p, "vault", "create", "--scheme", "ecdsa", "-t", "2", "-g", "alice,bob,carol", "--name", "main", "--json"))
+    create = ("vault", "create", "--scheme", "ecdsa", "-t", "2", "-g", "alice,bob,carol", "--name", "main", "--json")
+    v = ok(gl(p, *create))
     assert v["guardians"] == ["alice", "bob", "carol"] and v["threshold"] == 2
     pk = bytes.fromhex(v["public_key"])
     eth = ok(gl(p, "address", "main", "--chain", "ethereum", "--json", password=None))["address"]
