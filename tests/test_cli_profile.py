@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coincurve import PrivateKey
 from eth_account import Account
 
 from conftest import need_nats_server
 from gridlock.cli.keyring import Keyring
 from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
-from gridlock.guardian.config import SECRET_ENV, config_text
+from gridlock.devnet.stores import open_configured
+from gridlock.guardian.config import SECRET_ENV, GuardianConfig, config_text
+from gridlock.local import verify
 from gridlock.transport import NatsAccess, NatsServer, NkeySeed
 from test_cli import ETH_TX, Run, fails, ok
 
@@ -233,3 +236,99 @@ def test_init_checks_its_inputs(tmp_path: Path) -> None:
     fails(gl(p, "init", "--router", "nats://x:4222", "--directory", str(directory)), 2, "at least two")
     fails(gl(p, "init", "--router", "nats://x:4222", "--directory", str(tmp_path / "missing.json")), 2, "not exist")
     assert not p.exists()  # nothing made by a failing init
+
+
+def test_add_remove_threshold_repair_through_the_profile(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's committee changes from the CLI: the key stays, the committee and threshold change."""
+    p = deployment.profile
+    v = ok(gl(p, "vault", "create", "--scheme", "ed25519", "-t", "2", "-g", "alice,bob,carol", "--json"))
+    pk, vid = bytes.fromhex(v["public_key"]), v["id"]
+
+    def signs(message: bytes) -> None:
+        s = ok(gl(p, "sign", vid, "--message", message.hex(), "--json"))
+        assert verify("frost-ed25519", pk, message, bytes.fromhex(s["signature"]))
+
+    added = ok(gl(p, "vault", "add-guardian", vid, "dave", "--json"))
+    assert added["guardians"] == ["alice", "bob", "carol", "dave"] and added["epoch"] == 1
+    assert added["public_key"] == v["public_key"] and added["threshold"] == 2
+    fails(gl(p, "vault", "add-guardian", vid, "dave"), 2, "already holds")
+    assert ok(gl(p, "vault", "threshold", vid, "3", "--json"))["threshold"] == 3
+    fails(gl(p, "vault", "threshold", vid, "5"), 2, "between 2 and")
+    removed = ok(gl(p, "vault", "remove-guardian", vid, "alice", "--threshold", "2", "--json"))
+    assert removed["guardians"] == ["bob", "carol", "dave"] and removed["threshold"] == 2
+    book = ok(gl(p, "vault", "show", vid, "--json", password=None))
+    assert book["guardians"] == ["bob", "carol", "dave"] and book["epoch"] == removed["epoch"]
+    signs(b"after the committee changed")
+
+    # carol's disk is gone: her keystore no longer has the vault (her identity stays with her operator)
+    deployment.procs.pop("carol").terminate()
+    monkeypatch.setenv(SECRET_ENV, deployment.secrets["carol"])
+    store = open_configured(GuardianConfig.load(deployment.config("carol")))
+    try:
+        store.delete_vault(vid)
+    finally:
+        store.close()
+    deployment.run("carol")
+    fails(gl(p, "vault", "repair", vid, "alice"), 2, "not a guardian")
+    repaired = ok(gl(p, "vault", "repair", vid, "carol", "--json"))
+    assert repaired["repaired"] == "carol" and repaired["epoch"] > removed["epoch"]
+    signs(b"after the repair")
+
+
+def test_export_is_owner_approved_and_bound_by_the_policy(deployment: Deployment, tmp_path: Path) -> None:
+    p = deployment.profile
+    v = ok(gl(p, "vault", "create", "--scheme", "ecdsa", "-t", "2", "-g", "bob,carol,dave", "--json"))
+    out = tmp_path / "key.hex"
+    fails(gl(p, "vault", "export", v["id"], "--out", str(out)), 2, "--yes")  # no terminal to confirm on
+    assert not out.exists()
+    doc = ok(gl(p, "vault", "export", v["id"], "--out", str(out), "--yes", "--json"))
+    assert doc["out"] == str(out) and out.read_text().strip() not in json.dumps(doc)  # the key only in the file
+    assert out.stat().st_mode & 0o077 == 0
+    secret = bytes.fromhex(out.read_text().strip())
+    assert PrivateKey(secret).public_key.format().hex() == v["public_key"]  # coincurve rebuilds the same key
+    fails(gl(p, "vault", "export", v["id"], "--out", str(out), "--yes"), 2, "exists")
+    # a policy with a chain rule and no `export: true`: every guardian refuses
+    ok(gl(p, "policy", "set", v["id"], "--limit", "ethereum:1000000000000000000/86400"))
+    err = fails(gl(p, "vault", "export", v["id"], "--out", str(tmp_path / "again"), "--yes", "--json"), 1, "export")
+    assert "policy" in err["message"] and not (tmp_path / "again").exists()
+
+
+def test_keyring_backup_restore_and_password_change(deployment: Deployment, tmp_path: Path) -> None:
+    """A fresh machine made from the backup is the owner: it signs for the profile's vaults."""
+    p = deployment.profile
+    v = ok(gl(p, "vault", "create", "--scheme", "ed25519", "-t", "2", "-g", "alice,bob,dave", "--json"))
+    backup = tmp_path / "owner.backup"
+    ok(gl(p, "keyring", "backup", "--out", str(backup), "--json"))
+    text = backup.read_text()
+    assert "SU" not in text and PASSWORD not in text and deployment.client["client_id"] not in text  # all sealed
+    fresh = tmp_path / "new-machine"
+    fails(gl(fresh, "keyring", "restore", str(backup), password="not the password"), 4, "wrong password")
+    assert not (fresh / "keyring.json").exists()
+    restored = ok(gl(fresh, "keyring", "restore", str(backup), "--json"))
+    assert restored["client_id"] == deployment.client["client_id"]
+    fails(gl(fresh, "keyring", "restore", str(backup)), 5, "not empty")
+    s = ok(gl(fresh, "sign", v["id"], "--message", "cafe", "--json"))
+    assert verify("frost-ed25519", bytes.fromhex(v["public_key"]), b"\xca\xfe", bytes.fromhex(s["signature"]))
+
+    new = "another long password"
+    fails(gl(fresh, "keyring", "password", GRIDLOCK_NEW_PASSWORD="short"), 2, "at least")
+    changed = ok(gl(fresh, "keyring", "password", "--json", GRIDLOCK_NEW_PASSWORD=new))
+    assert changed["changed"] and changed["guardians_password_unchanged"]
+    fails(gl(fresh, "sign", v["id"], "--message", "cafe"), 4, "wrong password")
+    ok(gl(fresh, "sign", v["id"], "--message", "cafe", password=new))
+    # tampering: a backup whose header asks for a weaker KDF does not open
+    doc = json.loads(text)
+    doc["kdf"]["time_cost"] = 2
+    weak = tmp_path / "weak.backup"
+    weak.write_text(json.dumps(doc))
+    fails(gl(tmp_path / "other", "keyring", "restore", str(weak)), 4, "wrong password")
+
+
+def test_devnet_keyring_is_not_backed_up_as_an_owner_profile(tmp_path: Path) -> None:
+    h = tmp_path / "devnet"
+    h.mkdir()
+    (h / "devnet.json").write_text(json.dumps({"format": "gridlock-devnet/1", "guardians": [], "running": None}))
+    fails(gl(h, "keyring", "backup", "--out", str(tmp_path / "b")), 2, "not for real funds")
+    fails(gl(h, "init", "--router", "nats://x:1", "--directory", str(tmp_path / "d.json")), 5, "holds a devnet")

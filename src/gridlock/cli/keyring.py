@@ -122,6 +122,12 @@ class Keyring:
         }
         write_private(path, (json.dumps(doc, indent=2) + "\n").encode())
 
+    def rekey(self, password: str) -> None:
+        """Encrypt under ``password`` from now on (fresh salt); :meth:`save` then writes it so."""
+        check_new_password(password)
+        kdf = default_kdf()
+        self._kdf, self._key = kdf, derive_key(password, kdf)
+
     @classmethod
     def load(cls, path: Path, password: str) -> Keyring:
         try:

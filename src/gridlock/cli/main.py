@@ -19,7 +19,20 @@ from typing import Annotated, Any
 
 import typer
 
-from gridlock.cli.commands import address, audit, devnet, guardian, policy, profile, recover, refresh, sign, vault
+from gridlock.cli.commands import (
+    address,
+    audit,
+    devnet,
+    guardian,
+    owner_keyring,
+    policy,
+    profile,
+    recover,
+    refresh,
+    sign,
+    vault,
+)
+from gridlock.cli.commands import committee as _committee  # noqa: F401 -- adds `vault repair|add-guardian|…`
 from gridlock.cli.errors import EXIT_CODES_HELP
 
 HELP = (
@@ -58,6 +71,7 @@ app.add_typer(vault.app, name="vault")
 app.add_typer(guardian.app, name="guardian")
 app.add_typer(recover.app, name="recover")
 app.add_typer(policy.app, name="policy")
+app.add_typer(owner_keyring.app, name="keyring")
 
 
 def _version(value: bool) -> None:
