@@ -35,7 +35,7 @@ def _new_guardian(profile: Profile, ref: str) -> dict[str, Any]:
         return profile.resolve_guardian(ref)
     except CliError as exc:
         if isinstance(profile, DevnetProfile):
-            exc.hint = f"{exc.hint}; add a new one to the running devnet with `gridlock guardian add {ref}`"
+            exc.hint = f"{exc.hint}; add a new one to the devnet with `gridlock guardian add {ref}`"
         else:
             exc.hint = (
                 f"{exc.hint}; add its public identity to directory.json (its operator gets it from "
@@ -44,7 +44,49 @@ def _new_guardian(profile: Profile, ref: str) -> dict[str, Any]:
         raise
 
 
-app = typer.Typer(help="Guardians: list, replace in a vault, stop/start (devnet), run.", no_args_is_help=True)
+app = typer.Typer(
+    help="Guardians: list, replace in a vault, add/stop/start (devnet), init/run (your own).", no_args_is_help=True
+)
+
+
+@app.command("add")
+def guardian_add(
+    name: Annotated[str, typer.Argument(help="The new guardian's name (a-z, 0-9, '-').", show_default=False)],
+    dir_: DirOpt = None,
+    password_file: PwOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add a new guardian to the devnet (devnet — not for real funds); a running devnet starts it at once."""
+
+    def body(c: Cmd) -> None:
+        profile = c.profile()
+        if not isinstance(profile, DevnetProfile):
+            raise usage(
+                "`guardian add` adds a guardian to a devnet",
+                hint="for your own guardians: its operator runs `gridlock guardian init`, adds it to "
+                "directory.json and NATS access, then `gridlock init --directory directory.json` here",
+            )
+        if any(g["name"] == name for g in profile.guardians):
+            raise usage(f"the devnet has a guardian {name!r} already")
+        with c.out.status(f"adding guardian {name}…"):
+            state, keyring, _ = devnet_module().prepare(c.paths, c.password(), [name])
+            added = next(g for g in state["guardians"] if g["name"] == name)
+            running = running_info(c.paths, state)
+            if running is not None:
+                devnet_module().control(
+                    c.paths, running, "add-guardian", timeout=180.0, name=name, secret=keyring.guardian_secrets[name]
+                )
+        doc = {"guardian": name, "id": added["id"], "running": running is not None}
+        c.out.emit(
+            doc,
+            lambda con: con.print(
+                f"guardian {name} ({added['id']}) added"
+                + (" and started" if running else "; it starts with `gridlock devnet up`")
+                + f"; e.g. `gridlock guardian replace VAULT friend {name}`"
+            ),
+        )
+
+    command(json, dir_, password_file, body)
 
 
 @app.command("replace")
