@@ -19,7 +19,9 @@ from test_cli import fails, gl, ok, teardown
 
 def _add_then_replace(h: Path) -> None:
     host_pid = json.loads((h / "devnet.json").read_text())["running"]["host_pid"]
-    v = ok(gl(h, "vault", "create", "--scheme", "ed25519", "--json"))
+    created = gl(h, "vault", "create", "--scheme", "ed25519", "--json")
+    v = ok(created)
+    assert "not for real funds" in created.err
     pk = bytes.fromhex(v["public_key"])
     fails(gl(h, "guardian", "replace", v["id"], "friend", "charlie"), 2, "unknown guardian", "guardian add charlie")
     added = ok(gl(h, "guardian", "add", "charlie", "--json"))
@@ -41,7 +43,8 @@ def _add_then_replace(h: Path) -> None:
 def test_guardian_add_on_a_running_embedded_devnet(tmp_path: Path) -> None:
     h = tmp_path / "devnet"
     try:
-        ok(gl(h, "devnet", "up", "--detach"))
+        up = gl(h, "devnet", "up", "--detach", "--json")
+        assert ok(up)["for_real_funds"] is False and "devnet — not for real funds" in up.err
         _add_then_replace(h)
     finally:
         teardown(h)

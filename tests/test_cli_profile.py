@@ -180,7 +180,9 @@ def test_vault_create_address_sign_sign_tx_refresh_through_the_profile(deploymen
     listed = ok(gl(p, "guardian", "list", "--json"))
     assert {g["name"]: g["answers"] for g in listed["guardians"]} == dict.fromkeys(NAMES, True)
     create = ("vault", "create", "--scheme", "ecdsa", "-t", "2", "-g", "alice,bob,carol", "--name", "main", "--json")
-    v = ok(gl(p, *create))
+    created = gl(p, *create)
+    v = ok(created)
+    assert "not for real funds" not in created.err  # a profile of one's own guardians is not a devnet
     assert v["guardians"] == ["alice", "bob", "carol"] and v["threshold"] == 2
     pk = bytes.fromhex(v["public_key"])
     eth = ok(gl(p, "address", "main", "--chain", "ethereum", "--json", password=None))["address"]

@@ -117,6 +117,8 @@ def vault_create(
         save_vault(c.paths, entry)
         doc = vault_doc(entry)
         c.out.emit(doc, render_vault(doc, "created vault"))
+        if not profile.for_real_funds:
+            c.out.note("[yellow]devnet — not for real funds: one password unlocks every guardian's secret here[/]")
 
     command(json, dir_, password_file, body)
 
