@@ -24,12 +24,17 @@ from coincurve import PrivateKey
 from eth_account import Account
 
 from conftest import need_nats_server
+from gridlock.cli.errors import CliError
 from gridlock.cli.keyring import Keyring
+from gridlock.cli.profile import DeploymentProfile, DevnetProfile, Route, load_profile
 from gridlock.crypto.ecdsa.online import verify as ecdsa_verify
+from gridlock.devnet.layout import Paths
 from gridlock.devnet.stores import open_configured
+from gridlock.errors import InvalidParameterError
 from gridlock.guardian.config import SECRET_ENV, GuardianConfig, config_text
 from gridlock.local import verify
 from gridlock.transport import NatsAccess, NatsServer, NkeySeed
+from gridlock.wire import Identity
 from test_cli import ETH_TX, Run, fails, ok
 
 PASSWORD = "a profile password for tests"
@@ -334,3 +339,69 @@ def test_devnet_keyring_is_not_backed_up_as_an_owner_profile(tmp_path: Path) -> 
     (h / "devnet.json").write_text(json.dumps({"format": "gridlock-devnet/1", "guardians": [], "running": None}))
     fails(gl(h, "keyring", "backup", "--out", str(tmp_path / "b")), 2, "not for real funds")
     fails(gl(h, "init", "--router", "nats://x:1", "--directory", str(tmp_path / "d.json")), 5, "holds a devnet")
+
+
+# --- the Profile abstraction, without a network ----------------------------------------------------
+def _two_guardian_directory(path: Path) -> dict[str, str]:
+    ids = {}
+    doc: dict[str, Any] = {"guardians": {}, "clients": {}}
+    for name in ("alice", "bob"):
+        ident = Identity.generate(name=name)
+        ids[name] = ident.guardian_id
+        doc["guardians"][ident.guardian_id] = ident.public.to_bytes().hex()
+    path.write_text(json.dumps(doc))
+    return ids
+
+
+def test_a_deployment_profile_names_its_guardians_and_routes_to_its_router(tmp_path: Path) -> None:
+    paths = Paths(tmp_path)
+    ids = _two_guardian_directory(paths.directory)
+    doc = {"format": "gridlock-profile/1", "client_id": "c" * 32, "router": "nats://h:4222", "nats_key": "k.nkey"}
+    (tmp_path / "profile.json").write_text(json.dumps(doc))
+    profile = load_profile(paths)
+    assert isinstance(profile, DeploymentProfile) and profile.for_real_funds
+    assert profile.names() == {ids["alice"]: "alice", ids["bob"]: "bob", "c" * 32: "owner"}
+    assert profile.resolve_guardian("bob")["id"] == ids["bob"]
+    assert profile.resolve_guardian(ids["alice"][:6])["name"] == "alice"
+    with pytest.raises(CliError, match="unknown guardian") as err:
+        profile.resolve_guardian("carol")
+    assert err.value.hint is not None and "alice, bob" in err.value.hint
+    route = profile.route()
+    assert route == Route("nats://h:4222", nkey=tmp_path / "k.nkey", session_timeout=30.0) and not route.bridge
+    twin = Identity.generate(name="bob")  # another guardian calling itself bob: names no longer tell
+    directory = json.loads(paths.directory.read_text())
+    directory["guardians"][twin.guardian_id] = twin.public.to_bytes().hex()
+    paths.directory.write_text(json.dumps(directory))
+    with pytest.raises(CliError, match="ambiguous"):
+        load_profile(paths).resolve_guardian("bob")
+    assert load_profile(paths).resolve_guardian(twin.guardian_id)["id"] == twin.guardian_id
+    (tmp_path / "profile.json").write_text(json.dumps(doc | {"router": "http://h"}))
+    with pytest.raises(CliError, match="nats://") as err:
+        load_profile(paths).route()
+    assert err.value.exit_code == 2
+
+
+def test_a_devnet_profile_is_not_for_real_funds_and_needs_its_host(tmp_path: Path) -> None:
+    paths = Paths(tmp_path)
+    state = {"format": "gridlock-devnet/1", "client_id": "c" * 32, "guardians": [], "running": None}
+    (tmp_path / "devnet.json").write_text(json.dumps(state))
+    (tmp_path / "profile.json").write_text("{}")  # a devnet's state file decides
+    profile = load_profile(paths)
+    assert isinstance(profile, DevnetProfile) and not profile.for_real_funds
+    with pytest.raises(CliError, match="not running") as err:
+        profile.route()
+    assert err.value.exit_code == 3
+
+
+def test_routes_and_profile_files_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameterError):
+        Route("ws://h:1")
+    with pytest.raises(InvalidParameterError):
+        Route("nats://h:1", session_timeout=0.0)
+    assert Route("/tmp/x.sock", bridge=True).bridge
+    (tmp_path / "profile.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(CliError, match="not a gridlock profile"):
+        load_profile(Paths(tmp_path))
+    with pytest.raises(CliError, match="no devnet or profile") as err:
+        load_profile(Paths(tmp_path / "empty"))
+    assert err.value.code == "no-devnet" and err.value.hint is not None and "gridlock init" in err.value.hint

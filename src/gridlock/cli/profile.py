@@ -66,8 +66,13 @@ class Route:
 def find_guardian(guardians: list[dict[str, Any]], ref: str, where: str) -> dict[str, Any]:
     """A guardian by name, id or unique id prefix (at least 4 characters)."""
     for g in guardians:
-        if ref in (g["name"], g["id"]):
+        if ref == g["id"]:
             return dict(g)
+    named = [g for g in guardians if g["name"] == ref]
+    if len(named) > 1:  # display names come from each guardian's identity: two may share one
+        raise usage(f"guardian name {ref!r} is ambiguous", hint=f"use an id: {', '.join(g['id'] for g in named)}")
+    if named:
+        return dict(named[0])
     hits = [g for g in guardians if len(ref) >= 4 and g["id"].startswith(ref)]
     if len(hits) == 1:
         return dict(hits[0])
@@ -168,9 +173,8 @@ class DeploymentProfile(Profile):
             except GridlockError as exc:
                 hint = "`gridlock init --directory FILE` copies it in"
                 raise CliError(str(exc), hint=hint, code="bad-directory") from None
-            self._guardians = [
-                {"name": pub.name or gid, "id": gid, "spare": False} for gid, pub in sorted(directory.guardians.items())
-            ]
+            listed = [{"name": pub.name or gid, "id": gid, "spare": False} for gid, pub in directory.guardians.items()]
+            self._guardians = sorted(listed, key=lambda g: (g["name"], g["id"]))
         return self._guardians
 
     def nkey_path(self) -> Path | None:
