@@ -243,6 +243,14 @@ def test_init_checks_its_inputs(tmp_path: Path) -> None:
     fails(gl(p, "init", "--router", "nats://x:4222", "--directory", str(directory)), 2, "at least two")
     fails(gl(p, "init", "--router", "nats://x:4222", "--directory", str(tmp_path / "missing.json")), 2, "not exist")
     assert not p.exists()  # nothing made by a failing init
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps({"guardians": {}, "clients": {}}))
+    _two_guardian_directory(two)
+    busy = tmp_path / "busy"
+    busy.mkdir(mode=0o755)
+    (busy / "notes.txt").write_text("mine")
+    fails(gl(busy, "init", "--router", "nats://x:4222", "--directory", str(two)), 5, "not empty")
+    assert busy.stat().st_mode & 0o777 == 0o755 and sorted(x.name for x in busy.iterdir()) == ["notes.txt"]
 
 
 def test_add_remove_threshold_repair_through_the_profile(

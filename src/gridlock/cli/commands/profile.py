@@ -71,12 +71,15 @@ class InitOptions:
 def _create(c: Cmd, o: InitOptions) -> dict[str, Any]:
     if o.router is None or o.directory is None:
         raise usage("a new profile needs --router nats://HOST:PORT and --directory directory.json")
+    root = c.paths.root
+    if root.exists() and any(root.iterdir()):  # never take over (nor chmod) a directory holding other things
+        hint = "a profile needs a new directory"
+        raise CliError(f"{root} is not empty", hint=hint, exit_code=CONFLICT, code="exists")
     route = _route(o.router, o.session_timeout or 30.0)
     guardians = _directory(o.directory)
     seed = _nats_seed(o)
     password = get_password(c.password_file, confirm=True, purpose="protect the new owner's keyring")
     keyring = Keyring.create(password)
-    root = c.paths.root
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)
     with locked(c.paths):
