@@ -219,7 +219,8 @@ def test_a_profile_without_its_nats_key_is_refused_by_the_server(deployment: Dep
             (copy / name).write_bytes((p / name).read_bytes())
     doc = json.loads((p / "profile.json").read_text()) | {"nats_key": None}
     (copy / "profile.json").write_text(json.dumps(doc))
-    fails(gl(copy, "guardian", "list", "--json"), 3)
+    err = fails(gl(copy, "guardian", "list", "--json"), 3, "NATS key", "operator")
+    assert err["code"] == "router-unavailable"
 
 
 def test_profile_selection_and_a_missing_profile(tmp_path: Path) -> None:

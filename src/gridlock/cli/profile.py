@@ -118,6 +118,10 @@ class Profile(ABC):
     def resolve_guardian(self, ref: str) -> dict[str, Any]:
         return find_guardian(self.guardians, ref, f"the {self.kind}")
 
+    def explain(self, err: CliError) -> CliError:
+        """``err`` with a hint that fits this kind of profile (the generic ones speak of a devnet)."""
+        return err
+
     def default_committee(self) -> list[dict[str, Any]]:
         """The guardians ``vault create`` uses without ``--guardians``."""
         return [g for g in self.guardians if not g.get("spare")]
@@ -176,6 +180,16 @@ class DeploymentProfile(Profile):
             listed = [{"name": pub.name or gid, "id": gid, "spare": False} for gid, pub in directory.guardians.items()]
             self._guardians = sorted(listed, key=lambda g: (g["name"], g["id"]))
         return self._guardians
+
+    def explain(self, err: CliError) -> CliError:
+        if err.code == "router-unavailable":
+            err.hint = (
+                f"is {self.doc.get('router')} reachable, and does the server admit this owner's NATS key "
+                "(`gridlock init --json` printed it as nats_public)? Ask the guardians' operator"
+            )
+        elif err.code == "guardians-unreachable":
+            err.hint = "the guardians named run on their operators' hosts: ask them to start those guardians"
+        return err
 
     def nkey_path(self) -> Path | None:
         key = self.doc.get("nats_key")

@@ -94,7 +94,7 @@ class OwnerSession:
         return self._sync.client
 
     def error(self, exc: BaseException, what: str = "") -> CliError:
-        return classify(exc, self.names, what)
+        return self.profile.explain(classify(exc, self.names, what))
 
     def name(self, gid: str) -> str:
         return self.names.get(gid, gid)

@@ -94,7 +94,7 @@ class Cmd:
         try:
             return OwnerSession(profile, keyring), keyring
         except GridlockError as exc:
-            raise classify(exc, profile.names(), f"connecting to the {profile.kind}") from None
+            raise profile.explain(classify(exc, profile.names(), f"connecting to the {profile.kind}")) from None
 
     def on_vault(
         self, vault: str, what: str, call: Callable[[OwnerOps, OwnerSession, dict[str, Any]], T]
