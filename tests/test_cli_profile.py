@@ -350,6 +350,27 @@ def test_devnet_keyring_is_not_backed_up_as_an_owner_profile(tmp_path: Path) -> 
     fails(gl(h, "init", "--router", "nats://x:1", "--directory", str(tmp_path / "d.json")), 5, "holds a devnet")
 
 
+def test_policy_audit_recover_and_remote_show_through_the_profile(deployment: Deployment) -> None:
+    """Owner security through a profile: the guardians keep the policy, log it, and hold the recovery."""
+    p = deployment.profile
+    v = ok(gl(p, "vault", "create", "--scheme", "ed25519", "-t", "2", "-g", "alice,bob,carol", "--json"))
+    ok(gl(p, "policy", "set", v["id"], "--limit", "solana:1000000/86400", "--json"))
+    shown = ok(gl(p, "policy", "show", v["id"], "--json"))
+    assert {g: r["rules"]["limits"]["solana"]["amount"] for g, r in shown["guardians"].items()} == dict.fromkeys(
+        ["alice", "bob", "carol"], 1_000_000
+    )
+    audit = ok(gl(p, "audit", v["id"], "-g", "bob", "--json"))["guardians"]["bob"]
+    assert audit["ok"] and {"keygen", "policy-set"} <= {e["op"] for e in audit["entries"]}
+    assert (p / "audit-heads.json").exists()  # kept in the profile for the next audit
+    assert ok(gl(p, "vault", "show", v["id"], "--remote", "--json"))["public_key"] == v["public_key"]
+    started = ok(gl(p, "recover", "start", v["id"], "--json"))
+    assert len(started["unlock_at"]) == 3
+    status = ok(gl(p, "recover", "status", v["id"], "--json"))
+    assert all(g["state"] == "open" for g in status["guardians"].values())
+    fails(gl(p, "recover", "finish", v["id"]), 1, "time")  # the guardians' hour-long time lock
+    ok(gl(p, "recover", "cancel", v["id"], "--json"))
+
+
 # --- the Profile abstraction, without a network ----------------------------------------------------
 def _two_guardian_directory(path: Path) -> dict[str, str]:
     ids = {}
