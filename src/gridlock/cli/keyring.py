@@ -122,6 +122,12 @@ class Keyring:
         }
         write_private(path, (json.dumps(doc, indent=2) + "\n").encode())
 
+    def rekey(self, password: str) -> None:
+        """Encrypt under ``password`` from now on (fresh salt); :meth:`save` then writes it so."""
+        check_new_password(password)
+        kdf = default_kdf()
+        self._kdf, self._key = kdf, derive_key(password, kdf)
+
     @classmethod
     def load(cls, path: Path, password: str) -> Keyring:
         try:
@@ -129,7 +135,7 @@ class Keyring:
         except FileNotFoundError:
             raise CliError(
                 f"no keyring at {path}",
-                hint="create the devnet first: `gridlock devnet up`",
+                hint="create the devnet first (`gridlock devnet up`) or a profile (`gridlock init`)",
                 exit_code=3,
                 code="no-devnet",
             ) from None
@@ -146,7 +152,10 @@ class Keyring:
         except InvalidTag:
             raise CliError(
                 "wrong password: the owner's keyring does not open with it",
-                hint=f"use the password given to `gridlock devnet up` (prompt, --password-file or ${PASSWORD_ENV})",
+                hint=(
+                    "use the password given to `gridlock devnet up` or `gridlock init` "
+                    f"(prompt, --password-file or ${PASSWORD_ENV})"
+                ),
                 exit_code=AUTH,
                 code="wrong-password",
             ) from None

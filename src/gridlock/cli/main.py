@@ -19,7 +19,20 @@ from typing import Annotated, Any
 
 import typer
 
-from gridlock.cli.commands import address, audit, devnet, guardian, policy, recover, refresh, sign, vault
+from gridlock.cli.commands import (
+    address,
+    audit,
+    devnet,
+    guardian,
+    owner_keyring,
+    policy,
+    profile,
+    recover,
+    refresh,
+    sign,
+    vault,
+)
+from gridlock.cli.commands import committee as _committee  # noqa: F401 -- adds `vault repair|add-guardian|…`
 from gridlock.cli.errors import EXIT_CODES_HELP
 
 HELP = (
@@ -48,6 +61,7 @@ app = _App(
     help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode="rich", pretty_exceptions_enable=False
 )
 # Top-level commands first, then the groups: `gridlock --help` lists them in this order.
+app.add_typer(profile.app)
 app.add_typer(address.app)
 app.add_typer(sign.app)
 app.add_typer(refresh.app)
@@ -57,6 +71,7 @@ app.add_typer(vault.app, name="vault")
 app.add_typer(guardian.app, name="guardian")
 app.add_typer(recover.app, name="recover")
 app.add_typer(policy.app, name="policy")
+app.add_typer(owner_keyring.app, name="keyring")
 
 
 def _version(value: bool) -> None:
@@ -72,5 +87,21 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
     ] = False,
+    profile_name: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Use the profile in ~/.gridlock/NAME (else $GRIDLOCK_PROFILE, else $GRIDLOCK_HOME, else the devnet).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Gridlock: threshold custody from the command line."""
+    from gridlock.cli.errors import CliError
+    from gridlock.cli.output import Output
+    from gridlock.cli.state import choose_profile
+
+    try:
+        choose_profile(profile_name)
+    except CliError as exc:
+        Output().fail(exc)

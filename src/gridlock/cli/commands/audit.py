@@ -10,7 +10,7 @@ from rich.console import Console
 
 from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, PwOpt, VaultArg, command, owner_ops, split_list
 from gridlock.cli.errors import CliError
-from gridlock.cli.state import require_state, resolve_guardian, resolve_vault
+from gridlock.cli.state import resolve_vault
 
 app = typer.Typer()  # merged into the root command (no group name)
 
@@ -26,9 +26,9 @@ def audit_cmd(
     """Fetch and verify each guardian's signed audit log of a vault."""
 
     def body(c: Cmd) -> None:
-        state = require_state(c.paths)
+        profile = c.profile()
         entry = resolve_vault(c.paths, vault)
-        targets = [resolve_guardian(state, r)["id"] for r in split_list(guardian)] or [g for _, g in entry["members"]]
+        targets = [profile.resolve_guardian(r)["id"] for r in split_list(guardian)] or [g for _, g in entry["members"]]
         session, _ = c.session()
         with session as s:
             results = owner_ops(s).audit(s.open_vault(entry), targets)

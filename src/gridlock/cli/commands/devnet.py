@@ -19,7 +19,15 @@ from gridlock.cli.errors import UNAVAILABLE, usage
 from gridlock.cli.keyring import get_password
 from gridlock.cli.state import Paths, load_state, load_vaults, require_state, running_info
 
-app = typer.Typer(help="Start, inspect and stop a local devnet (router + 5 guardians).", no_args_is_help=True)
+app = typer.Typer(
+    help="Start, inspect and stop a local devnet (router + 5 guardians; devnet — not for real funds).",
+    no_args_is_help=True,
+)
+
+NOT_FOR_REAL_FUNDS = (
+    "devnet — not for real funds: its keyring holds every guardian's secret under your one password; "
+    "for real funds run your own guardians (`gridlock init`, see the README)"
+)
 
 
 def devnet_doc(paths: Paths, state: dict[str, Any], running: dict[str, Any] | None) -> dict[str, Any]:
@@ -46,6 +54,7 @@ def devnet_doc(paths: Paths, state: dict[str, Any], running: dict[str, Any] | No
             for g in state["guardians"]
         ],
         "vaults": len(load_vaults(paths)),
+        "for_real_funds": False,
     }
 
 
@@ -87,7 +96,10 @@ def devnet_up(
     password_file: PwOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Create (first time) and start the devnet: a router and guardians device, enclave, cloud, watch, friend."""
+    """Create (first time) and start the devnet: a router and guardians device, enclave, cloud, watch, friend.
+
+    Devnet — not for real funds: its keyring holds every guardian's secret under the owner's one password.
+    """
 
     def body(c: Cmd) -> None:
         devnetmod = devnet_module()
@@ -114,6 +126,7 @@ def devnet_up(
                 running = devnetmod.start_detached(c.paths, keyring, options)
             doc = devnet_doc(c.paths, state, running) | {"created": created}
             c.out.emit(doc, render_devnet(doc))
+            c.out.note(f"[yellow]{NOT_FOR_REAL_FUNDS}[/]")
             if not c.out.json:
                 c.out.note("stop it with `gridlock devnet down`")
             return
@@ -123,6 +136,7 @@ def devnet_up(
             doc.update({k: running[k] for k in ("mode", "router", "host_pid", "started")})
             doc["guardians"] = [g | {"running": True} for g in doc["guardians"]]
             c.out.emit(doc, render_devnet(doc))
+            c.out.note(f"[yellow]{NOT_FOR_REAL_FUNDS}[/]")
             if not c.out.json:
                 c.out.note("[dim]serving in the foreground; Ctrl-C (or `gridlock devnet down`) stops it[/]")
 

@@ -27,7 +27,7 @@ from gridlock.cli.commands.common import (
     split_list,
 )
 from gridlock.cli.errors import usage
-from gridlock.cli.state import require_state, resolve_guardian, resolve_vault
+from gridlock.cli.state import resolve_vault
 from gridlock.errors import GridlockError
 
 if TYPE_CHECKING:
@@ -63,15 +63,15 @@ def _render_set(title: str, results: dict[str, dict[str, Any]]) -> Any:
 
 def _send(c: Cmd, vault: str, guardians: list[str] | None, build: Any) -> None:
     """Resolve the vault and target guardians, build the new document from the current one, send it."""
-    state = require_state(c.paths)
+    profile = c.profile()
     entry = resolve_vault(c.paths, vault)
-    targets = [resolve_guardian(state, r)["id"] for r in split_list(guardians)] or [g for _, g in entry["members"]]
+    targets = [profile.resolve_guardian(r)["id"] for r in split_list(guardians)] or [g for _, g in entry["members"]]
     session, _ = c.session()
     with session as s:
         ops = owner_ops(s)
         handle = s.open_vault(entry)
         try:
-            doc_rules = build(lambda: ops.policy_now(handle), state)
+            doc_rules = build(lambda: ops.policy_now(handle), profile.doc)
             results = ops.policy_set(handle, doc_rules, targets)
         except GridlockError as exc:
             raise s.error(exc, "policy") from None
@@ -109,7 +109,7 @@ def policy_set(
                 timelocks=tuple(timelock or ()),
                 rate=rate,
                 raw_signing=raw_signing,
-                watch=None if watch is None else resolve_guardian(state, watch)["id"],
+                watch=None if watch is None else c.profile().resolve_guardian(watch)["id"],
                 loosen_delay=loosen_delay,
                 remove=tuple(remove or ()),
             )

@@ -23,7 +23,7 @@ from gridlock.cli.commands.common import (
     command,
 )
 from gridlock.cli.errors import CliError, usage
-from gridlock.cli.state import require_state, resolve_vault
+from gridlock.cli.state import resolve_vault
 from gridlock.errors import GridlockError
 
 app = typer.Typer()  # merged into the root command (no group name)
@@ -50,7 +50,7 @@ def sign_cmd(
     with that child key; each guardian derives its child share, the owner approves the path)."""
 
     def body(c: Cmd) -> None:
-        require_state(c.paths)
+        c.profile()
         entry = resolve_vault(c.paths, vault)
         key_path = check_path(path or "m")
         public_key = entry["public_key"] if key_path == "m" else book_root(entry).public_key(key_path).hex()
@@ -105,7 +105,7 @@ def sign_tx_cmd(
     """
 
     def body(c: Cmd) -> None:
-        require_state(c.paths)
+        c.profile()
         entry = resolve_vault(c.paths, vault)
         loaded = chainmod.load_tx(chain, entry["scheme"], tx, network)  # a bad file fails before any network
         key_path = None if path is None else check_path(path)
