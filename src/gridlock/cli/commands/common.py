@@ -162,13 +162,26 @@ def owner_ops(session: OwnerSession) -> OwnerOps:
     return OwnerOps(session)
 
 
+def grouped(lines: dict[str, str], of: int | None = None) -> list[str]:
+    """Guardian → text as lines for people, guardians that say the same thing on one line
+    (``every guardian: …`` when all ``of`` of them — default: every line — agree), in the order
+    they first appear."""
+    by_text: dict[str, list[str]] = {}
+    for g, text in lines.items():
+        by_text.setdefault(text, []).append(g)
+    if len(by_text) == 1 and len(lines) > 1 and len(lines) == (len(lines) if of is None else of):
+        return [f"every guardian: {next(iter(by_text))}"]
+    return [f"{', '.join(names)}: {text}" for text, names in by_text.items()]
+
+
 def per_guardian_render(
     title: str, results: dict[str, dict[str, Any]], show: Callable[[dict[str, Any]], str]
 ) -> Callable[[Console], None]:
     def render(con: Console) -> None:
         con.print(f"[bold]{title}[/]")
-        for g, r in results.items():
-            con.print(f"  {g}: " + (show(r) if r.get("ok", True) else f"[red]{r.get('error')}[/]"))
+        lines = {g: show(r) if r.get("ok", True) else f"[red]{r.get('error')}[/]" for g, r in results.items()}
+        for line in grouped(lines):
+            con.print(f"  {line}")
 
     return render
 
