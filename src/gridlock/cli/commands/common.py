@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gridlock.cli.errors import INTERRUPTED, CliError, classify
-from gridlock.cli.keyring import Keyring, get_password
+from gridlock.cli.keyring import Keyring, get_password, unlock
 from gridlock.cli.output import Output
 from gridlock.cli.state import (
     Paths,
@@ -77,9 +77,10 @@ class Cmd:
         return self._password
 
     def keyring(self) -> Keyring:
-        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s)."""
+        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s); a wrong
+        password typed at the terminal is asked again (:func:`gridlock.cli.keyring.unlock`)."""
         if self._keyring is None:
-            self._keyring = Keyring.load(self.paths.keyring, self.password())
+            self._keyring, self._password = unlock(self.paths.keyring, self.password_file, first=self._password)
         return self._keyring
 
     def session(self) -> tuple[OwnerSession, Keyring]:
