@@ -429,9 +429,8 @@ def summary(seconds: float) -> None:
         say(f"All {len(CHECKS)} checks passed in {seconds:.0f} s.", style="ok")
     step("next: try it yourself")
     say(
-        "Three commands to start (with the virtual environment active: `. .venv/bin/activate`): a devnet "
-        "that keeps running between commands, a 3-of-5 vault on it, and its address. `gridlock --help` "
-        "lists the rest."
+        "Three commands to start (`gridlock` is .venv/bin/gridlock): a devnet that keeps running between "
+        "commands, a 3-of-5 vault on it, and its address. `gridlock --help` lists the rest."
     )
     for cmd in NEXT:
         print(f"   {paint(cmd, 'cmd')}")
