@@ -23,7 +23,7 @@ from gridlock.cli.commands.common import (
 )
 from gridlock.cli.commands.devnet import devnet_doc
 from gridlock.cli.commands.vault import render_vault, vault_doc
-from gridlock.cli.errors import usage
+from gridlock.cli.errors import CliError, usage
 from gridlock.cli.state import (
     load_vaults,
     require_running,
@@ -52,7 +52,15 @@ def guardian_replace(
     def body(c: Cmd) -> None:
         state = require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
-        g_old, g_new = resolve_guardian(state, old), resolve_guardian(state, new)
+        g_old = resolve_guardian(state, old)
+        try:
+            g_new = resolve_guardian(state, new)
+        except CliError as exc:  # the usual first try: a spare the devnet was not started with
+            exc.hint = (
+                f"{exc.hint}; a new guardian is provisioned as a spare when the devnet starts: "
+                f"`gridlock devnet down`, then `gridlock devnet up --detach --spare {new}` (the vaults stay)"
+            )
+            raise
         members = [g for _, g in entry["members"]]
         if g_old["id"] not in members:
             raise usage(f"{g_old['name']} is not a guardian of vault {entry['id']}", hint="`gridlock vault show`")
