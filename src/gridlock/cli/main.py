@@ -34,6 +34,7 @@ from gridlock.cli.commands import (
 )
 from gridlock.cli.commands import committee as _committee  # noqa: F401 -- adds `vault repair|add-guardian|…`
 from gridlock.cli.errors import EXIT_CODES_HELP
+from gridlock.cli.output import plain_flags_in_help
 
 HELP = (
     "Gridlock: threshold custody. Keys are born by distributed key generation and used by any t "
@@ -57,8 +58,9 @@ class _App(typer.Typer):
         return super().__call__(*args, **kwargs)
 
 
+plain_flags_in_help()
 app = _App(
-    help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode="rich", pretty_exceptions_enable=False
+    help=HELP, no_args_is_help=True, add_completion=True, rich_markup_mode="rich", pretty_exceptions_enable=False
 )
 # Top-level commands first, then the groups: `gridlock --help` lists them in this order.
 app.add_typer(profile.app)

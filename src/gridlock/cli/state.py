@@ -9,9 +9,13 @@ the client knows of each vault.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +171,29 @@ def save_vault(paths: Paths, entry: dict[str, Any]) -> None:
         vaults.append(entry)
         vaults.sort(key=lambda v: (v.get("created", 0), v["id"]))
         write_json(paths.vaults, {"format": "gridlock-vaults/1", "vaults": vaults})
+
+
+@contextlib.contextmanager
+def name_claimed(paths: Paths, name: str) -> Iterator[None]:
+    """Hold the vault name ``name`` while a vault is created under it, so two concurrent
+    ``vault create --name X`` cannot both get X: the claim is an exclusive ``flock`` on a file named
+    by the name's hash (the kernel drops it when the process dies, so no claim outlives its command);
+    inside it the vault book must not yet hold the name, and the vault is saved before it ends."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with open(paths.root / f".name-{digest}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise usage(
+                f"a vault named {name!r} is being created by another command", hint="choose another --name"
+            ) from None
+        try:
+            if any(v.get("name") == name for v in load_vaults(paths)):
+                raise usage(f"a vault named {name!r} exists already")
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def resolve_vault(paths: Paths, ref: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gridlock.cli.errors import INTERRUPTED, CliError, classify
-from gridlock.cli.keyring import Keyring, get_password
+from gridlock.cli.keyring import Keyring, get_password, unlock
 from gridlock.cli.output import Output
 from gridlock.cli.profile import Profile, find_profile, load_profile
 from gridlock.cli.state import Paths, paths_for, resolve_vault
@@ -80,9 +80,10 @@ class Cmd:
         return self._password
 
     def keyring(self) -> Keyring:
-        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s)."""
+        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s); a wrong
+        password typed at the terminal is asked again (:func:`gridlock.cli.keyring.unlock`)."""
         if self._keyring is None:
-            self._keyring = Keyring.load(self.paths.keyring, self.password())
+            self._keyring, self._password = unlock(self.paths.keyring, self.password_file, first=self._password)
         return self._keyring
 
     def session(self) -> tuple[OwnerSession, Keyring]:
@@ -166,13 +167,26 @@ def owner_ops(session: OwnerSession) -> OwnerOps:
     return OwnerOps(session)
 
 
+def grouped(lines: dict[str, str], of: int | None = None) -> list[str]:
+    """Guardian → text as lines for people, guardians that say the same thing on one line
+    (``every guardian: …`` when all ``of`` of them — default: every line — agree), in the order
+    they first appear."""
+    by_text: dict[str, list[str]] = {}
+    for g, text in lines.items():
+        by_text.setdefault(text, []).append(g)
+    if len(by_text) == 1 and len(lines) > 1 and len(lines) == (len(lines) if of is None else of):
+        return [f"every guardian: {next(iter(by_text))}"]
+    return [f"{', '.join(names)}: {text}" for text, names in by_text.items()]
+
+
 def per_guardian_render(
     title: str, results: dict[str, dict[str, Any]], show: Callable[[dict[str, Any]], str]
 ) -> Callable[[Console], None]:
     def render(con: Console) -> None:
         con.print(f"[bold]{title}[/]")
-        for g, r in results.items():
-            con.print(f"  {g}: " + (show(r) if r.get("ok", True) else f"[red]{r.get('error')}[/]"))
+        lines = {g: show(r) if r.get("ok", True) else f"[red]{r.get('error')}[/]" for g, r in results.items()}
+        for line in grouped(lines):
+            con.print(f"  {line}")
 
     return render
 

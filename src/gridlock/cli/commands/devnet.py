@@ -8,8 +8,10 @@ prints the devnet's state (:func:`devnet_doc`, also shown by ``guardian list``).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -30,6 +32,26 @@ NOT_FOR_REAL_FUNDS = (
 )
 
 
+def nats_answers(url: str, timeout: float = 1.0) -> bool:
+    """Whether a NATS server answers at ``url``: it greets every new connection with an ``INFO`` line
+    (NATS client protocol), so an open port held by something else does not count."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            return conn.recv(4).startswith(b"INFO")
+    except (OSError, ValueError):
+        return False
+
+
+def router_up(running: dict[str, Any], host_answers: bool) -> bool:
+    """Whether the devnet's router carries messages: its NATS server answers (NATS mode), or the host
+    process that holds the in-process router answers on its socket (embedded mode)."""
+    if running.get("mode") == "nats":
+        return nats_answers(str(running.get("router")))
+    return host_answers
+
+
 def devnet_doc(paths: Paths, state: dict[str, Any], running: dict[str, Any] | None) -> dict[str, Any]:
     from gridlock.transport.bridge import host_status
 
@@ -40,6 +62,7 @@ def devnet_doc(paths: Paths, state: dict[str, Any], running: dict[str, Any] | No
         "running": running is not None,
         "mode": running["mode"] if running else None,
         "router": running["router"] if running else None,
+        "router_up": router_up(running, live is not None) if running else False,
         "host_pid": running["host_pid"] if running else None,
         "started": running["started"] if running else None,
         "client_id": state["client_id"],
@@ -60,7 +83,12 @@ def devnet_doc(paths: Paths, state: dict[str, Any], running: dict[str, Any] | No
 
 def render_devnet(doc: dict[str, Any]) -> Callable[[Console], None]:
     def render(con: Console) -> None:
-        if doc["running"]:
+        if doc["running"] and not doc["router_up"]:
+            con.print(f"[red]●[/] devnet [bold]router down[/] ({doc['mode']}) in {doc['dir']}")
+            con.print(f"  router {doc['router']} [red]does not answer[/]: the guardians cannot be reached")
+            con.print(f"  host pid {doc['host_pid']}  ·  {doc['vaults']} vault(s)")
+            con.print("  restart it: `gridlock devnet down`, then `gridlock devnet up` as before")
+        elif doc["running"]:
             con.print(f"[green]●[/] devnet [bold]running[/] ({doc['mode']}) in {doc['dir']}")
             con.print(f"  router {doc['router']}  ·  host pid {doc['host_pid']}  ·  {doc['vaults']} vault(s)")
         else:
@@ -110,9 +138,11 @@ def devnet_up(
             raise usage("--session-timeout must be 1..3600 seconds")
         devnetmod.check_not_running(c.paths)
         new = load_state(c.paths) is None
-        password = get_password(
-            c.password_file, confirm=new, purpose="create the owner's keyring" if new else "unlock the owner's keyring"
-        )
+        if new:
+            password = get_password(c.password_file, confirm=True, purpose="create the owner's keyring")
+        else:
+            c.keyring()  # opened before the devnet starts, so a mistyped password is asked again
+            password = c.password()
         options = HostOptions(
             mode="nats" if nats else "embedded",
             nats=nats,
@@ -149,14 +179,15 @@ def devnet_up(
 
 @app.command("status")
 def devnet_status(dir_: DirOpt = None, json: JsonOpt = False) -> None:
-    """Whether the devnet runs, its router and each guardian (exit code 3 when it is not running)."""
+    """Whether the devnet runs, its router and each guardian (exit code 3 when it is not running or its
+    router does not answer)."""
 
     def body(c: Cmd) -> None:
         state = require_state(c.paths)
         running = running_info(c.paths, state)
         doc = devnet_doc(c.paths, state, running)
         c.out.emit(doc, render_devnet(doc))
-        if running is None:
+        if running is None or not doc["router_up"]:
             raise typer.Exit(UNAVAILABLE)
 
     command(json, dir_, None, body)

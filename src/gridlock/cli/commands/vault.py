@@ -28,7 +28,7 @@ from gridlock.cli.commands.common import (
     table,
 )
 from gridlock.cli.errors import UNAVAILABLE, CliError, usage
-from gridlock.cli.state import load_vaults, resolve_vault, save_vault
+from gridlock.cli.state import load_vaults, name_claimed, resolve_vault, save_vault
 from gridlock.crypto.schemes import SCHEMES
 from gridlock.errors import GridlockError, InvalidParameterError
 
@@ -103,19 +103,25 @@ def vault_create(
             raise usage("a guardian is listed twice")
         if not 2 <= threshold <= len(chosen):
             raise usage(f"--threshold must be between 2 and the number of guardians ({len(chosen)})")
-        if name is not None and any(v.get("name") == name for v in load_vaults(c.paths)):
-            raise usage(f"a vault named {name!r} exists already")
-        session, _ = c.session()
-        with session as s:
-            what = f"creating a {threshold}-of-{len(chosen)} {sch} vault (distributed key generation)…"
-            with c.out.status(what):
-                try:
-                    vault = s.create_vault(sch, [g["id"] for g in chosen], threshold, c.password())
-                except GridlockError as exc:
-                    raise s.error(exc, "vault creation") from None
-            entry = s.vault_entry(vault, {"name": name, "created": int(time.time())})
-        save_vault(c.paths, entry)
-        doc = vault_doc(entry)
+        warnings = []
+        if threshold == len(chosen):
+            warnings.append(
+                f"a {threshold}-of-{len(chosen)} vault needs every guardian to sign: one guardian lost loses "
+                f"the key for good (choose --threshold below {len(chosen)} to survive a loss)"
+            )
+            c.out.note(f"[yellow]warning:[/] {warnings[-1]}")
+        with name_claimed(c.paths, name) if name is not None else contextlib.nullcontext():
+            session, _ = c.session()
+            with session as s:
+                what = f"creating a {threshold}-of-{len(chosen)} {sch} vault (distributed key generation)…"
+                with c.out.status(what):
+                    try:
+                        vault = s.create_vault(sch, [g["id"] for g in chosen], threshold, c.password())
+                    except GridlockError as exc:
+                        raise s.error(exc, "vault creation") from None
+                entry = s.vault_entry(vault, {"name": name, "created": int(time.time())})
+            save_vault(c.paths, entry)
+        doc = {**vault_doc(entry), **({"warnings": warnings} if warnings else {})}
         c.out.emit(doc, render_vault(doc, "created vault"))
         if not profile.for_real_funds:
             c.out.note("[yellow]devnet — not for real funds: one password unlocks every guardian's secret here[/]")
