@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gridlock.cli.commands import address, audit, devnet, guardian, policy, recover, refresh, sign, vault
+from gridlock.cli.commands import address, audit, devnet, guardian, policy, recover, refresh, sign, tx, vault
 from gridlock.cli.errors import EXIT_CODES_HELP
 
 HELP = (
@@ -57,6 +57,7 @@ app.add_typer(vault.app, name="vault")
 app.add_typer(guardian.app, name="guardian")
 app.add_typer(recover.app, name="recover")
 app.add_typer(policy.app, name="policy")
+app.add_typer(tx.app, name="tx")
 
 
 def _version(value: bool) -> None:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from gridlock.cli import chains as chainmod
+from gridlock.cli import summary
 from gridlock.cli.commands.common import (
     ChainOpt,
     Cmd,
@@ -23,7 +24,7 @@ from gridlock.cli.commands.common import (
     command,
 )
 from gridlock.cli.errors import CliError, usage
-from gridlock.cli.state import require_state, resolve_vault
+from gridlock.cli.state import load_vaults, require_state, resolve_vault
 from gridlock.errors import GridlockError
 
 app = typer.Typer()  # merged into the root command (no group name)
@@ -85,6 +86,9 @@ def sign_cmd(
     command(json, dir_, password_file, body)
 
 
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Sign without asking (scripts); the summary is still shown.")]
+
+
 @app.command("sign-tx")
 def sign_tx_cmd(
     vault: VaultArg,
@@ -93,15 +97,19 @@ def sign_tx_cmd(
     network: NetworkOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the signed transaction here.")] = None,
     path: PathOpt = None,
+    yes: YesOpt = False,
     dir_: DirOpt = None,
     password_file: PwOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Sign a chain transaction; guardians re-derive what they sign from the transaction itself.
+    """Show what a chain transaction does, ask, then sign it; guardians re-derive what they sign from
+    the transaction itself.  `gridlock tx build` writes the files; examples/README.md shows each.
 
     With --path, the child key at that path signs (its address is `gridlock address --path`).  A PSBT
     whose inputs carry BIP32 / Taproot derivation fields for the vault's fingerprint (a watch-only
-    wallet built on `gridlock vault descriptors`) is signed input by input with the child each names.
+    wallet built on `gridlock vault descriptors`, or `gridlock tx build`) is signed input by input
+    with the child each names; inputs of another vault are left for it (sign with each vault in turn:
+    --out of one is --tx of the next, and the last one completes the transaction).
     """
 
     def body(c: Cmd) -> None:
@@ -110,6 +118,16 @@ def sign_tx_cmd(
         loaded = chainmod.load_tx(chain, entry["scheme"], tx, network)  # a bad file fails before any network
         key_path = None if path is None else check_path(path)
         count = _count(loaded, entry, key_path, tx)
+        public_key = _key(entry, key_path)
+        rev = summary.review(
+            loaded.adapter,
+            loaded.context,
+            entry["scheme"],
+            public_key,
+            summary.owner_roots(entry, load_vaults(c.paths)),
+        )
+        summary.render(c.out.err, f"vault {entry.get('name') or entry['id']} signs", rev, loaded.summary)
+        summary.confirm(c.out.err, yes, f"sign this {chain} transaction with {count} signature(s)?")
         session, _ = c.session()
         with session as s, c.out.progress(f"signing ({chain})", count) as advance:
             try:
@@ -125,11 +143,16 @@ def sign_tx_cmd(
             "path": key_path,
             "network": loaded.context.network_name,
             "signatures": signed.signatures,
+            "review": rev,
             "summary": loaded.summary,
             **result,
         }
         if out_file is not None:
-            out_file.write_text(loaded.adapter.file_text(signed) + "\n")
+            try:
+                out_file.write_text(loaded.adapter.file_text(signed) + "\n")
+            except OSError as exc:
+                raise usage(f"cannot write {out_file}: {exc.strerror}") from None
+            doc["out"] = str(out_file)
 
         def render(con: Console) -> None:
             con.print(
@@ -140,10 +163,21 @@ def sign_tx_cmd(
                     con.print(f"[dim]{k}[/] {result[k]}")
             if result.get("finalize_error"):
                 con.print(f"[yellow]not final:[/] {result['finalize_error']}")
+                con.print("[yellow]sign the --out file with the vault that owns the other inputs[/]")
+            if out_file is not None:
+                con.print(f"[dim]written to[/] {out_file}")
 
         c.out.emit(doc, render)
 
     command(json, dir_, password_file, body)
+
+
+def _key(entry: dict[str, Any], path: str | None) -> bytes:
+    """The public key the review reads the transaction for: the vault's own, or its child at ``path``."""
+    if path is None or path == "m":
+        return bytes.fromhex(entry["public_key"])
+    key: bytes = book_root(entry).public_key(path)
+    return key
 
 
 def _count(loaded: chainmod.LoadedTx, entry: dict[str, Any], path: str | None, tx: Path) -> int:
