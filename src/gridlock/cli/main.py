@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gridlock.cli.commands import address, audit, devnet, guardian, policy, recover, refresh, sign, tx, vault
+from gridlock.cli.commands import address, audit, devnet, guardian, message, policy, recover, refresh, sign, tx, vault
 from gridlock.cli.errors import EXIT_CODES_HELP
 
 HELP = (
@@ -50,6 +50,7 @@ app = _App(
 # Top-level commands first, then the groups: `gridlock --help` lists them in this order.
 app.add_typer(address.app)
 app.add_typer(sign.app)
+app.add_typer(message.app)
 app.add_typer(refresh.app)
 app.add_typer(audit.app)
 app.add_typer(devnet.app, name="devnet")

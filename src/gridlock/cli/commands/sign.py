@@ -117,22 +117,25 @@ def sign_tx_cmd(
         entry = resolve_vault(c.paths, vault)
         loaded = chainmod.load_tx(chain, entry["scheme"], tx, network)  # a bad file fails before any network
         key_path = None if path is None else check_path(path)
-        count = _count(loaded, entry, key_path, tx)
-        public_key = _key(entry, key_path)
+        paths = _paths(loaded, entry, key_path, tx)
+        count = _count(loaded, entry, paths, tx)
+        vaults = load_vaults(c.paths)
         rev = summary.review(
-            loaded.adapter,
-            loaded.context,
-            entry["scheme"],
-            public_key,
-            summary.owner_roots(entry, load_vaults(c.paths)),
+            loaded.adapter, loaded.context, entry["scheme"], _key(entry, paths[0]), summary.owner_roots(entry, vaults)
         )
         summary.render(c.out.err, f"vault {entry.get('name') or entry['id']} signs", rev, loaded.summary)
         summary.confirm(c.out.err, yes, f"sign this {chain} transaction with {count} signature(s)?")
         session, _ = c.session()
         with session as s, c.out.progress(f"signing ({chain})", count) as advance:
             try:
-                signed = s.sign_transaction(
-                    s.open_vault(entry), chain, loaded.context, lambda done, total: advance(1), key_path
+                signed = s.run(
+                    s.open_vault(entry).sign_transaction(
+                        chain,
+                        loaded.context,
+                        signers=_cosigners(loaded, entry, vaults),
+                        on_signature=lambda done, total: advance(1),
+                        path=key_path,
+                    )
                 )
             except GridlockError as exc:
                 raise s.error(exc, f"signing the {chain} transaction") from None
@@ -180,16 +183,49 @@ def _key(entry: dict[str, Any], path: str | None) -> bytes:
     return key
 
 
-def _count(loaded: chainmod.LoadedTx, entry: dict[str, Any], path: str | None, tx: Path) -> int:
-    """How many signatures the vault's keys owe the transaction (an error naming the file if none):
-    the key at ``path``, or those the transaction names itself (a PSBT's derivation fields)."""
-    scheme, adapter, ctx = entry["scheme"], loaded.adapter, loaded.context
+def _paths(loaded: chainmod.LoadedTx, entry: dict[str, Any], path: str | None, tx: Path) -> tuple[str, ...]:
+    """The paths of the vault's keys that sign: ``path``, or those the transaction names itself (a
+    PSBT's derivation fields), else the vault's own key."""
+    if path is not None:
+        return (path,)
+    if not entry.get("chain_code"):
+        return ("m",)
     try:
-        if path is None and entry.get("chain_code"):
-            paths: tuple[str, ...] = adapter.signing_paths(ctx, book_root(entry))
-        else:
-            paths = (path or "m",)
-        keys = [bytes.fromhex(entry["public_key"]) if p == "m" else book_root(entry).public_key(p) for p in paths]
-        return sum(len(adapter.hashes(ctx, scheme, k)) for k in keys)
+        found: tuple[str, ...] = loaded.adapter.signing_paths(loaded.context, book_root(entry))
     except GridlockError as exc:
         raise CliError(f"the transaction in {tx} cannot be signed by this vault: {exc}", exit_code=2) from None
+    return found
+
+
+def _count(loaded: chainmod.LoadedTx, entry: dict[str, Any], paths: tuple[str, ...], tx: Path) -> int:
+    """How many signatures the vault's keys at ``paths`` owe the transaction (an error naming the file if none)."""
+    try:
+        return sum(len(loaded.adapter.hashes(loaded.context, entry["scheme"], _key(entry, p))) for p in paths)
+    except GridlockError as exc:
+        raise CliError(f"the transaction in {tx} cannot be signed by this vault: {exc}", exit_code=2) from None
+
+
+def _cosigners(loaded: chainmod.LoadedTx, entry: dict[str, Any], vaults: list[dict[str, Any]]) -> list[str] | None:
+    """For a PSBT that also spends the owner's other vaults' coins: ``t`` of this vault's guardians
+    that hold those vaults too — a guardian allows inputs of the owner's other vaults only when it
+    holds them (it checks them by their HD roots), so the SDK's fastest ``t`` might refuse.  ``None``
+    (the SDK picks) for any other transaction, or when fewer than ``t`` guardians hold them all."""
+    if loaded.adapter.name != "bitcoin":
+        return None
+    from gridlock.chains.bitcoin import Psbt, keys  # noqa: PLC0415
+    from gridlock.client.hdroot import root_or_none  # noqa: PLC0415
+
+    psbt = Psbt.from_base64(str(getattr(loaded.context, "psbt")))  # noqa: B009 -- BitcoinTx.psbt
+    holders = [g for _, g in entry["members"]]
+    others = False
+    for v in vaults:
+        if v["id"] == entry["id"]:
+            continue
+        root = root_or_none(v["scheme"], bytes.fromhex(v.get("group_key", "")), bytes.fromhex(v.get("chain_code", "")))
+        if root is not None and keys.spent_paths(psbt, root):
+            others = True
+            held = {g for _, g in v["members"]}
+            holders = [g for g in holders if g in held]
+    if not others or len(holders) < int(entry["threshold"]):
+        return None
+    return holders[: int(entry["threshold"])]
