@@ -118,6 +118,12 @@ def test_ethereum_transfer_and_erc20_are_mined(home: Path, vaults: dict[str, Any
         evm.mine_blocks(1)
         assert evm.get_transaction_receipt(signed["tx_hash"])["status"] == 1
     assert evm.get_balance(json.loads(native.read_text())["to"]) == 10**15
+    # --out writes the raw transaction, which sign-tx reads back (its signature dropped, signed anew)
+    signed_file = tmp_path / "native.signed"
+    ok(gl(home, "sign-tx", "e", "--chain", "ethereum", "--tx", str(native), "--yes", "--out", str(signed_file)))
+    again = ok(gl(home, "sign-tx", "e", "--chain", "ethereum", "--tx", str(signed_file), "--yes", "--json"))
+    assert again["summary"]["signing_hash"] == s1["summary"]["signing_hash"]  # the same transaction
+    assert Account.recover_transaction(again["tx_hex"]) == me
 
 
 def test_ethereum_recipient_without_checksum_is_named(home: Path, vaults: dict[str, Any], tmp_path: Path) -> None:
