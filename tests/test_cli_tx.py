@@ -263,6 +263,15 @@ def test_ethereum_personal_and_typed_messages_recover(home: Path, vaults: dict[s
     assert Account.recover_message(encode_typed_data(full_message=TYPED_DATA), signature=t["signature"]) == me
 
 
+def test_raw_ecdsa_signature_carries_its_recovery_id(home: Path, vaults: dict[str, Any]) -> None:
+    digest = hashlib.sha256(b"recover me").digest()
+    d = ok(gl(home, "sign", "e", "--message", digest.hex(), "--json"))
+    rsv = bytes.fromhex(d["signature_rsv"])
+    assert rsv[:64] == bytes.fromhex(d["signature"]) and rsv[64] == d["recovery_id"] in (0, 1)
+    recovered = PublicKey.from_signature_and_message(rsv, digest, hasher=None)
+    assert recovered.format() == bytes.fromhex(vaults["e"]["public_key"])
+
+
 def test_solana_offchain_message_verifies(home: Path, vaults: dict[str, Any]) -> None:
     text = "I own this account"
     d = ok(gl(home, "sign-message", "s", "--chain", "solana", "--text", text, "--yes", "--json"))

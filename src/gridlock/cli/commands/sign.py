@@ -81,6 +81,10 @@ def sign_cmd(
             "signature": sig.hex(),
             "verified": True,
         }
+        if entry["scheme"] == "ecdsa-secp256k1":
+            recid = _recovery_id(bytes.fromhex(public_key), msg, sig)
+            doc["recovery_id"] = recid
+            doc["signature_rsv"] = (sig + bytes([recid])).hex()  # r‖s‖v, v the recovery id (0 or 1)
         c.out.emit(doc, lambda con: con.print(sig.hex()))
 
     command(json, dir_, password_file, body)
@@ -173,6 +177,21 @@ def sign_tx_cmd(
         c.out.emit(doc, render)
 
     command(json, dir_, password_file, body)
+
+
+def _recovery_id(public_key: bytes, digest: bytes, sig: bytes) -> int:
+    """The recovery id of an ECDSA signature ``r‖s`` of ``digest``: the one of 0 and 1 (the x
+    coordinate of R below the group order, practically always) with which libsecp256k1 recovers the key."""
+    from coincurve import PublicKey  # noqa: PLC0415
+
+    wanted = PublicKey(public_key).format()
+    for recid in range(4):
+        try:
+            if PublicKey.from_signature_and_message(sig + bytes([recid]), digest, hasher=None).format() == wanted:
+                return recid
+        except ValueError:
+            continue
+    raise CliError("the signature recovers to no recovery id of the vault's key", code="internal")
 
 
 def _key(entry: dict[str, Any], path: str | None) -> bytes:
