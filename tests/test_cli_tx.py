@@ -112,6 +112,11 @@ def test_ethereum_transfer_and_erc20_are_mined(home: Path, vaults: dict[str, Any
     texts = [m["text"] for m in s2["review"]["movements"]]
     assert any("5000 base units of token 0x7777" in t and ETH_TO[2:10] in t.lower() for t in texts), texts
     assert any(t.startswith("call contract") for t in texts)
+    assert s2["review"]["call"] == {
+        "selector": "0xa9059cbb",
+        "function": "transfer(address,uint256)",
+        "arguments": [to_checksum_address(ETH_TO), "5000"],
+    }
     for signed in (s1, s2):
         assert Account.recover_transaction(signed["tx_hex"]) == me
         evm.send_raw_transaction(signed["tx_hex"])

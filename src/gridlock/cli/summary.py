@@ -86,7 +86,38 @@ def review(
         for m in derived.movements
     ]
     doc["blind"] = derived.blind
+    call = _ethereum_call(ctx) if chain == "ethereum" else None
+    if call is not None:
+        doc["call"] = call
     return doc
+
+
+def _ethereum_call(ctx: TxContext) -> dict[str, Any] | None:
+    """The contract function an Ethereum transaction's calldata calls, decoded by its ABI when it is
+    one of the functions the guardians read (:data:`gridlock.chains.ethereum_calldata.FUNCTIONS`)."""
+    from eth_abi.abi import decode  # noqa: PLC0415
+
+    from gridlock.chains.context import EthereumTx  # noqa: PLC0415
+    from gridlock.chains.ethereum_calldata import FUNCTIONS  # noqa: PLC0415
+
+    if not isinstance(ctx, EthereumTx):
+        return None
+    data = str(ctx.tx.get("data") or ctx.tx.get("input") or "0x").removeprefix("0x")
+    if len(data) < 8:
+        return None
+    try:
+        raw = bytes.fromhex(data)
+    except ValueError:
+        return None
+    known = {f.selector: f for f in FUNCTIONS}.get(raw[:4])
+    if known is None:
+        return {"selector": "0x" + raw[:4].hex(), "function": None, "arguments": None}
+    try:
+        values = decode(list(known.types), raw[4:])
+    except Exception:  # calldata that does not decode is shown as such (the guardians read it as unknown)
+        return {"selector": "0x" + raw[:4].hex(), "function": known.signature, "arguments": None}
+    args = [_argument(t, v) for t, v in zip(known.types, values, strict=True)]
+    return {"selector": "0x" + raw[:4].hex(), "function": known.signature, "arguments": args}
 
 
 def extra_lines(chain: str, summary: dict[str, Any]) -> list[str]:
@@ -112,6 +143,16 @@ def extra_lines(chain: str, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _argument(abi_type: str, value: Any) -> str:
+    from eth_utils.address import to_checksum_address  # noqa: PLC0415
+
+    if abi_type == "address":
+        return str(to_checksum_address(value))
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)
+
+
 def render(con: Console, title: str, rev: dict[str, Any], summary: dict[str, Any]) -> None:
     """The review as a few lines on the terminal."""
     net = f" ({rev['network']})" if rev.get("network") else ""
@@ -122,6 +163,11 @@ def render(con: Console, title: str, rev: dict[str, Any], summary: dict[str, Any
         for m in rev["movements"]:
             style = "[bold red]" if m["kind"] in ("approval", "grant") else ""
             con.print(f"  {style}{m['text']}{'[/]' if style else ''}", highlight=False)
+        call = rev.get("call")
+        if call:
+            what = call["function"] or f"an unknown function (selector {call['selector']})"
+            args = f" with ({', '.join(call['arguments'])})" if call.get("arguments") else ""
+            con.print(f"  calls {what}{args}", highlight=False)
         if rev.get("blind"):
             con.print("  [yellow]what is signed is not readable text (blind signing)[/]")
     for line in extra_lines(rev["chain"], summary):
