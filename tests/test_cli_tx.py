@@ -10,6 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import pty
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,7 @@ from gridlock.chains import bitcoin, cosmos
 from gridlock.chains.bitcoin import Transaction, TxOut, bip322
 from gridlock.chains.bitcoin.tx import Reader, TxIn, read_witness
 from test_chain_ethereum import TYPED_DATA
-from test_cli import fails, gl, ok, teardown
+from test_cli import PASSWORD, Run, fails, gl, ok, teardown
 
 FLAGS = pbk.ScriptVerificationFlags.ALL
 DEST = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
@@ -154,6 +158,40 @@ def test_sign_tx_asks_first(home: Path, vaults: dict[str, Any], tmp_path: Path) 
     r = gl(home, "sign-tx", "e", "--chain", "ethereum", "--tx", str(f))
     assert r.rc == 2 and "--yes" in r.err and "nothing was signed" in r.err
     assert f"send 0.000000000000000001 ETH to {to_checksum_address(ETH_TO)}" in r.err and "fee at most" in r.err
+
+
+def on_terminal(home: Path, answer: str, *args: str) -> Run:
+    """``gridlock ARGS`` with a terminal as stdin, on which ``answer`` is typed."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLOCK_")}
+    env.update({"GRIDLOCK_HOME": str(home), "GRIDLOCK_PASSWORD": PASSWORD, "COLUMNS": "200"})
+    try:
+        os.write(master, answer.encode() + b"\n")
+        p = subprocess.run(
+            [sys.executable, "-m", "gridlock.cli", *args],
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    return Run(p.returncode, p.stdout, p.stderr)
+
+
+def test_sign_tx_confirms_on_a_terminal(home: Path, vaults: dict[str, Any], tmp_path: Path) -> None:
+    f = tmp_path / "t.json"
+    ok(gl(home, "tx", "build", "--chain", "ethereum", "--to", ETH_TO, "--amount", "7", "--nonce", "3",
+          "--chain-id", "1", "--max-fee-per-gas", "10", "--out", str(f)))  # fmt: skip
+    no = on_terminal(home, "n", "sign-tx", "e", "--chain", "ethereum", "--tx", str(f), "--json")
+    assert no.rc == 1 and "declined" in no.err and "sign this ethereum transaction" in no.err
+    assert json.loads(no.out)["error"]["code"] == "declined"
+    yes = on_terminal(home, "y", "sign-tx", "e", "--chain", "ethereum", "--tx", str(f), "--json")
+    assert yes.rc == 0, yes.err
+    assert Account.recover_transaction(json.loads(yes.out)["tx_hex"]) == vaults["e"]["addresses"]["ethereum"]
 
 
 # --- Bitcoin ----------------------------------------------------------------------------------------
