@@ -26,7 +26,6 @@ from gridlock.errors import GridlockError
 app = typer.Typer(help="Build unsigned transactions for `gridlock sign-tx`.", no_args_is_help=True)
 
 MAX_SPEC = 1 << 20
-Opt = Annotated[str | None, typer.Option(show_default=False)]
 
 
 def _spec(path: Path | None) -> dict[str, Any]:
