@@ -19,23 +19,29 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridlock.chains import bitcoin
 from gridlock.chains.bitcoin import OutPoint, Spend, TxOut
 from gridlock.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from gridlock.crypto.hd import HdRoot
 
 __all__ = [
     "ERC20_TRANSFER",
     "BitcoinPayment",
     "CosmosSend",
     "EthereumTransfer",
+    "Resolver",
     "SolanaTransfer",
     "Utxo",
+    "VaultKey",
     "integer",
+    "transaction",
 ]
 
 ERC20_TRANSFER = bytes.fromhex("a9059cbb")  # keccak256("transfer(address,uint256)")[:4], EIP-20
@@ -311,3 +317,84 @@ def field(spec: Mapping[str, Any], name: str, default: Any = None) -> Any:
     if default is None:
         raise InvalidParameterError(f"missing field {name!r}")
     return default
+
+
+@dataclass(frozen=True)
+class VaultKey:
+    """A key of one of the owner's vaults, as the caller's vault book knows it: the sender of a
+    transaction, or a Bitcoin UTXO's or change output's key (``root`` is ``None`` for a vault whose HD
+    root is not recorded; its PSBT fields are then left out)."""
+
+    vault: str
+    scheme: str
+    public_key: bytes  # the key at ``path``, as the chain uses it
+    path: str
+    root: HdRoot | None = None
+
+
+Resolver = Callable[[Any, str], VaultKey]  # (a vault key reference, what it is for) -> the key
+
+
+def transaction(
+    chain: str,
+    spec: Mapping[str, Any],
+    network: str | None,
+    *,
+    sender: VaultKey | None = None,
+    resolve: Resolver | None = None,
+) -> str:
+    """The unsigned transaction of ``spec`` (the fields of ``examples/README.md``) as its file text.
+
+    ``sender`` is the sending vault's own key (it fills in Solana's ``from``, Cosmos's public key,
+    Bitcoin's change); ``resolve`` turns a Bitcoin vault key reference into its key."""
+    from gridlock.chains import get  # noqa: PLC0415
+
+    adapter = get(chain)
+    if sender is not None:
+        adapter.check_scheme(sender.scheme)
+    if chain == "ethereum":
+        token = spec.get("token")
+        max_fee = integer(field(spec, "max_fee_per_gas"), "max_fee_per_gas")
+        return EthereumTransfer(
+            chain_id=integer(field(spec, "chain_id"), "chain_id"),
+            nonce=integer(field(spec, "nonce"), "nonce"),
+            to=str(field(spec, "to")),
+            amount=integer(field(spec, "amount"), "amount"),
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=integer(
+                field(spec, "max_priority_fee_per_gas", min(10**9, max_fee)), "max_priority_fee_per_gas"
+            ),
+            gas=integer(field(spec, "gas", 65_000 if token else 21_000), "gas"),
+            token=None if token is None else str(token),
+        ).file_text()
+    if chain == "solana":
+        source = spec.get("from")
+        if source is None:
+            if sender is None:
+                raise InvalidParameterError("missing field 'from' (or the sending vault)")
+            source = adapter.address(sender.public_key, sender.scheme).address
+        return SolanaTransfer(
+            source=str(source),
+            destination=str(field(spec, "to")),
+            lamports=integer(field(spec, "amount"), "amount"),
+            recent_blockhash=str(field(spec, "recent_blockhash")),
+        ).file_text()
+    if chain == "cosmos":
+        if sender is None:
+            raise InvalidParameterError("a Cosmos SignDoc names the sender's public key: give the sending vault")
+        return CosmosSend(
+            public_key=sender.public_key,
+            to=str(field(spec, "to")),
+            amount=integer(field(spec, "amount"), "amount"),
+            denom=str(field(spec, "denom", "uscrt")),
+            prefix=str(adapter.network(network)),
+            chain_id=str(field(spec, "chain_id", "secret-4")),
+            account_number=integer(field(spec, "account_number", 0), "account_number"),
+            sequence=integer(field(spec, "sequence", 0), "sequence"),
+            fee=integer(field(spec, "fee", 2500), "fee"),
+            gas=integer(field(spec, "gas", 100_000), "gas"),
+            memo=str(spec.get("memo") or ""),
+        ).file_text()
+    from gridlock.chains.build_bitcoin import payment_psbt  # noqa: PLC0415
+
+    return payment_psbt(spec, str(adapter.network(network)), sender, resolve)

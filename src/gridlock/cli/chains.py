@@ -28,7 +28,6 @@ that touch no chain start fast.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,8 +86,6 @@ def load_tx(chain: str, scheme: str, path: Path, network: str | None) -> LoadedT
         raise usage(f"transaction file {path} is empty")
     if len(raw) > MAX_TX_FILE:
         raise usage(f"transaction file {path} is larger than {MAX_TX_FILE} bytes")
-    if chain == "ethereum":
-        _check_recipient(raw, path)
     try:
         context = adapter.load(raw, network)
         return LoadedTx(adapter, context, adapter.summary(context))
@@ -99,36 +96,3 @@ def load_tx(chain: str, scheme: str, path: Path, network: str | None) -> LoadedT
             exit_code=2,
             code="malformed-tx",
         ) from None
-
-
-def _check_recipient(raw: bytes, path: Path) -> None:
-    """An Ethereum ``to`` must carry its EIP-55 checksum: all lower case carries none, and a mixed-case
-    address that fails it is probably mistyped; either way the message shows the checksummed form
-    (to compare with the intended recipient, never to copy blindly)."""
-    from eth_utils.address import to_checksum_address  # noqa: PLC0415 -- eth-utils loads on use
-
-    from gridlock.chains.context import load_json  # noqa: PLC0415
-
-    try:
-        tx = load_json(raw)
-    except GridlockError:
-        return  # the adapter names what is wrong with the file
-    to = tx.get("to") if isinstance(tx, dict) else None
-    if not isinstance(to, str) or not re.fullmatch(r"0x[0-9a-fA-F]{40}", to):
-        return
-    checksummed = str(to_checksum_address(to))
-    if to == checksummed:
-        return
-    digits = to[2:]
-    why = (
-        "has no EIP-55 checksum (all one case)"
-        if digits in (digits.lower(), digits.upper())
-        else "fails its EIP-55 checksum (mistyped?)"
-    )
-    raise CliError(
-        f"the recipient 'to' {to} in {path} {why}; its EIP-55 checksummed form is {checksummed}",
-        hint="check that this is the address you meant, then write it in its checksummed form "
-        "(`gridlock tx build` does so)",
-        exit_code=2,
-        code="bad-checksum",
-    )

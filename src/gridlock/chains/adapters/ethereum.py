@@ -77,6 +77,27 @@ def _typed_fields(text: str) -> dict[str, Any]:
     return fields
 
 
+def _check_recipient(to: object) -> None:
+    """A file's ``to`` must carry its EIP-55 checksum: all one case carries none, and a mixed-case
+    address that fails it is probably mistyped; either way the error shows the checksummed form (to
+    compare with the intended recipient, not to copy blindly)."""
+    if not isinstance(to, str) or not _HEX_ADDRESS.fullmatch(to):
+        return  # eth-account names what is wrong with it
+    checksummed = str(to_checksum_address(to))
+    if to == checksummed:
+        return
+    digits = to[2:]
+    why = (
+        "has no EIP-55 checksum (all one case)"
+        if digits in (digits.lower(), digits.upper())
+        else ("fails its EIP-55 checksum (mistyped?)")
+    )
+    raise InvalidParameterError(
+        f"the recipient 'to' {to} {why}; its EIP-55 checksummed form is {checksummed} — check it is the "
+        "address you meant (`gridlock tx build` writes it so)"
+    )
+
+
 class EthereumAdapter(ChainAdapter):
     name = "ethereum"
     schemes = ("ecdsa-secp256k1",)
@@ -130,6 +151,7 @@ class EthereumAdapter(ChainAdapter):
         tx = load_json(raw)
         if not isinstance(tx, dict):
             raise DecodeError("the JSON must be an object")
+        _check_recipient(tx.get("to"))
         return EthereumTx.of(tx)
 
     def summary(self, ctx: TxContext) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def sign_message_cmd(
         for line in prepared.lines:
             c.out.err.print(f"  {line}", highlight=False, markup=False)
         if prepared.review is not None:
-            summary.render(c.out.err, "what it lets others do", prepared.review, {})
+            summary.render(c.out.err, "what it lets others do", prepared.review)
         summary.confirm(c.out.err, yes, f"sign this {prepared.kind}?")
         session, _ = c.session()
         with session as s, c.out.status("signing with the guardians…"):
@@ -119,8 +119,8 @@ class _Ethereum:
     @staticmethod
     def prepare(message: bytes, typed: Path | None, key: bytes, scheme: str, net: str | None) -> Prepared:
         from gridlock import chains
+        from gridlock.chains import review
         from gridlock.chains.context import EthereumMessage, EthereumTypedData, load_json
-        from gridlock.cli import summary
 
         if typed is None:
             return Prepared(
@@ -137,7 +137,7 @@ class _Ethereum:
             f"primary type {read['primary_type']}, domain {read['domain']}",
             f"message {read['message']}",
         ]
-        rev = summary.review(chains.get("ethereum"), ctx, scheme, key)
+        rev = review.review(chains.get("ethereum"), ctx, scheme, key)
         return Prepared("typed-data message (EIP-712)", "eip712", lines, ctx, rev)
 
     @staticmethod

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from gridlock.chains import review
 from gridlock.cli import chains as chainmod
 from gridlock.cli import summary
 from gridlock.cli.commands.common import (
@@ -124,10 +125,10 @@ def sign_tx_cmd(
         paths = _paths(loaded, entry, key_path, tx)
         count = _count(loaded, entry, paths, tx)
         vaults = load_vaults(c.paths)
-        rev = summary.review(
+        rev = review.review_with_details(
             loaded.adapter, loaded.context, entry["scheme"], _key(entry, paths[0]), summary.owner_roots(entry, vaults)
         )
-        summary.render(c.out.err, f"vault {entry.get('name') or entry['id']} signs", rev, loaded.summary)
+        summary.render(c.out.err, f"vault {entry.get('name') or entry['id']} signs", rev)
         summary.confirm(c.out.err, yes, f"sign this {chain} transaction with {count} signature(s)?")
         session, _ = c.session()
         with session as s, c.out.progress(f"signing ({chain})", count) as advance:

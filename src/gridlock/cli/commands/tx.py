@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, NetworkOpt, command
+from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, NetworkOpt, book_root, check_path, command
 from gridlock.cli.errors import CliError, usage
 from gridlock.cli.state import require_state, resolve_vault
 from gridlock.errors import GridlockError
@@ -116,7 +116,14 @@ def build_cmd(
         adapter = chainmod.adapter_for(name, entry["scheme"] if entry else _any_scheme(name))
         try:
             net = adapter.network(net)
-            text = _build(c, name, spec, entry, net, utxo or [])
+            from gridlock.chains import build
+
+            if utxo:
+                spec["inputs"] = [*(spec.get("inputs") or []), *(_utxo_option(u) for u in utxo)]
+            resolve = _resolver(c, entry)
+            text = build.transaction(
+                name, spec, net, sender=None if entry is None else resolve("m", "--vault"), resolve=resolve
+            )
             ctx = adapter.load(text.encode(), net)  # it must read back as sign-tx will read it
             chain_summary = adapter.summary(ctx)
         except CliError:
@@ -127,9 +134,11 @@ def build_cmd(
             ) from None
         doc: dict[str, Any] = {"chain": name, "network": net, "tx": text, "summary": chain_summary}
         if entry is not None:
-            from gridlock.cli import summary
+            from gridlock.chains import review
 
-            rev = summary.review(adapter, ctx, entry["scheme"], bytes.fromhex(entry["public_key"]), _roots(c, entry))
+            rev = review.review_with_details(
+                adapter, ctx, entry["scheme"], bytes.fromhex(entry["public_key"]), _roots(c, entry)
+            )
             doc["review"] = rev
         if out_file is not None:
             try:
@@ -145,12 +154,23 @@ def build_cmd(
             if "review" in doc:
                 from gridlock.cli import summary
 
-                summary.render(con, "built", doc["review"], chain_summary)
+                summary.render(con, "built", doc["review"])
             con.print(f"[green]wrote[/] unsigned {name} transaction to {out_file}")
 
         c.out.emit(doc, render)
 
     command(json, dir_, None, body)
+
+
+def _utxo_option(text: str) -> dict[str, Any]:
+    """``--utxo TXID:VOUT:SATS[:ADDRESS or PATH]`` as a spec input."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise usage(f"--utxo {text[:80]!r}: expected TXID:VOUT:SATS[:ADDRESS or PATH]")
+    item: dict[str, Any] = {"txid": parts[0], "vout": parts[1], "amount": parts[2]}
+    if len(parts) == 4:
+        item["key" if parts[3] == "m" or parts[3].startswith("m/") else "address"] = parts[3]
+    return item
 
 
 def _any_scheme(chain: str) -> str:
@@ -169,67 +189,25 @@ def _roots(c: Cmd, entry: dict[str, Any]) -> list[Any]:
     return summary.owner_roots(entry, load_vaults(c.paths))
 
 
-def _build(
-    c: Cmd, chain: str, spec: dict[str, Any], entry: dict[str, Any] | None, net: str | None, utxos: list[str]
-) -> str:
-    from gridlock.chains import build
+def _resolver(c: Cmd, default: dict[str, Any] | None) -> Any:
+    """Vault key references of the spec (a path of ``--vault``, or ``{"vault": …, "path": …}``) as
+    keys, from the vault book (the HD root fixed at keygen; no guardian is asked)."""
+    from gridlock.chains.build import VaultKey
+    from gridlock.client.hdroot import root_or_none
 
-    f = build.field
-    if chain == "ethereum":
-        token = spec.get("token")
-        return build.EthereumTransfer(
-            chain_id=build.integer(f(spec, "chain_id"), "chain_id"),
-            nonce=build.integer(f(spec, "nonce"), "nonce"),
-            to=str(f(spec, "to")),
-            amount=build.integer(f(spec, "amount"), "amount"),
-            max_fee_per_gas=build.integer(f(spec, "max_fee_per_gas"), "max_fee_per_gas"),
-            max_priority_fee_per_gas=build.integer(
-                f(
-                    spec,
-                    "max_priority_fee_per_gas",
-                    min(10**9, build.integer(f(spec, "max_fee_per_gas"), "max_fee_per_gas")),
-                ),
-                "max_priority_fee_per_gas",
-            ),
-            gas=build.integer(f(spec, "gas", 65_000 if token else 21_000), "gas"),
-            token=None if token is None else str(token),
-        ).file_text()
-    if chain == "solana":
-        source = spec.get("from")
-        if source is None:
-            source = _vault_address(entry, "solana", None, "the sender ('from' or --vault)")
-        return build.SolanaTransfer(
-            source=str(source),
-            destination=str(f(spec, "to")),
-            lamports=build.integer(f(spec, "amount"), "amount"),
-            recent_blockhash=str(f(spec, "recent_blockhash")),
-        ).file_text()
-    if chain == "cosmos":
+    def resolve(ref: Any, what: str) -> VaultKey:
+        if isinstance(ref, str):
+            vault_ref, path = None, ref
+        elif isinstance(ref, dict):
+            vault_ref, path = ref.get("vault"), str(ref.get("path") or "m")
+        else:
+            raise usage(f'{what}: an address, a path, or {{"vault": …, "path": …}}')
+        entry = default if vault_ref is None else resolve_vault(c.paths, str(vault_ref))
         if entry is None:
-            raise usage("a Cosmos SignDoc names the sender's public key: give --vault")
-        assert net is not None
-        return build.CosmosSend(
-            public_key=bytes.fromhex(entry["public_key"]),
-            to=str(f(spec, "to")),
-            amount=build.integer(f(spec, "amount"), "amount"),
-            denom=str(f(spec, "denom", "uscrt")),
-            prefix=net,
-            chain_id=str(f(spec, "chain_id", "secret-4")),
-            account_number=build.integer(f(spec, "account_number", 0), "account_number"),
-            sequence=build.integer(f(spec, "sequence", 0), "sequence"),
-            fee=build.integer(f(spec, "fee", 2500), "fee"),
-            gas=build.integer(f(spec, "gas", 100_000), "gas"),
-            memo=str(spec.get("memo") or ""),
-        ).file_text()
-    assert chain == "bitcoin" and net is not None
-    from gridlock.cli.commands import tx_bitcoin
+            raise usage(f'{what} names a vault key: give --vault (or "vault" beside its path)')
+        path = check_path(path)
+        key = bytes.fromhex(entry["public_key"]) if path == "m" else book_root(entry).public_key(path)
+        group, code = bytes.fromhex(entry.get("group_key", "")), bytes.fromhex(entry.get("chain_code", ""))
+        return VaultKey(entry["id"], entry["scheme"], key, path, root_or_none(entry["scheme"], group, code))
 
-    return tx_bitcoin.build_psbt(c, spec, entry, net, utxos)
-
-
-def _vault_address(entry: dict[str, Any] | None, chain: str, net: str | None, what: str) -> str:
-    if entry is None:
-        raise usage(f"missing {what}")
-    from gridlock import chains
-
-    return chains.get(chain).address(bytes.fromhex(entry["public_key"]), entry["scheme"], net).address
+    return resolve
