@@ -398,3 +398,12 @@ def test_cosmos_example_signdoc_reads() -> None:
     spec = json.loads((EXAMPLES / "cosmos-send.json").read_text())
     assert s["transfers"][0]["recipient"] == spec["to"] and s["memo"] == spec["memo"]
     assert s["account_number"] == spec["account_number"] and s["chain_id"] == spec["chain_id"]
+
+
+def test_a_chain_rule_still_refuses_raw_message_signing(home: Path, vaults: dict[str, Any]) -> None:
+    """A Solana off-chain message is signed raw: once the owner sets a chain rule, the guardians refuse
+    it (the policy's raw-signing rule), while a transaction is still read and signed.  Last in this
+    module: the policy stays on vault s."""
+    ok(gl(home, "policy", "set", "s", "--limit", "solana:1000000000/3600", "--json"))
+    r = gl(home, "sign-message", "s", "--chain", "solana", "--text", "hi", "--yes")
+    assert r.rc == 1 and "raw-signing" in r.err and "signature" not in r.out
