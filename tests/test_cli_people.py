@@ -151,8 +151,8 @@ def test_devnet_status_says_the_router_is_down_when_its_nats_server_is(tmp_path:
         teardown(h)
 
 
-def test_replacing_by_a_guardian_never_provisioned_says_how_to_add_a_spare(home: Path) -> None:
+def test_replacing_by_a_guardian_never_provisioned_says_how_to_add_it(home: Path) -> None:
     ok(gl(home, "vault", "create", "--scheme", "ed25519", "--name", "keep", "--json"))
     r = gl(home, "guardian", "replace", "keep", "friend", "spare")  # this devnet was started without --spare
     fails(r, 2, "unknown guardian 'spare'")
-    assert "gridlock devnet up --detach --spare spare" in r.err
+    assert "gridlock guardian add spare" in r.err

@@ -198,7 +198,7 @@ def test_vault_create_address_sign_sign_tx_refresh_through_the_profile(deploymen
     assert ecdsa_verify(pk, digest, bytes.fromhex(s["signature"]))
     f = tmp_path / "eth.json"
     f.write_text(json.dumps(ETH_TX))
-    signed = ok(gl(p, "sign-tx", "main", "--chain", "ethereum", "--tx", str(f), "--json"))
+    signed = ok(gl(p, "sign-tx", "main", "--chain", "ethereum", "--tx", str(f), "--yes", "--json"))
     assert Account.recover_transaction(signed["tx_hex"]) == eth  # eth-account, not ours, checks it
 
     assert ok(gl(p, "refresh", "main", "--json"))["epoch"] == 1

@@ -200,6 +200,8 @@ HELP_PAGES = [
     "address",
     "sign",
     "sign-tx",
+    "sign-message",
+    "tx build",
     "refresh",
     "guardian replace",
     "guardian list",

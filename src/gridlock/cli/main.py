@@ -24,12 +24,14 @@ from gridlock.cli.commands import (
     audit,
     devnet,
     guardian,
+    message,
     owner_keyring,
     policy,
     profile,
     recover,
     refresh,
     sign,
+    tx,
     vault,
 )
 from gridlock.cli.commands import committee as _committee  # noqa: F401 -- adds `vault repair|add-guardian|…`
@@ -66,6 +68,7 @@ app = _App(
 app.add_typer(profile.app)
 app.add_typer(address.app)
 app.add_typer(sign.app)
+app.add_typer(message.app)
 app.add_typer(refresh.app)
 app.add_typer(audit.app)
 app.add_typer(devnet.app, name="devnet")
@@ -74,6 +77,7 @@ app.add_typer(guardian.app, name="guardian")
 app.add_typer(recover.app, name="recover")
 app.add_typer(policy.app, name="policy")
 app.add_typer(owner_keyring.app, name="keyring")
+app.add_typer(tx.app, name="tx")
 
 
 def _version(value: bool) -> None:
