@@ -21,7 +21,6 @@ from rich.console import Console
 from rich.table import Table
 
 from gridlock.cli.errors import INTERRUPTED, CliError, classify
-from gridlock.cli.keyring import Keyring, get_password
 from gridlock.cli.output import Output
 from gridlock.cli.state import (
     Paths,
@@ -35,6 +34,7 @@ from gridlock.cli.state import (
 from gridlock.errors import GridlockError
 
 if TYPE_CHECKING:
+    from gridlock.cli.keyring import Keyring
     from gridlock.cli.owner import OwnerOps
     from gridlock.cli.sdk import OwnerSession
 
@@ -73,12 +73,16 @@ class Cmd:
 
     def password(self, purpose: str = "unlock the owner's keyring") -> str:
         if self._password is None:
+            from gridlock.cli.keyring import get_password
+
             self._password = get_password(self.password_file, purpose=purpose)
         return self._password
 
     def keyring(self) -> Keyring:
         """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s)."""
         if self._keyring is None:
+            from gridlock.cli.keyring import Keyring
+
             self._keyring = Keyring.load(self.paths.keyring, self.password())
         return self._keyring
 
@@ -198,6 +202,9 @@ def book_root(entry: dict[str, Any]) -> Any:
 def check_path(path: str) -> str:
     """``path`` in its one spelling; a bad or hardened path is a usage error before any network."""
     from gridlock.cli.errors import usage
+
+    if path == "m":  # the vault's own key: no need to load the HD code
+        return path
     from gridlock.crypto import hd
 
     try:
