@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from typer._click.core import Context  # Typer's own click (vendored): what TyperGroup's methods take
@@ -82,6 +82,13 @@ COMMANDS: tuple[Entry, ...] = (
         "Proactive refresh: every share changes, the key and addresses stay (old shares become useless).",
     ),
     Entry("audit", "audit", False, "Fetch and verify each guardian's signed audit log of a vault."),
+    Entry(
+        "unlock",
+        "session",
+        False,
+        "Unlock the owner's keyring for a while (like ssh-agent): commands then need no password.",
+    ),
+    Entry("lock", "session", False, "End the unlocked session now: the agent forgets the keyring and exits."),
     Entry("devnet", "devnet", True, "Start, inspect and stop a local devnet (router + 5 guardians)."),
     Entry("vault", "vault", True, "Create and inspect vaults."),
     Entry("guardian", "guardian", True, "Guardians: list, replace in a vault, stop/start (devnet), run."),
@@ -102,6 +109,47 @@ def load(entry: Entry) -> typer.core.TyperCommand | TyperGroup:
     if command is None:
         raise LookupError(f"gridlock.cli.commands.{entry.module} defines no command {entry.name!r}")
     return command  # type: ignore[return-value]
+
+
+def defer_pydantic() -> None:
+    """Typer 0.29 checks every parameter's value with a pydantic ``TypeAdapter`` built on first use;
+    importing pydantic and building them costs ~0.1 s, more than the rest of ``gridlock sign``.
+    A text parameter given a text value, or any parameter left at ``None`` (``--help`` itself), is
+    what that check would return unchanged, so those skip it; every other value (paths, numbers,
+    lists, choices, flags) still gets Typer's own check.  This replaces Typer's internal
+    ``_TyperParameter.get_runtime_param`` (Typer is pinned in pyproject.toml); with a Typer that
+    lacks it nothing changes, and ``tests/test_cli_lazy.py`` notices."""
+    try:
+        from typer._coercion import RuntimeParam, build_runtime_param  # noqa: PLC0415 -- internal
+        from typer.core import _TyperParameter  # noqa: PLC0415 -- internal
+    except ImportError:  # pragma: no cover -- another Typer: every value goes through pydantic
+        return
+    if getattr(_TyperParameter, "_gridlock_deferred", False) or not hasattr(_TyperParameter, "get_runtime_param"):
+        return
+
+    @dataclass(frozen=True)
+    class Deferred(RuntimeParam):
+        descriptor: Any = None
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            text = self.annotation in (str, str | None) and self.parameter_info.parser is None
+            if text and isinstance(value, str):
+                return value
+            real = build_runtime_param(self.descriptor)
+            param._runtime_param = real  # later values go straight to Typer's check
+            return real._coerce_value(value, param=param, ctx=ctx)
+
+    def get_runtime_param(self: Any) -> RuntimeParam:
+        if self._runtime_param is None:
+            d = self.type_descriptor
+            self._runtime_param = Deferred(d.parameter_info, d.annotation, d)
+        return cast(RuntimeParam, self._runtime_param)
+
+    _TyperParameter.get_runtime_param = get_runtime_param  # type: ignore[method-assign]
+    _TyperParameter._gridlock_deferred = True  # type: ignore[attr-defined]
+
+
+defer_pydantic()
 
 
 class LazyGroup(TyperGroup):
