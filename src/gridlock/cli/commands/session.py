@@ -49,6 +49,9 @@ def unlock_cmd(
         _stop_agent(c)
         if os.environ.get(agent.NO_AGENT_ENV):
             raise CliError(f"${agent.NO_AGENT_ENV} is set: commands would not use the session", exit_code=2)
+        directory = agent.agent_dir(c.paths)
+        if os.path.lexists(directory):  # refused before the password is asked (the agent checks again)
+            agent.check_private_dir(directory)
         from gridlock.cli.keyring import Keyring
 
         keyring = Keyring.load(c.paths.keyring, c.password())  # a wrong password fails here (exit 4)
