@@ -25,6 +25,7 @@ from gridlock.cli.agent_server import Agent
 from gridlock.cli.keyring import Keyring
 from gridlock.cli.state import paths_for
 from test_cli import PASSWORD, fails, gl, ok, teardown
+from test_cli_lazy import heavy, imported_by
 
 NOBODY = 65534
 
@@ -101,6 +102,11 @@ def test_unlock_signs_without_password_then_lock_forgets(locked: Path) -> None:
 
     sign_without_password(home)
     sign_without_password(home)  # the agent keeps its connection: a second signature as well
+    # the fast path: the command hands the request to the agent and imports no SDK, crypto, chain
+    # library, nor pydantic (Typer's check of text values is skipped: cli.main.defer_pydantic)
+    rc, modules = imported_by("sign", "ed", "-m", "00", env={"GRIDLOCK_HOME": str(home)})
+    assert rc == 0
+    assert heavy(modules) == [] and "pydantic" not in modules
     # a command that opens the keyring in-process gets the session's key instead of the password
     audit = gl(home, "audit", "ed", "--json", password=None)
     assert audit.rc == 0, audit.err
