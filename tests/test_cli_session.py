@@ -47,8 +47,10 @@ def locked(home: Path) -> Iterator[Path]:
     """Each test starts and ends with no session."""
     gl(home, "lock", password=None)
     yield home
-    gl(home, "lock", password=None)
     directory = agent.agent_dir(paths_for(home))
+    if directory.is_dir() and not directory.is_symlink():
+        os.chmod(directory, 0o700)  # a test may have opened it
+    gl(home, "lock", password=None)
     if directory.exists() and not directory.is_symlink():
         for p in directory.iterdir():
             p.unlink()
@@ -138,6 +140,22 @@ def test_the_session_expires(locked: Path) -> None:
     assert not sock_of(locked).exists()
     assert ok(gl(locked, "unlock", "--status", "--json", password=None)) == {"unlocked": False}
     fails(gl(locked, "sign", "ed", "-m", "00", password=None), 4, "password")
+
+
+def test_a_removed_or_replaced_socket_ends_the_session(locked: Path) -> None:
+    """Nobody can reach an agent whose socket is gone: it must not linger with the key."""
+    for replace in (False, True):
+        pid = int(ok(gl(locked, "unlock", "--json"))["pid"])
+        sock = sock_of(locked)
+        sock.unlink()
+        if replace:  # another socket at its path (as a second agent would make)
+            with socket.socket(socket.AF_UNIX) as other:
+                other.bind(str(sock))
+                assert wait_gone(pid, 20.0)
+                assert stat.S_ISSOCK(os.lstat(sock).st_mode)  # the agent left the other socket alone
+            sock.unlink()
+        else:
+            assert wait_gone(pid, 20.0)
 
 
 def test_bad_durations_are_usage_errors(locked: Path) -> None:

@@ -3,10 +3,12 @@ started by ``gridlock unlock``; see :mod:`gridlock.cli.agent` for what it answer
 
 It reads the keyring key (hex, one line) from its standard input, opens the keyring with it, makes
 its private directory and socket, prints ``ready`` (or ``error: …``) on its standard output and
-serves until its deadline, a ``lock`` request, or SIGTERM.  Requests are served one at a time
-(a signature takes tens of milliseconds); a connection that sends nothing within a few seconds is
-dropped.  On the way out it overwrites the key it holds, closes its SDK connection and removes its
-socket and directory.  Nothing it holds is written anywhere.
+serves until its deadline, a ``lock`` request, SIGTERM, or until its socket is no longer at its
+path (removed or replaced: nobody could reach the session any more) or the keyring is gone.
+Requests are served one at a time (a signature takes tens of milliseconds); a connection that
+sends nothing within a few seconds is dropped.  On the way out it overwrites the key it holds,
+closes its SDK connection and removes its socket (if still its own) and directory.  Nothing it
+holds is written anywhere.
 """
 
 # ruff: noqa: PLC0415 -- the SDK is imported on the first `sign`, not at start
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from gridlock.cli.sdk import OwnerSession
 
 REQUEST_TIMEOUT = 5.0  # seconds a client has to send its request
+CHECK_EVERY = 2.0  # seconds between checks that the socket is still ours
 MAX_MESSAGE = 1 << 16
 PR_SET_DUMPABLE = 4
 
@@ -60,6 +63,7 @@ class Agent:
         self._session: OwnerSession | None = None
         self._running: dict[str, Any] | None = None
         self.sock: socket.socket | None = None
+        self._inode = -1
         self.stopping = False
 
     # --- the socket ---------------------------------------------------------------------------------
@@ -83,14 +87,23 @@ class Agent:
         os.chmod(path, 0o600)
         sock.listen(16)
         self.sock = sock
+        self._inode = os.lstat(path).st_ino
+
+    def still_ours(self) -> bool:
+        """Our socket is still at its path and the keyring still exists: else (the socket removed or
+        replaced, the devnet deleted) nobody can reach this session any more, and it ends."""
+        try:
+            return os.lstat(agent.socket_path(self.paths)).st_ino == self._inode and self.paths.keyring.exists()
+        except OSError:
+            return False
 
     def serve(self) -> None:
         assert self.sock is not None
         while not self.stopping:
             left = self.deadline - time.time()
-            if left <= 0:
+            if left <= 0 or not self.still_ours():
                 return
-            self.sock.settimeout(min(left, 60.0))
+            self.sock.settimeout(min(left, CHECK_EVERY))
             try:
                 conn, _ = self.sock.accept()
             except TimeoutError:
@@ -211,9 +224,10 @@ class Agent:
             self.sock.close()
             path = agent.socket_path(self.paths)
             with contextlib.suppress(OSError):
-                path.unlink()
+                if os.lstat(path).st_ino == self._inode:
+                    path.unlink()  # ours: a socket another session put there stays
             with contextlib.suppress(OSError):
-                path.parent.rmdir()
+                path.parent.rmdir()  # only when empty
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
