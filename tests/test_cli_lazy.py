@@ -106,3 +106,13 @@ def test_address_on_an_empty_directory_imports_no_sdk(tmp_path: Path) -> None:
 def test_a_bad_entry_is_refused() -> None:
     with pytest.raises(ValueError, match="bad command entry"):
         cli_main.Entry("x", "not a module", False, "help")
+
+
+def test_values_other_than_text_still_get_typers_check(tmp_path: Path) -> None:
+    """Text values skip Typer's pydantic check (cli.main.defer_pydantic); numbers and paths do not."""
+    runner = CliRunner()
+    bad = runner.invoke(cli_main.app, ["vault", "create", "--threshold", "x"], env={"COLUMNS": "200"})
+    assert bad.exit_code == 2 and "valid integer" in bad.output
+    listed = runner.invoke(cli_main.app, ["vault", "list", "--dir", str(tmp_path / "here"), "--json"])
+    assert listed.exit_code == 3  # no devnet there: the path given is the one used
+    assert str(tmp_path / "here") in json.loads(listed.stdout)["error"]["message"]

@@ -189,7 +189,10 @@ class AgentClient:
             except (OSError, ValueError, ConnectionError):
                 return None
         if answer.get("ok") is False:
-            raise _error(answer.get("error"))
+            error = _error(answer.get("error"))
+            if error.code == "locked":
+                return None  # the session has just ended: as if there were none
+            raise error
         return answer
 
     def key(self) -> bytes | None:
