@@ -108,7 +108,7 @@ def test_unlock_signs_without_password_then_lock_forgets(locked: Path) -> None:
     # library, nor pydantic (Typer's check of text values is skipped: cli.main.defer_pydantic)
     rc, modules = imported_by("sign", "ed", "-m", "00", env={"GRIDLOCK_HOME": str(home)})
     assert rc == 0
-    assert heavy(modules) == [] and "pydantic" not in modules
+    assert heavy(modules) == [] and "pydantic" not in modules and "gridlock.chains" not in modules
     # a command that opens the keyring in-process gets the session's key instead of the password
     audit = gl(home, "audit", "ed", "--json", password=None)
     assert audit.rc == 0, audit.err

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from gridlock.cli import chains as chainmod
 from gridlock.cli.commands.common import (
     ChainOpt,
     Cmd,
@@ -25,6 +24,9 @@ from gridlock.cli.commands.common import (
 from gridlock.cli.errors import CliError, usage
 from gridlock.cli.state import require_state, resolve_vault
 from gridlock.errors import GridlockError
+
+if TYPE_CHECKING:
+    from gridlock.cli import chains as chainmod  # imported by sign-tx only: `gridlock sign` needs no chain
 
 app = typer.Typer()  # merged into the root command (no group name)
 
@@ -108,6 +110,8 @@ def sign_tx_cmd(
     """
 
     def body(c: Cmd) -> None:
+        from gridlock.cli import chains as chainmod  # noqa: PLC0415 -- only sign-tx reads chains
+
         require_state(c.paths)
         entry = resolve_vault(c.paths, vault)
         loaded = chainmod.load_tx(chain, entry["scheme"], tx, network)  # a bad file fails before any network
