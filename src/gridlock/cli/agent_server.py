@@ -6,9 +6,9 @@ its private directory and socket, prints ``ready`` (or ``error: …``) on its st
 serves until its deadline, a ``lock`` request, SIGTERM, or until its socket is no longer at its
 path (removed or replaced: nobody could reach the session any more) or the keyring is gone.
 Requests are served one at a time (a signature takes tens of milliseconds); a connection that
-sends nothing within a few seconds is dropped.  On the way out it overwrites the key it holds,
-closes its SDK connection and removes its socket (if still its own) and directory.  Nothing it
-holds is written anywhere.
+sends nothing within a few seconds is dropped.  On the way out it overwrites the buffer holding
+the key (other copies Python made go with the process), closes its SDK connection and removes its
+socket (if still its own) and directory.  Nothing it holds is written anywhere.
 """
 
 # ruff: noqa: PLC0415 -- the SDK is imported on the first `sign`, not at start
