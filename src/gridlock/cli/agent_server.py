@@ -184,6 +184,13 @@ class Agent:
         self._running = running
         return self._session
 
+    def warm(self) -> None:
+        """Import the SDK and connect now, so that the first ``gridlock sign`` is as quick as the
+        next ones (a request arriving meanwhile waits in the socket's backlog).  A devnet that is
+        not running is no error here: the first request connects."""
+        with contextlib.suppress(Exception):
+            self._owner_session()
+
     def _drop_session(self) -> None:
         if self._session is not None:
             self._session.close()
@@ -263,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.devnull, "w") as null:  # the parent stops reading: nothing more goes to its pipe
         os.dup2(null.fileno(), 1)
     try:
+        server.warm()
         server.serve()
     finally:
         server.close()
