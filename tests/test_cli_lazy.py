@@ -80,6 +80,8 @@ def test_root_help_lists_what_the_loaded_commands_say() -> None:
     for entry in cli_main.COMMANDS:
         real = cli_main.load(entry)
         assert entry.help == (real.help or "").split("\n\n")[0].strip(), entry.name
+        panel = getattr(real, "rich_help_panel", None)
+        assert entry.panel == (panel if isinstance(panel, str) else None), entry.name  # else Typer's default
     for entry in cli_main.COMMANDS:
         assert entry.name in lazy.output
 

@@ -47,6 +47,7 @@ class Entry:
     module: str
     group: bool
     help: str
+    panel: str | None = None  # the command's rich_help_panel, if it has one
 
     def __post_init__(self) -> None:
         if not self.name or not self.module.isidentifier() or not self.help:
@@ -174,7 +175,7 @@ class LazyGroup(TyperGroup):
         if entry is None:
             return None
         if self._listing:
-            return typer.core.TyperCommand(entry.name, help=entry.help)
+            return typer.core.TyperCommand(entry.name, help=entry.help, rich_help_panel=entry.panel)
         command = load(entry)
         self.commands[cmd_name] = command
         return command
