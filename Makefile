@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: demo test test-all lint bench bench-peers bench-network nats-server clean
+.PHONY: demo test test-all lint bench bench-cli bench-peers bench-network nats-server clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test-all: $(STAMP) nats-server  ## every test, slow ones included
 
 bench: $(STAMP)               ## median timings of our operations
 	$(BIN)/python bench/run.py
+
+bench-cli: $(STAMP)           ## wall time of gridlock --help, address, sign (after unlock) on a devnet
+	$(BIN)/python bench/cli.py
 
 bench-peers: $(STAMP)         ## ours next to the npm peers (installed into git-ignored bench/peers/*/node_modules)
 	cd bench/peers/noble && npm ci --silent --no-audit --no-fund

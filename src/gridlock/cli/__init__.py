@@ -34,8 +34,10 @@ other mode with the same vaults.
 **The owner's keys** (client identity for the envelopes, device keys for approvals) are created by
 the first ``devnet up`` and kept in ``keyring.json``, encrypted with the owner's password
 (Argon2id → AES-256-GCM; :mod:`gridlock.cli.keyring`); the password comes from ``--password-file``,
-``$GRIDLOCK_PASSWORD`` or a prompt.  Commands that only read the vault book (``vault list``,
-``vault show``, ``address``) need no password and no running devnet.
+``$GRIDLOCK_PASSWORD`` or a prompt — or not at all during an unlocked session (``gridlock unlock``:
+an agent process holds the derived key and signs ``gridlock sign`` itself; :mod:`gridlock.cli.agent`).
+Commands that only read the vault book (``vault list``, ``vault show``, ``address``) need no
+password and no running devnet.
 
 **The client side of vaults** (id, name, scheme, threshold, members, public key, epoch) is in
 ``vaults.json``; commands that use a vault build its ``Vault`` from the book (the guardians check
@@ -47,10 +49,16 @@ otherwise Rich tables, with colours and spinners only on a terminal.  Errors say
 exit codes mean something (:mod:`gridlock.cli.errors`: 0 ok, 1 failed/refused, 2 bad input,
 3 devnet/guardians unavailable, 4 password, 5 already running, 130 interrupted).
 
+**Start-up**: :mod:`~gridlock.cli.main` registers commands lazily (its ``COMMANDS`` table: name,
+module, help line), so ``gridlock --help`` imports no command module, and every module imports the
+SDK, the transports and the chain libraries only where a command uses them.
+
 Modules: :mod:`~gridlock.cli.main` (the root command), :mod:`gridlock.cli.commands` (one module per
 command or group: ``commands/vault.py`` is ``gridlock vault …``; ``commands/common.py`` holds the
-shared options), :mod:`~gridlock.cli.devnet` (up/down), :mod:`~gridlock.cli.sdk` (owner session,
-network signer), :mod:`~gridlock.cli.chains`, :mod:`~gridlock.cli.owner` (policy, audit, recovery),
-:mod:`~gridlock.cli.keyring`, :mod:`~gridlock.cli.backup` (profile backups), :mod:`~gridlock.cli.profile`
-(devnet or deployment), :mod:`~gridlock.cli.state`, :mod:`~gridlock.cli.output`, :mod:`~gridlock.cli.errors`.
+shared options), :mod:`~gridlock.cli.agent` and :mod:`~gridlock.cli.agent_server` (the unlocked
+session), :mod:`~gridlock.cli.devnet` (up/down), :mod:`~gridlock.cli.sdk` (owner session, network
+signer), :mod:`~gridlock.cli.chains`, :mod:`~gridlock.cli.summary` (what sign-tx shows),
+:mod:`~gridlock.cli.owner` (policy, audit, recovery), :mod:`~gridlock.cli.keyring`,
+:mod:`~gridlock.cli.backup` (profile backups), :mod:`~gridlock.cli.profile` (devnet or deployment),
+:mod:`~gridlock.cli.state`, :mod:`~gridlock.cli.output`, :mod:`~gridlock.cli.errors`.
 """

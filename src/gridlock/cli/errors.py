@@ -20,14 +20,14 @@ stderr; with ``--json`` the same is also printed on stdout as ``{"error": {…}}
 always gets exactly one JSON document.
 """
 
+# ruff: noqa: PLC0415 -- the SDK's, transport's and wire's errors are imported by classify(), not at
+# start-up: every command imports this module, and they pull in nats and the wire formats.
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError, SignatureError
-from gridlock.transport.errors import RouterUnavailable, TransportError, UnsafeSocket
-from gridlock.wire.audit import AuditTampered
-from gridlock.wire.control import RequestRefused
 
 OK = 0
 FAILED = 1
@@ -64,6 +64,8 @@ def usage(message: str, hint: str | None = None) -> CliError:
 
 def _refusal_code(exc: BaseException) -> str | None:
     """The stable code of a guardian's refusal."""
+    from gridlock.wire.control import RequestRefused
+
     return exc.code if isinstance(exc, RequestRefused) else None
 
 
@@ -76,7 +78,8 @@ def _named(text: str, names: Mapping[str, str]) -> str:
 
 def _explained() -> tuple[tuple[type[BaseException], str, str], ...]:
     """Failures that need a sentence of explanation: (type, code, hint)."""
-    from gridlock.client.errors import RootMismatch  # noqa: PLC0415 -- kept off start-up
+    from gridlock.client.errors import RootMismatch
+    from gridlock.wire.audit import AuditTampered
 
     return (
         (
@@ -94,7 +97,8 @@ def _explained() -> tuple[tuple[type[BaseException], str, str], ...]:
 
 def classify(exc: BaseException, names: Mapping[str, str] | None = None, what: str = "") -> CliError:
     """An SDK / transport / chain exception as a :class:`CliError` (guardian ids shown by name)."""
-    from gridlock.client.errors import GuardianTimeout, OperationFailed  # noqa: PLC0415 -- kept off start-up
+    from gridlock.client.errors import GuardianTimeout, OperationFailed
+    from gridlock.transport.errors import RouterUnavailable, TransportError, UnsafeSocket
 
     names = names or {}
     prefix = f"{what}: " if what else ""

@@ -33,6 +33,7 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,22 +131,24 @@ class Keyring:
 
     @classmethod
     def load(cls, path: Path, password: str) -> Keyring:
-        try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise CliError(
-                f"no keyring at {path}",
-                hint="create the devnet first (`gridlock devnet up`) or a profile (`gridlock init`)",
-                exit_code=3,
-                code="no-devnet",
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise CliError(f"cannot read the keyring {path}: {exc}", exit_code=AUTH, code="keyring-corrupt") from None
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise CliError(f"{path} is not a gridlock keyring", exit_code=AUTH, code="keyring-corrupt")
+        """Open the keyring with the owner's password (Argon2id: the slow step)."""
+        doc = _read(path)
+        return cls._open(path, doc, lambda kdf: derive_key(password, kdf))
+
+    @classmethod
+    def load_with_key(cls, path: Path, key: bytes) -> Keyring:
+        """Open the keyring with the key Argon2id derived from the password (what the unlocked
+        session's agent holds, :mod:`gridlock.cli.agent`): no KDF, ~1 ms.  A key that does not
+        open it is the ``wrong-password`` error."""
+        if len(key) != 32:
+            raise CliError("keyring: the key must be 32 bytes", exit_code=AUTH, code="wrong-password")
+        return cls._open(path, _read(path), lambda kdf: key)
+
+    @classmethod
+    def _open(cls, path: Path, doc: dict[str, Any], key_for: Callable[[dict[str, Any]], bytes]) -> Keyring:
         try:
             kdf, client_id = dict(doc["kdf"]), str(doc["client_id"])
-            key = derive_key(password, kdf)
+            key = key_for(kdf)
             plain = AESGCM(key).decrypt(
                 bytes.fromhex(doc["nonce"]), bytes.fromhex(doc["ciphertext"]), _aad(client_id, kdf)
             )
@@ -170,6 +173,28 @@ class Keyring:
         except DecodeError as exc:
             raise CliError(f"the keyring {path} is damaged ({exc})", exit_code=AUTH, code="keyring-corrupt") from None
         return cls(identity, keys, dict(body.get("guardian_secrets") or {}), kdf, key)
+
+    @property
+    def key(self) -> bytes:
+        """The key derived from the password (what an unlocked session hands to commands)."""
+        return self._key
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CliError(
+            f"no keyring at {path}",
+            hint="create the devnet first (`gridlock devnet up`) or a profile (`gridlock init`)",
+            exit_code=3,
+            code="no-devnet",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read the keyring {path}: {exc}", exit_code=AUTH, code="keyring-corrupt") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise CliError(f"{path} is not a gridlock keyring", exit_code=AUTH, code="keyring-corrupt")
+    return doc
 
 
 def check_new_password(password: str) -> None:

@@ -20,7 +20,6 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from typer.core import TyperOption
 
 from gridlock.cli.errors import CliError
@@ -87,6 +86,15 @@ class Output:
         if self.json or not self.err.is_terminal:
             yield lambda n: None
             return
+        from rich.progress import (  # noqa: PLC0415 -- only on a terminal (rich.progress costs ~25 ms)
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),

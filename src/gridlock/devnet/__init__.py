@@ -19,9 +19,23 @@ Above ``client``, ``guardian`` and ``enclave``; nothing below imports it.
 
 from __future__ import annotations
 
-from gridlock.devnet.embedded import EmbeddedCluster, EmbeddedGuardian
-from gridlock.devnet.processes import GuardianProcess, ProcessCluster
-from gridlock.devnet.spec import STANDARD, GuardianSpec, specs
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported on first use: the clusters pull in the guardian node and every scheme
+    from gridlock.devnet.embedded import EmbeddedCluster, EmbeddedGuardian
+    from gridlock.devnet.processes import GuardianProcess, ProcessCluster
+    from gridlock.devnet.spec import STANDARD, GuardianSpec, specs
+
+_LAZY = {
+    "EmbeddedCluster": "gridlock.devnet.embedded",
+    "EmbeddedGuardian": "gridlock.devnet.embedded",
+    "GuardianProcess": "gridlock.devnet.processes",
+    "ProcessCluster": "gridlock.devnet.processes",
+    "STANDARD": "gridlock.devnet.spec",
+    "GuardianSpec": "gridlock.devnet.spec",
+    "specs": "gridlock.devnet.spec",
+}
 
 __all__ = [
     "STANDARD",
@@ -32,3 +46,13 @@ __all__ = [
     "ProcessCluster",
     "specs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: ``gridlock.devnet.layout`` (what every CLI command reads) loads without the clusters."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

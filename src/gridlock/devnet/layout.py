@@ -48,11 +48,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gridlock.devnet.spec import STANDARD, GuardianSpec
 from gridlock.errors import GridlockError
-from gridlock.guardian.config import GUARDIAN
+
+if TYPE_CHECKING:
+    from gridlock.devnet.spec import GuardianSpec
 
 STATE_FORMAT = "gridlock-devnet/1"
 SOCKET_MAX = 100  # sun_path is 108 bytes on Linux
@@ -187,15 +188,18 @@ def update_running(paths: Paths, running: dict[str, Any] | None) -> None:
         save_state(paths, state)
 
 
-_LEGACY_ROLES = {s.name: s.role for s in STANDARD}
-
-
 def guardian_spec(entry: dict[str, Any]) -> GuardianSpec:
-    """A guardian of the state file (``{"name", "id", "spare", "role"}``) as its description."""
+    """A guardian of the state file (``{"name", "id", "spare", "role"}``) as its description.
+
+    The roles are imported here, not at the top: every CLI command reads this module, and the
+    guardian configuration pulls in the store and the wire formats."""
+    from gridlock.devnet.spec import STANDARD, GuardianSpec  # noqa: PLC0415 -- kept off start-up
+    from gridlock.guardian.config import GUARDIAN  # noqa: PLC0415 -- kept off start-up
+
     name = str(entry["name"])
     role = entry.get("role")
     if role is None:  # a state file from before roles: what that version gave this guardian
-        role = GUARDIAN if entry.get("spare") else _LEGACY_ROLES.get(name, GUARDIAN)
+        role = GUARDIAN if entry.get("spare") else {s.name: s.role for s in STANDARD}.get(name, GUARDIAN)
     return GuardianSpec(name, str(role))
 
 

@@ -19,28 +19,61 @@ sender, into a bounded drop-oldest inbox, and raise the same typed errors
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gridlock.transport.base import ADDRESS_PATTERN, Transport, TransportStats, check_address
-from gridlock.transport.bridge import BridgeServer, BridgeTransport
-from gridlock.transport.errors import (
-    AddressInUse,
-    InvalidAddress,
-    NatsServerError,
-    NatsServerNotFound,
-    PayloadTooLarge,
-    RecvTimeout,
-    RouterRefused,
-    RouterUnavailable,
-    TransportClosed,
-    TransportError,
-    UnsafeSocket,
-)
-from gridlock.transport.local import Interceptor, LocalRouter, LocalTransport, RouterStats
-from gridlock.transport.nats import NatsTransport
-from gridlock.transport.nats_auth import NatsAccess, NatsUser, NkeySeed
-from gridlock.transport.server import NatsServer, find_nats_server
+if TYPE_CHECKING:  # the names below are imported on first use (nats and the routers cost ~0.1 s)
+    from gridlock.transport.base import ADDRESS_PATTERN, Transport, TransportStats, check_address
+    from gridlock.transport.bridge import BridgeServer, BridgeTransport
+    from gridlock.transport.errors import (
+        AddressInUse,
+        InvalidAddress,
+        NatsServerError,
+        NatsServerNotFound,
+        PayloadTooLarge,
+        RecvTimeout,
+        RouterRefused,
+        RouterUnavailable,
+        TransportClosed,
+        TransportError,
+        UnsafeSocket,
+    )
+    from gridlock.transport.local import Interceptor, LocalRouter, LocalTransport, RouterStats
+    from gridlock.transport.nats import NatsTransport
+    from gridlock.transport.nats_auth import NatsAccess, NatsUser, NkeySeed
+    from gridlock.transport.server import NatsServer, find_nats_server
+
+_LAZY = {
+    "ADDRESS_PATTERN": "gridlock.transport.base",
+    "Transport": "gridlock.transport.base",
+    "TransportStats": "gridlock.transport.base",
+    "check_address": "gridlock.transport.base",
+    "BridgeServer": "gridlock.transport.bridge",
+    "BridgeTransport": "gridlock.transport.bridge",
+    "AddressInUse": "gridlock.transport.errors",
+    "InvalidAddress": "gridlock.transport.errors",
+    "NatsServerError": "gridlock.transport.errors",
+    "NatsServerNotFound": "gridlock.transport.errors",
+    "PayloadTooLarge": "gridlock.transport.errors",
+    "RecvTimeout": "gridlock.transport.errors",
+    "RouterRefused": "gridlock.transport.errors",
+    "RouterUnavailable": "gridlock.transport.errors",
+    "TransportClosed": "gridlock.transport.errors",
+    "TransportError": "gridlock.transport.errors",
+    "UnsafeSocket": "gridlock.transport.errors",
+    "Interceptor": "gridlock.transport.local",
+    "LocalRouter": "gridlock.transport.local",
+    "LocalTransport": "gridlock.transport.local",
+    "RouterStats": "gridlock.transport.local",
+    "NatsTransport": "gridlock.transport.nats",
+    "NatsAccess": "gridlock.transport.nats_auth",
+    "NatsUser": "gridlock.transport.nats_auth",
+    "NkeySeed": "gridlock.transport.nats_auth",
+    "NatsServer": "gridlock.transport.server",
+    "find_nats_server": "gridlock.transport.server",
+}
+
 
 __all__ = [
     "ADDRESS_PATTERN",
@@ -74,9 +107,23 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    """PEP 562: a name of ``__all__`` is imported from its module when first used, so importing one
+    submodule (``gridlock.transport.errors``) does not load nats and every router."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 def connect(router: LocalRouter | str | Sequence[str], name: str, **options: Any) -> Transport:
     """A (not yet started) endpoint ``name`` on ``router``: a :class:`LocalRouter`, or NATS URL(s)
     (``options`` go to :class:`NatsTransport`)."""
+    from gridlock.transport.local import LocalRouter  # noqa: PLC0415 -- kept off start-up
+    from gridlock.transport.nats import NatsTransport  # noqa: PLC0415 -- kept off start-up
+
     if isinstance(router, LocalRouter):
         if options:
             raise TypeError(f"unexpected options for the local router: {sorted(options)}")

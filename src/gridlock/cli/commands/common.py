@@ -9,6 +9,7 @@ into a message and an exit code (:mod:`gridlock.cli.errors`), never a traceback.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import traceback
 from collections.abc import Callable
@@ -20,14 +21,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gridlock.cli.agent import AgentClient
 from gridlock.cli.errors import INTERRUPTED, CliError, classify
-from gridlock.cli.keyring import Keyring, get_password, unlock
 from gridlock.cli.output import Output
 from gridlock.cli.profile import Profile, find_profile, load_profile
 from gridlock.cli.state import Paths, paths_for, resolve_vault
 from gridlock.errors import GridlockError
 
 if TYPE_CHECKING:
+    from gridlock.cli.keyring import Keyring
     from gridlock.cli.owner import OwnerOps
     from gridlock.cli.sdk import OwnerSession
 
@@ -76,15 +78,43 @@ class Cmd:
 
     def password(self, purpose: str = "unlock the owner's keyring") -> str:
         if self._password is None:
+            from gridlock.cli.keyring import get_password
+
             self._password = get_password(self.password_file, purpose=purpose)
         return self._password
 
     def keyring(self) -> Keyring:
-        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s); a wrong
-        password typed at the terminal is asked again (:func:`gridlock.cli.keyring.unlock`)."""
+        """The unlocked keyring, decrypted once per command: with the unlocked session's key when
+        there is one (``gridlock unlock``; ~1 ms), else with the password (Argon2id costs ~0.2 s; a
+        wrong password typed at the terminal is asked again, :func:`gridlock.cli.keyring.unlock`)."""
         if self._keyring is None:
-            self._keyring, self._password = unlock(self.paths.keyring, self.password_file, first=self._password)
+            from gridlock.cli.keyring import Keyring, unlock
+
+            key = self.agent.key() if self.agent is not None else None
+            if key is not None:
+                with contextlib.suppress(CliError):  # a key that no longer opens it: the password
+                    self._keyring = Keyring.load_with_key(self.paths.keyring, key)
+            if self._keyring is None:
+                self._keyring, self._password = unlock(self.paths.keyring, self.password_file, first=self._password)
         return self._keyring
+
+    @functools.cached_property
+    def agent(self) -> AgentClient | None:
+        """The unlocked session's agent for this devnet directory, if there is a safe one."""
+        return AgentClient.find(self.paths)
+
+    def agent_sign(self, entry: dict[str, Any], message: bytes, path: str) -> bytes | None:
+        """``message`` signed by the unlocked session's agent (on its open SDK connection), or None
+        when no session answers: then the command signs itself."""
+        if self.agent is None:
+            return None
+        answer = self.agent.call("sign", timeout=120.0, vault=entry["id"], message=message.hex(), path=path)
+        if answer is None:
+            return None
+        try:
+            return bytes.fromhex(str(answer["signature"]))
+        except (KeyError, ValueError):
+            raise CliError("the session's agent answered no signature", code="agent-error") from None
 
     def session(self) -> tuple[OwnerSession, Keyring]:
         from gridlock.cli.sdk import OwnerSession  # the SDK is imported only by commands that use it
@@ -216,6 +246,9 @@ def book_root(entry: dict[str, Any]) -> Any:
 def check_path(path: str) -> str:
     """``path`` in its one spelling; a bad or hardened path is a usage error before any network."""
     from gridlock.cli.errors import usage
+
+    if path == "m":  # the vault's own key: no need to load the HD code
+        return path
     from gridlock.crypto import hd
 
     try:

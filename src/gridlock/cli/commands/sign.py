@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from gridlock.chains import review
-from gridlock.cli import chains as chainmod
-from gridlock.cli import summary
 from gridlock.cli.commands.common import (
     ChainOpt,
     Cmd,
@@ -27,6 +24,9 @@ from gridlock.cli.commands.common import (
 from gridlock.cli.errors import CliError, usage
 from gridlock.cli.state import load_vaults, resolve_vault
 from gridlock.errors import GridlockError
+
+if TYPE_CHECKING:
+    from gridlock.cli import chains as chainmod  # imported by sign-tx only: `gridlock sign` needs no chain
 
 app = typer.Typer()  # merged into the root command (no group name)
 
@@ -66,13 +66,16 @@ def sign_cmd(
             )
         if len(msg) > 1 << 16:
             raise usage("--message is longer than 64 KiB")
-        session, _ = c.session()
         what = f"signing with {entry['threshold']} of {len(entry['members'])} guardians…"
-        with session as s, c.out.status(what):
-            try:
-                sig = s.sign(s.open_vault(entry), msg, key_path)
-            except GridlockError as exc:
-                raise s.error(exc, "signing") from None
+        with c.out.status(what):
+            sig = c.agent_sign(entry, msg, key_path)  # an unlocked session signs (gridlock unlock)
+        if sig is None:
+            session, _ = c.session()
+            with session as s, c.out.status(what):
+                try:
+                    sig = s.sign(s.open_vault(entry), msg, key_path)
+                except GridlockError as exc:
+                    raise s.error(exc, "signing") from None
         doc = {
             "vault": entry["id"],
             "scheme": entry["scheme"],
@@ -118,6 +121,10 @@ def sign_tx_cmd(
     """
 
     def body(c: Cmd) -> None:
+        from gridlock.chains import review  # noqa: PLC0415 -- only sign-tx reads chains
+        from gridlock.cli import chains as chainmod  # noqa: PLC0415
+        from gridlock.cli import summary  # noqa: PLC0415
+
         c.profile()
         entry = resolve_vault(c.paths, vault)
         loaded = chainmod.load_tx(chain, entry["scheme"], tx, network)  # a bad file fails before any network

@@ -243,3 +243,8 @@ def vault_descriptors(
         c.out.emit(doc, render)
 
     command(json, dir_, None, body)
+
+
+# The committee commands (repair, add/remove a guardian, threshold, export) are `vault` commands
+# defined in their own module; importing it registers them on this group's `app`.
+from gridlock.cli.commands import committee as _committee  # noqa: E402, F401
