@@ -16,7 +16,6 @@ import typer
 from gridlock.cli import agent
 from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, PwOpt, command
 from gridlock.cli.errors import CliError
-from gridlock.cli.state import require_state
 
 app = typer.Typer()  # merged into the root command (no group name)
 
@@ -45,7 +44,7 @@ def unlock_cmd(
             c.out.emit(doc, lambda con: con.print(_describe(doc)))
             return
         seconds = agent.parse_duration(for_)
-        require_state(c.paths)
+        c.profile()
         _stop_agent(c)
         if os.environ.get(agent.NO_AGENT_ENV):
             raise CliError(f"${agent.NO_AGENT_ENV} is set: commands would not use the session", exit_code=2)
