@@ -81,7 +81,8 @@ COMMANDS: tuple[Entry, ...] = (
         "sign-tx",
         "sign",
         False,
-        "Sign a chain transaction; guardians re-derive what they sign from the transaction itself.",
+        "Show what a chain transaction does, ask, then sign it; guardians re-derive what they sign from\n"
+        "the transaction itself.  `gridlock tx build` writes the files; examples/README.md shows each.",
     ),
     Entry(
         "sign-message",
@@ -104,9 +105,19 @@ COMMANDS: tuple[Entry, ...] = (
         "Unlock the owner's keyring for a while (like ssh-agent): commands then need no password.",
     ),
     Entry("lock", "session", False, "End the unlocked session now: the agent forgets the keyring and exits."),
-    Entry("devnet", "devnet", True, "Start, inspect and stop a local devnet (router + 5 guardians)."),
+    Entry(
+        "devnet",
+        "devnet",
+        True,
+        "Start, inspect and stop a local devnet (router + 5 guardians; devnet — not for real funds).",
+    ),
     Entry("vault", "vault", True, "Create and inspect vaults."),
-    Entry("guardian", "guardian", True, "Guardians: list, replace in a vault, stop/start (devnet), run."),
+    Entry(
+        "guardian",
+        "guardian",
+        True,
+        "Guardians: list, replace in a vault, add/stop/start (devnet), init/run (your own).",
+    ),
     Entry("recover", "recover", True, "Time-locked device recovery (owner security)."),
     Entry("policy", "policy", True, "The vault's spending policy at its guardians."),
     Entry("keyring", "owner_keyring", True, "The owner's keyring: change its password, back it up, restore it."),
