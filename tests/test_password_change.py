@@ -22,13 +22,14 @@ from gridlock import local
 from gridlock.client import Client, OperationFailed, PasswordChangeReport, Vault, recovery_finish, recovery_start
 from gridlock.client.owner import OwnerDevice, password_verifier
 from gridlock.crypto import codec
-from gridlock.devnet import EmbeddedCluster
+from gridlock.devnet import EmbeddedCluster, GuardianSpec
 from gridlock.errors import InvalidParameterError
+from gridlock.guardian import owner as owner_mod
 from gridlock.wire import Identity, ops
 from gridlock.wire import control as ctl
 from gridlock.wire.approval import verifier_digest
 
-NAMES = ["device", "cloud", "friend"]
+NAMES: list[str | GuardianSpec] = ["device", "cloud", GuardianSpec("friend", "enclave")]  # one in the enclave
 NEW = "a-new-password-1"
 
 
@@ -66,11 +67,16 @@ def _codes(report: PasswordChangeReport) -> set[str]:
 
 def test_recovery_works_with_the_new_password_and_not_the_old(tmp_path: Path) -> None:
     async def main() -> None:
-        c, _, vault = await _cluster(tmp_path)
+        c, owner, vault = await _cluster(tmp_path)
         phone = await _new_phone(c)
         try:
             report = await vault.change_password(c.password, NEW)
             assert report.complete and sorted(report.changed) == sorted(c.ids) and not report.already
+            # the owner's devices are told, and each guardian's audit log records it
+            notes = [await asyncio.wait_for(owner.notifications.get(), 5) for _ in c.ids]
+            assert {n["event"] for n in notes} == {"password-changed"} and {n["guardian"] for n in notes} == set(c.ids)
+            for g in c.ids:
+                assert [e["decision"] for e in await vault.audit(g) if e["op"] == "password-change"] == ["done"]
             # the old password proves nothing any more, at any guardian
             with pytest.raises(OperationFailed) as err:
                 await recovery_start(phone, vault.vault_id, c.ids, lost_device=c.owner.public, password=c.password)
@@ -191,8 +197,9 @@ def test_the_guardian_keeps_nothing_of_the_new_password_to_guess_offline(tmp_pat
             assert (await vault.change_password(c.password, NEW)).complete
         finally:
             await c.close()
-        for g, name in zip(c.ids, NAMES, strict=True):
-            disk = b"".join(f.read_bytes() for f in sorted((tmp_path / name).iterdir()) if f.is_file())
+        for g, spec in zip(c.ids, NAMES, strict=True):
+            name = spec if isinstance(spec, str) else spec.name
+            disk = b"".join(f.read_bytes() for f in sorted((tmp_path / name).rglob("*")) if f.is_file())
             old, new = password_verifier(c.password, g, vault.vault_id), password_verifier(NEW, g, vault.vault_id)
             params = {"vault": vault.vault_id, "verifier": old, "new_verifier": new}  # a digest that covered them
             assert hashlib.sha256(codec.dumps(params)).hexdigest().encode() not in disk
@@ -201,6 +208,23 @@ def test_the_guardian_keeps_nothing_of_the_new_password_to_guess_offline(tmp_pat
                     assert material not in disk
 
     run(main)
+
+
+def test_the_replaced_verifier_is_kept_sealed_with_the_owner_state() -> None:
+    ident = Identity.generate(name="g")
+    a, b = password_verifier("first-password", "g", "v"), password_verifier("second-password", "g", "v")
+    state = owner_mod.registration(
+        {"devices": [OwnerDevice().public], "required": 1, "verifier": a, "notify": []}, ident
+    )
+    assert state.password_change(b, a, ident) is None and "previous_verifier" not in state.to_meta()
+    assert state.password_change(a, b, ident) is True
+    state.replace_verifier(b, ident)
+    again = owner_mod.OwnerState.from_meta({"owner": state.to_meta()})
+    assert again == state and again.previous.startswith(owner_mod.SEALED)
+    assert again.check_password(b, ident) and not again.check_password(a, ident)
+    assert again.password_change(a, b, ident) is False  # the same change again: "already"
+    assert again.password_change(a, password_verifier("third-password", "g", "v"), ident) is None
+    assert again.password_change(password_verifier("guess-0000", "g", "v"), b, ident) is None
 
 
 def test_the_report_and_the_arguments_are_checked() -> None:
