@@ -330,10 +330,32 @@ def test_keyring_backup_restore_and_password_change(deployment: Deployment, tmp_
 
     new = "another long password"
     fails(gl(fresh, "keyring", "password", GRIDLOCK_NEW_PASSWORD="short"), 2, "at least")
+    # dave is offline: alice and bob take the new password, the keyring keeps opening with the old one
+    dave = deployment.procs.pop("dave")
+    dave.terminate()
+    dave.wait(15)
+    partial = gl(fresh, "keyring", "password", "--json", GRIDLOCK_NEW_PASSWORD=new)
+    assert fails(partial, 3, "did not take", "again")["code"] == "password-change-incomplete"
+    doc = json.loads(partial.out)
+    assert not doc["changed"] and "guardians_password_unchanged" not in doc
+    answers = doc["vaults"][v["id"]]
+    assert answers["alice"] == answers["bob"] == {"ok": True, "changed": True} and not answers["dave"]["ok"]
+    fails(gl(fresh, "sign", v["id"], "--message", "cafe", password=new), 4, "wrong password")
+    ok(gl(fresh, "sign", v["id"], "--message", "cafe"))
+    # the same change again, dave back: he takes it, the others say they have it, then the keyring
+    deployment.run("dave")
     changed = ok(gl(fresh, "keyring", "password", "--json", GRIDLOCK_NEW_PASSWORD=new))
-    assert changed["changed"] and changed["guardians_password_unchanged"]
+    assert changed["changed"] and "error" not in changed
+    assert changed["vaults"][v["id"]] == {
+        "alice": {"ok": True, "changed": False},
+        "bob": {"ok": True, "changed": False},
+        "dave": {"ok": True, "changed": True},
+    }
     fails(gl(fresh, "sign", v["id"], "--message", "cafe"), 4, "wrong password")
     ok(gl(fresh, "sign", v["id"], "--message", "cafe", password=new))
+    # the guardians know the new password: a device recovery starts with it (and is cancelled)
+    assert len(ok(gl(fresh, "recover", "start", v["id"], "--json", password=new))["unlock_at"]) == 3
+    ok(gl(fresh, "recover", "cancel", v["id"], "--json", password=new))
     # tampering: a backup whose header asks for a weaker KDF does not open
     doc = json.loads(text)
     doc["kdf"]["time_cost"] = 2

@@ -57,6 +57,7 @@ SAMPLES: list[ops.Op] = [
     ops.PolicySet("v", {"limits": []}, N, (APPROVAL,)),
     ops.RecoveryStart("v", b"n" * 32, b"l" * 32, b"v" * 32),
     ops.RecoveryFinish("v", b"v" * 32, G[0]),
+    ops.PasswordChange("v", b"o" * 32, b"n" * 32, N, (APPROVAL,)),
     ops.PolicyCancel("v", N),
     ops.Reshare("v", N, "frost-ed25519", b"x" * 32, 1, {1: G[0]}, G[:1], {1: G[0], 2: G[1]}, 2, policy={"rate": {}}),
 ]
@@ -113,6 +114,10 @@ def test_values_are_checked_when_an_operation_is_built() -> None:
     _bad(ops.Commit, vault="v", epoch=1, acks={})
     _bad(ops.SignPresigned, vault="v", presignature=b"p", message=b"d" * 32, signers=G, nonce=N)
     _bad(ops.RecoveryStart, vault="v", new_device=b"n", lost_device=b"l" * 32, verifier=b"v")
+    _bad(ops.PasswordChange, vault="v", verifier=b"o" * 15, new_verifier=b"n" * 32, nonce=N)
+    _bad(ops.PasswordChange, vault="v", verifier=b"o" * 32, new_verifier=b"n" * 65, nonce=N)
+    _bad(ops.PasswordChange, vault="v", verifier=b"o" * 32, new_verifier=b"o" * 32, nonce=N)
+    _bad(ops.PasswordChange, vault="v", verifier=b"o" * 32, new_verifier=b"n" * 32, nonce=b"short")
 
 
 def test_members_must_be_listed_in_order_without_repeats() -> None:
@@ -156,6 +161,7 @@ REPLY_SAMPLES: list[tuple[ops.Op, ops.Reply]] = [
     (ops.Audit("v"), ops.AuditReply(["{}"], [0, "00" * 32], b"s" * 64)),
     (ops.RecoveryStatus("v"), ops.RecoveryReply("open", 5)),
     (ops.RecoveryFinish("v", b"v" * 32, G[0]), ops.RecoveryStateReply("finished")),
+    (ops.PasswordChange("v", b"o" * 32, b"n" * 32, N), ops.PasswordReply(changed=True)),
 ]
 
 

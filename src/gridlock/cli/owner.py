@@ -4,7 +4,7 @@ The commands call the guardians' owner-security control operations (``gridlock.w
 through the SDK: ``Vault.set_policy`` / ``Vault.policy`` (policy-set / policy-show), ``Vault.audit``
 (audit; each entry's signature, the chain and the head kept from the last audit are verified), and
 ``gridlock.client.client``'s ``recovery_start`` / ``recovery_status`` / ``recovery_finish`` with
-``Vault.recovery_cancel``.
+``Vault.recovery_cancel``; ``keyring password`` calls ``Vault.change_password`` (password-change).
 
 Policy documents are :mod:`gridlock.policy.rules`'s; the options that build them are in
 :mod:`gridlock.cli.policy_options`.
@@ -21,12 +21,13 @@ for the vaults not recovered.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gridlock.cli.sdk import OwnerSession
 from gridlock.cli.state import load_vaults
-from gridlock.client import DeviceKeys, Vault
+from gridlock.client import DeviceKeys, PasswordChangeReport, Vault
 from gridlock.client import recovery as sdk
 from gridlock.errors import GridlockError
 
@@ -64,6 +65,37 @@ class OwnerOps:
 
     def audit(self, vault: Vault, guardians: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self._per_guardian(guardians, lambda g: {"entries": self.s.run(vault.audit(g)), "verified": True})
+
+    def change_password(
+        self, entries: Sequence[dict[str, Any]], old: str, new: str, timeout: float
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """The password change at every guardian of the vault-book ``entries``, all at once
+        (``Vault.change_password``): per vault id and guardian name ``{"ok": True, "changed": bool}``
+        (false: it held the new password already) or ``{"ok": False, "error", "code", "exit_code"}``
+        (``"*"`` for a vault that could not be asked at all)."""
+
+        async def one(entry: dict[str, Any]) -> PasswordChangeReport | BaseException:
+            try:
+                return await self.s.open_vault(entry).change_password(old, new, timeout=timeout)
+            except GridlockError as exc:
+                return exc
+
+        async def every() -> list[PasswordChangeReport | BaseException]:
+            return list(await asyncio.gather(*(one(e) for e in entries)))
+
+        def failure(exc: BaseException) -> dict[str, Any]:
+            err = self.s.error(exc)
+            return {"ok": False, "error": err.message, "code": err.code, "exit_code": err.exit_code}
+
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for entry, report in zip(entries, self.s.run(every()), strict=True):
+            if isinstance(report, BaseException):
+                out[str(entry["id"])] = {"*": failure(report)}
+                continue
+            answers = {self.s.name(g): {"ok": True, "changed": True} for g in report.changed}
+            answers |= {self.s.name(g): {"ok": True, "changed": False} for g in report.already}
+            out[str(entry["id"])] = answers | {self.s.name(g): failure(e) for g, e in report.failed.items()}
+        return out
 
     def _keep(self, keys: DeviceKeys) -> None:
         """Save the keyring's new device keys (before the guardians act on them)."""

@@ -3,6 +3,7 @@
 from gridlock.client.client import Client
 from gridlock.client.devices import DeviceKeys
 from gridlock.client.errors import GuardianTimeout, OperationFailed
+from gridlock.client.owner_controls import PasswordChangeReport
 from gridlock.client.recovery import recovery_finish, recovery_start, recovery_status
 from gridlock.client.sync import SyncClient, SyncVault
 from gridlock.client.vault import Vault
@@ -12,6 +13,7 @@ __all__ = [
     "DeviceKeys",
     "GuardianTimeout",
     "OperationFailed",
+    "PasswordChangeReport",
     "SyncClient",
     "SyncVault",
     "Vault",

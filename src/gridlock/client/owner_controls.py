@@ -1,17 +1,21 @@
 """The owner's controls over a vault, mixed into :class:`~gridlock.client.vault.Vault`: the emergency
-export, the spending policy (set, read, agree, cancel a waiting loosening), the audit log, and
-cancelling a device recovery."""
+export, the spending policy (set, read, agree, cancel a waiting loosening), the audit log,
+cancelling a device recovery, and changing the password the guardians know."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridlock.client.audit import fetch_audit
+from gridlock.client.owner import password_verifier
 from gridlock.crypto.polynomial import interpolate
 from gridlock.crypto.schemes import get_scheme
-from gridlock.errors import InvalidParameterError, SignatureError
+from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
 from gridlock.policy import Policy
 from gridlock.wire import ops
 
@@ -20,7 +24,28 @@ if TYPE_CHECKING:
 
 OpT = TypeVar("OpT", bound=ops.Op)
 
-__all__ = ["OwnerControls"]
+__all__ = ["OwnerControls", "PasswordChangeReport"]
+
+
+@dataclass(frozen=True)
+class PasswordChangeReport:
+    """What each guardian of a password change answered: ``changed`` replaced its verifier now,
+    ``already`` held the new one (the same change, run before), ``failed`` refused or did not answer
+    (guardian id → the error).  ``complete`` when no guardian failed; until then, run the same change
+    again (the guardians done answer ``already``)."""
+
+    changed: tuple[str, ...] = ()
+    already: tuple[str, ...] = ()
+    failed: Mapping[str, BaseException] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        named = [*self.changed, *self.already, *self.failed]
+        if len(set(named)) != len(named):
+            raise InvalidParameterError("a guardian is reported twice in a password change")
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
 
 
 class OwnerControls:
@@ -95,6 +120,43 @@ class OwnerControls:
         holding the head seen last time (:class:`~gridlock.wire.audit.AuditTampered` names the guardian
         whose log was cut short, rewritten or reset); the new head is kept (``client.audit_heads``)."""
         return await fetch_audit(self.client, guardian, self.vault_id)
+
+    async def change_password(
+        self, old: str, new: str, guardians: Sequence[str] | None = None, timeout: float | None = None
+    ) -> PasswordChangeReport:
+        """Replace the password verifier every guardian of the vault's current epoch (or ``guardians``)
+        keeps for device recovery: the old password proves it (a wrong one counts against the
+        password's rate limit) and the owner's devices approve it.  Refused while a device recovery is
+        open (cancel it first).  Never raises for one guardian: see the report, and run the same
+        change again for those that failed.  Each guardian gets verifiers salted for it
+        (:func:`~gridlock.client.owner.password_verifier`)."""
+        if old == new:
+            raise InvalidParameterError("the new password is the old one")
+        chosen = list(guardians) if guardians is not None else self.guardians
+        vid = self.vault_id
+        verifiers = await asyncio.to_thread(
+            lambda: {g: (password_verifier(old, g, vid), password_verifier(new, g, vid)) for g in chosen}
+        )
+        if not chosen:
+            raise InvalidParameterError("a password change needs at least one guardian")
+        # one approval for all: what it signs leaves the verifiers out (they differ per guardian)
+        op = self._approve(ops.PasswordChange(vid, *verifiers[chosen[0]], secrets.token_bytes(32)))
+
+        def each(g: str) -> ops.Op:
+            return dataclasses.replace(op, verifier=verifiers[g][0], new_verifier=verifiers[g][1])
+
+        results = await self.client.call_all(chosen, op, timeout, each=each)
+        replies = {g: results.get(g) for g in chosen}
+        done = {g: r for g, r in replies.items() if isinstance(r, ops.PasswordReply)}
+        return PasswordChangeReport(
+            changed=tuple(g for g, r in done.items() if r.changed),
+            already=tuple(g for g, r in done.items() if not r.changed),
+            failed={
+                g: r if isinstance(r, BaseException) else DecodeError(f"guardian {g} sent no password-change answer")
+                for g, r in replies.items()
+                if g not in done
+            },
+        )
 
     async def recovery_cancel(self) -> None:
         """From a registered device: stop a device recovery during its time lock."""

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from gridlock.chains import SignedTx
 from gridlock.client.client import Client
+from gridlock.client.owner_controls import PasswordChangeReport
 from gridlock.client.vault import Vault
 from gridlock.policy import Policy
 from gridlock.wire import ops
@@ -184,6 +185,10 @@ class SyncVault:
 
     def cancel_policy_change(self) -> None:
         self._owner._call(self.vault.cancel_policy_change())
+
+    def change_password(self, old: str, new: str) -> PasswordChangeReport:
+        """:meth:`Vault.change_password <gridlock.client.vault.Vault.change_password>`, blocking."""
+        return self._owner._call(self.vault.change_password(old, new))
 
     def policy(self, guardian: str) -> ops.PolicyReply:
         return self._owner._call(self.vault.policy(guardian))

@@ -171,6 +171,7 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
             ops.PolicySet: self._op_policy_set,
             ops.RecoveryStart: self._op_recovery_start,
             ops.RecoveryFinish: self._op_recovery_finish,
+            ops.PasswordChange: self._op_password_change,
         }
         self._early: OrderedDict[bytes, list[Envelope]] = OrderedDict()
         self._slots = asyncio.Semaphore(max_sessions)

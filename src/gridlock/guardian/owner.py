@@ -81,6 +81,9 @@ class OwnerState:
     verifier: str  # this guardian's Argon2id verifier, sealed (seal_verifier)
     counters: dict[str, int]
     notify: list[str]  # client ids of the owner's devices, for recovery notices
+    # the verifier the last password change replaced, sealed too ("" before any change): it lets the
+    # same change sent again be answered ok (:meth:`password_change`); it proves nothing on its own
+    previous: str = ""
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> OwnerState:
@@ -93,6 +96,7 @@ class OwnerState:
             str(o["verifier"]),
             {str(k): int(v) for k, v in o.get("counters", {}).items()},
             list(o.get("notify", [])),
+            str(o.get("previous_verifier", "")),
         )
 
     def to_meta(self) -> dict[str, Any]:
@@ -102,7 +106,7 @@ class OwnerState:
             "verifier": self.verifier,
             "counters": dict(self.counters),
             "notify": list(self.notify),
-        }
+        } | ({"previous_verifier": self.previous} if self.previous else {})
 
     def set_digest(self) -> bytes:
         """Who may approve: the devices and how many must (not the verifier, which is per guardian)."""
@@ -113,6 +117,25 @@ class OwnerState:
     def check_password(self, verifier: bytes, identity: Identity) -> bool:
         """Whether ``verifier`` is the registered one (``identity``: this guardian's, whose key sealed it)."""
         return hmac.compare_digest(seal_verifier(identity, verifier_digest(verifier)), self.verifier)
+
+    def password_change(self, old: bytes, new: bytes, identity: Identity) -> bool | None:
+        """Whether the change from the password of verifier ``old`` to that of ``new`` proves the
+        password: ``True`` when ``old`` is the registered verifier (the caller then calls
+        :meth:`replace_verifier`), ``False`` when this exact change was made already (``old`` is the
+        verifier it replaced and ``new`` the registered one: the owner sent it again), ``None`` when
+        neither — a wrong password.  Answering "already" needs both verifiers right, so it is no
+        cheaper a guess than the old password alone."""
+        if self.check_password(old, identity):
+            return True
+        if self.previous and self.check_password(new, identity):
+            sealed_old = seal_verifier(identity, verifier_digest(old))
+            if hmac.compare_digest(sealed_old, self.previous):
+                return False
+        return None
+
+    def replace_verifier(self, new: bytes, identity: Identity) -> None:
+        self.previous = self.verifier
+        self.verifier = seal_verifier(identity, verifier_digest(new))
 
     def authorize(
         self,

@@ -1,9 +1,11 @@
 """The owner gate: approvals bound to the request, the password check and its rate limit, device
-recovery (a time-locked state machine), the owner's policy settings and the audit log (SECURITY #19, #21)."""
+recovery (a time-locked state machine), the password change, the owner's policy settings and the
+audit log (SECURITY #19, #21)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from gridlock.guardian import audit as audit_mod
 from gridlock.guardian import owner as owner_mod
@@ -14,6 +16,7 @@ from gridlock.wire import ops
 
 PASSWORD_WINDOW = 3600  # wrong passwords are counted over the last hour
 STRANGER_FAILURES = 50  # wrong passwords an hour from all requesters that are not the owner's devices
+T = TypeVar("T")
 
 
 class OwnerGate(NodeCore):
@@ -54,7 +57,13 @@ class OwnerGate(NodeCore):
             self._save(vault_id)
 
     def _check_password(self, vault_id: str, verifier: bytes) -> owner_mod.OwnerState:
-        """Argon2id verifier check, rate-limited per vault at this guardian (SECURITY #21).
+        """Argon2id verifier check, rate-limited per vault at this guardian (:meth:`_password_attempt`)."""
+        self._password_attempt(vault_id, lambda state: state.check_password(verifier, self.identity) or None)
+        return self._owner(vault_id)
+
+    def _password_attempt(self, vault_id: str, test: Callable[[owner_mod.OwnerState], T | None]) -> T:
+        """``test(owner state)`` — a password check, ``None`` for a wrong password — rate-limited per
+        vault at this guardian (SECURITY #21); its answer.
 
         The owner's registered devices have a budget of their own, so strangers cannot lock them out.
         Every other requester (a new device recovering the vault is one) has a budget per identity and
@@ -71,13 +80,38 @@ class OwnerGate(NodeCore):
             raise ctl.RequestRefused(
                 ctl.Refusal.RATE_LIMITED, "too many wrong passwords for this vault; try again later"
             )
-        if not state.check_password(verifier, self.identity):
+        answer = test(state)
+        if answer is None:
             vault.forget_failures_before(now - PASSWORD_WINDOW)  # what is kept is bounded by the budgets
             for who in budgets:
                 vault.password_failures.setdefault(who, []).append(now)
             self._save(vault_id)
             raise ctl.RequestRefused(ctl.Refusal.WRONG_PASSWORD, "the password does not match")
-        return state
+        return answer
+
+    async def _op_password_change(self, op: ops.PasswordChange) -> ops.PasswordReply:
+        """Replace the vault's password verifier (the owner changed the password).
+
+        Two proofs: the owner's approvals (checked by :meth:`_approve` before this runs; a replayed
+        or missing approval never reaches the password check) and the old password, under the
+        requester's failure budget — a thief holding an unlocked device cannot set a password of
+        their own, which would lock the owner out of device recovery, and each wrong guess counts.
+        The owner's devices spend their own budget, so such guesses do not lock out a recovery
+        started from a new device.  Refused while a device recovery is open (:meth:`_approve`): a
+        thief with the device and the password could otherwise race the owner's recovery by
+        changing the password under it; the owner cancels the recovery first (``recovery-cancel``).
+        The same change sent again (an interrupted run) is answered ``changed=False``.
+        """
+        outcome = self._password_attempt(
+            op.vault, lambda state: state.password_change(op.verifier, op.new_verifier, self.identity)
+        )
+        if not outcome:
+            return ops.PasswordReply(changed=False)
+        state = self._owner(op.vault)
+        state.replace_verifier(op.new_verifier, self.identity)
+        self._save(op.vault)
+        await self._notify(state, {"vault": op.vault, "event": "password-changed", "guardian": self.id})
+        return ops.PasswordReply(changed=True)
 
     async def _op_recovery_start(self, op: ops.RecoveryStart) -> ops.RecoveryReply:
         vault_id, new_device, lost_device = op.vault, op.new_device, op.lost_device

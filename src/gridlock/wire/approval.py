@@ -20,10 +20,11 @@ from gridlock.errors import DecodeError
 
 APPROVAL_LABEL = b"gridlock/owner-approval/v1"
 SALT_LABEL = b"gridlock/password-salt/v1"
-# Differ per guardian or are the approval itself.  The password verifier (device recovery) is one of
-# them, and must stay out: a guardian's audit log keeps SHA-256 of this subject, which would otherwise
-# let a copy of that log test password guesses offline (issue 18).
-PER_GUARDIAN = frozenset({"approvals", "owner", "verifier"})
+# Differ per guardian or are the approval itself.  The password verifiers (device recovery, and the
+# old and new ones of a password change) are among them, and must stay out: a guardian's audit log
+# keeps SHA-256 of this subject, which would otherwise let a copy of that log test password guesses
+# offline (issue 18).
+PER_GUARDIAN = frozenset({"approvals", "owner", "verifier", "new_verifier"})
 
 
 def password_salt(guardian_id: str, vault_id: str) -> bytes:

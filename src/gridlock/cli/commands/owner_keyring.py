@@ -1,9 +1,12 @@
 """``gridlock keyring password|backup|restore``: the owner's keyring itself.
 
-* ``password`` re-encrypts the keyring under a new password (fresh Argon2id salt).  It changes the
-  password that unlocks this keyring only: the password each guardian holds a verifier of
-  (registered when a vault was made, asked again by ``recover start``) stays what it was — the
-  guardians have no operation to change it.
+* ``password`` changes the owner's password everywhere it is kept: first at every guardian of every
+  vault in the vault book (``password-change``: the verifier each guardian checks in ``recover
+  start``), then the keyring, re-encrypted under it (fresh Argon2id salt) — only once every guardian
+  has the new password.  So no run ends with neither password working: until then the keyring opens
+  with the old one, and running the same change again (same old and new password) finishes it, the
+  guardians already done answering so.  A guardian that still knows an older password than the
+  keyring's (changed before guardians could be told) is given it with ``--guardian-password-file``.
 * ``backup --out FILE`` writes a deployment profile, keyring included, to one file encrypted with
   the owner's password (:mod:`gridlock.cli.backup`); ``restore FILE`` makes the profile again in an
   empty ``--dir`` (or ``--profile NAME``) on any machine, and checks that the keyring opens.
@@ -13,20 +16,25 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, PwOpt, command
-from gridlock.cli.errors import CONFLICT, CliError, usage
+from gridlock.cli.errors import AUTH, CONFLICT, FAILED, UNAVAILABLE, CliError, usage
 from gridlock.cli.keyring import Keyring, check_new_password
 from gridlock.cli.profile import DevnetProfile, find_profile
-from gridlock.cli.state import locked
+from gridlock.cli.state import load_vaults, locked
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(help="The owner's keyring: change its password, back it up, restore it.", no_args_is_help=True)
 
 NEW_PASSWORD_ENV = "GRIDLOCK_NEW_PASSWORD"  # noqa: S105 -- the variable's name
+GUARDIAN_TIMEOUT = 20.0  # seconds to wait for each guardian's answer (an offline one is reported)
 
 
 def _new_password(path: Path | None) -> str:
@@ -34,10 +42,7 @@ def _new_password(path: Path | None) -> str:
     import getpass  # noqa: PLC0415 -- only this command prompts for a new password
 
     if path is not None:
-        try:
-            password = path.read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise usage(f"cannot read the password file {path}: {exc.strerror}") from None
+        password = _read_password_file(path)
     elif os.environ.get(NEW_PASSWORD_ENV):
         password = os.environ[NEW_PASSWORD_ENV]
     elif sys.stdin.isatty():
@@ -55,35 +60,104 @@ def _new_password(path: Path | None) -> str:
     return password
 
 
+def _read_password_file(path: Path) -> str:
+    try:
+        return path.read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise usage(f"cannot read the password file {path}: {exc.strerror}") from None
+
+
+def _render(doc: dict[str, Any]) -> Callable[[Console], None]:
+    def render(con: Console) -> None:
+        for vid, guardians in doc["vaults"].items():
+            parts = [
+                f"{g}: " + (("changed" if r["changed"] else "already changed") if r["ok"] else f"[red]{r['error']}[/]")
+                for g, r in guardians.items()
+            ]
+            con.print(f"vault {vid}: " + "; ".join(parts))
+        if doc["changed"]:
+            con.print("the password is changed: the guardians and the keyring now know the new one")
+        else:
+            con.print("[yellow]the keyring still opens with the old password[/] (not every guardian has the new one)")
+
+    return render
+
+
+def _incomplete(failed: list[dict[str, Any]]) -> CliError:
+    """The error of a password change some guardian did not make: what to do depends on why."""
+    codes = {str(r["code"]) for r in failed}
+    exits = {int(r["exit_code"]) for r in failed}
+    hints = ["run `gridlock keyring password` again with the same new password once they answer"]
+    if codes & {"wrong-password", "rate-limited"}:
+        hints.append("a guardian that knows an older password is given it with --guardian-password-file")
+    if "refused:recovery-pending" in codes:
+        hints.append("a device recovery is open on a vault: `gridlock recover cancel VAULT` first")
+    return CliError(
+        f"{len(failed)} guardian(s) did not take the new password; the keyring still opens with the old one",
+        hint="; ".join(hints),
+        exit_code=exits.pop() if len(exits) == 1 and exits <= {UNAVAILABLE, AUTH} else FAILED,
+        code="password-change-incomplete",
+    )
+
+
 @app.command("password")
 def keyring_password(
     new_password_file: Annotated[
         Path | None,
         typer.Option("--new-password-file", help="Read the new password from FILE (else $GRIDLOCK_NEW_PASSWORD)."),
     ] = None,
+    guardian_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--guardian-password-file",
+            help="The password the guardians know, when it is not the keyring's (changed before they could be told).",
+        ),
+    ] = None,
     dir_: DirOpt = None,
     password_file: PwOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Re-encrypt the owner's keyring under a new password (the guardians' copy of the old one stays)."""
+    """Change the owner's password: first at every guardian of every vault (device recovery asks it),
+    then the keyring — only when every guardian has the new one, so the old password keeps opening the
+    keyring until then.  A guardian offline or refusing is reported (exit 3 offline, 4 wrong password,
+    else 1): run the same change again later (same old and new password); the guardians already done
+    answer so.  A device recovery open on a vault makes its guardians refuse: `recover cancel` first."""
 
     def body(c: Cmd) -> None:
         c.profile()
         keyring = c.keyring()  # the old password opens it
+        old = c.password()
         new = _new_password(new_password_file)
-        if new == c.password():
+        if new == old:
             raise usage("the new password is the old one")
-        with locked(c.paths):
-            keyring.rekey(new)
-            keyring.save(c.paths.keyring)
-        doc = {"keyring": str(c.paths.keyring), "changed": True, "guardians_password_unchanged": True}
-        c.out.emit(
-            doc,
-            lambda con: con.print(
-                "the keyring now opens with the new password; the guardians still know the old one "
-                "(`recover start` asks for it)"
-            ),
-        )
+        at_guardians = old if guardian_password_file is None else _read_password_file(guardian_password_file)
+        if new == at_guardians:
+            raise usage("the new password is the one the guardians know already")
+        vaults = load_vaults(c.paths)
+        results: dict[str, dict[str, dict[str, Any]]] = {}
+        if vaults:
+            from gridlock.cli.owner import OwnerOps  # noqa: PLC0415 -- only with vaults: the SDK
+
+            session, _ = c.session()
+            with session as s, c.out.status("changing the password at the guardians"):
+                results = OwnerOps(s).change_password(vaults, at_guardians, new, GUARDIAN_TIMEOUT)
+        failed = [r for guardians in results.values() for r in guardians.values() if not r["ok"]]
+        if not failed:
+            with locked(c.paths):
+                keyring.rekey(new)
+                keyring.save(c.paths.keyring)
+            from gridlock.cli import agent  # noqa: PLC0415
+
+            session_agent = agent.AgentClient.find(c.paths)
+            if session_agent is not None:  # its key opened the old keyring: the session ends here
+                session_agent.call("lock")
+        doc: dict[str, Any] = {"keyring": str(c.paths.keyring), "changed": not failed, "vaults": results}
+        if not failed:
+            c.out.emit(doc, _render(doc))
+            return
+        err = _incomplete(failed)
+        c.out.emit(doc | {"error": err.as_dict()}, _render(doc))  # with --json: one document, and its error
+        raise err
 
     command(json, dir_, password_file, body)
 

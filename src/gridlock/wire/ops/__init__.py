@@ -19,7 +19,7 @@ from typing import Any
 
 from gridlock.errors import DecodeError, InvalidParameterError
 from gridlock.wire.ops.base import Op, Params
-from gridlock.wire.ops.owner import PolicySet, RecoveryFinish, RecoveryStart
+from gridlock.wire.ops.owner import PasswordChange, PolicySet, RecoveryFinish, RecoveryStart
 from gridlock.wire.ops.replies import (
     AckReply,
     AuditReply,
@@ -28,6 +28,7 @@ from gridlock.wire.ops.replies import (
     ExportReply,
     HelpedReply,
     InfoReply,
+    PasswordReply,
     PingReply,
     PolicyReply,
     PresignaturesReply,
@@ -78,6 +79,8 @@ __all__ = [
     "Keygen",
     "ListVaults",
     "Op",
+    "PasswordChange",
+    "PasswordReply",
     "Ping",
     "PingReply",
     "PolicyCancel",
@@ -131,6 +134,7 @@ OPS: dict[str, type[Op]] = {
         PolicySet,
         RecoveryStart,
         RecoveryFinish,
+        PasswordChange,
     )
 }
 
@@ -174,6 +178,7 @@ REPLIES: dict[type[Op], tuple[type[Reply], ...]] = {
     PolicySet: (PolicyReply,),
     RecoveryStart: (RecoveryReply,),
     RecoveryFinish: (RecoveryStateReply,),
+    PasswordChange: (PasswordReply,),
 }
 
 

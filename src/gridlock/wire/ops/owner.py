@@ -1,4 +1,4 @@
-"""The owner's operations on a vault's guardians: the policy and device recovery."""
+"""The owner's operations on a vault's guardians: the policy, device recovery and the password change."""
 
 from __future__ import annotations
 
@@ -75,3 +75,39 @@ class RecoveryFinish(Op):
     @classmethod
     def read(cls, p: Params) -> RecoveryFinish:
         return cls(p.text("vault"), p.data("verifier"), p.text("notify"))
+
+
+# --- password change (device-approved and password-proved) -----------------------------------------
+MIN_VERIFIER = 16  # what a registration accepts (gridlock.guardian.owner.registration)
+MAX_VERIFIER = 64
+
+
+@dataclass(frozen=True)
+class PasswordChange(Op):
+    """Replace this guardian's password verifier of the vault: ``verifier`` proves the old password
+    (checked under the same failure budget as a recovery's), ``new_verifier`` is the new password's
+    Argon2id verifier salted for this guardian.  Owner-approved too, so the password alone (a thief
+    who learnt it, without the device) changes nothing; neither verifier is in what the approvals sign
+    (``wire.approval.PER_GUARDIAN``): each guardian gets its own."""
+
+    NAME: ClassVar[str] = "password-change"
+    APPROVED: ClassVar[bool] = True
+    vault: str
+    verifier: bytes
+    new_verifier: bytes
+    nonce: bytes
+    approvals: tuple[Approval, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_vault_nonce(self)
+        for name, v in (("the old password verifier", self.verifier), ("the new password verifier", self.new_verifier)):
+            check_data(name, v, max_len=MAX_VERIFIER)
+            if len(v) < MIN_VERIFIER:
+                raise InvalidParameterError(f"{name} must have {MIN_VERIFIER} to {MAX_VERIFIER} bytes")
+        if self.verifier == self.new_verifier:
+            raise InvalidParameterError("the new password verifier is the old one")
+        check_approvals(self.approvals)
+
+    @classmethod
+    def read(cls, p: Params) -> PasswordChange:
+        return cls(p.text("vault"), p.data("verifier"), p.data("new_verifier"), p.data("nonce"), p.approvals())

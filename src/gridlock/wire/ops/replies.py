@@ -248,3 +248,12 @@ class RecoveryReply(Reply):
 class RecoveryStateReply(Reply):
     KINDS: ClassVar[Mapping[str, type]] = {"state": str}
     state: str
+
+
+@dataclass(frozen=True)
+class PasswordReply(Reply):
+    """A password change at one guardian: ``changed`` when it replaced the verifier now, false when it
+    already held the new one (the same change, sent again after an interruption)."""
+
+    KINDS: ClassVar[Mapping[str, type]] = {"changed": bool}
+    changed: bool
