@@ -73,6 +73,8 @@ class Client:
         self._guard = ReplayGuard()
         self._waiting: dict[tuple[bytes, str], asyncio.Future[bytes]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self.busy_answers = 0
+        """How many ``busy`` answers (back-pressure: the request did not run, it is sent again) came so far."""
 
     async def __aenter__(self) -> Client:
         await self.start()
@@ -151,6 +153,7 @@ class Client:
             except ctl.RequestRefused as exc:
                 if exc.code is not ctl.Refusal.BUSY or exc.retry_after is None:
                     raise
+                self.busy_answers += 1
                 pause = min(MAX_BACKOFF, max(exc.retry_after, 2 * pause))
                 delay = pause * (0.5 + random.random())  # noqa: S311 -- jitter, not a secret
                 if loop.time() + delay >= deadline:

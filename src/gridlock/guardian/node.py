@@ -190,8 +190,8 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
 
     def _load_recovered_clients(self) -> None:
         """Owner devices that joined through a finished recovery (kept with their vaults)."""
-        for rec in self.keystore.vaults():
-            for cid, pub in self.keystore.metadata(rec.vault_id).get("clients", {}).items():
+        for meta in self.keystore.all_metadata().values():  # one read, not one per vault
+            for cid, pub in meta.get("clients", {}).items():
                 with contextlib.suppress(DecodeError, ValueError):
                     self.directory[cid] = PublicIdentity.from_bytes(bytes.fromhex(pub))
                     self.known_clients.add(cid)
