@@ -133,11 +133,15 @@ class Client:
         timeout: float | None = None,
         *,
         introduce: bool = False,
+        renew: Callable[[], Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """One control request; the guardian's result, :class:`RequestRefused` or :class:`GuardianTimeout`.
 
         A ``busy`` refusal with a retry hint (the request did not run) is followed by another try after
-        a jittered pause that grows each time, as long as the timeout allows."""
+        a jittered pause that grows each time, as long as the timeout allows.  ``renew`` gives the
+        parameters of each new try: owner approvals made afresh, since a guardian accepts an owner
+        device's approval counters only increasing and requests approved after this one may have run
+        meanwhile."""
         if guardian not in self.directory:
             raise InvalidParameterError(f"unknown guardian {guardian}")
         if self._reader is None:
@@ -160,6 +164,8 @@ class Client:
                     raise
                 log.debug("client: guardian %s is busy; %s again in %.2f s", guardian, op, delay)
                 await asyncio.sleep(delay)
+                if renew is not None:
+                    params = renew()
 
     async def _request_once(
         self, guardian: str, op: str, params: Mapping[str, Any], wait: float, introduce: bool
@@ -208,10 +214,21 @@ class Client:
         return dict(zip(guardians, results, strict=True))
 
     async def call(
-        self, guardian: str, op: ops.Op, timeout: float | None = None, *, introduce: bool = False
+        self,
+        guardian: str,
+        op: ops.Op,
+        timeout: float | None = None,
+        *,
+        introduce: bool = False,
+        renew: Callable[[ops.Op], ops.Op] | None = None,
     ) -> ops.Reply:
-        """One typed operation at one guardian, and its typed reply (see :mod:`gridlock.wire.ops`)."""
-        return ops.read_reply(op, await self.request(guardian, op.NAME, op.to_params(), timeout, introduce=introduce))
+        """One typed operation at one guardian, and its typed reply (see :mod:`gridlock.wire.ops`).
+        ``renew``: the operation with fresh owner approvals, for a try after a ``busy`` answer."""
+        again = None if renew is None else (lambda: renew(op).to_params())
+        params = op.to_params()
+        return ops.read_reply(
+            op, await self.request(guardian, op.NAME, params, timeout, introduce=introduce, renew=again)
+        )
 
     async def call_all(
         self,
@@ -222,6 +239,7 @@ class Client:
         each: Callable[[str], ops.Op] | None = None,
         stop_on_refusal: bool = False,
         stop_when: Callable[[ops.Reply], bool] | None = None,
+        renew: Callable[[ops.Op], ops.Op] | None = None,
     ) -> dict[str, ops.Reply | BaseException]:
         """``op`` at several guardians at once (``each(g)``: the variant for guardian ``g``, e.g. with
         its owner registration); each typed reply or exception.  ``stop_on_refusal``: return as soon
@@ -231,7 +249,7 @@ class Client:
 
         async def one(g: str) -> ops.Reply | BaseException:
             try:
-                return await self.call(g, each(g) if each is not None else op, timeout)
+                return await self.call(g, each(g) if each is not None else op, timeout, renew=renew)
             except GridlockError as exc:
                 return exc
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,11 +27,6 @@ if TYPE_CHECKING:
     from gridlock.client.client import Client
 
 OpT = TypeVar("OpT", bound=ops.Op)
-LIVENESS_TTL = 1.0
-"""Seconds for which the guardians that answered a ping are chosen again without another ping, while
-every signature with them succeeds (any failure forgets them).  A busy owner signs without a ping
-round-trip to every holder first; a guardian that went offline within the last second costs at most
-one failed request, as a guardian that fails between a ping and the request always could."""
 
 
 def _context(tx: TxContext | Mapping[str, Any]) -> TxContext:
@@ -60,8 +54,6 @@ class Vault(HdKeys, OwnerControls, EpochChanges):
     chain_code: bytes = b""
     # the commit of the newest key change if some holder did not confirm it (client.epochs): sent again first
     kept_commit: KeptCommit | None = field(default=None, repr=False, compare=False)
-    # (monotonic time, epoch, guardians): the last ping's answer, reused for LIVENESS_TTL seconds
-    recently_alive: tuple[float, int, tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.approvers and self.client.owner is not None:
@@ -109,13 +101,7 @@ class Vault(HdKeys, OwnerControls, EpochChanges):
         await self._heal()
         if signers is not None:
             return list(signers)
-        seen = self.recently_alive
-        if seen is not None and seen[1] == self.epoch and time.monotonic() - seen[0] < LIVENESS_TTL:
-            alive = list(seen[2])
-        else:
-            alive = await self.client.ping(self.guardians, enough=self.threshold, vault=self.vault_id, epoch=self.epoch)
-            if len(alive) >= self.threshold:
-                self.recently_alive = (time.monotonic(), self.epoch, tuple(alive))
+        alive = await self.client.ping(self.guardians, enough=self.threshold, vault=self.vault_id, epoch=self.epoch)
         if len(alive) < self.threshold:  # holders left behind catch up; or this object is behind
             epochs = await self.client.epochs(self.guardians, self.vault_id)
             if len(await self.catch_up(epochs)) < len([g for g, e in epochs.items() if e < self.epoch]):
@@ -199,10 +185,11 @@ class Vault(HdKeys, OwnerControls, EpochChanges):
             chosen = await self._pick_signers(signers)
             nonce = secrets.token_bytes(32)
             op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), nonce, ctx, path=path))
-            results = await self.client.call_all(chosen, op, timeout, stop_on_refusal=True, stop_when=verifies)
+            results = await self.client.call_all(
+                chosen, op, timeout, stop_on_refusal=True, stop_when=verifies, renew=self._approve
+            )
             if good:
                 return good[0], chosen
-            self.recently_alive = None  # the next choice asks the guardians again
             if signers is not None or not self._learn_required(results):
                 break
         sigs = {r.signature for r in results.values() if isinstance(r, ops.SignatureReply)}
@@ -288,8 +275,6 @@ class Vault(HdKeys, OwnerControls, EpochChanges):
         chosen = await self._pick_signers(signers)
         op = self._approve(ops.Presign(self.vault_id, count, tuple(chosen), secrets.token_bytes(32), path=path))
         results = await self.client.call_all(chosen, op)
-        if any(isinstance(r, BaseException) for r in results.values()):
-            self.recently_alive = None
         self._failures(results, "presigning")
         ids = ops.expect(next(iter(results.values())), ops.PresignaturesReply).presignatures
         self.presignatures.extend((i, tuple(chosen), path) for i in ids)

@@ -145,7 +145,7 @@ class KeyOperations(PolicyGate, NodeCore):
         share = self.keystore.active_share(vault_id)
         members = self._vault_members(vault_id, share.epoch)
         sid = session_id("refresh", vault_id, share.epoch, members, nonce)
-        self._claim(vault_id, share.epoch, sid)
+        await self._claim(vault_id, share.epoch, sid)
         party = ReshareParty.for_refresh(sid, share)
         new = await self._run(sid, "refresh", members, party)
         assert new is not None
@@ -181,7 +181,7 @@ class KeyOperations(PolicyGate, NodeCore):
         me = self._my_index(nodes)
         sid = session_id("reshare", vault_id, epoch, nodes, nonce)
         if old_share is not None:
-            self._claim(vault_id, epoch, sid)
+            await self._claim(vault_id, epoch, sid)
         party = ReshareParty(
             sid,
             me,
@@ -217,7 +217,7 @@ class KeyOperations(PolicyGate, NodeCore):
             raise ctl.RequestRefused(ctl.Refusal.NOT_A_MEMBER, "this guardian is neither a helper nor the lost holder")
         policy = self._carried_policy(vault_id, op.policy)
         if helper_share is not None:
-            self._claim(vault_id, epoch, sid)
+            await self._claim(vault_id, epoch, sid)
         party = RepairParty(
             sid,
             index[self.id],
