@@ -47,6 +47,12 @@ log = logging.getLogger("gridlock.client")
 
 NOTIFY = "notify"
 MAX_BACKOFF = 5.0  # seconds: the longest pause between two tries of a request a guardian found busy
+SIGNING_WINDOW = 32
+"""Signatures one client runs at once; more wait their turn in the client.  It is the guardians' default
+quota of requests in flight per client (``GuardianNode(per_client_requests=32)``): a signing run needs
+every chosen signer at once, and a guardian answering ``busy`` while its co-signers already run the
+session would hold them up, so the client does not send more than a guardian takes.  A guardian with a
+smaller quota still answers ``busy`` and the request is sent again."""
 
 
 class Client:
@@ -60,7 +66,12 @@ class Client:
         clock: Callable[[], float] = time.time,
         owner: OwnerDevice | None = None,
         audit_heads: AuditHeads | None = None,
+        signing_window: int = SIGNING_WINDOW,
     ) -> None:
+        if signing_window < 1:
+            raise InvalidParameterError("the signing window is at least one signature")
+        self.signing = asyncio.Semaphore(signing_window)
+        """Held by each signing run of this client's vaults (:data:`SIGNING_WINDOW`)."""
         self.identity = identity
         self.owner = owner
         self.audit_heads = audit_heads if audit_heads is not None else AuditHeads()

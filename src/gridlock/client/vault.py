@@ -182,12 +182,13 @@ class Vault(HdKeys, OwnerControls, EpochChanges):
             return bool(good)
 
         for _ in range(2):
-            chosen = await self._pick_signers(signers)
-            nonce = secrets.token_bytes(32)
-            op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), nonce, ctx, path=path))
-            results = await self.client.call_all(
-                chosen, op, timeout, stop_on_refusal=True, stop_when=verifies, renew=self._approve
-            )
+            async with self.client.signing:  # the client's signing window (client.SIGNING_WINDOW)
+                chosen = await self._pick_signers(signers)
+                nonce = secrets.token_bytes(32)
+                op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), nonce, ctx, path=path))
+                results = await self.client.call_all(
+                    chosen, op, timeout, stop_on_refusal=True, stop_when=verifies, renew=self._approve
+                )
             if good:
                 return good[0], chosen
             if signers is not None or not self._learn_required(results):
