@@ -22,10 +22,12 @@ Measured (medians; final figures are taken on a quiet machine):
   spread over the 10,000; goal: within 10 %;
 * keystore bytes per vault;
 * what grows per signature: ``--flat`` signatures on one vault, then each table's rows and bytes and
-  the vault's metadata compared (the metadata must be unchanged; the durable session claims grow by
-  one row per signature by design, SECURITY #26/#28; the audit log by one entry).
+  the vault's metadata compared (its size stays; only the owner device's approval counter advances),
+  and the audit log.  Two tables grow by design, one row per signature each: the durable session
+  claims (a session id is never reused while its epoch lives, SECURITY #26/#28; a refresh clears
+  them) and the policy ledger (spend limits look back over it); the audit log by one signed entry.
 
-Usage: python bench/scale.py [--vaults N] [--runs N] [--flat N] [--json]
+Usage: python bench/scale.py [--vaults N] [--runs N] [--flat N] [--keep DIR] [--json]
 """
 
 from __future__ import annotations
@@ -77,8 +79,8 @@ def store_of(pc: ProcessCluster, name: str) -> Keystore:
     return Keystore.open(proc.config.parent / "keystore.db", proc.secret.encode(), create=False)
 
 
-def store_bytes(pc: ProcessCluster, name: str) -> int:
-    base = pc.processes[name].config.parent / "keystore.db"
+def store_bytes(pc: ProcessCluster, name: str, file: str = "keystore.db") -> int:
+    base = pc.processes[name].config.parent / file
     return sum(p.stat().st_size for p in (base, Path(f"{base}-wal")) if p.exists())
 
 
@@ -226,11 +228,21 @@ async def run(pc: ProcessCluster, total: int, runs: int, flat: int) -> dict[str,
         db_path = scaled.config.parent / "keystore.db"
         target = clones["frost-ed25519"][0]
         scaled.stop()  # the guardian holds its keystore exclusively: read it while stopped
-        before = table_sizes(db_path), vault_metadata(db_path, target.vault_id), store_bytes(pc, "scaled")
+        before = (
+            table_sizes(db_path),
+            vault_metadata(db_path, target.vault_id),
+            store_bytes(pc, "scaled"),
+            store_bytes(pc, "scaled", "audit.db"),
+        )
         start_timed(scaled)
         await sign_latencies(client, [target], signers, flat)
         scaled.stop()
-        after = table_sizes(db_path), vault_metadata(db_path, target.vault_id), store_bytes(pc, "scaled")
+        after = (
+            table_sizes(db_path),
+            vault_metadata(db_path, target.vault_id),
+            store_bytes(pc, "scaled"),
+            store_bytes(pc, "scaled", "audit.db"),
+        )
     finally:
         await client.close()
         await client.transport.close()
@@ -260,6 +272,7 @@ async def run(pc: ProcessCluster, total: int, runs: int, flat: int) -> dict[str,
         "metadata": metadata_change(before[1], after[1]),
         "table_growth": growth,
         "file_bytes_growth": after[2] - before[2],
+        "audit_log_bytes_growth": after[3] - before[3],
     }
     return res
 
@@ -295,6 +308,7 @@ def report(res: dict[str, Any]) -> None:
                 f" ({g['bytes'] / ps['signatures']:.0f} per signature)"
             )
     print(f"  keystore files +{ps['file_bytes_growth']} bytes (pages and WAL)")
+    print(f"  audit log +{ps['audit_log_bytes_growth']} bytes (one signed entry per request, by design)")
 
 
 def main() -> None:
