@@ -171,9 +171,10 @@ def test_every_contract_command_exists(tmp_path: Path) -> None:
         "guardian": {"replace", "list", "run"},
         "recover": {"start", "status", "cancel", "finish"},
         "policy": {"set", "replace", "cancel", "show"},
+        "tx": {"build"},
     }
     commands = root.commands  # type: ignore[attr-defined]
-    assert {"address", "sign", "sign-tx", "refresh", "audit", *groups} <= set(commands)
+    assert {"address", "sign", "sign-tx", "sign-message", "refresh", "audit", *groups} <= set(commands)
     for group, names in groups.items():
         assert names <= set(commands[group].commands), group
     top = ok(gl(tmp_path, "--help", password=None))
@@ -270,11 +271,11 @@ def test_sign_message_and_solana_tx(ed_vault: dict[str, Any], home: Path, tmp_pa
     assert addr["address"] == ed_vault["addresses"]["solana"]
     txf = tmp_path / "sol.tx"
     txf.write_bytes(solana_tx(pk))
-    s = ok(gl(home, "sign-tx", "sol", "--chain", "solana", "--tx", str(txf), "--json"))
+    s = ok(gl(home, "sign-tx", "--yes", "sol", "--chain", "solana", "--tx", str(txf), "--json"))
     signed = VersionedTransaction.from_bytes(base64.b64decode(s["tx_base64"]))
     assert signed.verify_with_results() == [True]
     txf.write_text(base64.b64encode(solana_tx(pk)).decode())  # base64 text works too
-    ok(gl(home, "sign-tx", "sol", "--chain", "solana", "--tx", str(txf), "--json"))
+    ok(gl(home, "sign-tx", "--yes", "sol", "--chain", "solana", "--tx", str(txf), "--json"))
 
 
 def test_refresh_and_replace_keep_the_key(ed_vault: dict[str, Any], home: Path) -> None:
@@ -323,10 +324,10 @@ def test_ecdsa_vault_on_bitcoin_ethereum_and_cosmos(home: Path, tmp_path: Path) 
 
     f = tmp_path / "eth.json"
     f.write_text(json.dumps(ETH_TX))
-    e = ok(gl(home, "sign-tx", vid, "--chain", "ethereum", "--tx", str(f), "--json"))
+    e = ok(gl(home, "sign-tx", "--yes", vid, "--chain", "ethereum", "--tx", str(f), "--json"))
     assert Account.recover_transaction(e["tx_hex"]) == eth
     assert e["summary"]["chain_id"] == 1337 and e["signatures"] == 1
-    e = ok(gl(home, "sign-tx", vid, "--chain", "ethereum", "--tx", str(f), "--path", "m/0/1", "--json"))
+    e = ok(gl(home, "sign-tx", "--yes", vid, "--chain", "ethereum", "--tx", str(f), "--path", "m/0/1", "--json"))
     assert Account.recover_transaction(e["tx_hex"]) == child["address"] and e["path"] == "m/0/1"
     s = ok(gl(home, "sign", vid, "--message", digest.hex(), "--path", "m/0/1", "--json"))
     assert ecdsa_verify(bytes.fromhex(child["public_key"]), digest, bytes.fromhex(s["signature"]))
@@ -334,14 +335,14 @@ def test_ecdsa_vault_on_bitcoin_ethereum_and_cosmos(home: Path, tmp_path: Path) 
 
     p = tmp_path / "tx.psbt"
     p.write_text(bitcoin_psbt(pk, "ecdsa-secp256k1") + "\n")
-    b = ok(gl(home, "sign-tx", vid, "--chain", "bitcoin", "--network", "regtest", "--tx", str(p), "--json"))
+    b = ok(gl(home, "sign-tx", "--yes", vid, "--chain", "bitcoin", "--network", "regtest", "--tx", str(p), "--json"))
     assert b["tx_hex"] and len(b["txid"]) == 64 and b["psbt"]
     assert b["summary"]["fee"] == 10_000
 
     doc = tmp_path / "signdoc.bin"
     raw = cosmos.bank_send(pk, "secret1" + "q" * 38, 1000, memo="rent", sequence=7, account_number=42)
     doc.write_bytes(raw)
-    c = ok(gl(home, "sign-tx", vid, "--chain", "cosmos", "--tx", str(doc), "--json"))
+    c = ok(gl(home, "sign-tx", "--yes", vid, "--chain", "cosmos", "--tx", str(doc), "--json"))
     txraw = base64.b64decode(c["tx_base64"])
     sig = txraw[-64:]
     assert ecdsa_verify(pk, hashlib.sha256(raw).digest(), sig)
@@ -361,31 +362,41 @@ def test_taproot_vault_signs_a_psbt(home: Path, tmp_path: Path) -> None:
     assert v["addresses"]["bitcoin"] == bitcoin.address(pk, kind="p2tr", network="mainnet")
     p = tmp_path / "tx.psbt"
     p.write_bytes(base64.b64decode(bitcoin_psbt(pk, "frost-taproot")))  # binary PSBT
-    b = ok(gl(home, "sign-tx", v["id"], "--chain", "bitcoin", "--network", "regtest", "--tx", str(p), "--json"))
+    b = ok(
+        gl(home, "sign-tx", "--yes", v["id"], "--chain", "bitcoin", "--network", "regtest", "--tx", str(p), "--json")
+    )
     assert b["tx_hex"] and b["signatures"] == 1
 
 
 def test_malformed_transaction_files(ed_vault: dict[str, Any], home: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.write_bytes(b"\x00\x01garbage")
-    err = fails(gl(home, "sign-tx", "sol", "--chain", "solana", "--tx", str(bad), "--json"), 2, "malformed solana")
+    err = fails(
+        gl(home, "sign-tx", "--yes", "sol", "--chain", "solana", "--tx", str(bad), "--json"), 2, "malformed solana"
+    )
     assert err["code"] == "malformed-tx"
     bad.write_text("{not json")
     v = ok(gl(home, "vault", "list", "--json", password=None))["vaults"]
     ecdsa_id = next(x["id"] for x in v if x["scheme"] == "ecdsa-secp256k1")
-    fails(gl(home, "sign-tx", ecdsa_id, "--chain", "ethereum", "--tx", str(bad)), 2, "malformed ethereum", "JSON")
+    fails(
+        gl(home, "sign-tx", "--yes", ecdsa_id, "--chain", "ethereum", "--tx", str(bad)), 2, "malformed ethereum", "JSON"
+    )
     bad.write_text(json.dumps({k: v for k, v in ETH_TX.items() if k != "chainId"}))
-    fails(gl(home, "sign-tx", ecdsa_id, "--chain", "ethereum", "--tx", str(bad)), 2, "chainId")
+    fails(gl(home, "sign-tx", "--yes", ecdsa_id, "--chain", "ethereum", "--tx", str(bad)), 2, "chainId")
     bad.write_text("cHNidP8BAHECAAAAAf//")  # a PSBT cut short
-    fails(gl(home, "sign-tx", ecdsa_id, "--chain", "bitcoin", "--tx", str(bad)), 2, "malformed bitcoin")
-    fails(gl(home, "sign-tx", ecdsa_id, "--chain", "bitcoin", "--tx", str(tmp_path / "missing")), 2, "does not exist")
+    fails(gl(home, "sign-tx", "--yes", ecdsa_id, "--chain", "bitcoin", "--tx", str(bad)), 2, "malformed bitcoin")
+    fails(
+        gl(home, "sign-tx", "--yes", ecdsa_id, "--chain", "bitcoin", "--tx", str(tmp_path / "missing")),
+        2,
+        "does not exist",
+    )
     empty = tmp_path / "empty"
     empty.write_text("")
-    fails(gl(home, "sign-tx", ecdsa_id, "--chain", "cosmos", "--tx", str(empty)), 2, "empty")
+    fails(gl(home, "sign-tx", "--yes", ecdsa_id, "--chain", "cosmos", "--tx", str(empty)), 2, "empty")
     # a transaction this vault is not a signer of
     other = tmp_path / "other.tx"
     other.write_bytes(solana_tx(bytes(range(32, 64))))
-    r = gl(home, "sign-tx", "sol", "--chain", "solana", "--tx", str(other))
+    r = gl(home, "sign-tx", "--yes", "sol", "--chain", "solana", "--tx", str(other))
     assert r.rc == 2 and "error:" in r.err
 
 
@@ -573,13 +584,13 @@ def test_nats_devnet_every_command(tmp_path: Path) -> None:
         assert "backup" in ok(gl(h, "guardian", "replace", v["id"], "watch", "backup", "--json"))["guardians"]
         p = tmp_path / "tx.psbt"
         p.write_text(bitcoin_psbt(pk, "frost-taproot"))
-        assert ok(gl(h, "sign-tx", v["id"], "--chain", "bitcoin", "--network", "regtest", "--tx", str(p), "--json"))[
-            "tx_hex"
-        ]
+        assert ok(
+            gl(h, "sign-tx", "--yes", v["id"], "--chain", "bitcoin", "--network", "regtest", "--tx", str(p), "--json")
+        )["tx_hex"]
         e = ok(gl(h, "vault", "create", "--scheme", "ecdsa", "--json"))
         f = tmp_path / "eth.json"
         f.write_text(json.dumps(ETH_TX))
-        signed = ok(gl(h, "sign-tx", e["id"], "--chain", "ethereum", "--tx", str(f), "--json"))
+        signed = ok(gl(h, "sign-tx", "--yes", e["id"], "--chain", "ethereum", "--tx", str(f), "--json"))
         assert Account.recover_transaction(signed["tx_hex"]) == e["addresses"]["ethereum"]
         ok(gl(h, "devnet", "down"))
         ok(gl(h, "devnet", "up", "--detach"))  # the same guardians and vaults, now embedded

@@ -200,6 +200,8 @@ HELP_PAGES = [
     "address",
     "sign",
     "sign-tx",
+    "sign-message",
+    "tx build",
     "refresh",
     "guardian replace",
     "guardian list",
@@ -224,6 +226,6 @@ def test_every_help_page_renders(command: str) -> None:
 def test_a_policy_is_shown_in_words() -> None:
     doc = apply({}, PolicyOptions(limits=("ethereum:1000/60",), rate="3/9", raw_signing="on"))
     text = describe(doc)
-    assert "limit ethereum: 1000 per 60 s" in text and "rate: 3 signatures per 9 s" in text
+    assert "limit ethereum: 1000 per 1 min" in text and "rate: 3 signatures per 9 s" in text
     assert "raw signing on" in text and "{" not in text
     assert describe({}) == "no rules (everything is signed)"

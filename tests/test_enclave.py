@@ -30,6 +30,7 @@ import pytest
 from gridlock import local
 from gridlock.crypto import codec
 from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.sealed import SealedShare
 from gridlock.enclave import (
     CUSTODY_CODE,
     ENCLAVE_MEASUREMENT,
@@ -50,6 +51,7 @@ with warnings.catch_warnings():  # betterproto imports pkg_resources
     warnings.simplefilter("ignore")
     from miscreant.aes.siv import SIV
     from secret_sdk.core.wasm.msgs import MsgExecuteContract
+    from secret_sdk.key.mnemonic import MnemonicKey
     from secret_sdk.util.encrypt_utils import EncryptionUtils
 
 SECRET = "test sealing secret of the owner"
@@ -196,6 +198,31 @@ def test_known_answer_vectors_and_secret_sdk_agree() -> None:
     assert eu.decrypt_data_field(crypto.encrypt_binary(dec.key, b"\x00data").hex(), [list(nonce)]) == b"\x00data"
 
 
+def test_state_records_carry_the_seed_id_after_a_third_seed() -> None:
+    """contract-engine's state layout: ``bincode(salt) ‖ bincode(data)``, then ``u16_le(seed id)``
+    once the network holds more than two seeds; a record without it was written under seed 2."""
+    two = crypto.KeyChain.from_seeds([bytes([1]) * 32, bytes([2]) * 32])
+    three = crypto.KeyChain.from_seeds([bytes([1]) * 32, bytes([2]) * 32, bytes([3]) * 32])
+    ckey, salt = bytes(range(64)), bytes(24)
+    enc_key, _ = crypto.encrypt_state_key(three.state_ikm, ckey, b"k")
+    assert enc_key == crypto.encrypt_state_key(two.state_ikm, ckey, b"k")[0]  # keys: always seed 2
+    old = crypto.encrypt_state_value(two.state_ikm, ckey, enc_key, b"v", salt)
+    new = crypto.encrypt_state_value(three.state_ikm, ckey, enc_key, b"v", salt)
+    n = len(old)
+    assert len(new) == n + 2 and new[n:] == b"\x03\x00" and new[:16] == old[:16]  # same salt header
+    # the value is AES-SIV under seed 3's state key (opened here with miscreant, not our cipher)
+    data = new[8 + 24 + 8 : n]
+    assert SIV(crypto.derive_from_key(three.state_ikm[2], ckey)).open(data, [enc_key, salt]) == b"v"
+    # both read back under three seeds; a record naming a seed the enclave lacks does not
+    assert crypto.decrypt_state_value(three.state_ikm, ckey, enc_key, old) == b"v"
+    assert crypto.decrypt_state_value(three.state_ikm, ckey, enc_key, new) == b"v"
+    for bad in (new[:n] + b"\x00\x00", new[:n] + b"\x04\x00", new + b"\x00"):
+        with pytest.raises(DecryptionFailed):
+            crypto.decrypt_state_value(three.state_ikm, ckey, enc_key, bad)
+    with pytest.raises(DecryptionFailed):  # written under seed 3, read by an enclave with two seeds
+        crypto.decrypt_state_value(two.state_ikm, ckey, enc_key, new)
+
+
 def test_seed_sharing_format() -> None:
     keys = crypto.KeyChain.generate()
     reg_priv = bytes(range(32))
@@ -261,27 +288,43 @@ def test_execute_attributes_are_encrypted_for_the_sender(net: LocalSecretNetwork
     assert (eu.decrypt(k, enc[:32]), eu.decrypt(v, enc[:32])) == (b"action", b"store_share")
 
 
-# --- errors, encrypted as the network encrypts them ----------------------------------------------------------
+# --- errors: the contract's encrypted, the enclave's in plaintext (as on the chain) ----------------------------
+def test_contract_error_is_encrypted_with_the_chains_raw_log(net: LocalSecretNetwork) -> None:
+    eu = sdk(net)
+    enc = eu.encrypt(net.custody_code_hash, json.dumps({"activate": {"vault_id": "nope", "epoch": 0}}))
+    with pytest.raises(ContractError) as ei:
+        net.execute(OWNER, net.custody_address, enc)
+    assert sdk_error(eu, ei.value)["generic_err"]["msg"].startswith("not-found:")
+    # the raw log has the chain's form: secret-sdk's (and secretjs's) regular expression finds it
+    m = SDK_TX_ERROR.search(ei.value.raw_log)
+    assert m is not None and base64.b64decode(m.group(2)) == ei.value.encrypted and m.group(1) == "0"
+    assert str(ei.value) == ei.value.raw_log and ei.value.code == 3
+
+
 def test_wrong_code_hash(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:
+    """An enclave error (``ValidationFailure``), not a contract error: plaintext, on the chain too."""
     eu = sdk(net)
     wrong = hashlib.sha256(b"another contract").hexdigest()
     enc = eu.encrypt(wrong, json.dumps(store_msg("v", shares[0])))
     with pytest.raises(ContractError) as ei:
         net.execute(OWNER, net.custody_address, enc)
-    err = sdk_error(eu, ei.value)
-    assert err["generic_err"]["msg"].startswith("failed to validate transaction")
-    # the raw log has the chain's form: secret-sdk's (and secretjs's) regular expression finds it
-    m = SDK_TX_ERROR.search(ei.value.raw_log)
-    assert m is not None and base64.b64decode(m.group(2)) == ei.value.encrypted and m.group(1) == "0"
-    assert str(ei.value) == ei.value.raw_log and ei.value.code == 3
-    # queries too: "encrypted: <b64>: query contract failed"
+    assert ei.value.encrypted is None and ei.value.code == 3
+    assert ei.value.raw_log == (
+        "failed to execute message; message index: 0: "
+        "Execution error: Enclave: failed to validate transaction: execute contract failed"
+    )
+    assert SDK_TX_ERROR.search(ei.value.raw_log) is None  # nothing for a client to decrypt
+    # queries too
     q = eu.encrypt(wrong, json.dumps({"vault": {"vault_id": "v"}}))
     with pytest.raises(ContractError) as qi:
         net.query(net.custody_address, q)
-    assert re.fullmatch(r"encrypted: (\S+): query contract failed", qi.value.raw_log)
-    assert sdk_error(eu, qi.value)["generic_err"]["msg"].startswith("failed to validate transaction")
+    assert qi.value.encrypted is None
+    assert qi.value.raw_log == "Execution error: Enclave: failed to validate transaction: query contract failed"
     with pytest.raises(ContractError):  # nothing was stored
         sdk_query(net, eu, {"vault": {"vault_id": "v"}})
+
+
+DECRYPT_FAILED = "Execution error: Enclave: failed to decrypt data"
 
 
 @pytest.mark.parametrize("ad", [None, "nonce-and-pubkey"], ids=["no-ad", "spec-ad"])
@@ -295,10 +338,10 @@ def test_wrong_associated_data(net: LocalSecretNetwork, shares: list[KeyShare], 
     blob = bytes(nonce) + pub + SIV(key).seal(plaintext, associated)
     with pytest.raises(ContractError) as ei:
         net.execute(OWNER, net.custody_address, blob)
-    assert sdk_error(eu, ei.value) == {"generic_err": {"msg": "failed to decrypt data"}}
+    assert ei.value.encrypted is None and ei.value.plaintext == DECRYPT_FAILED
     with pytest.raises(ContractError) as qi:
         net.query(net.custody_address, blob)
-    assert sdk_error(eu, qi.value) == {"generic_err": {"msg": "failed to decrypt data"}}
+    assert qi.value.encrypted is None and qi.value.raw_log == f"{DECRYPT_FAILED}: query contract failed"
 
 
 def test_tampered_ciphertext(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:
@@ -309,7 +352,7 @@ def test_tampered_ciphertext(net: LocalSecretNetwork, shares: list[KeyShare]) ->
         bad[pos] ^= 0x01
         with pytest.raises(ContractError) as ei:
             net.execute(OWNER, net.custody_address, bytes(bad))
-        assert sdk_error(eu, ei.value) == {"generic_err": {"msg": "failed to decrypt data"}}
+        assert ei.value.encrypted is None and ei.value.plaintext == DECRYPT_FAILED
     # shorter than nonce ‖ pubkey: no key can be derived, so the error is plaintext (as on the chain)
     with pytest.raises(ContractError) as ei:
         net.execute(OWNER, net.custody_address, bytes(enc[:40]))
@@ -357,7 +400,10 @@ def test_contract_errors_and_authorisation(net: LocalSecretNetwork, shares: list
     assert sdk_error(eu, ei.value)["generic_err"]["msg"].startswith("unauthorized:")
     sdk_execute(net, eu, {"set_viewing_key": {"key": "k" * 20}})
     got = sdk_query(net, eu, share_q)
-    assert KeyShare.from_bytes(base64.b64decode(got["share"])).to_bytes() == shares[0].to_bytes()
+    # a FROST share never leaves the contract: the query answers its public data only (issue 17 #4)
+    assert got["sealed"] is True
+    assert SealedShare.from_sealed(base64.b64decode(got["share"])).same_public_data(shares[0])
+    assert shares[0].scheme_obj.group.scalar_to_bytes(shares[0].secret) not in base64.b64decode(got["share"])
     sdk_execute(net, eu, {"set_viewing_key": {"key": "o" * 20}}, sender=OTHER)
     with pytest.raises(ContractError) as ei:  # OTHER's own key does not open OWNER's share
         sdk_query(net, eu, {"share": {"vault_id": "v", "address": OTHER, "key": "o" * 20}})
@@ -646,6 +692,60 @@ def test_secretjs_queries_through_the_lcd(net: LocalSecretNetwork, lcd_url: str,
     assert out["io"] == net.consensus_io_pubkey.hex() and out["code_hash"] == net.custody_code_hash
     assert out["vault"]["verifying_share"] == share.verifying_shares[share.index].encode().hex()
     assert json.loads(out["error"])["generic_err"]["msg"].startswith("not-found:")
+
+
+SECRETJS_EXECUTE_SCRIPT = r"""
+const { SecretNetworkClient, Wallet } = require("secretjs");
+(async () => {
+  const [url, chainId, address, codeHash, mnemonic] = process.argv.slice(1);
+  const wallet = new Wallet(mnemonic);
+  const client = new SecretNetworkClient({ url, chainId, wallet, walletAddress: wallet.address });
+  const opts = { gasLimit: 400000, broadcastCheckIntervalMs: 300 };
+  const exec = (msg) => client.tx.compute.executeContract(
+    { sender: wallet.address, contract_address: address, code_hash: codeHash, msg }, opts);
+  const ok = await exec({ set_viewing_key: { key: "a viewing key from secretjs" } });
+  const bad = await exec({ activate: { vault_id: "no-such-vault", epoch: 0 } });
+  const hex = (d) => Buffer.from(d).toString("hex");
+  console.log(JSON.stringify({
+    address: wallet.address,
+    ok: { code: ok.code, data: ok.data.map(hex), arrayLog: ok.arrayLog, gasUsed: ok.gasUsed },
+    bad: { code: bad.code, rawLog: bad.rawLog, jsonLog: bad.jsonLog },
+  }));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+SECRETJS_MNEMONIC = "obey first coffee ethics bracket foil waste stool melt stairs fortune slow"
+
+
+def test_secretjs_executes_through_the_lcd(net: LocalSecretNetwork, lcd_url: str) -> None:
+    """secretjs's ``tx.compute.executeContract`` unpatched: it reads the account over the LCD, signs
+    a SIGN_MODE_DIRECT ``TxRaw``, broadcasts it (``txBytes``, SYNC), polls ``GET /cosmos/tx/v1beta1/txs/{hash}``
+    and decrypts the data, the wasm attributes and the contract's error with its own nonces.
+    Optional as above (GRIDLOCK_SECRETJS_DIR)."""
+    where = os.environ.get("GRIDLOCK_SECRETJS_DIR")
+    node = shutil.which("node")
+    if not where or node is None or not (Path(where) / "node_modules" / "secretjs").is_dir():
+        pytest.skip("secretjs not available (set GRIDLOCK_SECRETJS_DIR)")
+    wallet = MnemonicKey(mnemonic=SECRETJS_MNEMONIC).acc_address  # as secretjs's Wallet derives it (coin 529)
+    net.create_account(wallet)
+    args = [lcd_url, net.chain_id, net.custody_address, net.custody_code_hash, SECRETJS_MNEMONIC]
+    proc = subprocess.run(
+        [node, "-e", SECRETJS_EXECUTE_SCRIPT, *args],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["address"] == wallet
+    # data[0]: MsgExecuteContractResponse re-encoded by secretjs with the decrypted data (field 1)
+    data = bytes.fromhex(out["ok"]["data"][0])
+    assert data[0] == 0x0A and json.loads(data[2 : 2 + data[1]]) == {"viewing_key": "set"}
+    assert {"msg": 0, "type": "wasm", "key": "action", "value": "set_viewing_key"} in out["ok"]["arrayLog"]
+    assert out["ok"]["gasUsed"] > 0 and out["ok"]["code"] == 0
+    assert out["bad"]["code"] == 3 and out["bad"]["jsonLog"]["generic_err"]["msg"].startswith("not-found:")
+    assert net.account(wallet) is not None and net.account(wallet)[1] == 2  # type: ignore[index]
 
 
 def test_node_data_deleted_while_running(net: LocalSecretNetwork, shares: list[KeyShare]) -> None:

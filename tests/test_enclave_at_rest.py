@@ -122,7 +122,7 @@ def test_the_owners_secret_is_what_opens_it(data: Path, shares: list[KeyShare]) 
     net.stop()
     net = start(data)
     try:
-        assert EnclaveKeystore.open(net, sender=GUARDIAN).share("v", 0).to_bytes() == shares[1].to_bytes()
+        assert EnclaveKeystore.open(net, sender=GUARDIAN).release_share("v", 0).to_bytes() == shares[1].to_bytes()
     finally:
         net.stop()
 
@@ -198,7 +198,7 @@ def test_a_patched_contract_is_refused(
     monkeypatch.undo()
     net = start(data)
     try:
-        assert EnclaveKeystore.open(net, sender=GUARDIAN).share("v", 0).to_bytes() == shares[2].to_bytes()
+        assert EnclaveKeystore.open(net, sender=GUARDIAN).release_share("v", 0).to_bytes() == shares[2].to_bytes()
     finally:
         net.stop()
 
@@ -282,7 +282,7 @@ def test_take_restore_take_again_is_refused(data: Path, tmp_path: Path, shares: 
         assert ks.count_unused("v", 0) == 0 and ks.unused_ids("v", 0, "nonce") == []
         ks.add_presignatures("v", 0, [(b"d" * 16, b"presignature d")])  # new ones work
         assert ks.take_presignature("v", 0, b"d" * 16) == b"presignature d"
-        assert ks.active_share("v").to_bytes() == shares[0].to_bytes()  # the shares are kept
+        assert ks.release_share("v", 0).to_bytes() == shares[0].to_bytes()  # the shares are kept
     finally:
         net.stop()
     start(data).stop()  # the counter moved on: no rollback any more

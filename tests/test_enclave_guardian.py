@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,27 +18,25 @@ import pytest
 from conftest import need_nats_server
 from gridlock import local
 from gridlock.devnet import STANDARD, EmbeddedCluster, ProcessCluster
-from gridlock.enclave import LocalSecretNetwork
-from gridlock.enclave.address import human
 from gridlock.enclave.crypto import ClientEncryption
-from gridlock.enclave.keystore import EnclaveKeystore
+from gridlock.enclave.guardian import OwnedEnclaveStore, open_network_store
 from gridlock.transport.server import NatsServer
 
 SECRET = "test sealing secret of the owner"
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
-ENCLAVE_ACCOUNT = human(hashlib.sha256(b"gridlock enclave guardian").digest()[:20])
 
 
 @pytest.mark.parametrize("scheme", ["frost-secp256k1", "ecdsa-secp256k1"])
 def test_vault_with_the_enclave_guardian_signs_with_and_without_it(tmp_path: Path, scheme: str) -> None:
-    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
+    eks = open_network_store(tmp_path / "secret", "enclave", SECRET)  # signed transactions over the LCD
+    assert isinstance(eks, OwnedEnclaveStore) and eks.network is not None
+    net = eks.network
 
     async def main() -> None:
         c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)
         try:
             assert c.client is not None
             g = c.guardians[1]  # "enclave"
-            eks = EnclaveKeystore.open(net, sender=ENCLAVE_ACCOUNT)
             eks.put_identity(g.identity.to_bytes())
             g.keystore.close()
             g.keystore = eks  # type: ignore[assignment]
@@ -71,7 +68,7 @@ def test_vault_with_the_enclave_guardian_signs_with_and_without_it(tmp_path: Pat
     try:
         asyncio.run(main())
     finally:
-        net.stop()
+        eks.close()
 
 
 def test_enclave_guardian_process_over_nats(tmp_path: Path) -> None:

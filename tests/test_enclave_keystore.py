@@ -65,7 +65,7 @@ def test_other_senders_and_closed_keystore(
     stale = EnclaveKeystore(net, sender=GUARDIAN, contract=net.custody_address, viewing_key="x" * 32)
     with pytest.raises(Unauthorized):  # a newer session replaced the viewing key … of this sender only
         ks.share("v", 0)
-    assert stale.share("v", 0).to_bytes() == shares[3].to_bytes()
+    assert stale.release_share("v", 0).to_bytes() == shares[3].to_bytes()
     stale.close()
     with pytest.raises(StorageError):
         stale.vaults()
@@ -82,7 +82,7 @@ def test_survives_restart_and_node_loss(tmp_path: Path, shares: list[KeyShare]) 
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     try:
         again = EnclaveKeystore.open(net, sender=GUARDIAN)
-        assert again.active_share("v").to_bytes() == shares[0].to_bytes()
+        assert again.release_share("v", 0).to_bytes() == shares[0].to_bytes()
         assert len(net.live_nodes) == 3
     finally:
         net.stop()

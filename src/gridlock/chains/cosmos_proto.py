@@ -158,6 +158,13 @@ _SCHEMAS: dict[str, dict[int, _Field]] = {
     "Tip": {1: ("amount", "Coin", True), 2: ("tipper", "string", False)},
     "Coin": {1: ("denom", "string", False), 2: ("amount", "string", False)},
     "Any": {1: ("type_url", "string", False), 2: ("value", "bytes", False)},
+    "TxMsgData": {1: ("data", "bytes", True), 2: ("msg_responses", "Any", True)},
+    "MsgExecuteContractResponse": {1: ("data", "bytes", False)},
+    "TxRaw": {
+        1: ("body_bytes", "bytes", False),
+        2: ("auth_info_bytes", "bytes", False),
+        3: ("signatures", "bytes", True),
+    },
     "PubKey": {1: ("key", "bytes", False)},
     "MsgSend": {
         1: ("from_address", "string", False),

@@ -7,6 +7,11 @@ Design
 the state file, the owner's encrypted keyring, ``directory.json`` (public identities), the vault
 book and one data directory per guardian (:mod:`gridlock.devnet.layout` lists it all).
 
+**Or a profile of one's own guardians** (``gridlock init``, :mod:`gridlock.cli.profile`): the same
+owner files (keyring, directory, vault book) with the router's URL and the owner's NATS key instead of a
+devnet.  Commands see either through one :class:`~gridlock.cli.profile.Profile` (where the guardians
+are, how to reach them); a devnet is not for real funds (its keyring holds every guardian's secret).
+
 **It outlives each command.**  Every ``gridlock`` command is its own process, so the devnet lives in
 a *devnet host* process (:mod:`gridlock.devnet.host`): ``devnet up`` runs it in the foreground until
 Ctrl-C, ``devnet up --detach`` starts it in the background and returns once it is ready.
@@ -46,6 +51,6 @@ Modules: :mod:`~gridlock.cli.main` (the root command), :mod:`gridlock.cli.comman
 command or group: ``commands/vault.py`` is ``gridlock vault …``; ``commands/common.py`` holds the
 shared options), :mod:`~gridlock.cli.devnet` (up/down), :mod:`~gridlock.cli.sdk` (owner session,
 network signer), :mod:`~gridlock.cli.chains`, :mod:`~gridlock.cli.owner` (policy, audit, recovery),
-:mod:`~gridlock.cli.keyring`, :mod:`~gridlock.cli.state`, :mod:`~gridlock.cli.output`,
-:mod:`~gridlock.cli.errors`.
+:mod:`~gridlock.cli.keyring`, :mod:`~gridlock.cli.backup` (profile backups), :mod:`~gridlock.cli.profile`
+(devnet or deployment), :mod:`~gridlock.cli.state`, :mod:`~gridlock.cli.output`, :mod:`~gridlock.cli.errors`.
 """

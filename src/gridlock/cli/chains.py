@@ -11,6 +11,10 @@ solana      frost-ed25519            the serialised transaction: raw bytes, or b
 cosmos      ecdsa-secp256k1          the SIGN_MODE_DIRECT SignDoc: raw bytes, or hex / base64 text
 ==========  =======================  =============================================================
 
+``gridlock tx build`` writes these files (:mod:`gridlock.cli.commands.tx`), and ``examples/README.md``
+documents each with an example; ``sign-tx --out`` writes the PSBT (Bitcoin), base64 (Solana) or the
+broadcastable transaction in hex (Ethereum, Cosmos).
+
 ``--network``: Bitcoin's network (mainnet, testnet, signet, regtest; default mainnet) or the bech32
 prefix of a Cosmos chain (default ``secret``, Secret Network); Ethereum and Solana addresses do not
 depend on the network.

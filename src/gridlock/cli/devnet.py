@@ -226,9 +226,9 @@ def stop(paths: Paths, timeout: float = 30.0) -> bool:
     return was_running
 
 
-def control(paths: Paths, running: dict[str, Any], op: str, **params: Any) -> dict[str, Any]:
+def control(paths: Paths, running: dict[str, Any], op: str, *, timeout: float = 60.0, **params: Any) -> dict[str, Any]:
     try:
-        answer = asyncio.run(bridge.request(running["socket"], {"op": op, **params}, timeout=60))
+        answer = asyncio.run(bridge.request(running["socket"], {"op": op, **params}, timeout=timeout))
     except TransportError as exc:
         raise CliError(str(exc), hint="`gridlock devnet status`", exit_code=UNAVAILABLE, code="devnet-down") from None
     if not answer.get("ok"):

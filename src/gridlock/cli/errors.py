@@ -7,10 +7,11 @@ Exit codes (a contract for scripts, also listed in ``gridlock --help``):
 1     the operation failed or a guardian refused it (protocol abort, policy, bad signature, …)
 2     bad usage or bad input: unknown option, unknown vault or guardian, malformed file, wrong
       chain for the vault's scheme (Typer's own usage errors are 2 as well)
-3     unavailable: no devnet is running, the router cannot be reached, or too few guardians
-      answered (the message names the ones that did not)
+3     unavailable: no devnet is running (or there is no devnet or profile), the router cannot be
+      reached, or too few guardians answered (the message names the ones that did not)
 4     authentication: wrong password, or no password available to unlock the owner's keyring
-5     conflict: a devnet is already running in that directory (or its state is inconsistent)
+5     conflict: a devnet is already running in that directory (or its state is inconsistent), or the
+      directory already holds a devnet, a profile or other files where a new profile is made
 130   interrupted (Ctrl-C)
 ====  ==========================================================================================
 
@@ -39,7 +40,7 @@ INTERRUPTED = 130
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok · 1 operation failed or refused · 2 bad usage or input · "
     "3 devnet not running / guardians unreachable · 4 wrong or missing password · "
-    "5 devnet already running · 130 interrupted."
+    "5 devnet already running or directory taken · 130 interrupted."
 )
 
 

@@ -122,6 +122,12 @@ class Keyring:
         }
         write_private(path, (json.dumps(doc, indent=2) + "\n").encode())
 
+    def rekey(self, password: str) -> None:
+        """Encrypt under ``password`` from now on (fresh salt); :meth:`save` then writes it so."""
+        check_new_password(password)
+        kdf = default_kdf()
+        self._kdf, self._key = kdf, derive_key(password, kdf)
+
     @classmethod
     def load(cls, path: Path, password: str) -> Keyring:
         try:
@@ -129,7 +135,7 @@ class Keyring:
         except FileNotFoundError:
             raise CliError(
                 f"no keyring at {path}",
-                hint="create the devnet first: `gridlock devnet up`",
+                hint="create the devnet first (`gridlock devnet up`) or a profile (`gridlock init`)",
                 exit_code=3,
                 code="no-devnet",
             ) from None
@@ -146,7 +152,10 @@ class Keyring:
         except InvalidTag:
             raise CliError(
                 "wrong password: the owner's keyring does not open with it",
-                hint=f"use the password given to `gridlock devnet up` (prompt, --password-file or ${PASSWORD_ENV})",
+                hint=(
+                    "use the password given to `gridlock devnet up` or `gridlock init` "
+                    f"(prompt, --password-file or ${PASSWORD_ENV})"
+                ),
                 exit_code=AUTH,
                 code="wrong-password",
             ) from None
@@ -197,3 +206,31 @@ def get_password(
         if getpass.getpass("Repeat the password: ") != password:
             raise usage("the passwords do not match")
     return password
+
+
+PROMPT_TRIES = 3
+
+
+def will_prompt(password_file: Path | None) -> bool:
+    """Whether :func:`get_password` asks on the terminal (no file, no environment variable)."""
+    return password_file is None and not os.environ.get(PASSWORD_ENV) and sys.stdin.isatty()
+
+
+def unlock(
+    path: Path, password_file: Path | None, *, purpose: str = "unlock the owner's keyring", first: str | None = None
+) -> tuple[Keyring, str]:
+    """The keyring at ``path`` and the password that opened it (``first`` tried first, when given).
+
+    A password typed at the terminal may be mistyped: it is asked again, :data:`PROMPT_TRIES` times
+    in all.  One from a file or ``$GRIDLOCK_PASSWORD`` is tried once (exit 4 when wrong), as a
+    script would only repeat the same mistake."""
+    tries = PROMPT_TRIES if will_prompt(password_file) else 1
+    for attempt in range(1, tries + 1):
+        password = first if attempt == 1 and first is not None else get_password(password_file, purpose=purpose)
+        try:
+            return Keyring.load(path, password), password
+        except CliError as exc:
+            if exc.code != "wrong-password" or attempt == tries:
+                raise
+            sys.stderr.write(f"wrong password, try again ({tries - attempt} more)\n")
+    raise AssertionError("unreachable: the last try returns or raises")

@@ -19,8 +19,24 @@ from typing import Annotated, Any
 
 import typer
 
-from gridlock.cli.commands import address, audit, devnet, guardian, policy, recover, refresh, sign, vault
+from gridlock.cli.commands import (
+    address,
+    audit,
+    devnet,
+    guardian,
+    message,
+    owner_keyring,
+    policy,
+    profile,
+    recover,
+    refresh,
+    sign,
+    tx,
+    vault,
+)
+from gridlock.cli.commands import committee as _committee  # noqa: F401 -- adds `vault repair|add-guardian|…`
 from gridlock.cli.errors import EXIT_CODES_HELP
+from gridlock.cli.output import plain_flags_in_help
 
 HELP = (
     "Gridlock: threshold custody. Keys are born by distributed key generation and used by any t "
@@ -44,12 +60,15 @@ class _App(typer.Typer):
         return super().__call__(*args, **kwargs)
 
 
+plain_flags_in_help()
 app = _App(
-    help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode="rich", pretty_exceptions_enable=False
+    help=HELP, no_args_is_help=True, add_completion=True, rich_markup_mode="rich", pretty_exceptions_enable=False
 )
 # Top-level commands first, then the groups: `gridlock --help` lists them in this order.
+app.add_typer(profile.app)
 app.add_typer(address.app)
 app.add_typer(sign.app)
+app.add_typer(message.app)
 app.add_typer(refresh.app)
 app.add_typer(audit.app)
 app.add_typer(devnet.app, name="devnet")
@@ -57,6 +76,8 @@ app.add_typer(vault.app, name="vault")
 app.add_typer(guardian.app, name="guardian")
 app.add_typer(recover.app, name="recover")
 app.add_typer(policy.app, name="policy")
+app.add_typer(owner_keyring.app, name="keyring")
+app.add_typer(tx.app, name="tx")
 
 
 def _version(value: bool) -> None:
@@ -72,5 +93,21 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
     ] = False,
+    profile_name: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Use the profile in ~/.gridlock/NAME (else $GRIDLOCK_PROFILE, else $GRIDLOCK_HOME, else the devnet).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Gridlock: threshold custody from the command line."""
+    from gridlock.cli.errors import CliError
+    from gridlock.cli.output import Output
+    from gridlock.cli.state import choose_profile
+
+    try:
+        choose_profile(profile_name)
+    except CliError as exc:
+        Output().fail(exc)

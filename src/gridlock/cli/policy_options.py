@@ -143,20 +143,29 @@ def _remove(doc: dict[str, Any], rule: str) -> None:
         )
 
 
-def describe(doc: dict[str, Any]) -> str:
-    """A policy document for people, one rule per clause."""
-    parts = [f"limit {k}: {v['amount']} per {v['period']} s" for k, v in doc.get("limits", {}).items()]
-    parts += [f"allow {c}: {', '.join(a)}" for c, a in doc.get("allow", {}).items()]
-    parts += [f"trusted calls {c}: {', '.join(a)}" for c, a in doc.get("calls", {}).items()]
-    parts += [f"time lock {k}: above {v['above']} waits {v['delay']} s" for k, v in doc.get("timelock", {}).items()]
+def describe_lines(doc: dict[str, Any]) -> list[str]:
+    """A policy document for people, one rule a line (amounts in base units, periods as spans)."""
+    from gridlock.cli.output import duration  # noqa: PLC0415 -- rich is loaded only for output
+
+    lines = [f"limit {k}: {v['amount']} per {duration(v['period'])}" for k, v in doc.get("limits", {}).items()]
+    lines += [f"allow {c}: {', '.join(a)}" for c, a in doc.get("allow", {}).items()]
+    lines += [f"trusted calls {c}: {', '.join(a)}" for c, a in doc.get("calls", {}).items()]
+    lines += [
+        f"time lock {k}: above {v['above']} waits {duration(v['delay'])}" for k, v in doc.get("timelock", {}).items()
+    ]
     if doc.get("rate"):
-        parts.append(f"rate: {doc['rate']['max']} signatures per {doc['rate']['period']} s")
+        lines.append(f"rate: {doc['rate']['max']} signatures per {duration(doc['rate']['period'])}")
     if doc.get("watch"):
-        parts.append(f"watch guardian {doc['watch']['guardian'][:12]}… holds {doc['watch']['hold']} s")
+        lines.append(f"watch guardian {doc['watch']['guardian'][:12]}… holds {duration(doc['watch']['hold'])}")
     if doc.get("raw_signing"):
-        parts.append("raw signing on")
+        lines.append("raw signing on")
     if doc.get("export"):
-        parts.append("export allowed")
-    if not parts:
-        return "no rules (everything is signed)"
-    return "; ".join(parts) + f" (loosening waits {doc.get('loosen_delay', DAY)} s)"
+        lines.append("export allowed")
+    if not lines:
+        return ["no rules (everything is signed)"]
+    return [*lines, f"a loosening waits {duration(doc.get('loosen_delay', DAY))}"]
+
+
+def describe(doc: dict[str, Any]) -> str:
+    """A policy document for people on one line."""
+    return "; ".join(describe_lines(doc))

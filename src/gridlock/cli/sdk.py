@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from gridlock.chains import SignedTx, TxContext
 from gridlock.cli.errors import CliError, classify
 from gridlock.cli.keyring import Keyring
-from gridlock.cli.state import Paths, guardian_names
+from gridlock.cli.profile import Profile
 from gridlock.client import Client, OperationFailed, Vault
 from gridlock.client.audit import AuditHeads
 from gridlock.client.errors import RootMismatch
@@ -41,33 +41,25 @@ class OwnerSession:
     device recovery, a vault not yet recovered still answers to the old key.
     """
 
-    def __init__(
-        self,
-        paths: Paths,
-        state: dict[str, Any],
-        running: dict[str, Any],
-        keyring: Keyring,
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        self.paths = paths
-        self.state = state
-        self.running = running
+    def __init__(self, profile: Profile, keyring: Keyring, *, timeout: float | None = None) -> None:
+        self.profile = profile
+        self.paths = profile.paths
+        self.route = profile.route()
         self.keyring = keyring
-        self.names = guardian_names(state)  # id -> name
-        self.directory = Directory.load(paths.directory)
-        self.timeout = timeout or float(running.get("session_timeout", 30.0)) + 15.0
+        self.names = profile.names()  # id -> name
+        self.directory = Directory.load(self.paths.directory)
+        self.timeout = timeout or self.route.session_timeout + 15.0
         device = keyring.keys.current
         self._sync = SyncClient(lambda: self._connect(device), owns_transport=True)
 
     async def _connect(self, device: OwnerDevice) -> Client:
         transport: Transport
-        if self.running["mode"] == "embedded":
-            transport = BridgeTransport(self.running["socket"], self.keyring.client_id)
+        route = self.route
+        if route.bridge:
+            transport = BridgeTransport(route.router, self.keyring.client_id)
         else:
-            key = self.paths.client_nkey(self.keyring.client_id)  # the devnet made it (its NATS access)
-            nkey = NkeySeed.load(key) if key.exists() else None
-            transport = NatsTransport(self.running["router"], self.keyring.client_id, connect_timeout=5.0, nkey=nkey)
+            nkey = None if route.nkey is None else NkeySeed.load(route.nkey)
+            transport = NatsTransport(route.router, self.keyring.client_id, connect_timeout=5.0, nkey=nkey)
         await transport.start()
         client = Client(
             self.keyring.identity,
@@ -102,7 +94,7 @@ class OwnerSession:
         return self._sync.client
 
     def error(self, exc: BaseException, what: str = "") -> CliError:
-        return classify(exc, self.names, what)
+        return self.profile.explain(classify(exc, self.names, what))
 
     def name(self, gid: str) -> str:
         return self.names.get(gid, gid)
@@ -157,7 +149,7 @@ class OwnerSession:
         if vault.public_key.hex() != entry["public_key"] or vault.scheme != entry["scheme"]:
             raise CliError(
                 f"the guardians report another key for vault {entry['id']} than the vault book",
-                hint="the devnet directory may have been mixed up with another one",
+                hint=f"the {self.profile.kind} directory may have been mixed up with another one",
                 code="vault-mismatch",
             )
         if group_key:  # the book's root, fixed at keygen, is the one: a guardian reporting another is named

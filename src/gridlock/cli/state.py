@@ -1,14 +1,21 @@
 """The CLI's side of a devnet directory: where it is, the state file as CLI errors, the vault book.
 
 The directory's layout and its state file are :mod:`gridlock.devnet.layout`'s; ``DIR`` is
-``--dir``, else ``$GRIDLOCK_HOME``, else ``~/.gridlock/devnet``.  The vault book (``vaults.json``)
-is what the client knows of each vault.
+``--dir``, else ``~/.gridlock/NAME`` for ``gridlock --profile NAME`` (or ``$GRIDLOCK_PROFILE``),
+else ``$GRIDLOCK_HOME``, else ``~/.gridlock/devnet``.  A deployment profile
+(:mod:`gridlock.cli.profile`) uses the same owner files.  The vault book (``vaults.json``) is what
+the client knows of each vault.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +41,24 @@ __all__ = [
 ]
 
 HOME_ENV = "GRIDLOCK_HOME"
+PROFILE_ENV = "GRIDLOCK_PROFILE"
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_chosen: dict[str, str | None] = {"profile": None}  # `gridlock --profile NAME` for this invocation
+
+
+def choose_profile(name: str | None) -> None:
+    """The root option ``--profile NAME``: this invocation's default directory is ``~/.gridlock/NAME``."""
+    if name is not None and PROFILE_NAME.fullmatch(name) is None:
+        raise usage(f"bad profile name {name!r}: letters, digits, '.', '_' and '-' (at most 64)")
+    _chosen["profile"] = name
 
 
 def default_dir() -> Path:
+    name = _chosen["profile"] or os.environ.get(PROFILE_ENV)
+    if name:
+        if PROFILE_NAME.fullmatch(name) is None:
+            raise usage(f"bad profile name {name!r} (${PROFILE_ENV}): letters, digits, '.', '_' and '-'")
+        return Path.home() / ".gridlock" / name
     env = os.environ.get(HOME_ENV)
     return Path(env).expanduser() if env else Path.home() / ".gridlock" / "devnet"
 
@@ -124,16 +146,10 @@ def guardian_names(state: dict[str, Any]) -> dict[str, str]:
 
 
 def resolve_guardian(state: dict[str, Any], ref: str) -> dict[str, Any]:
-    """A guardian by name, id or unique id prefix."""
-    guardians = state.get("guardians", [])
-    for g in guardians:
-        if ref in (g["name"], g["id"]):
-            return dict(g)
-    hits = [g for g in guardians if len(ref) >= 4 and g["id"].startswith(ref)]
-    if len(hits) == 1:
-        return dict(hits[0])
-    known = ", ".join(g["name"] for g in guardians)
-    raise usage(f"unknown guardian {ref!r}", hint=f"the devnet's guardians: {known}")
+    """A devnet guardian by name, id or unique id prefix."""
+    from gridlock.cli.profile import find_guardian  # noqa: PLC0415 -- profile imports this module
+
+    return find_guardian(list(state.get("guardians", [])), ref, "the devnet")
 
 
 # --- the vault book ---------------------------------------------------------------------------------
@@ -157,6 +173,29 @@ def save_vault(paths: Paths, entry: dict[str, Any]) -> None:
         write_json(paths.vaults, {"format": "gridlock-vaults/1", "vaults": vaults})
 
 
+@contextlib.contextmanager
+def name_claimed(paths: Paths, name: str) -> Iterator[None]:
+    """Hold the vault name ``name`` while a vault is created under it, so two concurrent
+    ``vault create --name X`` cannot both get X: the claim is an exclusive ``flock`` on a file named
+    by the name's hash (the kernel drops it when the process dies, so no claim outlives its command);
+    inside it the vault book must not yet hold the name, and the vault is saved before it ends."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with open(paths.root / f".name-{digest}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise usage(
+                f"a vault named {name!r} is being created by another command", hint="choose another --name"
+            ) from None
+        try:
+            if any(v.get("name") == name for v in load_vaults(paths)):
+                raise usage(f"a vault named {name!r} exists already")
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def resolve_vault(paths: Paths, ref: str) -> dict[str, Any]:
     """A vault by id, name, or unique id prefix (at least 4 characters)."""
     vaults = load_vaults(paths)
@@ -170,7 +209,7 @@ def resolve_vault(paths: Paths, ref: str) -> dict[str, Any]:
         raise usage(f"vault prefix {ref!r} is ambiguous: {', '.join(v['id'] for v in hits)}")
     raise CliError(
         f"unknown vault {ref!r}",
-        hint="`gridlock vault list` shows the vaults of this devnet",
+        hint="`gridlock vault list` shows the vaults of this devnet or profile",
         exit_code=2,
         code="unknown-vault",
     )

@@ -114,8 +114,6 @@ class KeyShare:
             raise InvalidParameterError("chain code and transcript hash must be 32 bytes")
         if self.origin not in ORIGINS:
             raise InvalidParameterError(f"origin must be one of {ORIGINS}")
-        if not 0 < self.secret < group.order:
-            raise InvalidParameterError("secret share out of range")
         if not self.banned <= set(self.participants) - {self.index}:
             raise InvalidParameterError("banned counterparties must be other participants")
         if self.epoch < 0:
@@ -125,14 +123,21 @@ class KeyShare:
         if self.depth == 0 and (self.parent_fingerprint != bytes(4) or self.child_number != 0):
             # BIP32: a master key has neither; to_bytes writes the HD field only for depth > 0
             raise InvalidParameterError("a master key (depth 0) has no parent fingerprint or child number")
-        if group.base_mul(self.secret) != self.verifying_shares[self.index]:
-            raise InvalidParameterError("secret share does not match its verifying share")
+        self._check_secret()
         if self.internal_key is not None:
             if self.scheme != TAPROOT:
                 raise InvalidParameterError(f"a {self.scheme} key has no internal key (Taproot keys only)")
             if bip86_output(scheme, self.internal_key) != self.group_key:
                 raise InvalidParameterError("the internal key does not tweak (BIP86) to the group key")
         check_verifying_shares(scheme, self.threshold, self.verifying_shares, self.group_key)
+
+    def _check_secret(self) -> None:
+        """The secret share is in range and matches this participant's verifying share."""
+        group = get_scheme(self.scheme).group
+        if not 0 < self.secret < group.order:
+            raise InvalidParameterError("secret share out of range")
+        if group.base_mul(self.secret) != self.verifying_shares[self.index]:
+            raise InvalidParameterError("secret share does not match its verifying share")
 
     def check_public_data(self) -> None:
         """Re-run the consistency check of the public data (construction already runs it)."""

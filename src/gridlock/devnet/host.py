@@ -24,7 +24,14 @@ in the other with the same guardians, roles and vaults:
 
 Control requests on the socket (one JSON frame each, see :mod:`gridlock.transport.bridge`):
 ``{"op": "ping"}``, ``{"op": "status"}``, ``{"op": "stop-guardian", "name": N}``,
-``{"op": "start-guardian", "name": N}``, ``{"op": "shutdown"}``.
+``{"op": "start-guardian", "name": N}``, ``{"op": "add-guardian", "name": N, "secret": S}``,
+``{"op": "shutdown"}``.
+
+``add-guardian`` takes a guardian that ``gridlock guardian add`` has just made (keystore, identity,
+state file, directory; its secret comes with the request, over the devnet's private socket as the
+others came over the host's stdin): the host admits its NATS key (NATS mode), starts it, and
+restarts every running guardian on the new directory so that each knows the newcomer's identity —
+the devnet stays up, its vaults untouched (a session running at that moment may fail; run it again).
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from gridlock.devnet.embedded import EmbeddedGuardian
-from gridlock.devnet.layout import Paths, guardian_specs, update_running
+from gridlock.devnet.layout import Paths, guardian_specs, read_state, update_running
 from gridlock.devnet.processes import GuardianProcess, write_config
 from gridlock.devnet.spec import GuardianSpec
 from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY, Directory
@@ -211,18 +218,22 @@ class DevnetHost:
             self.paths.nats.mkdir(parents=True, exist_ok=True)
             (self.paths.nats / "authorization.conf").write_text(access.config())
         for spec in self.guardians:
-            config = write_config(
-                spec,
-                self.paths.guardian(spec.name),
-                self.nats_url,
-                self.paths.directory,
-                session_timeout=self.options.session_timeout,
-                recovery_delay=self.options.recovery_delay,
-                header="# written by `gridlock devnet up`\n",
-                nats_key=self.paths.guardian_nkey(spec.name),
-            )
-            self.processes[spec.name] = GuardianProcess(spec, config, self.secrets[spec.name])
+            self._make_process(spec)
         await asyncio.gather(*(self._start_process(name) for name in self.names))
+
+    def _make_process(self, spec: GuardianSpec) -> None:
+        assert self.nats_url is not None
+        config = write_config(
+            spec,
+            self.paths.guardian(spec.name),
+            self.nats_url,
+            self.paths.directory,
+            session_timeout=self.options.session_timeout,
+            recovery_delay=self.options.recovery_delay,
+            header="# written by `gridlock devnet up`\n",
+            nats_key=self.paths.guardian_nkey(spec.name),
+        )
+        self.processes[spec.name] = GuardianProcess(spec, config, self.secrets[spec.name])
 
     async def _start_process(self, name: str) -> None:
         p = self.processes[name]
@@ -274,10 +285,46 @@ class DevnetHost:
                 await self._start_process(name)
             update_running(self.paths, self.running_info())
             return {"ok": True, "guardians": self.guardian_states()}
+        if op == "add-guardian":
+            return await self._add_guardian(req.get("name"), req.get("secret"))
         if op == "shutdown":
             asyncio.get_running_loop().call_later(0.05, self.request_stop)
             return {"ok": True}
         return {"ok": False, "error": f"unknown control op {op!r}"}
+
+    async def _add_guardian(self, name: object, secret: object) -> dict[str, Any]:
+        """Start a guardian new to the state file; every running one restarts on the new directory."""
+        if not isinstance(name, str) or not isinstance(secret, str) or not secret:
+            return {"ok": False, "error": "add-guardian needs a name and a secret"}
+        state = read_state(self.paths)
+        if state is None:
+            return {"ok": False, "error": "the state file is gone"}
+        known = set(self.names)
+        self.state = state
+        spec = next((g for g in self.guardians if g.name == name), None)
+        if spec is None or name in known:
+            return {"ok": False, "error": f"{name!r} is not a new guardian of the state file"}
+        self.secrets[name] = secret
+        directory = Directory.load(self.paths.directory)
+        running = [n for n, st in self.guardian_states().items() if st["running"] and n != name]
+        if self.options.mode == "embedded":
+            self._open_embedded(spec, directory)
+            for n in running:
+                await self.embedded[n].stop()
+            for n in [*running, name]:
+                await self._start_embedded(n, directory)
+        else:
+            access = self.nats_access()
+            if self.nats_server is not None:
+                await asyncio.to_thread(self.nats_server.authorize, access)
+            else:  # a server the devnet did not start: its operator includes the new list
+                (self.paths.nats / "authorization.conf").write_text(access.config())
+            self._make_process(spec)
+            for n in running:
+                await asyncio.to_thread(self.processes[n].stop)
+            await asyncio.gather(*(self._start_process(n) for n in [*running, name]))
+        update_running(self.paths, self.running_info())
+        return {"ok": True, "guardians": self.guardian_states()}
 
 
 async def run_host(

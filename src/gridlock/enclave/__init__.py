@@ -13,14 +13,21 @@
   encrypted state, ``execute`` / ``query``; :mod:`~gridlock.enclave.node`, one validator (its chain
   database around its enclave); :mod:`~gridlock.enclave.transactions`, what each kind of
   transaction does to a node's chain;
-* :mod:`~gridlock.enclave.lcd` — the LCD REST endpoint ``secret-sdk``'s ``LCDClient`` talks to;
+* :mod:`~gridlock.enclave.lcd` — the LCD REST endpoint ``secret-sdk`` and ``secretjs`` talk to
+  (queries, signed transactions, accounts, tx lookups; :mod:`~gridlock.enclave.lcd_tx` its JSON);
+* :mod:`~gridlock.enclave.cosmos_tx` — signed ``MsgExecuteContract`` transactions, made and checked;
+  :mod:`~gridlock.enclave.gas`, Secret Network's size-based gas;
+* :mod:`~gridlock.enclave.lcd_client` — the enclave guardian's client: an LCD URL, a pinned endpoint,
+  transactions signed with its account key;
+* :mod:`~gridlock.enclave.schema` — the custody contract's messages as JSON Schema;
 * :mod:`~gridlock.enclave.keystore` — :class:`EnclaveKeystore`, the guardian keystore interface
   backed by the custody contract.
 
 What is emulated rather than real: SGX itself (the enclave is Python objects; the CPU's sealing
 root and Intel's attestation key derive from the owner's secret, :mod:`~gridlock.enclave.platform`,
 with a monotonic counter beside the data directory), Tendermint (one transaction per block,
-majority of live nodes), transaction signatures and fees (the sender is trusted), and wasm (the
+majority of live nodes), balances and fees (transactions are signed and checked, fees not
+deducted), and wasm (the
 contract is Python; its code is the source of its modules and the code hash and enclave
 measurement are hashes of the code that runs, :mod:`~gridlock.enclave.measure`).  Real: every key
 derivation, cipher, associated data, wire format, output/error layout and REST path that a client

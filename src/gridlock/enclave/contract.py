@@ -26,7 +26,8 @@ Messages are JSON objects with exactly one key (serde's enum encoding); byte str
 
 Execute messages (sender = the owner)::
 
-    {"store_pending":   {"vault_id", "share", "metadata"?}}   -> {"vault_id", "epoch", "public_key", "verifying_share"}
+    {"store_pending":   {"vault_id", "share" | "staged_epoch", "metadata"?}}   -> {"vault_id", "epoch", "public_key",
+                                                         "verifying_share"}; staged_epoch: refresh_share's share
     {"store_share":     {"vault_id", "share", "metadata"?}}   store and activate at once (replace the share)
     {"activate":        {"vault_id", "epoch"}}
     {"discard_pending": {"vault_id", "epoch"}}
@@ -39,6 +40,18 @@ Execute messages (sender = the owner)::
     {"take_item":       {"vault_id", "epoch", "kind", "item_id"}}   -> {"blob"}; marked used first
     {"put_identity":    {"blob", "replace"?}}
     {"set_viewing_key": {"key"}}
+    {"frost_commit":    {"vault_id", "epoch", "path", "session"}}   -> {"nonce_id", "commitments"}
+    {"frost_sign":      {"vault_id", "epoch", "nonce_id", "path", "message", "commitments": [...]}}
+                                                          -> {"signature_share"}; the nonces are used up
+    {"frost_discard":   {"vault_id", "epoch", "nonce_id"}}   -> {"discarded"}
+    {"refresh_share":   {"vault_id", "epoch", "dealings": [[dealer, [point...], sub_share]...], "transcript_hash"}}
+                                                          -> {"epoch", "share", "sealed"}: the new share, staged
+    {"release_share":   {"vault_id", "epoch"}}            -> {"epoch", "share"}: a FROST share, for the
+                                                         key changes and the export that still run outside
+
+FROST shares (``frost-*`` schemes) are used inside the contract (:mod:`gridlock.enclave.contract_frost`):
+the ``share`` query answers their sealed view (public data, ``"sealed": true``), of the key at
+``path`` if given; only ``release_share`` hands the secret share out.
 
 Queries::
 
@@ -46,7 +59,7 @@ Queries::
     {"vault": {"vault_id"}}                              public: public_key, verifying_share, epochs, …
     {"vaults":      {"address", "key"}}                  the owner's vaults (records)
     {"record":      {"vault_id", "address", "key"}}     one of the owner's vaults (its record)
-    {"share":       {"vault_id", "epoch"?, "address", "key"}}   the share (base64 KeyShare bytes)
+    {"share":       {"vault_id", "epoch"?, "path"?, "address", "key"}}   the share (base64 KeyShare bytes)
     {"metadata":    {"vault_id", "address", "key"}}
     {"items":       {"vault_id", "epoch", "kind", "address", "key"}}   unused item ids and count
     {"identity":    {"address", "key"}}
@@ -62,7 +75,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from gridlock.crypto import codec
-from gridlock.enclave import custody_ledger
+from gridlock.enclave import contract_frost, custody_ledger
 from gridlock.enclave.cosmwasm import Contract, Env, MessageInfo, Response, StdError, Storage, fail
 from gridlock.enclave.custody_state import KINDS, CustodyState, EpochRecord, VaultState, decode_share, own, storage_key
 from gridlock.enclave.measure import contract_code
@@ -197,7 +210,7 @@ def _b64s(data: bytes) -> str:
 
 
 _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
-    "store_pending": {"vault_id", "share", "metadata"},
+    "store_pending": {"vault_id", "share", "staged_epoch", "metadata"},
     "store_share": {"vault_id", "share", "metadata"},
     "activate": {"vault_id", "epoch"},
     "discard_pending": {"vault_id", "epoch"},
@@ -209,12 +222,31 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "take_item": {"vault_id", "epoch", "kind", "item_id"},
     "put_identity": {"blob", "replace"},
     "set_viewing_key": {"key"},
+    "frost_commit": {"vault_id", "epoch", "path", "session"},
+    "frost_sign": {"vault_id", "epoch", "nonce_id", "path", "message", "commitments"},
+    "frost_discard": {"vault_id", "epoch", "nonce_id"},
+    "release_share": {"vault_id", "epoch"},
+    "refresh_share": {"vault_id", "epoch", "dealings", "transcript_hash"},
 }
+
+_PRIVATE_QUERY_FIELDS: Final[dict[str, set[str]]] = {
+    "vaults": set(),
+    "share": {"vault_id", "epoch", "path"},
+    "record": {"vault_id"},
+    "metadata": {"vault_id"},
+    "ledger": {"vault_id", "since"},
+    "paid": {"vault_id", "chain", "destinations", "before"},
+    "items": {"vault_id", "epoch", "kind"},
+    "identity": set(),
+}
+"""The queries that need the owner's viewing key (each also takes ``address`` and ``key``)."""
 
 
 # --- the contract --------------------------------------------------------------------------------------
-class CustodyContract:
-    """Holds one guardian share per vault.  Stateless: everything lives in the storage it is given."""
+class CustodyContract(contract_frost.FrostExecutes):
+    """Holds one guardian share per vault.  Stateless: everything lives in the storage it is given.
+    The FROST executes (signing and refresh inside the contract) come from
+    :class:`~gridlock.enclave.contract_frost.FrostExecutes`."""
 
     code: bytes = CUSTODY_CODE
 
@@ -240,14 +272,20 @@ class CustodyContract:
         args = _Args(name, body, allowed, _EXEC_TARGET)
         handler: Callable[[CustodyState, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
         try:
-            data = handler(CustodyState(storage, env.block_height), info.sender, args)
+            data = handler(CustodyState(storage, env.block_height, env.random), info.sender, args)
         except KeystoreError as exc:  # the shared rules' errors, reported by their stable code
             raise fail(exc.code, str(exc)) from None
         return Response(data=_json(data), attributes=[("action", name)])
 
     def _store(self, st: CustodyState, sender: str, a: _Args, *, activate: bool) -> dict[str, Any]:
         vault_id = a.vault_id()
-        data = a.binary("share", MAX_SHARE_BYTES)
+        if "staged_epoch" in a.body:  # a share the contract made itself (contract_frost.refresh)
+            if "share" in a.body:
+                raise BadArgument("store_pending takes a share or a staged epoch, not both")
+            own(st.need_vault(vault_id), sender)
+            data = contract_frost.staged(st, vault_id, a.integer("staged_epoch") or 0)
+        else:
+            data = a.binary("share", MAX_SHARE_BYTES)
         meta = a.metadata(optional=True)
         share = decode_share(data)
         plaintext = share.to_bytes()
@@ -436,19 +474,9 @@ class CustodyContract:
         if name == "vault":
             a = _Args(name, body, {"vault_id"}, _QUERY_TARGET)
             return _json(st.need_vault(a.vault_id()).record())
-        private = {
-            "vaults": set(),
-            "share": {"vault_id", "epoch"},
-            "record": {"vault_id"},
-            "metadata": {"vault_id"},
-            "ledger": {"vault_id", "since"},
-            "paid": {"vault_id", "chain", "destinations", "before"},
-            "items": {"vault_id", "epoch", "kind"},
-            "identity": set(),
-        }
-        if name not in private:
+        if name not in _PRIVATE_QUERY_FIELDS:
             raise StdError.parse_err(_QUERY_TARGET, f"unknown variant {name!r}")
-        a = _Args(name, body, private[name] | {"address", "key"}, _QUERY_TARGET)
+        a = _Args(name, body, _PRIVATE_QUERY_FIELDS[name] | {"address", "key"}, _QUERY_TARGET)
         owner = a.string("address", 128)
         st.check_viewing_key(owner, a.string("key", 256))
         if name == "vaults":
@@ -475,6 +503,12 @@ class CustodyContract:
                 epoch = v.active()
                 if epoch is None:
                     raise fail("not-found", f"vault {v.vault_id!r} has no active epoch")
+            if v.scheme in contract_frost.SEALED_SCHEMES:
+                path = a.string("path", contract_frost.MAX_PATH_CHARS) if "path" in a.body else "m"
+                sealed = contract_frost.public_share(st, v, epoch, path)
+                return _json({"epoch": epoch, "share": _b64s(sealed), "sealed": True})
+            if "path" in a.body:
+                raise fail("bad-argument", f"{v.scheme} shares are answered at m only")
             self._usable(v, epoch)
             return _json({"epoch": epoch, "share": _b64s(st.share_bytes(v.vault_id, epoch))})
         epoch, kind = a.epoch(), a.kind()  # a retired or unknown epoch has no unused items (as in SQLite)

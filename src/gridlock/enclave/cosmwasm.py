@@ -32,6 +32,10 @@ class Env:
     block_height: int
     block_time: int  # nanoseconds since the epoch, as cosmwasm's Timestamp
     contract_address: str
+    random: bytes | None = None
+    """Secret Network's ``env.block.random``: 32 bytes only the enclave knows, given to executes
+    (``None`` in queries, whose answers must not depend on it).  The emulated enclave derives it
+    from the consensus seed, the block and the transaction (:func:`gridlock.enclave.crypto.block_random`)."""
 
 
 @dataclass(frozen=True)

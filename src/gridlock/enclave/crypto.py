@@ -31,7 +31,9 @@ Contract key and state (``contract_validation.rs``, ``db.rs``)
     wrapped as ``bincode{"secret", u16 2, u32 3, enc_key}``; a value is
     ``SIV(HKDF(state_ikm[last] ‖ contract_key), value, AD=[enc_key, salt])`` with
     ``salt = u64_be(block time) ‖ u64_be(height) ‖ u64_be(message counter)``, stored as
-    ``bincode{salt, data}``.  Only the enclave holds the state IKMs, so everything stored outside
+    ``bincode{salt, data}``, followed by ``u16_le(seed id)`` (the 1-based index of the seed whose
+    IKM encrypted it) once there are more than two seeds; a record without it is of seed 2.  Only
+    the enclave holds the state IKMs, so everything stored outside
     it is ciphertext.  (The bincode layout assumes bincode 1.x defaults — little-endian fixed-width
     integers and u64 length prefixes; no client can observe it, it only has to be self-consistent.)
 """
@@ -437,6 +439,15 @@ def _bincode_read_bytes(blob: bytes, offset: int) -> tuple[bytes, int]:
     return blob[offset + 8 : end], end
 
 
+def block_random(state_ikm: bytes, height: int, time_ns: int, tx_nonce: bytes) -> bytes:
+    """The emulation's ``env.block.random`` for one execute: keyed by the current seed's state key
+    (so no host can predict it), bound to the block and to the transaction's encryption nonce (so two
+    executes of one block differ; the real chain gives one value per block and contracts mix in their
+    own inputs, as the custody contract does too).  Every node derives the same value, as consensus needs."""
+    data = b"gridlock/env.block.random" + struct.pack(">QQ", height, time_ns) + bytes(tx_nonce)
+    return derive_from_key(_need(state_ikm, KEY_SIZE, "a state key"), data)
+
+
 def encryption_salt(block_time: int, height: int, msg_counter: int) -> bytes:
     """``get_encryption_salt``: ``u64_be(block time) ‖ u64_be(height) ‖ u64_be(message counter)``."""
     return struct.pack(">QQQ", block_time, height, msg_counter)
@@ -464,15 +475,29 @@ def encrypt_state_key(state_ikm: Sequence[bytes], contract_key_: bytes, key: byt
 def encrypt_state_value(
     state_ikm: Sequence[bytes], contract_key_: bytes, enc_key: bytes, value: bytes, salt: bytes
 ) -> bytes:
+    """``bincode(EncryptedValue { salt, data })`` under the current seed's state key; once the
+    network holds more than two seeds, followed by ``u16_le(seed id)`` (the 1-based index of the
+    seed that encrypted it), as ``contract-engine/src/db.rs`` writes it."""
     k_val = derive_from_key(state_ikm[-1], contract_key_)
     data = siv_encrypt(k_val, value, [enc_key, salt])
-    return _bincode_bytes(salt) + _bincode_bytes(data)
+    record = _bincode_bytes(salt) + _bincode_bytes(data)
+    if len(state_ikm) > 2:
+        record += struct.pack("<H", len(state_ikm))
+    return record
 
 
 def decrypt_state_value(state_ikm: Sequence[bytes], contract_key_: bytes, enc_key: bytes, db_value: bytes) -> bytes:
+    """The inverse of :func:`encrypt_state_value`: a record without a seed id was written while the
+    network had two seeds (seed id 2); a seed id the enclave does not hold fails."""
     salt, offset = _bincode_read_bytes(db_value, 0)
     data, end = _bincode_read_bytes(db_value, offset)
-    if end != len(db_value):
+    if end == len(db_value):
+        seed_id = 2
+    elif end + 2 == len(db_value):
+        (seed_id,) = struct.unpack_from("<H", db_value, end)
+    else:
         raise DecryptionFailed("failed to decrypt data: trailing bytes in a state record")
-    k_val = derive_from_key(state_ikm[-1], contract_key_)
+    if not 1 <= seed_id <= len(state_ikm):
+        raise DecryptionFailed("failed to decrypt data: a state record of an unknown seed")
+    k_val = derive_from_key(state_ikm[seed_id - 1], contract_key_)
     return siv_decrypt(k_val, data, [enc_key, salt])

@@ -18,9 +18,12 @@ from gridlock.enclave.cosmwasm import Storage, fail
 from gridlock.errors import GridlockError
 from gridlock.guardian.store import rules
 
-__all__ = ["KINDS", "CustodyState", "EpochRecord", "VaultState", "decode_share", "own", "storage_key"]
+__all__ = ["KINDS", "NONCE_KIND", "CustodyState", "EpochRecord", "VaultState", "decode_share", "own", "storage_key"]
 
 KINDS: Final = (*rules.KINDS, rules.SESSION)  # a "session" item is a claim: used from the start
+NONCE_KIND: Final = "contract-nonce"
+"""FROST nonces the contract made itself (:mod:`gridlock.enclave.contract_frost`): not one of
+:data:`KINDS`, so no ``add_items`` can store one and no ``take_item`` can hand one out."""
 
 
 def storage_key(*parts: object) -> bytes:
@@ -131,9 +134,10 @@ class VaultState:
 class CustodyState:
     """Typed access to the contract's storage."""
 
-    def __init__(self, storage: Storage, height: int = 0) -> None:
+    def __init__(self, storage: Storage, height: int = 0, random: bytes | None = None) -> None:
         self.s = storage
         self.height = height  # the block being executed (0 in a query): new items record it
+        self.random = random  # env.block.random of an execute (None in a query)
 
     # rollback
     def burned_before(self) -> int:
@@ -208,7 +212,8 @@ class CustodyState:
     def erase_epoch(self, vault_id: str, epoch: int) -> None:
         """Erase the share and every single-use item of one epoch."""
         self.s.remove(storage_key("share", vault_id, epoch))
-        for kind in KINDS:
+        self.s.remove(storage_key("staged", vault_id, epoch))
+        for kind in (*KINDS, NONCE_KIND):
             index = self.item_index(vault_id, epoch, kind)
             for item_id in index["ids"]:
                 self.s.remove(storage_key("item", vault_id, epoch, kind, item_id))

@@ -47,7 +47,7 @@ from gridlock.enclave.errors import (
 from gridlock.enclave.measure import enclave_measurement, running_contract_hash
 from gridlock.errors import DecodeError
 
-__all__ = ["CallOutcome", "Enclave", "HostGet"]
+__all__ = ["DECRYPT_FAILED", "VALIDATION_FAILED", "CallOutcome", "Enclave", "HostGet"]
 
 HostGet = Callable[[bytes], bytes | None]
 """The host's read of one encrypted state entry (``db_key → db_value``) of the contract being run."""
@@ -67,6 +67,11 @@ def _load_contract(code: bytes) -> CustodyContract | str:
 
 _SEAL_VERSION: Final = 1
 _SEAL_LABEL: Final = b"gridlock/enclave/seal/v1"
+DECRYPT_FAILED: Final = "Execution error: Enclave: failed to decrypt data"
+"""The enclave's ``EnclaveError::DecryptionError`` as the chain logs it: in plaintext (enclave errors
+are not encrypted for the sender, only the contract's own ``StdError`` is)."""
+VALIDATION_FAILED: Final = "Execution error: Enclave: failed to validate transaction"
+"""``EnclaveError::ValidationFailure``: the message's code hash is not the contract's (plaintext)."""
 
 
 @dataclass(frozen=True)
@@ -354,14 +359,17 @@ class Enclave:
             return fail({"generic_err": {"msg": "failed to authenticate secret contract"}})
         try:
             decrypted = wire.decrypt(key)
-        except DecryptionFailed:
-            return fail({"generic_err": {"msg": "failed to decrypt data"}})
+        except DecryptionFailed:  # an enclave error: plaintext on the real chain too
+            return CallOutcome(False, plaintext_error=DECRYPT_FAILED)
         authenticated = True
         try:
             body = crypto.validate_code_hash(decrypted, code_hash.hex())
         except CodeHashMismatch:
-            return fail({"generic_err": {"msg": "failed to validate transaction: wrong contract code hash"}})
+            return CallOutcome(False, plaintext_error=VALIDATION_FAILED, nonce=wire.nonce, authenticated=True)
         salt = None if op == "query" else crypto.encryption_salt(env.block_time, env.block_height, 0)
+        if op != "query":
+            random = crypto.block_random(keys.state_ikm[-1], env.block_height, env.block_time, wire.nonce)
+            env = dataclasses.replace(env, random=random)
         storage = _EncryptedStorage(host_get, keys, contract_key, salt)
         try:
             if op == "query":

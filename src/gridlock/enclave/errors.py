@@ -3,26 +3,28 @@
 Messages never contain secret material: they say what was wrong, not the value that was wrong.
 
 How a failed contract call is reported.  The network (:mod:`gridlock.enclave.network`) raises
-:class:`ContractError`; its ``encrypted`` error is AES-SIV under the caller's transaction key (AD
-``[b""]``) and its ``raw_log`` is the chain's text, which the official clients' regular
-expressions find and decrypt.  Where the real network answers in plaintext
-instead, this emulation still encrypts (the caller can always decrypt: the key only needs the
-nonce and public key at the front of its own message), and says so here:
+:class:`ContractError`; a contract's own error is encrypted for the caller (AES-SIV under the
+caller's transaction key, AD ``[b""]``) inside the chain's ``raw_log``, which the official clients'
+regular expressions find and decrypt; an *enclave* error (the message cannot be decrypted or names
+another code hash) is plaintext, as on the real chain (Secret Network encrypts only the
+contract's ``StdError``):
 
 =============================  ==========================================  =====================================
 failure                        real Secret Network                         here
 =============================  ==========================================  =====================================
 contract ``StdError``          encrypted ``{"generic_err":…}`` etc.        the same
-wrong code hash                plaintext ``failed to validate              encrypted ``{"generic_err":{"msg":
-                               transaction`` (``ValidationFailure``)       "failed to validate transaction: …"}}``
-tampered ciphertext, wrong     plaintext ``failed to decrypt data``        encrypted ``{"generic_err":{"msg":
-AD, other io key, < 82 bytes   (``DecryptionError``)                       "failed to decrypt data"}}``
-replayed nonce                 no enclave check: a replayed *signed tx*    the chain refuses a (nonce, public
-                               fails the ante handler in plaintext         key) that already authenticated, with
-                               (``account sequence mismatch``); the same   an encrypted ``replayed message``
-                               ciphertext in a new tx would run again      error (a forged copy that does not
-                                                                           decrypt burns nothing)
-message shorter than 64 bytes  plaintext ``failed to decrypt data``        plaintext (no key can be derived)
+wrong code hash                plaintext ``Execution error: Enclave:       the same
+                               failed to validate transaction``
+tampered ciphertext, wrong     plaintext ``Execution error: Enclave:       the same
+AD, other io key, < 64 bytes   failed to decrypt data``
+replayed signed transaction    the ante handler refuses it in plaintext    the same (signed transactions,
+                               (``account sequence mismatch``, code 32)    :mod:`~gridlock.enclave.cosmos_tx`)
+forged sender, bad signature   plaintext ``signature verification          the same (code 4 / 8, codespace
+                               failed`` / ``invalid pubkey``               ``sdk``)
+the same ciphertext in a new   runs again (no enclave check)               the chain refuses a (nonce, public
+signed transaction                                                         key) that already authenticated,
+                                                                           with an encrypted ``replayed
+                                                                           message`` error
 unknown contract               plaintext ``not found``                     plaintext
 =============================  ==========================================  =====================================
 """

@@ -9,10 +9,14 @@ encrypted with the Secret Network protocol (:class:`~gridlock.enclave.crypto.Cli
 fresh nonce each time); writes are transactions (``execute``), reads are queries authenticated by
 a viewing key set when the keystore is opened.
 
-What it does *not* change: the shares it returns are plaintext in the guardian's process, as with
-the SQLite keystore — the protocol steps still run in the guardian, outside the enclave.  Running
-DKG and signing rounds inside the contract (so a share never leaves the enclave boundary) is the
-next step of the enclave guardian; see ``integration notes`` in the package report.
+FROST shares stay in the contract: ``active_share``/``share`` return their sealed view
+(:class:`~gridlock.crypto.sealed.SealedShare`, public data only), and the guardian signs through
+:meth:`EnclaveKeystore.share_backend` (:mod:`gridlock.enclave.signer`), whose nonces and signature
+shares are made by the contract (:mod:`gridlock.enclave.contract_frost`).  Threshold-ECDSA shares
+come back whole, as from the SQLite keystore (their presigning runs in the guardian), and so does
+a FROST share handed out by :meth:`EnclaveKeystore.release_share` for the operations that still
+compute with it here (reshare, repair, export; a refresh combines in the contract,
+:meth:`EnclaveKeystore.refresh_share`).
 
 Code pinning: opened with ``code_hash`` (the guardian pins the hash of the custody contract it was
 configured with), the keystore refuses a contract whose code hash on chain is another
@@ -34,11 +38,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.sealed import SealedShare
 from gridlock.enclave import custody_ledger
 from gridlock.enclave.address import canonical, check_sender
 from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.errors import ContractError, DecryptionFailed, EnclaveError
+from gridlock.enclave.signer import ContractShares
 from gridlock.errors import GridlockError
+from gridlock.guardian.shares import ShareBackend
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import ERROR_CODES, BadArgument, Corrupted, KeystoreError, StorageError
 from gridlock.guardian.store.protocol import VaultRecord
@@ -252,7 +259,13 @@ class EnclaveKeystore:
         return _b64(share.to_bytes())
 
     def store_pending(self, vault_id: str, share: KeyShare, *, metadata: Mapping[str, Any] | None = None) -> None:
-        body: dict[str, Any] = {"vault_id": rules.check_vault_id(vault_id), "share": self._share_arg(share)}
+        """Store a pending share; a sealed one is the share the contract made (:meth:`refresh_share`)
+        and staged, which it now makes the pending epoch."""
+        body: dict[str, Any] = {"vault_id": rules.check_vault_id(vault_id)}
+        if isinstance(share, SealedShare):
+            body["staged_epoch"] = share.epoch
+        else:
+            body["share"] = self._share_arg(share)
         if metadata is not None:
             body["metadata"] = _metadata_arg(metadata)
         self._execute({"store_pending": body})
@@ -271,6 +284,8 @@ class EnclaveKeystore:
 
     def _load_share(self, answer: dict[str, Any]) -> KeyShare:
         try:
+            if answer.get("sealed") is True:
+                return SealedShare.from_sealed(_unb64(answer.get("share")))
             return KeyShare.from_bytes(_unb64(answer.get("share")))
         except GridlockError:
             raise Corrupted("the custody contract returned a share that does not decode") from None
@@ -280,6 +295,65 @@ class EnclaveKeystore:
 
     def share(self, vault_id: str, epoch: int) -> KeyShare:
         return self._load_share(self._query("share", _epoch_args(vault_id, epoch)))
+
+    def public_share(self, vault_id: str, epoch: int, path: str) -> SealedShare:
+        """The sealed view of this guardian's share of the vault's key at ``path`` (a FROST vault)."""
+        share = self._load_share(self._query("share", {**_epoch_args(vault_id, epoch), "path": str(path)}))
+        if not isinstance(share, SealedShare):
+            raise Corrupted("the custody contract answered a share where a sealed view was asked for")
+        return share
+
+    def release_share(self, vault_id: str, epoch: int) -> KeyShare:
+        """The FROST share itself, for the operations that still compute with it in the guardian
+        (reshare, repair, export): the one way it leaves the contract, an execute on record."""
+        return self._load_share(self._execute({"release_share": _epoch_args(vault_id, epoch)}))
+
+    def frost_commit(self, vault_id: str, epoch: int, path: str, session: bytes) -> tuple[bytes, bytes]:
+        """The contract makes and keeps one signature's nonces: (nonce id, encoded commitments)."""
+        body = {**_epoch_args(vault_id, epoch), "path": str(path), "session": _b64(session)}
+        out = self._execute({"frost_commit": body})
+        return _unb64(out.get("nonce_id")), _unb64(out.get("commitments"))
+
+    def frost_sign(
+        self, vault_id: str, epoch: int, nonce_id: bytes, path: str, message: bytes, commitments: Sequence[bytes]
+    ) -> bytes:
+        """The contract's signature share over (``message``, ``commitments``) with the nonces
+        ``nonce_id``, which it uses up; the encoded scalar ``z_i``."""
+        body = {
+            **_epoch_args(vault_id, epoch),
+            "nonce_id": _b64(nonce_id),
+            "path": str(path),
+            "message": _b64(message),
+            "commitments": [_b64(c) for c in commitments],
+        }
+        return _unb64(self._execute({"frost_sign": body}).get("signature_share"))
+
+    def refresh_share(
+        self,
+        vault_id: str,
+        epoch: int,
+        dealings: Mapping[int, tuple[Sequence[bytes], bytes]],
+        transcript_hash: bytes,
+    ) -> SealedShare:
+        """The contract adds a refresh's sub-shares to the share of ``epoch`` (each checked against its
+        dealer's commitment, given without the zero constant term) and stages the new share; its view."""
+        body = {
+            **_epoch_args(vault_id, epoch),
+            "dealings": [[d, [_b64(p) for p in sent], _b64(sub)] for d, (sent, sub) in sorted(dealings.items())],
+            "transcript_hash": _b64(transcript_hash),
+        }
+        share = self._load_share(self._execute({"refresh_share": body}))
+        if not isinstance(share, SealedShare):
+            raise Corrupted("the custody contract answered a share where a sealed view was asked for")
+        return share
+
+    def frost_discard(self, vault_id: str, epoch: int, nonce_id: bytes) -> None:
+        """Burn nonces a stopped run did not use."""
+        self._execute({"frost_discard": {**_epoch_args(vault_id, epoch), "nonce_id": _b64(nonce_id)}})
+
+    def share_backend(self) -> ShareBackend:
+        """FROST shares are used inside the contract (:class:`~gridlock.enclave.signer.ContractShares`)."""
+        return ContractShares(self)
 
     def update_share(self, vault_id: str, epoch: int, share: KeyShare) -> None:
         self._execute({"update_share": {**_epoch_args(vault_id, epoch), "share": self._share_arg(share)}})

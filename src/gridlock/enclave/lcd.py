@@ -1,8 +1,9 @@
-"""An LCD-compatible HTTP endpoint (the grpc-gateway REST paths) for the read paths clients use.
+"""An LCD-compatible HTTP endpoint (the grpc-gateway REST paths) that secret-sdk and secretjs use.
 
 Serves, on ``127.0.0.1`` (a free port by default) from a background thread, exactly the paths,
 field names and encodings of Secret Network's gRPC gateway that ``secret-sdk``'s ``LCDClient``
-calls, so ``LCDClient(url, chain_id)`` and ``client.wasm.contract_query(...)`` work unpatched:
+and ``secretjs``'s ``SecretNetworkClient`` call, so both work unpatched — queries, and executes
+signed and broadcast by the client (``tx.compute.executeContract``):
 
 ====================================================================  ==========================================
 ``GET /registration/v1beta1/tx-key``                                  ``{"key": base64(io public key)}``
@@ -11,6 +12,11 @@ calls, so ``LCDClient(url, chain_id)`` and ``client.wasm.contract_query(...)`` w
 ``GET /compute/v1beta1/code_hash/by_contract_address/{address}``      ``{"code_hash": hex}``
 ``GET /compute/v1beta1/code_hash/by_code_id/{code_id}``               ``{"code_hash": hex}``
 ``GET /compute/v1beta1/query/{address}?query=base64(msg)``            ``{"data": base64(encrypted result)}``
+``POST /compute/v1beta1/query/{address}`` ``{"query": base64}``       the same, for queries too long for a URL
+``POST /cosmos/tx/v1beta1/txs`` ``{"tx_bytes"|"txBytes", "mode"}``    ``{"tx_response"}``: CheckTx's verdict (SYNC,
+                                                                      ASYNC) or the committed result (BLOCK)
+``GET /cosmos/tx/v1beta1/txs/{hash}``                                 ``{"tx", "tx_response"}`` (lcd_tx.py)
+``GET /cosmos/auth/v1beta1/accounts/{address}``                       ``{"account": BaseAccount}``
 ``GET /compute/v1beta1/info/{address}``, ``/contracts/{code_id}``,
 ``/codes``, ``/code/{code_id}``, ``/label/{address}``,
 ``/contract_address/{label}``, ``/cosmos/base/tendermint/v1beta1/node_info``, ``.../blocks/latest``
@@ -18,10 +24,10 @@ calls, so ``LCDClient(url, chain_id)`` and ``client.wasm.contract_query(...)`` w
 
 A failed contract query answers HTTP 500 with the gateway's error body
 ``{"code": 2, "message": "encrypted: <base64>: query contract failed", "details": []}``, which
-``secret-sdk`` matches with ``encrypted: (.+?):`` and decrypts with the query's nonce.  Integers
-are JSON strings where the gateway renders ``uint64``/``int64`` as strings.  Transactions are not
-accepted here (no ``POST /cosmos/tx/v1beta1/txs``): executes go through
-:meth:`LocalSecretNetwork.execute`.
+``secret-sdk`` matches with ``encrypted: (.+?):`` and decrypts with the query's nonce; an enclave
+error (decryption, code hash) is plaintext there.  Integers are JSON strings where the gateway
+renders ``uint64``/``int64`` as strings.  A request line may be up to ``MAX_QUERY_CHARS`` long (the
+standard library's server stops at 64 KiB).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
@@ -40,7 +47,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from gridlock.enclave.cosmos_tx import decode_execute_tx
 from gridlock.enclave.errors import ContractError, ContractNotFound, EnclaveError
+from gridlock.enclave.lcd_tx import account_json, tx_json, tx_response_json
 from gridlock.enclave.network import LocalSecretNetwork
 from gridlock.errors import GridlockError
 
@@ -60,6 +69,8 @@ _HTTP: Final = {
     _GRPC_UNIMPLEMENTED: HTTPStatus.NOT_IMPLEMENTED,
 }
 MAX_QUERY_CHARS: Final = 8 << 20
+MAX_BODY_BYTES: Final = 16 << 20
+_BROADCAST_MODES: Final = {"BROADCAST_MODE_SYNC", "BROADCAST_MODE_ASYNC", "BROADCAST_MODE_BLOCK", "1", "2", "3"}
 
 
 class _GatewayError(Exception):
@@ -113,6 +124,12 @@ class LcdServer:
             (re.compile(r"/compute/v1beta1/contract_address/([^/]+)"), self._address_by_label),
             (re.compile(r"/cosmos/base/tendermint/v1beta1/node_info"), self._node_info),
             (re.compile(r"/cosmos/base/tendermint/v1beta1/blocks/latest"), self._latest_block),
+            (re.compile(r"/cosmos/auth/v1beta1/accounts/([^/]+)"), self._account),
+            (re.compile(r"/cosmos/tx/v1beta1/txs/([0-9A-Fa-f]{64})"), self._get_tx),
+        ]
+        self._post_routes: list[tuple[re.Pattern[str], Callable[..., dict[str, Any]]]] = [
+            (re.compile(r"/cosmos/tx/v1beta1/txs"), self._broadcast),
+            (re.compile(r"/compute/v1beta1/query/([^/]+)"), self._post_query),
         ]
         handler = self._handler_class()
         self._server = ThreadingHTTPServer((host, port), handler)
@@ -139,8 +156,9 @@ class LcdServer:
         self._server.server_close()
 
     # -- dispatch ----------------------------------------------------------------------------------------
-    def handle(self, path: str, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
-        for pattern, fn in self._routes:
+    def handle(self, path: str, params: dict[str, Any], method: str = "GET") -> tuple[int, dict[str, Any]]:
+        """Answer one request: ``params`` are the query string's (GET) or the JSON body (POST)."""
+        for pattern, fn in self._post_routes if method == "POST" else self._routes:
             m = pattern.fullmatch(path.rstrip("/") or "/")
             if m is not None:
                 try:
@@ -160,25 +178,74 @@ class LcdServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def handle_one_request(self) -> None:
+                """As the standard library's, but a request line may be as long as a large query
+                (``MAX_QUERY_CHARS``; the standard library answers 414 above 64 KiB)."""
+                try:
+                    self.raw_requestline = self.rfile.readline(MAX_QUERY_CHARS + 1024)
+                    if len(self.raw_requestline) > MAX_QUERY_CHARS + 1023:
+                        self.requestline, self.request_version, self.command = "", "", ""
+                        self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                        return
+                    if not self.raw_requestline:
+                        self.close_connection = True
+                        return
+                    if not self.parse_request():
+                        return
+                    method = getattr(self, "do_" + self.command, None)
+                    if method is None:
+                        self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})")
+                        return
+                    method()
+                    self.wfile.flush()
+                except TimeoutError as exc:
+                    self.log_error("Request timed out: %r", exc)
+                    self.close_connection = True
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
+                if len(parts.query) > MAX_QUERY_CHARS:
+                    self._answer(HTTPStatus.REQUEST_URI_TOO_LONG, {"code": 8, "message": "too long", "details": []})
+                    return
+                self._serve(parts.path, parse_qs(parts.query, keep_blank_values=True), "GET")
+
+            def do_POST(self) -> None:
+                length = self.headers.get("Content-Length", "")
+                if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                    self.close_connection = True
+                    self._answer(
+                        HTTPStatus.BAD_REQUEST, {"code": 3, "message": "a JSON body of known length", "details": []}
+                    )
+                    return
+                try:
+                    params = json.loads(self.rfile.read(int(length)) or b"{}")
+                except ValueError:
+                    params = None
+                if not isinstance(params, dict):
+                    self._answer(
+                        HTTPStatus.BAD_REQUEST, {"code": 3, "message": "the body is not a JSON object", "details": []}
+                    )
+                    return
+                self._serve(urlsplit(self.path).path, params, "POST")
+
+            def _serve(self, path: str, params: dict[str, Any], method: str) -> None:
                 status: int
                 body: dict[str, Any]
-                if len(parts.query) > MAX_QUERY_CHARS:
-                    status, body = HTTPStatus.REQUEST_URI_TOO_LONG, {"code": 8, "message": "too long", "details": []}
-                else:
-                    try:
-                        status, body = server.handle(parts.path, parse_qs(parts.query, keep_blank_values=True))
-                    except Exception:  # never let one request take the server down
-                        log.exception("LCD request failed")
-                        status, body = (
-                            HTTPStatus.INTERNAL_SERVER_ERROR,
-                            {
-                                "code": _GRPC_UNKNOWN,
-                                "message": "internal error",
-                                "details": [],
-                            },
-                        )
+                try:
+                    status, body = server.handle(path, params, method)
+                except Exception:  # never let one request take the server down
+                    log.exception("LCD request failed")
+                    status, body = (
+                        HTTPStatus.INTERNAL_SERVER_ERROR,
+                        {
+                            "code": _GRPC_UNKNOWN,
+                            "message": "internal error",
+                            "details": [],
+                        },
+                    )
+                self._answer(status, body)
+
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -310,3 +377,43 @@ class LcdServer:
             "time": t.isoformat().replace("+00:00", "Z"),
         }
         return {"block": {"header": header}, "sdk_block": {"header": header}}
+
+    # -- accounts and transactions ---------------------------------------------------------------------------
+    def _account(self, params: dict[str, Any], address: str) -> dict[str, Any]:
+        found = self._guard(lambda: {"a": self.net.account(address)})["a"]
+        if found is None:
+            raise _GatewayError(_GRPC_NOT_FOUND, f"account {address} not found")
+        return account_json(address, *found)
+
+    def _broadcast(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``BroadcastTx``: ``{"tx_bytes" (or secretjs's "txBytes"): base64, "mode"}``.  SYNC and ASYNC
+        answer CheckTx's verdict (the block follows at once here); BLOCK answers the committed result."""
+        text = params.get("tx_bytes", params.get("txBytes"))
+        mode = str(params.get("mode", "BROADCAST_MODE_SYNC"))
+        if not isinstance(text, str) or not text:
+            raise _GatewayError(_GRPC_INVALID_ARGUMENT, "invalid empty tx")
+        if mode not in _BROADCAST_MODES:
+            raise _GatewayError(_GRPC_INVALID_ARGUMENT, f"unknown broadcast mode {mode}")
+        tx_bytes = _decode_b64(text, "tx_bytes")
+        result = self._guard(lambda: {"r": self.net.broadcast_tx(tx_bytes)})["r"]
+        if result.height == 0 or mode not in ("BROADCAST_MODE_BLOCK", "3"):  # CheckTx's answer
+            checked = result if result.height == 0 else dataclasses.replace(result, code=0, codespace="", raw_log="")
+            return {"tx_response": tx_response_json(checked, None, None)}
+        found = self.net.lookup_tx(result.txhash)
+        assert found is not None
+        return {"tx_response": tx_response_json(found[0], decode_execute_tx(found[1]), found[2])}
+
+    def _get_tx(self, params: dict[str, Any], txhash: str) -> dict[str, Any]:
+        found = self._guard(lambda: {"t": self.net.lookup_tx(txhash)})["t"]
+        if found is None:
+            raise _GatewayError(_GRPC_NOT_FOUND, f"tx not found: {txhash}")
+        result, tx_bytes, time_ns = found
+        tx = decode_execute_tx(tx_bytes)
+        return {"tx": tx_json(tx), "tx_response": tx_response_json(result, tx, time_ns)}
+
+    def _post_query(self, params: dict[str, Any], address: str) -> dict[str, Any]:
+        """A query in a POST body (``{"query": base64}``), for messages longer than a URL may be."""
+        query = params.get("query")
+        if not isinstance(query, str):
+            raise _GatewayError(_GRPC_INVALID_ARGUMENT, "query: missing")
+        return self._query({"query": [query]}, address)

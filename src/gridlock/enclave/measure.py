@@ -50,6 +50,7 @@ CONTRACT_MODULES: Final = (
     "gridlock.enclave.custody_state",
     "gridlock.enclave.custody_ledger",
     "gridlock.enclave.contract",
+    "gridlock.enclave.contract_frost",
     "gridlock.guardian.store.rules",
 )
 """The modules whose code is the custody contract (it decides with the guardian store's rules)."""

@@ -10,8 +10,10 @@
     enc_res = net.query(net.custody_address, encrypted_query)           # encrypted result
     net.stop()
 
-The LCD endpoint that secret-sdk's ``LCDClient`` talks to is served over a network by
-:class:`gridlock.enclave.lcd.LcdServer` (``LcdServer(net).start()``; its ``url``; ``stop()``).
+Clients — the enclave guardian among them — reach it over HTTP through
+:class:`gridlock.enclave.lcd.LcdServer` (``LcdServer(net).start()``; its ``url``; ``stop()``) with
+signed transactions (:meth:`LocalSecretNetwork.broadcast_tx`, :mod:`gridlock.enclave.cosmos_tx`);
+``execute(sender, …)``, which takes its sender on trust, is for the protocol tests.
 
 Layout of ``data_dir``::
 
@@ -47,9 +49,10 @@ replacement node registers and catches up.
 Errors.  A failed call raises :class:`ContractError` the way Secret Network reports it; what each
 failure looks like here and on the real network is tabled in :mod:`gridlock.enclave.errors`.
 
-Emulated, not real (see the package docs): Tendermint (one transaction per block, accepted by a
-strict majority of the *live* nodes, where a real chain needs more than 2/3 of the voting power of
-*all* validators), transaction signatures and fees (``execute`` trusts its ``sender``), and SGX.
+Emulated, not real (see the package docs and docs/ENCLAVE.md): Tendermint (one transaction per
+block, accepted by a strict majority of the *live* nodes, where a real chain needs more than 2/3 of
+the voting power of *all* validators), balances and fees (accounts are created by
+:meth:`~LocalSecretNetwork.create_account`, fees are not deducted), and SGX.
 """
 
 from __future__ import annotations
@@ -69,10 +72,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from gridlock.crypto import codec
-from gridlock.enclave import crypto
+from gridlock.enclave import cosmos_tx, crypto
 from gridlock.enclave.address import canonical, check_sender, human, module_address
 from gridlock.enclave.attestation import AttestationAuthority
 from gridlock.enclave.contract import CUSTODY_CODE
+from gridlock.enclave.cosmos_tx import AnteError
 from gridlock.enclave.errors import (
     ConsensusFailure,
     ContractError,
@@ -84,7 +88,7 @@ from gridlock.enclave.measure import enclave_measurement
 from gridlock.enclave.membership import NodeMembership, NodeRef
 from gridlock.enclave.node import EnclaveNode
 from gridlock.enclave.platform import SALT_BYTES, Platform
-from gridlock.enclave.transactions import CODE_OK, CODE_QUERY_FAILED, TxResult
+from gridlock.enclave.transactions import CODE_OK, CODE_QUERY_FAILED, TxResult, check_tx
 from gridlock.errors import DecodeError, GridlockError
 from gridlock.files import write_private
 from gridlock.guardian.store.errors import RollbackDetected
@@ -354,7 +358,8 @@ class LocalSecretNetwork(NodeMembership):
             return None if reg is None else reg[1]
 
     def execute_tx(self, sender: str, contract: str, encrypted_msg: bytes | Sequence[int]) -> TxResult:
-        """Include a ``MsgExecuteContract`` in a block; the result as the chain records it."""
+        """Include an *unsigned* ``MsgExecuteContract`` whose sender is taken on trust (tests and the
+        genesis module only; clients broadcast signed transactions, :meth:`broadcast_tx`)."""
         check_sender(sender)
         canonical(contract)
         msg = _as_bytes(encrypted_msg, "the encrypted message")
@@ -364,16 +369,56 @@ class LocalSecretNetwork(NodeMembership):
             result = self._commit("execute", {"sender": sender, "contract": contract, "msg": msg})
             height = self._any_node().height
         txhash = hashlib.sha256(codec.dumps([sender, contract, msg])).hexdigest().upper()
-        return TxResult(
-            height=height,
-            txhash=txhash,
-            code=result["code"],
-            data=result.get("data") or b"",
-            raw_log=result["log"],
-            encrypted_error=result.get("error"),
-            plaintext_error=result.get("plaintext_error"),
-            nonce=result.get("nonce"),
-            attributes=tuple((bytes(k), bytes(v)) for k, v in result.get("attributes", [])),
+        return TxResult.from_result(height, txhash, result)
+
+    # -- accounts and signed transactions (what the LCD serves) ------------------------------------------
+    def create_account(self, address: str) -> int:
+        """Bring the account ``address`` into existence (a faucet's first transfer on the real
+        chain); its account number.  An existing account is left as it is."""
+        canonical(address)
+        with self._lock:
+            found = self._any_node().account(address)
+            if found is not None:
+                return found[0]
+            self._commit("create_account", {"address": address})
+            created = self._any_node().account(address)
+            assert created is not None
+            return created[0]
+
+    def account(self, address: str) -> tuple[int, int, bytes | None] | None:
+        """``(account_number, sequence, public_key)`` of an account, or ``None``."""
+        canonical(address)
+        with self._lock:
+            return self._any_node().account(address)
+
+    def broadcast_tx(self, tx_bytes: bytes) -> TxResult:
+        """``BroadcastTx``: CheckTx (the ante handler on one node: decoding, account, sequence,
+        signature) and, if it passes, the transaction in the next block.  A transaction refused by
+        CheckTx is in no block: its result has height 0 and the SDK's code and log."""
+        tx_bytes = _as_bytes(tx_bytes, "the transaction")
+        txhash = cosmos_tx.tx_hash(tx_bytes)
+        with self._lock:
+            node = self._any_node()
+            try:
+                check_tx(node.db, self.chain_id, tx_bytes)
+            except AnteError as exc:
+                return TxResult.from_result(0, txhash, {"code": exc.code, "codespace": exc.codespace, "log": str(exc)})
+            result = self._commit("tx", {"tx_bytes": tx_bytes})
+            return TxResult.from_result(self._any_node().height, txhash, result)
+
+    def lookup_tx(self, txhash: str) -> tuple[TxResult, bytes, int] | None:
+        """A committed signed transaction: ``(result, tx_bytes, block time in ns)``, or ``None``."""
+        with self._lock:
+            node = self._any_node()
+            height = node.tx_height(txhash.upper())
+            if height is None:
+                return None
+            block_bytes, result_bytes, _ = node.block(height)
+        block = codec.loads(block_bytes)
+        return (
+            TxResult.from_result(height, txhash.upper(), codec.loads(result_bytes)),
+            block["tx"]["tx_bytes"],
+            block["time"],
         )
 
     def execute(self, sender: str, contract: str, encrypted_msg: bytes | Sequence[int]) -> bytes:

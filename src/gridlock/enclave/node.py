@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS contracts (
     address TEXT PRIMARY KEY, code_id INTEGER NOT NULL, creator TEXT NOT NULL, label TEXT NOT NULL UNIQUE,
     contract_key BLOB NOT NULL, height INTEGER NOT NULL, instance_id INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nonces (tag BLOB PRIMARY KEY, height INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS accounts (
+    address TEXT PRIMARY KEY, account_number INTEGER NOT NULL UNIQUE, sequence INTEGER NOT NULL,
+    public_key BLOB) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS txs (txhash TEXT PRIMARY KEY, height INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (
     contract TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY (contract, key)) WITHOUT ROWID;
 """
@@ -172,6 +176,18 @@ class EnclaveNode:
             "SELECT report, encrypted_seed FROM registrations WHERE registration_key = ?", (registration_key,)
         ).fetchone()
         return None if row is None else (bytes(row[0]), None if row[1] is None else bytes(row[1]))
+
+    def account(self, address: str) -> tuple[int, int, bytes | None] | None:
+        """``(account_number, sequence, public_key)`` of an account (``None``: it does not exist)."""
+        row = self.db.execute(
+            "SELECT account_number, sequence, public_key FROM accounts WHERE address = ?", (address,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), None if row[2] is None else bytes(row[2]))
+
+    def tx_height(self, txhash: str) -> int | None:
+        """The height of the block that holds the signed transaction ``txhash``."""
+        row = self.db.execute("SELECT height FROM txs WHERE txhash = ?", (txhash,)).fetchone()
+        return None if row is None else int(row[0])
 
     def state_reader(self, db: sqlite3.Connection, address: str) -> Callable[[bytes], bytes | None]:
         def get(key: bytes) -> bytes | None:

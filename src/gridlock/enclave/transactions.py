@@ -11,6 +11,11 @@ handler for its kind (:data:`HANDLERS`) inside one database transaction
 * ``store_code`` / ``instantiate`` / ``execute`` — x/compute's messages: store contract code, create
   a contract (its address as x/compute derives it), run an encrypted message; the enclave's
   encrypted state writes are committed only when the call succeeds;
+* ``create_account`` — an account comes into existence (as when a faucet funds it): an account
+  number, sequence 0;
+* ``tx`` — a signed ``TxRaw`` carrying one ``MsgExecuteContract`` (:mod:`~gridlock.enclave.cosmos_tx`):
+  the ante handler checks the signature, account number and sequence, the sequence is spent, the
+  message runs as the sender the signature authenticated, gas is metered (:mod:`~gridlock.enclave.gas`);
 * ``rollback`` — the network found its monotonic counter ahead of the chain (a restored backup):
   the custody contract burns every single-use item stored before this block.
 
@@ -27,12 +32,14 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from gridlock.crypto import codec
-from gridlock.enclave import crypto
+from gridlock.enclave import cosmos_tx, crypto, gas
 from gridlock.enclave.address import canonical, contract_address, human
 from gridlock.enclave.attestation import AttestationReport
 from gridlock.enclave.contract import Env
+from gridlock.enclave.cosmos_tx import CODE_OUT_OF_GAS, AnteError, SignedExecute, decode_execute_tx
 from gridlock.enclave.enclave import CallOutcome, Enclave
 from gridlock.enclave.errors import AttestationError, InvalidAddress, raw_log
+from gridlock.enclave.gas import GasMeter
 
 __all__ = [
     "CODE_EXECUTE_FAILED",
@@ -69,10 +76,31 @@ class TxResult:
     plaintext_error: str | None
     nonce: bytes | None
     attributes: tuple[tuple[bytes, bytes], ...]  # encrypted (key, value) pairs of the ``wasm`` event
+    codespace: str = ""
+    gas_wanted: int = 0
+    gas_used: int = 0
 
     @property
     def ok(self) -> bool:
         return self.code == CODE_OK
+
+    @classmethod
+    def from_result(cls, height: int, txhash: str, result: dict[str, Any]) -> TxResult:
+        """From the result a handler recorded in the block."""
+        return cls(
+            height=height,
+            txhash=txhash,
+            code=result["code"],
+            data=result.get("data") or b"",
+            raw_log=result["log"],
+            encrypted_error=result.get("error"),
+            plaintext_error=result.get("plaintext_error"),
+            nonce=result.get("nonce"),
+            attributes=tuple((bytes(k), bytes(v)) for k, v in result.get("attributes", [])),
+            codespace=result.get("codespace", ""),
+            gas_wanted=int(result.get("gas_wanted", 0)),
+            gas_used=int(result.get("gas_used", 0)),
+        )
 
 
 class ChainNode(Protocol):
@@ -210,25 +238,45 @@ def apply_instantiate(
     return result, writes
 
 
-def apply_execute(
-    node: ChainNode, db: sqlite3.Connection, height: int, time_ns: int, tx: dict[str, Any]
+def _execute(
+    node: ChainNode,
+    db: sqlite3.Connection,
+    height: int,
+    time_ns: int,
+    sender: str,
+    address: str,
+    msg: bytes,
+    meter: GasMeter | None = None,
 ) -> tuple[dict[str, Any], list[Any]]:
-    address, msg = tx["contract"], tx["msg"]
     info = node.contract(address)
     if info is None:
         return {"code": CODE_NOT_FOUND, "log": f"contract {address}: not found"}, []
     tag = hashlib.sha256(msg[:64]).digest() if len(msg) >= 64 else None
     replayed = tag is not None and (db.execute("SELECT 1 FROM nonces WHERE tag = ?", (tag,)).fetchone() is not None)
+    reader = node.state_reader(db, address)
+    if meter is not None:
+        meter.instance()
+        inner = reader
+
+        def reader(key: bytes) -> bytes | None:
+            value = inner(key)
+            meter.read(key, value)
+            return value
+
     outcome = node.enclave.execute(
-        node.state_reader(db, address),
+        reader,
         code=info["code"],
         env=node.contract_env(address, height, time_ns),
-        sender=tx["sender"],
+        sender=sender,
         contract_key=info["contract_key"],
         contract_canonical=canonical(address),
         msg=msg,
         replayed=replayed,
     )
+    if meter is not None and outcome.ok:
+        meter.write_all(outcome.writes)
+        if meter.used > meter.limit:  # reverted as a whole: the same message may be sent again
+            return {"code": CODE_OUT_OF_GAS, "codespace": "sdk", "log": _out_of_gas(meter)}, []
     if tag is not None and outcome.authenticated:  # a forged copy must not burn the client's nonce
         db.execute("INSERT INTO nonces (tag, height) VALUES (?, ?)", (tag, height))
     if not outcome.ok:
@@ -242,6 +290,88 @@ def apply_execute(
         "attributes": [list(a) for a in outcome.attributes],
     }
     return result, writes
+
+
+def apply_execute(
+    node: ChainNode, db: sqlite3.Connection, height: int, time_ns: int, tx: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any]]:
+    """An unsigned execute whose sender the block names: only genesis and the tests' in-process
+    :meth:`LocalSecretNetwork.execute` make these; clients send :func:`apply_signed_tx`."""
+    return _execute(node, db, height, time_ns, tx["sender"], tx["contract"], tx["msg"])
+
+
+def _out_of_gas(meter: GasMeter) -> str:
+    return f"out of gas in location: execute; gasWanted: {meter.limit}, gasUsed: {meter.used}: out of gas"
+
+
+def apply_create_account(
+    node: ChainNode, db: sqlite3.Connection, height: int, time_ns: int, tx: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any]]:
+    """An account comes into existence (on the real chain: when it first receives funds, e.g. from
+    a faucet); it gets the next account number and sequence 0."""
+    address = tx["address"]
+    if db.execute("SELECT 1 FROM accounts WHERE address = ?", (address,)).fetchone() is not None:
+        return {"code": CODE_OK, "log": "account exists"}, []
+    number = int(db.execute("SELECT coalesce(max(account_number) + 1, 0) FROM accounts").fetchone()[0])
+    db.execute(
+        "INSERT INTO accounts (address, account_number, sequence, public_key) VALUES (?, ?, 0, NULL)",
+        (address, number),
+    )
+    return {"code": CODE_OK, "log": "account created", "account_number": number}, [["account", address, number]]
+
+
+def check_tx(db: sqlite3.Connection, chain_id: str, tx_bytes: bytes) -> tuple[SignedExecute, int]:
+    """The ante handler: decode, find the signer's account, check its sequence and the signature
+    (:class:`~gridlock.enclave.cosmos_tx.AnteError` with the SDK's code and log otherwise); the
+    transaction and the gas the ante handler charged."""
+    tx = decode_execute_tx(tx_bytes)
+    row = db.execute(
+        "SELECT account_number, sequence, public_key FROM accounts WHERE address = ?", (tx.sender,)
+    ).fetchone()
+    if row is None:
+        raise AnteError(cosmos_tx.CODE_UNKNOWN_ADDRESS, f"account {tx.sender} not found: unknown address")
+    number, sequence, known_key = int(row[0]), int(row[1]), row[2]
+    if known_key is not None and bytes(known_key) != tx.public_key:
+        raise AnteError(cosmos_tx.CODE_INVALID_PUBKEY, "the account has another public key: invalid pubkey")
+    if tx.sequence != sequence:
+        raise AnteError(
+            cosmos_tx.CODE_WRONG_SEQUENCE,
+            f"account sequence mismatch, expected {sequence}, got {tx.sequence}: incorrect account sequence",
+        )
+    tx.verify(chain_id, number)
+    ante = gas.ante_gas(len(tx_bytes))
+    if ante > tx.gas_limit:
+        raise AnteError(
+            CODE_OUT_OF_GAS,
+            f"out of gas in location: txSize; gasWanted: {tx.gas_limit}, gasUsed: {ante}: out of gas",
+        )
+    return tx, sequence
+
+
+def apply_signed_tx(
+    node: ChainNode, db: sqlite3.Connection, height: int, time_ns: int, tx_in: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any]]:
+    """A signed ``TxRaw`` (:mod:`gridlock.enclave.cosmos_tx`): every node runs the ante handler
+    again, then — the signature having authenticated the sender — the sequence is spent and the
+    message runs as that sender.  A message that fails (or runs out of gas) writes no state, but
+    the sequence stays spent, as on the chain."""
+    tx_bytes = tx_in["tx_bytes"]
+    txhash = cosmos_tx.tx_hash(tx_bytes)
+    try:
+        tx, sequence = check_tx(db, str(node.meta("chain_id")), tx_bytes)
+    except AnteError as exc:  # CheckTx admitted it; a node that disagrees now says so in its result
+        return {"code": exc.code, "codespace": exc.codespace, "log": str(exc), "txhash": txhash}, []
+    db.execute(
+        "UPDATE accounts SET sequence = ?, public_key = ? WHERE address = ?",
+        (sequence + 1, tx.public_key, tx.sender),
+    )
+    db.execute("INSERT INTO txs (txhash, height) VALUES (?, ?)", (txhash, height))
+    meter = GasMeter(limit=tx.gas_limit)
+    meter.ante(len(tx_bytes))
+    result, writes = _execute(node, db, height, time_ns, tx.sender, tx.contract, tx.msg, meter)
+    result.setdefault("codespace", "" if result["code"] == CODE_OK else "compute")
+    result.update(txhash=txhash, gas_wanted=tx.gas_limit, gas_used=min(meter.used, tx.gas_limit))
+    return result, [["account", tx.sender, sequence + 1], *writes]
 
 
 def apply_rollback(
@@ -273,4 +403,6 @@ HANDLERS: Final[dict[str, Handler]] = {
     "store_code": apply_store_code,
     "instantiate": apply_instantiate,
     "execute": apply_execute,
+    "create_account": apply_create_account,
+    "tx": apply_signed_tx,
 }

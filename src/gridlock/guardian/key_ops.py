@@ -16,11 +16,13 @@ from typing import Any
 
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_scheme
+from gridlock.crypto.sealed import SealedShare
 from gridlock.errors import DecodeError
 from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.core import ECDSA, INTRO, NodeCore, session_id
 from gridlock.guardian.policy import VaultPolicy
 from gridlock.guardian.policy_gate import PolicyGate
+from gridlock.guardian.shares import backend_of
 from gridlock.guardian.store import KeystoreError
 from gridlock.guardian.store import rules as store_rules
 from gridlock.policy import Policy
@@ -138,6 +140,7 @@ class KeyOperations(PolicyGate, NodeCore):
                 ctl.Refusal.POLICY, "this vault's policy does not allow exporting the key (set export: true; it waits)"
             )
         await self._notify(self._owner(op.vault), {"vault": op.vault, "event": "export", "guardian": self.id})
+        share = backend_of(self.keystore).usable(op.vault, share)
         return ops.ExportReply(share.index, share.scheme_obj.group.scalar_to_bytes(share.secret))
 
     async def _op_refresh(self, op: ops.Refresh) -> ops.StoredReply:
@@ -146,7 +149,11 @@ class KeyOperations(PolicyGate, NodeCore):
         members = self._vault_members(vault_id, share.epoch)
         sid = session_id("refresh", vault_id, share.epoch, members, nonce)
         await self._claim(vault_id, share.epoch, sid)
-        party = ReshareParty.for_refresh(sid, share)
+        backend = backend_of(self.keystore)
+        combine = backend.refresher(vault_id, share)
+        if combine is None:
+            share = backend.usable(vault_id, share)
+        party = ReshareParty.for_refresh(sid, share, combine)
         new = await self._run(sid, "refresh", members, party)
         assert new is not None
         self._replace_uncommitted(vault_id, new)
@@ -182,6 +189,7 @@ class KeyOperations(PolicyGate, NodeCore):
         sid = session_id("reshare", vault_id, epoch, nodes, nonce)
         if old_share is not None:
             await self._claim(vault_id, epoch, sid)
+            old_share = backend_of(self.keystore).usable(vault_id, old_share)
         party = ReshareParty(
             sid,
             me,
@@ -218,6 +226,7 @@ class KeyOperations(PolicyGate, NodeCore):
         policy = self._carried_policy(vault_id, op.policy)
         if helper_share is not None:
             await self._claim(vault_id, epoch, sid)
+            helper_share = backend_of(self.keystore).usable(vault_id, helper_share)
         party = RepairParty(
             sid,
             index[self.id],
@@ -248,7 +257,11 @@ class KeyOperations(PolicyGate, NodeCore):
             states[rec.active_epoch] = "active"
         if not store_rules.replaces_pending(vault_id, states, share.epoch):
             return
-        if hmac.compare_digest(self.keystore.share(vault_id, share.epoch).to_bytes(), share.to_bytes()):
+        stored = self.keystore.share(vault_id, share.epoch)
+        if isinstance(stored, SealedShare):  # kept by the store, not here: the same share has the same public data
+            if stored.same_public_data(share):
+                return
+        elif hmac.compare_digest(stored.to_bytes(), share.to_bytes()):
             return  # the same share again: storing it is a no-op
         log.warning("guardian %s: vault %s: replacing uncommitted pending epoch %d", self.id, vault_id, share.epoch)
         self.keystore.discard_pending(vault_id, share.epoch)

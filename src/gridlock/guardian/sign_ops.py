@@ -4,19 +4,23 @@ the online round with a stored presignature; the vault epoch's shared ban list (
 Every operation signs with the key at the request's ``path`` (part of what the owner approved):
 each guardian derives its own child share (:func:`gridlock.crypto.hd.derive`, non-hardened only)
 and judges the transaction with the child's public key, so the signature verifies under the child
-key and a child's change is recognised as the vault's."""
+key and a child's change is recognised as the vault's.
+
+The steps that need the secret share (deriving the child share, FROST's nonces and signature
+share) go through the store's :class:`~gridlock.guardian.shares.ShareBackend`: here for the SQLite
+guardian, inside the custody contract for the enclave guardian's FROST shares."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gridlock.crypto import hd
 from gridlock.crypto.ecdsa.online import Presignature
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.errors import InvalidParameterError, ProtocolAbort
 from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.core import ECDSA, NodeCore, session_id
 from gridlock.guardian.policy_gate import PolicyGate
+from gridlock.guardian.shares import ShareBackend, backend_of
 from gridlock.guardian.store import ShareStore
 from gridlock.protocol.ecdsa import OnlineSignParty, PresignParty
 from gridlock.protocol.frost import FrostSignParty
@@ -46,15 +50,16 @@ class SigningOperations(PolicyGate, NodeCore):
         signers = sorted(index[g] for g in signer_ids)
         return {i: members[i] for i in signers}, signers
 
-    @staticmethod
-    def _share_at(share: KeyShare, path: str) -> KeyShare:
+    @property
+    def _shares(self) -> ShareBackend:
+        return backend_of(self.keystore)
+
+    def _share_at(self, vault_id: str, share: KeyShare, path: str) -> KeyShare:
         """This guardian's share of the vault's key at ``path`` (its own share at ``"m"``).  The
         request's path was checked non-hardened when it was decoded; a key that cannot derive it
         (a step with ``IL ≥ n``, a Taproot share without its internal key) is refused, saying why."""
-        if path == "m":
-            return share
         try:
-            return hd.derive(share, path)
+            return self._shares.key_at(vault_id, share, path)
         except InvalidParameterError as exc:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, f"cannot sign with the key at {path}: {exc}") from None
 
@@ -62,7 +67,7 @@ class SigningOperations(PolicyGate, NodeCore):
         vault_id, message, nonce = op.vault, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
-        key = self._share_at(share, op.path)
+        key = self._share_at(vault_id, share, op.path)
         await self._policy_gate(vault_id, key, message, op.tx, op.signers, master=share)
         sid = session_id("sign", vault_id, share.epoch, members, nonce)
         if share.scheme == ECDSA:
@@ -70,7 +75,9 @@ class SigningOperations(PolicyGate, NodeCore):
             sig = await self._run(sid + b"o", "online", members, OnlineSignParty(pre, sid + b"o", message))
         else:
             await self._claim(vault_id, share.epoch, sid)
-            sig = await self._run(sid, "frost-sign", members, FrostSignParty(key, sid, signers, message))
+            signer = self._shares.frost_signer(vault_id, key, op.path, sid)
+            party = FrostSignParty(key, sid, signers, message, signer=signer)
+            sig = await self._run(sid, "frost-sign", members, party)
         return ops.SignatureReply(sig)
 
     def _vault_bans(self, vault_id: str, share: KeyShare) -> VaultBans:
@@ -113,7 +120,7 @@ class SigningOperations(PolicyGate, NodeCore):
         if share.scheme != ECDSA:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "presignatures exist for ecdsa-secp256k1 vaults only")
         members, signers = self._signers(vault_id, share, op.signers)
-        key = self._share_at(share, op.path)  # a DKLs23 presignature is bound to its key (v = sk·φ)
+        key = self._share_at(vault_id, share, op.path)  # a DKLs23 presignature is bound to its key (v = sk·φ)
         ids = []
         for k in range(count):
             sid = session_id("presign", vault_id, share.epoch, members, nonce + k.to_bytes(4, "big"))
@@ -126,7 +133,7 @@ class SigningOperations(PolicyGate, NodeCore):
         vault_id, presig_id, digest, nonce = op.vault, op.presignature, op.message, op.nonce
         share = self.keystore.active_share(vault_id)
         members, signers = self._signers(vault_id, share, op.signers)
-        key = self._share_at(share, op.path)
+        key = self._share_at(vault_id, share, op.path)
         await self._policy_gate(vault_id, key, digest, op.tx, op.signers, master=share)
         sid = session_id("online", vault_id, share.epoch, members, nonce)
         await self._claim(vault_id, share.epoch, sid)

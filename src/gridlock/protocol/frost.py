@@ -30,13 +30,19 @@ on every signature for no unforgeability gain.
 reached alone complains with the sender's signed round-1 and round-2 broadcasts, and the others
 re-run the share check on them against their own package (same package: the sender's signed
 echo shows it saw the same commitments).
+
+**Where the secrets are.**  The party runs the network protocol on the share's public data; the
+two steps that need the secret share — making the round-1 nonces and computing the signature
+share — go through a :class:`NonceSigner`.  :class:`LocalSigner` does them here with the share in
+this process; the enclave guardian's signer has the custody contract do them, so its share and
+nonces never enter the guardian process (:mod:`gridlock.enclave.signer`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from gridlock.crypto import codec, frost, transcript
 from gridlock.crypto.keyshare import KeyShare
@@ -56,6 +62,47 @@ def inputs_digest(signers: Sequence[int], message: bytes) -> bytes:
     )
 
 
+class NonceSigner(Protocol):
+    """The secret half of one FROST signer for one signature (RFC 9591 §5.1 ``commit``, §5.2 ``sign``)."""
+
+    def commit(self) -> frost.SigningCommitments:
+        """Make this signature's single-use nonces (kept where the share is); their commitments."""
+        ...
+
+    def sign(self, package: frost.SigningPackage) -> int:
+        """The signature share ``z_i`` over ``package``; consumes the nonces whatever happens."""
+        ...
+
+    def burn(self) -> None:
+        """The run stopped: make the nonces unusable if they were not used (idempotent)."""
+        ...
+
+
+class LocalSigner:
+    """A :class:`NonceSigner` with the share in this process (nonces fresh, or from a batch)."""
+
+    def __init__(self, share: KeyShare, nonces: frost.SigningNonces | None = None) -> None:
+        if nonces is not None and (nonces.used or nonces.commitments.identifier != share.index):
+            raise InvalidParameterError("the given nonces are used or belong to another signer")
+        self.suite = get_frost_suite(share.scheme)
+        self._share = share
+        self._nonces = nonces
+
+    def commit(self) -> frost.SigningCommitments:
+        if self._nonces is None:
+            self._nonces = frost.commit(self.suite, self._share)
+        return self._nonces.commitments
+
+    def sign(self, package: frost.SigningPackage) -> int:
+        if self._nonces is None:
+            raise InvalidParameterError("sign before commit")
+        return frost.sign(self.suite, self._share, self._nonces, package)
+
+    def burn(self) -> None:
+        if self._nonces is not None and not self._nonces.used:
+            self._nonces.take()
+
+
 class FrostSignParty(RoundProtocol[bytes]):
     AUDITED = frozenset({"decode", "frost-commitment-identifier", "frost-signature-share"})
 
@@ -66,7 +113,12 @@ class FrostSignParty(RoundProtocol[bytes]):
         signers: Sequence[int],
         message: bytes,
         nonces: frost.SigningNonces | None = None,
+        *,
+        signer: NonceSigner | None = None,
     ) -> None:
+        """``share`` gives the signer's public data (a :class:`~gridlock.crypto.sealed.SealedShare`
+        will do when ``signer`` holds the secret); without ``signer``, a :class:`LocalSigner` of
+        ``share`` (with ``nonces``, made ahead of time, if given)."""
         if len(set(signers)) != len(signers) or len(signers) < share.threshold:
             raise InvalidParameterError(f"need at least {share.threshold} distinct signers")
         if any(s not in share.participants for s in signers):
@@ -76,16 +128,16 @@ class FrostSignParty(RoundProtocol[bytes]):
         self.share = share
         self.message = bytes(message)
         self._inputs = inputs_digest(self.participants, self.message)
-        if nonces is not None and (nonces.used or nonces.commitments.identifier != share.index):
-            raise InvalidParameterError("the given nonces are used or belong to another signer")
-        self._nonces = nonces
+        if signer is not None and nonces is not None:
+            raise InvalidParameterError("nonces come from the signer when one is given")
+        self._signer: NonceSigner = signer if signer is not None else LocalSigner(share, nonces)
+        self._commitments: frost.SigningCommitments | None = None
         self._package: frost.SigningPackage | None = None
         self._z: int | None = None
 
     def _burn_nonces(self) -> None:
         """An aborted run consumes its nonces whenever it stops (SECURITY #9), not only after signing."""
-        if self._nonces is not None and not self._nonces.used:
-            self._nonces.take()
+        self._signer.burn()
 
     def _abort(self, exc: ProtocolAbort, evidence: Iterable[bytes] | None = None) -> NoReturn:
         self._burn_nonces()
@@ -112,11 +164,12 @@ class FrostSignParty(RoundProtocol[bytes]):
 
     def _step(self, round_no: int, inbox: Mapping[int, bytes]) -> Mapping[int | None, bytes]:
         if round_no == 1:
-            if self._nonces is None:
-                self._nonces = frost.commit(self.suite, self.share)
-            return {None: self.round1_payload(self._nonces.commitments)}
+            self._commitments = self._signer.commit()
+            if self._commitments.identifier != self.share.index:
+                raise InvalidParameterError("the signer committed for another identifier")
+            return {None: self.round1_payload(self._commitments)}
         if round_no == 2:
-            assert self._nonces is not None
+            assert self._commitments is not None
             read = {j: self.decode(j, partial(self._read_round1, data)) for j, data in inbox.items()}
             # compare the inputs before any check that can blame (and before signing anything)
             other_epoch = [j for j, (_, epoch, _) in read.items() if epoch != self.share.transcript_hash]
@@ -127,11 +180,11 @@ class FrostSignParty(RoundProtocol[bytes]):
             differ = [j for j, (_, _, inputs) in read.items() if inputs != self._inputs]
             if differ:
                 raise inputs_mismatch(differ, "messages or signer sets")
-            comms = [self._nonces.commitments]
+            comms = [self._commitments]
             for j, (raw, _, _) in read.items():
                 comms.append(self.decode(j, partial(self._commitments_of, j, raw)))
             self._package = frost.SigningPackage.build(comms, self.message)
-            self._z = frost.sign(self.suite, self.share, self._nonces, self._package)
+            self._z = self._signer.sign(self._package)
             return {None: self.suite.group.scalar_to_bytes(self._z)}
         assert self._package is not None and self._z is not None
         shares = {j: self.decode(j, partial(frost.decode_share, self.suite, data)) for j, data in inbox.items()}

@@ -17,6 +17,13 @@ seat" in a reshare, everyone in a refresh.
 
 Receivers output their new :class:`KeyShare` (epoch + 1); nodes that only deal output ``None``.
 
+Where the old secret is used.  A refresh deals a sharing of zero (no secret in it); only the last
+step, adding the Feldman-checked sub-shares to the old share, needs the secret.  A holder whose
+share is kept elsewhere (the enclave guardian's custody contract) passes ``combine``
+(:data:`RefreshCombiner`): it does that step where the share is and returns the new share's public
+view (:class:`~gridlock.crypto.sealed.SealedShare`).  A reshare's dealing itself carries ``λ_i·s_i``
+and runs with the share in this process.
+
 Blame: a receiver that gets a bad share names the dealer and its complaint carries the dealer's
 signed commitment and share; every other node re-runs the Feldman check (:meth:`ReshareParty._audit`)
 — the complaint step of Pedersen's VSS/DKG (Gennaro et al., J. Cryptology 2007) on signed messages.
@@ -24,7 +31,7 @@ signed commitment and share; every other node re-runs the Feldman check (:meth:`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -66,6 +73,12 @@ def inputs_digest(
     )
 
 
+RefreshCombiner = Callable[[Mapping[int, Sequence[Point]], Mapping[int, int], bytes], KeyShare]
+"""The refresh's last step where the old share is: (every dealer's full commitment, the sub-share
+each dealer sent this holder, the new epoch's transcript hash) → the new share (or its public view).
+It must check the sub-shares against the commitments as :func:`gridlock.crypto.reshare.finalize` does."""
+
+
 class ReshareParty(RoundProtocol[KeyShare | None]):
     AUDITED = frozenset(
         {"decode", "reshare-old-epoch", "reshare-constant", "reshare-share-feldman", "reshare-confirmation"}
@@ -84,6 +97,7 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         refresh: bool,
         expected_group_key: Point | None = None,
         context: bytes = b"",
+        combine: RefreshCombiner | None = None,
     ) -> None:
         self.scheme = get_scheme(scheme)
         order = self.scheme.group.order
@@ -111,7 +125,10 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
                 raise InvalidParameterError("refresh: every current holder deals and receives, same threshold")
             if self.dealers != tuple(old_share.participants):
                 raise InvalidParameterError("refresh needs all current holders; use reshare to change the committee")
+        if combine is not None and not refresh:
+            raise InvalidParameterError("only a refresh combines its sub-shares where the old share is")
         self.old_share = old_share
+        self._combine = combine
         self._inputs = inputs_digest(self.scheme.name, refresh, self.dealers, self.receivers, new_threshold, context)
         nodes = sorted(set(self.dealers) | set(self.receivers))
         p2p_senders = set(self.dealers) | (set(self.receivers) if self.scheme.name == ECDSA else set())
@@ -131,7 +148,7 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         self._new: KeyShare | None = None
 
     @classmethod
-    def for_refresh(cls, session_id: bytes, share: KeyShare) -> ReshareParty:
+    def for_refresh(cls, session_id: bytes, share: KeyShare, combine: RefreshCombiner | None = None) -> ReshareParty:
         """A holder's party in a proactive refresh: every current holder deals and receives."""
         ids = list(share.participants)
         return cls(
@@ -143,6 +160,7 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
             new_participants=ids,
             new_threshold=share.threshold,
             refresh=True,
+            combine=combine,
         )
 
     @property
@@ -287,6 +305,14 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
             shares[self.index] = self._dealing.polynomial(self.index)
             self._dealing = None
         commitments = {d: self._commitments[d] for d in self.dealers}
+        if self._combine is not None:
+            new = self._combine(commitments, shares, self._th)
+            if (new.index, new.epoch, new.transcript_hash) != (self.index, self._old.epoch + 1, self._th):
+                raise InvalidParameterError("the refreshed share is not this holder's share of the new epoch")
+            if new.group_key != self._old.group_key:
+                raise InvalidParameterError("the refreshed share is not of the same key")
+            self._new = new
+            return {None: self._th}
         new = rs.finalize(
             self.scheme,
             self._old,

@@ -45,11 +45,66 @@ def _readable(message: bytes) -> bool:
     return bool(text) and all(ch.isprintable() or ch in "\n\r\t" for ch in text)
 
 
+def _typed_fields(text: str) -> dict[str, Any]:
+    """The eth-account fields of a raw typed transaction in hex, its signature left out."""
+    from eth_account.typed_transactions.typed_transaction import TypedTransaction  # noqa: PLC0415
+    from hexbytes import HexBytes  # noqa: PLC0415
+
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x").removeprefix("0X"))
+    except ValueError:
+        raise DecodeError("a raw transaction is 0x and hex digits") from None
+    if not raw or raw[0] not in (1, 2):
+        raise DecodeError("a raw transaction here is EIP-2930 (0x01) or EIP-1559 (0x02); give others as JSON")
+    try:
+        fields = dict(TypedTransaction.from_bytes(HexBytes(raw)).as_dict())
+    except Exception as exc:  # eth-account raises rlp, TypeError and ValueError alike
+        raise DecodeError(f"not a typed transaction: {str(exc)[:80]}") from None
+    for name in ("v", "r", "s", "yParity"):
+        fields.pop(name, None)
+    if fields.get("to"):
+        fields["to"] = str(to_checksum_address(bytes(fields["to"])))
+    else:
+        fields.pop("to", None)
+    fields["data"] = "0x" + bytes(fields.get("data", b"")).hex()
+    fields["accessList"] = [
+        {
+            "address": str(to_checksum_address(e["address"])),
+            "storageKeys": ["0x" + bytes(k).hex() for k in e["storageKeys"]],
+        }
+        for e in fields.get("accessList", ())
+    ]
+    return fields
+
+
+def _check_recipient(to: object) -> None:
+    """A file's ``to`` must carry its EIP-55 checksum: all one case carries none, and a mixed-case
+    address that fails it is probably mistyped; either way the error shows the checksummed form (to
+    compare with the intended recipient, not to copy blindly)."""
+    if not isinstance(to, str) or not _HEX_ADDRESS.fullmatch(to):
+        return  # eth-account names what is wrong with it
+    checksummed = str(to_checksum_address(to))
+    if to == checksummed:
+        return
+    digits = to[2:]
+    why = (
+        "has no EIP-55 checksum (all one case)"
+        if digits in (digits.lower(), digits.upper())
+        else ("fails its EIP-55 checksum (mistyped?)")
+    )
+    raise InvalidParameterError(
+        f"the recipient 'to' {to} {why}; its EIP-55 checksummed form is {checksummed} — check it is the "
+        "address you meant (`gridlock tx build` writes it so)"
+    )
+
+
 class EthereumAdapter(ChainAdapter):
     name = "ethereum"
     schemes = ("ecdsa-secp256k1",)
     context_type = EthereumTx  # the transaction; EthereumMessage and EthereumTypedData are read too
-    file_format = "expected a JSON object with eth-account field names and a chainId"
+    file_format = (
+        "expected a JSON object with eth-account field names and a chainId, or a raw EIP-1559 transaction in hex"
+    )
 
     def _read(self, ctx: TxContext) -> EthereumContext:
         if not isinstance(ctx, EthereumTx | EthereumMessage | EthereumTypedData):
@@ -86,10 +141,17 @@ class EthereumAdapter(ChainAdapter):
         raise InvalidParameterError("an ethereum transaction is a dict of eth-account fields (or its JSON)")
 
     def load(self, raw: bytes, network: str | None = None) -> EthereumTx:
+        """The JSON transaction, or a raw EIP-2718 typed transaction (EIP-2930 or EIP-1559, ``0x``
+        hex) — what ``sign-tx --out`` writes — whose signature, if any, is dropped: one format in
+        and out."""
         self.network(network)
+        text = raw.strip()
+        if text[:3].lower() in (b"0x1", b"0x2") or text[:4].lower() in (b"0x01", b"0x02"):
+            return EthereumTx.of(_typed_fields(text.decode("ascii", "replace")))
         tx = load_json(raw)
         if not isinstance(tx, dict):
             raise DecodeError("the JSON must be an object")
+        _check_recipient(tx.get("to"))
         return EthereumTx.of(tx)
 
     def summary(self, ctx: TxContext) -> dict[str, Any]:

@@ -93,5 +93,11 @@ class SolanaAdapter(ChainAdapter):
         assert signed.raw is not None
         return {"tx_base64": base64.b64encode(signed.raw).decode(), "tx_hex": signed.raw.hex()}
 
+    def file_text(self, signed: SignedTx) -> str:
+        """Base64, as :meth:`load` reads it back (and as the ``sendTransaction`` RPC takes it with
+        ``encoding: base64``): a transaction with several signers goes from one to the next."""
+        assert signed.raw is not None
+        return base64.b64encode(signed.raw).decode()
+
 
 ADAPTER = SolanaAdapter()

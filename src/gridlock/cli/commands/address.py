@@ -18,7 +18,7 @@ from gridlock.cli.commands.common import (
     check_path,
     command,
 )
-from gridlock.cli.state import require_state, resolve_vault
+from gridlock.cli.state import resolve_vault
 
 app = typer.Typer()  # merged into the root command (no group name)
 
@@ -37,7 +37,7 @@ def address_cmd(
     code fixed at keygen — no guardian is asked, so none can choose the address)."""
 
     def body(c: Cmd) -> None:
-        require_state(c.paths)
+        c.profile()
         entry = resolve_vault(c.paths, vault)
         chainmod.adapter_for(chain, entry["scheme"])
         public_key = bytes.fromhex(entry["public_key"])

@@ -21,17 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from gridlock.cli.errors import INTERRUPTED, CliError, classify
-from gridlock.cli.keyring import Keyring, get_password
+from gridlock.cli.keyring import Keyring, get_password, unlock
 from gridlock.cli.output import Output
-from gridlock.cli.state import (
-    Paths,
-    guardian_names,
-    load_state,
-    paths_for,
-    require_running,
-    require_state,
-    resolve_vault,
-)
+from gridlock.cli.profile import Profile, find_profile, load_profile
+from gridlock.cli.state import Paths, paths_for, resolve_vault
 from gridlock.errors import GridlockError
 
 if TYPE_CHECKING:
@@ -41,7 +34,10 @@ if TYPE_CHECKING:
 DirOpt = Annotated[
     Path | None,
     typer.Option(
-        "--dir", help="Devnet directory (default: $GRIDLOCK_HOME, else ~/.gridlock/devnet).", show_default=False
+        "--dir",
+        help="Devnet or profile directory (default: ~/.gridlock/NAME for --profile NAME, else $GRIDLOCK_HOME, "
+        "else ~/.gridlock/devnet).",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -70,6 +66,13 @@ class Cmd:
     password_file: Path | None = None
     _password: str | None = field(default=None, repr=False)
     _keyring: Keyring | None = field(default=None, repr=False)
+    _profile: Profile | None = field(default=None, repr=False)
+
+    def profile(self) -> Profile:
+        """The devnet or deployment profile in ``--dir`` (exit code 3 when there is neither)."""
+        if self._profile is None:
+            self._profile = load_profile(self.paths)
+        return self._profile
 
     def password(self, purpose: str = "unlock the owner's keyring") -> str:
         if self._password is None:
@@ -77,20 +80,22 @@ class Cmd:
         return self._password
 
     def keyring(self) -> Keyring:
-        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s)."""
+        """The unlocked keyring, decrypted once per command (Argon2id costs ~0.2 s); a wrong
+        password typed at the terminal is asked again (:func:`gridlock.cli.keyring.unlock`)."""
         if self._keyring is None:
-            self._keyring = Keyring.load(self.paths.keyring, self.password())
+            self._keyring, self._password = unlock(self.paths.keyring, self.password_file, first=self._password)
         return self._keyring
 
     def session(self) -> tuple[OwnerSession, Keyring]:
         from gridlock.cli.sdk import OwnerSession  # the SDK is imported only by commands that use it
 
-        state, running = require_running(self.paths)
+        profile = self.profile()
+        profile.route()  # fails (devnet not running) before the password is asked for
         keyring = self.keyring()
         try:
-            return OwnerSession(self.paths, state, running, keyring), keyring
+            return OwnerSession(profile, keyring), keyring
         except GridlockError as exc:
-            raise classify(exc, guardian_names(state), "connecting to the devnet") from None
+            raise profile.explain(classify(exc, profile.names(), f"connecting to the {profile.kind}")) from None
 
     def on_vault(
         self, vault: str, what: str, call: Callable[[OwnerOps, OwnerSession, dict[str, Any]], T]
@@ -99,7 +104,7 @@ class Cmd:
         reported as ``what`` failing (guardians named); returns the vault entry and the result."""
         from gridlock.cli.owner import OwnerOps
 
-        require_state(self.paths)
+        self.profile()
         entry = resolve_vault(self.paths, vault)
         session, _ = self.session()
         with session as s:
@@ -117,7 +122,7 @@ def members(entry: dict[str, Any]) -> list[str]:
 def command(json_mode: bool, dir_: Path | None, password_file: Path | None, body: Callable[[Cmd], None]) -> None:
     out = Output(json_mode)
     try:
-        body(Cmd(out, paths_for(dir_), password_file))
+        body(Cmd(out, paths_for(dir_), password_file))  # paths_for: a bad --profile name is a usage error
     except typer.Exit:
         raise
     except CliError as exc:
@@ -128,9 +133,9 @@ def command(json_mode: bool, dir_: Path | None, password_file: Path | None, body
         if os.environ.get("GRIDLOCK_DEBUG"):
             traceback.print_exc()
         names: dict[str, str] = {}
-        with contextlib.suppress(CliError, OSError, ValueError, KeyError):
-            state = load_state(paths_for(dir_))
-            names = guardian_names(state) if state else {}
+        with contextlib.suppress(CliError, GridlockError, OSError, ValueError, KeyError):
+            found = find_profile(paths_for(dir_))
+            names = found.names() if found else {}
         err = classify(exc, names)
         if err.code == "internal" and not err.hint:
             err.hint = "this is a bug in gridlock; run again with GRIDLOCK_DEBUG=1 for the traceback"
@@ -162,13 +167,26 @@ def owner_ops(session: OwnerSession) -> OwnerOps:
     return OwnerOps(session)
 
 
+def grouped(lines: dict[str, str], of: int | None = None) -> list[str]:
+    """Guardian → text as lines for people, guardians that say the same thing on one line
+    (``every guardian: …`` when all ``of`` of them — default: every line — agree), in the order
+    they first appear."""
+    by_text: dict[str, list[str]] = {}
+    for g, text in lines.items():
+        by_text.setdefault(text, []).append(g)
+    if len(by_text) == 1 and len(lines) > 1 and len(lines) == (len(lines) if of is None else of):
+        return [f"every guardian: {next(iter(by_text))}"]
+    return [f"{', '.join(names)}: {text}" for text, names in by_text.items()]
+
+
 def per_guardian_render(
     title: str, results: dict[str, dict[str, Any]], show: Callable[[dict[str, Any]], str]
 ) -> Callable[[Console], None]:
     def render(con: Console) -> None:
         con.print(f"[bold]{title}[/]")
-        for g, r in results.items():
-            con.print(f"  {g}: " + (show(r) if r.get("ok", True) else f"[red]{r.get('error')}[/]"))
+        lines = {g: show(r) if r.get("ok", True) else f"[red]{r.get('error')}[/]" for g, r in results.items()}
+        for line in grouped(lines):
+            con.print(f"  {line}")
 
     return render
 

@@ -23,19 +23,70 @@ from gridlock.cli.commands.common import (
 )
 from gridlock.cli.commands.devnet import devnet_doc
 from gridlock.cli.commands.vault import render_vault, vault_doc
-from gridlock.cli.errors import usage
-from gridlock.cli.state import (
-    load_vaults,
-    require_running,
-    require_state,
-    resolve_guardian,
-    resolve_vault,
-    running_info,
-    save_vault,
-)
+from gridlock.cli.errors import CliError, usage
+from gridlock.cli.profile import DevnetProfile, Profile
+from gridlock.cli.state import load_vaults, require_running, resolve_guardian, resolve_vault, running_info, save_vault
 from gridlock.errors import GridlockError
 
-app = typer.Typer(help="Guardians: list, replace in a vault, stop/start (devnet), run.", no_args_is_help=True)
+
+def _new_guardian(profile: Profile, ref: str) -> dict[str, Any]:
+    """The guardian joining a vault; an unknown one is explained (how to make it known)."""
+    try:
+        return profile.resolve_guardian(ref)
+    except CliError as exc:
+        if isinstance(profile, DevnetProfile):
+            exc.hint = f"{exc.hint}; add a new one to the devnet with `gridlock guardian add {ref}`"
+        else:
+            exc.hint = (
+                f"{exc.hint}; add its public identity to directory.json (its operator gets it from "
+                "`gridlock guardian init`), then `gridlock init --directory directory.json` in this profile"
+            )
+        raise
+
+
+app = typer.Typer(
+    help="Guardians: list, replace in a vault, add/stop/start (devnet), init/run (your own).", no_args_is_help=True
+)
+
+
+@app.command("add")
+def guardian_add(
+    name: Annotated[str, typer.Argument(help="The new guardian's name (a-z, 0-9, '-').", show_default=False)],
+    dir_: DirOpt = None,
+    password_file: PwOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add a new guardian to the devnet (devnet — not for real funds); a running devnet starts it at once."""
+
+    def body(c: Cmd) -> None:
+        profile = c.profile()
+        if not isinstance(profile, DevnetProfile):
+            raise usage(
+                "`guardian add` adds a guardian to a devnet",
+                hint="for your own guardians: its operator runs `gridlock guardian init`, adds it to "
+                "directory.json and NATS access, then `gridlock init --directory directory.json` here",
+            )
+        if any(g["name"] == name for g in profile.guardians):
+            raise usage(f"the devnet has a guardian {name!r} already")
+        with c.out.status(f"adding guardian {name}…"):
+            state, keyring, _ = devnet_module().prepare(c.paths, c.password(), [name])
+            added = next(g for g in state["guardians"] if g["name"] == name)
+            running = running_info(c.paths, state)
+            if running is not None:
+                devnet_module().control(
+                    c.paths, running, "add-guardian", timeout=180.0, name=name, secret=keyring.guardian_secrets[name]
+                )
+        doc = {"guardian": name, "id": added["id"], "running": running is not None}
+        c.out.emit(
+            doc,
+            lambda con: con.print(
+                f"guardian {name} ({added['id']}) added"
+                + (" and started" if running else "; it starts with `gridlock devnet up`")
+                + f"; e.g. `gridlock guardian replace VAULT friend {name}`"
+            ),
+        )
+
+    command(json, dir_, password_file, body)
 
 
 @app.command("replace")
@@ -50,9 +101,9 @@ def guardian_replace(
     """Replace a guardian of a vault (reshare: same key, every share new, the old guardian's share useless)."""
 
     def body(c: Cmd) -> None:
-        state = require_state(c.paths)
+        profile = c.profile()
         entry = resolve_vault(c.paths, vault)
-        g_old, g_new = resolve_guardian(state, old), resolve_guardian(state, new)
+        g_old, g_new = profile.resolve_guardian(old), _new_guardian(profile, new)
         members = [g for _, g in entry["members"]]
         if g_old["id"] not in members:
             raise usage(f"{g_old['name']} is not a guardian of vault {entry['id']}", hint="`gridlock vault show`")
@@ -83,20 +134,25 @@ def guardian_list(
     password_file: PwOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """The devnet's guardians: name, id, process state, whether they answer, and the vaults they hold."""
+    """The guardians: name, id, process state (devnet), whether they answer, and the vaults they hold."""
 
     def body(c: Cmd) -> None:
-        state = require_state(c.paths)
-        running = running_info(c.paths, state)
-        doc = devnet_doc(c.paths, state, running)
+        profile = c.profile()
+        reachable = True
+        if isinstance(profile, DevnetProfile):
+            running = running_info(c.paths, profile.doc)
+            reachable = running is not None
+            listed = devnet_doc(c.paths, profile.doc, running)["guardians"]
+        else:  # a deployment's guardians run on their own hosts: whether they answer is all we can see
+            listed = [g | {"running": None, "pid": None} for g in profile.guardians]
         vaults = load_vaults(c.paths)
         answering: set[str] | None = None
-        if ping and running is not None:
+        if ping and reachable:
             session, _ = c.session()
             with session as s:
-                answering = set(s.ping([g["id"] for g in state["guardians"]]))
+                answering = set(s.ping([g["id"] for g in profile.guardians]))
         rows = []
-        for g in doc["guardians"]:
+        for g in listed:
             held = [v["id"] for v in vaults if g["id"] in [m for _, m in v["members"]]]
             rows.append(g | {"answers": None if answering is None else g["id"] in answering, "vaults": held})
 
@@ -106,13 +162,17 @@ def guardian_list(
                 ans = "-" if r["answers"] is None else ("[green]yes[/]" if r["answers"] else "[red]no[/]")
                 t.add_row(
                     r["name"] + (" (spare)" if r["spare"] else ""), r["id"],
-                    "[green]up[/]" if r["running"] else "[red]down[/]", ans, str(len(r["vaults"])),
+                    _process(r["running"]), ans, str(len(r["vaults"])),
                 )  # fmt: skip
             con.print(t)
 
-        c.out.emit({"running": running is not None, "guardians": rows}, render)
+        c.out.emit({"running": reachable, "guardians": rows}, render)
 
     command(json, dir_, password_file, body)
+
+
+def _process(running: bool | None) -> str:
+    return "-" if running is None else ("[green]up[/]" if running else "[red]down[/]")
 
 
 def _guardian_power(names: list[str], op: str, dir_: Path | None, json: bool) -> None:

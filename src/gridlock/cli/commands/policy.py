@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from gridlock.cli.commands.common import (
     Cmd,
@@ -21,13 +22,14 @@ from gridlock.cli.commands.common import (
     PwOpt,
     VaultArg,
     command,
+    grouped,
     members,
     owner_ops,
     per_guardian_render,
     split_list,
 )
 from gridlock.cli.errors import usage
-from gridlock.cli.state import require_state, resolve_guardian, resolve_vault
+from gridlock.cli.state import resolve_vault
 from gridlock.errors import GridlockError
 
 if TYPE_CHECKING:
@@ -53,25 +55,56 @@ GuardiansOpt = Annotated[list[str] | None, typer.Option("--guardians", "-g", hel
 
 
 def _render_set(title: str, results: dict[str, dict[str, Any]]) -> Any:
+    from gridlock.cli.output import when
+
     def line(r: dict[str, Any]) -> str:
         if r.get("unlock_at"):
-            return f"tightened now; loosening waits until {r['unlock_at']} ({'; '.join(r['reasons'])})"
+            return f"tightened now; loosening waits until {when(r['unlock_at'])} ({'; '.join(r['reasons'])})"
         return f"in force (fingerprint {r['fingerprint'][:16]})"
 
     return per_guardian_render(title, results, line)
 
 
+def render_policies(con: Console, vault_id: str, results: dict[str, dict[str, Any]]) -> None:
+    """``policy show`` for people: each distinct policy once, rule by rule, with the guardians that
+    enforce it; then what waits (a loosening and its end time) and the guardians that did not answer."""
+    from gridlock.cli.output import when
+    from gridlock.cli.policy_options import describe_lines
+
+    by_print: dict[str, list[str]] = {}
+    for g, r in results.items():
+        if r.get("ok"):
+            by_print.setdefault(r["fingerprint"], []).append(g)
+    con.print(f"[bold]policy of vault {vault_id}[/]")
+    for fingerprint, names in by_print.items():
+        rules = results[names[0]]["rules"]
+        who = "every guardian" if len(names) == len(results) else ", ".join(names)
+        con.print(f"  enforced by {who} (fingerprint {fingerprint[:16]}):")
+        for line in describe_lines(rules):
+            con.print(f"    {escape(line)}")
+    waiting: dict[str, str] = {}
+    for g, r in results.items():
+        if not r.get("ok"):
+            waiting[g] = f"[red]{escape(str(r.get('error')))}[/]"
+        elif r.get("unlock_at"):
+            waiting[g] = f"a loosening waits until {when(r['unlock_at'])}: {escape('; '.join(r['reasons']))}"
+    for line in grouped(waiting, of=len(results)):
+        con.print(f"  {line}")
+    if len(by_print) > 1:
+        con.print("[red]the guardians enforce different policies: set one with `policy replace`[/]")
+
+
 def _send(c: Cmd, vault: str, guardians: list[str] | None, build: Any) -> None:
     """Resolve the vault and target guardians, build the new document from the current one, send it."""
-    state = require_state(c.paths)
+    profile = c.profile()
     entry = resolve_vault(c.paths, vault)
-    targets = [resolve_guardian(state, r)["id"] for r in split_list(guardians)] or [g for _, g in entry["members"]]
+    targets = [profile.resolve_guardian(r)["id"] for r in split_list(guardians)] or [g for _, g in entry["members"]]
     session, _ = c.session()
     with session as s:
         ops = owner_ops(s)
         handle = s.open_vault(entry)
         try:
-            doc_rules = build(lambda: ops.policy_now(handle), state)
+            doc_rules = build(lambda: ops.policy_now(handle), profile.doc)
             results = ops.policy_set(handle, doc_rules, targets)
         except GridlockError as exc:
             raise s.error(exc, "policy") from None
@@ -109,7 +142,7 @@ def policy_set(
                 timelocks=tuple(timelock or ()),
                 rate=rate,
                 raw_signing=raw_signing,
-                watch=None if watch is None else resolve_guardian(state, watch)["id"],
+                watch=None if watch is None else c.profile().resolve_guardian(watch)["id"],
                 loosen_delay=loosen_delay,
                 remove=tuple(remove or ()),
             )
@@ -158,25 +191,9 @@ def policy_show(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = Non
     """Each guardian's policy for a vault, its fingerprint, and a change that waits."""
 
     def body(c: Cmd) -> None:
-        from gridlock.cli.policy_options import describe
-
         entry, results = c.on_vault(vault, "policy show", lambda o, s, e: o.policy_show(s.open_vault(e), members(e)))
         prints = {r["fingerprint"] for r in results.values() if r.get("ok")}
         doc = {"vault": entry["id"], "guardians": results, "agree": len(prints) == 1}
-        render = per_guardian_render(
-            f"policy of vault {entry['id']}",
-            results,
-            lambda r: (
-                f"{r['fingerprint'][:16]} {describe(r['rules'])}"
-                + (f" — waiting until {r['unlock_at']}: {'; '.join(r['reasons'])}" if r["unlock_at"] else "")
-            ),
-        )
-
-        def show(con: Console) -> None:
-            render(con)
-            if len(prints) > 1:
-                con.print("[red]the guardians enforce different policies: set one with `policy replace`[/]")
-
-        c.out.emit(doc, show)
+        c.out.emit(doc, lambda con: render_policies(con, entry["id"], results))
 
     command(json, dir_, password_file, body)

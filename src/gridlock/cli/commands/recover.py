@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import typer
+from rich.markup import escape
 
 from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, PwOpt, VaultArg, command, members, per_guardian_render
 from gridlock.cli.errors import usage
+from gridlock.cli.output import when
 from gridlock.cli.state import resolve_vault
 
 app = typer.Typer(help="Time-locked device recovery (owner security).", no_args_is_help=True)
+
+
+def recovery_line(r: dict[str, Any]) -> str:
+    """One guardian's view of a recovery for people (``--json`` keeps the raw state and Unix time)."""
+    if "error" in r:
+        return f"[red]{escape(str(r['error']))}[/]"
+    state, unlock = str(r.get("state")), int(r.get("unlock_at") or 0)
+    if state == "none":
+        return "no recovery"
+    if state == "open":
+        if unlock <= time.time():
+            return f"open — the time lock ended {when(unlock)}: `recover finish` may run"
+        return f"open — the time lock ends {when(unlock)}"
+    return escape(state)
 
 
 @app.command("start")
@@ -23,7 +42,8 @@ def recover_start(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = N
             vault, "recovery start", lambda o, _s, e: o.recovery_start(e["id"], members(e), c.password())
         )
         doc = {"vault": entry["id"], "unlock_at": unlock}
-        c.out.emit(doc, lambda con: con.print(f"recovery open; guardians unlock at {max(unlock.values())}"))
+        last = when(max(unlock.values()))
+        c.out.emit(doc, lambda con: con.print(f"recovery open; the guardians' time lock ends {last}"))
 
     command(json, dir_, password_file, body)
 
@@ -35,7 +55,7 @@ def recover_status(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = 
     def body(c: Cmd) -> None:
         entry, results = c.on_vault(vault, "recovery status", lambda o, _s, e: o.recovery_status(e["id"], members(e)))
         doc = {"vault": entry["id"], "guardians": results}
-        c.out.emit(doc, per_guardian_render(f"recovery of vault {entry['id']}", results, str))
+        c.out.emit(doc, per_guardian_render(f"recovery of vault {entry['id']}", results, recovery_line))
 
     command(json, dir_, password_file, body)
 

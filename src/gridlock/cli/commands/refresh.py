@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, PwOpt, VaultArg, command
-from gridlock.cli.state import require_state, resolve_vault, save_vault
+from gridlock.cli.state import resolve_vault, save_vault
 from gridlock.errors import GridlockError
 
 app = typer.Typer()  # merged into the root command (no group name)
@@ -16,7 +16,7 @@ def refresh_cmd(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = Non
     """Proactive refresh: every share changes, the key and addresses stay (old shares become useless)."""
 
     def body(c: Cmd) -> None:
-        require_state(c.paths)
+        c.profile()
         entry = resolve_vault(c.paths, vault)
         session, _ = c.session()
         with session as s:

@@ -28,7 +28,7 @@ from gridlock.cli.commands.common import (
     table,
 )
 from gridlock.cli.errors import UNAVAILABLE, CliError, usage
-from gridlock.cli.state import load_vaults, require_running, require_state, resolve_guardian, resolve_vault, save_vault
+from gridlock.cli.state import load_vaults, name_claimed, resolve_vault, save_vault
 from gridlock.crypto.schemes import SCHEMES
 from gridlock.errors import GridlockError, InvalidParameterError
 
@@ -95,27 +95,36 @@ def vault_create(
 
     def body(c: Cmd) -> None:
         sch = _scheme(scheme)
-        state, _ = require_running(c.paths)
-        refs = split_list(guardians) or [g["name"] for g in state["guardians"] if not g.get("spare")]
-        chosen = [resolve_guardian(state, r) for r in refs]
+        profile = c.profile()
+        profile.route()  # a devnet that is not running fails here, before any check of the options
+        refs = split_list(guardians) or [g["name"] for g in profile.default_committee()]
+        chosen = [profile.resolve_guardian(r) for r in refs]
         if len({g["id"] for g in chosen}) != len(chosen):
             raise usage("a guardian is listed twice")
         if not 2 <= threshold <= len(chosen):
             raise usage(f"--threshold must be between 2 and the number of guardians ({len(chosen)})")
-        if name is not None and any(v.get("name") == name for v in load_vaults(c.paths)):
-            raise usage(f"a vault named {name!r} exists already")
-        session, _ = c.session()
-        with session as s:
-            what = f"creating a {threshold}-of-{len(chosen)} {sch} vault (distributed key generation)…"
-            with c.out.status(what):
-                try:
-                    vault = s.create_vault(sch, [g["id"] for g in chosen], threshold, c.password())
-                except GridlockError as exc:
-                    raise s.error(exc, "vault creation") from None
-            entry = s.vault_entry(vault, {"name": name, "created": int(time.time())})
-        save_vault(c.paths, entry)
-        doc = vault_doc(entry)
+        warnings = []
+        if threshold == len(chosen):
+            warnings.append(
+                f"a {threshold}-of-{len(chosen)} vault needs every guardian to sign: one guardian lost loses "
+                f"the key for good (choose --threshold below {len(chosen)} to survive a loss)"
+            )
+            c.out.note(f"[yellow]warning:[/] {warnings[-1]}")
+        with name_claimed(c.paths, name) if name is not None else contextlib.nullcontext():
+            session, _ = c.session()
+            with session as s:
+                what = f"creating a {threshold}-of-{len(chosen)} {sch} vault (distributed key generation)…"
+                with c.out.status(what):
+                    try:
+                        vault = s.create_vault(sch, [g["id"] for g in chosen], threshold, c.password())
+                    except GridlockError as exc:
+                        raise s.error(exc, "vault creation") from None
+                entry = s.vault_entry(vault, {"name": name, "created": int(time.time())})
+            save_vault(c.paths, entry)
+        doc = {**vault_doc(entry), **({"warnings": warnings} if warnings else {})}
         c.out.emit(doc, render_vault(doc, "created vault"))
+        if not profile.for_real_funds:
+            c.out.note("[yellow]devnet — not for real funds: one password unlocks every guardian's secret here[/]")
 
     command(json, dir_, password_file, body)
 
@@ -125,7 +134,7 @@ def vault_list(dir_: DirOpt = None, json: JsonOpt = False) -> None:
     """The vaults of this devnet (from the client's vault book; no network, no password)."""
 
     def body(c: Cmd) -> None:
-        require_state(c.paths)
+        c.profile()
         vaults = [{**v, "n": len(v["members"])} for v in load_vaults(c.paths)]
 
         def render(con: Console) -> None:
@@ -156,7 +165,7 @@ def vault_show(
     """A vault's scheme, guardians, public key, epoch and addresses (with --remote: as guardians report it)."""
 
     def body(c: Cmd) -> None:
-        require_state(c.paths)
+        c.profile()
         entry = resolve_vault(c.paths, vault)
         doc = vault_doc(entry)
         if remote:
@@ -212,7 +221,7 @@ def vault_descriptors(
         from gridlock.chains import bitcoin
         from gridlock.chains.bitcoin.descriptors import DESCRIPTOR_SCHEMES, vault_descriptors
 
-        require_state(c.paths)
+        c.profile()
         entry = resolve_vault(c.paths, vault)
         net = network or "mainnet"
         if net not in bitcoin.NETWORKS:

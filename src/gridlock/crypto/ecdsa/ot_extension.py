@@ -37,9 +37,10 @@ PAD = KAPPA + STAT
 ROW_BYTES = KAPPA // 8
 PRG_LABEL = b"gridlock/dkls23/kos15/prg/v1"
 CHI_LABEL = b"gridlock/dkls23/kos15/chi/v1"
-_GF_POLY = (1 << 128) | 0x87  # x^128 + x^7 + x^2 + x + 1
+_GF_MASK = (1 << 128) - 1  # the field is GF(2)[x] / (x^128 + x^7 + x^2 + x + 1)
 
 Bits = npt.NDArray[np.uint8]
+_BIT_WEIGHTS = (1 << np.arange(8)).astype(np.uint8)
 
 
 class OtConsistencyError(ProtocolAbort):
@@ -82,12 +83,14 @@ def _challenge(sid: bytes, u: bytes, rows: int) -> Bits:
 
 
 def _gf_reduce(p: int) -> int:
-    """Reduce a product of two field elements (< 2^255).  The loop runs over every bit position
-    and masks instead of branching, so its control flow does not depend on ``p`` (a product with
-    the secret Δ)."""
-    for k in range(2 * KAPPA - 2, KAPPA - 1, -1):
-        p ^= ((p >> k) & 1) * (_GF_POLY << (k - KAPPA))
-    return p
+    """Reduce a product of two field elements (< 2^255) by ``x^128 ≡ x^7 + x^2 + x + 1``, folding
+    the high half twice: ``hi·(x^7 + x^2 + x + 1)`` has at most 135 bits, and its 7 bits above
+    2^128 fold once more into fewer than 15.  Shifts and XORs only, no branch on ``p`` (a product
+    with the secret Δ)."""
+    hi, lo = p >> KAPPA, p & _GF_MASK
+    t = hi ^ (hi << 1) ^ (hi << 2) ^ (hi << 7)
+    top = t >> KAPPA
+    return lo ^ (t & _GF_MASK) ^ top ^ (top << 1) ^ (top << 2) ^ (top << 7)
 
 
 def gf_mul(a: int, b: int) -> int:
@@ -112,9 +115,30 @@ def _rows_u64(rows: Bits) -> npt.NDArray[np.uint64]:
 
 
 def _xor_select(select: Bits, words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """``XOR_j select[j]·words[j]`` for every column of ``select``: (m, k) bits × (m, w) → (k, w)."""
-    masked = select.astype(np.uint64)[:, :, None] * words[:, None, :]
-    out: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(masked, axis=0)
+    """``XOR_j select[j]·words[j]`` for every column of ``select``: (m, k) bits × (m, w) → (k, w).
+
+    Method of the Four Russians: the rows are cut into groups of 8, each group's 256 XOR
+    combinations tabulated (8 vectorised doubling steps), and every column then XORs one table
+    entry per group, indexed by the column's 8 select bits of that group.  The indices are the
+    public select bits; the tabulated words are secret but read whole, never branched on.  One
+    word column at a time, so every numpy loop runs over a long contiguous axis.
+    """
+    m, k = select.shape
+    groups = -(-m // 8)
+    if groups * 8 != m:  # pad to whole groups with zero rows, which select nothing
+        select = np.concatenate([select, np.zeros((groups * 8 - m, k), np.uint8)])
+        words = np.concatenate([words, np.zeros((groups * 8 - m, words.shape[1]), np.uint64)])
+    # (groups, k): the 8 select bits of each group as one byte, offset into that group's table
+    index = (select.reshape(groups, 8, k) * _BIT_WEIGHTS[None, :, None]).sum(axis=1, dtype=np.uint8)
+    flat = index.astype(np.intp) + (np.arange(groups, dtype=np.intp) * 256)[:, None]
+    out = np.empty((k, words.shape[1]), np.uint64)
+    table = np.empty((groups, 256), np.uint64)
+    for c in range(words.shape[1]):
+        column = np.ascontiguousarray(words[:, c]).reshape(groups, 8)
+        table[:, 0] = 0
+        for i in range(8):
+            np.bitwise_xor(table[:, : 1 << i], column[:, i, None], out=table[:, 1 << i : 2 << i])
+        out[:, c] = np.bitwise_xor.reduce(table.reshape(-1)[flat], axis=0)
     return out
 
 
@@ -126,12 +150,12 @@ def gf_inner(chi: Bits, rows: Bits) -> int:
     """``Σ_j χ_j·r_j`` in GF(2^128) for bit matrices (rows, KAPPA), without a per-row Python loop.
 
     ``Σ_j χ_j·r_j = Σ_b x^b·(XOR_{j: χ_j[b]=1} r_j)``: the inner XORs for all ``b`` at once in
-    numpy (integer ops only, no BLAS), then 128 shifts and one reduction.
+    numpy (integer ops only, :func:`_xor_select`), then 128 shifts and one reduction.
     """
-    partial = _xor_select(chi, _rows_u64(rows))
+    partial = _xor_select(chi, _rows_u64(rows)).astype("<u8").tobytes()  # row b: ROW_BYTES, little-endian
     acc = 0
     for b in range(KAPPA):
-        acc ^= _words_to_int(partial[b]) << b
+        acc ^= int.from_bytes(partial[b * ROW_BYTES : (b + 1) * ROW_BYTES], "little") << b
     return _gf_reduce(acc)
 
 
@@ -193,3 +217,8 @@ def pack_rows(rows: Bits) -> list[bytes]:
     """Rows of a bit matrix as ``KAPPA/8``-byte strings."""
     packed = np.packbits(rows, axis=1, bitorder="little")
     return [bytes(r) for r in packed]
+
+
+def packed_rows(rows: Bits) -> bytes:
+    """Rows of a bit matrix, each ``KAPPA/8`` bytes, concatenated."""
+    return np.packbits(rows, axis=1, bitorder="little").tobytes()

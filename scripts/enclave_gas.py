@@ -1,0 +1,75 @@
+"""Gas per custody-contract operation on Secret Network's size-based gas model (docs/ENCLAVE.md).
+
+Runs a local emulated network, performs each operation of an enclave guardian's keystore through
+the LCD with signed transactions, and prints the gas the chain charged (:mod:`gridlock.enclave.gas`:
+transaction bytes, signature check, instance load, encrypted store reads and writes — not Wasm
+execution, which a CosmWasm port adds), the transaction's size and the fee at 0.1 uscrt/gas.
+
+    PYTHONPATH=src python scripts/enclave_gas.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from gridlock import local
+from gridlock.enclave import LocalSecretNetwork, gas
+from gridlock.enclave.keystore import EnclaveKeystore
+from gridlock.enclave.lcd import LcdServer
+from gridlock.enclave.lcd_client import LcdClient, SecretNetworkEndpoint
+
+
+def measure() -> list[tuple[str, str, int, int]]:
+    """``(scheme, operation, tx bytes, gas used)`` for each operation."""
+    rows: list[tuple[str, str, int, int]] = []
+    with LocalSecretNetwork.start(nodes=1) as net:
+        lcd = LcdServer(net)
+        lcd.start()
+        try:
+            endpoint = SecretNetworkEndpoint(
+                url=lcd.url,
+                chain_id=net.chain_id,
+                contract=net.custody_address,
+                code_hash=net.custody_code_hash,
+                io_key=net.consensus_io_pubkey,
+            )
+            client = LcdClient.connect(endpoint, os.urandom(32))
+            net.create_account(client.address)
+            ks = EnclaveKeystore.open(client, sender=client.address, code_hash=endpoint.code_hash)
+
+            def note(scheme: str, op: str, fn: Callable[[], object]) -> None:
+                fn()
+                assert client.last_gas is not None
+                rows.append((scheme, op, client.last_gas[2], client.last_gas[0]))
+
+            note("-", "set_viewing_key", lambda: ks._execute({"set_viewing_key": {"key": "k" * 43}}))
+            note("-", "put_identity", lambda: ks.put_identity(os.urandom(200)))
+            for scheme in ("frost-secp256k1", "ecdsa-secp256k1"):
+                s0 = local.keygen(scheme, threshold=3, n=5)[1]
+                vid = f"vault-{scheme}"
+                note(scheme, "store_pending (DKG)", lambda s0=s0, vid=vid: ks.store_pending(vid, s0))
+                note(scheme, "activate", lambda vid=vid: ks.activate(vid, 0))
+                items = [(os.urandom(16), os.urandom(200)) for _ in range(10)]
+                note(scheme, "add_nonces (10 x 200 B)", lambda vid=vid, it=items: ks.add_nonces(vid, 0, it))
+                note(scheme, "take_nonce", lambda vid=vid, i=items[0][0]: ks.take_nonce(vid, 0, i))
+                note(scheme, "claim_session", lambda vid=vid: ks._add("session", vid, 0, [(os.urandom(16), b"\x01")]))
+                note(scheme, "set_metadata", lambda vid=vid: ks.set_metadata(vid, {"policy": {"daily": "1000"}}))
+                note(scheme, "delete_vault", lambda vid=vid: ks.delete_vault(vid))
+            ks.close()
+        finally:
+            lcd.stop()
+    return rows
+
+
+def main() -> int:
+    print("| scheme | operation | tx bytes | gas used | fee at 0.1 uscrt/gas |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for scheme, op, size, used in measure():
+        print(f"| {scheme} | {op} | {size} | {used} | {used * gas.DEFAULT_GAS_PRICE / 1e6:.4f} SCRT |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The enclave guardian's :class:`~gridlock.guardian.shares.ShareBackend`: FROST inside the contract.
+
+The guardian process runs :class:`~gridlock.protocol.frost.FrostSignParty` on a sealed view of its
+share (:class:`~gridlock.crypto.sealed.SealedShare`); :class:`ContractSigner` is that party's
+:class:`~gridlock.protocol.frost.NonceSigner`, each of whose steps is one custody-contract execute
+(:mod:`gridlock.enclave.contract_frost`): ``frost_commit`` in round 1 (the contract makes and keeps
+the nonces, answers the commitments), ``frost_sign`` in round 2 (answers ``z_i``, nonces used up),
+``frost_discard`` when a run stops before signing.  A refresh adds its sub-shares to the share in
+the contract too (``refresh_share``, :meth:`ContractShares.refresher`).  The guardian holds neither the share nor the
+nonces at any point — only commitments and the signature share, which the protocol broadcasts.
+
+The executes are synchronous calls from inside a protocol step, as every store call of a guardian
+is; the protocol core itself stays unaware of where its secrets are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from gridlock.crypto import frost
+from gridlock.crypto.group import Point
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.schemes import get_frost_suite
+from gridlock.crypto.sealed import SealedShare
+from gridlock.errors import InvalidParameterError
+from gridlock.guardian.shares import LOCAL
+from gridlock.guardian.store.errors import BadArgument, KeystoreError
+from gridlock.protocol.frost import NonceSigner
+from gridlock.protocol.reshare import RefreshCombiner
+
+if TYPE_CHECKING:
+    from gridlock.enclave.keystore import EnclaveKeystore
+
+__all__ = ["ContractShares", "ContractSigner"]
+
+
+class ContractSigner:
+    """One FROST signature's secret steps, done by the custody contract."""
+
+    def __init__(self, store: EnclaveKeystore, vault_id: str, key: KeyShare, path: str, session_id: bytes) -> None:
+        self.store, self.vault_id, self.key, self.path, self.session_id = store, vault_id, key, path, session_id
+        self.suite = get_frost_suite(key.scheme)
+        self._nonce_id: bytes | None = None
+        self._commitments: frost.SigningCommitments | None = None
+        self._done = False
+
+    def commit(self) -> frost.SigningCommitments:
+        if self._commitments is None:
+            nonce_id, raw = self.store.frost_commit(self.vault_id, self.key.epoch, self.path, self.session_id)
+            self._nonce_id = nonce_id
+            self._commitments = frost.SigningCommitments.from_bytes(self.suite, raw)
+        return self._commitments
+
+    def sign(self, package: frost.SigningPackage) -> int:
+        if self._nonce_id is None or self._done:
+            raise InvalidParameterError("sign needs fresh nonces: commit first, sign once")
+        self._done = True  # one request: the contract answers z_i once per nonce pair
+        try:
+            raw = self.store.frost_sign(
+                self.vault_id,
+                self.key.epoch,
+                self._nonce_id,
+                self.path,
+                package.message,
+                [c.to_bytes() for c in package.commitments],
+            )
+        except KeystoreError:
+            # a refused package leaves the nonces unused in the contract (nothing was signed): burn them
+            with contextlib.suppress(KeystoreError):
+                self.store.frost_discard(self.vault_id, self.key.epoch, self._nonce_id)
+            raise
+        return frost.decode_share(self.suite, raw)
+
+    def burn(self) -> None:
+        """Discard unused nonces in the contract.  A store that cannot be reached now leaves them
+        unused there, single-use still, until the epoch's items are erased (refresh) or burned."""
+        if self._nonce_id is not None and not self._done:
+            self._done = True
+            with contextlib.suppress(KeystoreError):
+                self.store.frost_discard(self.vault_id, self.key.epoch, self._nonce_id)
+
+    def __repr__(self) -> str:
+        return f"ContractSigner(vault={self.vault_id!r}, epoch={self.key.epoch}, path={self.path!r})"
+
+
+class ContractShares:
+    """Sealed (FROST) shares are used in the contract; whole ones (threshold ECDSA) here."""
+
+    def __init__(self, store: EnclaveKeystore) -> None:
+        self.store = store
+
+    def key_at(self, vault_id: str, share: KeyShare, path: str) -> KeyShare:
+        if not isinstance(share, SealedShare):
+            return LOCAL.key_at(vault_id, share, path)
+        if path == "m":
+            return share
+        try:
+            return self.store.public_share(vault_id, share.epoch, path)
+        except BadArgument as exc:  # a path this key cannot derive: refused as the local derivation is
+            raise InvalidParameterError(str(exc)) from None
+
+    def frost_signer(self, vault_id: str, key: KeyShare, path: str, session_id: bytes) -> NonceSigner:
+        if not isinstance(key, SealedShare):
+            return LOCAL.frost_signer(vault_id, key, path, session_id)
+        return ContractSigner(self.store, vault_id, key, path, session_id)
+
+    def refresher(self, vault_id: str, share: KeyShare) -> RefreshCombiner | None:
+        if not isinstance(share, SealedShare):
+            return None
+        group = share.scheme_obj.group
+
+        def combine(commitments: Mapping[int, Sequence[Point]], shares: Mapping[int, int], th: bytes) -> KeyShare:
+            dealings = {
+                d: ([p.encode() for p in commitments[d][1:]], group.scalar_to_bytes(shares[d])) for d in commitments
+            }
+            return self.store.refresh_share(vault_id, share.epoch, dealings, th)
+
+        return combine
+
+    def usable(self, vault_id: str, share: KeyShare) -> KeyShare:
+        if not isinstance(share, SealedShare):
+            return share
+        return self.store.release_share(vault_id, share.epoch)
