@@ -242,6 +242,36 @@ def test_overload_is_answered_busy_and_the_client_backs_off(tmp_path: Path) -> N
     run(main)
 
 
+def test_signatures_answered_busy_are_sent_again_with_fresh_approvals(tmp_path: Path) -> None:
+    """A guardian takes one request at a time: the signatures it answers ``busy`` are sent again after
+    those approved later ran, so the retries carry fresh owner approvals (a guardian accepts an owner
+    device's approval counters only increasing) and every signature succeeds.  A ping is answered over
+    the quota all the same (a client choosing signers under load learns who is alive)."""
+
+    async def main() -> None:
+        c = await EmbeddedCluster.start(tmp_path, NAMES, session_timeout=10.0)
+        try:
+            assert c.client is not None
+            vault = await c.client.create_vault("frost-ed25519", c.ids, 2, password=c.password)
+            node = c.guardians[0].node
+            node.per_client_requests = 0  # every request over the quota
+            with pytest.raises(ctl.RequestRefused) as busy:
+                ctl.decode_reply(await c.client._request_once(c.ids[0], "list", {}, 10, False), c.ids[0])
+            assert busy.value.code is ctl.Refusal.BUSY
+            ping = await c.client._request_once(c.ids[0], "ping", {"vault": vault.vault_id}, 10, False)
+            assert ctl.decode_reply(ping, c.ids[0])["epoch"] == 0  # answered, not busy
+            node.per_client_requests = 1
+            signers = c.ids[:2]
+            messages = [os.urandom(32) for _ in range(6)]
+            sigs = await asyncio.gather(*(vault.sign(m, signers=signers) for m in messages))
+            assert all(verify("frost-ed25519", vault.public_key, m, s) for m, s in zip(messages, sigs, strict=True))
+            assert c.client.busy_answers > 0  # they were refused busy first
+        finally:
+            await c.close()
+
+    run(main)
+
+
 def test_envelopes_for_sessions_not_started_are_held_within_a_byte_budget(tmp_path: Path) -> None:
     """A guardian of the network sends 150 envelopes of 1 MiB for sessions its victim never starts."""
 

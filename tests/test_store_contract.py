@@ -310,6 +310,8 @@ def test_vault_records_and_metadata(ks: Store, ed_shares: list[KeyShare], ecdsa_
     assert ks.metadata("a-vault") == {"label": "cold", "n": 5}
     ks.store_pending("a-vault", at(ed_shares[0], 1), metadata={"label": "warm"})  # with the share, at once
     assert ks.metadata("a-vault") == {"label": "warm"}
+    # what a guardian reads of every vault when it starts, in one read
+    assert ks.all_metadata() == {"a-vault": {"label": "warm"}, "b-vault": {"guardians": ["g1", "g2", "g3", "g4", "g5"]}}
     with pytest.raises(NotFound):
         ks.set_metadata("nope", {})
     with pytest.raises(NotFound):

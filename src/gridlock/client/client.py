@@ -47,6 +47,12 @@ log = logging.getLogger("gridlock.client")
 
 NOTIFY = "notify"
 MAX_BACKOFF = 5.0  # seconds: the longest pause between two tries of a request a guardian found busy
+SIGNING_WINDOW = 32
+"""Signatures one client runs at once; more wait their turn in the client.  It is the guardians' default
+quota of requests in flight per client (``GuardianNode(per_client_requests=32)``): a signing run needs
+every chosen signer at once, and a guardian answering ``busy`` while its co-signers already run the
+session would hold them up, so the client does not send more than a guardian takes.  A guardian with a
+smaller quota still answers ``busy`` and the request is sent again."""
 
 
 class Client:
@@ -60,7 +66,12 @@ class Client:
         clock: Callable[[], float] = time.time,
         owner: OwnerDevice | None = None,
         audit_heads: AuditHeads | None = None,
+        signing_window: int = SIGNING_WINDOW,
     ) -> None:
+        if signing_window < 1:
+            raise InvalidParameterError("the signing window is at least one signature")
+        self.signing = asyncio.Semaphore(signing_window)
+        """Held by each signing run of this client's vaults (:data:`SIGNING_WINDOW`)."""
         self.identity = identity
         self.owner = owner
         self.audit_heads = audit_heads if audit_heads is not None else AuditHeads()
@@ -73,6 +84,8 @@ class Client:
         self._guard = ReplayGuard()
         self._waiting: dict[tuple[bytes, str], asyncio.Future[bytes]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self.busy_answers = 0
+        """How many ``busy`` answers (back-pressure: the request did not run, it is sent again) came so far."""
 
     async def __aenter__(self) -> Client:
         await self.start()
@@ -131,11 +144,15 @@ class Client:
         timeout: float | None = None,
         *,
         introduce: bool = False,
+        renew: Callable[[], Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """One control request; the guardian's result, :class:`RequestRefused` or :class:`GuardianTimeout`.
 
         A ``busy`` refusal with a retry hint (the request did not run) is followed by another try after
-        a jittered pause that grows each time, as long as the timeout allows."""
+        a jittered pause that grows each time, as long as the timeout allows.  ``renew`` gives the
+        parameters of each new try: owner approvals made afresh, since a guardian accepts an owner
+        device's approval counters only increasing and requests approved after this one may have run
+        meanwhile."""
         if guardian not in self.directory:
             raise InvalidParameterError(f"unknown guardian {guardian}")
         if self._reader is None:
@@ -151,12 +168,15 @@ class Client:
             except ctl.RequestRefused as exc:
                 if exc.code is not ctl.Refusal.BUSY or exc.retry_after is None:
                     raise
+                self.busy_answers += 1
                 pause = min(MAX_BACKOFF, max(exc.retry_after, 2 * pause))
                 delay = pause * (0.5 + random.random())  # noqa: S311 -- jitter, not a secret
                 if loop.time() + delay >= deadline:
                     raise
                 log.debug("client: guardian %s is busy; %s again in %.2f s", guardian, op, delay)
                 await asyncio.sleep(delay)
+                if renew is not None:
+                    params = renew()
 
     async def _request_once(
         self, guardian: str, op: str, params: Mapping[str, Any], wait: float, introduce: bool
@@ -205,10 +225,21 @@ class Client:
         return dict(zip(guardians, results, strict=True))
 
     async def call(
-        self, guardian: str, op: ops.Op, timeout: float | None = None, *, introduce: bool = False
+        self,
+        guardian: str,
+        op: ops.Op,
+        timeout: float | None = None,
+        *,
+        introduce: bool = False,
+        renew: Callable[[ops.Op], ops.Op] | None = None,
     ) -> ops.Reply:
-        """One typed operation at one guardian, and its typed reply (see :mod:`gridlock.wire.ops`)."""
-        return ops.read_reply(op, await self.request(guardian, op.NAME, op.to_params(), timeout, introduce=introduce))
+        """One typed operation at one guardian, and its typed reply (see :mod:`gridlock.wire.ops`).
+        ``renew``: the operation with fresh owner approvals, for a try after a ``busy`` answer."""
+        again = None if renew is None else (lambda: renew(op).to_params())
+        params = op.to_params()
+        return ops.read_reply(
+            op, await self.request(guardian, op.NAME, params, timeout, introduce=introduce, renew=again)
+        )
 
     async def call_all(
         self,
@@ -219,6 +250,7 @@ class Client:
         each: Callable[[str], ops.Op] | None = None,
         stop_on_refusal: bool = False,
         stop_when: Callable[[ops.Reply], bool] | None = None,
+        renew: Callable[[ops.Op], ops.Op] | None = None,
     ) -> dict[str, ops.Reply | BaseException]:
         """``op`` at several guardians at once (``each(g)``: the variant for guardian ``g``, e.g. with
         its owner registration); each typed reply or exception.  ``stop_on_refusal``: return as soon
@@ -228,7 +260,7 @@ class Client:
 
         async def one(g: str) -> ops.Reply | BaseException:
             try:
-                return await self.call(g, each(g) if each is not None else op, timeout)
+                return await self.call(g, each(g) if each is not None else op, timeout, renew=renew)
             except GridlockError as exc:
                 return exc
 

@@ -182,10 +182,13 @@ class Vault(HdKeys, OwnerControls, EpochChanges):
             return bool(good)
 
         for _ in range(2):
-            chosen = await self._pick_signers(signers)
-            nonce = secrets.token_bytes(32)
-            op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), nonce, ctx, path=path))
-            results = await self.client.call_all(chosen, op, timeout, stop_on_refusal=True, stop_when=verifies)
+            async with self.client.signing:  # the client's signing window (client.SIGNING_WINDOW)
+                chosen = await self._pick_signers(signers)
+                nonce = secrets.token_bytes(32)
+                op = self._approve(ops.Sign(self.vault_id, message, tuple(chosen), nonce, ctx, path=path))
+                results = await self.client.call_all(
+                    chosen, op, timeout, stop_on_refusal=True, stop_when=verifies, renew=self._approve
+                )
             if good:
                 return good[0], chosen
             if signers is not None or not self._learn_required(results):
@@ -270,9 +273,10 @@ class Vault(HdKeys, OwnerControls, EpochChanges):
         for online-only signing (a presignature is bound to its key)."""
         path = hd.canonical_path(path)
         self.key_at(path)  # a child needs the recorded root
-        chosen = await self._pick_signers(signers)
-        op = self._approve(ops.Presign(self.vault_id, count, tuple(chosen), secrets.token_bytes(32), path=path))
-        results = await self.client.call_all(chosen, op)
+        async with self.client.signing:
+            chosen = await self._pick_signers(signers)
+            op = self._approve(ops.Presign(self.vault_id, count, tuple(chosen), secrets.token_bytes(32), path=path))
+            results = await self.client.call_all(chosen, op, renew=self._approve)
         self._failures(results, "presigning")
         ids = ops.expect(next(iter(results.values())), ops.PresignaturesReply).presignatures
         self.presignatures.extend((i, tuple(chosen), path) for i in ids)
@@ -291,8 +295,9 @@ class Vault(HdKeys, OwnerControls, EpochChanges):
         presig, chosen, _ = mine[0]
         ctx = None if tx is None else _context(tx)
         nonce = secrets.token_bytes(32)
-        op = self._approve(ops.SignPresigned(self.vault_id, presig, bytes(digest), chosen, nonce, ctx, path=path))
-        results = await self.client.call_all(list(chosen), op, stop_on_refusal=True)
+        async with self.client.signing:  # approved once its turn came: no request approved later ran before it
+            op = self._approve(ops.SignPresigned(self.vault_id, presig, bytes(digest), chosen, nonce, ctx, path=path))
+            results = await self.client.call_all(list(chosen), op, stop_on_refusal=True, renew=self._approve)
         self._learn_required(results)  # the next presignatures include it
         for r in results.values():
             if isinstance(r, ops.SignatureReply) and verify_signature(

@@ -385,6 +385,10 @@ class EnclaveKeystore:
     def vault(self, vault_id: str) -> VaultRecord:
         return self._record(self._query("record", {"vault_id": rules.check_vault_id(vault_id)}))
 
+    def all_metadata(self) -> dict[str, dict[str, Any]]:
+        """Every vault's metadata, by vault id (one query per vault: the contract has no bulk query)."""
+        return {r.vault_id: self.metadata(r.vault_id) for r in self.vaults()}
+
     def metadata(self, vault_id: str) -> dict[str, Any]:
         meta = self._query("metadata", {"vault_id": rules.check_vault_id(vault_id)}).get("metadata")
         if not isinstance(meta, dict):

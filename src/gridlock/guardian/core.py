@@ -8,6 +8,7 @@ admission and dispatch (:mod:`.node`), the owner gate (:mod:`.owner_gate`), the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -244,13 +245,20 @@ class NodeCore:
         """The request changed the vault's state (written with the session claim or when it ends)."""
         self._state().changed(vault_id)
 
-    def _claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
+    async def _claim(self, vault_id: str, epoch: int, sid: bytes) -> None:
         """Record, durably and before the first message, that this guardian runs session ``sid`` with
         its share of ``epoch``.  A repeated request (an owner re-approving a nonce after a restart or
         a flooded replay guard) is refused: a second run under one id would repeat per-session values,
-        and its signed messages could be passed off as equivocation in the first (SECURITY #26, #28)."""
+        and its signed messages could be passed off as equivocation in the first (SECURITY #26, #28).
+
+        A store that says it is ``thread_safe`` (the SQLite keystore) writes in a worker thread: the
+        transaction's fsync does not hold up the other sessions' messages; the run starts only after it."""
+        state = self._state()
         try:
-            self._state().claim(vault_id, epoch, sid)
+            if getattr(self.keystore, "thread_safe", False):
+                await asyncio.to_thread(state.claim, vault_id, epoch, sid)
+            else:
+                state.claim(vault_id, epoch, sid)
         except AlreadyUsed:
             raise ctl.RequestRefused(
                 ctl.Refusal.REPLAY, "this session already ran; a session id is never reused"

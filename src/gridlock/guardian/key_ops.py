@@ -148,7 +148,7 @@ class KeyOperations(PolicyGate, NodeCore):
         share = self.keystore.active_share(vault_id)
         members = self._vault_members(vault_id, share.epoch)
         sid = session_id("refresh", vault_id, share.epoch, members, nonce)
-        self._claim(vault_id, share.epoch, sid)
+        await self._claim(vault_id, share.epoch, sid)
         backend = backend_of(self.keystore)
         combine = backend.refresher(vault_id, share)
         if combine is None:
@@ -188,7 +188,7 @@ class KeyOperations(PolicyGate, NodeCore):
         me = self._my_index(nodes)
         sid = session_id("reshare", vault_id, epoch, nodes, nonce)
         if old_share is not None:
-            self._claim(vault_id, epoch, sid)
+            await self._claim(vault_id, epoch, sid)
             old_share = backend_of(self.keystore).usable(vault_id, old_share)
         party = ReshareParty(
             sid,
@@ -225,7 +225,7 @@ class KeyOperations(PolicyGate, NodeCore):
             raise ctl.RequestRefused(ctl.Refusal.NOT_A_MEMBER, "this guardian is neither a helper nor the lost holder")
         policy = self._carried_policy(vault_id, op.policy)
         if helper_share is not None:
-            self._claim(vault_id, epoch, sid)
+            await self._claim(vault_id, epoch, sid)
             helper_share = backend_of(self.keystore).usable(vault_id, helper_share)
         party = RepairParty(
             sid,

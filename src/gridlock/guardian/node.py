@@ -22,6 +22,8 @@ Admission keeps the node serving under floods (issue 18):
   :data:`DOOR_AUDIT_INTERVAL` seconds (op ``"door"``), as are ``busy`` answers.
 * A registered client over its quota of requests in flight is answered ``busy`` with a retry hint
   (:data:`BUSY_RETRY_AFTER`); the request did not run, and the SDK sends it again after the pause.
+  A ping is answered all the same (its answer costs what ``busy`` would): a client choosing signers
+  under load learns who is alive instead of timing out.
 * Envelopes of protocol sessions this guardian has not started yet are held, at most
   :data:`EARLY_BYTES_PER_SENDER` bytes per sender and :data:`EARLY_BYTES` in all.
 """
@@ -78,6 +80,14 @@ CONTROL_TTL = {ctl.CONTROL: ctl.MAX_REQUEST_TTL}
 # refusals of requests from unknown devices that are counted instead of audited one by one: nothing
 # about a vault of this guardian (a recovery attempt on one, a wrong password, is audited)
 DOOR_CODES = frozenset({ctl.Refusal.UNAUTHORISED, ctl.Refusal.BAD_REQUEST, ctl.Refusal.UNKNOWN_VAULT, ctl.Refusal.BUSY})
+
+
+def _is_ping(body: bytes) -> bool:
+    """Whether a control request is a ping (a body that does not decode is not; it is refused later)."""
+    try:
+        return ctl.Request.from_bytes(body).op == ops.Ping.NAME
+    except (DecodeError, InvalidParameterError, ValueError, TypeError):
+        return False
 
 
 class Authorizer(Protocol):
@@ -191,8 +201,8 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
 
     def _load_recovered_clients(self) -> None:
         """Owner devices that joined through a finished recovery (kept with their vaults)."""
-        for rec in self.keystore.vaults():
-            for cid, pub in self.keystore.metadata(rec.vault_id).get("clients", {}).items():
+        for meta in self.keystore.all_metadata().values():  # one read, not one per vault
+            for cid, pub in meta.get("clients", {}).items():
                 with contextlib.suppress(DecodeError, ValueError):
                     self.directory[cid] = PublicIdentity.from_bytes(bytes.fromhex(pub))
                     self.known_clients.add(cid)
@@ -238,7 +248,7 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
                 log.info("guardian %s: rejected an envelope: %s", self.id, exc)
             return
         if env.protocol == ctl.CONTROL:
-            if self._admit(env.sender):
+            if self._admit(env.sender, always=_is_ping(env.body)):
                 self._spawn(self._serve_request(env))
             else:
                 self._spawn(self._busy(env))
@@ -276,9 +286,11 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
             count -= len(dropped)
             total -= sum(len(e.raw) + len(e.body) for e in dropped)
 
-    def _admit(self, sender: str) -> bool:
-        """Per-client quota of requests in flight, counted before the request's task starts."""
-        if self._in_flight.get(sender, 0) >= self.per_client_requests:
+    def _admit(self, sender: str, *, always: bool = False) -> bool:
+        """Per-client quota of requests in flight, counted before the request's task starts.  A ping
+        is ``always`` admitted (and counted): it runs nothing and its answer costs what a ``busy``
+        answer would, and a client choosing signers under load must learn who is alive."""
+        if not always and self._in_flight.get(sender, 0) >= self.per_client_requests:
             return False
         self._in_flight[sender] = self._in_flight.get(sender, 0) + 1
         return True

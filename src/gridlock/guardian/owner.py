@@ -60,12 +60,11 @@ def seal_stored_verifiers(store: ShareStore, identity: Identity) -> int:
     """Seal every verifier ``store`` still keeps bare (written before verifiers were sealed);
     returns how many.  Then the store is checkpointed, so no page of its journal keeps a bare one."""
     sealed = 0
-    for record in store.vaults():
-        meta = store.metadata(record.vault_id)
+    for vault_id, meta in store.all_metadata().items():
         owner = meta.get("owner")
         bare = owner.get("verifier") if isinstance(owner, dict) else None
         if isinstance(owner, dict) and isinstance(bare, str) and _BARE.fullmatch(bare):
-            store.set_metadata(record.vault_id, {**meta, "owner": {**owner, "verifier": seal_verifier(identity, bare)}})
+            store.set_metadata(vault_id, {**meta, "owner": {**owner, "verifier": seal_verifier(identity, bare)}})
             sealed += 1
     if sealed:
         store.checkpoint()

@@ -74,7 +74,7 @@ class SigningOperations(PolicyGate, NodeCore):
             pre = await self._presign(vault_id, share, sid + b"p", members, signers, key)
             sig = await self._run(sid + b"o", "online", members, OnlineSignParty(pre, sid + b"o", message))
         else:
-            self._claim(vault_id, share.epoch, sid)
+            await self._claim(vault_id, share.epoch, sid)
             signer = self._shares.frost_signer(vault_id, key, op.path, sid)
             party = FrostSignParty(key, sid, signers, message, signer=signer)
             sig = await self._run(sid, "frost-sign", members, party)
@@ -110,7 +110,7 @@ class SigningOperations(PolicyGate, NodeCore):
         random, so no repeat could make two runs share it anyway)."""
         bans = self._vault_bans(vault_id, share)
         bans.persist()  # a ban that could not be stored yet: no OT-based session until it is
-        self._claim(vault_id, share.epoch, sid)
+        await self._claim(vault_id, share.epoch, sid)
         party = PresignParty(key or share, sid, signers, bans=bans)
         return await self._run(sid, "presign", members, party, uses_ot_of=bans)
 
@@ -136,7 +136,7 @@ class SigningOperations(PolicyGate, NodeCore):
         key = self._share_at(vault_id, share, op.path)
         await self._policy_gate(vault_id, key, digest, op.tx, op.signers, master=share)
         sid = session_id("online", vault_id, share.epoch, members, nonce)
-        self._claim(vault_id, share.epoch, sid)
+        await self._claim(vault_id, share.epoch, sid)
         pre = Presignature.take_from(_StoredPresignatures(self.keystore, vault_id, share.epoch), presig_id)
         if list(pre.signers) != signers:
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "the request names other signers than the presignature's")

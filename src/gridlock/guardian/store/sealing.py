@@ -14,7 +14,6 @@ carry an HMAC under a second HKDF key, so tampering is detected without decrypti
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from typing import Final
@@ -97,4 +96,4 @@ class Sealer:
     # -- public columns -----------------------------------------------------------------------------
     def mac(self, *fields: object) -> bytes:
         """HMAC of a row's public columns (checked on every read, without decrypting)."""
-        return hmac.new(self.mac_key, codec.dumps([LABEL, self.salt, *fields]), hashlib.sha256).digest()
+        return hmac.digest(self.mac_key, codec.dumps([LABEL, self.salt, *fields]), "sha256")

@@ -62,6 +62,9 @@ class Keystore(SingleUseItems):
     subclasses for bad input or bad storage.
     """
 
+    thread_safe = True
+    """A guardian may call it from a worker thread (its durable writes then keep off the event loop)."""
+
     # -- opening -------------------------------------------------------------------------------------
     @classmethod
     def open(
@@ -377,17 +380,20 @@ class Keystore(SingleUseItems):
 
     # -- public records and metadata ------------------------------------------------------------------------
     def vaults(self) -> list[VaultRecord]:
-        """Every vault's public record, sorted by vault id.  Decrypts nothing."""
+        """Every vault's public record, sorted by vault id.  Decrypts nothing; two table scans."""
         with self._read() as db:
-            return [self._record(db, v) for v in self._tables.all_vaults(db)]
+            shares = self._tables.all_shares(db)
+            return [self._record(v, shares.get(v.vault_id, [])) for v in self._tables.all_vaults(db)]
 
     def vault(self, vault_id: str) -> VaultRecord:
         vault_id = rules.check_vault_id(vault_id)
         with self._read() as db:
-            return self._record(db, self._tables.need_vault(db, vault_id))
+            vault = self._tables.need_vault(db, vault_id)
+            return self._record(vault, self._tables.shares(db, vault_id))
 
-    def _record(self, db: sqlite3.Connection, vault: VaultRow) -> VaultRecord:
-        rows = {r.epoch: r for r in self._tables.shares(db, vault.vault_id)}
+    @staticmethod
+    def _record(vault: VaultRow, shares: Sequence[ShareRow]) -> VaultRecord:
+        rows = {r.epoch: r for r in shares}
         states = epochs(rows.values())
         current = rows[rules.current_epoch(vault.vault_id, states)]
         return VaultRecord(
@@ -406,14 +412,13 @@ class Keystore(SingleUseItems):
         """The vault's metadata (public, JSON-able; e.g. the guardian ids of the participants)."""
         vault_id = rules.check_vault_id(vault_id)
         with self._read() as db:
-            vault = self._tables.need_vault(db, vault_id)
-        try:
-            value = json.loads(vault.metadata)
-        except ValueError:
-            raise Corrupted(f"the metadata of vault {vault_id!r} is damaged") from None
-        if not isinstance(value, dict):
-            raise Corrupted(f"the metadata of vault {vault_id!r} is damaged")
-        return value
+            return _parse_metadata(self._tables.need_vault(db, vault_id))
+
+    def all_metadata(self) -> dict[str, dict[str, Any]]:
+        """Every vault's metadata, by vault id: one scan of the vault table (what a guardian reads of
+        all its vaults when it starts), without the share rows."""
+        with self._read() as db:
+            return {v.vault_id: _parse_metadata(v) for v in self._tables.all_vaults(db)}
 
     def set_metadata(self, vault_id: str, metadata: Mapping[str, Any] | None, *, ledger: Sequence[Entry] = ()) -> None:
         """Replace the vault's metadata (public: never put secrets here) and append ``ledger``
@@ -469,3 +474,13 @@ class Keystore(SingleUseItems):
             if text is not None:
                 self._tables.write_metadata(db, self._tables.need_vault(db, vault_id), text)
             self._ledger.add(db, vault_id, ledger)
+
+
+def _parse_metadata(vault: VaultRow) -> dict[str, Any]:
+    try:
+        value = json.loads(vault.metadata)
+    except ValueError:
+        raise Corrupted(f"the metadata of vault {vault.vault_id!r} is damaged") from None
+    if not isinstance(value, dict):
+        raise Corrupted(f"the metadata of vault {vault.vault_id!r} is damaged")
+    return value
