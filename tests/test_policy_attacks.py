@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from gridlock.guardian.policy_gate import read_spend
 from gridlock.policy import Policy, judge
 from gridlock.wire.control import Refusal
 from test_chain_reading import COSMOS_KEY, ME, THIEF, cosmos_doc, ld, msg_send, pb_any, pb_coin
+from test_owner_security import _eth_tx as transfer
 
 DAY = 86400
 USDC = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
@@ -227,3 +229,38 @@ def test_a_reshare_cannot_register_the_thiefs_device_with_new_guardians(tmp_path
             await c.close()
 
     asyncio.run(main())
+
+
+def test_concurrent_spends_cannot_pass_a_limit_while_a_claim_is_written(tmp_path: Path) -> None:
+    """A thief with the device and the password sends six 0.3 ETH spends at once against a 1 ETH/day
+    limit.  Each guardian judges a spend on its ledger and records it with the session claim; if the
+    claim's write let another request be judged in between (a slow disk, a worker thread), that one
+    would not see this spend and all six would pass.  The store's write is made slow here."""
+
+    async def run() -> list[str]:
+        c = await EmbeddedCluster.start(tmp_path, ["device", "cloud", "friend"], session_timeout=60.0)
+        try:
+            for g in c.guardians:
+                claim = g.keystore.claim_session
+
+                def slow(*a: Any, _claim: Any = claim, **k: Any) -> Any:
+                    time.sleep(0.02)  # the fsync of a busy disk
+                    return _claim(*a, **k)
+
+                g.keystore.claim_session = slow  # type: ignore[method-assign]
+            vault = await c.client.create_vault("ecdsa-secp256k1", c.ids, 2, password=c.password)
+            await vault.set_policy({"limits": {"ethereum": {"amount": 10**18, "period": 86_400}}})
+
+            async def spend(i: int) -> str:
+                try:
+                    await vault.sign_transaction("ethereum", transfer(3 * 10**17, nonce=i), signers=c.ids[:2])
+                except OperationFailed:
+                    return "refused"
+                return "signed"
+
+            return list(await asyncio.gather(*(spend(i) for i in range(6))))
+        finally:
+            await c.close()
+
+    results = asyncio.run(run())
+    assert results.count("signed") == 3, results  # 0.9 ETH; the fourth would pass the limit

@@ -8,7 +8,6 @@ admission and dispatch (:mod:`.node`), the owner gate (:mod:`.owner_gate`), the 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
@@ -251,14 +250,14 @@ class NodeCore:
         a flooded replay guard) is refused: a second run under one id would repeat per-session values,
         and its signed messages could be passed off as equivocation in the first (SECURITY #26, #28).
 
-        A store that says it is ``thread_safe`` (the SQLite keystore) writes in a worker thread: the
-        transaction's fsync does not hold up the other sessions' messages; the run starts only after it."""
+        The claim writes on the event loop, not in a worker thread: from loading the vault's state
+        to this write nothing else runs, so the policy's ledger read, the spend it records and the
+        owner's approval counters are checked and written as one step.  Another request on the same
+        vault judged in between would not see this one's spend (a limit passed by concurrent
+        requests) and would write back older counters (``tests/test_policy_attacks.py``)."""
         state = self._state()
         try:
-            if getattr(self.keystore, "thread_safe", False):
-                await asyncio.to_thread(state.claim, vault_id, epoch, sid)
-            else:
-                state.claim(vault_id, epoch, sid)
+            state.claim(vault_id, epoch, sid)
         except AlreadyUsed:
             raise ctl.RequestRefused(
                 ctl.Refusal.REPLAY, "this session already ran; a session id is never reused"

@@ -62,9 +62,6 @@ class Keystore(SingleUseItems):
     subclasses for bad input or bad storage.
     """
 
-    thread_safe = True
-    """A guardian may call it from a worker thread (its durable writes then keep off the event loop)."""
-
     # -- opening -------------------------------------------------------------------------------------
     @classmethod
     def open(
