@@ -61,18 +61,23 @@ class OwnerGate(NodeCore):
         self._password_attempt(vault_id, lambda state: state.check_password(verifier, self.identity) or None)
         return self._owner(vault_id)
 
-    def _password_attempt(self, vault_id: str, test: Callable[[owner_mod.OwnerState], T | None]) -> T:
+    def _password_attempt(
+        self, vault_id: str, test: Callable[[owner_mod.OwnerState], T | None], *, owner_approved: bool = False
+    ) -> T:
         """``test(owner state)`` — a password check, ``None`` for a wrong password — rate-limited per
         vault at this guardian (SECURITY #21); its answer.
 
         The owner's registered devices have a budget of their own, so strangers cannot lock them out.
         Every other requester (a new device recovering the vault is one) has a budget per identity and
         all of them together :data:`STRANGER_FAILURES` an hour: guessing stays bounded however many
-        identities a guesser makes, and one stranger's guesses do not lock out another."""
+        identities a guesser makes, and one stranger's guesses do not lock out another.  A request an
+        owner device approved (``owner_approved``) spends the devices' budget whoever sends it: stolen
+        device keys sent from a stranger's client do not reach the strangers' budgets, which a new
+        device recovering the vault needs."""
         vault, state = self._vault(vault_id), self._owner(vault_id)
         requester = REQUESTER.get()
         now = int(self.clock())
-        if requester in state.notify or requester in vault.clients:
+        if owner_approved or requester in state.notify or requester in vault.clients:
             budgets = {OWNER: self.password_attempts}
         else:
             budgets = {f"{STRANGERS}:{requester}": self.password_attempts, STRANGERS: STRANGER_FAILURES}
@@ -103,7 +108,9 @@ class OwnerGate(NodeCore):
         The same change sent again (an interrupted run) is answered ``changed=False``.
         """
         outcome = self._password_attempt(
-            op.vault, lambda state: state.password_change(op.verifier, op.new_verifier, self.identity)
+            op.vault,
+            lambda state: state.password_change(op.verifier, op.new_verifier, self.identity),
+            owner_approved=True,
         )
         if not outcome:
             return ops.PasswordReply(changed=False)
