@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from gridlock.chains.cosmos import address
 from gridlock.enclave import LocalSecretNetwork, cosmos_tx, crypto, gas
+from gridlock.enclave import lcd as lcd_mod
 from gridlock.enclave.address import canonical, human
 from gridlock.enclave.guardian import ENDPOINT_FILE, account, account_key, open_store_at
 from gridlock.enclave.keystore import EnclaveKeystore
@@ -417,3 +420,37 @@ def test_gas_per_operation_is_reported(net: LocalSecretNetwork) -> None:
     r = net.broadcast_tx(tx)
     assert r.ok and r.gas_wanted == 2_000_000
     assert gas.ante_gas(len(tx)) + gas.INSTANCE_COST < r.gas_used < 200_000
+
+
+def test_held_open_half_sent_requests_do_not_take_the_lcd(
+    net: LocalSecretNetwork, lcd: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone who can reach the LCD opens connections and sends half a request: at most
+    MAX_CONNECTIONS are served at once, one more is closed at once, and a silent one is dropped
+    after READ_TIMEOUT — the guardian's own requests get through again."""
+    host, port = urllib.parse.urlsplit(lcd).hostname, urllib.parse.urlsplit(lcd).port
+    assert host is not None and port is not None
+    held = []
+    for _ in range(lcd_mod.MAX_CONNECTIONS + 20):
+        s = socket.create_connection((host, port))
+        s.sendall(b"POST /cosmos/tx/v1beta1/txs HTTP/1.1\r\nContent-Length: 100\r\n")  # never finished
+        held.append(s)
+    try:
+        extra = socket.create_connection((host, port))
+        extra.settimeout(5)
+        assert extra.recv(1) == b""  # over capacity: closed, not queued behind the held ones
+        extra.close()
+        deadline = time.monotonic() + lcd_mod.READ_TIMEOUT + 10
+        while time.monotonic() < deadline:  # the held ones time out; the LCD answers again
+            try:
+                status, _ = http(f"{lcd}/cosmos/base/tendermint/v1beta1/node_info")
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.5)
+                continue
+            assert status == 200
+            break
+        else:
+            raise AssertionError("the LCD never answered again")
+    finally:
+        for s in held:
+            s.close()

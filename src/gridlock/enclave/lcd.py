@@ -70,6 +70,11 @@ _HTTP: Final = {
 }
 MAX_QUERY_CHARS: Final = 8 << 20
 MAX_BODY_BYTES: Final = 16 << 20
+MAX_CONNECTIONS: Final = 32
+"""Connections served at once; one more is closed at once (each may hold a request of up to
+``MAX_QUERY_CHARS`` + ``MAX_BODY_BYTES`` in memory)."""
+READ_TIMEOUT: Final = 15.0
+"""Seconds a connection may stay silent in the middle of a request (a half-sent request is dropped)."""
 _BROADCAST_MODES: Final = {"BROADCAST_MODE_SYNC", "BROADCAST_MODE_ASYNC", "BROADCAST_MODE_BLOCK", "1", "2", "3"}
 
 
@@ -104,6 +109,33 @@ def _uint(text: str, what: str) -> int:
     return int(text)
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most :data:`MAX_CONNECTIONS` at once: held-open or half-sent
+    requests cannot take every thread and the memory of the host."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 class LcdServer:
     """The HTTP server; :meth:`start` runs it in a daemon thread, :meth:`stop` shuts it down."""
 
@@ -132,8 +164,7 @@ class LcdServer:
             (re.compile(r"/compute/v1beta1/query/([^/]+)"), self._post_query),
         ]
         handler = self._handler_class()
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _BoundedServer((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -177,6 +208,7 @@ class LcdServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = READ_TIMEOUT
 
             def handle_one_request(self) -> None:
                 """As the standard library's, but a request line may be as long as a large query
