@@ -19,8 +19,9 @@ Above ``client``, ``guardian`` and ``enclave``; nothing below imports it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gridlock.lazy import exports
 
 if TYPE_CHECKING:  # imported on first use: the clusters pull in the guardian node and every scheme
     from gridlock.devnet.embedded import EmbeddedCluster, EmbeddedGuardian
@@ -48,11 +49,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """PEP 562: ``gridlock.devnet.layout`` (what every CLI command reads) loads without the clusters."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(globals(), _LAZY)

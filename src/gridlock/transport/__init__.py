@@ -19,9 +19,10 @@ sender, into a bounded drop-oldest inbox, and raise the same typed errors
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from gridlock.lazy import exports
 
 if TYPE_CHECKING:  # the names below are imported on first use (nats and the routers cost ~0.1 s)
     from gridlock.transport.base import ADDRESS_PATTERN, Transport, TransportStats, check_address
@@ -107,15 +108,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """PEP 562: a name of ``__all__`` is imported from its module when first used, so importing one
-    submodule (``gridlock.transport.errors``) does not load nats and every router."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(globals(), _LAZY)
 
 
 def connect(router: LocalRouter | str | Sequence[str], name: str, **options: Any) -> Transport:
