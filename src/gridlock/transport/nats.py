@@ -56,7 +56,7 @@ import logging
 import re
 import secrets
 import ssl
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -197,23 +197,26 @@ class NatsTransport(Endpoint):
         if self._nkey is not None:
             options["nkeys_seed_str"] = self._nkey.seed
         self._open()  # the inbox must exist before the subscription can deliver
+
+        async def connect() -> None:
+            await nc.connect(
+                servers=self.servers,
+                name=f"gridlock:{self.name}",
+                allow_reconnect=True,
+                max_reconnect_attempts=self.max_reconnect_attempts,
+                max_outstanding_pings=self.max_outstanding_pings,
+                pending_size=self.reconnect_buffer,
+                error_cb=self._on_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+                closed_cb=self._on_closed,
+                **options,
+            )
+            await nc.subscribe(self.subject, cb=self._on_msg)
+            await self._roundtrip(nc, None)  # the server routes our subject to us now
+
         try:
-            async with asyncio.timeout(self.connect_timeout):
-                await nc.connect(
-                    servers=self.servers,
-                    name=f"gridlock:{self.name}",
-                    allow_reconnect=True,
-                    max_reconnect_attempts=self.max_reconnect_attempts,
-                    max_outstanding_pings=self.max_outstanding_pings,
-                    pending_size=self.reconnect_buffer,
-                    error_cb=self._on_error,
-                    disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected,
-                    closed_cb=self._on_closed,
-                    **options,
-                )
-                await nc.subscribe(self.subject, cb=self._on_msg)
-                await self._roundtrip(nc, None)  # the server routes our subject to us now
+            await _within(self.connect_timeout, connect())
         except (TimeoutError, OSError, nats_errors.Error) as exc:
             self._reset()
             await _quiet_close(nc)
@@ -343,7 +346,27 @@ class NatsTransport(Endpoint):
         self._fail(error)
 
 
+async def _within(seconds: float, coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` for at most ``seconds`` (else :class:`TimeoutError`).
+
+    Not ``asyncio.timeout``: nats-py swallows ``CancelledError`` in places (closing, flushing), and
+    a timeout that works by cancelling the caller then never ends the wait.  Here the work runs as
+    its own task; when the time is up it is cancelled and left behind, and the caller goes on."""
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise TimeoutError(f"not done within {seconds:g} s")
+    task.result()
+
+
+def _consume(task: asyncio.Future[None]) -> None:
+    """A task left behind: its outcome is retrieved so that asyncio does not log it as lost."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def _quiet_close(nc: NatsClient) -> None:
     with contextlib.suppress(TimeoutError, OSError, nats_errors.Error, AssertionError):
-        async with asyncio.timeout(5):
-            await nc.close()
+        await _within(5, nc.close())
