@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import socket
 import time
 import urllib.error
@@ -93,7 +94,7 @@ class Account:
     """A funded account and an independent signer (secret-sdk's protobuf classes, coincurve)."""
 
     def __init__(self, net: LocalSecretNetwork, key: bytes | None = None) -> None:
-        self.key = PrivateKey(key or hashlib.sha256(repr(id(self)).encode()).digest())
+        self.key = PrivateKey(key or os.urandom(32))  # a new account each time (the network is shared)
         self.public = self.key.public_key.format(compressed=True)
         self.address = address(self.public)
         self.number = net.create_account(self.address)

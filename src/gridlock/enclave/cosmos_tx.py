@@ -99,14 +99,19 @@ class SignedExecute:
     def sign_doc(self, chain_id: str, account_number: int) -> bytes:
         return encode_sign_doc(self.body_bytes, self.auth_info_bytes, chain_id, account_number)
 
-    def verify(self, chain_id: str, account_number: int) -> None:
-        """The ante handler's checks that need no chain state: the public key is the sender's and
-        the signature verifies for this chain id and account number (:class:`AnteError` otherwise)."""
+    def check_signer(self) -> None:
+        """The public key is the sender's (the SDK's ``SetPubKeyDecorator``, which runs before the
+        sequence and signature checks)."""
         if address_bytes(self.public_key) != canonical(self.sender):
             raise AnteError(
                 CODE_INVALID_PUBKEY,
                 f"pubKey does not match signer address {self.sender} with signer index: 0: invalid pubkey",
             )
+
+    def verify(self, chain_id: str, account_number: int) -> None:
+        """The ante handler's checks that need no chain state: the public key is the sender's and
+        the signature verifies for this chain id and account number (:class:`AnteError` otherwise)."""
+        self.check_signer()
         digest = hashlib.sha256(self.sign_doc(chain_id, account_number)).digest()
         if not ecdsa_verify(self.public_key, digest, self.signature):
             raise AnteError(

@@ -331,6 +331,7 @@ def check_tx(db: sqlite3.Connection, chain_id: str, tx_bytes: bytes) -> tuple[Si
     if row is None:
         raise AnteError(cosmos_tx.CODE_UNKNOWN_ADDRESS, f"account {tx.sender} not found: unknown address")
     number, sequence, known_key = int(row[0]), int(row[1]), row[2]
+    tx.check_signer()
     if known_key is not None and bytes(known_key) != tx.public_key:
         raise AnteError(cosmos_tx.CODE_INVALID_PUBKEY, "the account has another public key: invalid pubkey")
     if tx.sequence != sequence:
