@@ -92,6 +92,18 @@ class WatchedKeystore(EnclaveKeystore):
             yield from walk(answer)
 
 
+def seat_in_contract(c: EmbeddedCluster, net: LocalSecretNetwork) -> WatchedKeystore:
+    """Guardian "enclave" of the cluster keeps its identity and shares in ``net``'s custody contract,
+    behind a store that records every answer it gets from the contract."""
+    g = c.guardians[1]
+    eks = WatchedKeystore.open(net, sender=ACCOUNT)
+    eks.put_identity(g.identity.to_bytes())
+    g.keystore.close()
+    g.keystore = eks  # type: ignore[assignment]
+    g.node.keystore = eks  # type: ignore[assignment]
+    return eks
+
+
 def forms(secret: bytes) -> list[bytes]:
     return [secret, secret[::-1], secret.hex().encode(), secret[::-1].hex().encode()]
 
@@ -139,12 +151,7 @@ def test_enclave_guardian_signs_without_holding_share_or_nonces(
         c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)
         try:
             assert c.client is not None
-            g = c.guardians[1]  # "enclave"
-            eks = WatchedKeystore.open(net, sender=ACCOUNT)
-            eks.put_identity(g.identity.to_bytes())
-            g.keystore.close()
-            g.keystore = eks  # type: ignore[assignment]
-            g.node.keystore = eks  # type: ignore[assignment]
+            eks = seat_in_contract(c, net)
             vault = await c.client.create_vault(scheme, c.ids, threshold=3, password=c.password)
             # the share was made by the DKG (in the guardian's process: issue 17 #4 is about using it)
             # and stored in the contract.  The test's own look at it, then a clean record from here on
@@ -414,12 +421,7 @@ def test_reshare_and_repair_keep_the_key_with_the_enclave_guardian(tmp_path: Pat
         c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)
         try:
             assert c.client is not None
-            g = c.guardians[1]  # "enclave"
-            eks = WatchedKeystore.open(net, sender=ACCOUNT)
-            eks.put_identity(g.identity.to_bytes())
-            g.keystore.close()
-            g.keystore = eks  # type: ignore[assignment]
-            g.node.keystore = eks  # type: ignore[assignment]
+            eks = seat_in_contract(c, net)
             vault = await c.client.create_vault("frost-ed25519", c.ids[:4], threshold=3, password=c.password)
             with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
             epoch = await vault.reshare(c.ids, threshold=3, password=c.password)  # add "friend"
