@@ -156,3 +156,30 @@ def test_replacing_by_a_guardian_never_provisioned_says_how_to_add_it(home: Path
     r = gl(home, "guardian", "replace", "keep", "friend", "spare")  # this devnet was started without --spare
     fails(r, 2, "unknown guardian 'spare'")
     assert "gridlock guardian add spare" in r.err
+
+
+def test_one_loosening_reaching_guardians_a_second_apart_reads_as_one_line() -> None:
+    """Guardians record a loosening when it reaches them, often a second apart: people see one
+    line with the latest end time; a loosening set a day later is its own line."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from gridlock.cli.commands.policy import render_policies
+
+    now = int(time.time())
+    rules = {"limits": {}}
+    waits = {"unlock_at": now + 86400, "reasons": ["raises the solana limit"], "ok": True, "rules": rules}
+    results = {
+        "device": {**waits, "fingerprint": "ab" * 32},
+        "cloud": {**waits, "fingerprint": "ab" * 32, "unlock_at": now + 86401},
+        "watch": {**waits, "fingerprint": "ab" * 32},
+    }
+    out = StringIO()
+    render_policies(Console(file=out, width=200), "v", results)
+    assert out.getvalue().count("a loosening waits until") == 1 and "every guardian: a loosening" in out.getvalue()
+
+    results["watch"]["unlock_at"] = now + 2 * 86400
+    out = StringIO()
+    render_policies(Console(file=out, width=200), "v", results)
+    assert "device, cloud: a loosening waits" in out.getvalue() and "watch: a loosening waits" in out.getvalue()
