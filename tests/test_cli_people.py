@@ -15,11 +15,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from conftest import need_nats_server
+from gridlock.cli.commands.policy import render_policies
 from test_cli import PASSWORD, fails, gl, ok, teardown
 
 LOCAL_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d \(in \d")
@@ -161,12 +164,6 @@ def test_replacing_by_a_guardian_never_provisioned_says_how_to_add_it(home: Path
 def test_one_loosening_reaching_guardians_a_second_apart_reads_as_one_line() -> None:
     """Guardians record a loosening when it reaches them, often a second apart: people see one
     line with the latest end time; a loosening set a day later is its own line."""
-    from io import StringIO
-
-    from rich.console import Console
-
-    from gridlock.cli.commands.policy import render_policies
-
     now = int(time.time())
     rules = {"limits": {}}
     waits = {"unlock_at": now + 86400, "reasons": ["raises the solana limit"], "ok": True, "rules": rules}
