@@ -209,6 +209,30 @@ def grouped(lines: dict[str, str], of: int | None = None) -> list[str]:
     return [f"{', '.join(names)}: {text}" for text, names in by_text.items()]
 
 
+SAME_MOMENT = 60
+"""Guardians whose time locks (of one kind) end within this many seconds of each other got them
+from one request, a second or so apart: people see one end time, the latest."""
+
+
+def aligned_unlocks(
+    results: dict[str, dict[str, Any]], kind: Callable[[dict[str, Any]], object]
+) -> dict[str, dict[str, Any]]:
+    """``results`` with each ``unlock_at`` moved to the latest one of the same ``kind`` within
+    :data:`SAME_MOMENT` of it, so one change that reached the guardians a second apart reads as one
+    line rather than one line per second (``--json`` keeps each guardian's own time)."""
+    locked = {g: r for g, r in results.items() if "error" not in r and r.get("unlock_at")}
+    out = dict(results)
+    for g, r in locked.items():
+        t = int(r["unlock_at"])
+        near = [
+            int(o["unlock_at"])
+            for o in locked.values()
+            if kind(o) == kind(r) and abs(int(o["unlock_at"]) - t) <= SAME_MOMENT
+        ]
+        out[g] = {**r, "unlock_at": max(near)}
+    return out
+
+
 def per_guardian_render(
     title: str, results: dict[str, dict[str, Any]], show: Callable[[dict[str, Any]], str]
 ) -> Callable[[Console], None]:

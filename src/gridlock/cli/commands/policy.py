@@ -22,6 +22,7 @@ from gridlock.cli.commands.common import (
     JsonOpt,
     PwOpt,
     VaultArg,
+    aligned_unlocks,
     command,
     grouped,
     members,
@@ -55,32 +56,10 @@ RemoveOpt = Annotated[
 GuardiansOpt = Annotated[list[str] | None, typer.Option("--guardians", "-g", help="Only these guardians.")]
 
 
-SAME_MOMENT = 60
-"""Guardians whose pending loosening (same reasons) ends within this many seconds of each other
-received it in one ``policy set``; people see one line with the latest end time."""
-
-
-def _unlock_times(results: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """Each waiting guardian's end time for display: the latest of its group (same reasons, ends
-    within :data:`SAME_MOMENT` of each other), so one change reaching guardians a second apart
-    reads as one line instead of one line per second."""
-    pending = {g: r for g, r in results.items() if r.get("ok", True) and r.get("unlock_at")}
-    shown: dict[str, int] = {}
-    for g, r in pending.items():
-        near = [
-            int(o["unlock_at"])
-            for o in pending.values()
-            if o.get("reasons") == r.get("reasons") and abs(int(o["unlock_at"]) - int(r["unlock_at"])) <= SAME_MOMENT
-        ]
-        shown[g] = max(near)
-    return shown
-
-
 def _render_set(title: str, results: dict[str, dict[str, Any]]) -> Any:
     from gridlock.cli.output import when
 
-    unlock, now = _unlock_times(results), time.time()
-    aligned = {g: {**r, "unlock_at": unlock[g]} if g in unlock else r for g, r in results.items()}
+    aligned, now = aligned_unlocks(results, lambda r: r.get("reasons")), time.time()
 
     def line(r: dict[str, Any]) -> str:
         if r.get("unlock_at"):
@@ -108,12 +87,12 @@ def render_policies(con: Console, vault_id: str, results: dict[str, dict[str, An
         for line in describe_lines(rules):
             con.print(f"    {escape(line)}")
     waiting: dict[str, str] = {}
-    unlock, now = _unlock_times(results), time.time()
-    for g, r in results.items():
+    now = time.time()
+    for g, r in aligned_unlocks(results, lambda r: r.get("reasons")).items():
         if not r.get("ok"):
             waiting[g] = f"[red]{escape(str(r.get('error')))}[/]"
-        elif g in unlock:
-            waiting[g] = f"a loosening waits until {when(unlock[g], now)}: {escape('; '.join(r['reasons']))}"
+        elif r.get("unlock_at"):
+            waiting[g] = f"a loosening waits until {when(r['unlock_at'], now)}: {escape('; '.join(r['reasons']))}"
     for line in grouped(waiting, of=len(results)):
         con.print(f"  {line}")
     if len(by_print) > 1:

@@ -8,7 +8,17 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from gridlock.cli.commands.common import Cmd, DirOpt, JsonOpt, PwOpt, VaultArg, command, members, per_guardian_render
+from gridlock.cli.commands.common import (
+    Cmd,
+    DirOpt,
+    JsonOpt,
+    PwOpt,
+    VaultArg,
+    aligned_unlocks,
+    command,
+    members,
+    per_guardian_render,
+)
 from gridlock.cli.errors import usage
 from gridlock.cli.output import when
 from gridlock.cli.state import resolve_vault
@@ -55,7 +65,8 @@ def recover_status(vault: VaultArg, dir_: DirOpt = None, password_file: PwOpt = 
     def body(c: Cmd) -> None:
         entry, results = c.on_vault(vault, "recovery status", lambda o, _s, e: o.recovery_status(e["id"], members(e)))
         doc = {"vault": entry["id"], "guardians": results}
-        c.out.emit(doc, per_guardian_render(f"recovery of vault {entry['id']}", results, recovery_line))
+        shown = aligned_unlocks(results, lambda r: r.get("state"))
+        c.out.emit(doc, per_guardian_render(f"recovery of vault {entry['id']}", shown, recovery_line))
 
     command(json, dir_, password_file, body)
 
