@@ -15,6 +15,7 @@ from unittest import mock
 
 import pytest
 
+from enclave_owner import pin_of, release
 from gridlock import local
 from gridlock.crypto import codec
 from gridlock.crypto.keyshare import KeyShare
@@ -68,7 +69,7 @@ def forms(secret: bytes) -> list[bytes]:
 def test_a_copy_of_the_data_directory_recovers_nothing(data: Path, tmp_path: Path, shares: list[KeyShare]) -> None:
     net = start(data)
     ks = EnclaveKeystore.open(net, sender=GUARDIAN)
-    ks.store_pending("v", shares[0])
+    ks.store_pending("v", shares[0], owner=pin_of())
     ks.activate("v", 0)
     presig, nonce = os.urandom(48), os.urandom(48)
     ks.add_presignatures("v", 0, [(b"p" * 16, presig)])
@@ -118,11 +119,14 @@ def test_a_copy_of_the_data_directory_recovers_nothing(data: Path, tmp_path: Pat
 
 def test_the_owners_secret_is_what_opens_it(data: Path, shares: list[KeyShare]) -> None:
     net = start(data)
-    EnclaveKeystore.open(net, sender=GUARDIAN).store_pending("v", shares[1])
+    EnclaveKeystore.open(net, sender=GUARDIAN).store_pending("v", shares[1], owner=pin_of())
     net.stop()
     net = start(data)
     try:
-        assert EnclaveKeystore.open(net, sender=GUARDIAN).release_share("v", 0).to_bytes() == shares[1].to_bytes()
+        assert (
+            release(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0, "frost-ed25519").to_bytes()
+            == shares[1].to_bytes()
+        )
     finally:
         net.stop()
 
@@ -185,7 +189,7 @@ def test_a_patched_contract_is_refused(
 ) -> None:
     net = start(data)
     ks = EnclaveKeystore.open(net, sender=GUARDIAN)
-    ks.store_pending("v", shares[2])
+    ks.store_pending("v", shares[2], owner=pin_of())
     monkeypatch.setattr(CustodyContract, "_query", backdoor)
     assert running_contract_hash() != CUSTODY_CODE_HASH
     with pytest.raises(StorageError, match="does not match its code hash"):  # the running enclave will not run it
@@ -198,7 +202,10 @@ def test_a_patched_contract_is_refused(
     monkeypatch.undo()
     net = start(data)
     try:
-        assert EnclaveKeystore.open(net, sender=GUARDIAN).release_share("v", 0).to_bytes() == shares[2].to_bytes()
+        assert (
+            release(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0, "frost-ed25519").to_bytes()
+            == shares[2].to_bytes()
+        )
     finally:
         net.stop()
 
@@ -223,7 +230,7 @@ def test_the_enclave_guardian_store_pins_the_code_hash(data: Path) -> None:
 def test_code_swapped_on_chain_is_not_run(data: Path, shares: list[KeyShare]) -> None:
     net = start(data)
     ks = EnclaveKeystore.open(net, sender=GUARDIAN)
-    ks.store_pending("v", shares[0])
+    ks.store_pending("v", shares[0], owner=pin_of())
     for node in net.nodes:  # every host puts a modified contract in place of the stored one
         (code,) = node.db.execute("SELECT code FROM codes").fetchone()
         node.db.execute("UPDATE codes SET code = ?", (bytes(code).replace(b"check_viewing_key", b"skip_viewing_key"),))
@@ -253,7 +260,7 @@ def test_a_patched_enclave_is_refused_the_seed(data: Path, monkeypatch: pytest.M
 def test_take_restore_take_again_is_refused(data: Path, tmp_path: Path, shares: list[KeyShare]) -> None:
     net = start(data)
     ks = EnclaveKeystore.open(net, sender=GUARDIAN)
-    ks.store_pending("v", shares[0])
+    ks.store_pending("v", shares[0], owner=pin_of())
     ks.activate("v", 0)
     ks.add_presignatures("v", 0, [(b"a" * 16, b"presignature a"), (b"b" * 16, b"presignature b")])
     ks.add_nonces("v", 0, [(b"c" * 16, b"nonce c")])
@@ -282,7 +289,7 @@ def test_take_restore_take_again_is_refused(data: Path, tmp_path: Path, shares: 
         assert ks.count_unused("v", 0) == 0 and ks.unused_ids("v", 0, "nonce") == []
         ks.add_presignatures("v", 0, [(b"d" * 16, b"presignature d")])  # new ones work
         assert ks.take_presignature("v", 0, b"d" * 16) == b"presignature d"
-        assert ks.release_share("v", 0).to_bytes() == shares[0].to_bytes()  # the shares are kept
+        assert release(ks, "v", 0, "frost-ed25519").to_bytes() == shares[0].to_bytes()  # the shares are kept
     finally:
         net.stop()
     start(data).stop()  # the counter moved on: no rollback any more

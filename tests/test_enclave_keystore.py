@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from enclave_owner import pin_of, release
 from gridlock import local
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.enclave import LocalSecretNetwork
@@ -53,19 +54,19 @@ def shares() -> list[KeyShare]:
 def test_other_senders_and_closed_keystore(
     net: LocalSecretNetwork, ks: EnclaveKeystore, shares: list[KeyShare]
 ) -> None:
-    ks.store_pending("v", shares[3])
+    ks.store_pending("v", shares[3], owner=pin_of())
     intruder = EnclaveKeystore.open(net, sender=INTRUDER)
     with pytest.raises(Unauthorized):
         intruder.active_share("v")
     with pytest.raises(Unauthorized):
-        intruder.store_pending("v", shares[4])
+        intruder.store_pending("v", shares[4], owner=pin_of())
     with pytest.raises(Unauthorized):
         intruder.delete_vault("v")
     assert intruder.vaults() == []
     stale = EnclaveKeystore(net, sender=GUARDIAN, contract=net.custody_address, viewing_key="x" * 32)
     with pytest.raises(Unauthorized):  # a newer session replaced the viewing key … of this sender only
         ks.share("v", 0)
-    assert stale.release_share("v", 0).to_bytes() == shares[3].to_bytes()
+    assert release(stale, "v", 0, "frost-secp256k1").to_bytes() == shares[3].to_bytes()
     stale.close()
     with pytest.raises(StorageError):
         stale.vaults()
@@ -75,14 +76,14 @@ def test_other_senders_and_closed_keystore(
 def test_survives_restart_and_node_loss(tmp_path: Path, shares: list[KeyShare]) -> None:
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     ks = EnclaveKeystore.open(net, sender=GUARDIAN)
-    ks.store_pending("v", shares[0])
+    ks.store_pending("v", shares[0], owner=pin_of())
     ks.activate("v", 0)
     net.remove_node(0)
     net.stop()
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     try:
         again = EnclaveKeystore.open(net, sender=GUARDIAN)
-        assert again.release_share("v", 0).to_bytes() == shares[0].to_bytes()
+        assert release(again, "v", 0, "frost-secp256k1").to_bytes() == shares[0].to_bytes()
         assert len(net.live_nodes) == 3
     finally:
         net.stop()

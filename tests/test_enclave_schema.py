@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nacl.signing import SigningKey
 
 from gridlock import local
 from gridlock.enclave import contract, schema
@@ -22,6 +23,13 @@ from gridlock.enclave.contract import CustodyContract, Env, MessageInfo, StdErro
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "enclave-schema"
 SENDER = "secret1owner"
 VIEWING_KEY = "a viewing key 0123456789"
+DEVICE = SigningKey(bytes([1]) * 32)
+OWNER = {
+    "devices": [base64.b64encode(bytes(DEVICE.verify_key)).decode()],
+    "required": 1,
+    "verifier_digest": base64.b64encode(bytes(32)).decode(),
+    "recovery_delay": 0,
+}
 
 
 class DictStorage:
@@ -50,7 +58,7 @@ def setup() -> tuple[DictStorage, dict[str, Any]]:
     env = Env("chain", 5, 1_000, "secret1contract")
     c.instantiate(st, env, MessageInfo(SENDER), b"{}")
     for msg in (
-        {"store_share": {"vault_id": "v", "share": b64(share.to_bytes())}},
+        {"store_share": {"vault_id": "v", "share": b64(share.to_bytes()), "owner": OWNER}},
         {"set_viewing_key": {"key": VIEWING_KEY}},
         {"add_items": {"vault_id": "v", "epoch": 0, "kind": "nonce", "items": [[b64(b"n1"), b64(b"x")]]}},
     ):
@@ -80,6 +88,17 @@ def setup() -> tuple[DictStorage, dict[str, Any]]:
         "dealings": [[1, [b64(b"p")], b64(b"s")]],
         "transcript_hash": b64(bytes(32)),
         "staged_epoch": 1,
+        "owner": OWNER,
+        "approval": {
+            "op": "export",
+            "subject": b64(b"subject"),
+            "nonce": b64(b"nonce"),
+            "approvals": [{"device": OWNER["devices"][0], "counter": 1, "expires": 3, "signature": b64(bytes(64))}],
+        },
+        "new_device": b64(bytes(SigningKey(bytes([2]) * 32).verify_key)),
+        "lost_device": OWNER["devices"][0],
+        "verifier": b64(bytes(32)),
+        "new_verifier": b64(bytes(range(32))),
     }
     assert set(values) == set(schema.FIELD_TYPES), "give every field of FIELD_TYPES an example value"
     return st, values
@@ -104,6 +123,8 @@ def run(storage: DictStorage, kind: str, msg: dict[str, Any]) -> Any:
 
 SEMANTIC: dict[str, str] = {
     "refresh_share": "bad-argument: a refresh has a dealing from every holder",
+    "store_share": "bad-argument: a vault's owner is pinned when the vault is created, not later",
+    "store_pending": "bad-argument: a vault's owner is pinned when the vault is created, not later",
 }
 """Variants whose example values parse but cannot be meaningful (a refresh needs every holder's real
 dealing): the refusal they get is the one after parsing."""

@@ -25,7 +25,9 @@ from typing import Any
 
 import pytest
 
+from enclave_owner import OWNER, approved, pin_of
 from gridlock import local
+from gridlock.client.owner import OwnerDevice
 from gridlock.crypto import frost, hd
 from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
@@ -37,7 +39,7 @@ from gridlock.enclave.address import human
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.enclave.signer import ContractShares, ContractSigner
 from gridlock.errors import DecodeError, InvalidParameterError
-from gridlock.guardian.shares import LOCAL
+from gridlock.guardian.shares import LocalShares
 from gridlock.guardian.store import AlreadyUsed, BadArgument, NotFound
 from gridlock.protocol.frost import FrostSignParty
 from gridlock.protocol.runner import run
@@ -46,6 +48,7 @@ SECRET = "test sealing secret of the owner"
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
 ACCOUNT = human(hashlib.sha256(b"gridlock enclave signing test").digest()[:20])
 FROST_SCHEMES = ["frost-ed25519", "frost-secp256k1", "frost-taproot"]
+LOCAL = LocalShares()
 
 
 def b64_or_none(text: str) -> bytes | None:
@@ -108,9 +111,11 @@ def forms(secret: bytes) -> list[bytes]:
     return [secret, secret[::-1], secret.hex().encode(), secret[::-1].hex().encode()]
 
 
-def look(ks: EnclaveKeystore, vault_id: str, epoch: int) -> bytes:
-    """The test's own look at the share the contract keeps (its secret scalar)."""
-    share = ks.release_share(vault_id, epoch)
+def look(ks: EnclaveKeystore, vault_id: str, epoch: int, owner: OwnerDevice = OWNER) -> bytes:
+    """The test's own look at the share the contract keeps (its secret scalar), as an export the
+    owner approved."""
+    scheme = ks.vault(vault_id).scheme
+    share = ks.release_share(vault_id, epoch, approved(owner, vault_id, scheme))
     return share.scheme_obj.group.scalar_to_bytes(share.secret)
 
 
@@ -155,7 +160,7 @@ def test_enclave_guardian_signs_without_holding_share_or_nonces(
             vault = await c.client.create_vault(scheme, c.ids, threshold=3, password=c.password)
             # the share was made by the DKG (in the guardian's process: issue 17 #4 is about using it)
             # and stored in the contract.  The test's own look at it, then a clean record from here on
-            secrets_ = [look(eks, vault.vault_id, 0)]
+            secrets_ = [look(eks, vault.vault_id, 0, c.client.owner)]
             eks.__dict__["answers"] = []
             eks.__dict__["executes"] = []
 
@@ -176,7 +181,7 @@ def test_enclave_guardian_signs_without_holding_share_or_nonces(
             assert "release_share" not in eks.executes
             assert {"frost_commit", "frost_sign", "refresh_share"} <= set(eks.executes)
             before = list(eks.answers)
-            secrets_.append(look(eks, vault.vault_id, 1))
+            secrets_.append(look(eks, vault.vault_id, 1, c.client.owner))
             assert any(secrets_[1] in blob for blob in eks.received_bytes())  # the recorder does see a share
             eks.__dict__["answers"] = before
             # one pair per signature, made by each of the 3 enclave nodes alike (env.block.random is consensus)
@@ -200,7 +205,7 @@ def start(data: Path, **kw: Any) -> LocalSecretNetwork:
 
 def store(net: LocalSecretNetwork, share: KeyShare) -> EnclaveKeystore:
     ks = EnclaveKeystore.open(net, sender=ACCOUNT)
-    ks.store_pending("v", share)
+    ks.store_pending("v", share, owner=pin_of(OWNER))
     ks.activate("v", 0)
     return ks
 
@@ -363,7 +368,7 @@ def test_refresh_combines_in_the_contract_and_checks_every_sub_share(
     assert isinstance(view, SealedShare) and view.same_public_data(expected)
     ks.store_pending("v", view)  # the staged share becomes the pending epoch, in the contract
     ks.activate("v", 1)
-    assert ks.release_share("v", 1).to_bytes() == expected.to_bytes()
+    assert ks.release_share("v", 1, approved(OWNER, "v", expected.scheme)).to_bytes() == expected.to_bytes()
 
 
 def test_a_stopped_or_refused_run_burns_the_contracts_nonces(
@@ -413,8 +418,9 @@ def test_a_sealed_share_gives_up_no_secret(scheme: str) -> None:
 
 
 def test_reshare_and_repair_keep_the_key_with_the_enclave_guardian(tmp_path: Path) -> None:
-    """Reshare and repair still get the share from the contract (``release_share``, on record:
-    their dealings carry the share, docs/SECURITY.md row 38); the new share goes back in and signs."""
+    """Reshare and repair still get the share from the contract (``release_share``, on the owner's
+    approval of each, which the contract checks: docs/SECURITY.md row 38); the new share goes back
+    in and signs."""
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
 
     async def main() -> None:

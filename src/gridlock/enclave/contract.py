@@ -46,8 +46,18 @@ Execute messages (sender = the owner)::
     {"frost_discard":   {"vault_id", "epoch", "nonce_id"}}   -> {"discarded"}
     {"refresh_share":   {"vault_id", "epoch", "dealings": [[dealer, [point...], sub_share]...], "transcript_hash"}}
                                                           -> {"epoch", "share", "sealed"}: the new share, staged
-    {"release_share":   {"vault_id", "epoch"}}            -> {"epoch", "share"}: a FROST share, for the
-                                                         key changes and the export that still run outside
+    {"release_share":   {"vault_id", "epoch", "approval"}} -> {"epoch", "share"}: a FROST share, for the
+                                                         key changes and the export that still run outside,
+                                                         with the owner's approval of one of them
+    {"owner_recovery_start":  {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state", "unlock_at"}
+    {"owner_recovery_finish": {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state"}: the
+                                                         pinned devices follow
+    {"owner_recovery_cancel": {"vault_id", "approval"}}     -> {"state"}
+    {"owner_password":  {"vault_id", "approval", "verifier", "new_verifier"}}  -> {"changed"}
+
+The vault's creating ``store_pending``/``store_share`` may pin its owner (``owner``: devices,
+required, verifier digest, recovery delay); what the owner must approve is then checked here
+(:mod:`gridlock.enclave.contract_owner`), not left to the host that holds the sending account.
 
 FROST shares (``frost-*`` schemes) are used inside the contract (:mod:`gridlock.enclave.contract_frost`):
 the ``share`` query answers their sealed view (public data, ``"sealed": true``), of the key at
@@ -75,7 +85,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from gridlock.crypto import codec
-from gridlock.enclave import contract_frost, custody_ledger
+from gridlock.enclave import contract_frost, contract_owner, custody_ledger
 from gridlock.enclave.cosmwasm import Contract, Env, MessageInfo, Response, StdError, Storage, fail
 from gridlock.enclave.custody_state import KINDS, CustodyState, EpochRecord, VaultState, decode_share, own, storage_key
 from gridlock.enclave.measure import contract_code
@@ -210,8 +220,8 @@ def _b64s(data: bytes) -> str:
 
 
 _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
-    "store_pending": {"vault_id", "share", "staged_epoch", "metadata"},
-    "store_share": {"vault_id", "share", "metadata"},
+    "store_pending": {"vault_id", "share", "staged_epoch", "metadata", "owner"},
+    "store_share": {"vault_id", "share", "metadata", "owner"},
     "activate": {"vault_id", "epoch"},
     "discard_pending": {"vault_id", "epoch"},
     "update_share": {"vault_id", "epoch", "share"},
@@ -225,7 +235,11 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "frost_commit": {"vault_id", "epoch", "path", "session"},
     "frost_sign": {"vault_id", "epoch", "nonce_id", "path", "message", "commitments"},
     "frost_discard": {"vault_id", "epoch", "nonce_id"},
-    "release_share": {"vault_id", "epoch"},
+    "release_share": {"vault_id", "epoch", "approval"},
+    "owner_recovery_start": {"vault_id", "new_device", "lost_device", "verifier"},
+    "owner_recovery_finish": {"vault_id", "new_device", "lost_device", "verifier"},
+    "owner_recovery_cancel": {"vault_id", "approval"},
+    "owner_password": {"vault_id", "approval", "verifier", "new_verifier"},
     "refresh_share": {"vault_id", "epoch", "dealings", "transcript_hash"},
 }
 
@@ -243,10 +257,11 @@ _PRIVATE_QUERY_FIELDS: Final[dict[str, set[str]]] = {
 
 
 # --- the contract --------------------------------------------------------------------------------------
-class CustodyContract(contract_frost.FrostExecutes):
+class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes):
     """Holds one guardian share per vault.  Stateless: everything lives in the storage it is given.
     The FROST executes (signing and refresh inside the contract) come from
-    :class:`~gridlock.enclave.contract_frost.FrostExecutes`."""
+    :class:`~gridlock.enclave.contract_frost.FrostExecutes`, the owner's (device recovery, password
+    change) from :class:`~gridlock.enclave.contract_owner.OwnerExecutes`."""
 
     code: bytes = CUSTODY_CODE
 
@@ -272,7 +287,8 @@ class CustodyContract(contract_frost.FrostExecutes):
         args = _Args(name, body, allowed, _EXEC_TARGET)
         handler: Callable[[CustodyState, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
         try:
-            data = handler(CustodyState(storage, env.block_height, env.random), info.sender, args)
+            st = CustodyState(storage, env.block_height, env.random, env.block_time // 1_000_000_000)
+            data = handler(st, info.sender, args)
         except KeystoreError as exc:  # the shared rules' errors, reported by their stable code
             raise fail(exc.code, str(exc)) from None
         return Response(data=_json(data), attributes=[("action", name)])
@@ -294,8 +310,12 @@ class CustodyContract(contract_frost.FrostExecutes):
         if v is None:
             v = VaultState(vault_id, sender, share.scheme, share.public_key, meta or "{}", {})
             st.set_vaults_of(sender, [*st.vaults_of(sender), vault_id])
+            if "owner" in a.body:
+                contract_owner.pin(st, vault_id, contract_owner.parse_pin(a.body["owner"]))
         else:
             own(v, sender)
+            if "owner" in a.body:
+                raise BadArgument("a vault's owner is pinned when the vault is created, not later")
         rules.check_share_fits(vault_id, v.scheme, v.public_key, share)
         if rules.store_pending(vault_id, v.states(), epoch, replace_active=activate):
             rules.check_same_share(vault_id, epoch, st.share_bytes(vault_id, epoch), plaintext)
@@ -367,6 +387,7 @@ class CustodyContract(contract_frost.FrostExecutes):
         for e in list(v.epochs):
             st.erase_epoch(v.vault_id, e)
         custody_ledger.erase(st, v.vault_id)
+        contract_owner.erase(st, v.vault_id)
         st.s.remove(storage_key("vault", v.vault_id))
         st.set_vaults_of(v.owner, [x for x in st.vaults_of(v.owner) if x != v.vault_id])
 

@@ -38,9 +38,10 @@ unused until signed with or discarded — no ``z_i`` was made with them.
 single-use nonces FROST's unforgeability holds whatever signing package the (untrusted) guardian
 host hands in (RFC 9591 §7: the coordinator is not trusted).
 
-``release_share`` still hands a FROST share to its owner account for what runs outside (reshare,
-repair, export); the guardian host holds that account, so a compromised host can ask for it too —
-an open point (docs/SECURITY.md row 38): the contract does not verify the owner's approval.
+``release_share`` still hands a FROST share to the vault's account for what runs outside (reshare,
+repair, export), but only with the owner's approval of one of those requests, which the contract
+checks itself against the owner pinned at the vault's creation (:mod:`gridlock.enclave.contract_owner`):
+the guardian host holds the account, not the owner's device keys (docs/SECURITY.md row 38).
 
 Threshold ECDSA (DKLs23) shares are not sealed: its presigning runs oblivious-transfer extensions
 whose per-counterparty state (~12 KB of OT setup per pair, megabytes of traffic per presignature)
@@ -59,6 +60,7 @@ from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.crypto.sealed import seal
+from gridlock.enclave import contract_owner
 from gridlock.enclave.cosmwasm import StdError
 from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.errors import GridlockError
@@ -345,8 +347,11 @@ class FrostExecutes:
         return refresh(st, v, a.epoch(), dealings, a.binary("transcript_hash", 32))
 
     def _x_release_share(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
-        """The share itself, for what still computes with it outside (reshare, repair, export)."""
+        """The share itself, for what still computes with it outside (reshare, repair, export):
+        only with the owner's approval of one of them, checked against the owner pinned here
+        (:func:`gridlock.enclave.contract_owner.release`)."""
         v = own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
         _usable(v, epoch)
+        contract_owner.release(st, v, a.body.get("approval"))
         return {"epoch": epoch, "share": _b64(st.share_bytes(v.vault_id, epoch))}

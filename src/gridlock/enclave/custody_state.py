@@ -134,10 +134,11 @@ class VaultState:
 class CustodyState:
     """Typed access to the contract's storage."""
 
-    def __init__(self, storage: Storage, height: int = 0, random: bytes | None = None) -> None:
+    def __init__(self, storage: Storage, height: int = 0, random: bytes | None = None, time: int = 0) -> None:
         self.s = storage
         self.height = height  # the block being executed (0 in a query): new items record it
         self.random = random  # env.block.random of an execute (None in a query)
+        self.time = time  # the block's time, whole seconds since the epoch (0 in a query)
 
     # rollback
     def burned_before(self) -> int:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 
 from gridlock.errors import DecodeError, GridlockError, InvalidParameterError
+from gridlock.guardian.store.errors import KeystoreError
 
 __all__ = [
     "AttestationError",
@@ -48,9 +49,15 @@ __all__ = [
     "InvalidKey",
     "MalformedMessage",
     "NetworkError",
+    "NoOwner",
     "NotRegistered",
+    "RateLimited",
     "RegistrationRefused",
     "SealingError",
+    "TimeLocked",
+    "Unauthorized",
+    "UntrustedContract",
+    "WrongPassword",
 ]
 
 
@@ -150,3 +157,30 @@ def raw_log(operation: str, encrypted: bytes | None, plaintext: str | None) -> s
     if operation == "query":
         return text
     return f"failed to execute message; message index: 0: {text}"
+
+
+# --- the custody contract's refusals, as the guardian keystore's errors ----------------------------------
+class Unauthorized(KeystoreError):
+    """The custody contract refused: another sender owns the vault, or the viewing key is wrong."""
+
+
+class UntrustedContract(KeystoreError):
+    """The contract's code hash is not the one pinned in the guardian's configuration."""
+
+    code = "untrusted-contract"
+
+
+class NoOwner(Unauthorized):
+    """The vault has no owner pinned in the custody contract (created before pinning existed)."""
+
+
+class TimeLocked(Unauthorized):
+    """The contract's own device-recovery time lock has not ended (block time)."""
+
+
+class RateLimited(Unauthorized):
+    """The contract refuses password checks for this vault for now (too many wrong ones)."""
+
+
+class WrongPassword(Unauthorized):
+    """The contract's pinned verifier is another (counted by the contract)."""

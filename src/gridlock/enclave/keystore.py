@@ -42,29 +42,44 @@ from gridlock.crypto.sealed import SealedShare
 from gridlock.enclave import custody_ledger
 from gridlock.enclave.address import canonical, check_sender
 from gridlock.enclave.crypto import ClientEncryption
-from gridlock.enclave.errors import ContractError, DecryptionFailed, EnclaveError
+from gridlock.enclave.errors import (
+    ContractError,
+    DecryptionFailed,
+    EnclaveError,
+    NoOwner,
+    RateLimited,
+    TimeLocked,
+    Unauthorized,
+    UntrustedContract,
+    WrongPassword,
+)
 from gridlock.enclave.signer import ContractShares
 from gridlock.errors import GridlockError
-from gridlock.guardian.shares import ShareBackend
+from gridlock.guardian.shares import Approved, OwnerPin, ShareBackend
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import ERROR_CODES, BadArgument, Corrupted, KeystoreError, StorageError
 from gridlock.guardian.store.protocol import VaultRecord
 from gridlock.policy.ledger import Entry
 
-__all__ = ["EnclaveKeystore", "SecretChain", "Unauthorized", "UntrustedContract"]
+__all__ = [
+    "EnclaveKeystore",
+    "NoOwner",
+    "RateLimited",
+    "SecretChain",
+    "TimeLocked",
+    "Unauthorized",
+    "UntrustedContract",
+    "WrongPassword",
+]
 
 
-class Unauthorized(KeystoreError):
-    """The custody contract refused: another sender owns the vault, or the viewing key is wrong."""
-
-
-class UntrustedContract(KeystoreError):
-    """The contract's code hash is not the one pinned in the guardian's configuration."""
-
-    code = "untrusted-contract"
-
-
-_ERRORS: Final[dict[str, type[KeystoreError]]] = {**ERROR_CODES, "unauthorized": Unauthorized}
+_ERRORS: Final[dict[str, type[KeystoreError]]] = {
+    **ERROR_CODES,
+    "unauthorized": Unauthorized,
+    "no-owner": NoOwner,
+    "time-locked": TimeLocked,
+    "rate-limited": RateLimited,
+}
 """The custody contract's error codes (the shared rules' errors, by their ``code``) and its own."""
 
 
@@ -95,6 +110,18 @@ def _unb64(text: object) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise Corrupted("the custody contract answered with malformed base64") from None
+
+
+def _approval_arg(approved: Approved) -> dict[str, Any]:
+    return {
+        "op": approved.op,
+        "subject": _b64(approved.subject),
+        "nonce": _b64(approved.nonce),
+        "approvals": [
+            {"device": _b64(a.device), "counter": a.counter, "expires": a.expires, "signature": _b64(a.signature)}
+            for a in approved.approvals
+        ],
+    }
 
 
 def _epoch_args(vault_id: object, epoch: object) -> dict[str, Any]:
@@ -258,10 +285,25 @@ class EnclaveKeystore:
             raise BadArgument("a KeyShare is needed")
         return _b64(share.to_bytes())
 
-    def store_pending(self, vault_id: str, share: KeyShare, *, metadata: Mapping[str, Any] | None = None) -> None:
+    def store_pending(
+        self,
+        vault_id: str,
+        share: KeyShare,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        owner: OwnerPin | None = None,
+    ) -> None:
         """Store a pending share; a sealed one is the share the contract made (:meth:`refresh_share`)
-        and staged, which it now makes the pending epoch."""
+        and staged, which it now makes the pending epoch.  ``owner``: pin the owner of a vault this
+        store creates (:mod:`gridlock.enclave.contract_owner`)."""
         body: dict[str, Any] = {"vault_id": rules.check_vault_id(vault_id)}
+        if owner is not None:
+            body["owner"] = {
+                "devices": [_b64(d) for d in owner.devices],
+                "required": owner.required,
+                "verifier_digest": _b64(owner.verifier_digest),
+                "recovery_delay": owner.recovery_delay,
+            }
         if isinstance(share, SealedShare):
             body["staged_epoch"] = share.epoch
         else:
@@ -303,10 +345,41 @@ class EnclaveKeystore:
             raise Corrupted("the custody contract answered a share where a sealed view was asked for")
         return share
 
-    def release_share(self, vault_id: str, epoch: int) -> KeyShare:
+    def release_share(self, vault_id: str, epoch: int, approved: Approved) -> KeyShare:
         """The FROST share itself, for the operations that still compute with it in the guardian
-        (reshare, repair, export): the one way it leaves the contract, an execute on record."""
-        return self._load_share(self._execute({"release_share": _epoch_args(vault_id, epoch)}))
+        (reshare, repair, export): the one way it leaves the contract, an execute on record, made
+        only with the owner's approval of such a request (``approved``), which the contract checks."""
+        body = {**_epoch_args(vault_id, epoch), "approval": _approval_arg(approved)}
+        return self._load_share(self._execute({"release_share": body}))
+
+    # -- the owner pinned in the contract (gridlock.enclave.contract_owner) ---------------------------------
+    def _owner_execute(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self._execute({name: {"vault_id": rules.check_vault_id(body.pop("vault_id")), **body}})
+        if answer.get("state") == "wrong-password":
+            raise WrongPassword("the custody contract's pinned password verifier is another")
+        return answer
+
+    def owner_recovery_start(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> int:
+        """Open the device recovery in the contract; its time lock's end (block time, seconds)."""
+        body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
+        answer = self._owner_execute("owner_recovery_start", {**body, "verifier": _b64(verifier)})
+        unlock = answer.get("unlock_at")
+        if isinstance(unlock, bool) or not isinstance(unlock, int):
+            raise Corrupted("the custody contract answered a recovery without its end time")
+        return unlock
+
+    def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
+        body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
+        self._owner_execute("owner_recovery_finish", {**body, "verifier": _b64(verifier)})
+
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved) -> None:
+        self._owner_execute("owner_recovery_cancel", {"vault_id": vault_id, "approval": _approval_arg(approved)})
+
+    def owner_password(self, vault_id: str, approved: Approved, verifier: bytes, new_verifier: bytes) -> bool:
+        """The owner-approved password change in the contract; whether it changed (``False``: this
+        change was made already)."""
+        body = {"vault_id": vault_id, "approval": _approval_arg(approved), "verifier": _b64(verifier)}
+        return bool(self._owner_execute("owner_password", {**body, "new_verifier": _b64(new_verifier)})["changed"])
 
     def frost_commit(self, vault_id: str, epoch: int, path: str, session: bytes) -> tuple[bytes, bytes]:
         """The contract makes and keeps one signature's nonces: (nonce id, encoded commitments)."""

@@ -51,9 +51,12 @@ CONTRACT_MODULES: Final = (
     "gridlock.enclave.custody_ledger",
     "gridlock.enclave.contract",
     "gridlock.enclave.contract_frost",
+    "gridlock.enclave.contract_owner",
     "gridlock.guardian.store.rules",
+    "gridlock.wire.approval",
 )
-"""The modules whose code is the custody contract (it decides with the guardian store's rules)."""
+"""The modules whose code is the custody contract (it decides with the guardian store's rules and
+checks owner approvals as the guardians do)."""
 
 ENCLAVE_MODULES: Final = (
     "gridlock.enclave.crypto",

@@ -112,12 +112,55 @@ FIELD_TYPES: Final[dict[str, dict[str, Any]]] = {
     },
     "transcript_hash": _binary("32 bytes: the refresh round's transcript hash"),
     "staged_epoch": {**_UINT64, "description": "the epoch refresh_share staged (instead of share)"},
+    "owner": {
+        "type": "object",
+        "description": "the vault's owner, pinned when the vault is created (contract_owner.parse_pin)",
+        "properties": {
+            "devices": {"type": "array", "minItems": 1, "maxItems": 16, "items": _binary("an Ed25519 public key")},
+            "required": {"type": "integer", "minimum": 1, "description": "how many devices must approve"},
+            "verifier_digest": _binary("32 bytes: verifier_digest of this guardian's password verifier"),
+            "recovery_delay": {"type": "integer", "minimum": 0, "maximum": 30 * 86400},
+        },
+        "required": ["devices", "required", "verifier_digest", "recovery_delay"],
+        "additionalProperties": False,
+    },
+    "approval": {
+        "type": "object",
+        "description": "an owner-approved request: what the devices signed (gridlock.wire.approval)",
+        "properties": {
+            "op": {"type": "string", "minLength": 1, "maxLength": 64},
+            "subject": _binary("the request's parameters as the devices signed them"),
+            "nonce": _binary("the request nonce, 1 to 64 bytes"),
+            "approvals": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 16,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "device": _binary("an Ed25519 public key"),
+                        "counter": _UINT64,
+                        "expires": _UINT64,
+                        "signature": _binary("64 bytes: Ed25519"),
+                    },
+                    "required": ["device", "counter", "expires", "signature"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["op", "subject", "nonce", "approvals"],
+        "additionalProperties": False,
+    },
+    "new_device": _binary("32 bytes: the recovering device's Ed25519 public key"),
+    "lost_device": _binary("32 bytes: the lost device's Ed25519 public key"),
+    "verifier": _binary("this guardian's password verifier, 16 to 64 bytes"),
+    "new_verifier": _binary("the new password's verifier, 16 to 64 bytes"),
 }
 """The JSON Schema of each field name the contract's messages use."""
 
 OPTIONAL: Final[dict[str, frozenset[str]]] = {
-    "store_pending": frozenset({"metadata", "share", "staged_epoch"}),
-    "store_share": frozenset({"metadata"}),
+    "store_pending": frozenset({"metadata", "share", "staged_epoch", "owner"}),
+    "store_share": frozenset({"metadata", "owner"}),
     "set_metadata": frozenset({"metadata", "ledger"}),
     "put_identity": frozenset({"replace"}),
     "share": frozenset({"epoch", "path"}),

@@ -16,19 +16,21 @@ is; the protocol core itself stays unaware of where its secrets are.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from gridlock.crypto import frost
 from gridlock.crypto.group import Point
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare
+from gridlock.enclave.errors import NoOwner, RateLimited, TimeLocked, Unauthorized, WrongPassword
 from gridlock.errors import InvalidParameterError
-from gridlock.guardian.shares import LOCAL
+from gridlock.guardian.shares import Approved, LocalShares, OwnerPin
 from gridlock.guardian.store.errors import BadArgument, KeystoreError
 from gridlock.protocol.frost import NonceSigner
 from gridlock.protocol.reshare import RefreshCombiner
+from gridlock.wire import control as ctl
 
 if TYPE_CHECKING:
     from gridlock.enclave.keystore import EnclaveKeystore
@@ -86,14 +88,18 @@ class ContractSigner:
 
 
 class ContractShares:
-    """Sealed (FROST) shares are used in the contract; whole ones (threshold ECDSA) here."""
+    """Sealed (FROST) shares are used in the contract; whole ones (threshold ECDSA) here.  The
+    contract gives a sealed share out only with the owner's approval, checked against the owner it
+    pinned when the vault was created, and follows the owner's device recovery and password change
+    (:mod:`gridlock.enclave.contract_owner`); its refusals become the guardian's."""
 
     def __init__(self, store: EnclaveKeystore) -> None:
         self.store = store
+        self.local = LocalShares(store)
 
     def key_at(self, vault_id: str, share: KeyShare, path: str) -> KeyShare:
         if not isinstance(share, SealedShare):
-            return LOCAL.key_at(vault_id, share, path)
+            return self.local.key_at(vault_id, share, path)
         if path == "m":
             return share
         try:
@@ -103,7 +109,7 @@ class ContractShares:
 
     def frost_signer(self, vault_id: str, key: KeyShare, path: str, session_id: bytes) -> NonceSigner:
         if not isinstance(key, SealedShare):
-            return LOCAL.frost_signer(vault_id, key, path, session_id)
+            return self.local.frost_signer(vault_id, key, path, session_id)
         return ContractSigner(self.store, vault_id, key, path, session_id)
 
     def refresher(self, vault_id: str, share: KeyShare) -> RefreshCombiner | None:
@@ -119,7 +125,59 @@ class ContractShares:
 
         return combine
 
-    def usable(self, vault_id: str, share: KeyShare) -> KeyShare:
+    def usable(self, vault_id: str, share: KeyShare, approved: Approved | None) -> KeyShare:
         if not isinstance(share, SealedShare):
             return share
-        return self.store.release_share(vault_id, share.epoch)
+        if approved is None:
+            raise ctl.RequestRefused(
+                ctl.Refusal.UNAUTHORISED, "the share leaves the contract only on an owner approval"
+            )
+        with _refusals():
+            return self.store.release_share(vault_id, share.epoch, approved)
+
+    def store_new(self, vault_id: str, share: KeyShare, metadata: Mapping[str, Any], owner: OwnerPin) -> None:
+        self.store.store_pending(vault_id, share, metadata=metadata, owner=owner)
+
+    def owner_recovery_start(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> int:
+        with _refusals(), _unpinned():
+            return self.store.owner_recovery_start(vault_id, new_device, lost_device, verifier)
+        return 0
+
+    def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
+        with _refusals(), _unpinned():
+            self.store.owner_recovery_finish(vault_id, new_device, lost_device, verifier)
+
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> None:
+        if approved is None:
+            raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, "cancelling a recovery needs the owner's approval")
+        with _refusals(), _unpinned():
+            self.store.owner_recovery_cancel(vault_id, approved)
+
+    def owner_password(self, vault_id: str, approved: Approved | None, verifier: bytes, new_verifier: bytes) -> None:
+        if approved is None:
+            raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, "a password change needs the owner's approval")
+        with _refusals(), _unpinned():
+            self.store.owner_password(vault_id, approved, verifier, new_verifier)
+
+
+@contextlib.contextmanager
+def _unpinned() -> Iterator[None]:
+    """A vault without a pinned owner (created before owners were pinned) gives no share out, so
+    there is nothing for the contract to follow."""
+    with contextlib.suppress(NoOwner):
+        yield
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """The contract's owner checks, as the guardian's refusals."""
+    try:
+        yield
+    except TimeLocked as exc:
+        raise ctl.RequestRefused(ctl.Refusal.TIME_LOCKED, f"the custody contract's time lock: {exc}") from None
+    except RateLimited as exc:
+        raise ctl.RequestRefused(ctl.Refusal.RATE_LIMITED, f"the custody contract: {exc}") from None
+    except WrongPassword as exc:
+        raise ctl.RequestRefused(ctl.Refusal.WRONG_PASSWORD, f"the custody contract: {exc}") from None
+    except Unauthorized as exc:
+        raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, f"the custody contract refused: {exc}") from None

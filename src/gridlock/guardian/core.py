@@ -24,6 +24,7 @@ from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.policy import VaultPolicy
 from gridlock.guardian.session import Session, participants_of
+from gridlock.guardian.shares import Approved, backend_of
 from gridlock.guardian.store import AlreadyUsed, KeystoreError, ShareStore
 from gridlock.guardian.vault_state import VaultState
 from gridlock.policy.ledger import Entry
@@ -41,6 +42,9 @@ SESSION_LABEL = b"gridlock/session/v1"
 INTRO: contextvars.ContextVar[PublicIdentity | None] = contextvars.ContextVar("gridlock_intro", default=None)
 # who sent the request being served (its client id)
 REQUESTER: contextvars.ContextVar[str] = contextvars.ContextVar("gridlock_requester", default="")
+# the owner's approval of the request being served, as checked (OwnerGate._approve): a store that
+# checks approvals itself is shown it before a share leaves it (gridlock.guardian.shares)
+APPROVED: contextvars.ContextVar[Approved | None] = contextvars.ContextVar("gridlock_approved", default=None)
 
 
 def session_id(op: str, vault_id: str, epoch: int, members: Mapping[int, str], nonce: bytes) -> bytes:
@@ -221,7 +225,11 @@ class NodeCore:
         if policy is not None and not known:
             vault.policy = policy
         vault.add_epoch(share.epoch, members, self.keystore.vault(vault_id).active_epoch if known else None)
-        self.keystore.store_pending(vault_id, share, metadata=vault.to_meta())
+        pin = None if known or vault.owner is None else vault.owner.pin(int(self.recovery_delay))
+        if pin is None:
+            self.keystore.store_pending(vault_id, share, metadata=vault.to_meta())
+        else:  # a vault new here: a store that checks the owner's approvals itself pins the owner now
+            backend_of(self.keystore).store_new(vault_id, share, vault.to_meta(), pin)
         self._state().stored(vault_id, vault)
         statement = ctl.ack_statement(vault_id, share.epoch, share.public_key, share.transcript_hash)
         return ops.StoredReply(

@@ -19,7 +19,7 @@ from gridlock.crypto.schemes import get_scheme
 from gridlock.crypto.sealed import SealedShare
 from gridlock.errors import DecodeError
 from gridlock.guardian import owner as owner_mod
-from gridlock.guardian.core import ECDSA, INTRO, NodeCore, session_id
+from gridlock.guardian.core import APPROVED, ECDSA, INTRO, NodeCore, session_id
 from gridlock.guardian.policy import VaultPolicy
 from gridlock.guardian.policy_gate import PolicyGate
 from gridlock.guardian.shares import backend_of
@@ -140,7 +140,7 @@ class KeyOperations(PolicyGate, NodeCore):
                 ctl.Refusal.POLICY, "this vault's policy does not allow exporting the key (set export: true; it waits)"
             )
         await self._notify(self._owner(op.vault), {"vault": op.vault, "event": "export", "guardian": self.id})
-        share = backend_of(self.keystore).usable(op.vault, share)
+        share = backend_of(self.keystore).usable(op.vault, share, APPROVED.get())
         return ops.ExportReply(share.index, share.scheme_obj.group.scalar_to_bytes(share.secret))
 
     async def _op_refresh(self, op: ops.Refresh) -> ops.StoredReply:
@@ -152,7 +152,7 @@ class KeyOperations(PolicyGate, NodeCore):
         backend = backend_of(self.keystore)
         combine = backend.refresher(vault_id, share)
         if combine is None:
-            share = backend.usable(vault_id, share)
+            share = backend.usable(vault_id, share, APPROVED.get())
         party = ReshareParty.for_refresh(sid, share, combine)
         new = await self._run(sid, "refresh", members, party)
         assert new is not None
@@ -189,7 +189,7 @@ class KeyOperations(PolicyGate, NodeCore):
         sid = session_id("reshare", vault_id, epoch, nodes, nonce)
         if old_share is not None:
             await self._claim(vault_id, epoch, sid)
-            old_share = backend_of(self.keystore).usable(vault_id, old_share)
+            old_share = backend_of(self.keystore).usable(vault_id, old_share, APPROVED.get())
         party = ReshareParty(
             sid,
             me,
@@ -226,7 +226,7 @@ class KeyOperations(PolicyGate, NodeCore):
         policy = self._carried_policy(vault_id, op.policy)
         if helper_share is not None:
             await self._claim(vault_id, epoch, sid)
-            helper_share = backend_of(self.keystore).usable(vault_id, helper_share)
+            helper_share = backend_of(self.keystore).usable(vault_id, helper_share, APPROVED.get())
         party = RepairParty(
             sid,
             index[self.id],

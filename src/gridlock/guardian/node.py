@@ -44,7 +44,7 @@ from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.audit import AuditLog
 from gridlock.guardian.bans import VaultBans
 from gridlock.guardian.config import DEFAULT_RECOVERY_DELAY
-from gridlock.guardian.core import INTRO, REQUEST, REQUESTER, RequestState, log
+from gridlock.guardian.core import APPROVED, INTRO, REQUEST, REQUESTER, RequestState, log
 from gridlock.guardian.key_ops import KeyOperations
 from gridlock.guardian.owner_gate import OwnerGate
 from gridlock.guardian.session import Session
@@ -388,6 +388,7 @@ class GuardianNode(OwnerGate, KeyOperations, SigningOperations):
             typed = ops.decode(req.op, req.params)  # only for authorised senders
             INTRO.set(intro)
             REQUESTER.set(env.sender)
+            APPROVED.set(None)
             async with self._slots:
                 if typed.APPROVED:
                     self._approve(typed, subject)

@@ -28,14 +28,14 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from gridlock.errors import DecodeError
-from gridlock.wire.approval import Approval, approval_statement, subject_bytes, verifier_digest
+from gridlock.guardian.shares import OwnerPin
+from gridlock.wire.approval import Approval, subject_bytes, valid_approvals, verifier_digest
 from gridlock.wire.control import Refusal, RequestRefused
 from gridlock.wire.identity import Identity
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from gridlock.guardian.store import ShareStore
 
 __all__ = ["Approval", "OwnerState", "registration", "seal_stored_verifiers", "seal_verifier", "subject_bytes"]
-MAX_APPROVAL_TTL = 3600  # an approval valid for longer than an hour is refused as implausible
 VERIFIER_KEY_LABEL: Final = b"gridlock/password-verifier-key/v1"
 SEALED: Final = "hmac-sha256:"  # the prefix of a sealed verifier; a bare one is 64 hex digits
 _BARE = re.compile(r"[0-9a-f]{64}")
@@ -83,6 +82,9 @@ class OwnerState:
     # the verifier the last password change replaced, sealed too ("" before any change): it lets the
     # same change sent again be answered ok (:meth:`password_change`); it proves nothing on its own
     previous: str = ""
+    # verifier_digest (hex) of the verifier as registered, in memory only (never in the metadata):
+    # what a store that checks the owner itself pins (pin)
+    registered: str = field(default="", repr=False, compare=False)
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> OwnerState:
@@ -106,6 +108,13 @@ class OwnerState:
             "counters": dict(self.counters),
             "notify": list(self.notify),
         } | ({"previous_verifier": self.previous} if self.previous else {})
+
+    def pin(self, recovery_delay: int) -> OwnerPin | None:
+        """The owner as a store that checks approvals itself pins it, when this state came from a
+        registration (:func:`registration`); ``None`` for one loaded from the metadata."""
+        if not self.registered:
+            return None
+        return OwnerPin(tuple(self.devices), self.required, bytes.fromhex(self.registered), recovery_delay)
 
     def set_digest(self) -> bytes:
         """Who may approve: the devices and how many must (not the verifier, which is per guardian)."""
@@ -151,32 +160,21 @@ class OwnerState:
 
         Counters are checked here and advanced by :meth:`consume` only once the request is accepted.
         """
-        good: dict[bytes, Approval] = {}
-        reasons = []
-        for a in approvals:
-            if a.device not in self.devices:
-                reasons.append("unregistered device")
-                continue
-            if a.expires < now:
-                reasons.append("approval expired")
-                continue
-            if a.expires > now + MAX_APPROVAL_TTL:
-                reasons.append("approval expiry too far ahead")
-                continue
-            if a.counter <= self.counters.get(a.device.hex(), -1):
-                reasons.append("approval replayed (counter not increasing)")
-                continue
-            statement = approval_statement(vault_id, scheme, op, subject, nonce, a.counter, a.expires)
-            try:
-                VerifyKey(a.device).verify(statement, a.signature)
-            except (BadSignatureError, ValueError):
-                reasons.append("approval signature does not match this request")
-                continue
-            good[a.device] = a
+        good, reasons = valid_approvals(
+            approvals,
+            devices=self.devices,
+            counters=self.counters,
+            vault_id=vault_id,
+            scheme=scheme,
+            op=op,
+            subject=subject,
+            nonce=nonce,
+            now=now,
+        )
         if len(good) < self.required:
             why = "; ".join(sorted(set(reasons))) or "not enough approvals"
             raise RequestRefused(Refusal.UNAUTHORISED, f"{len(good)} of {self.required} owner approvals valid ({why})")
-        return list(good.values())
+        return good
 
     def consume(self, approvals: Sequence[Approval]) -> None:
         for a in approvals:
@@ -211,4 +209,5 @@ def registration(raw: Any, identity: Identity) -> OwnerState:
             VerifyKey(d)
         except (ValueError, TypeError):
             raise DecodeError("owner device key is not an Ed25519 public key") from None
-    return OwnerState(list(devices), required, seal_verifier(identity, verifier_digest(verifier)), {}, list(notify)[:8])
+    digest = verifier_digest(verifier)
+    return OwnerState(list(devices), required, seal_verifier(identity, digest), {}, list(notify)[:8], registered=digest)

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from gridlock.guardian import audit as audit_mod
 from gridlock.guardian import owner as owner_mod
-from gridlock.guardian.core import INTRO, REQUESTER, NodeCore
+from gridlock.guardian.core import APPROVED, INTRO, REQUESTER, NodeCore
+from gridlock.guardian.shares import Approved, backend_of
 from gridlock.guardian.vault_state import OWNER, STRANGERS, Recovery
 from gridlock.wire import control as ctl
 from gridlock.wire import ops
@@ -55,6 +56,7 @@ class OwnerGate(NodeCore):
         if vault is not None and vault.owner is state:
             state.consume(good)
             self._save(vault_id)
+        APPROVED.set(Approved(op.NAME, subject, nonce, tuple(op.approvals)))
 
     def _check_password(self, vault_id: str, verifier: bytes) -> owner_mod.OwnerState:
         """Argon2id verifier check, rate-limited per vault at this guardian (:meth:`_password_attempt`)."""
@@ -112,6 +114,7 @@ class OwnerGate(NodeCore):
             lambda state: state.password_change(op.verifier, op.new_verifier, self.identity),
             owner_approved=True,
         )
+        backend_of(self.keystore).owner_password(op.vault, APPROVED.get(), op.verifier, op.new_verifier)
         if not outcome:
             return ops.PasswordReply(changed=False)
         state = self._owner(op.vault)
@@ -131,7 +134,9 @@ class OwnerGate(NodeCore):
         if vault.recovery.open:
             raise ctl.RequestRefused(ctl.Refusal.RECOVERY_PENDING, "a recovery is already open on this vault")
         now = int(self.clock())
-        unlock = now + int(self.recovery_delay)
+        # a store that follows the owner keeps its own time lock: this one ends no earlier
+        kept = backend_of(self.keystore).owner_recovery_start(vault_id, new_device, lost_device, op.verifier)
+        unlock = max(now + int(self.recovery_delay), kept)
         vault.recovery = Recovery("open", new_device, lost_device, now, unlock)
         self._save(vault_id)
         await self._notify(
@@ -147,6 +152,7 @@ class OwnerGate(NodeCore):
         vault = self._vault(op.vault)
         if not vault.recovery.open:
             raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, "no recovery is open on this vault")
+        backend_of(self.keystore).owner_recovery_cancel(op.vault, APPROVED.get())
         vault.recovery.state = "cancelled"
         self._save(op.vault)
         return ops.RecoveryStateReply("cancelled")
@@ -160,6 +166,7 @@ class OwnerGate(NodeCore):
             raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, f"no open recovery (state: {rec.state})")
         if int(self.clock()) < rec.unlock_at:
             raise ctl.RequestRefused(ctl.Refusal.TIME_LOCKED, f"the recovery time lock ends at {rec.unlock_at}")
+        backend_of(self.keystore).owner_recovery_finish(vault_id, rec.new_device, rec.lost_device, op.verifier)
         state.devices = [rec.new_device if d == rec.lost_device else d for d in state.devices]
         state.counters.pop(rec.lost_device.hex(), None)
         state.notify = [notify]

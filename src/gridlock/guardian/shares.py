@@ -11,24 +11,60 @@ secret share go through a :class:`ShareBackend`:
 * :meth:`ShareBackend.refresher` — the last step of a refresh (adding the checked sub-shares to
   the old share), or ``None`` to do it here;
 * :meth:`ShareBackend.usable` — the share with its secret, for the operations that still compute
-  with it in this process (threshold ECDSA, reshare, repair, export).
+  with it in this process (threshold ECDSA, reshare, repair, export), given the owner's approval of
+  the request (:class:`Approved`);
+* :meth:`ShareBackend.store_new` — store the first share of a vault new to this guardian, pinning
+  its owner (:class:`OwnerPin`) where the store checks owner approvals itself;
+* the owner's device recovery and password change (:meth:`ShareBackend.owner_recovery_start`
+  and the others), which such a store follows.
 
-:data:`LOCAL` does each with the share the store returned (the SQLite guardian).  A store that
-keeps shares out of the guardian's reach (the enclave guardian's custody contract) provides its
-own backend (:class:`HasShareBackend`): its shares come back as
-:class:`~gridlock.crypto.sealed.SealedShare` views and its signer asks the store to sign.
+:class:`LocalShares` does each with the share the store returned (the SQLite guardian), and leaves
+the owner's authority to the guardian's own checks (:mod:`gridlock.guardian.owner_gate`).  A store
+that keeps shares out of the guardian's reach (the enclave guardian's custody contract) provides
+its own backend (:class:`HasShareBackend`): its shares come back as
+:class:`~gridlock.crypto.sealed.SealedShare` views, its signer asks the store to sign, and it gives
+a share out only with an owner approval it checks itself against the pinned owner.
 """
 
 from __future__ import annotations
 
-from typing import Final, Protocol, runtime_checkable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from gridlock.crypto import hd
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.protocol.frost import LocalSigner, NonceSigner
 from gridlock.protocol.reshare import RefreshCombiner
+from gridlock.wire.approval import Approval
 
-__all__ = ["LOCAL", "HasShareBackend", "LocalShares", "ShareBackend", "backend_of"]
+if TYPE_CHECKING:
+    from gridlock.guardian.store import ShareStore
+
+__all__ = ["Approved", "HasShareBackend", "LocalShares", "OwnerPin", "ShareBackend", "backend_of"]
+
+
+@dataclass(frozen=True)
+class Approved:
+    """An owner-approved request as the guardian checked it: what a store that checks approvals
+    itself needs to check them again (the devices signed ``op``, ``subject``'s hash, ``nonce``)."""
+
+    op: str
+    subject: bytes
+    nonce: bytes
+    approvals: tuple[Approval, ...]
+
+
+@dataclass(frozen=True)
+class OwnerPin:
+    """A vault's owner as registered with this guardian: the device keys, how many must approve,
+    the digest of this guardian's password verifier (:func:`gridlock.wire.approval.verifier_digest`)
+    and the device-recovery time lock in seconds."""
+
+    devices: tuple[bytes, ...]
+    required: int
+    verifier_digest: bytes = field(repr=False)
+    recovery_delay: int
 
 
 class ShareBackend(Protocol):
@@ -45,13 +81,37 @@ class ShareBackend(Protocol):
         """Where a refresh of ``share`` combines its sub-shares with it (``None``: in this process)."""
         ...
 
-    def usable(self, vault_id: str, share: KeyShare) -> KeyShare:
-        """``share`` with its secret (the vault's share of ``share.epoch``), for arithmetic in this process."""
+    def usable(self, vault_id: str, share: KeyShare, approved: Approved | None) -> KeyShare:
+        """``share`` with its secret (the vault's share of ``share.epoch``), for arithmetic in this
+        process during the owner-approved request ``approved``."""
+        ...
+
+    def store_new(self, vault_id: str, share: KeyShare, metadata: Mapping[str, Any], owner: OwnerPin) -> None:
+        """Store the pending share of a vault new to this store, with its owner."""
+        ...
+
+    def owner_recovery_start(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> int:
+        """Follow the start of a device recovery the guardian accepted; the earliest time it may end
+        (0: no constraint of the store's own)."""
+        ...
+
+    def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
+        """Follow the end of a device recovery: the lost device's key is replaced by the new one's."""
+        ...
+
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> None: ...
+
+    def owner_password(self, vault_id: str, approved: Approved | None, verifier: bytes, new_verifier: bytes) -> None:
+        """Follow an owner-approved password change (``verifier`` the old password's)."""
         ...
 
 
 class LocalShares:
-    """The share is in this process: derive, sign and compute with it here."""
+    """The share is in this process: derive, sign and compute with it here; the guardian's own
+    checks are the owner's authority, so there is nothing to follow."""
+
+    def __init__(self, store: ShareStore | None = None) -> None:
+        self.store = store
 
     def key_at(self, vault_id: str, share: KeyShare, path: str) -> KeyShare:
         return share if path == "m" else hd.derive(share, path)
@@ -62,11 +122,24 @@ class LocalShares:
     def refresher(self, vault_id: str, share: KeyShare) -> RefreshCombiner | None:
         return None
 
-    def usable(self, vault_id: str, share: KeyShare) -> KeyShare:
+    def usable(self, vault_id: str, share: KeyShare, approved: Approved | None) -> KeyShare:
         return share
 
+    def store_new(self, vault_id: str, share: KeyShare, metadata: Mapping[str, Any], owner: OwnerPin) -> None:
+        assert self.store is not None, "a backend without a store stores nothing"
+        self.store.store_pending(vault_id, share, metadata=metadata)
 
-LOCAL: Final = LocalShares()
+    def owner_recovery_start(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> int:
+        return 0
+
+    def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
+        return None
+
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> None:
+        return None
+
+    def owner_password(self, vault_id: str, approved: Approved | None, verifier: bytes, new_verifier: bytes) -> None:
+        return None
 
 
 @runtime_checkable
@@ -76,6 +149,6 @@ class HasShareBackend(Protocol):
     def share_backend(self) -> ShareBackend: ...
 
 
-def backend_of(store: object) -> ShareBackend:
-    """The backend of a guardian's store: its own if it provides one, else :data:`LOCAL`."""
-    return store.share_backend() if isinstance(store, HasShareBackend) else LOCAL
+def backend_of(store: ShareStore) -> ShareBackend:
+    """The backend of a guardian's store: its own if it provides one, else :class:`LocalShares`."""
+    return store.share_backend() if isinstance(store, HasShareBackend) else LocalShares(store)

@@ -9,16 +9,18 @@ for how guardians check them, :mod:`gridlock.client.owner` for how devices make 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nacl.signing import SigningKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
 from gridlock.crypto import codec, transcript
 from gridlock.errors import DecodeError
 
 APPROVAL_LABEL = b"gridlock/owner-approval/v1"
+MAX_APPROVAL_TTL = 3600  # an approval valid for longer than an hour is refused as implausible
 SALT_LABEL = b"gridlock/password-salt/v1"
 # Differ per guardian or are the approval itself.  The password verifiers (device recovery, and the
 # old and new ones of a password change) are among them, and must stay out: a guardian's audit log
@@ -84,3 +86,44 @@ def sign_approval(
 ) -> Approval:
     statement = approval_statement(vault_id, scheme, op, subject, nonce, counter, expires)
     return Approval(bytes(key.verify_key), counter, expires, key.sign(statement).signature)
+
+
+def valid_approvals(
+    approvals: Sequence[Approval],
+    *,
+    devices: Sequence[bytes],
+    counters: Mapping[str, int],
+    vault_id: str,
+    scheme: str,
+    op: str,
+    subject: bytes,
+    nonce: bytes,
+    now: int,
+) -> tuple[list[Approval], list[str]]:
+    """The approvals of ``approvals`` that hold — from distinct registered ``devices``, unexpired and
+    not implausibly long-lived at ``now``, with a counter above the device's last one
+    (``counters``, by hex key), signing this exact request — and why each other one does not.
+
+    The one check a guardian (:meth:`gridlock.guardian.owner.OwnerState.authorize`) and the
+    enclave's custody contract (:mod:`gridlock.enclave.contract_owner`) both make; each decides
+    how many it needs and advances its own counters."""
+    good: dict[bytes, Approval] = {}
+    reasons = []
+    for a in approvals:
+        if a.device not in devices:
+            reasons.append("unregistered device")
+        elif a.expires < now:
+            reasons.append("approval expired")
+        elif a.expires > now + MAX_APPROVAL_TTL:
+            reasons.append("approval expiry too far ahead")
+        elif a.counter <= counters.get(a.device.hex(), -1):
+            reasons.append("approval replayed (counter not increasing)")
+        else:
+            statement = approval_statement(vault_id, scheme, op, subject, nonce, a.counter, a.expires)
+            try:
+                VerifyKey(a.device).verify(statement, a.signature)
+            except (BadSignatureError, ValueError):
+                reasons.append("approval signature does not match this request")
+            else:
+                good[a.device] = a
+    return list(good.values()), reasons

@@ -1,0 +1,356 @@
+"""The vault owner's authority, checked by the custody contract itself (issue 17 #4, SECURITY row 38).
+
+The guardian host holds the contract account that owns a vault's share (``info.sender``), so the
+sender check alone cannot tell the host's own requests from the owner's.  What only the owner can
+produce is an approval: an owner device's Ed25519 signature over the exact request
+(:mod:`gridlock.wire.approval`).  So when a vault is created in the contract the guardian pins its
+owner (:class:`OwnerPin`: the device keys, how many must approve, the digest of this guardian's
+password verifier, the device-recovery time lock), and from then on the contract, not the host,
+decides:
+
+* ``release_share`` — the one execute that hands a FROST share out (for a reshare, a repair or an
+  export, which still compute with it in the guardian) — needs ``required`` valid approvals of the
+  pinned devices for one of :data:`RELEASE_OPS` on this vault, unexpired at the block's time, each
+  device's counter above the last one the contract saw (an approval releases once).  A host
+  without a fresh owner approval for a key change or an export cannot take the share out.
+* The device set follows the owner's device recovery, checked here as the guardians check it:
+  ``owner_recovery_start`` and ``owner_recovery_finish`` prove the password (the verifier, against
+  the pinned digest; wrong ones are counted, at most :data:`PASSWORD_FAILURES` an hour) and the
+  finish waits out the pinned time lock in block time; ``owner_recovery_cancel`` needs the current
+  devices' approval.  ``owner_password`` (a password change) needs both the approval and the old
+  verifier.  While a recovery is open no release is made (as the guardians refuse approved
+  requests then).
+
+What this does not stop: a host that learns the password (it sees the verifier when the owner
+recovers or changes the password through it) can recover the vault to a device of its own in the
+contract after the time lock, which the owner is not told of unless another guardian is asked too;
+and a host holding an owner approval for a key change can use it to take the share out instead —
+once, during the change the owner approved.  See docs/SECURITY.md row 38.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from gridlock.crypto import codec
+from gridlock.enclave.cosmwasm import StdError, fail
+from gridlock.enclave.custody_state import CustodyState, VaultState, own, storage_key
+from gridlock.guardian.store.errors import BadArgument
+from gridlock.wire.approval import Approval, valid_approvals, verifier_digest
+
+__all__ = [
+    "PASSWORD_FAILURES",
+    "PASSWORD_WINDOW",
+    "RELEASE_OPS",
+    "OwnerExecutes",
+    "OwnerPin",
+    "authorize",
+    "cancel_recovery",
+    "change_password",
+    "erase",
+    "finish_recovery",
+    "parse_approval",
+    "parse_pin",
+    "pin",
+    "release",
+    "start_recovery",
+]
+
+RELEASE_OPS: Final = frozenset({"export", "reshare", "repair"})
+"""The owner-approved requests for which the share may leave the contract."""
+PASSWORD_WINDOW: Final = 3600
+PASSWORD_FAILURES: Final = 10
+"""Wrong verifiers a vault's pin takes per hour (block time) before refusing every check: the
+only sender is the guardian host, so this bounds a compromised host's online guessing."""
+MAX_DEVICES: Final = 16
+MAX_RECOVERY_DELAY: Final = 30 * 86400
+
+
+@dataclass
+class OwnerPin:
+    """What the contract knows of a vault's owner (encrypted state, never answered by a query)."""
+
+    devices: list[bytes]
+    required: int
+    verifier: str = field(repr=False)  # verifier_digest of this guardian's password verifier (hex)
+    delay: int
+    counters: dict[str, int] = field(default_factory=dict)
+    recovery: dict[str, Any] | None = None  # {"new", "lost", "unlock_at"} while one is open
+    failures: list[int] = field(default_factory=list)
+    previous: str = field(default="", repr=False)  # the digest the last password change replaced
+
+    def to_bytes(self) -> bytes:
+        return codec.dumps(
+            {
+                "devices": self.devices,
+                "required": self.required,
+                "verifier": self.verifier,
+                "delay": self.delay,
+                "counters": self.counters,
+                "recovery": self.recovery,
+                "failures": self.failures,
+                "previous": self.previous,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> OwnerPin:
+        d = codec.loads(raw)
+        return cls(
+            list(d["devices"]),
+            int(d["required"]),
+            str(d["verifier"]),
+            int(d["delay"]),
+            {str(k): int(v) for k, v in d["counters"].items()},
+            d["recovery"],
+            [int(t) for t in d["failures"]],
+            str(d["previous"]),
+        )
+
+
+def _b64(value: object, what: str, sizes: range) -> bytes:
+    if not isinstance(value, str):
+        raise BadArgument(f"{what}: a base64 string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise StdError("invalid_base64", {"msg": f"field {what!r}"}, f"invalid base64 in {what!r}") from None
+    if len(raw) not in sizes:
+        raise BadArgument(f"{what}: {sizes.start} to {sizes.stop - 1} bytes")
+    return raw
+
+
+def _uint(value: object, what: str, top: int = 2**63) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < top:
+        raise BadArgument(f"{what}: an integer from 0 to {top - 1}")
+    return value
+
+
+def parse_pin(raw: object) -> OwnerPin:
+    """The ``owner`` field of the message that creates a vault: ``{"devices": [b64 Ed25519 key…],
+    "required", "verifier_digest": b64 (32 bytes), "recovery_delay": seconds}``."""
+    shape = "owner: {devices, required, verifier_digest, recovery_delay}"
+    if not isinstance(raw, dict) or set(raw) != {"devices", "required", "verifier_digest", "recovery_delay"}:
+        raise BadArgument(shape)
+    devices = raw["devices"]
+    if not isinstance(devices, list) or not 0 < len(devices) <= MAX_DEVICES:
+        raise BadArgument(f"owner devices: 1 to {MAX_DEVICES} Ed25519 public keys")
+    keys = [_b64(d, "owner devices", range(32, 33)) for d in devices]
+    if len(set(keys)) != len(keys):
+        raise BadArgument("owner devices: each key once")
+    required = _uint(raw["required"], "owner required")
+    if not 1 <= required <= len(keys):
+        raise BadArgument("owner required: between 1 and the number of devices")
+    digest = _b64(raw["verifier_digest"], "verifier_digest", range(32, 33))
+    delay = _uint(raw["recovery_delay"], "recovery_delay", MAX_RECOVERY_DELAY + 1)
+    return OwnerPin(keys, required, digest.hex(), delay)
+
+
+def parse_approval(raw: object) -> tuple[str, bytes, bytes, list[Approval]]:
+    """The ``approval`` field: ``{"op", "subject": b64, "nonce": b64, "approvals": [{"device",
+    "counter", "expires", "signature"}…]}`` — the request the owner approved, as the guardian got
+    it (the contract reads nothing in ``subject``: the signatures bind its hash)."""
+    shape = "approval: {op, subject, nonce, approvals}"
+    if not isinstance(raw, dict) or set(raw) != {"op", "subject", "nonce", "approvals"}:
+        raise BadArgument(shape)
+    op = raw["op"]
+    if not isinstance(op, str) or not 0 < len(op) <= 64:
+        raise BadArgument("approval op: a request name")
+    subject = _b64(raw["subject"], "approval subject", range(1 << 20))
+    nonce = _b64(raw["nonce"], "approval nonce", range(1, 65))
+    items = raw["approvals"]
+    if not isinstance(items, list) or not 0 < len(items) <= MAX_DEVICES:
+        raise BadArgument(f"approval approvals: 1 to {MAX_DEVICES}")
+    approvals = []
+    for a in items:
+        if not isinstance(a, dict) or set(a) != {"device", "counter", "expires", "signature"}:
+            raise BadArgument("an approval is {device, counter, expires, signature}")
+        approvals.append(
+            Approval(
+                _b64(a["device"], "approval device", range(32, 33)),
+                _uint(a["counter"], "approval counter"),
+                _uint(a["expires"], "approval expiry"),
+                _b64(a["signature"], "approval signature", range(64, 65)),
+            )
+        )
+    return op, subject, nonce, approvals
+
+
+# --- storage ----------------------------------------------------------------------------------------
+def pin(st: CustodyState, vault_id: str, owner: OwnerPin) -> None:
+    st.s.set(storage_key("owner", vault_id), owner.to_bytes())
+
+
+def _load(st: CustodyState, vault_id: str) -> OwnerPin:
+    raw = st.s.get(storage_key("owner", vault_id))
+    if raw is None:
+        raise fail("no-owner", f"vault {vault_id!r} has no owner pinned in the contract")
+    return OwnerPin.from_bytes(raw)
+
+
+def erase(st: CustodyState, vault_id: str) -> None:
+    st.s.remove(storage_key("owner", vault_id))
+
+
+# --- checks -----------------------------------------------------------------------------------------
+def authorize(st: CustodyState, v: VaultState, approval: object, ops: frozenset[str]) -> OwnerPin:
+    """Check an owner approval for one of ``ops`` on vault ``v`` against its pin and use it up
+    (the devices' counters advance, in this transaction); the pin, to be saved by the caller."""
+    owner = _load(st, v.vault_id)
+    op, subject, nonce, approvals = parse_approval(approval)
+    if op not in ops:
+        raise fail("unauthorized", f"an approval of {op!r} does not allow this (needs {', '.join(sorted(ops))})")
+    good, reasons = valid_approvals(
+        approvals,
+        devices=owner.devices,
+        counters=owner.counters,
+        vault_id=v.vault_id,
+        scheme=v.scheme,
+        op=op,
+        subject=subject,
+        nonce=nonce,
+        now=st.time,
+    )
+    if len(good) < owner.required:
+        why = "; ".join(sorted(set(reasons))) or "not enough approvals"
+        raise fail("unauthorized", f"{len(good)} of {owner.required} owner approvals valid ({why})")
+    for a in good:
+        owner.counters[a.device.hex()] = a.counter
+    return owner
+
+
+def release(st: CustodyState, v: VaultState, approval: object) -> None:
+    """Allow ``release_share`` of vault ``v``: an owner-approved export, reshare or repair, and no
+    device recovery open."""
+    owner = authorize(st, v, approval, RELEASE_OPS)
+    if owner.recovery is not None:
+        raise fail("unauthorized", "a device recovery is open on this vault; the share stays in the contract")
+    pin(st, v.vault_id, owner)
+
+
+def _password(st: CustodyState, owner: OwnerPin, verifier: bytes) -> bool:
+    """Whether ``verifier`` is the pinned one, refused outright after :data:`PASSWORD_FAILURES`
+    wrong ones in the last hour.  The caller answers a wrong one with :func:`_wrong_password`
+    rather than an error, so that the count is written (a failed transaction writes nothing)."""
+    now = st.time
+    owner.failures = [t for t in owner.failures if t > now - PASSWORD_WINDOW]
+    if len(owner.failures) >= PASSWORD_FAILURES:
+        raise fail("rate-limited", "too many wrong passwords for this vault in the last hour")
+    return hmac.compare_digest(verifier_digest(verifier), owner.verifier)
+
+
+def _wrong_password(st: CustodyState, vault_id: str, owner: OwnerPin) -> dict[str, Any]:
+    """A wrong verifier: counted and answered."""
+    owner.failures.append(st.time)
+    pin(st, vault_id, owner)
+    return {"state": "wrong-password"}
+
+
+def start_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, verifier: bytes) -> dict[str, Any]:
+    owner = _load(st, v.vault_id)
+    if not _password(st, owner, verifier):
+        return _wrong_password(st, v.vault_id, owner)
+    if owner.recovery is not None:
+        if owner.recovery["new"] == new and owner.recovery["lost"] == lost:  # the same start sent again
+            return {"state": "open", "unlock_at": owner.recovery["unlock_at"]}
+        raise fail("already-exists", "another device recovery is open on this vault")
+    if lost not in owner.devices:
+        raise BadArgument("the lost device is not a pinned owner device")
+    if new in owner.devices:
+        raise BadArgument("the new device is already a pinned owner device")
+    owner.recovery = {"new": new, "lost": lost, "unlock_at": st.time + owner.delay}
+    pin(st, v.vault_id, owner)
+    return {"state": "open", "unlock_at": owner.recovery["unlock_at"]}
+
+
+def finish_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, verifier: bytes) -> dict[str, Any]:
+    """End the open recovery from ``lost`` to ``new`` once its time lock is over; the same finish
+    sent again (the guardian's reply was lost) answers ``finished`` again."""
+    owner = _load(st, v.vault_id)
+    if not _password(st, owner, verifier):
+        return _wrong_password(st, v.vault_id, owner)
+    rec = owner.recovery
+    if rec is None and new in owner.devices and lost not in owner.devices:
+        return {"state": "finished"}
+    if rec is None or rec["new"] != new or rec["lost"] != lost:
+        raise fail("not-found", "no device recovery from that device to that one is open on this vault")
+    if st.time < rec["unlock_at"]:
+        raise fail("time-locked", f"the recovery time lock ends at {rec['unlock_at']}")
+    owner.devices = [rec["new"] if d == rec["lost"] else d for d in owner.devices]
+    owner.counters.pop(rec["lost"].hex(), None)
+    owner.recovery = None
+    pin(st, v.vault_id, owner)
+    return {"state": "finished"}
+
+
+def cancel_recovery(st: CustodyState, v: VaultState, approval: object) -> dict[str, Any]:
+    owner = authorize(st, v, approval, frozenset({"recovery-cancel"}))
+    cancelled = owner.recovery is not None
+    owner.recovery = None
+    pin(st, v.vault_id, owner)
+    return {"state": "cancelled" if cancelled else "none"}
+
+
+def change_password(st: CustodyState, v: VaultState, approval: object, old: bytes, new: bytes) -> dict[str, Any]:
+    """An owner-approved password change that also proves the old password.  The same change sent
+    again (``old`` the verifier it replaced, ``new`` the pinned one: an interrupted run) answers
+    ``changed: false``; it needs both right, so it is no cheaper a guess than ``old`` alone."""
+    owner = authorize(st, v, approval, frozenset({"password-change"}))
+    if owner.recovery is not None:
+        raise fail("unauthorized", "a device recovery is open on this vault; cancel it first")
+    if not _password(st, owner, old):
+        again = owner.previous and hmac.compare_digest(verifier_digest(old), owner.previous)
+        if again and hmac.compare_digest(verifier_digest(new), owner.verifier):
+            pin(st, v.vault_id, owner)
+            return {"changed": False}
+        return _wrong_password(st, v.vault_id, owner)
+    owner.previous, owner.verifier = owner.verifier, verifier_digest(new)
+    pin(st, v.vault_id, owner)
+    return {"changed": True}
+
+
+# --- the executes -----------------------------------------------------------------------------------
+VERIFIER_BYTES: Final = 64  # an Argon2id verifier is 16 to 64 bytes (gridlock.guardian.owner)
+
+
+class _Body(Protocol):
+    """The contract's strict reader of one message body (``contract._Args``)."""
+
+    body: dict[str, Any]
+
+    def vault_id(self) -> str: ...
+    def binary(self, key: str, max_len: int) -> bytes: ...
+
+
+class OwnerExecutes:
+    """The custody contract's executes on a vault's owner pin (sender = the vault's account)."""
+
+    def _x_owner_recovery_start(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        new, lost = _key(a, "new_device"), _key(a, "lost_device")
+        return start_recovery(st, v, new, lost, a.binary("verifier", VERIFIER_BYTES))
+
+    def _x_owner_recovery_finish(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        new, lost = _key(a, "new_device"), _key(a, "lost_device")
+        return finish_recovery(st, v, new, lost, a.binary("verifier", VERIFIER_BYTES))
+
+    def _x_owner_recovery_cancel(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        return cancel_recovery(st, v, a.body.get("approval"))
+
+    def _x_owner_password(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        old, new = a.binary("verifier", VERIFIER_BYTES), a.binary("new_verifier", VERIFIER_BYTES)
+        return change_password(st, v, a.body.get("approval"), old, new)
+
+
+def _key(a: _Body, name: str) -> bytes:
+    key = a.binary(name, 32)
+    if len(key) != 32:
+        raise BadArgument(f"{name}: an Ed25519 public key (32 bytes)")
+    return key
