@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +24,16 @@ import pytest
 
 from enclave_owner import OWNER, VERIFIER, approved, pin_of, release
 from gridlock import local
-from gridlock.client import recovery_finish, recovery_start
+from gridlock.client import OperationFailed, recovery_finish, recovery_start
 from gridlock.client.owner import OwnerDevice
+from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.devnet import EmbeddedCluster
 from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.errors import RateLimited, TimeLocked, Unauthorized, WrongPassword
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.guardian.shares import Approved
-from gridlock.guardian.store import BadArgument, NotFound
+from gridlock.guardian.store import BadArgument, NotFound, StorageError
 from gridlock.wire.approval import subject_bytes
 from test_enclave_signing import NAMES, SECRET, seat_in_contract
 from test_password_change import _close, _new_phone
@@ -82,6 +84,40 @@ def test_the_host_alone_cannot_take_the_share_out(host: tuple[EnclaveKeystore, K
     assert ks.release_share("v", 0, export).to_bytes() == share.to_bytes()
     with pytest.raises(Unauthorized, match="replayed"):
         ks.release_share("v", 0, export)
+
+
+def forged_share(public: KeyShare) -> KeyShare:
+    """A 2-of-2 share of the vault's public key with a secret the host picked (public data only)."""
+    g = public.scheme_obj.group
+    x = secrets.randbelow(g.order - 1) + 1
+    other = 2 * g.base_mul(x) - public.group_key  # F(0) = the group key, F(1) = x·G: degree 1
+    return KeyShare(SCHEME, 1, 2, (1, 2), x, {1: g.base_mul(x), 2: other}, public.group_key, os.urandom(32))
+
+
+def test_a_refresh_staged_before_the_vault_was_deleted_never_reaches_its_successor(
+    host: tuple[EnclaveKeystore, KeyShare],
+) -> None:
+    """The host deals a refresh itself (no approval needed: it only adds a sharing of zero it
+    knows), deletes the vault, creates it again with a share of its own making under an owner of
+    its own, and pulls the staged real share in to release it: ``s = (s + δ) − δ``.  A staged share
+    belongs to the vault instance that made it."""
+    ks, real = host
+    public = ks.public_share("v", 0, "m")
+    g = public.scheme_obj.group
+    deal = {d: rs.deal(public, list(public.participants), public.threshold, refresh=True) for d in public.participants}
+    sent = {
+        d: ([p.encode() for p in x.commitment], g.scalar_to_bytes(x.polynomial(public.index))) for d, x in deal.items()
+    }
+    staged = ks.refresh_share("v", 0, sent, os.urandom(32))
+
+    ks.delete_vault("v")
+    ks.store_pending("v", forged_share(public), owner=pin_of(HOST))
+    ks.activate("v", 0)
+    with pytest.raises(BadArgument, match="no staged share"):
+        ks.store_pending("v", staged)
+    with pytest.raises(NotFound):  # nothing of the real share is left to release
+        ks.release_share("v", staged.epoch, approved(HOST, "v", SCHEME))
+    assert ks.release_share("v", 0, approved(HOST, "v", SCHEME)).secret != real.secret
 
 
 def test_the_host_cannot_move_the_pin_to_a_device_of_its_own(host: tuple[EnclaveKeystore, KeyShare]) -> None:
@@ -154,6 +190,41 @@ def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
             assert executes.count("release_share") == 1 and eks.executes.count("release_share") == 2
             m = os.urandom(32)
             assert local.verify(SCHEME, vault.public_key, m, await recovered.sign(m, signers=with_enclave))
+        finally:
+            await _close(phone)
+            await c.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        net.stop()
+
+
+def test_a_recovery_the_guardian_missed_is_cancelled_in_the_contract_too(tmp_path: Path) -> None:
+    """A recovery start that reached the contract but whose answer was lost (the guardian recorded
+    nothing) would hold every share there; the owner's cancel reaches the contract anyway."""
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
+
+    async def main() -> None:
+        c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0, recovery_delay=0.0)
+        phone = await _new_phone(c)
+        try:
+            assert c.client is not None
+            eks = seat_in_contract(c, net)
+            vault = await c.client.create_vault(SCHEME, c.ids[:4], threshold=3, password=c.password)
+            real = eks.owner_recovery_start
+
+            def committed_but_answer_lost(*args: bytes) -> int:
+                real(*args)  # type: ignore[arg-type]
+                raise StorageError("the LCD did not answer in time")
+
+            eks.owner_recovery_start = committed_but_answer_lost  # type: ignore[method-assign]
+            with pytest.raises(OperationFailed):
+                await recovery_start(phone, vault.vault_id, c.ids[:4], lost_device=c.owner.public, password=c.password)
+            eks.owner_recovery_start = real  # type: ignore[method-assign]
+            await vault.recovery_cancel()  # every guardian, the enclave guardian's contract included
+            with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
+            assert len(await vault.export(guardians=with_enclave)) == 32
         finally:
             await _close(phone)
             await c.close()

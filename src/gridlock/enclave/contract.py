@@ -298,8 +298,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         if "staged_epoch" in a.body:  # a share the contract made itself (contract_frost.refresh)
             if "share" in a.body:
                 raise BadArgument("store_pending takes a share or a staged epoch, not both")
-            own(st.need_vault(vault_id), sender)
-            data = contract_frost.staged(st, vault_id, a.integer("staged_epoch") or 0)
+            data = contract_frost.staged(st, own(st.need_vault(vault_id), sender), a.integer("staged_epoch") or 0)
         else:
             data = a.binary("share", MAX_SHARE_BYTES)
         meta = a.metadata(optional=True)
@@ -308,7 +307,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         epoch = share.epoch
         v = st.vault(vault_id)
         if v is None:
-            v = VaultState(vault_id, sender, share.scheme, share.public_key, meta or "{}", {})
+            v = VaultState(vault_id, sender, share.scheme, share.public_key, meta or "{}", {}, st.new_instance())
             st.set_vaults_of(sender, [*st.vaults_of(sender), vault_id])
             if "owner" in a.body:
                 contract_owner.pin(st, vault_id, contract_owner.parse_pin(a.body["owner"]))
@@ -386,6 +385,8 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
     def _delete(st: CustodyState, v: VaultState) -> None:
         for e in list(v.epochs):
             st.erase_epoch(v.vault_id, e)
+        if v.epochs:  # what a refresh staged for the epoch after the newest
+            st.s.remove(storage_key("staged", v.vault_id, max(v.epochs) + 1))
         custody_ledger.erase(st, v.vault_id)
         contract_owner.erase(st, v.vault_id)
         st.s.remove(storage_key("vault", v.vault_id))

@@ -272,18 +272,22 @@ def refresh(
         )
     except GridlockError as exc:
         raise BadArgument(f"the refresh does not combine: {exc}") from None
-    st.s.set(storage_key("staged", v.vault_id, new.epoch), new.to_bytes())
+    st.s.set(storage_key("staged", v.vault_id, new.epoch), codec.dumps([v.instance, new.to_bytes()]))
     return {"epoch": new.epoch, "share": _b64(seal(new)), "sealed": True}
 
 
-def staged(st: CustodyState, vault_id: str, epoch: int) -> bytes:
-    """The staged share of ``epoch`` (made by :func:`refresh`), taken out of staging."""
-    key = storage_key("staged", vault_id, epoch)
+def staged(st: CustodyState, v: VaultState, epoch: int) -> bytes:
+    """The share of ``epoch`` that :func:`refresh` staged for this instance of vault ``v``, taken
+    out of staging.  One staged for an earlier instance of the vault id (deleted since, and created
+    again by the host with a share of its own making under an owner of its own) is not this
+    vault's: handing it over would let that owner release the real share."""
+    key = storage_key("staged", v.vault_id, epoch)
     data = st.s.get(key)
-    if data is None:
-        raise BadArgument(f"no staged share of epoch {epoch} for vault {vault_id!r}")
+    made_for, share = (None, b"") if data is None else codec.loads(data)
+    if made_for != v.instance:
+        raise BadArgument(f"no staged share of epoch {epoch} for vault {v.vault_id!r}")
     st.s.remove(key)
-    return data
+    return bytes(share)
 
 
 # --- the execute messages (their handlers in the contract; the message list is in contract.py) --------------

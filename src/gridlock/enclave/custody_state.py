@@ -74,6 +74,9 @@ class VaultState:
     public_key: bytes
     metadata: str
     epochs: dict[int, EpochRecord]
+    instance: int = 0
+    """Which creation of this vault id this is (:meth:`CustodyState.new_instance`): a vault deleted
+    and created again is another instance, and nothing staged for the old one reaches it."""
 
     def to_bytes(self) -> bytes:
         return codec.dumps(
@@ -84,6 +87,7 @@ class VaultState:
                 "public_key": self.public_key,
                 "metadata": self.metadata,
                 "epochs": {e: r.to_obj() for e, r in self.epochs.items()},
+                "instance": self.instance,
             }
         )
 
@@ -97,6 +101,7 @@ class VaultState:
             o["public_key"],
             o["metadata"],
             {int(e): EpochRecord.from_obj(r) for e, r in o["epochs"].items()},
+            int(o.get("instance", 0)),
         )
 
     def states(self) -> dict[int, str]:
@@ -153,6 +158,13 @@ class CustodyState:
         self.s.set(storage_key("burned_before"), codec.dumps(self.height))
 
     # vaults
+    def new_instance(self) -> int:
+        """A number no vault of this contract had before (a counter in its state)."""
+        raw = self.s.get(storage_key("instances"))
+        n = 1 + (0 if raw is None else int(codec.loads(raw)))
+        self.s.set(storage_key("instances"), codec.dumps(n))
+        return n
+
     def vault(self, vault_id: str) -> VaultState | None:
         raw = self.s.get(storage_key("vault", vault_id))
         return None if raw is None else VaultState.from_bytes(raw)

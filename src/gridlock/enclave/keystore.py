@@ -372,8 +372,10 @@ class EnclaveKeystore:
         body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
         self._owner_execute("owner_recovery_finish", {**body, "verifier": _b64(verifier)})
 
-    def owner_recovery_cancel(self, vault_id: str, approved: Approved) -> None:
-        self._owner_execute("owner_recovery_cancel", {"vault_id": vault_id, "approval": _approval_arg(approved)})
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved) -> bool:
+        """Cancel the device recovery open in the contract; whether one was."""
+        body = {"vault_id": vault_id, "approval": _approval_arg(approved)}
+        return self._owner_execute("owner_recovery_cancel", body).get("state") == "cancelled"
 
     def owner_password(self, vault_id: str, approved: Approved, verifier: bytes, new_verifier: bytes) -> bool:
         """The owner-approved password change in the contract; whether it changed (``False``: this

@@ -27,7 +27,7 @@ from gridlock.crypto.sealed import SealedShare
 from gridlock.enclave.errors import NoOwner, RateLimited, TimeLocked, Unauthorized, WrongPassword
 from gridlock.errors import InvalidParameterError
 from gridlock.guardian.shares import Approved, LocalShares, OwnerPin
-from gridlock.guardian.store.errors import BadArgument, KeystoreError
+from gridlock.guardian.store.errors import AlreadyExists, BadArgument, KeystoreError
 from gridlock.protocol.frost import NonceSigner
 from gridlock.protocol.reshare import RefreshCombiner
 from gridlock.wire import control as ctl
@@ -147,11 +147,12 @@ class ContractShares:
         with _refusals(), _unpinned():
             self.store.owner_recovery_finish(vault_id, new_device, lost_device, verifier)
 
-    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> None:
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> bool:
         if approved is None:
             raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, "cancelling a recovery needs the owner's approval")
         with _refusals(), _unpinned():
-            self.store.owner_recovery_cancel(vault_id, approved)
+            return self.store.owner_recovery_cancel(vault_id, approved)
+        return False
 
     def owner_password(self, vault_id: str, approved: Approved | None, verifier: bytes, new_verifier: bytes) -> None:
         if approved is None:
@@ -173,6 +174,8 @@ def _refusals() -> Iterator[None]:
     """The contract's owner checks, as the guardian's refusals."""
     try:
         yield
+    except AlreadyExists as exc:
+        raise ctl.RequestRefused(ctl.Refusal.RECOVERY_PENDING, f"the custody contract: {exc}") from None
     except TimeLocked as exc:
         raise ctl.RequestRefused(ctl.Refusal.TIME_LOCKED, f"the custody contract's time lock: {exc}") from None
     except RateLimited as exc:

@@ -150,9 +150,13 @@ class OwnerGate(NodeCore):
 
     async def _op_recovery_cancel(self, op: ops.RecoveryCancel) -> ops.RecoveryStateReply:
         vault = self._vault(op.vault)
+        # the store first, whatever this guardian knows: a start whose reply was lost leaves a
+        # recovery open there only, which would hold every share in the store until cancelled
+        in_store = backend_of(self.keystore).owner_recovery_cancel(op.vault, APPROVED.get())
         if not vault.recovery.open:
+            if in_store:
+                return ops.RecoveryStateReply("cancelled")
             raise ctl.RequestRefused(ctl.Refusal.NO_RECOVERY, "no recovery is open on this vault")
-        backend_of(self.keystore).owner_recovery_cancel(op.vault, APPROVED.get())
         vault.recovery.state = "cancelled"
         self._save(op.vault)
         return ops.RecoveryStateReply("cancelled")

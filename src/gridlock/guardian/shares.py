@@ -99,7 +99,9 @@ class ShareBackend(Protocol):
         """Follow the end of a device recovery: the lost device's key is replaced by the new one's."""
         ...
 
-    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> None: ...
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> bool:
+        """Cancel the device recovery the store follows; whether one was open there."""
+        ...
 
     def owner_password(self, vault_id: str, approved: Approved | None, verifier: bytes, new_verifier: bytes) -> None:
         """Follow an owner-approved password change (``verifier`` the old password's)."""
@@ -135,8 +137,8 @@ class LocalShares:
     def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
         return None
 
-    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> None:
-        return None
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved | None) -> bool:
+        return False
 
     def owner_password(self, vault_id: str, approved: Approved | None, verifier: bytes, new_verifier: bytes) -> None:
         return None
