@@ -15,10 +15,16 @@ import sys
 from collections.abc import Callable
 
 from gridlock import local
+from gridlock.client.owner import OwnerDevice
+from gridlock.crypto import frost
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.schemes import get_frost_suite
 from gridlock.enclave import LocalSecretNetwork, gas
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.enclave.lcd import LcdServer
 from gridlock.enclave.lcd_client import LcdClient, SecretNetworkEndpoint
+from gridlock.guardian.shares import Approved, OwnerPin
+from gridlock.wire.approval import subject_bytes, verifier_digest
 
 
 def measure() -> list[tuple[str, str, int, int]]:
@@ -46,11 +52,16 @@ def measure() -> list[tuple[str, str, int, int]]:
 
             note("-", "set_viewing_key", lambda: ks._execute({"set_viewing_key": {"key": "k" * 43}}))
             note("-", "put_identity", lambda: ks.put_identity(os.urandom(200)))
+            owner = OwnerDevice()
+            pin = OwnerPin((owner.public,), 1, bytes.fromhex(verifier_digest(VERIFIER)), 3600)
             for scheme in ("frost-secp256k1", "ecdsa-secp256k1"):
-                s0 = local.keygen(scheme, threshold=3, n=5)[1]
+                shares = local.keygen(scheme, threshold=3, n=5)
+                s0 = shares[1]
                 vid = f"vault-{scheme}"
-                note(scheme, "store_pending (DKG)", lambda s0=s0, vid=vid: ks.store_pending(vid, s0))
+                note(scheme, "store_pending (DKG)", lambda s0=s0, vid=vid: ks.store_pending(vid, s0, owner=pin))
                 note(scheme, "activate", lambda vid=vid: ks.activate(vid, 0))
+                if scheme.startswith("frost"):
+                    frost_rows(ks, note, owner, scheme, vid, shares)
                 items = [(os.urandom(16), os.urandom(200)) for _ in range(10)]
                 note(scheme, "add_nonces (10 x 200 B)", lambda vid=vid, it=items: ks.add_nonces(vid, 0, it))
                 note(scheme, "take_nonce", lambda vid=vid, i=items[0][0]: ks.take_nonce(vid, 0, i))
@@ -61,6 +72,47 @@ def measure() -> list[tuple[str, str, int, int]]:
         finally:
             lcd.stop()
     return rows
+
+
+VERIFIER = b"the owner's password verifier..."
+
+
+def approved(owner: OwnerDevice, vid: str, scheme: str, op: str) -> Approved:
+    params = {"vault": vid, "nonce": os.urandom(32)}
+    return Approved(op, subject_bytes(params), params["nonce"], (owner.approve(vid, scheme, op, params),))
+
+
+def frost_rows(
+    ks: EnclaveKeystore,
+    note: Callable[[str, str, Callable[[], object]], None],
+    owner: OwnerDevice,
+    scheme: str,
+    vid: str,
+    shares: list[KeyShare],
+) -> None:
+    """A signature's two executes (nonces made and kept, ``z_i``), and what the owner approves."""
+    nonce_id: list[bytes] = []
+    mine: list[bytes] = []
+
+    def commit() -> None:
+        n, c = ks.frost_commit(vid, 0, "m", os.urandom(32))
+        nonce_id.append(n)
+        mine.append(c)
+
+    note(scheme, "frost_commit", commit)
+    others = [frost.commit(get_frost_suite(scheme), s).commitments.to_bytes() for s in (shares[0], shares[2])]
+    note(
+        scheme,
+        "frost_sign",
+        lambda: ks.frost_sign(vid, 0, nonce_id[0], "m", b"m" * 32, [others[0], mine[0], others[1]]),
+    )
+    note(scheme, "release_share (reshare)", lambda: ks.release_share(vid, 0, approved(owner, vid, scheme, "reshare")))
+    note(scheme, "export_share", lambda: ks.export_share(vid, 0, approved(owner, vid, scheme, "export")))
+    note(
+        scheme,
+        "owner_recovery_start",
+        lambda: ks.owner_recovery_start(vid, OwnerDevice().public, owner.public, VERIFIER),
+    )
 
 
 def main() -> int:

@@ -1,5 +1,6 @@
 """The owner of vaults that tests store in the custody contract directly: its pin, and its approval
-of a request that lets a share out of the contract (:mod:`gridlock.enclave.contract_owner`)."""
+of a request that lets a share out of the contract (:mod:`gridlock.enclave.contract_owner`): a
+reshare's, unless another ``op`` is named."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def pin_of(device: OwnerDevice = OWNER, recovery_delay: int = 0, verifier: bytes
     return OwnerPin((device.public,), 1, bytes.fromhex(verifier_digest(verifier)), recovery_delay)
 
 
-def approved(device: OwnerDevice, vault_id: str, scheme: str, op: str = "export") -> Approved:
+def approved(device: OwnerDevice, vault_id: str, scheme: str, op: str = "reshare") -> Approved:
     """The owner's approval of an ``op`` request on the vault, as a guardian passes it to its store."""
     params = {"vault": vault_id, "nonce": os.urandom(32)}
     approval = device.approve(vault_id, scheme, op, params)
@@ -27,5 +28,5 @@ def approved(device: OwnerDevice, vault_id: str, scheme: str, op: str = "export"
 
 
 def release(ks: EnclaveKeystore, vault_id: str, epoch: int, scheme: str, device: OwnerDevice = OWNER) -> KeyShare:
-    """The test's look at a share the contract keeps: an export the owner approved."""
+    """The test's look at a share the contract keeps: as for a reshare the owner approved."""
     return ks.release_share(vault_id, epoch, approved(device, vault_id, scheme))

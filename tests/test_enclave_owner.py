@@ -26,12 +26,14 @@ from enclave_owner import OWNER, VERIFIER, approved, pin_of, release
 from gridlock import local
 from gridlock.client import OperationFailed, recovery_finish, recovery_start
 from gridlock.client.owner import OwnerDevice
+from gridlock.crypto import device_seal
 from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.devnet import EmbeddedCluster
 from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.errors import RateLimited, TimeLocked, Unauthorized, WrongPassword
 from gridlock.enclave.keystore import EnclaveKeystore
+from gridlock.errors import DecodeError
 from gridlock.guardian.shares import Approved
 from gridlock.guardian.store import BadArgument, NotFound, StorageError
 from gridlock.wire.approval import subject_bytes
@@ -79,11 +81,30 @@ def test_the_host_alone_cannot_take_the_share_out(host: tuple[EnclaveKeystore, K
     with pytest.raises(BadArgument, match="pinned when the vault is created"):  # nor can it pin again
         ks.store_pending("v", share, owner=pin_of(HOST))
 
-    # the owner's export releases it, once: the same approval again is a replay
-    export = approved(OWNER, "v", SCHEME)
-    assert ks.release_share("v", 0, export).to_bytes() == share.to_bytes()
+    # the owner's approval of a reshare releases it, once: the same approval again is a replay
+    reshare = approved(OWNER, "v", SCHEME)
+    assert ks.release_share("v", 0, reshare).to_bytes() == share.to_bytes()
     with pytest.raises(Unauthorized, match="replayed"):
+        ks.release_share("v", 0, reshare)
+
+
+def test_an_export_reaches_the_owner_sealed_past_the_host(host: tuple[EnclaveKeystore, KeyShare]) -> None:
+    """The owner's export approval does not release the share to the host: the contract seals it
+    to the approving device, and only that device opens it."""
+    ks, share = host
+    export = approved(OWNER, "v", SCHEME, op="export")
+    with pytest.raises(Unauthorized, match="does not allow"):
         ks.release_share("v", 0, export)
+    index, sealed = ks.export_share("v", 0, approved(OWNER, "v", SCHEME, op="export"))
+    scalar = share.scheme_obj.group.scalar_to_bytes(share.secret)
+    assert index == share.index and list(sealed) == [OWNER.public]
+    assert scalar not in sealed[OWNER.public]
+    context = device_seal.export_context("v", index, OWNER.public)
+    assert OWNER.open_sealed(sealed[OWNER.public], context) == scalar
+    with pytest.raises(DecodeError):  # not the host's to open
+        HOST.open_sealed(sealed[OWNER.public], context)
+    with pytest.raises(Unauthorized, match="unregistered device"):  # nor to have sealed to itself
+        ks.export_share("v", 0, approved(HOST, "v", SCHEME, op="export"))
 
 
 def forged_share(public: KeyShare) -> KeyShare:
@@ -166,8 +187,8 @@ def test_the_pin_follows_the_owners_recovery_and_password_change(host: tuple[Enc
 
 def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
     """Export, password change, device recovery and a reshare dealt by the enclave guardian, through
-    the guardians: the enclave guardian's contract follows each (and took the share out only for
-    the export and the reshare, on the owner's approval)."""
+    the guardians: the enclave guardian's contract follows each, sealed its exported share to the
+    owner's device and gave it out only for the reshare, on the owner's approval."""
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
     new_password = "a new password for the owner"
 
@@ -187,7 +208,8 @@ def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
             assert {"owner_password", "owner_recovery_start", "owner_recovery_finish"} <= set(executes)
             # the recovered device's approval is the one the contract now takes: the enclave deals
             await recovered.reshare(c.ids[:4], threshold=2, password=new_password)
-            assert executes.count("release_share") == 1 and eks.executes.count("release_share") == 2
+            assert "export_share" in executes and "release_share" not in executes  # the export was sealed
+            assert eks.executes.count("release_share") == 1
             m = os.urandom(32)
             assert local.verify(SCHEME, vault.public_key, m, await recovered.sign(m, signers=with_enclave))
         finally:

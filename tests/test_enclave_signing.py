@@ -112,8 +112,8 @@ def forms(secret: bytes) -> list[bytes]:
 
 
 def look(ks: EnclaveKeystore, vault_id: str, epoch: int, owner: OwnerDevice = OWNER) -> bytes:
-    """The test's own look at the share the contract keeps (its secret scalar), as an export the
-    owner approved."""
+    """The test's own look at the share the contract keeps (its secret scalar), as for a reshare
+    the owner approved."""
     scheme = ks.vault(vault_id).scheme
     share = ks.release_share(vault_id, epoch, approved(owner, vault_id, scheme))
     return share.scheme_obj.group.scalar_to_bytes(share.secret)

@@ -17,6 +17,7 @@ from typing import Any
 from argon2.low_level import Type, hash_secret_raw
 from nacl.signing import SigningKey
 
+from gridlock.crypto import device_seal
 from gridlock.errors import DecodeError, InvalidParameterError
 from gridlock.wire.approval import Approval, password_salt, sign_approval, subject_bytes
 
@@ -77,6 +78,10 @@ class OwnerDevice:
             self._counter(),
             int(time.time()) + APPROVAL_TTL,
         )
+
+    def open_sealed(self, sealed: bytes, context: bytes) -> bytes:
+        """What the custody contract sealed to this device (:mod:`gridlock.crypto.device_seal`)."""
+        return device_seal.open_sealed(bytes(self._key), sealed, context)
 
     def __repr__(self) -> str:
         return f"OwnerDevice(public={self.public.hex()[:16]}…, <redacted>)"

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridlock.client.audit import fetch_audit
-from gridlock.client.owner import password_verifier
+from gridlock.client.owner import OwnerDevice, password_verifier
+from gridlock.crypto import device_seal
 from gridlock.crypto.polynomial import interpolate
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, InvalidParameterError, SignatureError
@@ -56,6 +57,7 @@ class OwnerControls:
     scheme: str
     public_key: bytes
     required_signers: list[str]
+    approvers: list[OwnerDevice]
 
     if TYPE_CHECKING:  # the Vault's own (the class this is mixed into)
 
@@ -72,12 +74,26 @@ class OwnerControls:
         results = await self.client.call_all(chosen, self._approve(ops.Export(self.vault_id, secrets.token_bytes(32))))
         self._failures(results, "export")
         group = get_scheme(self.scheme).group
-        points = {r.index: group.decode_scalar(r.share) for r in results.values() if isinstance(r, ops.ExportReply)}
+        points = {
+            r.index: group.decode_scalar(self._opened(r)) for r in results.values() if isinstance(r, ops.ExportReply)
+        }
         secret = interpolate(points, group.order)
         public = group.base_mul(secret).encode()
         if self.public_key not in (public, public[1:]):
             raise SignatureError("the exported shares do not rebuild the vault's key")
         return group.scalar_to_bytes(secret)
+
+    def _opened(self, reply: ops.ExportReply) -> bytes:
+        """A guardian's exported share: as sent, or opened with the approving device's key (a
+        guardian whose store keeps the share sealed it to the owner's devices, not to itself)."""
+        if reply.share:
+            return reply.share
+        for device in self.approvers:
+            blob = reply.sealed.get(device.public.hex())
+            if blob is not None:
+                context = device_seal.export_context(self.vault_id, reply.index, device.public)
+                return device.open_sealed(blob, context)
+        raise DecodeError("the exported share is sealed to none of this client's owner devices")
 
     async def set_policy(
         self, rules: Policy | Mapping[str, Any], guardians: Sequence[str] | None = None

@@ -31,9 +31,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from gridlock.crypto import transcript
 from gridlock.errors import DecodeError, InvalidParameterError
 
-__all__ = ["SEALED_OVERHEAD", "open_sealed", "seal"]
+__all__ = ["SEALED_OVERHEAD", "export_context", "open_sealed", "seal"]
 
 LABEL: Final = b"gridlock/device-seal/v1"
+EXPORT_LABEL: Final = b"gridlock/device-seal/export/v1"
 SEALED_OVERHEAD: Final = 32 + 16  # the ephemeral public key and the tag
 _NONCE: Final = bytes(12)
 
@@ -81,3 +82,9 @@ def open_sealed(device_private: bytes, sealed: bytes, context: bytes) -> bytes:
         return ChaCha20Poly1305(_key(shared, eph_public, recipient, context)).decrypt(_NONCE, body, context)
     except (InvalidTag, ValueError):
         raise DecodeError("the sealed message does not open with this device key and context") from None
+
+
+def export_context(vault_id: str, index: int, device: bytes) -> bytes:
+    """The context an exported share is sealed under: which vault and share, for which device (the
+    owner rebuilds the key from the shares and checks it against the vault's public key)."""
+    return transcript.encode(EXPORT_LABEL, vault_id.encode(), transcript.int_field(index), device)

@@ -47,8 +47,10 @@ Execute messages (sender = the owner)::
     {"refresh_share":   {"vault_id", "epoch", "dealings": [[dealer, [point...], sub_share]...], "transcript_hash"}}
                                                           -> {"epoch", "share", "sealed"}: the new share, staged
     {"release_share":   {"vault_id", "epoch", "approval"}} -> {"epoch", "share"}: a FROST share, for the
-                                                         key changes and the export that still run outside,
-                                                         with the owner's approval of one of them
+                                                         key changes that still run outside, with the
+                                                         owner's approval of one of them
+    {"export_share":    {"vault_id", "epoch", "approval"}} -> {"epoch", "index", "sealed": [[device, blob]...]}:
+                                                         the share sealed to each approving device
     {"owner_recovery_start":  {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state", "unlock_at"}
     {"owner_recovery_finish": {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state"}: the
                                                          pinned devices follow
@@ -236,6 +238,7 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "frost_sign": {"vault_id", "epoch", "nonce_id", "path", "message", "commitments"},
     "frost_discard": {"vault_id", "epoch", "nonce_id"},
     "release_share": {"vault_id", "epoch", "approval"},
+    "export_share": {"vault_id", "epoch", "approval"},
     "owner_recovery_start": {"vault_id", "new_device", "lost_device", "verifier"},
     "owner_recovery_finish": {"vault_id", "new_device", "lost_device", "verifier"},
     "owner_recovery_cancel": {"vault_id", "approval"},

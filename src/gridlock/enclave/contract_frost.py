@@ -38,10 +38,10 @@ unused until signed with or discarded — no ``z_i`` was made with them.
 single-use nonces FROST's unforgeability holds whatever signing package the (untrusted) guardian
 host hands in (RFC 9591 §7: the coordinator is not trusted).
 
-``release_share`` still hands a FROST share to the vault's account for what runs outside (reshare,
-repair, export), but only with the owner's approval of one of those requests, which the contract
-checks itself against the owner pinned at the vault's creation (:mod:`gridlock.enclave.contract_owner`):
-the guardian host holds the account, not the owner's device keys (docs/SECURITY.md row 38).
+``release_share`` still hands a FROST share to the vault's account for the key changes that run
+outside (reshare, repair), but only with the owner's approval of one of them, which the contract
+checks itself against the owner pinned at the vault's creation; an export leaves it sealed to the
+owner's device (:mod:`gridlock.enclave.contract_owner`, docs/SECURITY.md row 38).
 
 Threshold ECDSA (DKLs23) shares are not sealed: its presigning runs oblivious-transfer extensions
 whose per-counterparty state (~12 KB of OT setup per pair, megabytes of traffic per presignature)
@@ -351,7 +351,7 @@ class FrostExecutes:
         return refresh(st, v, a.epoch(), dealings, a.binary("transcript_hash", 32))
 
     def _x_release_share(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
-        """The share itself, for what still computes with it outside (reshare, repair, export):
+        """The share itself, for what still computes with it outside (reshare, repair):
         only with the owner's approval of one of them, checked against the owner pinned here
         (:func:`gridlock.enclave.contract_owner.release`)."""
         v = own(st.need_vault(a.vault_id()), sender)

@@ -8,11 +8,14 @@ owner (:class:`OwnerPin`: the device keys, how many must approve, the digest of 
 password verifier, the device-recovery time lock), and from then on the contract, not the host,
 decides:
 
-* ``release_share`` — the one execute that hands a FROST share out (for a reshare, a repair or an
-  export, which still compute with it in the guardian) — needs ``required`` valid approvals of the
-  pinned devices for one of :data:`RELEASE_OPS` on this vault, unexpired at the block's time, each
+* ``release_share`` — the one execute that hands a FROST share out (for a reshare or a repair,
+  which still compute with it in the guardian) — needs ``required`` valid approvals of the pinned
+  devices for one of :data:`RELEASE_OPS` on this vault, unexpired at the block's time, each
   device's counter above the last one the contract saw (an approval releases once).  A host
-  without a fresh owner approval for a key change or an export cannot take the share out.
+  without a fresh owner approval for a key change cannot take the share out.
+* ``export_share`` — the owner's emergency exit — answers the share sealed to each approving
+  device's key (:mod:`gridlock.crypto.device_seal`, the ephemeral key from ``env.block.random``):
+  the host that carries the answer to the owner cannot read it.
 * The device set follows the owner's device recovery, checked here as the guardians check it:
   ``owner_recovery_start`` and ``owner_recovery_finish`` prove the password (the verifier, against
   the pinned digest; wrong ones are counted, at most :data:`PASSWORD_FAILURES` an hour) and the
@@ -32,13 +35,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from gridlock.crypto import codec
+from gridlock.crypto import codec, device_seal
 from gridlock.enclave.cosmwasm import StdError, fail
-from gridlock.enclave.custody_state import CustodyState, VaultState, own, storage_key
+from gridlock.enclave.custody_state import CustodyState, VaultState, decode_share, own, storage_key
+from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument
 from gridlock.wire.approval import Approval, valid_approvals, verifier_digest
 
@@ -52,6 +57,7 @@ __all__ = [
     "cancel_recovery",
     "change_password",
     "erase",
+    "export",
     "finish_recovery",
     "parse_approval",
     "parse_pin",
@@ -60,8 +66,10 @@ __all__ = [
     "start_recovery",
 ]
 
-RELEASE_OPS: Final = frozenset({"export", "reshare", "repair"})
-"""The owner-approved requests for which the share may leave the contract."""
+RELEASE_OPS: Final = frozenset({"reshare", "repair"})
+"""The owner-approved requests for which the share may leave the contract in the clear (to the
+guardian process, which deals it); an export leaves it sealed to the owner (:func:`export`)."""
+EXPORT_LABEL: Final = b"gridlock/enclave-export/v1"  # domain of the per-device ephemeral seeds
 PASSWORD_WINDOW: Final = 3600
 PASSWORD_FAILURES: Final = 10
 """Wrong verifiers a vault's pin takes per hour (block time) before refusing every check: the
@@ -197,9 +205,12 @@ def erase(st: CustodyState, vault_id: str) -> None:
 
 
 # --- checks -----------------------------------------------------------------------------------------
-def authorize(st: CustodyState, v: VaultState, approval: object, ops: frozenset[str]) -> OwnerPin:
+def authorize(
+    st: CustodyState, v: VaultState, approval: object, ops: frozenset[str]
+) -> tuple[OwnerPin, list[Approval]]:
     """Check an owner approval for one of ``ops`` on vault ``v`` against its pin and use it up
-    (the devices' counters advance, in this transaction); the pin, to be saved by the caller."""
+    (the devices' counters advance, in this transaction); the pin, to be saved by the caller, and
+    the approvals that held."""
     owner = _load(st, v.vault_id)
     op, subject, nonce, approvals = parse_approval(approval)
     if op not in ops:
@@ -220,16 +231,38 @@ def authorize(st: CustodyState, v: VaultState, approval: object, ops: frozenset[
         raise fail("unauthorized", f"{len(good)} of {owner.required} owner approvals valid ({why})")
     for a in good:
         owner.counters[a.device.hex()] = a.counter
-    return owner
+    return owner, good
 
 
 def release(st: CustodyState, v: VaultState, approval: object) -> None:
     """Allow ``release_share`` of vault ``v``: an owner-approved export, reshare or repair, and no
     device recovery open."""
-    owner = authorize(st, v, approval, RELEASE_OPS)
+    owner, _ = authorize(st, v, approval, RELEASE_OPS)
     if owner.recovery is not None:
         raise fail("unauthorized", "a device recovery is open on this vault; the share stays in the contract")
     pin(st, v.vault_id, owner)
+
+
+def export(st: CustodyState, v: VaultState, epoch: int, approval: object) -> dict[str, Any]:
+    """``export_share``: on the owner's approval of an export, the share's scalar sealed to each
+    approving device (the host carries it; only the device opens it)."""
+    owner, good = authorize(st, v, approval, frozenset({"export"}))
+    if owner.recovery is not None:
+        raise fail("unauthorized", "a device recovery is open on this vault; the share stays in the contract")
+    if st.random is None:
+        raise fail("bad-argument", "an export needs the block's randomness (an execute)")
+    share = decode_share(st.share_bytes(v.vault_id, epoch))
+    if share.depth:
+        raise BadArgument("only master keys are exported")
+    scalar = share.scheme_obj.group.scalar_to_bytes(share.secret)
+    sealed = []
+    for a in good:
+        seed = hashlib.sha256(EXPORT_LABEL + st.random + a.device).digest()
+        context = device_seal.export_context(v.vault_id, share.index, a.device)
+        blob = device_seal.seal(a.device, scalar, context, seed)
+        sealed.append([base64.b64encode(a.device).decode(), base64.b64encode(blob).decode()])
+    pin(st, v.vault_id, owner)
+    return {"epoch": epoch, "index": share.index, "sealed": sealed}
 
 
 def _password(st: CustodyState, owner: OwnerPin, verifier: bytes) -> bool:
@@ -288,7 +321,7 @@ def finish_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, ve
 
 
 def cancel_recovery(st: CustodyState, v: VaultState, approval: object) -> dict[str, Any]:
-    owner = authorize(st, v, approval, frozenset({"recovery-cancel"}))
+    owner, _ = authorize(st, v, approval, frozenset({"recovery-cancel"}))
     cancelled = owner.recovery is not None
     owner.recovery = None
     pin(st, v.vault_id, owner)
@@ -299,7 +332,7 @@ def change_password(st: CustodyState, v: VaultState, approval: object, old: byte
     """An owner-approved password change that also proves the old password.  The same change sent
     again (``old`` the verifier it replaced, ``new`` the pinned one: an interrupted run) answers
     ``changed: false``; it needs both right, so it is no cheaper a guess than ``old`` alone."""
-    owner = authorize(st, v, approval, frozenset({"password-change"}))
+    owner, _ = authorize(st, v, approval, frozenset({"password-change"}))
     if owner.recovery is not None:
         raise fail("unauthorized", "a device recovery is open on this vault; cancel it first")
     if not _password(st, owner, old):
@@ -323,11 +356,19 @@ class _Body(Protocol):
     body: dict[str, Any]
 
     def vault_id(self) -> str: ...
+    def epoch(self) -> int: ...
     def binary(self, key: str, max_len: int) -> bytes: ...
 
 
 class OwnerExecutes:
     """The custody contract's executes on a vault's owner pin (sender = the vault's account)."""
+
+    def _x_export_share(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+        v = own(st.need_vault(a.vault_id()), sender)
+        epoch = a.epoch()
+        r = v.epochs.get(epoch)
+        rules.require_usable(v.vault_id, epoch, None if r is None else r.state)
+        return export(st, v, epoch, a.body.get("approval"))
 
     def _x_owner_recovery_start(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)

@@ -15,7 +15,7 @@ FROST shares stay in the contract: ``active_share``/``share`` return their seale
 shares are made by the contract (:mod:`gridlock.enclave.contract_frost`).  Threshold-ECDSA shares
 come back whole, as from the SQLite keystore (their presigning runs in the guardian), and so does
 a FROST share handed out by :meth:`EnclaveKeystore.release_share` for the operations that still
-compute with it here (reshare, repair, export; a refresh combines in the contract,
+compute with it here (reshare, repair; a refresh combines in the contract,
 :meth:`EnclaveKeystore.refresh_share`).
 
 Code pinning: opened with ``code_hash`` (the guardian pins the hash of the custody contract it was
@@ -41,6 +41,7 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.sealed import SealedShare
 from gridlock.enclave import custody_ledger
 from gridlock.enclave.address import canonical, check_sender
+from gridlock.enclave.contract_calls import ContractSteps, _b64, _epoch_args, _unb64
 from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.errors import (
     ContractError,
@@ -55,7 +56,7 @@ from gridlock.enclave.errors import (
 )
 from gridlock.enclave.signer import ContractShares
 from gridlock.errors import GridlockError
-from gridlock.guardian.shares import Approved, OwnerPin, ShareBackend
+from gridlock.guardian.shares import OwnerPin, ShareBackend
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import ERROR_CODES, BadArgument, Corrupted, KeystoreError, StorageError
 from gridlock.guardian.store.protocol import VaultRecord
@@ -99,42 +100,12 @@ class SecretChain(Protocol):
     def query(self, contract: str, encrypted_query: bytes) -> bytes: ...
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _unb64(text: object) -> bytes:
-    if not isinstance(text, str):
-        raise Corrupted("the custody contract answered with a malformed value")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise Corrupted("the custody contract answered with malformed base64") from None
-
-
-def _approval_arg(approved: Approved) -> dict[str, Any]:
-    return {
-        "op": approved.op,
-        "subject": _b64(approved.subject),
-        "nonce": _b64(approved.nonce),
-        "approvals": [
-            {"device": _b64(a.device), "counter": a.counter, "expires": a.expires, "signature": _b64(a.signature)}
-            for a in approved.approvals
-        ],
-    }
-
-
-def _epoch_args(vault_id: object, epoch: object) -> dict[str, Any]:
-    """Checked as the SQLite keystore checks them (the contract checks again)."""
-    return {"vault_id": rules.check_vault_id(vault_id), "epoch": rules.check_epoch(epoch)}
-
-
 def _metadata_arg(metadata: object) -> Any:
     """Metadata as the contract will store it: the canonical JSON of the shared rules."""
     return json.loads(rules.encode_metadata(metadata))
 
 
-class EnclaveKeystore:
+class EnclaveKeystore(ContractSteps):
     """A guardian's keystore kept by the custody contract of a Secret Network."""
 
     def __init__(
@@ -344,87 +315,6 @@ class EnclaveKeystore:
         if not isinstance(share, SealedShare):
             raise Corrupted("the custody contract answered a share where a sealed view was asked for")
         return share
-
-    def release_share(self, vault_id: str, epoch: int, approved: Approved) -> KeyShare:
-        """The FROST share itself, for the operations that still compute with it in the guardian
-        (reshare, repair, export): the one way it leaves the contract, an execute on record, made
-        only with the owner's approval of such a request (``approved``), which the contract checks."""
-        body = {**_epoch_args(vault_id, epoch), "approval": _approval_arg(approved)}
-        return self._load_share(self._execute({"release_share": body}))
-
-    # -- the owner pinned in the contract (gridlock.enclave.contract_owner) ---------------------------------
-    def _owner_execute(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer = self._execute({name: {"vault_id": rules.check_vault_id(body.pop("vault_id")), **body}})
-        if answer.get("state") == "wrong-password":
-            raise WrongPassword("the custody contract's pinned password verifier is another")
-        return answer
-
-    def owner_recovery_start(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> int:
-        """Open the device recovery in the contract; its time lock's end (block time, seconds)."""
-        body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
-        answer = self._owner_execute("owner_recovery_start", {**body, "verifier": _b64(verifier)})
-        unlock = answer.get("unlock_at")
-        if isinstance(unlock, bool) or not isinstance(unlock, int):
-            raise Corrupted("the custody contract answered a recovery without its end time")
-        return unlock
-
-    def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
-        body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
-        self._owner_execute("owner_recovery_finish", {**body, "verifier": _b64(verifier)})
-
-    def owner_recovery_cancel(self, vault_id: str, approved: Approved) -> bool:
-        """Cancel the device recovery open in the contract; whether one was."""
-        body = {"vault_id": vault_id, "approval": _approval_arg(approved)}
-        return self._owner_execute("owner_recovery_cancel", body).get("state") == "cancelled"
-
-    def owner_password(self, vault_id: str, approved: Approved, verifier: bytes, new_verifier: bytes) -> bool:
-        """The owner-approved password change in the contract; whether it changed (``False``: this
-        change was made already)."""
-        body = {"vault_id": vault_id, "approval": _approval_arg(approved), "verifier": _b64(verifier)}
-        return bool(self._owner_execute("owner_password", {**body, "new_verifier": _b64(new_verifier)})["changed"])
-
-    def frost_commit(self, vault_id: str, epoch: int, path: str, session: bytes) -> tuple[bytes, bytes]:
-        """The contract makes and keeps one signature's nonces: (nonce id, encoded commitments)."""
-        body = {**_epoch_args(vault_id, epoch), "path": str(path), "session": _b64(session)}
-        out = self._execute({"frost_commit": body})
-        return _unb64(out.get("nonce_id")), _unb64(out.get("commitments"))
-
-    def frost_sign(
-        self, vault_id: str, epoch: int, nonce_id: bytes, path: str, message: bytes, commitments: Sequence[bytes]
-    ) -> bytes:
-        """The contract's signature share over (``message``, ``commitments``) with the nonces
-        ``nonce_id``, which it uses up; the encoded scalar ``z_i``."""
-        body = {
-            **_epoch_args(vault_id, epoch),
-            "nonce_id": _b64(nonce_id),
-            "path": str(path),
-            "message": _b64(message),
-            "commitments": [_b64(c) for c in commitments],
-        }
-        return _unb64(self._execute({"frost_sign": body}).get("signature_share"))
-
-    def refresh_share(
-        self,
-        vault_id: str,
-        epoch: int,
-        dealings: Mapping[int, tuple[Sequence[bytes], bytes]],
-        transcript_hash: bytes,
-    ) -> SealedShare:
-        """The contract adds a refresh's sub-shares to the share of ``epoch`` (each checked against its
-        dealer's commitment, given without the zero constant term) and stages the new share; its view."""
-        body = {
-            **_epoch_args(vault_id, epoch),
-            "dealings": [[d, [_b64(p) for p in sent], _b64(sub)] for d, (sent, sub) in sorted(dealings.items())],
-            "transcript_hash": _b64(transcript_hash),
-        }
-        share = self._load_share(self._execute({"refresh_share": body}))
-        if not isinstance(share, SealedShare):
-            raise Corrupted("the custody contract answered a share where a sealed view was asked for")
-        return share
-
-    def frost_discard(self, vault_id: str, epoch: int, nonce_id: bytes) -> None:
-        """Burn nonces a stopped run did not use."""
-        self._execute({"frost_discard": {**_epoch_args(vault_id, epoch), "nonce_id": _b64(nonce_id)}})
 
     def share_backend(self) -> ShareBackend:
         """FROST shares are used inside the contract (:class:`~gridlock.enclave.signer.ContractShares`)."""

@@ -26,7 +26,7 @@ from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare
 from gridlock.enclave.errors import NoOwner, RateLimited, TimeLocked, Unauthorized, WrongPassword
 from gridlock.errors import InvalidParameterError
-from gridlock.guardian.shares import Approved, LocalShares, OwnerPin
+from gridlock.guardian.shares import Approved, Exported, LocalShares, OwnerPin
 from gridlock.guardian.store.errors import AlreadyExists, BadArgument, KeystoreError
 from gridlock.protocol.frost import NonceSigner
 from gridlock.protocol.reshare import RefreshCombiner
@@ -134,6 +134,16 @@ class ContractShares:
             )
         with _refusals():
             return self.store.release_share(vault_id, share.epoch, approved)
+
+    def export(self, vault_id: str, share: KeyShare, approved: Approved | None) -> Exported:
+        """A sealed share is exported by the contract, sealed to the approving devices."""
+        if not isinstance(share, SealedShare):
+            return self.local.export(vault_id, share, approved)
+        if approved is None:
+            raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, "an export needs the owner's approval")
+        with _refusals():
+            index, sealed = self.store.export_share(vault_id, share.epoch, approved)
+        return Exported(index, b"", {device.hex(): blob for device, blob in sealed.items()})
 
     def store_new(self, vault_id: str, share: KeyShare, metadata: Mapping[str, Any], owner: OwnerPin) -> None:
         self.store.store_pending(vault_id, share, metadata=metadata, owner=owner)

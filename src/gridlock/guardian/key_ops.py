@@ -140,8 +140,8 @@ class KeyOperations(PolicyGate, NodeCore):
                 ctl.Refusal.POLICY, "this vault's policy does not allow exporting the key (set export: true; it waits)"
             )
         await self._notify(self._owner(op.vault), {"vault": op.vault, "event": "export", "guardian": self.id})
-        share = backend_of(self.keystore).usable(op.vault, share, APPROVED.get())
-        return ops.ExportReply(share.index, share.scheme_obj.group.scalar_to_bytes(share.secret))
+        exported = backend_of(self.keystore).export(op.vault, share, APPROVED.get())
+        return ops.ExportReply(exported.index, exported.share, dict(exported.sealed))
 
     async def _op_refresh(self, op: ops.Refresh) -> ops.StoredReply:
         vault_id, nonce = op.vault, op.nonce

@@ -11,8 +11,9 @@ secret share go through a :class:`ShareBackend`:
 * :meth:`ShareBackend.refresher` — the last step of a refresh (adding the checked sub-shares to
   the old share), or ``None`` to do it here;
 * :meth:`ShareBackend.usable` — the share with its secret, for the operations that still compute
-  with it in this process (threshold ECDSA, reshare, repair, export), given the owner's approval of
-  the request (:class:`Approved`);
+  with it in this process (threshold ECDSA, reshare, repair), given the owner's approval of the
+  request (:class:`Approved`);
+* :meth:`ShareBackend.export` — the share for the owner's export (:class:`Exported`);
 * :meth:`ShareBackend.store_new` — store the first share of a vault new to this guardian, pinning
   its owner (:class:`OwnerPin`) where the store checks owner approvals itself;
 * the owner's device recovery and password change (:meth:`ShareBackend.owner_recovery_start`
@@ -41,7 +42,7 @@ from gridlock.wire.approval import Approval
 if TYPE_CHECKING:
     from gridlock.guardian.store import ShareStore
 
-__all__ = ["Approved", "HasShareBackend", "LocalShares", "OwnerPin", "ShareBackend", "backend_of"]
+__all__ = ["Approved", "Exported", "HasShareBackend", "LocalShares", "OwnerPin", "ShareBackend", "backend_of"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class Approved:
     subject: bytes
     nonce: bytes
     approvals: tuple[Approval, ...]
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A share for the owner's export: its scalar (``share``), or — from a store that keeps shares
+    out of the guardian's reach — only ``sealed``, the scalar sealed to each approving device."""
+
+    index: int
+    share: bytes = field(repr=False)
+    sealed: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,10 @@ class ShareBackend(Protocol):
     def usable(self, vault_id: str, share: KeyShare, approved: Approved | None) -> KeyShare:
         """``share`` with its secret (the vault's share of ``share.epoch``), for arithmetic in this
         process during the owner-approved request ``approved``."""
+        ...
+
+    def export(self, vault_id: str, share: KeyShare, approved: Approved | None) -> Exported:
+        """``share`` for the owner's approved export (``approved``)."""
         ...
 
     def store_new(self, vault_id: str, share: KeyShare, metadata: Mapping[str, Any], owner: OwnerPin) -> None:
@@ -126,6 +141,9 @@ class LocalShares:
 
     def usable(self, vault_id: str, share: KeyShare, approved: Approved | None) -> KeyShare:
         return share
+
+    def export(self, vault_id: str, share: KeyShare, approved: Approved | None) -> Exported:
+        return Exported(share.index, share.scheme_obj.group.scalar_to_bytes(share.secret))
 
     def store_new(self, vault_id: str, share: KeyShare, metadata: Mapping[str, Any], owner: OwnerPin) -> None:
         assert self.store is not None, "a backend without a store stores nothing"

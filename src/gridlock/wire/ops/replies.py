@@ -9,7 +9,7 @@ owner, never a ``KeyError`` deep in the SDK.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 from gridlock.errors import DecodeError
@@ -187,9 +187,21 @@ class PresignaturesReply(Reply):
 
 @dataclass(frozen=True)
 class ExportReply(Reply):
-    KINDS: ClassVar[Mapping[str, type]] = {"index": int, "share": bytes}
+    """A guardian's share for the owner's export: its scalar (``share``), or — from a guardian whose
+    store keeps it out of the guardian's reach — ``share`` empty and the scalar sealed to each
+    approving owner device (``sealed``: device public key hex → :func:`gridlock.crypto.device_seal.seal`
+    under :func:`~gridlock.crypto.device_seal.export_context`), which the guardian cannot open."""
+
+    KINDS: ClassVar[Mapping[str, type]] = {"index": int, "share": bytes, "sealed": dict}
     index: int
-    share: bytes
+    share: bytes = field(repr=False)
+    sealed: dict[str, bytes] = field(default_factory=dict)
+
+    def _check_items(self) -> None:
+        if not all(isinstance(k, str) and len(k) == 64 and isinstance(v, bytes) for k, v in self.sealed.items()):
+            raise DecodeError("reply field 'sealed' must map device keys (hex) to sealed shares")
+        if bool(self.share) == bool(self.sealed):
+            raise DecodeError("an export reply carries the share or its sealed forms, one of the two")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,163 @@
+"""The custody contract's own steps, beyond the keystore interface: the FROST rounds and refresh done
+inside it (:mod:`gridlock.enclave.contract_frost`) and what the vault's owner approves of there
+(:mod:`gridlock.enclave.contract_owner`) — a share released for a key change, an export sealed to
+the owner's device, the owner's device recovery and password change.
+
+:class:`ContractSteps` is mixed into :class:`gridlock.enclave.keystore.EnclaveKeystore`: each step is
+one of its encrypted executes.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.sealed import SealedShare
+from gridlock.enclave.errors import WrongPassword
+from gridlock.guardian.shares import Approved
+from gridlock.guardian.store import rules
+from gridlock.guardian.store.errors import Corrupted
+
+__all__ = ["ContractSteps"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise Corrupted("the custody contract answered with a malformed value")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Corrupted("the custody contract answered with malformed base64") from None
+
+
+def _epoch_args(vault_id: object, epoch: object) -> dict[str, Any]:
+    """Checked as the SQLite keystore checks them (the contract checks again)."""
+    return {"vault_id": rules.check_vault_id(vault_id), "epoch": rules.check_epoch(epoch)}
+
+
+def _approval_arg(approved: Approved) -> dict[str, Any]:
+    return {
+        "op": approved.op,
+        "subject": _b64(approved.subject),
+        "nonce": _b64(approved.nonce),
+        "approvals": [
+            {"device": _b64(a.device), "counter": a.counter, "expires": a.expires, "signature": _b64(a.signature)}
+            for a in approved.approvals
+        ],
+    }
+
+
+class ContractSteps(abc.ABC):
+    """The custody contract's executes that use or guard a share inside it."""
+
+    @abc.abstractmethod
+    def _execute(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """One encrypted execute; its decrypted answer."""
+
+    @abc.abstractmethod
+    def _load_share(self, answer: dict[str, Any]) -> KeyShare:
+        """A share, or its sealed view, from an answer."""
+
+    def release_share(self, vault_id: str, epoch: int, approved: Approved) -> KeyShare:
+        """The FROST share itself, for the operations that still compute with it in the guardian
+        (reshare, repair): the one way it leaves the contract, an execute on record, made
+        only with the owner's approval of such a request (``approved``), which the contract checks."""
+        body = {**_epoch_args(vault_id, epoch), "approval": _approval_arg(approved)}
+        return self._load_share(self._execute({"release_share": body}))
+
+    def export_share(self, vault_id: str, epoch: int, approved: Approved) -> tuple[int, dict[bytes, bytes]]:
+        """The owner's approved export of a FROST share: its index and the scalar sealed to each
+        approving device (:mod:`gridlock.crypto.device_seal`), which this process cannot open."""
+        body = {**_epoch_args(vault_id, epoch), "approval": _approval_arg(approved)}
+        answer = self._execute({"export_share": body})
+        index, sealed = answer.get("index"), answer.get("sealed")
+        if isinstance(index, bool) or not isinstance(index, int) or not isinstance(sealed, list):
+            raise Corrupted("the custody contract answered an export without its index or sealed shares")
+        out = {}
+        for item in sealed:
+            if not (isinstance(item, list) and len(item) == 2):
+                raise Corrupted("the custody contract answered a malformed sealed share")
+            out[_unb64(item[0])] = _unb64(item[1])
+        return index, out
+
+    # -- the owner pinned in the contract (gridlock.enclave.contract_owner) ---------------------------------
+    def _owner_execute(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self._execute({name: {"vault_id": rules.check_vault_id(body.pop("vault_id")), **body}})
+        if answer.get("state") == "wrong-password":
+            raise WrongPassword("the custody contract's pinned password verifier is another")
+        return answer
+
+    def owner_recovery_start(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> int:
+        """Open the device recovery in the contract; its time lock's end (block time, seconds)."""
+        body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
+        answer = self._owner_execute("owner_recovery_start", {**body, "verifier": _b64(verifier)})
+        unlock = answer.get("unlock_at")
+        if isinstance(unlock, bool) or not isinstance(unlock, int):
+            raise Corrupted("the custody contract answered a recovery without its end time")
+        return unlock
+
+    def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
+        body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
+        self._owner_execute("owner_recovery_finish", {**body, "verifier": _b64(verifier)})
+
+    def owner_recovery_cancel(self, vault_id: str, approved: Approved) -> bool:
+        """Cancel the device recovery open in the contract; whether one was."""
+        body = {"vault_id": vault_id, "approval": _approval_arg(approved)}
+        return self._owner_execute("owner_recovery_cancel", body).get("state") == "cancelled"
+
+    def owner_password(self, vault_id: str, approved: Approved, verifier: bytes, new_verifier: bytes) -> bool:
+        """The owner-approved password change in the contract; whether it changed (``False``: this
+        change was made already)."""
+        body = {"vault_id": vault_id, "approval": _approval_arg(approved), "verifier": _b64(verifier)}
+        return bool(self._owner_execute("owner_password", {**body, "new_verifier": _b64(new_verifier)})["changed"])
+
+    def frost_commit(self, vault_id: str, epoch: int, path: str, session: bytes) -> tuple[bytes, bytes]:
+        """The contract makes and keeps one signature's nonces: (nonce id, encoded commitments)."""
+        body = {**_epoch_args(vault_id, epoch), "path": str(path), "session": _b64(session)}
+        out = self._execute({"frost_commit": body})
+        return _unb64(out.get("nonce_id")), _unb64(out.get("commitments"))
+
+    def frost_sign(
+        self, vault_id: str, epoch: int, nonce_id: bytes, path: str, message: bytes, commitments: Sequence[bytes]
+    ) -> bytes:
+        """The contract's signature share over (``message``, ``commitments``) with the nonces
+        ``nonce_id``, which it uses up; the encoded scalar ``z_i``."""
+        body = {
+            **_epoch_args(vault_id, epoch),
+            "nonce_id": _b64(nonce_id),
+            "path": str(path),
+            "message": _b64(message),
+            "commitments": [_b64(c) for c in commitments],
+        }
+        return _unb64(self._execute({"frost_sign": body}).get("signature_share"))
+
+    def refresh_share(
+        self,
+        vault_id: str,
+        epoch: int,
+        dealings: Mapping[int, tuple[Sequence[bytes], bytes]],
+        transcript_hash: bytes,
+    ) -> SealedShare:
+        """The contract adds a refresh's sub-shares to the share of ``epoch`` (each checked against its
+        dealer's commitment, given without the zero constant term) and stages the new share; its view."""
+        body = {
+            **_epoch_args(vault_id, epoch),
+            "dealings": [[d, [_b64(p) for p in sent], _b64(sub)] for d, (sent, sub) in sorted(dealings.items())],
+            "transcript_hash": _b64(transcript_hash),
+        }
+        share = self._load_share(self._execute({"refresh_share": body}))
+        if not isinstance(share, SealedShare):
+            raise Corrupted("the custody contract answered a share where a sealed view was asked for")
+        return share
+
+    def frost_discard(self, vault_id: str, epoch: int, nonce_id: bytes) -> None:
+        """Burn nonces a stopped run did not use."""
+        self._execute({"frost_discard": {**_epoch_args(vault_id, epoch), "nonce_id": _b64(nonce_id)}})
