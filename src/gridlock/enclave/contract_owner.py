@@ -215,7 +215,7 @@ def authorize(
     op, subject, nonce, approvals = parse_approval(approval)
     if op not in ops:
         raise fail("unauthorized", f"an approval of {op!r} does not allow this (needs {', '.join(sorted(ops))})")
-    good, reasons = valid_approvals(
+    good, short = valid_approvals(
         approvals,
         devices=owner.devices,
         counters=owner.counters,
@@ -225,10 +225,10 @@ def authorize(
         subject=subject,
         nonce=nonce,
         now=st.time,
+        required=owner.required,
     )
-    if len(good) < owner.required:
-        why = "; ".join(sorted(set(reasons))) or "not enough approvals"
-        raise fail("unauthorized", f"{len(good)} of {owner.required} owner approvals valid ({why})")
+    if short is not None:
+        raise fail("unauthorized", short)
     for a in good:
         owner.counters[a.device.hex()] = a.counter
     return owner, good
