@@ -17,14 +17,14 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from enclave_owner import OWNER, VERIFIER, approved, pin_of, release
 from gridlock import local
-from gridlock.client import OperationFailed, recovery_finish, recovery_start
+from gridlock.client import Client, OperationFailed, Vault, recovery_finish, recovery_start
 from gridlock.client.owner import OwnerDevice
 from gridlock.crypto import device_seal
 from gridlock.crypto import reshare as rs
@@ -37,7 +37,7 @@ from gridlock.errors import DecodeError
 from gridlock.guardian.shares import Approved
 from gridlock.guardian.store import BadArgument, NotFound, StorageError
 from gridlock.wire.approval import subject_bytes
-from test_enclave_signing import NAMES, SECRET, seat_in_contract
+from test_enclave_signing import NAMES, SECRET, WatchedKeystore, seat_in_contract
 from test_password_change import _close, _new_phone
 
 SCHEME = "frost-ed25519"
@@ -185,12 +185,13 @@ def test_the_pin_follows_the_owners_recovery_and_password_change(host: tuple[Enc
     assert release(ks, "v", 0, SCHEME, device=NEW_PHONE).to_bytes() == share.to_bytes()
 
 
-def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
-    """Export, password change, device recovery and a reshare dealt by the enclave guardian, through
-    the guardians: the enclave guardian's contract follows each, sealed its exported share to the
-    owner's device and gave it out only for the reshare, on the owner's approval."""
+Body = Callable[[EmbeddedCluster, Client, WatchedKeystore, Vault], Awaitable[None]]
+
+
+def with_the_enclave_guardian(tmp_path: Path, body: Body) -> None:
+    """Run ``body`` on a cluster whose "enclave" guardian keeps its shares in a custody contract,
+    with a 3-of-4 vault it holds and an unknown new phone for recoveries."""
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
-    new_password = "a new password for the owner"
 
     async def main() -> None:
         c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0, recovery_delay=0.0)
@@ -199,19 +200,7 @@ def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
             assert c.client is not None
             eks = seat_in_contract(c, net)
             vault = await c.client.create_vault(SCHEME, c.ids[:4], threshold=3, password=c.password)
-            with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
-            assert len(await vault.export(guardians=with_enclave)) == 32  # it rebuilt the vault's key
-            assert (await vault.change_password(c.password, new_password)).complete
-            await recovery_start(phone, vault.vault_id, c.ids[:4], lost_device=c.owner.public, password=new_password)
-            recovered = await recovery_finish(phone, vault.vault_id, c.ids[:4], password=new_password)
-            executes = list(eks.executes)
-            assert {"owner_password", "owner_recovery_start", "owner_recovery_finish"} <= set(executes)
-            # the recovered device's approval is the one the contract now takes: the enclave deals
-            await recovered.reshare(c.ids[:4], threshold=2, password=new_password)
-            assert "export_share" in executes and "release_share" not in executes  # the export was sealed
-            assert eks.executes.count("release_share") == 1
-            m = os.urandom(32)
-            assert local.verify(SCHEME, vault.public_key, m, await recovered.sign(m, signers=with_enclave))
+            await body(c, phone, eks, vault)
         finally:
             await _close(phone)
             await c.close()
@@ -220,38 +209,48 @@ def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
         asyncio.run(main())
     finally:
         net.stop()
+
+
+def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
+    """Export, password change, device recovery and a reshare dealt by the enclave guardian, through
+    the guardians: the enclave guardian's contract follows each, sealed its exported share to the
+    owner's device and gave it out only for the reshare, on the owner's approval."""
+    new_password = "a new password for the owner"
+
+    async def body(c: EmbeddedCluster, phone: Client, eks: WatchedKeystore, vault: Vault) -> None:
+        with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
+        assert len(await vault.export(guardians=with_enclave)) == 32  # it rebuilt the vault's key
+        assert (await vault.change_password(c.password, new_password)).complete
+        await recovery_start(phone, vault.vault_id, c.ids[:4], lost_device=c.owner.public, password=new_password)
+        recovered = await recovery_finish(phone, vault.vault_id, c.ids[:4], password=new_password)
+        executes = list(eks.executes)
+        assert {"owner_password", "owner_recovery_start", "owner_recovery_finish"} <= set(executes)
+        # the recovered device's approval is the one the contract now takes: the enclave deals
+        await recovered.reshare(c.ids[:4], threshold=2, password=new_password)
+        assert "export_share" in executes and "release_share" not in executes  # the export was sealed
+        assert eks.executes.count("release_share") == 1
+        m = os.urandom(32)
+        assert local.verify(SCHEME, vault.public_key, m, await recovered.sign(m, signers=with_enclave))
+
+    with_the_enclave_guardian(tmp_path, body)
 
 
 def test_a_recovery_the_guardian_missed_is_cancelled_in_the_contract_too(tmp_path: Path) -> None:
     """A recovery start that reached the contract but whose answer was lost (the guardian recorded
     nothing) would hold every share there; the owner's cancel reaches the contract anyway."""
-    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
 
-    async def main() -> None:
-        c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0, recovery_delay=0.0)
-        phone = await _new_phone(c)
-        try:
-            assert c.client is not None
-            eks = seat_in_contract(c, net)
-            vault = await c.client.create_vault(SCHEME, c.ids[:4], threshold=3, password=c.password)
-            real = eks.owner_recovery_start
+    async def body(c: EmbeddedCluster, phone: Client, eks: WatchedKeystore, vault: Vault) -> None:
+        real = eks.owner_recovery_start
 
-            def committed_but_answer_lost(*args: bytes) -> int:
-                real(*args)  # type: ignore[arg-type]
-                raise StorageError("the LCD did not answer in time")
+        def committed_but_answer_lost(*args: bytes) -> int:
+            real(*args)  # type: ignore[arg-type]
+            raise StorageError("the LCD did not answer in time")
 
-            eks.owner_recovery_start = committed_but_answer_lost  # type: ignore[method-assign]
-            with pytest.raises(OperationFailed):
-                await recovery_start(phone, vault.vault_id, c.ids[:4], lost_device=c.owner.public, password=c.password)
-            eks.owner_recovery_start = real  # type: ignore[method-assign]
-            await vault.recovery_cancel()  # every guardian, the enclave guardian's contract included
-            with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
-            assert len(await vault.export(guardians=with_enclave)) == 32
-        finally:
-            await _close(phone)
-            await c.close()
+        eks.owner_recovery_start = committed_but_answer_lost  # type: ignore[method-assign]
+        with pytest.raises(OperationFailed):
+            await recovery_start(phone, vault.vault_id, c.ids[:4], lost_device=c.owner.public, password=c.password)
+        eks.owner_recovery_start = real  # type: ignore[method-assign]
+        await vault.recovery_cancel()  # every guardian, the enclave guardian's contract included
+        assert len(await vault.export(guardians=[c.ids[0], c.ids[1], c.ids[2]])) == 32
 
-    try:
-        asyncio.run(main())
-    finally:
-        net.stop()
+    with_the_enclave_guardian(tmp_path, body)

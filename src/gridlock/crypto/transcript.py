@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from gridlock.errors import InvalidParameterError
+
 _LEN = 8
 
 
@@ -26,6 +28,8 @@ def encode(label: bytes, *fields: bytes) -> bytes:
 
 def int_field(n: int) -> bytes:
     """A non-negative integer of any size as a minimal big-endian byte string (0 → b"")."""
+    if n < 0:
+        raise InvalidParameterError("a transcript integer is not negative")
     return n.to_bytes((n.bit_length() + 7) // 8, "big")
 
 

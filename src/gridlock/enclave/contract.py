@@ -42,7 +42,7 @@ Execute messages (sender = the owner)::
     {"set_viewing_key": {"key"}}
     {"frost_commit":    {"vault_id", "epoch", "path", "session"}}   -> {"nonce_id", "commitments"}
     {"frost_sign":      {"vault_id", "epoch", "nonce_id", "path", "message", "commitments": [...]}}
-                                                          -> {"signature_share"}; the nonces are used up
+                                                          -> {"signed"}; the nonces are used up, z_i kept
     {"frost_discard":   {"vault_id", "epoch", "nonce_id"}}   -> {"discarded"}
     {"refresh_share":   {"vault_id", "epoch", "dealings": [[dealer, [point...], sub_share]...], "transcript_hash"}}
                                                           -> {"epoch", "share", "sealed"}: the new share, staged
@@ -74,6 +74,13 @@ Queries::
     {"share":       {"vault_id", "epoch"?, "path"?, "address", "key"}}   the share (base64 KeyShare bytes)
     {"metadata":    {"vault_id", "address", "key"}}
     {"items":       {"vault_id", "epoch", "kind", "address", "key"}}   unused item ids and count
+    {"signature_share": {"vault_id", "epoch", "nonce_id", "address", "key"}}   z_i of a committed frost_sign
+    {"owner":       {"vault_id", "address", "key"}}      the pinned owner's devices and open recovery
+
+Answers that depend on a write of the same transaction — a signature share (the nonces used up),
+whether a password was right (the attempt counted) — come from queries of committed state, never
+from the execute itself: Secret Network lets a sender simulate an execute and read its answer while
+discarding its writes.
     {"identity":    {"address", "key"}}
 """
 
@@ -255,6 +262,8 @@ _PRIVATE_QUERY_FIELDS: Final[dict[str, set[str]]] = {
     "paid": {"vault_id", "chain", "destinations", "before"},
     "items": {"vault_id", "epoch", "kind"},
     "identity": set(),
+    "signature_share": {"vault_id", "epoch", "nonce_id"},
+    "owner": {"vault_id"},
 }
 """The queries that need the owner's viewing key (each also takes ``address`` and ``key``)."""
 
@@ -522,6 +531,11 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
                 raise fail("bad-argument", "destinations: a list of at most 64 strings")
             before = a.integer("before") or 0
             return _json({"paid": custody_ledger.paid(st, v.vault_id, a.string("chain", 32), dests, before)})
+        if name == "signature_share":
+            nonce_id = a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES)
+            return _json(contract_frost.signature_share(st, v, a.epoch(), nonce_id))
+        if name == "owner":
+            return _json(contract_owner.status(st, v))
         if name == "share":
             epoch = a.integer("epoch", optional=True)
             if epoch is None:

@@ -63,6 +63,10 @@ class ContractSteps(abc.ABC):
         """One encrypted execute; its decrypted answer."""
 
     @abc.abstractmethod
+    def _query(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One query with the viewing key; its decrypted answer."""
+
+    @abc.abstractmethod
     def _load_share(self, answer: dict[str, Any]) -> KeyShare:
         """A share, or its sealed view, from an answer."""
 
@@ -90,23 +94,44 @@ class ContractSteps(abc.ABC):
 
     # -- the owner pinned in the contract (gridlock.enclave.contract_owner) ---------------------------------
     def _owner_execute(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer = self._execute({name: {"vault_id": rules.check_vault_id(body.pop("vault_id")), **body}})
-        if answer.get("state") == "wrong-password":
-            raise WrongPassword("the custody contract's pinned password verifier is another")
-        return answer
+        return self._execute({name: {"vault_id": rules.check_vault_id(body.pop("vault_id")), **body}})
+
+    def owner_status(self, vault_id: str) -> dict[str, Any]:
+        """The pinned owner as committed: ``devices`` and ``recovery`` (``None`` or its
+        ``new_device``, ``lost_device`` and ``unlock_at``), decoded."""
+        raw = self._query("owner", {"vault_id": rules.check_vault_id(vault_id)})
+        devices, rec = raw.get("devices"), raw.get("recovery")
+        if not isinstance(devices, list) or not (rec is None or isinstance(rec, dict)):
+            raise Corrupted("the custody contract answered a malformed owner")
+        status: dict[str, Any] = {"devices": [_unb64(d) for d in devices], "recovery": None}
+        if rec is not None:
+            unlock = rec.get("unlock_at")
+            if isinstance(unlock, bool) or not isinstance(unlock, int):
+                raise Corrupted("the custody contract answered a recovery without its end time")
+            status["recovery"] = {
+                "new_device": _unb64(rec.get("new_device")),
+                "lost_device": _unb64(rec.get("lost_device")),
+                "unlock_at": unlock,
+            }
+        return status
 
     def owner_recovery_start(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> int:
-        """Open the device recovery in the contract; its time lock's end (block time, seconds)."""
+        """Open the device recovery in the contract; its time lock's end (block time, seconds).
+        Whether the password was right shows in the committed state only (the ``owner`` query)."""
         body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
-        answer = self._owner_execute("owner_recovery_start", {**body, "verifier": _b64(verifier)})
-        unlock = answer.get("unlock_at")
-        if isinstance(unlock, bool) or not isinstance(unlock, int):
-            raise Corrupted("the custody contract answered a recovery without its end time")
-        return unlock
+        self._owner_execute("owner_recovery_start", {**body, "verifier": _b64(verifier)})
+        rec = self.owner_status(vault_id)["recovery"]
+        if rec is None or (rec["new_device"], rec["lost_device"]) != (new_device, lost_device):
+            raise WrongPassword("the custody contract's pinned password verifier is another")
+        return int(rec["unlock_at"])
 
     def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
+        """End the recovery in the contract (the pinned devices follow); checked in committed state."""
         body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
         self._owner_execute("owner_recovery_finish", {**body, "verifier": _b64(verifier)})
+        devices = self.owner_status(vault_id)["devices"]
+        if new_device not in devices or lost_device in devices:
+            raise WrongPassword("the custody contract's pinned password verifier is another")
 
     def owner_recovery_cancel(self, vault_id: str, approved: Approved) -> bool:
         """Cancel the device recovery open in the contract; whether one was."""
@@ -117,7 +142,10 @@ class ContractSteps(abc.ABC):
         """The owner-approved password change in the contract; whether it changed (``False``: this
         change was made already)."""
         body = {"vault_id": vault_id, "approval": _approval_arg(approved), "verifier": _b64(verifier)}
-        return bool(self._owner_execute("owner_password", {**body, "new_verifier": _b64(new_verifier)})["changed"])
+        answer = self._owner_execute("owner_password", {**body, "new_verifier": _b64(new_verifier)})
+        if answer.get("wrong_password"):
+            raise WrongPassword("the custody contract's pinned password verifier is another")
+        return bool(answer.get("changed"))
 
     def frost_commit(self, vault_id: str, epoch: int, path: str, session: bytes) -> tuple[bytes, bytes]:
         """The contract makes and keeps one signature's nonces: (nonce id, encoded commitments)."""
@@ -129,7 +157,8 @@ class ContractSteps(abc.ABC):
         self, vault_id: str, epoch: int, nonce_id: bytes, path: str, message: bytes, commitments: Sequence[bytes]
     ) -> bytes:
         """The contract's signature share over (``message``, ``commitments``) with the nonces
-        ``nonce_id``, which it uses up; the encoded scalar ``z_i``."""
+        ``nonce_id``, which it uses up; the encoded scalar ``z_i``, read back by a query once the
+        execute is committed (:func:`gridlock.enclave.contract_frost.sign`)."""
         body = {
             **_epoch_args(vault_id, epoch),
             "nonce_id": _b64(nonce_id),
@@ -137,7 +166,9 @@ class ContractSteps(abc.ABC):
             "message": _b64(message),
             "commitments": [_b64(c) for c in commitments],
         }
-        return _unb64(self._execute({"frost_sign": body}).get("signature_share"))
+        self._execute({"frost_sign": body})
+        answer = self._query("signature_share", {**_epoch_args(vault_id, epoch), "nonce_id": _b64(nonce_id)})
+        return _unb64(answer.get("signature_share"))
 
     def refresh_share(
         self,

@@ -14,12 +14,13 @@ the same pure functions a local signer uses (:mod:`gridlock.crypto.frost`, :mod:
   write: a guardian host cannot plant nonces it knows; at most :data:`MAX_OUTSTANDING` unused per
   epoch); only the commitments are answered.
 * ``frost_sign`` — RFC 9591 §5.2 ``sign`` over the signing package (message and every signer's
-  commitments) with the stored nonces, which are erased in the same transaction that answers
-  the signature share ``z_i``; a second ``frost_sign`` with them is refused (``not-found``: no
+  commitments) with the stored nonces, which are erased in the same transaction that makes the
+  signature share ``z_i``; a second ``frost_sign`` with them is refused (``not-found``: no
   unused nonces by that id), and one after a detected rollback too (``already-used``: the network
-  burns every single-use item, issue 17 #3).  The
-  answer, like every execute answer, is encrypted to the sending guardian (Secret Network's
-  transaction encryption).
+  burns every single-use item, issue 17 #3).  ``z_i`` is kept and read by the ``signature_share``
+  query once the transaction is committed, not answered by the execute (:func:`sign`: a simulated
+  execute must not yield it).  Answers, like every execute and query answer, are encrypted to the
+  sending guardian (Secret Network's transaction encryption).
 * ``frost_discard`` — a run that stopped before signing burns its nonces.
 
 Refresh (``refresh_share``).  A proactive refresh deals sharings of zero, which the guardian
@@ -80,6 +81,9 @@ __all__ = [
 ]
 
 SEALED_SCHEMES: Final = frozenset({"frost-ed25519", "frost-secp256k1", "frost-taproot"})
+MAX_ANSWERS: Final = 256
+"""Signature shares kept per epoch for the ``signature_share`` query (the newest; a guardian reads
+its own right after ``frost_sign``, with at most 32 signatures in flight)."""
 """The schemes whose shares never leave the contract (their signing runs here)."""
 MAX_MESSAGE_BYTES: Final = 1 << 16  # the guardian protocol's own bound on a message to sign
 MAX_PATH_CHARS: Final = 256
@@ -127,14 +131,6 @@ def public_share(st: CustodyState, v: VaultState, epoch: int, path: str) -> byte
     return seal(key_at(st, v, epoch, check_path(path)))
 
 
-def _next_counter(st: CustodyState) -> int:
-    key = storage_key("nonce_counter")
-    raw = st.s.get(key)
-    n = 0 if raw is None else int(codec.loads(raw))
-    st.s.set(key, codec.dumps(n + 1))
-    return n
-
-
 def commit(st: CustodyState, v: VaultState, epoch: int, path: str, session: bytes) -> dict[str, Any]:
     """``frost_commit``: fresh nonces for one signature by the key at ``path``, kept here; their
     commitments and the id to sign with."""
@@ -146,7 +142,7 @@ def commit(st: CustodyState, v: VaultState, epoch: int, path: str, session: byte
     key = key_at(st, v, epoch, path)
     suite = get_frost_suite(key.scheme)
     seed = hashlib.sha256(
-        codec.dumps([_NONCE_LABEL, st.random, _next_counter(st), v.vault_id, epoch, path, session])
+        codec.dumps([_NONCE_LABEL, st.random, st.next_counter(), v.vault_id, epoch, path, session])
     ).digest()
     nonces = frost.commit(
         suite,
@@ -198,7 +194,11 @@ def sign(
     commitments: list[bytes],
 ) -> dict[str, Any]:
     """``frost_sign``: this signer's share ``z_i`` over (``message``, ``commitments``) with the
-    nonces ``nonce_id`` (used up here, in the same transaction as the answer)."""
+    nonces ``nonce_id``, which are used up here.  The answer does not carry ``z_i``: it is kept,
+    and the ``signature_share`` query reads it once this transaction is committed.  A sender who
+    could run the execute without committing it (Secret Network's transaction simulation) would
+    otherwise get ``z_i`` while the nonces stay unused, and with a second package solve for the
+    share."""
     _sealed(v)
     _usable(v, epoch)
     path = check_path(path)
@@ -222,7 +222,25 @@ def sign(
         if isinstance(exc, BadArgument):
             raise
         raise BadArgument(f"cannot sign this package: {exc}") from None
-    return {"signature_share": _b64(g.scalar_to_bytes(z))}
+    answers = _answers(st, v.vault_id, epoch)
+    answers[nonce_id] = g.scalar_to_bytes(z)
+    kept = dict(list(answers.items())[-MAX_ANSWERS:])
+    st.s.set(storage_key("answers", v.vault_id, epoch), codec.dumps(kept))
+    return {"signed": _b64(nonce_id)}
+
+
+def _answers(st: CustodyState, vault_id: str, epoch: int) -> dict[bytes, bytes]:
+    raw = st.s.get(storage_key("answers", vault_id, epoch))
+    return {} if raw is None else {bytes(k): bytes(z) for k, z in codec.loads(raw).items()}
+
+
+def signature_share(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> dict[str, Any]:
+    """The ``signature_share`` query: the ``z_i`` that a committed ``frost_sign`` made with the
+    nonces ``nonce_id`` (the last :data:`MAX_ANSWERS` of the epoch are kept)."""
+    z = _answers(st, v.vault_id, epoch).get(nonce_id)
+    if z is None:
+        raise NotFound(f"no signature share with nonces {rules.item_label(nonce_id)} in this epoch")
+    return {"signature_share": _b64(z)}
 
 
 def discard(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> dict[str, Any]:

@@ -215,7 +215,7 @@ def authorize(
     op, subject, nonce, approvals = parse_approval(approval)
     if op not in ops:
         raise fail("unauthorized", f"an approval of {op!r} does not allow this (needs {', '.join(sorted(ops))})")
-    good, reasons = valid_approvals(
+    good, short = valid_approvals(
         approvals,
         devices=owner.devices,
         counters=owner.counters,
@@ -225,10 +225,10 @@ def authorize(
         subject=subject,
         nonce=nonce,
         now=st.time,
+        required=owner.required,
     )
-    if len(good) < owner.required:
-        why = "; ".join(sorted(set(reasons))) or "not enough approvals"
-        raise fail("unauthorized", f"{len(good)} of {owner.required} owner approvals valid ({why})")
+    if short is not None:
+        raise fail("unauthorized", short)
     for a in good:
         owner.counters[a.device.hex()] = a.counter
     return owner, good
@@ -257,7 +257,9 @@ def export(st: CustodyState, v: VaultState, epoch: int, approval: object) -> dic
     scalar = share.scheme_obj.group.scalar_to_bytes(share.secret)
     sealed = []
     for a in good:
-        seed = hashlib.sha256(EXPORT_LABEL + st.random + a.device).digest()
+        # the contract's counter too: a repeated env.block.random never seals two shares under one key
+        mixed = [EXPORT_LABEL, st.random, st.next_counter(), v.vault_id, epoch, a.device]
+        seed = hashlib.sha256(codec.dumps(mixed)).digest()
         context = device_seal.export_context(v.vault_id, share.index, a.device)
         blob = device_seal.seal(a.device, scalar, context, seed)
         sealed.append([base64.b64encode(a.device).decode(), base64.b64encode(blob).decode()])
@@ -265,59 +267,85 @@ def export(st: CustodyState, v: VaultState, epoch: int, approval: object) -> dic
     return {"epoch": epoch, "index": share.index, "sealed": sealed}
 
 
-def _password(st: CustodyState, owner: OwnerPin, verifier: bytes) -> bool:
-    """Whether ``verifier`` is the pinned one, refused outright after :data:`PASSWORD_FAILURES`
-    wrong ones in the last hour.  The caller answers a wrong one with :func:`_wrong_password`
-    rather than an error, so that the count is written (a failed transaction writes nothing)."""
-    now = st.time
-    owner.failures = [t for t in owner.failures if t > now - PASSWORD_WINDOW]
+def _limited(st: CustodyState, owner: OwnerPin) -> None:
+    """Refuse every password check after :data:`PASSWORD_FAILURES` wrong ones in the last hour."""
+    owner.failures = [t for t in owner.failures if t > st.time - PASSWORD_WINDOW]
     if len(owner.failures) >= PASSWORD_FAILURES:
         raise fail("rate-limited", "too many wrong passwords for this vault in the last hour")
-    return hmac.compare_digest(verifier_digest(verifier), owner.verifier)
 
 
-def _wrong_password(st: CustodyState, vault_id: str, owner: OwnerPin) -> dict[str, Any]:
-    """A wrong verifier: counted and answered."""
-    owner.failures.append(st.time)
-    pin(st, vault_id, owner)
-    return {"state": "wrong-password"}
+def _password(st: CustodyState, owner: OwnerPin, verifier: bytes) -> bool:
+    """Whether ``verifier`` is the pinned one; a wrong one is counted (the caller saves the pin).
+
+    Nothing a caller answers or refuses after this depends on the outcome: whether the password
+    was right shows only in committed state (the ``owner`` query), so a sender that runs the
+    execute without committing it (Secret Network's transaction simulation) learns nothing, and
+    one that commits it has it counted."""
+    right = hmac.compare_digest(verifier_digest(verifier), owner.verifier)
+    if not right:
+        owner.failures.append(st.time)
+    return right
+
+
+RECORDED: Final = {"state": "recorded"}
+"""The answer of a password-checked execute, whatever the outcome: see :func:`_password`."""
 
 
 def start_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, verifier: bytes) -> dict[str, Any]:
+    """Open a recovery from ``lost`` to ``new`` if ``verifier`` is right (the time lock starts);
+    the same start sent again changes nothing."""
     owner = _load(st, v.vault_id)
-    if not _password(st, owner, verifier):
-        return _wrong_password(st, v.vault_id, owner)
-    if owner.recovery is not None:
-        if owner.recovery["new"] == new and owner.recovery["lost"] == lost:  # the same start sent again
-            return {"state": "open", "unlock_at": owner.recovery["unlock_at"]}
+    _limited(st, owner)
+    if owner.recovery is None:
+        if lost not in owner.devices:
+            raise BadArgument("the lost device is not a pinned owner device")
+        if new in owner.devices:
+            raise BadArgument("the new device is already a pinned owner device")
+    elif owner.recovery["new"] != new or owner.recovery["lost"] != lost:
         raise fail("already-exists", "another device recovery is open on this vault")
-    if lost not in owner.devices:
-        raise BadArgument("the lost device is not a pinned owner device")
-    if new in owner.devices:
-        raise BadArgument("the new device is already a pinned owner device")
-    owner.recovery = {"new": new, "lost": lost, "unlock_at": st.time + owner.delay}
+    if _password(st, owner, verifier) and owner.recovery is None:
+        owner.recovery = {"new": new, "lost": lost, "unlock_at": st.time + owner.delay}
     pin(st, v.vault_id, owner)
-    return {"state": "open", "unlock_at": owner.recovery["unlock_at"]}
+    return RECORDED
 
 
 def finish_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, verifier: bytes) -> dict[str, Any]:
-    """End the open recovery from ``lost`` to ``new`` once its time lock is over; the same finish
-    sent again (the guardian's reply was lost) answers ``finished`` again."""
+    """End the open recovery from ``lost`` to ``new`` once its time lock is over, if ``verifier`` is
+    right; the same finish sent again (the guardian's reply was lost) changes nothing."""
     owner = _load(st, v.vault_id)
-    if not _password(st, owner, verifier):
-        return _wrong_password(st, v.vault_id, owner)
+    _limited(st, owner)
     rec = owner.recovery
     if rec is None and new in owner.devices and lost not in owner.devices:
-        return {"state": "finished"}
+        return RECORDED
     if rec is None or rec["new"] != new or rec["lost"] != lost:
         raise fail("not-found", "no device recovery from that device to that one is open on this vault")
     if st.time < rec["unlock_at"]:
         raise fail("time-locked", f"the recovery time lock ends at {rec['unlock_at']}")
-    owner.devices = [rec["new"] if d == rec["lost"] else d for d in owner.devices]
-    owner.counters.pop(rec["lost"].hex(), None)
-    owner.recovery = None
+    if _password(st, owner, verifier):
+        owner.devices = [rec["new"] if d == rec["lost"] else d for d in owner.devices]
+        owner.counters.pop(rec["lost"].hex(), None)
+        owner.recovery = None
     pin(st, v.vault_id, owner)
-    return {"state": "finished"}
+    return RECORDED
+
+
+def status(st: CustodyState, v: VaultState) -> dict[str, Any]:
+    """The ``owner`` query (viewing key): the pinned devices, the open recovery and how many wrong
+    passwords count now — committed state, where a password-checked execute's outcome shows."""
+    owner = _load(st, v.vault_id)
+    rec = owner.recovery
+    return {
+        "devices": [base64.b64encode(d).decode() for d in owner.devices],
+        "required": owner.required,
+        "recovery": None
+        if rec is None
+        else {
+            "new_device": base64.b64encode(rec["new"]).decode(),
+            "lost_device": base64.b64encode(rec["lost"]).decode(),
+            "unlock_at": rec["unlock_at"],
+        },
+        "failures": len(owner.failures),
+    }
 
 
 def cancel_recovery(st: CustodyState, v: VaultState, approval: object) -> dict[str, Any]:
@@ -335,15 +363,17 @@ def change_password(st: CustodyState, v: VaultState, approval: object, old: byte
     owner, _ = authorize(st, v, approval, frozenset({"password-change"}))
     if owner.recovery is not None:
         raise fail("unauthorized", "a device recovery is open on this vault; cancel it first")
-    if not _password(st, owner, old):
-        again = owner.previous and hmac.compare_digest(verifier_digest(old), owner.previous)
-        if again and hmac.compare_digest(verifier_digest(new), owner.verifier):
-            pin(st, v.vault_id, owner)
-            return {"changed": False}
-        return _wrong_password(st, v.vault_id, owner)
-    owner.previous, owner.verifier = owner.verifier, verifier_digest(new)
+    _limited(st, owner)
+    again = owner.previous and hmac.compare_digest(verifier_digest(old), owner.previous)
+    if again and hmac.compare_digest(verifier_digest(new), owner.verifier):
+        changed = False
+    elif _password(st, owner, old):
+        owner.previous, owner.verifier, changed = owner.verifier, verifier_digest(new), True
+    else:
+        pin(st, v.vault_id, owner)
+        return {"changed": False, "wrong_password": True}
     pin(st, v.vault_id, owner)
-    return {"changed": True}
+    return {"changed": changed, "wrong_password": False}
 
 
 # --- the executes -----------------------------------------------------------------------------------

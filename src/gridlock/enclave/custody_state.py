@@ -157,6 +157,15 @@ class CustodyState:
         been used since the backup was taken): one write, checked by :meth:`item`."""
         self.s.set(storage_key("burned_before"), codec.dumps(self.height))
 
+    def next_counter(self) -> int:
+        """A number this contract never gave before (its nonce counter): mixed into every seed
+        made from ``env.block.random``, so no two of them are alike even if that value repeats."""
+        key = storage_key("nonce_counter")
+        raw = self.s.get(key)
+        n = 0 if raw is None else int(codec.loads(raw))
+        self.s.set(key, codec.dumps(n + 1))
+        return n
+
     # vaults
     def new_instance(self) -> int:
         """A number no vault of this contract had before (a counter in its state)."""
@@ -226,6 +235,7 @@ class CustodyState:
         """Erase the share and every single-use item of one epoch."""
         self.s.remove(storage_key("share", vault_id, epoch))
         self.s.remove(storage_key("staged", vault_id, epoch))
+        self.s.remove(storage_key("answers", vault_id, epoch))
         for kind in (*KINDS, NONCE_KIND):
             index = self.item_index(vault_id, epoch, kind)
             for item_id in index["ids"]:

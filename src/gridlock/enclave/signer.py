@@ -4,7 +4,8 @@ The guardian process runs :class:`~gridlock.protocol.frost.FrostSignParty` on a 
 share (:class:`~gridlock.crypto.sealed.SealedShare`); :class:`ContractSigner` is that party's
 :class:`~gridlock.protocol.frost.NonceSigner`, each of whose steps is one custody-contract execute
 (:mod:`gridlock.enclave.contract_frost`): ``frost_commit`` in round 1 (the contract makes and keeps
-the nonces, answers the commitments), ``frost_sign`` in round 2 (answers ``z_i``, nonces used up),
+the nonces, answers the commitments), ``frost_sign`` in round 2 (``z_i``, read back by a query; the
+nonces used up),
 ``frost_discard`` when a run stops before signing.  A refresh adds its sub-shares to the share in
 the contract too (``refresh_share``, :meth:`ContractShares.refresher`).  The guardian holds neither the share nor the
 nonces at any point — only commitments and the signature share, which the protocol broadcasts.
@@ -58,7 +59,7 @@ class ContractSigner:
     def sign(self, package: frost.SigningPackage) -> int:
         if self._nonce_id is None or self._done:
             raise InvalidParameterError("sign needs fresh nonces: commit first, sign once")
-        self._done = True  # one request: the contract answers z_i once per nonce pair
+        self._done = True  # one request: the contract makes z_i once per nonce pair
         try:
             raw = self.store.frost_sign(
                 self.vault_id,

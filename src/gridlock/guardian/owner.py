@@ -160,7 +160,7 @@ class OwnerState:
 
         Counters are checked here and advanced by :meth:`consume` only once the request is accepted.
         """
-        good, reasons = valid_approvals(
+        good, short = valid_approvals(
             approvals,
             devices=self.devices,
             counters=self.counters,
@@ -170,10 +170,10 @@ class OwnerState:
             subject=subject,
             nonce=nonce,
             now=now,
+            required=self.required,
         )
-        if len(good) < self.required:
-            why = "; ".join(sorted(set(reasons))) or "not enough approvals"
-            raise RequestRefused(Refusal.UNAUTHORISED, f"{len(good)} of {self.required} owner approvals valid ({why})")
+        if short is not None:
+            raise RequestRefused(Refusal.UNAUTHORISED, short)
         return good
 
     def consume(self, approvals: Sequence[Approval]) -> None:

@@ -99,14 +99,16 @@ def valid_approvals(
     subject: bytes,
     nonce: bytes,
     now: int,
-) -> tuple[list[Approval], list[str]]:
+    required: int,
+) -> tuple[list[Approval], str | None]:
     """The approvals of ``approvals`` that hold — from distinct registered ``devices``, unexpired and
     not implausibly long-lived at ``now``, with a counter above the device's last one
-    (``counters``, by hex key), signing this exact request — and why each other one does not.
+    (``counters``, by hex key), signing this exact request — and, when fewer than ``required``
+    hold, why (``None`` when enough do).
 
     The one check a guardian (:meth:`gridlock.guardian.owner.OwnerState.authorize`) and the
-    enclave's custody contract (:mod:`gridlock.enclave.contract_owner`) both make; each decides
-    how many it needs and advances its own counters."""
+    enclave's custody contract (:mod:`gridlock.enclave.contract_owner`) both make; each refuses in
+    its own terms and advances its own counters."""
     good: dict[bytes, Approval] = {}
     reasons = []
     for a in approvals:
@@ -126,4 +128,7 @@ def valid_approvals(
                 reasons.append("approval signature does not match this request")
             else:
                 good[a.device] = a
-    return list(good.values()), reasons
+    if len(good) >= required:
+        return list(good.values()), None
+    why = "; ".join(sorted(set(reasons))) or "not enough approvals"
+    return list(good.values()), f"{len(good)} of {required} owner approvals valid ({why})"

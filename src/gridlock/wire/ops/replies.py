@@ -198,6 +198,8 @@ class ExportReply(Reply):
     sealed: dict[str, bytes] = field(default_factory=dict)
 
     def _check_items(self) -> None:
+        if self.index < 1:
+            raise DecodeError("reply field 'index' must be a share index (1 or more)")
         if not all(isinstance(k, str) and len(k) == 64 and isinstance(v, bytes) for k, v in self.sealed.items()):
             raise DecodeError("reply field 'sealed' must map device keys (hex) to sealed shares")
         if bool(self.share) == bool(self.sealed):
