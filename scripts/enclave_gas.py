@@ -10,6 +10,7 @@ execution, which a CosmWasm port adds), the transaction's size and the fee at 0.
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 from collections.abc import Callable
@@ -78,6 +79,10 @@ def measure() -> list[tuple[str, str, int, int]]:
 VERIFIER = b"the owner's password verifier..."
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def approved(owner: OwnerDevice, vid: str, scheme: str, op: str) -> Approved:
     params = {"vault": vid, "nonce": os.urandom(32)}
     return Approved(op, subject_bytes(params), params["nonce"], (owner.approve(vid, scheme, op, params),))
@@ -109,11 +114,14 @@ def frost_rows(
     )
     note(scheme, "release_share (reshare)", lambda: ks.release_share(vid, 0, approved(owner, vid, scheme, "reshare")))
     note(scheme, "export_share", lambda: ks.export_share(vid, 0, approved(owner, vid, scheme, "export")))
-    note(
-        scheme,
-        "owner_recovery_start",
-        lambda: ks.owner_recovery_start(vid, OwnerDevice().public, owner.public, VERIFIER),
-    )
+    start = {
+        "vault_id": vid,
+        "new_device": b64(OwnerDevice().public),
+        "lost_device": b64(owner.public),
+        "verifier": b64(VERIFIER),
+    }
+    note(scheme, "owner_recovery_start", lambda: ks._execute({"owner_recovery_start": start}))
+    note(scheme, "owner_status", lambda: ks.owner_status(vid))
 
 
 def main() -> int:

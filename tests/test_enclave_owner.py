@@ -171,8 +171,10 @@ def test_the_host_cannot_move_the_pin_to_a_device_of_its_own(host: tuple[Enclave
 def test_the_pin_follows_the_owners_recovery_and_password_change(host: tuple[EnclaveKeystore, KeyShare]) -> None:
     ks, share = host
     new_verifier = b"the new password's verifier....."
-    assert ks.owner_password("v", approved(OWNER, "v", SCHEME, op="password-change"), VERIFIER, new_verifier)
-    assert not ks.owner_password("v", approved(OWNER, "v", SCHEME, op="password-change"), VERIFIER, new_verifier)
+    ks.owner_password("v", approved(OWNER, "v", SCHEME, op="password-change"), VERIFIER, new_verifier)
+    ks.owner_password("v", approved(OWNER, "v", SCHEME, op="password-change"), VERIFIER, new_verifier)  # again
+    with pytest.raises(WrongPassword):  # the old password proves nothing for a change either
+        ks.owner_password("v", approved(OWNER, "v", SCHEME, op="password-change"), os.urandom(32), os.urandom(32))
     with pytest.raises(WrongPassword):  # the old password proves nothing any more
         ks.owner_recovery_start("v", NEW_PHONE.public, OWNER.public, VERIFIER)
     unlock = ks.owner_recovery_start("v", NEW_PHONE.public, OWNER.public, new_verifier)

@@ -7,15 +7,18 @@ get that way tell it nothing that single-use state was meant to guard:
 * ``frost_sign`` answers no ``z_i`` (it is read back by the ``signature_share`` query of committed
   state): simulating it over one package and then signing another with the same nonces would
   otherwise give two signature shares under one nonce pair, and the share;
-* ``owner_recovery_start`` answers the same whether the password was right (the attempt is
-  counted, and its outcome shows in the committed ``owner`` query): simulating it would otherwise
-  test passwords without limit.
+* ``owner_recovery_start`` answers the same whether the password was right, and nothing reads the
+  vault's owner in the block of a password check (a simulated transaction runs all its messages in
+  one block): the outcome is read with ``owner_status`` in a later block, once the attempt is
+  committed and counted.  Otherwise ``[start(guess), start(decoy)]`` would test passwords without
+  limit (the decoy refused exactly when the guess opened a recovery).
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 import os
 from typing import Any
@@ -40,8 +43,13 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def execute(c: CustodyContract, storage: DictStorage, msg: dict[str, Any]) -> dict[str, Any]:
-    env = Env("secret-4", 10, NOW * 1_000_000_000, "secret1contract", os.urandom(32))
+BLOCKS = itertools.count(10)
+
+
+def execute(c: CustodyContract, storage: DictStorage, msg: dict[str, Any], height: int | None = None) -> dict[str, Any]:
+    """One message in a block of its own (or at ``height``: messages of one transaction)."""
+    h = next(BLOCKS) if height is None else height
+    env = Env("secret-4", h, NOW * 1_000_000_000, "secret1contract", os.urandom(32))
     return dict(json.loads(c.execute(storage, env, MessageInfo(SENDER), json.dumps(msg).encode()).data))
 
 
@@ -51,8 +59,17 @@ def query(c: CustodyContract, storage: DictStorage, name: str, body: dict[str, A
     return dict(json.loads(c.query(storage, env, json.dumps(msg).encode())))
 
 
-def simulate(c: CustodyContract, storage: DictStorage, msg: dict[str, Any]) -> dict[str, Any]:
-    return execute(c, copy.deepcopy(storage), msg)
+def simulate(c: CustodyContract, storage: DictStorage, *msgs: dict[str, Any]) -> list[dict[str, Any] | str]:
+    """A simulated transaction of ``msgs``: run in order on one copy of the state (one block),
+    nothing committed; each message's answer, or the first error's text and nothing after it."""
+    copy_, height, out = copy.deepcopy(storage), next(BLOCKS), []
+    for msg in msgs:
+        try:
+            out.append(execute(c, copy_, msg, height))
+        except StdError as exc:
+            out.append(str(exc))
+            break
+    return out
 
 
 def contract_with_a_vault() -> tuple[CustodyContract, DictStorage, list[Any]]:
@@ -82,31 +99,34 @@ def test_a_simulated_frost_sign_answers_no_signature_share() -> None:
         "commitments": [made["commitments"], b64(other)],
     }
     simulated = simulate(c, st, {"frost_sign": {**sign, "message": b64(b"package one")}})
-    assert set(simulated) == {"signed"}  # no z_i in the answer
-    real = execute(c, st, {"frost_sign": {**sign, "message": b64(b"package two")}})
-    assert set(real) == {"signed"}
+    assert simulated == [{"signed": made["nonce_id"]}]  # no z_i in the answer
+    assert execute(c, st, {"frost_sign": {**sign, "message": b64(b"package two")}}) == {"signed": made["nonce_id"]}
     z = query(c, st, "signature_share", {"vault_id": "v", "epoch": 0, "nonce_id": made["nonce_id"]})
     assert len(base64.b64decode(z["signature_share"])) == 32  # the committed one, over package two
 
 
-def test_a_simulated_password_check_answers_the_same_right_or_wrong() -> None:
+def test_a_simulated_password_check_tells_nothing_whatever_follows_it() -> None:
+    """A right and a wrong password give the same answers in a simulated transaction, alone or
+    followed by a message that would read the outcome (a second start, which the opened recovery
+    would refuse; a status): nothing reads the pin in the block of a check."""
     c, st, _ = contract_with_a_vault()
-    host = OwnerDevice()
+    host, decoy = OwnerDevice(), OwnerDevice()
 
-    def start(verifier: bytes) -> dict[str, Any]:
-        return {
-            "owner_recovery_start": {
-                "vault_id": "v",
-                "new_device": b64(host.public),
-                "lost_device": b64(OWNER.public),
-                "verifier": b64(verifier),
-            }
-        }
+    def start(device: OwnerDevice, verifier: bytes) -> dict[str, Any]:
+        body = {"new_device": b64(device.public), "lost_device": b64(OWNER.public), "verifier": b64(verifier)}
+        return {"owner_recovery_start": {"vault_id": "v", **body}}
 
-    assert simulate(c, st, start(os.urandom(32))) == simulate(c, st, start(VERIFIER)) == {"state": "recorded"}
+    status = {"owner_status": {"vault_id": "v"}}
+    for then in ([], [start(decoy, os.urandom(32))], [status]):
+        wrong = simulate(c, st, start(host, os.urandom(32)), *then)
+        right = simulate(c, st, start(host, VERIFIER), *then)
+        assert wrong == right, then
+    assert execute(c, st, status)["failures"] == 0  # nothing simulated was counted, nor kept
+
     for _ in range(10):  # committed guesses count; after ten an hour every check is refused
-        execute(c, st, start(os.urandom(32)))
-    assert query(c, st, "owner", {"vault_id": "v"})["failures"] == 10
-    with pytest.raises(StdError, match="rate-limited"):  # the right one too, simulated or not
-        simulate(c, st, start(VERIFIER))
-    assert query(c, st, "owner", {"vault_id": "v"})["recovery"] is None
+        execute(c, st, start(host, os.urandom(32)))
+    after = execute(c, st, status)
+    assert after["failures"] == 10 and after["last_check_ok"] is False and after["recovery"] is None
+    assert simulate(c, st, start(host, VERIFIER)) == simulate(c, st, start(host, os.urandom(32)))
+    with pytest.raises(StdError, match="rate-limited"):  # the right one too
+        execute(c, st, start(host, VERIFIER))

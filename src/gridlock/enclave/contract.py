@@ -51,11 +51,13 @@ Execute messages (sender = the owner)::
                                                          owner's approval of one of them
     {"export_share":    {"vault_id", "epoch", "approval"}} -> {"epoch", "index", "sealed": [[device, blob]...]}:
                                                          the share sealed to each approving device
-    {"owner_recovery_start":  {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state", "unlock_at"}
-    {"owner_recovery_finish": {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state"}: the
+    {"owner_recovery_start":  {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state": "recorded"}
+    {"owner_recovery_finish": {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state": "recorded"}: the
                                                          pinned devices follow
     {"owner_recovery_cancel": {"vault_id", "approval"}}     -> {"state"}
-    {"owner_password":  {"vault_id", "approval", "verifier", "new_verifier"}}  -> {"changed"}
+    {"owner_password":  {"vault_id", "approval", "verifier", "new_verifier"}}  -> {"state": "recorded"}
+    {"owner_status":    {"vault_id"}}                   -> {"devices", "required", "recovery", "failures",
+                                                         "last_check_ok"}: refused in a password check's block
 
 The vault's creating ``store_pending``/``store_share`` may pin its owner (``owner``: devices,
 required, verifier digest, recovery delay); what the owner must approve is then checked here
@@ -75,12 +77,11 @@ Queries::
     {"metadata":    {"vault_id", "address", "key"}}
     {"items":       {"vault_id", "epoch", "kind", "address", "key"}}   unused item ids and count
     {"signature_share": {"vault_id", "epoch", "nonce_id", "address", "key"}}   z_i of a committed frost_sign
-    {"owner":       {"vault_id", "address", "key"}}      the pinned owner's devices and open recovery
 
-Answers that depend on a write of the same transaction — a signature share (the nonces used up),
-whether a password was right (the attempt counted) — come from queries of committed state, never
-from the execute itself: Secret Network lets a sender simulate an execute and read its answer while
-discarding its writes.
+Secret Network lets a sender simulate a transaction (several messages on one state, each answered,
+nothing committed), so no answer depends on a write its own transaction makes as a guard: a
+signature share is read by the ``signature_share`` query once ``frost_sign`` (which used the nonces
+up) is committed, and a password check's outcome by ``owner_status`` in a later block.
     {"identity":    {"address", "key"}}
 """
 
@@ -250,6 +251,7 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "owner_recovery_finish": {"vault_id", "new_device", "lost_device", "verifier"},
     "owner_recovery_cancel": {"vault_id", "approval"},
     "owner_password": {"vault_id", "approval", "verifier", "new_verifier"},
+    "owner_status": {"vault_id"},
     "refresh_share": {"vault_id", "epoch", "dealings", "transcript_hash"},
 }
 
@@ -263,7 +265,6 @@ _PRIVATE_QUERY_FIELDS: Final[dict[str, set[str]]] = {
     "items": {"vault_id", "epoch", "kind"},
     "identity": set(),
     "signature_share": {"vault_id", "epoch", "nonce_id"},
-    "owner": {"vault_id"},
 }
 """The queries that need the owner's viewing key (each also takes ``address`` and ``key``)."""
 
@@ -534,8 +535,6 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         if name == "signature_share":
             nonce_id = a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES)
             return _json(contract_frost.signature_share(st, v, a.epoch(), nonce_id))
-        if name == "owner":
-            return _json(contract_owner.status(st, v))
         if name == "share":
             epoch = a.integer("epoch", optional=True)
             if epoch is None:

@@ -97,13 +97,18 @@ class ContractSteps(abc.ABC):
         return self._execute({name: {"vault_id": rules.check_vault_id(body.pop("vault_id")), **body}})
 
     def owner_status(self, vault_id: str) -> dict[str, Any]:
-        """The pinned owner as committed: ``devices`` and ``recovery`` (``None`` or its
-        ``new_device``, ``lost_device`` and ``unlock_at``), decoded."""
-        raw = self._query("owner", {"vault_id": rules.check_vault_id(vault_id)})
+        """The pinned owner as committed (an execute in a later block than a password check):
+        ``devices``, ``recovery`` (``None`` or its ``new_device``, ``lost_device``, ``unlock_at``) and
+        ``last_check_ok``, decoded."""
+        raw = self._owner_execute("owner_status", {"vault_id": vault_id})
         devices, rec = raw.get("devices"), raw.get("recovery")
         if not isinstance(devices, list) or not (rec is None or isinstance(rec, dict)):
             raise Corrupted("the custody contract answered a malformed owner")
-        status: dict[str, Any] = {"devices": [_unb64(d) for d in devices], "recovery": None}
+        status: dict[str, Any] = {
+            "devices": [_unb64(d) for d in devices],
+            "recovery": None,
+            "last_check_ok": raw.get("last_check_ok") is True,
+        }
         if rec is not None:
             unlock = rec.get("unlock_at")
             if isinstance(unlock, bool) or not isinstance(unlock, int):
@@ -115,37 +120,42 @@ class ContractSteps(abc.ABC):
             }
         return status
 
+    def _checked(self, vault_id: str) -> dict[str, Any]:
+        """The owner after a password-checked execute; :class:`WrongPassword` if the check failed."""
+        status = self.owner_status(vault_id)
+        if not status["last_check_ok"]:
+            raise WrongPassword("the custody contract's pinned password verifier is another")
+        return status
+
     def owner_recovery_start(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> int:
         """Open the device recovery in the contract; its time lock's end (block time, seconds).
-        Whether the password was right shows in the committed state only (the ``owner`` query)."""
+        Whether the password was right is read in the next block (:meth:`owner_status`)."""
         body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
         self._owner_execute("owner_recovery_start", {**body, "verifier": _b64(verifier)})
-        rec = self.owner_status(vault_id)["recovery"]
+        rec = self._checked(vault_id)["recovery"]
         if rec is None or (rec["new_device"], rec["lost_device"]) != (new_device, lost_device):
-            raise WrongPassword("the custody contract's pinned password verifier is another")
+            raise Corrupted("the custody contract accepted the password but opened no such recovery")
         return int(rec["unlock_at"])
 
     def owner_recovery_finish(self, vault_id: str, new_device: bytes, lost_device: bytes, verifier: bytes) -> None:
-        """End the recovery in the contract (the pinned devices follow); checked in committed state."""
+        """End the recovery in the contract (the pinned devices follow); checked in the next block."""
         body = {"vault_id": vault_id, "new_device": _b64(new_device), "lost_device": _b64(lost_device)}
         self._owner_execute("owner_recovery_finish", {**body, "verifier": _b64(verifier)})
-        devices = self.owner_status(vault_id)["devices"]
+        devices = self._checked(vault_id)["devices"]
         if new_device not in devices or lost_device in devices:
-            raise WrongPassword("the custody contract's pinned password verifier is another")
+            raise Corrupted("the custody contract accepted the password but did not move the devices")
 
     def owner_recovery_cancel(self, vault_id: str, approved: Approved) -> bool:
         """Cancel the device recovery open in the contract; whether one was."""
         body = {"vault_id": vault_id, "approval": _approval_arg(approved)}
         return self._owner_execute("owner_recovery_cancel", body).get("state") == "cancelled"
 
-    def owner_password(self, vault_id: str, approved: Approved, verifier: bytes, new_verifier: bytes) -> bool:
-        """The owner-approved password change in the contract; whether it changed (``False``: this
-        change was made already)."""
+    def owner_password(self, vault_id: str, approved: Approved, verifier: bytes, new_verifier: bytes) -> None:
+        """The owner-approved password change in the contract (the same change sent again changes
+        nothing); checked in the next block."""
         body = {"vault_id": vault_id, "approval": _approval_arg(approved), "verifier": _b64(verifier)}
-        answer = self._owner_execute("owner_password", {**body, "new_verifier": _b64(new_verifier)})
-        if answer.get("wrong_password"):
-            raise WrongPassword("the custody contract's pinned password verifier is another")
-        return bool(answer.get("changed"))
+        self._owner_execute("owner_password", {**body, "new_verifier": _b64(new_verifier)})
+        self._checked(vault_id)
 
     def frost_commit(self, vault_id: str, epoch: int, path: str, session: bytes) -> tuple[bytes, bytes]:
         """The contract makes and keeps one signature's nonces: (nonce id, encoded commitments)."""

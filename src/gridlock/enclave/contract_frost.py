@@ -81,9 +81,6 @@ __all__ = [
 ]
 
 SEALED_SCHEMES: Final = frozenset({"frost-ed25519", "frost-secp256k1", "frost-taproot"})
-MAX_ANSWERS: Final = 256
-"""Signature shares kept per epoch for the ``signature_share`` query (the newest; a guardian reads
-its own right after ``frost_sign``, with at most 32 signatures in flight)."""
 """The schemes whose shares never leave the contract (their signing runs here)."""
 MAX_MESSAGE_BYTES: Final = 1 << 16  # the guardian protocol's own bound on a message to sign
 MAX_PATH_CHARS: Final = 256
@@ -222,22 +219,15 @@ def sign(
         if isinstance(exc, BadArgument):
             raise
         raise BadArgument(f"cannot sign this package: {exc}") from None
-    answers = _answers(st, v.vault_id, epoch)
-    answers[nonce_id] = g.scalar_to_bytes(z)
-    kept = dict(list(answers.items())[-MAX_ANSWERS:])
-    st.s.set(storage_key("answers", v.vault_id, epoch), codec.dumps(kept))
+    st.keep_answer(v.vault_id, epoch, nonce_id, g.scalar_to_bytes(z))
     return {"signed": _b64(nonce_id)}
-
-
-def _answers(st: CustodyState, vault_id: str, epoch: int) -> dict[bytes, bytes]:
-    raw = st.s.get(storage_key("answers", vault_id, epoch))
-    return {} if raw is None else {bytes(k): bytes(z) for k, z in codec.loads(raw).items()}
 
 
 def signature_share(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> dict[str, Any]:
     """The ``signature_share`` query: the ``z_i`` that a committed ``frost_sign`` made with the
-    nonces ``nonce_id`` (the last :data:`MAX_ANSWERS` of the epoch are kept)."""
-    z = _answers(st, v.vault_id, epoch).get(nonce_id)
+    nonces ``nonce_id`` (the newest :data:`~gridlock.enclave.custody_state.ANSWER_SLOTS` of the
+    epoch are kept)."""
+    z = st.s.get(storage_key("answer", v.vault_id, epoch, nonce_id))
     if z is None:
         raise NotFound(f"no signature share with nonces {rules.item_label(nonce_id)} in this epoch")
     return {"signature_share": _b64(z)}

@@ -90,6 +90,8 @@ class OwnerPin:
     recovery: dict[str, Any] | None = None  # {"new", "lost", "unlock_at"} while one is open
     failures: list[int] = field(default_factory=list)
     previous: str = field(default="", repr=False)  # the digest the last password change replaced
+    checked: int = 0  # the block of the last password check (see _load)
+    last_ok: bool = False  # whether that check found the password right
 
     def to_bytes(self) -> bytes:
         return codec.dumps(
@@ -102,6 +104,8 @@ class OwnerPin:
                 "recovery": self.recovery,
                 "failures": self.failures,
                 "previous": self.previous,
+                "checked": self.checked,
+                "last_ok": self.last_ok,
             }
         )
 
@@ -117,6 +121,8 @@ class OwnerPin:
             d["recovery"],
             [int(t) for t in d["failures"]],
             str(d["previous"]),
+            int(d["checked"]),
+            bool(d["last_ok"]),
         )
 
 
@@ -194,10 +200,22 @@ def pin(st: CustodyState, vault_id: str, owner: OwnerPin) -> None:
 
 
 def _load(st: CustodyState, vault_id: str) -> OwnerPin:
+    """The vault's pin, for an execute — refused in the block of a password check on it.
+
+    A password check's outcome changes what later messages see (a recovery opens, devices
+    change), and a transaction can carry several messages that run on one state: simulated
+    (Secret Network runs a transaction without committing it and answers each message, or the
+    first error), ``[check(guess), anything that reads the pin]`` would tell a right guess from a
+    wrong one with nothing counted.  So nothing reads the pin in the block that checked a
+    password; the outcome is read in a later one (``owner_status``), after the check was
+    committed and counted."""
     raw = st.s.get(storage_key("owner", vault_id))
     if raw is None:
         raise fail("no-owner", f"vault {vault_id!r} has no owner pinned in the contract")
-    return OwnerPin.from_bytes(raw)
+    owner = OwnerPin.from_bytes(raw)
+    if st.height and owner.checked == st.height:
+        raise fail("busy", "this vault's owner had a password check in this block: ask in the next one")
+    return owner
 
 
 def erase(st: CustodyState, vault_id: str) -> None:
@@ -277,13 +295,14 @@ def _limited(st: CustodyState, owner: OwnerPin) -> None:
 def _password(st: CustodyState, owner: OwnerPin, verifier: bytes) -> bool:
     """Whether ``verifier`` is the pinned one; a wrong one is counted (the caller saves the pin).
 
-    Nothing a caller answers or refuses after this depends on the outcome: whether the password
-    was right shows only in committed state (the ``owner`` query), so a sender that runs the
-    execute without committing it (Secret Network's transaction simulation) learns nothing, and
-    one that commits it has it counted."""
+    Nothing a caller answers or refuses after this depends on the outcome, and nothing reads the
+    pin again in this block (:func:`_load`): whether the password was right shows only in a later
+    block (``owner_status``), so a sender that runs the transaction without committing it (Secret
+    Network's simulation) learns nothing, and one that commits it has it counted."""
     right = hmac.compare_digest(verifier_digest(verifier), owner.verifier)
     if not right:
         owner.failures.append(st.time)
+    owner.checked, owner.last_ok = st.height, right
     return right
 
 
@@ -330,8 +349,9 @@ def finish_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, ve
 
 
 def status(st: CustodyState, v: VaultState) -> dict[str, Any]:
-    """The ``owner`` query (viewing key): the pinned devices, the open recovery and how many wrong
-    passwords count now — committed state, where a password-checked execute's outcome shows."""
+    """``owner_status``: the pinned devices, the open recovery, how many wrong passwords count and
+    whether the last password check found it right — an execute, refused in the block of a check
+    (:func:`_load`), so the outcome of a check is read only once it is committed and counted."""
     owner = _load(st, v.vault_id)
     rec = owner.recovery
     return {
@@ -344,7 +364,8 @@ def status(st: CustodyState, v: VaultState) -> dict[str, Any]:
             "lost_device": base64.b64encode(rec["lost"]).decode(),
             "unlock_at": rec["unlock_at"],
         },
-        "failures": len(owner.failures),
+        "failures": len([t for t in owner.failures if t > st.time - PASSWORD_WINDOW]),
+        "last_check_ok": owner.last_ok,
     }
 
 
@@ -357,23 +378,21 @@ def cancel_recovery(st: CustodyState, v: VaultState, approval: object) -> dict[s
 
 
 def change_password(st: CustodyState, v: VaultState, approval: object, old: bytes, new: bytes) -> dict[str, Any]:
-    """An owner-approved password change that also proves the old password.  The same change sent
-    again (``old`` the verifier it replaced, ``new`` the pinned one: an interrupted run) answers
-    ``changed: false``; it needs both right, so it is no cheaper a guess than ``old`` alone."""
+    """An owner-approved password change that also proves the old password (its outcome is read with
+    ``owner_status``, as every password check's).  The same change sent again (``old`` the verifier
+    it replaced, ``new`` the pinned one: an interrupted run) is a right check that changes nothing;
+    it needs both right, so it is no cheaper a guess than ``old`` alone."""
     owner, _ = authorize(st, v, approval, frozenset({"password-change"}))
     if owner.recovery is not None:
         raise fail("unauthorized", "a device recovery is open on this vault; cancel it first")
     _limited(st, owner)
     again = owner.previous and hmac.compare_digest(verifier_digest(old), owner.previous)
     if again and hmac.compare_digest(verifier_digest(new), owner.verifier):
-        changed = False
+        owner.checked, owner.last_ok = st.height, True  # this change, sent again: both verifiers right
     elif _password(st, owner, old):
-        owner.previous, owner.verifier, changed = owner.verifier, verifier_digest(new), True
-    else:
-        pin(st, v.vault_id, owner)
-        return {"changed": False, "wrong_password": True}
+        owner.previous, owner.verifier = owner.verifier, verifier_digest(new)
     pin(st, v.vault_id, owner)
-    return {"changed": changed, "wrong_password": False}
+    return RECORDED
 
 
 # --- the executes -----------------------------------------------------------------------------------
@@ -413,6 +432,9 @@ class OwnerExecutes:
     def _x_owner_recovery_cancel(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         return cancel_recovery(st, v, a.body.get("approval"))
+
+    def _x_owner_status(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+        return status(st, own(st.need_vault(a.vault_id()), sender))
 
     def _x_owner_password(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)

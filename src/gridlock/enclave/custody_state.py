@@ -22,6 +22,9 @@ __all__ = ["KINDS", "NONCE_KIND", "CustodyState", "EpochRecord", "VaultState", "
 
 KINDS: Final = (*rules.KINDS, rules.SESSION)  # a "session" item is a claim: used from the start
 NONCE_KIND: Final = "contract-nonce"
+ANSWER_SLOTS: Final = 128
+"""Signature shares kept per epoch for the ``signature_share`` query, the newest (a guardian reads
+its own right after ``frost_sign``, with at most 32 signatures in flight)."""
 """FROST nonces the contract made itself (:mod:`gridlock.enclave.contract_frost`): not one of
 :data:`KINDS`, so no ``add_items`` can store one and no ``take_item`` can hand one out."""
 
@@ -157,6 +160,29 @@ class CustodyState:
         been used since the backup was taken): one write, checked by :meth:`item`."""
         self.s.set(storage_key("burned_before"), codec.dumps(self.height))
 
+    def keep_answer(self, vault_id: str, epoch: int, nonce_id: bytes, z: bytes) -> None:
+        """Keep ``z`` (a signature share) under ``nonce_id`` among the epoch's newest
+        :data:`ANSWER_SLOTS`: a ring of slots in order of making, each its own record (a write per
+        signature, not the whole set), the oldest erased when its slot is taken."""
+        raw = self.s.get(storage_key("answer_seq", vault_id, epoch))
+        seq = 0 if raw is None else int(codec.loads(raw))
+        slot = storage_key("answer_slot", vault_id, epoch, seq % ANSWER_SLOTS)
+        old = self.s.get(slot)
+        if old is not None:
+            self.s.remove(storage_key("answer", vault_id, epoch, bytes(codec.loads(old))))
+        self.s.set(slot, codec.dumps(nonce_id))
+        self.s.set(storage_key("answer", vault_id, epoch, nonce_id), z)
+        self.s.set(storage_key("answer_seq", vault_id, epoch), codec.dumps(seq + 1))
+
+    def erase_answers(self, vault_id: str, epoch: int) -> None:
+        for n in range(ANSWER_SLOTS):
+            slot = storage_key("answer_slot", vault_id, epoch, n)
+            old = self.s.get(slot)
+            if old is not None:
+                self.s.remove(storage_key("answer", vault_id, epoch, bytes(codec.loads(old))))
+                self.s.remove(slot)
+        self.s.remove(storage_key("answer_seq", vault_id, epoch))
+
     def next_counter(self) -> int:
         """A number this contract never gave before (its nonce counter): mixed into every seed
         made from ``env.block.random``, so no two of them are alike even if that value repeats."""
@@ -235,7 +261,7 @@ class CustodyState:
         """Erase the share and every single-use item of one epoch."""
         self.s.remove(storage_key("share", vault_id, epoch))
         self.s.remove(storage_key("staged", vault_id, epoch))
-        self.s.remove(storage_key("answers", vault_id, epoch))
+        self.erase_answers(vault_id, epoch)
         for kind in (*KINDS, NONCE_KIND):
             index = self.item_index(vault_id, epoch, kind)
             for item_id in index["ids"]:

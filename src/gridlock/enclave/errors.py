@@ -40,6 +40,7 @@ __all__ = [
     "AttestationError",
     "CodeHashMismatch",
     "ConsensusFailure",
+    "ContractBusy",
     "ContractError",
     "ContractNotFound",
     "DecryptionFailed",
@@ -184,3 +185,9 @@ class RateLimited(Unauthorized):
 
 class WrongPassword(Unauthorized):
     """The contract's pinned verifier is another (counted by the contract)."""
+
+
+class ContractBusy(KeystoreError):
+    """The contract answers this vault's owner in a later block (a password check was made in this one)."""
+
+    code = "busy"

@@ -44,6 +44,7 @@ from gridlock.enclave.address import canonical, check_sender
 from gridlock.enclave.contract_calls import ContractSteps, _b64, _epoch_args, _unb64
 from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.errors import (
+    ContractBusy,
     ContractError,
     DecryptionFailed,
     EnclaveError,
@@ -80,6 +81,7 @@ _ERRORS: Final[dict[str, type[KeystoreError]]] = {
     "no-owner": NoOwner,
     "time-locked": TimeLocked,
     "rate-limited": RateLimited,
+    "busy": ContractBusy,
 }
 """The custody contract's error codes (the shared rules' errors, by their ``code``) and its own."""
 

@@ -25,7 +25,7 @@ from gridlock.crypto.group import Point
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare
-from gridlock.enclave.errors import NoOwner, RateLimited, TimeLocked, Unauthorized, WrongPassword
+from gridlock.enclave.errors import ContractBusy, NoOwner, RateLimited, TimeLocked, Unauthorized, WrongPassword
 from gridlock.errors import InvalidParameterError
 from gridlock.guardian.shares import Approved, Exported, LocalShares, OwnerPin
 from gridlock.guardian.store.errors import AlreadyExists, BadArgument, KeystoreError
@@ -185,6 +185,8 @@ def _refusals() -> Iterator[None]:
     """The contract's owner checks, as the guardian's refusals."""
     try:
         yield
+    except ContractBusy as exc:
+        raise ctl.RequestRefused(ctl.Refusal.BUSY, f"the custody contract: {exc}") from None
     except AlreadyExists as exc:
         raise ctl.RequestRefused(ctl.Refusal.RECOVERY_PENDING, f"the custody contract: {exc}") from None
     except TimeLocked as exc:
