@@ -159,8 +159,10 @@ def test_code_hash_and_measurement_are_hashes_of_the_source(data: Path) -> None:
     ("target", "attr"),
     [
         ("gridlock.enclave.contract.CustodyContract", "_query"),  # a method
-        ("gridlock.enclave.contract", "_parse"),  # a module function
+        ("gridlock.enclave.contract_msg", "parse"),  # a module function
         ("gridlock.guardian.store.rules", "take"),  # the shared rules the contract decides with
+        ("gridlock.enclave.contract_owner", "authorize"),  # the owner's approval, checked in the contract
+        ("gridlock.wire.approval", "valid_approvals"),  # … with the guardians' own check
         ("gridlock.enclave.custody_state.CustodyState", "check_viewing_key"),
     ],
 )

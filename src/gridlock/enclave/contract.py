@@ -87,8 +87,6 @@ up) is committed, and a password check's outcome by ``owner_status`` in a later 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Callable
@@ -96,8 +94,18 @@ from typing import Any, Final
 
 from gridlock.crypto import codec
 from gridlock.enclave import contract_frost, contract_owner, custody_ledger
+from gridlock.enclave.contract_msg import (
+    EXEC_TARGET,
+    INIT_TARGET,
+    QUERY_TARGET,
+    Args,
+    b64_field,
+    b64s,
+    parse,
+    to_json,
+)
 from gridlock.enclave.cosmwasm import Contract, Env, MessageInfo, Response, StdError, Storage, fail
-from gridlock.enclave.custody_state import KINDS, CustodyState, EpochRecord, VaultState, decode_share, own, storage_key
+from gridlock.enclave.custody_state import CustodyState, EpochRecord, VaultState, decode_share, own, storage_key
 from gridlock.enclave.measure import contract_code
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument, KeystoreError
@@ -123,110 +131,6 @@ CONTRACT_NAME: Final = "gridlock-custody"
 CONTRACT_VERSION: Final = 1
 
 MAX_SHARE_BYTES: Final = 4 << 20
-
-
-# --- message parsing ------------------------------------------------------------------------------------
-_EXEC_TARGET: Final = "gridlock_custody::msg::ExecuteMsg"
-_QUERY_TARGET: Final = "gridlock_custody::msg::QueryMsg"
-_INIT_TARGET: Final = "gridlock_custody::msg::InstantiateMsg"
-
-
-def _parse(msg: bytes, target: str) -> tuple[str, dict[str, Any]]:
-    try:
-        obj = json.loads(msg.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise StdError.parse_err(target, "the message is not JSON") from None
-    if not isinstance(obj, dict) or len(obj) != 1:
-        raise StdError.parse_err(target, "expected an object with exactly one variant")
-    ((name, body),) = obj.items()
-    if not isinstance(body, dict):
-        raise StdError.parse_err(target, f"variant {name!r} must be an object")
-    return name, body
-
-
-class _Args:
-    """Strict reading of one message body: known fields only, typed, bounded."""
-
-    def __init__(self, name: str, body: dict[str, Any], allowed: set[str], target: str) -> None:
-        unknown = set(body) - allowed
-        if unknown:
-            raise StdError.parse_err(target, f"unknown field(s) in {name}: {', '.join(sorted(unknown))}")
-        self.name, self.body, self.target = name, body, target
-
-    def _missing(self, key: str) -> StdError:
-        return StdError.parse_err(self.target, f"missing or malformed field {key!r} in {self.name}")
-
-    def string(self, key: str, max_len: int = 256) -> str:
-        v = self.body.get(key)
-        if not isinstance(v, str) or not 0 < len(v) <= max_len:
-            raise self._missing(key)
-        return v
-
-    def integer(self, key: str, *, optional: bool = False) -> int | None:
-        v = self.body.get(key)
-        if v is None and optional:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**63:
-            raise self._missing(key)
-        return v
-
-    def epoch(self) -> int:
-        v = self.integer("epoch")
-        assert v is not None
-        return v
-
-    def binary(self, key: str, max_len: int) -> bytes:
-        v = self.body.get(key)
-        if not isinstance(v, str):
-            raise self._missing(key)
-        return _b64(v, key, max_len, self.target)
-
-    def boolean(self, key: str, default: bool = False) -> bool:
-        v = self.body.get(key, default)
-        if not isinstance(v, bool):
-            raise self._missing(key)
-        return v
-
-    def vault_id(self) -> str:
-        return rules.check_vault_id(self.body.get("vault_id"))
-
-    def kind(self) -> str:
-        v = self.body.get("kind")
-        if v not in KINDS:
-            raise fail("bad-argument", f"item kind must be one of {KINDS}")
-        assert isinstance(v, str)
-        return v
-
-    def metadata(self, *, optional: bool) -> str | None:
-        if "metadata" not in self.body or (optional and self.body["metadata"] is None):
-            if optional:
-                return None
-            raise self._missing("metadata")
-        return _metadata_text(self.body["metadata"])
-
-
-def _b64(text: str, key: str, max_len: int, target: str) -> bytes:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise StdError("invalid_base64", {"msg": f"field {key!r}"}, f"invalid base64 in {key!r}") from None
-    if len(raw) > max_len:
-        raise fail("bad-argument", f"field {key!r} larger than {max_len} bytes")
-    return raw
-
-
-def _metadata_text(value: object) -> str:
-    if not isinstance(value, dict):
-        raise BadArgument("vault metadata must be a JSON object")
-    return rules.encode_metadata(value)
-
-
-def _json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
-
-
-def _b64s(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
@@ -282,31 +186,31 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         try:
             body = json.loads(msg.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise StdError.parse_err(_INIT_TARGET, "the message is not JSON") from None
+            raise StdError.parse_err(INIT_TARGET, "the message is not JSON") from None
         if body != {}:
-            raise StdError.parse_err(_INIT_TARGET, "the custody contract is instantiated with {}")
+            raise StdError.parse_err(INIT_TARGET, "the custody contract is instantiated with {}")
         storage.set(
             storage_key("config"),
             codec.dumps({"name": CONTRACT_NAME, "version": CONTRACT_VERSION, "creator": info.sender}),
         )
-        return Response(data=_json({"name": CONTRACT_NAME, "version": CONTRACT_VERSION}))
+        return Response(data=to_json({"name": CONTRACT_NAME, "version": CONTRACT_VERSION}))
 
     # -- execute -----------------------------------------------------------------------------------------
     def execute(self, storage: Storage, env: Env, info: MessageInfo, msg: bytes) -> Response:
-        name, body = _parse(msg, _EXEC_TARGET)
+        name, body = parse(msg, EXEC_TARGET)
         allowed = _EXECUTE_FIELDS.get(name)
         if allowed is None:
-            raise StdError.parse_err(_EXEC_TARGET, f"unknown variant {name!r}")
-        args = _Args(name, body, allowed, _EXEC_TARGET)
-        handler: Callable[[CustodyState, str, _Args], dict[str, Any]] = getattr(self, "_x_" + name)
+            raise StdError.parse_err(EXEC_TARGET, f"unknown variant {name!r}")
+        args = Args(name, body, allowed, EXEC_TARGET)
+        handler: Callable[[CustodyState, str, Args], dict[str, Any]] = getattr(self, "_x_" + name)
         try:
             st = CustodyState(storage, env.block_height, env.random, env.block_time // 1_000_000_000)
             data = handler(st, info.sender, args)
         except KeystoreError as exc:  # the shared rules' errors, reported by their stable code
             raise fail(exc.code, str(exc)) from None
-        return Response(data=_json(data), attributes=[("action", name)])
+        return Response(data=to_json(data), attributes=[("action", name)])
 
-    def _store(self, st: CustodyState, sender: str, a: _Args, *, activate: bool) -> dict[str, Any]:
+    def _store(self, st: CustodyState, sender: str, a: Args, *, activate: bool) -> dict[str, Any]:
         vault_id = a.vault_id()
         if "staged_epoch" in a.body:  # a share the contract made itself (contract_frost.refresh)
             if "share" in a.body:
@@ -346,10 +250,10 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
             "verifying_share": share.verifying_shares[share.index].encode().hex(),
         }
 
-    def _x_store_pending(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_store_pending(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         return self._store(st, sender, a, activate=False)
 
-    def _x_store_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_store_share(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         return self._store(st, sender, a, activate=True)
 
     @staticmethod
@@ -366,14 +270,14 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         for e, state in plan.apply(v.states()).items():
             v.epochs[e].state = state
 
-    def _x_activate(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_activate(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
         self._activate(st, v, epoch)
         st.put_vault(v)
         return {"vault_id": v.vault_id, "epoch": epoch}
 
-    def _x_discard_pending(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_discard_pending(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
         plan = rules.discard_pending(v.vault_id, v.states(), epoch)
@@ -385,7 +289,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
             st.put_vault(v)
         return {"vault_id": v.vault_id, "epoch": epoch}
 
-    def _x_update_share(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_update_share(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
         share = decode_share(a.binary("share", MAX_SHARE_BYTES))
@@ -405,12 +309,12 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         st.s.remove(storage_key("vault", v.vault_id))
         st.set_vaults_of(v.owner, [x for x in st.vaults_of(v.owner) if x != v.vault_id])
 
-    def _x_delete_vault(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_delete_vault(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         self._delete(st, v)
         return {"vault_id": v.vault_id}
 
-    def _x_purge_retired(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_purge_retired(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         retired = rules.retired_epochs(v.states())
         for e in retired:
@@ -418,7 +322,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         st.put_vault(v)
         return {"vault_id": v.vault_id, "purged": len(retired)}
 
-    def _x_set_metadata(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_set_metadata(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         meta = a.metadata(optional="ledger" in a.body)
         entries = custody_ledger.decode_entries(a.body.get("ledger", []))
@@ -433,7 +337,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         r = v.epochs.get(epoch)
         rules.require_usable(v.vault_id, epoch, None if r is None else r.state)
 
-    def _x_add_items(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_add_items(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         epoch, kind = a.epoch(), a.kind()
         self._usable(v, epoch)
@@ -444,8 +348,8 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         for pair in raw:
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
                 raise BadArgument("each item is an [item_id, blob] pair of base64 strings")
-            item_id = _b64(pair[0], "item_id", rules.MAX_ITEM_ID_BYTES, _EXEC_TARGET)
-            pairs.append((item_id, _b64(pair[1], "blob", rules.MAX_ITEM_BYTES, _EXEC_TARGET)))
+            item_id = b64_field(pair[0], "item_id", rules.MAX_ITEM_ID_BYTES, EXEC_TARGET)
+            pairs.append((item_id, b64_field(pair[1], "blob", rules.MAX_ITEM_BYTES, EXEC_TARGET)))
         batch = rules.check_batch(pairs)
         index = st.item_index(v.vault_id, epoch, kind)
         stored = set(index["ids"])
@@ -458,7 +362,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         st.s.set(storage_key("items", v.vault_id, epoch, kind), codec.dumps(index))
         return {"vault_id": v.vault_id, "epoch": epoch, "added": len(batch)}
 
-    def _x_take_item(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_take_item(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         epoch, kind = a.epoch(), a.kind()
         item_id = rules.check_item_id(a.binary("item_id", rules.MAX_ITEM_ID_BYTES))
@@ -469,9 +373,9 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         index = st.item_index(v.vault_id, epoch, kind)
         index["unused"] = index["unused"] - 1
         st.s.set(storage_key("items", v.vault_id, epoch, kind), codec.dumps(index))
-        return {"blob": _b64s(blob)}
+        return {"blob": b64s(blob)}
 
-    def _x_put_identity(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_put_identity(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         blob = a.binary("blob", rules.MAX_IDENTITY_BYTES)
         if not blob:
             raise BadArgument(f"an identity is 1 to {rules.MAX_IDENTITY_BYTES} bytes")
@@ -481,7 +385,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         st.s.set(storage_key("identity", sender), blob)
         return {"stored": True}
 
-    def _x_set_viewing_key(self, st: CustodyState, sender: str, a: _Args) -> dict[str, Any]:
+    def _x_set_viewing_key(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         key = a.string("key", 256)
         if len(key) < 16:
             raise fail("bad-argument", "a viewing key has at least 16 characters")
@@ -501,40 +405,40 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
             raise fail(exc.code, str(exc)) from None
 
     def _query(self, storage: Storage, msg: bytes) -> bytes:
-        name, body = _parse(msg, _QUERY_TARGET)
+        name, body = parse(msg, QUERY_TARGET)
         st = CustodyState(storage)
         if name == "info":
-            _Args(name, body, set(), _QUERY_TARGET)
-            return _json({"name": CONTRACT_NAME, "version": CONTRACT_VERSION})
+            Args(name, body, set(), QUERY_TARGET)
+            return to_json({"name": CONTRACT_NAME, "version": CONTRACT_VERSION})
         if name == "vault":
-            a = _Args(name, body, {"vault_id"}, _QUERY_TARGET)
-            return _json(st.need_vault(a.vault_id()).record())
+            a = Args(name, body, {"vault_id"}, QUERY_TARGET)
+            return to_json(st.need_vault(a.vault_id()).record())
         if name not in _PRIVATE_QUERY_FIELDS:
-            raise StdError.parse_err(_QUERY_TARGET, f"unknown variant {name!r}")
-        a = _Args(name, body, _PRIVATE_QUERY_FIELDS[name] | {"address", "key"}, _QUERY_TARGET)
+            raise StdError.parse_err(QUERY_TARGET, f"unknown variant {name!r}")
+        a = Args(name, body, _PRIVATE_QUERY_FIELDS[name] | {"address", "key"}, QUERY_TARGET)
         owner = a.string("address", 128)
         st.check_viewing_key(owner, a.string("key", 256))
         if name == "vaults":
-            return _json({"vaults": [st.need_vault(vid).record() for vid in st.vaults_of(owner)]})
+            return to_json({"vaults": [st.need_vault(vid).record() for vid in st.vaults_of(owner)]})
         if name == "identity":
             blob = st.s.get(storage_key("identity", owner))
-            return _json({"blob": None if blob is None else _b64s(blob)})
+            return to_json({"blob": None if blob is None else b64s(blob)})
         v = own(st.need_vault(a.vault_id()), owner)
         if name == "record":
-            return _json(v.record())
+            return to_json(v.record())
         if name == "metadata":
-            return _json({"metadata": json.loads(v.metadata)})
+            return to_json({"metadata": json.loads(v.metadata)})
         if name == "ledger":
-            return _json({"entries": custody_ledger.since(st, v.vault_id, a.integer("since") or 0)})
+            return to_json({"entries": custody_ledger.since(st, v.vault_id, a.integer("since") or 0)})
         if name == "paid":
             dests = a.body.get("destinations")
             if not isinstance(dests, list) or len(dests) > 64 or not all(isinstance(d, str) for d in dests):
                 raise fail("bad-argument", "destinations: a list of at most 64 strings")
             before = a.integer("before") or 0
-            return _json({"paid": custody_ledger.paid(st, v.vault_id, a.string("chain", 32), dests, before)})
+            return to_json({"paid": custody_ledger.paid(st, v.vault_id, a.string("chain", 32), dests, before)})
         if name == "signature_share":
             nonce_id = a.binary("nonce_id", rules.MAX_ITEM_ID_BYTES)
-            return _json(contract_frost.signature_share(st, v, a.epoch(), nonce_id))
+            return to_json(contract_frost.signature_share(st, v, a.epoch(), nonce_id))
         if name == "share":
             epoch = a.integer("epoch", optional=True)
             if epoch is None:
@@ -544,11 +448,11 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
             if v.scheme in contract_frost.SEALED_SCHEMES:
                 path = a.string("path", contract_frost.MAX_PATH_CHARS) if "path" in a.body else "m"
                 sealed = contract_frost.public_share(st, v, epoch, path)
-                return _json({"epoch": epoch, "share": _b64s(sealed), "sealed": True})
+                return to_json({"epoch": epoch, "share": b64s(sealed), "sealed": True})
             if "path" in a.body:
                 raise fail("bad-argument", f"{v.scheme} shares are answered at m only")
             self._usable(v, epoch)
-            return _json({"epoch": epoch, "share": _b64s(st.share_bytes(v.vault_id, epoch))})
+            return to_json({"epoch": epoch, "share": b64s(st.share_bytes(v.vault_id, epoch))})
         epoch, kind = a.epoch(), a.kind()  # a retired or unknown epoch has no unused items (as in SQLite)
         index = st.item_index(v.vault_id, epoch, kind)
         unused = []
@@ -556,4 +460,4 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
             item = st.item(v.vault_id, epoch, kind, item_id)
             if item is not None and not item.used:
                 unused.append(item_id)
-        return _json({"unused": len(unused), "ids": [_b64s(i) for i in sorted(unused)]})
+        return to_json({"unused": len(unused), "ids": [b64s(i) for i in sorted(unused)]})

@@ -54,7 +54,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from gridlock.crypto import codec, frost, hd
 from gridlock.crypto import reshare as rs
@@ -62,6 +62,7 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.crypto.sealed import seal
 from gridlock.enclave import contract_owner
+from gridlock.enclave.contract_msg import Args
 from gridlock.enclave.cosmwasm import StdError
 from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.errors import GridlockError
@@ -299,17 +300,6 @@ def staged(st: CustodyState, v: VaultState, epoch: int) -> bytes:
 
 
 # --- the execute messages (their handlers in the contract; the message list is in contract.py) --------------
-class Args(Protocol):
-    """The contract's strict reader of one message body (``contract._Args``)."""
-
-    body: dict[str, Any]
-
-    def vault_id(self) -> str: ...
-    def epoch(self) -> int: ...
-    def binary(self, key: str, max_len: int) -> bytes: ...
-    def string(self, key: str, max_len: int = 256) -> str: ...
-
-
 def _b64_list(raw: object, key: str, max_items: int, max_len: int) -> list[bytes]:
     """A list of 1 to ``max_items`` base64 strings of at most ``max_len`` bytes each."""
     if not isinstance(raw, list) or not 0 < len(raw) <= max_items or not all(isinstance(x, str) for x in raw):

@@ -22,13 +22,16 @@ decides:
   finish waits out the pinned time lock in block time; ``owner_recovery_cancel`` needs the current
   devices' approval.  ``owner_password`` (a password change) needs both the approval and the old
   verifier.  While a recovery is open no release is made (as the guardians refuse approved
-  requests then).
+  requests then).  A password check answers the same whatever its outcome, which ``owner_status``
+  reads in a later block (:func:`_load`, :func:`_password`: a simulated transaction must not tell a
+  right guess from a wrong one).
 
 What this does not stop: a host that learns the password (it sees the verifier when the owner
 recovers or changes the password through it) can recover the vault to a device of its own in the
 contract after the time lock, which the owner is not told of unless another guardian is asked too;
-and a host holding an owner approval for a key change can use it to take the share out instead —
-once, during the change the owner approved.  See docs/SECURITY.md row 38.
+and a host holding an owner approval for a key change can use it to take the share out instead,
+during the change the owner approved (with simulated transactions, until the approval expires).
+See docs/SECURITY.md row 38.
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from gridlock.crypto import codec, device_seal
+from gridlock.enclave.contract_msg import Args
 from gridlock.enclave.cosmwasm import StdError, fail
 from gridlock.enclave.custody_state import CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.guardian.store import rules
@@ -399,50 +403,40 @@ def change_password(st: CustodyState, v: VaultState, approval: object, old: byte
 VERIFIER_BYTES: Final = 64  # an Argon2id verifier is 16 to 64 bytes (gridlock.guardian.owner)
 
 
-class _Body(Protocol):
-    """The contract's strict reader of one message body (``contract._Args``)."""
-
-    body: dict[str, Any]
-
-    def vault_id(self) -> str: ...
-    def epoch(self) -> int: ...
-    def binary(self, key: str, max_len: int) -> bytes: ...
-
-
 class OwnerExecutes:
     """The custody contract's executes on a vault's owner pin (sender = the vault's account)."""
 
-    def _x_export_share(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+    def _x_export_share(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         epoch = a.epoch()
         r = v.epochs.get(epoch)
         rules.require_usable(v.vault_id, epoch, None if r is None else r.state)
         return export(st, v, epoch, a.body.get("approval"))
 
-    def _x_owner_recovery_start(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+    def _x_owner_recovery_start(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         new, lost = _key(a, "new_device"), _key(a, "lost_device")
         return start_recovery(st, v, new, lost, a.binary("verifier", VERIFIER_BYTES))
 
-    def _x_owner_recovery_finish(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+    def _x_owner_recovery_finish(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         new, lost = _key(a, "new_device"), _key(a, "lost_device")
         return finish_recovery(st, v, new, lost, a.binary("verifier", VERIFIER_BYTES))
 
-    def _x_owner_recovery_cancel(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+    def _x_owner_recovery_cancel(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         return cancel_recovery(st, v, a.body.get("approval"))
 
-    def _x_owner_status(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+    def _x_owner_status(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         return status(st, own(st.need_vault(a.vault_id()), sender))
 
-    def _x_owner_password(self, st: CustodyState, sender: str, a: _Body) -> dict[str, Any]:
+    def _x_owner_password(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         v = own(st.need_vault(a.vault_id()), sender)
         old, new = a.binary("verifier", VERIFIER_BYTES), a.binary("new_verifier", VERIFIER_BYTES)
         return change_password(st, v, a.body.get("approval"), old, new)
 
 
-def _key(a: _Body, name: str) -> bytes:
+def _key(a: Args, name: str) -> bytes:
     key = a.binary(name, 32)
     if len(key) != 32:
         raise BadArgument(f"{name}: an Ed25519 public key (32 bytes)")

@@ -49,6 +49,7 @@ CONTRACT_MODULES: Final = (
     "gridlock.enclave.cosmwasm",
     "gridlock.enclave.custody_state",
     "gridlock.enclave.custody_ledger",
+    "gridlock.enclave.contract_msg",
     "gridlock.enclave.contract",
     "gridlock.enclave.contract_frost",
     "gridlock.enclave.contract_owner",
