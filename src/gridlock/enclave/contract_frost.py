@@ -51,8 +51,6 @@ and round trips would each be a transaction here; see docs/SECURITY.md.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from typing import Any, Final
 
@@ -62,8 +60,7 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.crypto.sealed import seal
 from gridlock.enclave import contract_owner
-from gridlock.enclave.contract_msg import Args
-from gridlock.enclave.cosmwasm import StdError
+from gridlock.enclave.contract_msg import Args, b64_decode, b64s
 from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.errors import GridlockError
 from gridlock.guardian.store import rules
@@ -88,10 +85,6 @@ MAX_PATH_CHARS: Final = 256
 MAX_OUTSTANDING: Final = 1024
 """Nonce pairs of one epoch made and neither used nor discarded (concurrent signatures), at most."""
 _NONCE_LABEL: Final = b"gridlock/custody/frost-nonce/v1"
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def check_path(path: str) -> str:
@@ -158,7 +151,7 @@ def commit(st: CustodyState, v: VaultState, epoch: int, path: str, session: byte
         raise BadArgument(f"{MAX_OUTSTANDING} nonce pairs of this epoch are outstanding: sign with or discard some")
     st.put_item(v.vault_id, epoch, NONCE_KIND, nonce_id, rules.Item(False, blob))
     _set_outstanding(st, v.vault_id, epoch, [*index["ids"], nonce_id])
-    return {"nonce_id": _b64(nonce_id), "commitments": _b64(commitments)}
+    return {"nonce_id": b64s(nonce_id), "commitments": b64s(commitments)}
 
 
 def _set_outstanding(st: CustodyState, vault_id: str, epoch: int, ids: list[bytes]) -> None:
@@ -221,7 +214,7 @@ def sign(
             raise
         raise BadArgument(f"cannot sign this package: {exc}") from None
     st.keep_answer(v.vault_id, epoch, nonce_id, g.scalar_to_bytes(z))
-    return {"signed": _b64(nonce_id)}
+    return {"signed": b64s(nonce_id)}
 
 
 def signature_share(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> dict[str, Any]:
@@ -231,7 +224,7 @@ def signature_share(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes
     z = st.s.get(storage_key("answer", v.vault_id, epoch, nonce_id))
     if z is None:
         raise NotFound(f"no signature share with nonces {rules.item_label(nonce_id)} in this epoch")
-    return {"signature_share": _b64(z)}
+    return {"signature_share": b64s(z)}
 
 
 def discard(st: CustodyState, v: VaultState, epoch: int, nonce_id: bytes) -> dict[str, Any]:
@@ -282,7 +275,7 @@ def refresh(
     except GridlockError as exc:
         raise BadArgument(f"the refresh does not combine: {exc}") from None
     st.s.set(storage_key("staged", v.vault_id, new.epoch), codec.dumps([v.instance, new.to_bytes()]))
-    return {"epoch": new.epoch, "share": _b64(seal(new)), "sealed": True}
+    return {"epoch": new.epoch, "share": b64s(seal(new)), "sealed": True}
 
 
 def staged(st: CustodyState, v: VaultState, epoch: int) -> bytes:
@@ -306,10 +299,7 @@ def _b64_list(raw: object, key: str, max_items: int, max_len: int) -> list[bytes
         raise BadArgument(f"{key}: a list of 1 to {max_items} base64 strings")
     out = []
     for text in raw:
-        try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise StdError("invalid_base64", {"msg": f"field {key!r}"}, f"invalid base64 in {key!r}") from None
+        data = b64_decode(text, key)
         if len(data) > max_len:
             raise BadArgument(f"an entry of {key!r} is larger than {max_len} bytes")
         out.append(data)
@@ -356,4 +346,4 @@ class FrostExecutes:
         epoch = a.epoch()
         _usable(v, epoch)
         contract_owner.release(st, v, a.body.get("approval"))
-        return {"epoch": epoch, "share": _b64(st.share_bytes(v.vault_id, epoch))}
+        return {"epoch": epoch, "share": b64s(st.share_bytes(v.vault_id, epoch))}

@@ -21,6 +21,7 @@ __all__ = [
     "INIT_TARGET",
     "QUERY_TARGET",
     "Args",
+    "b64_decode",
     "b64_field",
     "b64s",
     "metadata_text",
@@ -107,11 +108,16 @@ class Args:
         return metadata_text(self.body["metadata"])
 
 
-def b64_field(text: str, key: str, max_len: int, target: str) -> bytes:
+def b64_decode(text: str, key: str) -> bytes:
+    """Field ``key``'s base64 (cosmwasm ``Binary``); ``invalid_base64`` as cosmwasm-std reports it."""
     try:
-        raw = base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise StdError("invalid_base64", {"msg": f"field {key!r}"}, f"invalid base64 in {key!r}") from None
+
+
+def b64_field(text: str, key: str, max_len: int, target: str) -> bytes:
+    raw = b64_decode(text, key)
     if len(raw) > max_len:
         raise fail("bad-argument", f"field {key!r} larger than {max_len} bytes")
     return raw

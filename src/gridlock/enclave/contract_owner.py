@@ -36,16 +36,14 @@ See docs/SECURITY.md row 38.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gridlock.crypto import codec, device_seal
-from gridlock.enclave.contract_msg import Args
-from gridlock.enclave.cosmwasm import StdError, fail
+from gridlock.enclave.contract_msg import Args, b64_decode, b64s
+from gridlock.enclave.cosmwasm import fail
 from gridlock.enclave.custody_state import CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument
@@ -133,10 +131,7 @@ class OwnerPin:
 def _b64(value: object, what: str, sizes: range) -> bytes:
     if not isinstance(value, str):
         raise BadArgument(f"{what}: a base64 string")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise StdError("invalid_base64", {"msg": f"field {what!r}"}, f"invalid base64 in {what!r}") from None
+    raw = b64_decode(value, what)
     if len(raw) not in sizes:
         raise BadArgument(f"{what}: {sizes.start} to {sizes.stop - 1} bytes")
     return raw
@@ -284,7 +279,7 @@ def export(st: CustodyState, v: VaultState, epoch: int, approval: object) -> dic
         seed = hashlib.sha256(codec.dumps(mixed)).digest()
         context = device_seal.export_context(v.vault_id, share.index, a.device)
         blob = device_seal.seal(a.device, scalar, context, seed)
-        sealed.append([base64.b64encode(a.device).decode(), base64.b64encode(blob).decode()])
+        sealed.append([b64s(a.device), b64s(blob)])
     pin(st, v.vault_id, owner)
     return {"epoch": epoch, "index": share.index, "sealed": sealed}
 
@@ -359,13 +354,13 @@ def status(st: CustodyState, v: VaultState) -> dict[str, Any]:
     owner = _load(st, v.vault_id)
     rec = owner.recovery
     return {
-        "devices": [base64.b64encode(d).decode() for d in owner.devices],
+        "devices": [b64s(d) for d in owner.devices],
         "required": owner.required,
         "recovery": None
         if rec is None
         else {
-            "new_device": base64.b64encode(rec["new"]).decode(),
-            "lost_device": base64.b64encode(rec["lost"]).decode(),
+            "new_device": b64s(rec["new"]),
+            "lost_device": b64s(rec["lost"]),
             "unlock_at": rec["unlock_at"],
         },
         "failures": len([t for t in owner.failures if t > st.time - PASSWORD_WINDOW]),
