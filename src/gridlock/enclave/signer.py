@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from gridlock.crypto import frost
 from gridlock.crypto.group import Point
@@ -180,20 +180,23 @@ def _unpinned() -> Iterator[None]:
         yield
 
 
+_REFUSALS: Final = (  # subclasses before Unauthorized, their base
+    (ContractBusy, ctl.Refusal.BUSY),
+    (AlreadyExists, ctl.Refusal.RECOVERY_PENDING),
+    (TimeLocked, ctl.Refusal.TIME_LOCKED),
+    (RateLimited, ctl.Refusal.RATE_LIMITED),
+    (WrongPassword, ctl.Refusal.WRONG_PASSWORD),
+    (Unauthorized, ctl.Refusal.UNAUTHORISED),
+)
+
+
 @contextlib.contextmanager
 def _refusals() -> Iterator[None]:
-    """The contract's owner checks, as the guardian's refusals."""
+    """The contract's owner checks, as the guardian's refusals (:data:`_REFUSALS`)."""
     try:
         yield
-    except ContractBusy as exc:
-        raise ctl.RequestRefused(ctl.Refusal.BUSY, f"the custody contract: {exc}") from None
-    except AlreadyExists as exc:
-        raise ctl.RequestRefused(ctl.Refusal.RECOVERY_PENDING, f"the custody contract: {exc}") from None
-    except TimeLocked as exc:
-        raise ctl.RequestRefused(ctl.Refusal.TIME_LOCKED, f"the custody contract's time lock: {exc}") from None
-    except RateLimited as exc:
-        raise ctl.RequestRefused(ctl.Refusal.RATE_LIMITED, f"the custody contract: {exc}") from None
-    except WrongPassword as exc:
-        raise ctl.RequestRefused(ctl.Refusal.WRONG_PASSWORD, f"the custody contract: {exc}") from None
-    except Unauthorized as exc:
-        raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, f"the custody contract refused: {exc}") from None
+    except KeystoreError as exc:
+        code = next((code for cls, code in _REFUSALS if isinstance(exc, cls)), None)
+        if code is None:
+            raise
+        raise ctl.RequestRefused(code, f"the custody contract: {exc}") from None
