@@ -164,8 +164,7 @@ class CustodyState:
         """Keep ``z`` (a signature share) under ``nonce_id`` among the epoch's newest
         :data:`ANSWER_SLOTS`: a ring of slots in order of making, each its own record (a write per
         signature, not the whole set), the oldest erased when its slot is taken."""
-        raw = self.s.get(storage_key("answer_seq", vault_id, epoch))
-        seq = 0 if raw is None else int(codec.loads(raw))
+        seq = self._answers_made(vault_id, epoch)
         slot = storage_key("answer_slot", vault_id, epoch, seq % ANSWER_SLOTS)
         old = self.s.get(slot)
         if old is not None:
@@ -174,8 +173,13 @@ class CustodyState:
         self.s.set(storage_key("answer", vault_id, epoch, nonce_id), z)
         self.s.set(storage_key("answer_seq", vault_id, epoch), codec.dumps(seq + 1))
 
+    def _answers_made(self, vault_id: str, epoch: int) -> int:
+        raw = self.s.get(storage_key("answer_seq", vault_id, epoch))
+        return 0 if raw is None else int(codec.loads(raw))
+
     def erase_answers(self, vault_id: str, epoch: int) -> None:
-        for n in range(ANSWER_SLOTS):
+        """Erase the epoch's kept signature shares (only the slots ever filled are read)."""
+        for n in range(min(self._answers_made(vault_id, epoch), ANSWER_SLOTS)):
             slot = storage_key("answer_slot", vault_id, epoch, n)
             old = self.s.get(slot)
             if old is not None:
