@@ -359,7 +359,7 @@ def test_different_signer_sets_abort_before_any_ban() -> None:
 
 
 # --- 6. constant-time GF(2^128) arithmetic and HD child keys -----------------------------------------
-def _clmul_reference(a: int, b: int) -> int:
+def clmul_reference(a: int, b: int) -> int:
     """Carry-less product reduced by x^128 + x^7 + x^2 + x + 1, written independently."""
     p = 0
     for i in range(128):
@@ -375,8 +375,8 @@ def test_gf_mul_matches_an_independent_reference_in_both_argument_orders() -> No
     rng = random.Random(12)
     for _ in range(200):
         a, b = rng.getrandbits(128), rng.getrandbits(128)
-        assert ot_extension.gf_mul(a, b) == ot_extension.gf_mul(b, a) == _clmul_reference(a, b)
-    assert ot_extension.gf_mul((1 << 128) - 1, (1 << 128) - 1) == _clmul_reference((1 << 128) - 1, (1 << 128) - 1)
+        assert ot_extension.gf_mul(a, b) == ot_extension.gf_mul(b, a) == clmul_reference(a, b)
+    assert ot_extension.gf_mul((1 << 128) - 1, (1 << 128) - 1) == clmul_reference((1 << 128) - 1, (1 << 128) - 1)
 
 
 def test_a_child_key_never_shares_a_session_with_its_parent(key33: list[KeyShare]) -> None:

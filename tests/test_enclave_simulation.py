@@ -31,6 +31,7 @@ from gridlock.client.owner import OwnerDevice
 from gridlock.crypto import frost
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.enclave.contract import CustodyContract, Env, MessageInfo, StdError
+from gridlock.enclave.custody_state import ANSWER_SLOTS, CustodyState
 from gridlock.wire.approval import verifier_digest
 from test_enclave_schema import DictStorage
 
@@ -130,3 +131,35 @@ def test_a_simulated_password_check_tells_nothing_whatever_follows_it() -> None:
     assert simulate(c, st, start(host, VERIFIER)) == simulate(c, st, start(host, os.urandom(32)))
     with pytest.raises(StdError, match="rate-limited"):  # the right one too
         execute(c, st, start(host, VERIFIER))
+
+
+def test_signatures_in_flight_each_read_back_their_share_and_an_erased_epoch_keeps_none() -> None:
+    """Kept signature shares go in order of making: with signatures in flight (the guardian runs up
+    to 32), each signer reads its own back after others signed, however many the epoch signed
+    before; erasing the epoch erases them."""
+    c, st, shares = contract_with_a_vault()
+    other = b64(frost.commit(get_frost_suite(SCHEME), shares[1]).commitments.to_bytes())
+
+    def frost_sign(n: int) -> str:
+        made = execute(c, st, {"frost_commit": {"vault_id": "v", "epoch": 0, "path": "m", "session": b64(b"s")}})
+        body = {"vault_id": "v", "epoch": 0, "nonce_id": made["nonce_id"], "path": "m"}
+        execute(
+            c,
+            st,
+            {"frost_sign": {**body, "message": b64(n.to_bytes(4, "big")), "commitments": [made["commitments"], other]}},
+        )
+        return str(made["nonce_id"])
+
+    def read_back(nonce_id: str) -> bool:
+        try:
+            query(c, st, "signature_share", {"vault_id": "v", "epoch": 0, "nonce_id": nonce_id})
+        except StdError:
+            return False
+        return True
+
+    for n in range(ANSWER_SLOTS + 20):
+        assert read_back(frost_sign(n))
+    in_flight = [frost_sign(1000 + n) for n in range(32)]
+    assert all(read_back(i) for i in in_flight)
+    CustodyState(st).erase_epoch("v", 0)
+    assert not any(b"answer" in key for key in st.d)
