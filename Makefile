@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: demo test test-all lint bench bench-cli bench-peers bench-network bench-scale nats-server clean
+.PHONY: demo test test-all lint bench bench-cli bench-peers bench-network bench-enclave bench-scale nats-server clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-peers: $(STAMP)         ## ours next to the npm peers (installed into git-
 
 bench-network: $(STAMP) nats-server  ## signing latency and throughput over NATS, 5 guardian processes
 	$(BIN)/python bench/network.py
+
+bench-enclave: $(STAMP)       ## FROST signing inside the enclave guardian's custody contract: its steps, a whole signature
+	$(BIN)/python bench/enclave.py
 
 bench-scale: $(STAMP) nats-server  ## one guardian process holding 10,000 vaults: start-up, memory, sign latency, growth
 	$(BIN)/python bench/scale.py
