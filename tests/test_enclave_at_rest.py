@@ -15,7 +15,7 @@ from unittest import mock
 
 import pytest
 
-from enclave_owner import pin_of, release
+from enclave_owner import held, pin_of
 from gridlock import local
 from gridlock.crypto import codec
 from gridlock.crypto.keyshare import KeyShare
@@ -124,7 +124,7 @@ def test_the_owners_secret_is_what_opens_it(data: Path, shares: list[KeyShare]) 
     net = start(data)
     try:
         assert (
-            release(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0, "frost-ed25519").to_bytes()
+            held(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0).to_bytes()
             == shares[1].to_bytes()
         )
     finally:
@@ -205,7 +205,7 @@ def test_a_patched_contract_is_refused(
     net = start(data)
     try:
         assert (
-            release(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0, "frost-ed25519").to_bytes()
+            held(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0).to_bytes()
             == shares[2].to_bytes()
         )
     finally:
@@ -291,7 +291,7 @@ def test_take_restore_take_again_is_refused(data: Path, tmp_path: Path, shares: 
         assert ks.count_unused("v", 0) == 0 and ks.unused_ids("v", 0, "nonce") == []
         ks.add_presignatures("v", 0, [(b"d" * 16, b"presignature d")])  # new ones work
         assert ks.take_presignature("v", 0, b"d" * 16) == b"presignature d"
-        assert release(ks, "v", 0, "frost-ed25519").to_bytes() == shares[0].to_bytes()  # the shares are kept
+        assert held(ks, "v", 0).to_bytes() == shares[0].to_bytes()  # the shares are kept
     finally:
         net.stop()
     start(data).stop()  # the counter moved on: no rollback any more

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from enclave_owner import pin_of, release
+from enclave_owner import held, pin_of
 from gridlock import local
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.enclave import LocalSecretNetwork
@@ -66,7 +66,7 @@ def test_other_senders_and_closed_keystore(
     stale = EnclaveKeystore(net, sender=GUARDIAN, contract=net.custody_address, viewing_key="x" * 32)
     with pytest.raises(Unauthorized):  # a newer session replaced the viewing key … of this sender only
         ks.share("v", 0)
-    assert release(stale, "v", 0, "frost-secp256k1").to_bytes() == shares[3].to_bytes()
+    assert held(stale, "v", 0).to_bytes() == shares[3].to_bytes()
     stale.close()
     with pytest.raises(StorageError):
         stale.vaults()
@@ -83,7 +83,7 @@ def test_survives_restart_and_node_loss(tmp_path: Path, shares: list[KeyShare]) 
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     try:
         again = EnclaveKeystore.open(net, sender=GUARDIAN)
-        assert release(again, "v", 0, "frost-secp256k1").to_bytes() == shares[0].to_bytes()
+        assert held(again, "v", 0).to_bytes() == shares[0].to_bytes()
         assert len(net.live_nodes) == 3
     finally:
         net.stop()

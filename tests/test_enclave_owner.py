@@ -1,13 +1,15 @@
-"""Issue 17 #4, SECURITY row 38: the enclave guardian's host cannot take a FROST share out of the
-custody contract on its own.
+"""Issue 17 #4, SECURITY row 38: the enclave guardian's host cannot get a FROST share out of the
+custody contract.
 
 The host holds the contract account that owns the vault (every execute is signed with it) and
 the viewing key, so it can send the contract anything.  What it does not hold are the owner's
-device keys: the contract gives a share out (``release_share``, for a reshare, a repair or an
-export) only on the owner's approval of such a request, checked against the owner pinned when the
-vault was created (:mod:`gridlock.enclave.contract_owner`), and it follows the owner's device
+device keys and the other guardians' identity keys.  No execute answers a share; the contract uses
+one for a reshare or repair (:mod:`gridlock.enclave.contract_keychange`) only on the owner's
+approval of that request, checked against the owner pinned when the vault was created
+(:mod:`gridlock.enclave.contract_owner`), and seals what it deals to the guardians the approved
+request names; an export leaves sealed to the owner's device.  It follows the owner's device
 recovery and password change with checks of its own.  Each attack below is what a compromised
-host would try; each is refused.  The last test runs the guardians' own flow (export, password
+host would try; each is refused.  The last tests run the guardians' own flow (export, password
 change, device recovery, reshare) with the enclave guardian among them.
 """
 
@@ -22,89 +24,157 @@ from pathlib import Path
 
 import pytest
 
-from enclave_owner import OWNER, VERIFIER, approved, pin_of, release
+from enclave_owner import OWNER, VERIFIER, approved, approved_request, pin_of, reveal
 from gridlock import local
 from gridlock.client import Client, OperationFailed, Vault, recovery_finish, recovery_start
 from gridlock.client.owner import OwnerDevice
-from gridlock.crypto import device_seal
 from gridlock.crypto import reshare as rs
+from gridlock.crypto import vss, x25519_seal
 from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.polynomial import interpolate, lagrange_coefficient
 from gridlock.devnet import EmbeddedCluster
 from gridlock.enclave import LocalSecretNetwork
-from gridlock.enclave.errors import RateLimited, TimeLocked, Unauthorized, WrongPassword
+from gridlock.enclave.errors import Culprit, RateLimited, TimeLocked, Unauthorized, WrongPassword
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.errors import DecodeError
 from gridlock.guardian.shares import Approved
 from gridlock.guardian.store import BadArgument, NotFound, StorageError
+from gridlock.protocol.custody import context
+from gridlock.wire import Identity, ops
 from gridlock.wire.approval import subject_bytes
-from test_enclave_signing import NAMES, SECRET, WatchedKeystore, seat_in_contract
+from test_enclave_signing import SECRET, WatchedKeystore, start_with_enclave
 from test_password_change import _close, _new_phone
 
 SCHEME = "frost-ed25519"
 HOST = OwnerDevice()  # a device key the compromised host made for itself
 NEW_PHONE = OwnerDevice()
 DELAY = 2  # the pinned recovery time lock, seconds (block time)
+SESSION = b"s" * 32
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[tuple[EnclaveKeystore, KeyShare]]:
-    """The guardian host's view: its store (account and viewing key) holding vault "v", whose
-    owner (:data:`enclave_owner.OWNER`) was pinned when the vault was created."""
-    share = local.keygen(SCHEME, threshold=2, n=3)[0]
+def host(tmp_path: Path) -> Iterator[tuple[EnclaveKeystore, list[KeyShare]]]:
+    """The guardian host's view: its store (account and viewing key) holding the share of index 1
+    of vault "v" (2-of-3), whose owner (:data:`enclave_owner.OWNER`) was pinned when the vault was
+    created; and the test's copy of all three shares."""
+    shares = local.keygen(SCHEME, threshold=2, n=3)
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
     try:
         ks = EnclaveKeystore.open(net, sender="secret1" + "q" * 38)
-        ks.store_pending("v", share, owner=pin_of(recovery_delay=DELAY))
+        ks.store_pending("v", shares[0], owner=pin_of(recovery_delay=DELAY))
         ks.activate("v", 0)
-        yield ks, share
+        yield ks, shares
     finally:
         net.stop()
 
 
-def test_the_host_alone_cannot_take_the_share_out(host: tuple[EnclaveKeystore, KeyShare]) -> None:
-    ks, share = host
-    with pytest.raises(Unauthorized, match="unregistered device"):  # approved by a key of its own
-        ks.release_share("v", 0, approved(HOST, "v", SCHEME))
-    with pytest.raises(Unauthorized, match="does not allow"):  # the owner's approval of a signature
-        ks.release_share("v", 0, approved(OWNER, "v", SCHEME, op="sign"))
-    other_vault = approved(OWNER, "w", SCHEME)  # the owner's export of another vault
-    with pytest.raises(Unauthorized, match="signature does not match"):
-        ks.release_share("v", 0, other_vault)
-    forged = approved(OWNER, "v", SCHEME)  # a genuine approval, its subject swapped
-    with pytest.raises(Unauthorized, match="signature does not match"):
-        ks.release_share("v", 0, Approved(forged.op, subject_bytes({"vault": "v"}), forged.nonce, forged.approvals))
+def members(guardians: dict[int, Identity]) -> dict[int, str]:
+    return {i: g.guardian_id for i, g in guardians.items()}
 
+
+def reshare_of(share: KeyShare, committee: dict[int, Identity], vault_id: str = "v") -> ops.Reshare:
+    """A reshare of ``share``'s epoch by holders 1 and 2 to ``committee`` (threshold 2)."""
+    old = {1: ENCLAVE_ID, 2: "b" * 32, 3: "c" * 32}
+    return ops.Reshare(
+        vault_id, os.urandom(32), SCHEME, share.public_key, share.epoch, old, (old[1], old[2]), members(committee), 2
+    )
+
+
+ENCLAVE_ID = "e" * 32  # the enclave guardian's id in the requests below (the contract knows it by index)
+
+
+def test_no_execute_answers_a_share(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    ks, shares = host
+    with pytest.raises(BadArgument, match="unknown variant"):  # the old way out is gone
+        ks._execute({"release_share": {"vault_id": "v", "epoch": 0, "approval": {}}})
     # the owner in the vault's metadata is the host's to write; the contract does not read it
     ks.set_metadata("v", {"owner": {"devices": [HOST.public.hex()], "required": 1}})
     with pytest.raises(Unauthorized, match="unregistered device"):
-        ks.release_share("v", 0, approved(HOST, "v", SCHEME))
-    with pytest.raises(BadArgument, match="pinned when the vault is created"):  # nor can it pin again
-        ks.store_pending("v", share, owner=pin_of(HOST))
-
-    # the owner's approval of a reshare releases it, once: the same approval again is a replay
-    reshare = approved(OWNER, "v", SCHEME)
-    assert ks.release_share("v", 0, reshare).to_bytes() == share.to_bytes()
-    with pytest.raises(Unauthorized, match="replayed"):
-        ks.release_share("v", 0, reshare)
-
-
-def test_an_export_reaches_the_owner_sealed_past_the_host(host: tuple[EnclaveKeystore, KeyShare]) -> None:
-    """The owner's export approval does not release the share to the host: the contract seals it
-    to the approving device, and only that device opens it."""
-    ks, share = host
-    export = approved(OWNER, "v", SCHEME, op="export")
-    with pytest.raises(Unauthorized, match="does not allow"):
-        ks.release_share("v", 0, export)
-    index, sealed = ks.export_share("v", 0, approved(OWNER, "v", SCHEME, op="export"))
-    scalar = share.scheme_obj.group.scalar_to_bytes(share.secret)
-    assert index == share.index and list(sealed) == [OWNER.public]
-    assert scalar not in sealed[OWNER.public]
-    context = device_seal.export_context("v", index, OWNER.public)
-    assert OWNER.open_sealed(sealed[OWNER.public], context) == scalar
-    with pytest.raises(DecodeError):  # not the host's to open
-        HOST.open_sealed(sealed[OWNER.public], context)
-    with pytest.raises(Unauthorized, match="unregistered device"):  # nor to have sealed to itself
         ks.export_share("v", 0, approved(HOST, "v", SCHEME, op="export"))
+    with pytest.raises(BadArgument, match="pinned when the vault is created"):  # nor can it pin again
+        ks.store_pending("v", shares[0], owner=pin_of(HOST))
+
+
+def test_the_share_is_dealt_only_on_the_owners_approval(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    ks, shares = host
+    committee = {2: Identity.generate(), 3: Identity.generate(), 4: Identity.generate()}
+    request = reshare_of(shares[0], committee)
+    recipients = {j: g.public.to_bytes() for j, g in committee.items()}
+
+    def deal(a: Approved) -> object:
+        return ks.reshare_deal("v", 0, a, SESSION, recipients)
+
+    with pytest.raises(Unauthorized, match="unregistered device"):  # approved by a key of its own
+        deal(approved_request(HOST, request))
+    sign = approved(OWNER, "v", SCHEME, op="sign")  # the owner's approval of something else
+    with pytest.raises(Unauthorized, match="does not allow"):
+        deal(sign)
+    mine = approved_request(OWNER, request)  # a genuine approval, its subject swapped for a committee of the host's
+    host_committee = reshare_of(shares[0], {2: Identity.generate(), 3: Identity.generate(), 4: Identity.generate()})
+    with pytest.raises(Unauthorized, match="signature does not match"):
+        deal(Approved(mine.op, subject_bytes(host_committee.to_params()), mine.nonce, mine.approvals))
+    with pytest.raises(Unauthorized, match="signature does not match"):  # approved for another vault
+        deal(approved_request(OWNER, reshare_of(shares[0], committee, vault_id="w")))
+    deal(mine)
+    with pytest.raises(Unauthorized, match="replayed"):  # an approval deals once
+        deal(mine)
+
+
+def test_a_dealing_reaches_only_the_guardians_the_owner_approved(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    """The host swaps one recipient's identity for its own: refused.  With the approved ones, each
+    sub-share opens only with its guardian's identity key, and together they are a sharing of the
+    enclave's own ``λ·s`` (checked by the test with the share it kept)."""
+    ks, shares = host
+    committee = {2: Identity.generate(), 3: Identity.generate(), 4: Identity.generate()}
+    request = reshare_of(shares[0], committee)
+    spy = Identity.generate()
+    swapped = {j: g.public.to_bytes() for j, g in committee.items()} | {3: spy.public.to_bytes()}
+    with pytest.raises(Unauthorized, match="is not guardian"):
+        ks.reshare_deal("v", 0, approved_request(OWNER, request), SESSION, swapped)
+
+    recipients = {j: g.public.to_bytes() for j, g in committee.items()}
+    raw, sealed = ks.reshare_deal("v", 0, approved_request(OWNER, request), SESSION, recipients)
+    g = shares[0].scheme_obj.group
+    commitment = [g.decode(c) for c in raw]
+    assert set(sealed) == {2, 3, 4}
+    subs = {}
+    for j, blob in sealed.items():
+        ctx = context(SESSION, "v", "reshare", 1, j)
+        with pytest.raises(DecodeError):
+            spy.open_sealed(blob, context=ctx)
+        with pytest.raises(DecodeError):  # bound to its place: not another recipient's
+            committee[j].open_sealed(blob, context=context(SESSION, "v", "reshare", 1, 5 - j + 4))
+        subs[j] = g.decode_scalar(committee[j].open_sealed(blob, context=ctx))
+        assert vss.verify(g, commitment, j, subs[j])
+        assert g.scalar_to_bytes(shares[0].secret) not in blob
+    weighted = lagrange_coefficient(1, [1, 2], g.order) * shares[0].secret % g.order
+    assert interpolate({j: subs[j] for j in (2, 3)}, g.order) == weighted
+    assert commitment[0] == g.base_mul(weighted)
+
+
+def test_a_value_sealed_for_one_vault_opens_in_no_other(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    """Sealed to the enclave guardian's custody key for vault "v", a sub-share does not open in a
+    combine for vault "w" (a vault the host could export from under a device of its own)."""
+    ks, shares = host
+    custody = ks.custody_key()
+    g = shares[0].scheme_obj.group
+    package = rs.PublicPackage.of(shares[0])
+    deal = rs.deal(shares[1], [1, 2], 2, refresh=False)
+    blob = x25519_seal.seal(
+        custody, g.scalar_to_bytes(deal.polynomial(1)), context(SESSION, "v", "reshare", 2, 1), os.urandom(32)
+    )
+    body = {
+        "package": package.to_bytes(),
+        "index": 1,
+        "threshold": 2,
+        "receivers": [1, 3],
+        "commitments": {2: [p.encode() for p in deal.commitment]},
+        "sealed": {2: blob},
+        "transcript_hash": os.urandom(32),
+    }
+    with pytest.raises(Culprit) as exc:
+        ks.reshare_combine("w", SESSION, body)
+    assert exc.value.node == 2
 
 
 def forged_share(public: KeyShare) -> KeyShare:
@@ -115,14 +185,27 @@ def forged_share(public: KeyShare) -> KeyShare:
     return KeyShare(SCHEME, 1, 2, (1, 2), x, {1: g.base_mul(x), 2: other}, public.group_key, os.urandom(32))
 
 
+def test_a_deleted_vault_comes_back_under_its_owner(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    """The host deletes the vault and creates it again with an owner of its own — to take into it
+    what the guardians seal to this vault next, and export it.  The pin outlived the vault."""
+    ks, shares = host
+    ks.delete_vault("v")
+    forged = forged_share(ks_public := shares[0])
+    ks.store_pending("v", forged, owner=pin_of(HOST))
+    ks.activate("v", 0)
+    with pytest.raises(Unauthorized, match="unregistered device"):
+        ks.export_share("v", 0, approved(HOST, "v", SCHEME, op="export"))
+    assert reveal(ks, "v", 0) == ks_public.scheme_obj.group.scalar_to_bytes(forged.secret)  # the owner's
+
+
 def test_a_refresh_staged_before_the_vault_was_deleted_never_reaches_its_successor(
-    host: tuple[EnclaveKeystore, KeyShare],
+    host: tuple[EnclaveKeystore, list[KeyShare]],
 ) -> None:
     """The host deals a refresh itself (no approval needed: it only adds a sharing of zero it
-    knows), deletes the vault, creates it again with a share of its own making under an owner of
-    its own, and pulls the staged real share in to release it: ``s = (s + δ) − δ``.  A staged share
-    belongs to the vault instance that made it."""
-    ks, real = host
+    knows), deletes the vault, creates it again with a share of its own making, and pulls the
+    staged real share in: ``s = (s + δ) − δ``.  A staged share belongs to the vault instance that
+    made it."""
+    ks, _ = host
     public = ks.public_share("v", 0, "m")
     g = public.scheme_obj.group
     deal = {d: rs.deal(public, list(public.participants), public.threshold, refresh=True) for d in public.participants}
@@ -132,19 +215,67 @@ def test_a_refresh_staged_before_the_vault_was_deleted_never_reaches_its_success
     staged = ks.refresh_share("v", 0, sent, os.urandom(32))
 
     ks.delete_vault("v")
-    ks.store_pending("v", forged_share(public), owner=pin_of(HOST))
+    forged = forged_share(public)
+    ks.store_pending("v", forged, owner=pin_of(HOST))
     ks.activate("v", 0)
     with pytest.raises(BadArgument, match="no staged share"):
         ks.store_pending("v", staged)
-    with pytest.raises(NotFound):  # nothing of the real share is left to release
-        ks.release_share("v", staged.epoch, approved(HOST, "v", SCHEME))
-    assert ks.release_share("v", 0, approved(HOST, "v", SCHEME)).secret != real.secret
+    with pytest.raises(NotFound):  # nothing of the real share is left
+        ks.export_share("v", staged.epoch, approved(OWNER, "v", SCHEME, op="export"))
+    assert reveal(ks, "v", 0) == g.scalar_to_bytes(forged.secret)
 
 
-def test_the_host_cannot_move_the_pin_to_a_device_of_its_own(host: tuple[EnclaveKeystore, KeyShare]) -> None:
+def test_a_repair_split_is_summed_once_and_checked(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    """The enclave guardian helps repair holder 3: its parts go sealed to helper 2 and its sum sealed
+    to holder 3.  A part that is not the one its helper published is that helper's fault; the sum
+    is made once."""
+    ks, shares = host
+    g = shares[0].scheme_obj.group
+    helper, lost = Identity.generate(), Identity.generate()
+    guardians = {1: ENCLAVE_ID, 2: helper.guardian_id, 3: lost.guardian_id}
+    request = ops.Repair(
+        "v",
+        os.urandom(32),
+        SCHEME,
+        shares[0].public_key,
+        0,
+        guardians,
+        (ENCLAVE_ID, helper.guardian_id),
+        lost.guardian_id,
+    )
+    recipients = {2: helper.public.to_bytes(), 3: lost.public.to_bytes()}
+    published, sealed = ks.repair_split("v", 0, approved_request(OWNER, request), SESSION, recipients)
+    assert list(sealed) == [2]
+    mine = [g.decode(d) for d in published]
+    to_helper = g.decode_scalar(helper.open_sealed(sealed[2], context=context(SESSION, "v", "repair-part", 1, 2)))
+    assert g.base_mul(to_helper) == mine[1]
+    zeta = lagrange_coefficient(1, [1, 2], g.order, at=3)
+    assert g.sum(mine) == g.base_mul(zeta * shares[0].secret % g.order)
+
+    theirs = {1: 5, 2: 7}  # helper 2's own parts, its published images
+    images = {1: mine, 2: [g.base_mul(theirs[1]), g.base_mul(theirs[2])]}
+    published_ = {i: [p.encode() for p in ps] for i, ps in images.items()}
+    custody = ks.custody_key()
+
+    def part(value: int) -> bytes:
+        return x25519_seal.seal(
+            custody, g.scalar_to_bytes(value), context(SESSION, "v", "repair-part", 2, 1), os.urandom(32)
+        )
+
+    with pytest.raises(Culprit) as exc:
+        ks.repair_sum("v", SESSION, {"published": published_, "sealed": {2: part(6)}})
+    assert exc.value.node == 2
+    sigma_blob = ks.repair_sum("v", SESSION, {"published": published_, "sealed": {2: part(5)}})
+    sigma = g.decode_scalar(lost.open_sealed(sigma_blob, context=context(SESSION, "v", "repair-sum", 1, 3)))
+    assert g.base_mul(sigma) == mine[0] + images[2][0]
+    with pytest.raises(NotFound):
+        ks.repair_sum("v", SESSION, {"published": published_, "sealed": {2: part(5)}})
+
+
+def test_the_host_cannot_move_the_pin_to_a_device_of_its_own(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
     """Without the password no recovery starts, and guesses are limited; with it (a host that saw
-    the verifier) the recovery waits out the time lock in block time, gives nothing out meanwhile,
-    and the owner cancels it."""
+    the verifier) the recovery waits out the time lock in block time, uses the share for nothing
+    meanwhile, and the owner cancels it."""
     ks, _ = host
     with pytest.raises(WrongPassword):
         ks.owner_recovery_start("v", HOST.public, OWNER.public, b"a guessed verifier, 32 bytes....")
@@ -152,14 +283,14 @@ def test_the_host_cannot_move_the_pin_to_a_device_of_its_own(host: tuple[Enclave
     with pytest.raises(TimeLocked):
         ks.owner_recovery_finish("v", HOST.public, OWNER.public, VERIFIER)
     with pytest.raises(Unauthorized, match="recovery is open"):  # not even on the owner's approval
-        ks.release_share("v", 0, approved(OWNER, "v", SCHEME))
+        ks.export_share("v", 0, approved(OWNER, "v", SCHEME, op="export"))
     with pytest.raises(Unauthorized, match="unregistered device"):  # the host cannot cancel for the owner
         ks.owner_recovery_cancel("v", approved(HOST, "v", SCHEME, op="recovery-cancel"))
     ks.owner_recovery_cancel("v", approved(OWNER, "v", SCHEME, op="recovery-cancel"))
     time.sleep(DELAY + 1)
     with pytest.raises(NotFound, match="no device recovery"):
         ks.owner_recovery_finish("v", HOST.public, OWNER.public, VERIFIER)
-    release(ks, "v", 0, SCHEME)  # the owner's device still approves
+    reveal(ks, "v", 0)  # the owner's device still approves
 
     for _ in range(9):  # ten wrong guesses an hour, then none at all
         with pytest.raises(WrongPassword):
@@ -168,8 +299,8 @@ def test_the_host_cannot_move_the_pin_to_a_device_of_its_own(host: tuple[Enclave
         ks.owner_recovery_start("v", HOST.public, OWNER.public, VERIFIER)
 
 
-def test_the_pin_follows_the_owners_recovery_and_password_change(host: tuple[EnclaveKeystore, KeyShare]) -> None:
-    ks, share = host
+def test_the_pin_follows_the_owners_recovery_and_password_change(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    ks, shares = host
     new_verifier = b"the new password's verifier....."
     ks.owner_password("v", approved(OWNER, "v", SCHEME, op="password-change"), VERIFIER, new_verifier)
     ks.owner_password("v", approved(OWNER, "v", SCHEME, op="password-change"), VERIFIER, new_verifier)  # again
@@ -183,8 +314,8 @@ def test_the_pin_follows_the_owners_recovery_and_password_change(host: tuple[Enc
     ks.owner_recovery_finish("v", NEW_PHONE.public, OWNER.public, new_verifier)
     ks.owner_recovery_finish("v", NEW_PHONE.public, OWNER.public, new_verifier)  # sent again: the same answer
     with pytest.raises(Unauthorized, match="unregistered device"):  # the lost device approves nothing
-        release(ks, "v", 0, SCHEME)
-    assert release(ks, "v", 0, SCHEME, device=NEW_PHONE).to_bytes() == share.to_bytes()
+        reveal(ks, "v", 0)
+    assert reveal(ks, "v", 0, device=NEW_PHONE) == shares[0].scheme_obj.group.scalar_to_bytes(shares[0].secret)
 
 
 Body = Callable[[EmbeddedCluster, Client, WatchedKeystore, Vault], Awaitable[None]]
@@ -196,11 +327,10 @@ def with_the_enclave_guardian(tmp_path: Path, body: Body) -> None:
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
 
     async def main() -> None:
-        c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0, recovery_delay=0.0)
+        c, eks = await start_with_enclave(tmp_path / "guardians", net, session_timeout=20.0, recovery_delay=0.0)
         phone = await _new_phone(c)
         try:
             assert c.client is not None
-            eks = seat_in_contract(c, net)
             vault = await c.client.create_vault(SCHEME, c.ids[:4], threshold=3, password=c.password)
             await body(c, phone, eks, vault)
         finally:
@@ -216,7 +346,7 @@ def with_the_enclave_guardian(tmp_path: Path, body: Body) -> None:
 def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
     """Export, password change, device recovery and a reshare dealt by the enclave guardian, through
     the guardians: the enclave guardian's contract follows each, sealed its exported share to the
-    owner's device and gave it out only for the reshare, on the owner's approval."""
+    owner's device and dealt the reshare itself, on the recovered device's approval."""
     new_password = "a new password for the owner"
 
     async def body(c: EmbeddedCluster, phone: Client, eks: WatchedKeystore, vault: Vault) -> None:
@@ -229,8 +359,8 @@ def test_the_guardians_flow_passes_the_contracts_checks(tmp_path: Path) -> None:
         assert {"owner_password", "owner_recovery_start", "owner_recovery_finish"} <= set(executes)
         # the recovered device's approval is the one the contract now takes: the enclave deals
         await recovered.reshare(c.ids[:4], threshold=2, password=new_password)
-        assert "export_share" in executes and "release_share" not in executes  # the export was sealed
-        assert eks.executes.count("release_share") == 1
+        assert "export_share" in executes  # the export was sealed to the owner's device
+        assert eks.executes.count("reshare_deal") == 1
         m = os.urandom(32)
         assert local.verify(SCHEME, vault.public_key, m, await recovered.sign(m, signers=with_enclave))
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from enclave_owner import OWNER, approved, pin_of
+from enclave_owner import OWNER, approved, pin_of, reveal
 from gridlock import local
 from gridlock.client.owner import OwnerDevice
 from gridlock.crypto import frost, hd
@@ -33,7 +33,7 @@ from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare, SealedShareError, seal
-from gridlock.devnet import EmbeddedCluster
+from gridlock.devnet import EmbeddedCluster, GuardianSpec
 from gridlock.enclave import LocalSecretNetwork
 from gridlock.enclave.address import human
 from gridlock.enclave.keystore import EnclaveKeystore
@@ -95,16 +95,22 @@ class WatchedKeystore(EnclaveKeystore):
             yield from walk(answer)
 
 
-def seat_in_contract(c: EmbeddedCluster, net: LocalSecretNetwork) -> WatchedKeystore:
-    """Guardian "enclave" of the cluster keeps its identity and shares in ``net``'s custody contract,
-    behind a store that records every answer it gets from the contract."""
-    g = c.guardians[1]
-    eks = WatchedKeystore.open(net, sender=ACCOUNT)
-    eks.put_identity(g.identity.to_bytes())
-    g.keystore.close()
-    g.keystore = eks  # type: ignore[assignment]
-    g.node.keystore = eks  # type: ignore[assignment]
-    return eks
+async def start_with_enclave(path: Path, net: LocalSecretNetwork, **kw: Any) -> tuple[EmbeddedCluster, WatchedKeystore]:
+    """A cluster of :data:`NAMES` whose guardian "enclave" keeps its identity (with the contract's
+    custody key in it) and its shares in ``net``'s custody contract, behind a store that records
+    every answer it gets from the contract."""
+    seated: list[WatchedKeystore] = []
+
+    def stores(spec: GuardianSpec, data_dir: Path, secret: str) -> WatchedKeystore | None:
+        if spec.name != "enclave":
+            return None
+        data_dir.mkdir(parents=True, exist_ok=True)
+        seated.append(WatchedKeystore.open(net, sender=ACCOUNT))
+        return seated[-1]
+
+    c = await EmbeddedCluster.start(path, NAMES, stores=stores, **kw)
+    assert c.guardians[1].identity.public.custody_key == seated[0].custody_key()
+    return c, seated[0]
 
 
 def forms(secret: bytes) -> list[bytes]:
@@ -112,11 +118,9 @@ def forms(secret: bytes) -> list[bytes]:
 
 
 def look(ks: EnclaveKeystore, vault_id: str, epoch: int, owner: OwnerDevice = OWNER) -> bytes:
-    """The test's own look at the share the contract keeps (its secret scalar), as for a reshare
-    the owner approved."""
-    scheme = ks.vault(vault_id).scheme
-    share = ks.release_share(vault_id, epoch, approved(owner, vault_id, scheme))
-    return share.scheme_obj.group.scalar_to_bytes(share.secret)
+    """The test's own look at the share the contract keeps (its secret scalar): the owner's export,
+    opened with the owner's device key."""
+    return reveal(ks, vault_id, epoch, owner)
 
 
 def assert_never_received(ks: WatchedKeystore, secrets_: list[bytes]) -> None:
@@ -153,10 +157,9 @@ def test_enclave_guardian_signs_without_holding_share_or_nonces(
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
 
     async def main() -> None:
-        c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)
+        c, eks = await start_with_enclave(tmp_path / "guardians", net, session_timeout=20.0)
         try:
             assert c.client is not None
-            eks = seat_in_contract(c, net)
             vault = await c.client.create_vault(scheme, c.ids, threshold=3, password=c.password)
             # the share was made by the DKG (in the guardian's process: issue 17 #4 is about using it)
             # and stored in the contract.  The test's own look at it, then a clean record from here on
@@ -417,30 +420,49 @@ def test_a_sealed_share_gives_up_no_secret(scheme: str) -> None:
     assert not any(f in seal(share) for f in forms(secret)) and str(share.secret) not in repr(view)
 
 
-def test_reshare_and_repair_keep_the_key_with_the_enclave_guardian(tmp_path: Path) -> None:
-    """Reshare and repair still get the share from the contract (``release_share``, on the owner's
-    approval of each, which the contract checks: docs/SECURITY.md row 38); the new share goes back
-    in and signs."""
+def test_reshare_and_repair_run_in_the_contract_and_the_share_never_reaches_the_process(tmp_path: Path) -> None:
+    """Issue 17 #4: a reshare (the enclave guardian deals and receives), a repair it helps with and
+    a repair of its own share run their arithmetic in the custody contract.  Every answer the
+    contract hands the guardian process is recorded: none holds the share of any epoch (read by the
+    test through the owner's export at the end), and no execute hands a share out."""
     net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
 
     async def main() -> None:
-        c = await EmbeddedCluster.start(tmp_path / "guardians", NAMES, session_timeout=20.0)
+        c, eks = await start_with_enclave(tmp_path / "guardians", net, session_timeout=20.0)
         try:
             assert c.client is not None
-            eks = seat_in_contract(c, net)
             vault = await c.client.create_vault("frost-ed25519", c.ids[:4], threshold=3, password=c.password)
+            eks.__dict__["answers"] = []  # the DKG made the share in the process; from here on it stays put
             with_enclave = [c.ids[0], c.ids[1], c.ids[2]]
+            secrets_: list[bytes] = []
+
+            async def signs_and_fits(signers: list[str]) -> None:
+                view = eks.active_share(vault.vault_id)
+                m = os.urandom(32)
+                assert local.verify("frost-ed25519", vault.public_key, m, await vault.sign(m, signers=signers))
+                secret = look(eks, vault.vault_id, view.epoch, c.owner)  # read through the owner's export
+                group = view.scheme_obj.group
+                assert group.base_mul(group.decode_scalar(secret)) == view.verifying_shares[view.index]
+                secrets_.append(secret)
+
             epoch = await vault.reshare(c.ids, threshold=3, password=c.password)  # add "friend"
             assert eks.active_share(vault.vault_id).epoch == epoch
-            m = os.urandom(32)
-            assert local.verify("frost-ed25519", vault.public_key, m, await vault.sign(m, signers=with_enclave))
+            await signs_and_fits(with_enclave)
             c.guardians[3].keystore.delete_vault(vault.vault_id)  # "watch" lost its share; the enclave helps
             epoch = await vault.repair(c.ids[3], helpers=with_enclave, password=c.password)
-            assert isinstance(eks.active_share(vault.vault_id), SealedShare)
             assert eks.active_share(vault.vault_id).epoch == epoch
-            m = os.urandom(32)
-            assert local.verify("frost-ed25519", vault.public_key, m, await vault.sign(m, signers=with_enclave))
-            assert "release_share" in eks.executes  # what these two still need
+            await signs_and_fits(c.ids[1:4])
+            # the enclave guardian loses its share; three others rebuild it into its contract
+            eks.delete_vault(vault.vault_id)
+            epoch = await vault.repair(c.ids[1], helpers=[c.ids[0], c.ids[2], c.ids[3]], password=c.password)
+            view = eks.active_share(vault.vault_id)
+            assert isinstance(view, SealedShare) and view.epoch == epoch
+            await signs_and_fits(with_enclave)
+            assert len(set(secrets_)) == 3
+            assert_never_received(eks, secrets_)
+            assert {"reshare_deal", "reshare_combine", "repair_split", "repair_sum", "repair_rebuild"} <= set(
+                eks.executes
+            )
         finally:
             await c.close()
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from enclave_owner import pin_of, release
+from enclave_owner import held, pin_of
 from gridlock.crypto.keyimport import split
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.sealed import SealedShare
@@ -127,10 +127,10 @@ def ecdsa_shares() -> list[KeyShare]:
 def stored(ks: Store, vault_id: str, epoch: int) -> bytes:
     """The share a store keeps, byte for byte.  The enclave store answers a FROST share's public
     data only (the share stays in the contract, issue 17 #4): its public view must match, and the
-    share itself is what ``release_share`` hands out."""
+    share itself is what the owner's export opens to."""
     share = ks.share(vault_id, epoch)
     if isinstance(ks, EnclaveKeystore):
-        full = release(ks, vault_id, epoch, share.scheme)
+        full = held(ks, vault_id, epoch)
         assert isinstance(share, SealedShare) and share.same_public_data(full)
         return full.to_bytes()
     return share.to_bytes()

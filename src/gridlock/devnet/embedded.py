@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,9 @@ from gridlock.guardian.store import ShareStore
 from gridlock.transport.base import Transport
 from gridlock.transport.local import LocalRouter
 from gridlock.wire import Identity, PublicIdentity
+
+StoreOpener = Callable[[GuardianSpec, Path, str], ShareStore | None]
+"""(spec, data directory, secret) → the guardian's store, or ``None`` for its role's own."""
 
 
 def new_secret() -> str:
@@ -46,9 +49,12 @@ class EmbeddedGuardian:
     task: asyncio.Task[None] | None = None
 
     @classmethod
-    def open(cls, spec: GuardianSpec, data_dir: Path, secret: str) -> EmbeddedGuardian:
-        """Open (or create) the guardian's store, identity and audit log in ``data_dir``."""
-        store = open_store(spec.name, spec.role, data_dir, secret)
+    def open(
+        cls, spec: GuardianSpec, data_dir: Path, secret: str, stores: StoreOpener | None = None
+    ) -> EmbeddedGuardian:
+        """Open (or create) the guardian's store, identity and audit log in ``data_dir``; ``stores``
+        may open the store instead (``None`` from it: the role's own)."""
+        store = (stores and stores(spec, data_dir, secret)) or open_store(spec.name, spec.role, data_dir, secret)
         try:
             identity = load_or_create_identity(store, spec.name)
             audit = AuditLog(data_dir / "audit.db", identity)
@@ -133,9 +139,11 @@ class EmbeddedCluster:
         router: LocalRouter | None = None,
         session_timeout: float = 30.0,
         recovery_delay: float = 3600.0,
+        stores: StoreOpener | None = None,
     ) -> EmbeddedCluster:
         """Open the guardians (plain names are ordinary guardians; a :class:`GuardianSpec` gives a
-        role, e.g. an enclave guardian with its custody-contract store) and start them and the client."""
+        role, e.g. an enclave guardian with its custody-contract store) and start them and the client.
+        ``stores`` opens a guardian's store itself where it answers one (a test's recording store)."""
         base = Path(data_dir)
         base.mkdir(parents=True, exist_ok=True)
         client_identity = Identity.generate(name="owner")
@@ -150,7 +158,8 @@ class EmbeddedCluster:
         try:
             for spec in specs(guardians):
                 cluster.secrets_[spec.name] = new_secret()
-                cluster.guardians.append(EmbeddedGuardian.open(spec, base / spec.name, cluster.secrets_[spec.name]))
+                secret = cluster.secrets_[spec.name]
+                cluster.guardians.append(EmbeddedGuardian.open(spec, base / spec.name, secret, stores))
             cluster.directory = {g.identity.guardian_id: g.identity.public for g in cluster.guardians} | {
                 client_identity.guardian_id: client_identity.public
             }

@@ -27,7 +27,8 @@ Messages are JSON objects with exactly one key (serde's enum encoding); byte str
 Execute messages (sender = the owner)::
 
     {"store_pending":   {"vault_id", "share" | "staged_epoch", "metadata"?}}   -> {"vault_id", "epoch", "public_key",
-                                                         "verifying_share"}; staged_epoch: refresh_share's share
+                                                         "verifying_share"}; staged_epoch: a share made
+                                                         here (refresh_share, reshare_combine, repair_rebuild)
     {"store_share":     {"vault_id", "share", "metadata"?}}   store and activate at once (replace the share)
     {"activate":        {"vault_id", "epoch"}}
     {"discard_pending": {"vault_id", "epoch"}}
@@ -46,9 +47,18 @@ Execute messages (sender = the owner)::
     {"frost_discard":   {"vault_id", "epoch", "nonce_id"}}   -> {"discarded"}
     {"refresh_share":   {"vault_id", "epoch", "dealings": [[dealer, [point...], sub_share]...], "transcript_hash"}}
                                                           -> {"epoch", "share", "sealed"}: the new share, staged
-    {"release_share":   {"vault_id", "epoch", "approval"}} -> {"epoch", "share"}: a FROST share, for the
-                                                         key changes that still run outside, with the
-                                                         owner's approval of one of them
+    {"custody_key":     {}}                            -> {"custody_key"}: the sender's, made on first use
+    {"reshare_deal":    {"vault_id", "epoch", "approval", "session", "recipients": [[index, identity]...]}}
+                                                          -> {"commitment", "sealed": [[index, blob]...]}
+    {"reshare_combine": {"vault_id", "session", "package", "index", "threshold", "receivers",
+                         "commitments": [[dealer, [point...]]...], "sealed": [[dealer, blob]...],
+                         "transcript_hash"}}              -> {"epoch", "share", "sealed"}: staged
+    {"repair_split":    {"vault_id", "epoch", "approval", "session", "recipients"}}
+                                                          -> {"published": [point...], "sealed"}
+    {"repair_sum":      {"vault_id", "session", "published": [[helper, [point...]]...], "sealed"}}
+                                                          -> {"epoch", "sealed"}: σ to the lost holder
+    {"repair_rebuild":  {"vault_id", "session", "package", "index", "published", "sealed"}}
+                                                          -> {"epoch", "share", "sealed"}: staged
     {"export_share":    {"vault_id", "epoch", "approval"}} -> {"epoch", "index", "sealed": [[device, blob]...]}:
                                                          the share sealed to each approving device
     {"owner_recovery_start":  {"vault_id", "new_device", "lost_device", "verifier"}} -> {"state": "recorded"}
@@ -65,7 +75,9 @@ required, verifier digest, recovery delay); what the owner must approve is then 
 
 FROST shares (``frost-*`` schemes) are used inside the contract (:mod:`gridlock.enclave.contract_frost`):
 the ``share`` query answers their sealed view (public data, ``"sealed": true``), of the key at
-``path`` if given; only ``release_share`` hands the secret share out.
+``path`` if given.  Their reshare and repair run here too (:mod:`gridlock.enclave.contract_keychange`):
+what leaves is sealed to the guardian it is for.  No execute answers a FROST share's secret; only
+``export_share`` hands it out, sealed to the owner's devices.
 
 Queries::
 
@@ -93,7 +105,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from gridlock.crypto import codec
-from gridlock.enclave import contract_frost, contract_owner, custody_ledger
+from gridlock.enclave import contract_frost, contract_keychange, contract_owner, custody_ledger
 from gridlock.enclave.contract_msg import (
     EXEC_TARGET,
     INIT_TARGET,
@@ -149,7 +161,22 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
     "frost_commit": {"vault_id", "epoch", "path", "session"},
     "frost_sign": {"vault_id", "epoch", "nonce_id", "path", "message", "commitments"},
     "frost_discard": {"vault_id", "epoch", "nonce_id"},
-    "release_share": {"vault_id", "epoch", "approval"},
+    "custody_key": set(),
+    "reshare_deal": {"vault_id", "epoch", "approval", "session", "recipients"},
+    "reshare_combine": {
+        "vault_id",
+        "session",
+        "package",
+        "index",
+        "threshold",
+        "receivers",
+        "commitments",
+        "sealed",
+        "transcript_hash",
+    },
+    "repair_split": {"vault_id", "epoch", "approval", "session", "recipients"},
+    "repair_sum": {"vault_id", "session", "published", "sealed"},
+    "repair_rebuild": {"vault_id", "session", "package", "index", "published", "sealed"},
     "export_share": {"vault_id", "epoch", "approval"},
     "owner_recovery_start": {"vault_id", "new_device", "lost_device", "verifier"},
     "owner_recovery_finish": {"vault_id", "new_device", "lost_device", "verifier"},
@@ -174,11 +201,12 @@ _PRIVATE_QUERY_FIELDS: Final[dict[str, set[str]]] = {
 
 
 # --- the contract --------------------------------------------------------------------------------------
-class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes):
+class CustodyContract(contract_frost.FrostExecutes, contract_keychange.KeyChangeExecutes, contract_owner.OwnerExecutes):
     """Holds one guardian share per vault.  Stateless: everything lives in the storage it is given.
     The FROST executes (signing and refresh inside the contract) come from
-    :class:`~gridlock.enclave.contract_frost.FrostExecutes`, the owner's (device recovery, password
-    change) from :class:`~gridlock.enclave.contract_owner.OwnerExecutes`."""
+    :class:`~gridlock.enclave.contract_frost.FrostExecutes`, reshare and repair from
+    :class:`~gridlock.enclave.contract_keychange.KeyChangeExecutes`, the owner's (device recovery,
+    password change) from :class:`~gridlock.enclave.contract_owner.OwnerExecutes`."""
 
     code: bytes = CUSTODY_CODE
 
@@ -212,10 +240,10 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
 
     def _store(self, st: CustodyState, sender: str, a: Args, *, activate: bool) -> dict[str, Any]:
         vault_id = a.vault_id()
-        if "staged_epoch" in a.body:  # a share the contract made itself (contract_frost.refresh)
+        if "staged_epoch" in a.body:  # a share the contract made itself (refresh, reshare, repair)
             if "share" in a.body:
                 raise BadArgument("store_pending takes a share or a staged epoch, not both")
-            data = contract_frost.staged(st, own(st.need_vault(vault_id), sender), a.integer("staged_epoch") or 0)
+            data = contract_keychange.staged(st, sender, vault_id, a.integer("staged_epoch") or 0)
         else:
             data = a.binary("share", MAX_SHARE_BYTES)
         meta = a.metadata(optional=True)
@@ -226,8 +254,10 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
         if v is None:
             v = VaultState(vault_id, sender, share.scheme, share.public_key, meta or "{}", {}, st.new_instance())
             st.set_vaults_of(sender, [*st.vaults_of(sender), vault_id])
-            if "owner" in a.body:
-                contract_owner.pin(st, vault_id, contract_owner.parse_pin(a.body["owner"]))
+            if "owner" in a.body:  # a vault id pinned before keeps its owner (contract_owner)
+                pin = contract_owner.parse_pin(a.body["owner"])
+                if not contract_owner.pinned(st, vault_id):
+                    contract_owner.pin(st, vault_id, pin)
         else:
             own(v, sender)
             if "owner" in a.body:
@@ -304,8 +334,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_owner.OwnerExecutes
             st.erase_epoch(v.vault_id, e)
         if v.epochs:  # what a refresh staged for the epoch after the newest
             st.s.remove(storage_key("staged", v.vault_id, max(v.epochs) + 1))
-        custody_ledger.erase(st, v.vault_id)
-        contract_owner.erase(st, v.vault_id)
+        custody_ledger.erase(st, v.vault_id)  # the owner pin stays (contract_owner)
         st.s.remove(storage_key("vault", v.vault_id))
         st.set_vaults_of(v.owner, [x for x in st.vaults_of(v.owner) if x != v.vault_id])
 

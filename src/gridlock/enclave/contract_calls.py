@@ -1,7 +1,8 @@
 """The custody contract's own steps, beyond the keystore interface: the FROST rounds and refresh done
-inside it (:mod:`gridlock.enclave.contract_frost`) and what the vault's owner approves of there
-(:mod:`gridlock.enclave.contract_owner`) — a share released for a key change, an export sealed to
-the owner's device, the owner's device recovery and password change.
+inside it (:mod:`gridlock.enclave.contract_frost`), reshare and repair
+(:mod:`gridlock.enclave.contract_keychange`), and what the vault's owner approves of there
+(:mod:`gridlock.enclave.contract_owner`) — an export sealed to the owner's device, the owner's
+device recovery and password change.
 
 :class:`ContractSteps` is mixed into :class:`gridlock.enclave.keystore.EnclaveKeystore`: each step is
 one of its encrypted executes.
@@ -55,6 +56,37 @@ def _approval_arg(approved: Approved) -> dict[str, Any]:
     }
 
 
+def _by_node(raw: object) -> dict[int, bytes]:
+    """``[[index, base64], …]`` → ``{index: bytes}``."""
+    if not isinstance(raw, list):
+        raise Corrupted("the custody contract answered malformed sealed values")
+    out = {}
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is int):
+            raise Corrupted("the custody contract answered malformed sealed values")
+        out[item[0]] = _unb64(item[1])
+    return out
+
+
+def _wire(value: Any) -> Any:
+    """A key-change argument as JSON: bytes base64, ``{index: …}`` as ``[[index, …], …]``."""
+    if isinstance(value, bytes):
+        return _b64(value)
+    if isinstance(value, Mapping):
+        return [[k, _wire(v)] for k, v in sorted(value.items())]
+    if isinstance(value, list | tuple):
+        return [_wire(v) for v in value]
+    return value
+
+
+def _keychange_body(vault_id: str, session: bytes, body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "vault_id": rules.check_vault_id(vault_id),
+        "session": _b64(session),
+        **{k: _wire(v) for k, v in body.items()},
+    }
+
+
 class ContractSteps(abc.ABC):
     """The custody contract's executes that use or guard a share inside it."""
 
@@ -70,12 +102,64 @@ class ContractSteps(abc.ABC):
     def _load_share(self, answer: dict[str, Any]) -> KeyShare:
         """A share, or its sealed view, from an answer."""
 
-    def release_share(self, vault_id: str, epoch: int, approved: Approved) -> KeyShare:
-        """The FROST share itself, for the operations that still compute with it in the guardian
-        (reshare, repair): the one way it leaves the contract, an execute on record, made
-        only with the owner's approval of such a request (``approved``), which the contract checks."""
-        body = {**_epoch_args(vault_id, epoch), "approval": _approval_arg(approved)}
-        return self._load_share(self._execute({"release_share": body}))
+    # -- reshare and repair (gridlock.enclave.contract_keychange) -------------------------------------------
+    def custody_key(self) -> bytes:
+        """This guardian's custody key (the contract makes it on first use and keeps its private half)."""
+        return _unb64(self._execute({"custody_key": {}}).get("custody_key"))
+
+    def _sealed_view(self, answer: dict[str, Any]) -> SealedShare:
+        share = self._load_share(answer)
+        if not isinstance(share, SealedShare):
+            raise Corrupted("the custody contract answered a share where a sealed view was asked for")
+        return share
+
+    def reshare_deal(
+        self, vault_id: str, epoch: int, approved: Approved, session: bytes, recipients: Mapping[int, bytes]
+    ) -> tuple[list[bytes], dict[int, bytes]]:
+        """The contract deals this holder's part of the owner-approved reshare: the commitment
+        (encoded points) and the sub-share sealed to each recipient (``recipients``: index → its
+        public identity bytes)."""
+        body = {
+            **_epoch_args(vault_id, epoch),
+            "approval": _approval_arg(approved),
+            "session": _b64(session),
+            "recipients": [[j, _b64(p)] for j, p in sorted(recipients.items())],
+        }
+        answer = self._execute({"reshare_deal": body})
+        commitment = answer.get("commitment")
+        if not isinstance(commitment, list):
+            raise Corrupted("the custody contract answered a dealing without its commitment")
+        return [_unb64(c) for c in commitment], _by_node(answer.get("sealed"))
+
+    def reshare_combine(self, vault_id: str, session: bytes, body: Mapping[str, Any]) -> SealedShare:
+        """The contract's new share from the sub-shares sealed to it (``body``: package, index,
+        threshold, receivers, commitments, sealed, transcript hash — bytes, encoded here); staged."""
+        return self._sealed_view(self._execute({"reshare_combine": _keychange_body(vault_id, session, body)}))
+
+    def repair_split(
+        self, vault_id: str, epoch: int, approved: Approved, session: bytes, recipients: Mapping[int, bytes]
+    ) -> tuple[list[bytes], dict[int, bytes]]:
+        """The contract's parts for the owner-approved repair: the published images (encoded points,
+        in helper order) and each other helper's part sealed to it."""
+        body = {
+            **_epoch_args(vault_id, epoch),
+            "approval": _approval_arg(approved),
+            "session": _b64(session),
+            "recipients": [[k, _b64(p)] for k, p in sorted(recipients.items())],
+        }
+        answer = self._execute({"repair_split": body})
+        published = answer.get("published")
+        if not isinstance(published, list):
+            raise Corrupted("the custody contract answered a split without its published parts")
+        return [_unb64(d) for d in published], _by_node(answer.get("sealed"))
+
+    def repair_sum(self, vault_id: str, session: bytes, body: Mapping[str, Any]) -> bytes:
+        """The contract's sum of the parts sealed to it, sealed to the holder being repaired."""
+        return _unb64(self._execute({"repair_sum": _keychange_body(vault_id, session, body)}).get("sealed"))
+
+    def repair_rebuild(self, vault_id: str, session: bytes, body: Mapping[str, Any]) -> SealedShare:
+        """The contract's rebuilt share from the sums sealed to it; staged."""
+        return self._sealed_view(self._execute({"repair_rebuild": _keychange_body(vault_id, session, body)}))
 
     def export_share(self, vault_id: str, epoch: int, approved: Approved) -> tuple[int, dict[bytes, bytes]]:
         """The owner's approved export of a FROST share: its index and the scalar sealed to each
@@ -194,10 +278,7 @@ class ContractSteps(abc.ABC):
             "dealings": [[d, [_b64(p) for p in sent], _b64(sub)] for d, (sent, sub) in sorted(dealings.items())],
             "transcript_hash": _b64(transcript_hash),
         }
-        share = self._load_share(self._execute({"refresh_share": body}))
-        if not isinstance(share, SealedShare):
-            raise Corrupted("the custody contract answered a share where a sealed view was asked for")
-        return share
+        return self._sealed_view(self._execute({"refresh_share": body}))
 
     def frost_discard(self, vault_id: str, epoch: int, nonce_id: bytes) -> None:
         """Burn nonces a stopped run did not use."""

@@ -39,10 +39,9 @@ unused until signed with or discarded — no ``z_i`` was made with them.
 single-use nonces FROST's unforgeability holds whatever signing package the (untrusted) guardian
 host hands in (RFC 9591 §7: the coordinator is not trusted).
 
-``release_share`` still hands a FROST share to the vault's account for the key changes that run
-outside (reshare, repair), but only with the owner's approval of one of them, which the contract
-checks itself against the owner pinned at the vault's creation; an export leaves it sealed to the
-owner's device (:mod:`gridlock.enclave.contract_owner`, docs/SECURITY.md row 38).
+Reshare and repair use the share here too (:mod:`gridlock.enclave.contract_keychange`), and an
+export leaves it sealed to the owner's device (:mod:`gridlock.enclave.contract_owner`): no execute
+answers a FROST share's secret (docs/SECURITY.md row 38).
 
 Threshold ECDSA (DKLs23) shares are not sealed: its presigning runs oblivious-transfer extensions
 whose per-counterparty state (~12 KB of OT setup per pair, megabytes of traffic per presignature)
@@ -59,7 +58,7 @@ from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.crypto.sealed import seal
-from gridlock.enclave import contract_owner
+from gridlock.enclave.contract_keychange import SEALED_SCHEMES, stage
 from gridlock.enclave.contract_msg import Args, b64_decode, b64s
 from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.errors import GridlockError
@@ -75,11 +74,8 @@ __all__ = [
     "public_share",
     "refresh",
     "sign",
-    "staged",
 ]
 
-SEALED_SCHEMES: Final = frozenset({"frost-ed25519", "frost-secp256k1", "frost-taproot"})
-"""The schemes whose shares never leave the contract (their signing runs here)."""
 MAX_MESSAGE_BYTES: Final = 1 << 16  # the guardian protocol's own bound on a message to sign
 MAX_PATH_CHARS: Final = 256
 MAX_OUTSTANDING: Final = 1024
@@ -274,22 +270,7 @@ def refresh(
         )
     except GridlockError as exc:
         raise BadArgument(f"the refresh does not combine: {exc}") from None
-    st.s.set(storage_key("staged", v.vault_id, new.epoch), codec.dumps([v.instance, new.to_bytes()]))
-    return {"epoch": new.epoch, "share": b64s(seal(new)), "sealed": True}
-
-
-def staged(st: CustodyState, v: VaultState, epoch: int) -> bytes:
-    """The share of ``epoch`` that :func:`refresh` staged for this instance of vault ``v``, taken
-    out of staging.  One staged for an earlier instance of the vault id (deleted since, and created
-    again by the host with a share of its own making under an owner of its own) is not this
-    vault's: handing it over would let that owner release the real share."""
-    key = storage_key("staged", v.vault_id, epoch)
-    data = st.s.get(key)
-    made_for, share = (None, b"") if data is None else codec.loads(data)
-    if made_for != v.instance:
-        raise BadArgument(f"no staged share of epoch {epoch} for vault {v.vault_id!r}")
-    st.s.remove(key)
-    return bytes(share)
+    return stage(st, v.owner, v.vault_id, new)
 
 
 # --- the execute messages (their handlers in the contract; the message list is in contract.py) --------------
@@ -337,13 +318,3 @@ class FrostExecutes:
             (sub,) = _b64_list([item[2]], "dealings", 1, 64)
             dealings[item[0]] = (_b64_list(item[1], "dealings", 1024, 128), sub)
         return refresh(st, v, a.epoch(), dealings, a.binary("transcript_hash", 32))
-
-    def _x_release_share(self, st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
-        """The share itself, for what still computes with it outside (reshare, repair):
-        only with the owner's approval of one of them, checked against the owner pinned here
-        (:func:`gridlock.enclave.contract_owner.release`)."""
-        v = own(st.need_vault(a.vault_id()), sender)
-        epoch = a.epoch()
-        _usable(v, epoch)
-        contract_owner.release(st, v, a.body.get("approval"))
-        return {"epoch": epoch, "share": b64s(st.share_bytes(v.vault_id, epoch))}

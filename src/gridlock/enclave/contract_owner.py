@@ -8,11 +8,11 @@ owner (:class:`OwnerPin`: the device keys, how many must approve, the digest of 
 password verifier, the device-recovery time lock), and from then on the contract, not the host,
 decides:
 
-* ``release_share`` — the one execute that hands a FROST share out (for a reshare or a repair,
-  which still compute with it in the guardian) — needs ``required`` valid approvals of the pinned
-  devices for one of :data:`RELEASE_OPS` on this vault, unexpired at the block's time, each
-  device's counter above the last one the contract saw (an approval releases once).  A host
-  without a fresh owner approval for a key change cannot take the share out.
+* a reshare or repair that uses the share (:mod:`gridlock.enclave.contract_keychange`: dealt and
+  split in here, every value sealed to its recipient) needs ``required`` valid approvals of the
+  pinned devices for that request on this vault (:func:`approve_key_change`), unexpired at the
+  block's time, each device's counter above the last one the contract saw (an approval is used
+  once); the request's committee or helpers are read from what the owner signed.
 * ``export_share`` — the owner's emergency exit — answers the share sealed to each approving
   device's key (:mod:`gridlock.crypto.device_seal`, the ephemeral key from ``env.block.random``):
   the host that carries the answer to the owner cannot read it.
@@ -21,16 +21,20 @@ decides:
   the pinned digest; wrong ones are counted, at most :data:`PASSWORD_FAILURES` an hour) and the
   finish waits out the pinned time lock in block time; ``owner_recovery_cancel`` needs the current
   devices' approval.  ``owner_password`` (a password change) needs both the approval and the old
-  verifier.  While a recovery is open no release is made (as the guardians refuse approved
-  requests then).  A password check answers the same whatever its outcome, which ``owner_status``
+  verifier.  While a recovery is open no key change or export is made (as the guardians refuse
+  approved requests then).  A password check answers the same whatever its outcome, which ``owner_status``
   reads in a later block (:func:`_load`, :func:`_password`: a simulated transaction must not tell a
   right guess from a wrong one).
 
 What this does not stop: a host that learns the password (it sees the verifier when the owner
 recovers or changes the password through it) can recover the vault to a device of its own in the
-contract after the time lock, which the owner is not told of unless another guardian is asked too;
-and a host holding an owner approval for a key change can use it to take the share out instead,
-during the change the owner approved (with simulated transactions, until the approval expires).
+contract after the time lock, which the owner is not told of unless another guardian is asked too.
+
+A pin outlives its vault: a vault deleted here and created again (by the host, or by a later
+reshare that brings it back) keeps the owner it had — otherwise a host could delete a vault during
+an approved reshare and take the sub-shares sealed to it into a vault of the same id pinned to a
+device of its own.  A vault new to the contract is pinned from the registration that comes with it
+(the DKG, or the reshare that brings it), when the host is trusted as it is for the DKG.
 See docs/SECURITY.md row 38.
 """
 
@@ -52,23 +56,20 @@ from gridlock.wire.approval import Approval, valid_approvals, verifier_digest
 __all__ = [
     "PASSWORD_FAILURES",
     "PASSWORD_WINDOW",
-    "RELEASE_OPS",
     "OwnerExecutes",
     "OwnerPin",
+    "approve_key_change",
     "authorize",
     "cancel_recovery",
     "change_password",
-    "erase",
     "export",
     "finish_recovery",
     "parse_approval",
     "parse_pin",
     "pin",
-    "release",
     "start_recovery",
 ]
 
-RELEASE_OPS: Final = frozenset({"reshare", "repair"})
 """The owner-approved requests for which the share may leave the contract in the clear (to the
 guardian process, which deals it); an export leaves it sealed to the owner (:func:`export`)."""
 EXPORT_LABEL: Final = b"gridlock/enclave-export/v1"  # domain of the per-device ephemeral seeds
@@ -217,8 +218,8 @@ def _load(st: CustodyState, vault_id: str) -> OwnerPin:
     return owner
 
 
-def erase(st: CustodyState, vault_id: str) -> None:
-    st.s.remove(storage_key("owner", vault_id))
+def pinned(st: CustodyState, vault_id: str) -> bool:
+    return st.s.get(storage_key("owner", vault_id)) is not None
 
 
 # --- checks -----------------------------------------------------------------------------------------
@@ -251,13 +252,14 @@ def authorize(
     return owner, good
 
 
-def release(st: CustodyState, v: VaultState, approval: object) -> None:
-    """Allow ``release_share`` of vault ``v``: an owner-approved export, reshare or repair, and no
-    device recovery open."""
-    owner, _ = authorize(st, v, approval, RELEASE_OPS)
+def approve_key_change(st: CustodyState, v: VaultState, approval: object, op: str) -> bytes:
+    """Allow one step of an owner-approved ``op`` (``reshare`` or ``repair``) of vault ``v`` that
+    uses its share, with no device recovery open; the approved request's subject bytes."""
+    owner, _ = authorize(st, v, approval, frozenset({op}))
     if owner.recovery is not None:
-        raise fail("unauthorized", "a device recovery is open on this vault; the share stays in the contract")
+        raise fail("unauthorized", "a device recovery is open on this vault; the share stays as it is")
     pin(st, v.vault_id, owner)
+    return parse_approval(approval)[1]
 
 
 def export(st: CustodyState, v: VaultState, epoch: int, approval: object) -> dict[str, Any]:

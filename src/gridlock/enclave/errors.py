@@ -43,6 +43,7 @@ __all__ = [
     "ContractBusy",
     "ContractError",
     "ContractNotFound",
+    "Culprit",
     "DecryptionFailed",
     "EnclaveCryptoError",
     "EnclaveError",
@@ -191,3 +192,16 @@ class ContractBusy(KeystoreError):
     """The contract answers this vault's owner in a later block (a password check was made in this one)."""
 
     code = "busy"
+
+
+class Culprit(KeystoreError):
+    """The contract found what one node sealed to this guardian faulty (it does not open, or fails
+    its check): ``node`` names it, ``reason`` says what."""
+
+    code = "culprit"
+
+    def __init__(self, text: str) -> None:
+        node, _, reason = text.partition(": ")
+        self.node = int(node) if node.isdigit() else 0
+        self.reason = reason or text
+        super().__init__(text)

@@ -13,10 +13,9 @@ FROST shares stay in the contract: ``active_share``/``share`` return their seale
 (:class:`~gridlock.crypto.sealed.SealedShare`, public data only), and the guardian signs through
 :meth:`EnclaveKeystore.share_backend` (:mod:`gridlock.enclave.signer`), whose nonces and signature
 shares are made by the contract (:mod:`gridlock.enclave.contract_frost`).  Threshold-ECDSA shares
-come back whole, as from the SQLite keystore (their presigning runs in the guardian), and so does
-a FROST share handed out by :meth:`EnclaveKeystore.release_share` for the operations that still
-compute with it here (reshare, repair; a refresh combines in the contract,
-:meth:`EnclaveKeystore.refresh_share`).
+come back whole, as from the SQLite keystore (their presigning runs in the guardian).  A FROST
+share's refresh, reshare and repair run in the contract too (:meth:`EnclaveKeystore.refresh_share`,
+:mod:`gridlock.enclave.keychange`): no call returns its secret.
 
 Code pinning: opened with ``code_hash`` (the guardian pins the hash of the custody contract it was
 configured with), the keystore refuses a contract whose code hash on chain is another
@@ -46,6 +45,7 @@ from gridlock.enclave.crypto import ClientEncryption
 from gridlock.enclave.errors import (
     ContractBusy,
     ContractError,
+    Culprit,
     DecryptionFailed,
     EnclaveError,
     NoOwner,
@@ -82,6 +82,7 @@ _ERRORS: Final[dict[str, type[KeystoreError]]] = {
     "time-locked": TimeLocked,
     "rate-limited": RateLimited,
     "busy": ContractBusy,
+    "culprit": Culprit,
 }
 """The custody contract's error codes (the shared rules' errors, by their ``code``) and its own."""
 

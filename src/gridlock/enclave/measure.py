@@ -53,11 +53,17 @@ CONTRACT_MODULES: Final = (
     "gridlock.enclave.contract",
     "gridlock.enclave.contract_frost",
     "gridlock.enclave.contract_owner",
+    "gridlock.enclave.contract_keychange",
     "gridlock.guardian.store.rules",
+    "gridlock.protocol.custody",
+    "gridlock.crypto.x25519_seal",
     "gridlock.wire.approval",
+    "gridlock.wire.identity",
+    "gridlock.wire.ops.vault",
 )
-"""The modules whose code is the custody contract (it decides with the guardian store's rules and
-checks owner approvals as the guardians do)."""
+"""The modules whose code is the custody contract (it decides with the guardian store's rules,
+checks owner approvals and decodes the approved requests as the guardians do, and seals to the
+keys of their identities)."""
 
 ENCLAVE_MODULES: Final = (
     "gridlock.enclave.crypto",

@@ -26,9 +26,11 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite
 from gridlock.crypto.sealed import SealedShare
 from gridlock.enclave.errors import ContractBusy, NoOwner, RateLimited, TimeLocked, Unauthorized, WrongPassword
+from gridlock.enclave.keychange import ContractRepair, ContractReshare
 from gridlock.errors import InvalidParameterError
-from gridlock.guardian.shares import Approved, Exported, LocalShares, OwnerPin
+from gridlock.guardian.shares import Approved, Exported, KeyChange, LocalShares, OwnerPin
 from gridlock.guardian.store.errors import AlreadyExists, BadArgument, KeystoreError
+from gridlock.protocol.custody import CUSTODY_SCHEMES, CustodyRepair, CustodyReshare
 from gridlock.protocol.frost import NonceSigner
 from gridlock.protocol.reshare import RefreshCombiner
 from gridlock.wire import control as ctl
@@ -89,10 +91,11 @@ class ContractSigner:
 
 
 class ContractShares:
-    """Sealed (FROST) shares are used in the contract; whole ones (threshold ECDSA) here.  The
-    contract gives a sealed share out only with the owner's approval, checked against the owner it
-    pinned when the vault was created, and follows the owner's device recovery and password change
-    (:mod:`gridlock.enclave.contract_owner`); its refusals become the guardian's."""
+    """Sealed (FROST) shares are used in the contract — signing, refresh, reshare, repair — and
+    whole ones (threshold ECDSA) here.  The contract uses a sealed share for a reshare or repair,
+    and exports it sealed to the owner's devices, only with the owner's approval, checked against
+    the owner it pinned when the vault was created, and follows the owner's device recovery and
+    password change (:mod:`gridlock.enclave.contract_owner`); its refusals become the guardian's."""
 
     def __init__(self, store: EnclaveKeystore) -> None:
         self.store = store
@@ -126,15 +129,34 @@ class ContractShares:
 
         return combine
 
-    def usable(self, vault_id: str, share: KeyShare, approved: Approved | None) -> KeyShare:
-        if not isinstance(share, SealedShare):
-            return share
-        if approved is None:
-            raise ctl.RequestRefused(
-                ctl.Refusal.UNAUTHORISED, "the share leaves the contract only on an owner approval"
-            )
-        with _refusals():
-            return self.store.release_share(vault_id, share.epoch, approved)
+    def custody_key(self) -> bytes | None:
+        return self.store.custody_key()
+
+    def _change(self, change: KeyChange) -> dict[str, Any] | None:
+        """The arguments of the contract's steps for ``change``; ``None`` for a scheme whose shares
+        are used in this process (threshold ECDSA)."""
+        if change.scheme not in CUSTODY_SCHEMES:
+            return None
+        if change.share is not None and not isinstance(change.share, SealedShare):
+            raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "this FROST share is not kept in the contract")
+        return {
+            "store": self.store,
+            "vault_id": change.vault_id,
+            "scheme": change.scheme,
+            "epoch": None if change.share is None else change.share.epoch,
+            "approved": change.approved,
+            "session": change.session_id,
+            "me": change.me,
+            "identities": change.identities,
+        }
+
+    def resharer(self, change: KeyChange) -> CustodyReshare | None:
+        args = self._change(change)
+        return None if args is None else _RefusingReshare(**args)
+
+    def repairer(self, change: KeyChange) -> CustodyRepair | None:
+        args = self._change(change)
+        return None if args is None else _RefusingRepair(**args)
 
     def export(self, vault_id: str, share: KeyShare, approved: Approved | None) -> Exported:
         """A sealed share is exported by the contract, sealed to the approving devices."""
@@ -170,6 +192,24 @@ class ContractShares:
             raise ctl.RequestRefused(ctl.Refusal.UNAUTHORISED, "a password change needs the owner's approval")
         with _refusals(), _unpinned():
             self.store.owner_password(vault_id, approved, verifier, new_verifier)
+
+
+class _RefusingReshare(ContractReshare):
+    """The contract's owner checks on a dealing, as the guardian's refusals."""
+
+    def deal(
+        self, dealers: Sequence[int], receivers: Sequence[int], threshold: int
+    ) -> tuple[list[Point], dict[int, bytes]]:
+        with _refusals():
+            return super().deal(dealers, receivers, threshold)
+
+
+class _RefusingRepair(ContractRepair):
+    """The contract's owner checks on a split, as the guardian's refusals."""
+
+    def split(self, helpers: Sequence[int], lost: int) -> tuple[list[Point], dict[int, bytes]]:
+        with _refusals():
+            return super().split(helpers, lost)
 
 
 @contextlib.contextmanager

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_scheme
@@ -22,10 +22,12 @@ from gridlock.guardian import owner as owner_mod
 from gridlock.guardian.core import APPROVED, ECDSA, INTRO, NodeCore, session_id
 from gridlock.guardian.policy import VaultPolicy
 from gridlock.guardian.policy_gate import PolicyGate
-from gridlock.guardian.shares import backend_of
+from gridlock.guardian.session import participants_of
+from gridlock.guardian.shares import KeyChange, backend_of
 from gridlock.guardian.store import KeystoreError
 from gridlock.guardian.store import rules as store_rules
 from gridlock.policy import Policy
+from gridlock.protocol.custody import CUSTODY_SCHEMES, Channel
 from gridlock.protocol.dkg import DkgParty
 from gridlock.protocol.ecdsa import EcdsaKeygenParty
 from gridlock.protocol.party import RoundProtocol
@@ -35,6 +37,7 @@ from gridlock.wire import control as ctl
 from gridlock.wire import ops
 
 log = logging.getLogger("gridlock.guardian")
+_C = TypeVar("_C")
 
 
 class KeyOperations(PolicyGate, NodeCore):
@@ -149,11 +152,7 @@ class KeyOperations(PolicyGate, NodeCore):
         members = self._vault_members(vault_id, share.epoch)
         sid = session_id("refresh", vault_id, share.epoch, members, nonce)
         await self._claim(vault_id, share.epoch, sid)
-        backend = backend_of(self.keystore)
-        combine = backend.refresher(vault_id, share)
-        if combine is None:
-            share = backend.usable(vault_id, share, APPROVED.get())
-        party = ReshareParty.for_refresh(sid, share, combine)
+        party = ReshareParty.for_refresh(sid, share, backend_of(self.keystore).refresher(vault_id, share))
         new = await self._run(sid, "refresh", members, party)
         assert new is not None
         self._replace_uncommitted(vault_id, new)
@@ -189,7 +188,7 @@ class KeyOperations(PolicyGate, NodeCore):
         sid = session_id("reshare", vault_id, epoch, nodes, nonce)
         if old_share is not None:
             await self._claim(vault_id, epoch, sid)
-            old_share = backend_of(self.keystore).usable(vault_id, old_share, APPROVED.get())
+        change = self._key_change(vault_id, scheme.name, old_share, sid, me, nodes)
         party = ReshareParty(
             sid,
             me,
@@ -201,6 +200,8 @@ class KeyOperations(PolicyGate, NodeCore):
             refresh=False,
             expected_group_key=_decode_public_key(scheme.name, expected_key),
             context=self._key_change_context(vault_id, op.owner, policy),
+            custody=self._custody(change, backend_of(self.keystore).resharer),
+            channel=self._channel(change),
         )
         new = await self._run(sid, "reshare", nodes, party)
         if new is None:
@@ -226,7 +227,7 @@ class KeyOperations(PolicyGate, NodeCore):
         policy = self._carried_policy(vault_id, op.policy)
         if helper_share is not None:
             await self._claim(vault_id, epoch, sid)
-            helper_share = backend_of(self.keystore).usable(vault_id, helper_share, APPROVED.get())
+        change = self._key_change(vault_id, scheme.name, helper_share, sid, index[self.id], nodes)
         party = RepairParty(
             sid,
             index[self.id],
@@ -236,11 +237,47 @@ class KeyOperations(PolicyGate, NodeCore):
             lost=index[lost_id],
             expected_group_key=None if helper_share else _decode_public_key(scheme.name, expected_key),
             context=self._key_change_context(vault_id, op.owner, policy),
+            custody=self._custody(change, backend_of(self.keystore).repairer),
+            channel=self._channel(change),
         )
         one = await self._run(sid, "repair", nodes, party)
         if one is None:
             return ops.HelpedReply()
         return self._store_new(vault_id, one, expected_key, members, op.owner, policy)
+
+    def _key_change(
+        self, vault_id: str, scheme: str, share: KeyShare | None, sid: bytes, me: int, nodes: Mapping[int, str]
+    ) -> KeyChange:
+        return KeyChange(vault_id, scheme, share, APPROVED.get(), sid, me, participants_of(self.directory, nodes))
+
+    def _custody(self, change: KeyChange, steps: Callable[[KeyChange], _C | None]) -> _C | None:
+        """This guardian's steps with its share, where its store keeps it — if its identity has a
+        custody key (values for it are sealed to the store) and the scheme is one a store keeps."""
+        if self.identity.public.custody_key is None or change.scheme not in CUSTODY_SCHEMES:
+            if isinstance(change.share, SealedShare):
+                raise ctl.RequestRefused(
+                    ctl.Refusal.BAD_REQUEST,
+                    "this share is kept where this guardian's identity has no custody key to receive: "
+                    "it cannot take part in a reshare or repair",
+                )
+            return None
+        custody = steps(change)
+        if custody is None:
+            raise ctl.RequestRefused(
+                ctl.Refusal.BAD_REQUEST, "this guardian's identity has a custody key its store lacks"
+            )
+        return custody
+
+    def _channel(self, change: KeyChange) -> Channel:
+        """How this guardian's key-change values reach the custody holders (FROST schemes only)."""
+        keys = {}
+        if change.scheme in CUSTODY_SCHEMES:
+            keys = {i: p.custody_key for i, p in change.identities.items() if p.custody_key is not None}
+        opener = None if self.identity.public.custody_key is not None else self._open_sealed
+        return Channel(change.session_id, change.vault_id, change.me, keys, opener)
+
+    def _open_sealed(self, sealed: bytes, context: bytes) -> bytes:
+        return self.identity.open_sealed(sealed, context=context)
 
     def _replace_uncommitted(self, vault_id: str, share: KeyShare) -> None:
         """Erase a pending share of ``share``'s epoch that an earlier, never committed key change left

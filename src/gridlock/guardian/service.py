@@ -31,6 +31,7 @@ from gridlock.guardian.config import (
     GuardianConfig,
 )
 from gridlock.guardian.node import GuardianNode, RegisteredClients
+from gridlock.guardian.shares import backend_of
 from gridlock.guardian.store import Keystore, ShareStore
 from gridlock.transport.base import Transport
 from gridlock.transport.nats import NatsTransport
@@ -80,10 +81,12 @@ def open_keystore(cfg: GuardianConfig) -> Keystore:
 
 
 def load_or_create_identity(keystore: ShareStore, name: str) -> Identity:
+    """The guardian's identity; a new one carries its store's custody key, if the store keeps the
+    shares where the guardian host cannot read them (the enclave guardian's custody contract)."""
     blob = keystore.get_identity()
     if blob is not None:
         return Identity.from_bytes(blob)
-    identity = Identity.generate(name=name)
+    identity = Identity.generate(name=name, custody_key=backend_of(keystore).custody_key())
     keystore.put_identity(identity.to_bytes())
     return identity
 

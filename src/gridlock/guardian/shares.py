@@ -10,9 +10,11 @@ secret share go through a :class:`ShareBackend`:
   (:class:`gridlock.protocol.frost.NonceSigner`);
 * :meth:`ShareBackend.refresher` — the last step of a refresh (adding the checked sub-shares to
   the old share), or ``None`` to do it here;
-* :meth:`ShareBackend.usable` — the share with its secret, for the operations that still compute
-  with it in this process (threshold ECDSA, reshare, repair), given the owner's approval of the
-  request (:class:`Approved`);
+* :meth:`ShareBackend.resharer` / :meth:`ShareBackend.repairer` — a reshare's or repair's steps
+  with the share where the store keeps it (:mod:`gridlock.protocol.custody`), given the owner's
+  approval of the request (:class:`Approved`), or ``None`` to do them here;
+* :meth:`ShareBackend.custody_key` — the key that values for this guardian's key changes are
+  sealed to, when its store keeps them (part of its identity);
 * :meth:`ShareBackend.export` — the share for the owner's export (:class:`Exported`);
 * :meth:`ShareBackend.store_new` — store the first share of a vault new to this guardian, pinning
   its owner (:class:`OwnerPin`) where the store checks owner approvals itself;
@@ -23,8 +25,9 @@ secret share go through a :class:`ShareBackend`:
 the owner's authority to the guardian's own checks (:mod:`gridlock.guardian.owner_gate`).  A store
 that keeps shares out of the guardian's reach (the enclave guardian's custody contract) provides
 its own backend (:class:`HasShareBackend`): its shares come back as
-:class:`~gridlock.crypto.sealed.SealedShare` views, its signer asks the store to sign, and it gives
-a share out only with an owner approval it checks itself against the pinned owner.
+:class:`~gridlock.crypto.sealed.SealedShare` views, its signer asks the store to sign, its key
+changes run in the store, and it exports a share only sealed to the owner's devices, on an owner
+approval it checks itself against the pinned owner.
 """
 
 from __future__ import annotations
@@ -35,14 +38,25 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from gridlock.crypto import hd
 from gridlock.crypto.keyshare import KeyShare
+from gridlock.protocol.custody import CustodyRepair, CustodyReshare
 from gridlock.protocol.frost import LocalSigner, NonceSigner
 from gridlock.protocol.reshare import RefreshCombiner
 from gridlock.wire.approval import Approval
+from gridlock.wire.identity import PublicIdentity
 
 if TYPE_CHECKING:
     from gridlock.guardian.store import ShareStore
 
-__all__ = ["Approved", "Exported", "HasShareBackend", "LocalShares", "OwnerPin", "ShareBackend", "backend_of"]
+__all__ = [
+    "Approved",
+    "Exported",
+    "HasShareBackend",
+    "KeyChange",
+    "LocalShares",
+    "OwnerPin",
+    "ShareBackend",
+    "backend_of",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,19 @@ class Approved:
     subject: bytes
     nonce: bytes
     approvals: tuple[Approval, ...]
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """One reshare or repair as this guardian runs it: where the steps with the share go need it."""
+
+    vault_id: str
+    scheme: str
+    share: KeyShare | None  # this guardian's share of the old epoch, if it holds one
+    approved: Approved | None
+    session_id: bytes
+    me: int
+    identities: Mapping[int, PublicIdentity]  # every node's, by index
 
 
 @dataclass(frozen=True)
@@ -92,9 +119,17 @@ class ShareBackend(Protocol):
         """Where a refresh of ``share`` combines its sub-shares with it (``None``: in this process)."""
         ...
 
-    def usable(self, vault_id: str, share: KeyShare, approved: Approved | None) -> KeyShare:
-        """``share`` with its secret (the vault's share of ``share.epoch``), for arithmetic in this
-        process during the owner-approved request ``approved``."""
+    def custody_key(self) -> bytes | None:
+        """The X25519 key values for this guardian's key changes are sealed to, if its store keeps
+        its shares and opens them (its identity carries it), else ``None``."""
+        ...
+
+    def resharer(self, change: KeyChange) -> CustodyReshare | None:
+        """Where this guardian's dealing and combining of a reshare run (``None``: in this process)."""
+        ...
+
+    def repairer(self, change: KeyChange) -> CustodyRepair | None:
+        """Where this guardian's split, sum or rebuilding of a repair run (``None``: in this process)."""
         ...
 
     def export(self, vault_id: str, share: KeyShare, approved: Approved | None) -> Exported:
@@ -139,8 +174,14 @@ class LocalShares:
     def refresher(self, vault_id: str, share: KeyShare) -> RefreshCombiner | None:
         return None
 
-    def usable(self, vault_id: str, share: KeyShare, approved: Approved | None) -> KeyShare:
-        return share
+    def custody_key(self) -> bytes | None:
+        return None
+
+    def resharer(self, change: KeyChange) -> CustodyReshare | None:
+        return None
+
+    def repairer(self, change: KeyChange) -> CustodyRepair | None:
+        return None
 
     def export(self, vault_id: str, share: KeyShare, approved: Approved | None) -> Exported:
         return Exported(share.index, share.scheme_obj.group.scalar_to_bytes(share.secret))

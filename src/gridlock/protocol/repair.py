@@ -15,6 +15,12 @@ Blame: a helper that gets a part other than the one published names its sender, 
 complaint carries the sender's signed round-1 and round-2 messages; the others re-check
 ``δ·G = Δ`` on them (:meth:`RepairParty._audit`).  A wrong sum reaches only the lost holder, which
 names the helper itself (the helpers have finished by then).
+
+A holder whose share a custody contract keeps (the enclave guardian) passes ``custody``
+(:class:`~gridlock.protocol.custody.CustodyRepair`): its split, its sum and, when it is the one
+repaired, the rebuilding run in its contract, and every part and sum to or from it travels sealed
+(``channel``, :mod:`gridlock.protocol.custody`; a sealed part cannot be re-checked by the others,
+whose audit then leaves its sender a suspect).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from gridlock.crypto.polynomial import validate_indices
 from gridlock.crypto.reshare import PublicPackage, agree_on_public_data
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort, blame_malformed
+from gridlock.protocol.custody import SEALED, Channel, CustodyRepair
 from gridlock.protocol.message import Message
 from gridlock.protocol.party import CannotJudge, RoundProtocol, RoundSpec, inputs_mismatch
 
@@ -60,6 +67,8 @@ class RepairParty(RoundProtocol[KeyShare | None]):
         lost: int,
         expected_group_key: Point | None = None,
         context: bytes = b"",
+        custody: CustodyRepair | None = None,
+        channel: Channel | None = None,
     ) -> None:
         self.scheme = get_scheme(scheme)
         self.helpers = tuple(sorted(validate_indices(helpers, self.scheme.group.order)))
@@ -78,6 +87,9 @@ class RepairParty(RoundProtocol[KeyShare | None]):
         self._inputs = inputs_digest(self.scheme.name, self.helpers, lost, context)
         self.expected_group_key = expected_group_key
         self.share = helper_share
+        self._custody = custody
+        self._channel = channel if channel is not None else Channel(session_id, "", node)
+        self._sealed_out: dict[int, bytes] = {}
         rounds = (
             RoundSpec(broadcast=True, senders=frozenset(self.helpers)),
             RoundSpec(broadcast=False, senders=frozenset(self.helpers)),
@@ -97,44 +109,73 @@ class RepairParty(RoundProtocol[KeyShare | None]):
             if self.share is None:
                 return {}
             assert self._pub is not None
-            self._parts = rp.split(self.share, self.helpers, self.lost)
-            deltas = [g.base_mul(self._parts[k]) for k in self.helpers]
+            if self._custody is not None:
+                deltas, self._sealed_out = self._custody.split(self.helpers, self.lost)
+            else:
+                self._parts = rp.split(self.share, self.helpers, self.lost)
+                deltas = [g.base_mul(self._parts[k]) for k in self.helpers]
             self._published[self.index] = deltas
             return {None: codec.dumps({0: self._pub.to_bytes(), 1: [d.encode() for d in deltas], 2: self._inputs})}
         if round_no == 2:
             self._read_round1(inbox)
             if self.share is None:
                 return {}
-            out: dict[int | None, bytes] = {
-                k: codec.dumps({0: g.scalar_to_bytes(self._parts[k])}) for k in self.helpers if k != self.index
-            }
+            out: dict[int | None, bytes] = {}
+            for k in self.helpers:
+                if k == self.index:
+                    continue
+                if self._custody is not None:
+                    out[k] = codec.dumps({SEALED: self._sealed_out[k]})
+                else:
+                    out[k] = codec.dumps(self._channel.to("repair-part", k, g.scalar_to_bytes(self._parts[k])))
             out[self.lost] = codec.dumps({})
             return out
         if round_no == 3:
             if self.share is None:
                 return {}
+            if self._custody is not None:
+                sealed = {
+                    i: self._channel.sealed_from("repair-part", i, self._load(i, data)) for i, data in inbox.items()
+                }
+                return {self.lost: codec.dumps({SEALED: self._custody.sum(self._published, sealed)})}
             pos = self.helpers.index(self.index)
             sigma = self._parts[self.index]
             for i, data in inbox.items():
                 sigma += self._check_part(i, data, self._published[i][pos])
             self._parts = {}
-            return {self.lost: codec.dumps({0: g.scalar_to_bytes(sigma % g.order)})}
+            return {
+                self.lost: codec.dumps(self._channel.to("repair-sum", self.lost, g.scalar_to_bytes(sigma % g.order)))
+            }
         if self.share is not None:
             self._finish(None)
             return {}
-        sigmas: dict[int, int] = {}
         assert self._pub is not None
+        if self._custody is not None:
+            sealed = {k: self._channel.sealed_from("repair-sum", k, self._load(k, data)) for k, data in inbox.items()}
+            one = self._custody.rebuild(self._pub, self._published, sealed)
+            if (one.index, one.epoch, one.group_key) != (self.lost, self._pub.epoch, self._pub.group_key):
+                raise InvalidParameterError("the rebuilt share is not this holder's share of the key")
+            self._finish(one)
+            return {}
+        sigmas: dict[int, int] = {}
         for k, data in inbox.items():
+            raw = self._channel.read("repair-sum", k, self._load(k, data), g.scalar_len)
             with blame_malformed(k, "repair sum"):
-                sigmas[k] = codec.scalar(g, codec.load_map(data, frozenset({0}))[0])
+                sigmas[k] = codec.scalar(g, raw)
             rp.check_sigma(g, k, sigmas[k], self._published, self.helpers.index(k))
         self._finish(rp.rebuild(self._pub, self.lost, sigmas))
         return {}
 
+    @staticmethod
+    def _load(sender: int, data: bytes) -> dict[int, object]:
+        with blame_malformed(sender, "repair message"):
+            return codec.load_map(data, frozenset(), frozenset({0, SEALED}))
+
     def _check_part(self, i: int, data: bytes, published: Point) -> int:
         g = self.scheme.group
+        raw = self._channel.read("repair-part", i, self._load(i, data), g.scalar_len)
         with blame_malformed(i, "repair part"):
-            delta = codec.scalar(g, codec.load_map(data, frozenset({0}))[0])
+            delta = codec.scalar(g, raw)
         if g.base_mul(delta) != published:
             raise ProtocolAbort([i], "repair-part", "part received does not match the part published")
         return delta
@@ -186,4 +227,6 @@ class RepairParty(RoundProtocol[KeyShare | None]):
                 raise CannotJudge
             rp.check_split(g, self._pub, self.helpers, self.lost, accused, deltas)
         if r2 is not None and r2.recipient in self.helpers and deltas is not None:
+            if SEALED in self._load(accused, r2.payload):
+                raise CannotJudge  # sealed to the recipient: only it (or its contract) can open it
             self._check_part(accused, r2.payload, deltas[self.helpers.index(r2.recipient)])

@@ -21,8 +21,10 @@ Where the old secret is used.  A refresh deals a sharing of zero (no secret in i
 step, adding the Feldman-checked sub-shares to the old share, needs the secret.  A holder whose
 share is kept elsewhere (the enclave guardian's custody contract) passes ``combine``
 (:data:`RefreshCombiner`): it does that step where the share is and returns the new share's public
-view (:class:`~gridlock.crypto.sealed.SealedShare`).  A reshare's dealing itself carries ``λ_i·s_i``
-and runs with the share in this process.
+view (:class:`~gridlock.crypto.sealed.SealedShare`).  A reshare's dealing carries ``λ_i·s_i``, and a
+receiver's new share is the sum of what it receives: such a holder passes ``custody``
+(:class:`~gridlock.protocol.custody.CustodyReshare`), which deals and combines in its contract, and
+every sub-share to or from it travels sealed (``channel``, :mod:`gridlock.protocol.custody`).
 
 Blame: a receiver that gets a bad share names the dealer and its complaint carries the dealer's
 signed commitment and share; every other node re-runs the Feldman check (:meth:`ReshareParty._audit`)
@@ -43,6 +45,7 @@ from gridlock.crypto.keyshare import KeyShare, validate_threshold
 from gridlock.crypto.polynomial import validate_indices
 from gridlock.crypto.schemes import get_scheme
 from gridlock.errors import DecodeError, InvalidParameterError, ProtocolAbort, blame_malformed
+from gridlock.protocol.custody import SEALED, Channel, CustodyReshare
 from gridlock.protocol.message import Message
 from gridlock.protocol.party import CannotJudge, RoundProtocol, RoundSpec, inputs_mismatch
 
@@ -98,6 +101,8 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         expected_group_key: Point | None = None,
         context: bytes = b"",
         combine: RefreshCombiner | None = None,
+        custody: CustodyReshare | None = None,
+        channel: Channel | None = None,
     ) -> None:
         self.scheme = get_scheme(scheme)
         order = self.scheme.group.order
@@ -127,8 +132,12 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
                 raise InvalidParameterError("refresh needs all current holders; use reshare to change the committee")
         if combine is not None and not refresh:
             raise InvalidParameterError("only a refresh combines its sub-shares where the old share is")
+        if custody is not None and (refresh or self.scheme.name == ECDSA):
+            raise InvalidParameterError("a custody contract reshares FROST shares; a refresh passes combine")
         self.old_share = old_share
         self._combine = combine
+        self._custody = custody
+        self._channel = channel if channel is not None else Channel(session_id, "", node)
         self._inputs = inputs_digest(self.scheme.name, refresh, self.dealers, self.receivers, new_threshold, context)
         nodes = sorted(set(self.dealers) | set(self.receivers))
         p2p_senders = set(self.dealers) | (set(self.receivers) if self.scheme.name == ECDSA else set())
@@ -139,6 +148,8 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         )
         super().__init__(session_id, node, nodes, rounds)
         self._dealing: rs.Dealing | None = None
+        self._own_commitment: list[Point] | None = None
+        self._sealed_out: dict[int, bytes] = {}
         self._old: rs.PublicPackage | None = rs.PublicPackage.of(old_share) if old_share else None
         self._raw_commitments: dict[int, object] = {}
         self._commitments: dict[int, list[Point]] = {}
@@ -176,8 +187,13 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         if round_no == 1:
             if self.old_share is None:
                 return {}
-            self._dealing = rs.deal(self.old_share, self.dealers, self.new_threshold, refresh=self.refresh)
-            payload = self.round1_payload(self._dealing.commitment)
+            if self._custody is not None:
+                commitment, self._sealed_out = self._custody.deal(self.dealers, self.receivers, self.new_threshold)
+            else:
+                self._dealing = rs.deal(self.old_share, self.dealers, self.new_threshold, refresh=self.refresh)
+                commitment = self._dealing.commitment
+            self._own_commitment = list(commitment)
+            payload = self.round1_payload(commitment)
             self._round1[self.index] = payload
             return {None: payload}
         if round_no == 2:
@@ -211,7 +227,9 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         if r2 is not None and self.scheme.name == ECDSA:
             raise CannotJudge  # round 2 also carries the OT setup, checked by its own code
         if r2 is not None and r2.recipient is not None and accused in self.dealers:
-            m = codec.load_map(r2.payload, frozenset(), frozenset({0, 1}))
+            m = codec.load_map(r2.payload, frozenset(), frozenset({0, 1, SEALED}))
+            if SEALED in m:
+                raise CannotJudge  # sealed to the recipient: only it (or its contract) can open it
             if 0 not in m:
                 raise DecodeError("a dealer's round-2 message lacks the share")
             share = codec.scalar(self.scheme.group, m[0])
@@ -251,8 +269,8 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         )
         for d in self.dealers:
             if d == self.index:
-                assert self._dealing is not None
-                sent = list(self._dealing.commitment)
+                assert self._own_commitment is not None
+                sent = self._own_commitment
             else:
                 sent = self.decode(
                     d,
@@ -280,7 +298,11 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
                 continue
             msg: dict[int, bytes] = {}
             if self._dealing is not None:
-                msg[0] = self.scheme.group.scalar_to_bytes(self._dealing.polynomial(j))
+                msg.update(
+                    self._channel.to("reshare", j, self.scheme.group.scalar_to_bytes(self._dealing.polynomial(j)))
+                )
+            elif j in self._sealed_out:
+                msg[SEALED] = self._sealed_out[j]
             if self._setup is not None:
                 msg[1] = self._setup.message_for(j)
             if msg:
@@ -293,24 +315,33 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
         assert self._old is not None and self._th is not None
         g = self.scheme.group
         shares: dict[int, int] = {}
+        sealed: dict[int, bytes] = {}
         pairs = {}
         for j, data in inbox.items():
             with blame_malformed(j, "reshare round-2 message", also=(KeyError,)):
-                m = codec.load_map(data, frozenset(), frozenset({0, 1}))
-                if j in self.dealers:
-                    shares[j] = codec.scalar(g, m[0])
+                m = codec.load_map(data, frozenset(), frozenset({0, 1, SEALED}))
+                if j in self.dealers and self._custody is not None:
+                    sealed[j] = self._channel.sealed_from("reshare", j, m)
+                elif j in self.dealers:
+                    shares[j] = codec.scalar(g, self._channel.read("reshare", j, m, g.scalar_len))
                 if self._setup is not None and j in self.receivers:
                     pairs[j] = self._setup.finish(j, codec.get_bytes(m, 1))
         if self._dealing is not None:
             shares[self.index] = self._dealing.polynomial(self.index)
             self._dealing = None
         commitments = {d: self._commitments[d] for d in self.dealers}
-        if self._combine is not None:
-            new = self._combine(commitments, shares, self._th)
+        if self._combine is not None or self._custody is not None:
+            if self._combine is not None:
+                new = self._combine(commitments, shares, self._th)
+            else:
+                assert self._custody is not None
+                new = self._custody.combine(
+                    self._old, self.receivers, self.new_threshold, commitments, sealed, self._th
+                )
             if (new.index, new.epoch, new.transcript_hash) != (self.index, self._old.epoch + 1, self._th):
-                raise InvalidParameterError("the refreshed share is not this holder's share of the new epoch")
+                raise InvalidParameterError("the new share is not this holder's share of the new epoch")
             if new.group_key != self._old.group_key:
-                raise InvalidParameterError("the refreshed share is not of the same key")
+                raise InvalidParameterError("the new share is not of the same key")
             self._new = new
             return {None: self._th}
         new = rs.finalize(

@@ -16,6 +16,12 @@ the first 16 bytes of SHA-256 over the canonical public key bytes (the
 :meth:`PublicIdentity.to_bytes` encoding *without* the display name, so renaming
 a guardian does not change its id).
 
+A guardian whose shares a custody contract keeps (the enclave guardian) has a third public key in
+its identity, the contract's X25519 *custody key* (:attr:`PublicIdentity.custody_key`; its private
+half never leaves the contract): what a reshare or repair sends it is sealed to that key
+(:mod:`gridlock.protocol.custody`).  It is among the keys :attr:`PublicIdentity.guardian_id`
+hashes, so a host that later swaps it names another guardian, not this one.
+
 Both byte formats are strict, versioned, deterministic CBOR maps (see
 :mod:`gridlock.crypto.codec`).  The secret format is what the guardian layer
 encrypts at rest; it holds the 32-byte Ed25519 seed, the 32-byte X25519 secret
@@ -37,7 +43,7 @@ from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from gridlock.crypto import codec, transcript
+from gridlock.crypto import codec, transcript, x25519_seal
 from gridlock.errors import DecodeError, InvalidParameterError
 from gridlock.wire.errors import DecryptionFailed, WireError
 
@@ -71,12 +77,12 @@ MAX_SECRET_BYTES: Final = 1024
 RESERVED_LABEL_PREFIX: Final = b"gridlock/wire/"
 
 # CBOR map keys, format version 1.
-_P_MAGIC, _P_VERSION, _P_KEM, _P_VERIFY, _P_HPKE, _P_NAME = 0, 1, 2, 3, 4, 5
+_P_MAGIC, _P_VERSION, _P_KEM, _P_VERIFY, _P_HPKE, _P_NAME, _P_CUSTODY = 0, 1, 2, 3, 4, 5, 6
 _P_REQUIRED = frozenset(range(5))
-_P_OPTIONAL = frozenset({_P_NAME})
-_S_MAGIC, _S_VERSION, _S_KEM, _S_ED25519, _S_X25519, _S_MLKEM, _S_NAME = 0, 1, 2, 3, 4, 5, 6
+_P_OPTIONAL = frozenset({_P_NAME, _P_CUSTODY})
+_S_MAGIC, _S_VERSION, _S_KEM, _S_ED25519, _S_X25519, _S_MLKEM, _S_NAME, _S_CUSTODY = 0, 1, 2, 3, 4, 5, 6, 7
 _S_REQUIRED = frozenset(range(5))
-_S_OPTIONAL = frozenset({_S_MLKEM, _S_NAME})
+_S_OPTIONAL = frozenset({_S_MLKEM, _S_NAME, _S_CUSTODY})
 
 # A throwaway key used only to reject low-order X25519 public keys (their shared secret is all zero).
 _PROBE = x25519.X25519PrivateKey.generate()
@@ -116,6 +122,18 @@ def _parse_hpke_public(kem: str, data: bytes) -> HpkePublicKey:
         raise InvalidParameterError("invalid HPKE public key") from None
 
 
+def _check_custody_key(key: object) -> bytes | None:
+    if key is None:
+        return None
+    if not isinstance(key, bytes) or len(key) != _X25519_LEN:
+        raise InvalidParameterError("a custody key is a 32-byte X25519 public key")
+    try:
+        _PROBE.exchange(x25519.X25519PublicKey.from_public_bytes(key))  # ValueError for a low-order point
+    except ValueError:
+        raise InvalidParameterError("invalid custody key") from None
+    return key
+
+
 def _label_input(label: bytes, data: bytes) -> bytes:
     return transcript.encode(b"gridlock/identity/sign", label, data)
 
@@ -127,12 +145,14 @@ class PublicIdentity:
     ``verify_key`` is the 32-byte Ed25519 public key (a valid, non-small-order
     point); ``hpke_public`` is the HPKE public key, ``ML-KEM-768 pk (1184 B) ‖
     X25519 pk (32 B)`` for the hybrid KEM or the 32-byte X25519 key; its length
-    determines :attr:`kem`.  ``name`` is an optional display label.
+    determines :attr:`kem`.  ``name`` is an optional display label; ``custody_key`` the X25519
+    key of the custody contract that keeps this guardian's shares, if one does.
     """
 
     verify_key: bytes
     hpke_public: bytes
     name: str | None = None
+    custody_key: bytes | None = None
     _hpke_key: HpkePublicKey = field(init=False, compare=False, repr=False)
     _verifier: Any = field(init=False, compare=False, repr=False)
     _guardian_id: str = field(init=False, compare=False, repr=False)
@@ -148,6 +168,7 @@ class PublicIdentity:
         if len(kems) != 1:
             raise InvalidParameterError("HPKE public key has the length of no supported KEM")
         _check_name(self.name)
+        _check_custody_key(self.custody_key)
         object.__setattr__(self, "_hpke_key", _parse_hpke_public(kems[0], self.hpke_public))
         object.__setattr__(self, "_verifier", nacl.signing.VerifyKey(self.verify_key))
         # read several times per message (seal, open, routing): hash the keys once
@@ -167,6 +188,8 @@ class PublicIdentity:
         }
         if with_name and self.name is not None:
             m[_P_NAME] = self.name
+        if self.custody_key is not None:
+            m[_P_CUSTODY] = self.custody_key
         return m
 
     def to_bytes(self) -> bytes:
@@ -180,6 +203,13 @@ class PublicIdentity:
     @property
     def guardian_id(self) -> str:
         return self._guardian_id
+
+    @property
+    def seal_key(self) -> bytes:
+        """The X25519 key a custody contract seals this guardian's key-change values to
+        (:mod:`gridlock.crypto.x25519_seal`): its custody key if it has one, else the X25519 part
+        of its HPKE key (opened by :meth:`Identity.open_sealed`)."""
+        return self.custody_key if self.custody_key is not None else self.hpke_public[-_X25519_LEN:]
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicIdentity:
@@ -200,6 +230,7 @@ class PublicIdentity:
                 verify_key=codec.get_bytes(m, _P_VERIFY, _ED25519_LEN),
                 hpke_public=codec.get_bytes(m, _P_HPKE, HPKE_PUBLIC_LEN[kem]),
                 name=_check_name(name),
+                custody_key=codec.get_bytes(m, _P_CUSTODY, _X25519_LEN) if _P_CUSTODY in m else None,
             )
             return pub
         except DecodeError:
@@ -247,7 +278,7 @@ class Identity:
     library key objects; ``repr``/``str`` show the guardian id, the KEM and the name.
     """
 
-    __slots__ = ("_hpke_private", "_mlkem", "_name", "_public", "_signing", "_x25519")
+    __slots__ = ("_custody", "_hpke_private", "_mlkem", "_name", "_public", "_signing", "_x25519")
 
     def __init__(
         self,
@@ -256,6 +287,7 @@ class Identity:
         x25519_secret: bytes,
         mlkem_seed: bytes | None,
         name: str | None = None,
+        custody_key: bytes | None = None,
     ) -> None:
         if not isinstance(ed25519_seed, bytes) or len(ed25519_seed) != _ED25519_LEN:
             raise InvalidParameterError("Ed25519 seed must be 32 bytes")
@@ -264,6 +296,7 @@ class Identity:
         if mlkem_seed is not None and (not isinstance(mlkem_seed, bytes) or len(mlkem_seed) != _MLKEM768_SEED_LEN):
             raise InvalidParameterError("ML-KEM-768 seed must be 64 bytes")
         self._name = _check_name(name)
+        self._custody = _check_custody_key(custody_key)
         self._signing: Any = nacl.signing.SigningKey(ed25519_seed)
         self._x25519 = x25519.X25519PrivateKey.from_private_bytes(x25519_secret)
         self._mlkem: mlkem.MLKEM768PrivateKey | None = None
@@ -275,11 +308,12 @@ class Identity:
             self._mlkem = mlkem.MLKEM768PrivateKey.from_seed_bytes(mlkem_seed)
             self._hpke_private = hpke.MLKEM768X25519PrivateKey(self._mlkem, self._x25519)
             hpke_public = self._mlkem.public_key().public_bytes_raw() + self._x25519.public_key().public_bytes_raw()
-        self._public = PublicIdentity(bytes(self._signing.verify_key), hpke_public, self._name)
+        self._public = PublicIdentity(bytes(self._signing.verify_key), hpke_public, self._name, self._custody)
 
     @classmethod
-    def generate(cls, *, kem: str = DEFAULT_KEM, name: str | None = None) -> Identity:
-        """Fresh keys from the operating system's CSPRNG (via libsodium and OpenSSL)."""
+    def generate(cls, *, kem: str = DEFAULT_KEM, name: str | None = None, custody_key: bytes | None = None) -> Identity:
+        """Fresh keys from the operating system's CSPRNG (via libsodium and OpenSSL); ``custody_key``
+        for a guardian whose shares a custody contract keeps (the contract's public key)."""
         kem = _check_kem(kem)
         mlkem_seed = mlkem.MLKEM768PrivateKey.generate().private_bytes_raw() if kem == KEM_HYBRID else None
         return cls(
@@ -287,6 +321,7 @@ class Identity:
             x25519_secret=x25519.X25519PrivateKey.generate().private_bytes_raw(),
             mlkem_seed=mlkem_seed,
             name=name,
+            custody_key=custody_key,
         )
 
     # --- public view ------------------------------------------------------------------
@@ -320,6 +355,8 @@ class Identity:
             m[_S_MLKEM] = self._mlkem.private_bytes_raw()
         if self._name is not None:
             m[_S_NAME] = self._name
+        if self._custody is not None:
+            m[_S_CUSTODY] = self._custody
         return codec.dumps(m)
 
     @classmethod
@@ -338,6 +375,7 @@ class Identity:
                 x25519_secret=codec.get_bytes(m, _S_X25519, _X25519_LEN),
                 mlkem_seed=mlkem_seed,
                 name=_check_name(m.get(_S_NAME)),
+                custody_key=codec.get_bytes(m, _S_CUSTODY, _X25519_LEN) if _S_CUSTODY in m else None,
             )
         except DecodeError:
             raise
@@ -380,6 +418,15 @@ class Identity:
             return _SUITES[self.kem].decrypt(ciphertext, self._hpke_private, info=info)
         except Exception:  # InvalidTag, ValueError on short input, ...: all mean "does not open"
             raise DecryptionFailed("encrypted body does not open for this recipient and header") from None
+
+    def open_sealed(self, sealed: bytes, *, context: bytes) -> bytes:
+        """Open what a custody contract sealed to this identity's :attr:`PublicIdentity.seal_key`
+        (:func:`gridlock.crypto.x25519_seal.seal`, its X25519 part) under ``context``.
+
+        Raises :class:`DecodeError` when it does not open."""
+        if self._custody is not None:
+            raise InvalidParameterError("values to this guardian are sealed to its custody key, opened in its contract")
+        return x25519_seal.open_sealed(self._x25519.private_bytes_raw(), sealed, context)
 
     def __repr__(self) -> str:
         return f"Identity(guardian_id={self.guardian_id}, kem={self.kem}, name={self._name!r}, secret=<redacted>)"
