@@ -6,9 +6,13 @@ Two figures, medians of many signatures:
   query that reads ``z_i`` back) through the enclave guardian's keystore, against a local emulated
   Secret Network of three nodes — every step encrypted, agreed by the nodes and committed;
 * a whole 3-of-5 FROST signature on the devnet's guardians (``STANDARD``, in one process) with the
-  enclave guardian among the three signers, next to one without it.
+  enclave guardian among the three signers, next to one without it;
+* a reshare of that vault to the same five guardians (the enclave guardian deals and receives, in
+  its contract) and a repair of a lost share with the enclave guardian among the three helpers
+  (its split and sum in its contract), each followed by the commit; ``--key-changes N`` runs
+  (fewer: each takes a second or two).
 
-Usage: python bench/enclave.py [--runs N]
+Usage: python bench/enclave.py [--runs N] [--key-changes N]
 """
 
 from __future__ import annotations
@@ -85,18 +89,46 @@ async def signatures(runs: int, data: Path) -> tuple[float, float]:
         await c.close()
 
 
+async def key_changes(runs: int, data: Path) -> tuple[float, float]:
+    """Medians of a 3-of-5 reshare (same guardians) and a repair with the enclave guardian helping."""
+    c = await EmbeddedCluster.start(data / "keychange", STANDARD, session_timeout=30.0)
+    try:
+        assert c.client is not None
+        vault = await c.client.create_vault(SCHEME, c.ids, threshold=3, password=c.password)
+        names = {spec.name: gid for spec, gid in zip(STANDARD, c.ids, strict=True)}
+        helpers = [names["device"], names["enclave"], names["cloud"]]
+        lost = c.ids.index(names["friend"])
+        reshares, repairs = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            await vault.reshare(c.ids, threshold=3, password=c.password)
+            reshares.append(time.perf_counter() - t0)
+            c.guardians[lost].keystore.delete_vault(vault.vault_id)
+            t0 = time.perf_counter()
+            await vault.repair(names["friend"], helpers=helpers, password=c.password)
+            repairs.append(time.perf_counter() - t0)
+        return median_ms(reshares), median_ms(repairs)
+    finally:
+        await c.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--key-changes", type=int, default=9)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         steps = contract_steps(args.runs, Path(d))
         with_enclave, without = asyncio.run(signatures(args.runs, Path(d)))
+        reshare, repair = asyncio.run(key_changes(args.key_changes, Path(d)))
     print(f"FROST ({SCHEME}) in the enclave guardian's custody contract; medians of {args.runs} (ms)\n")
     print(f"{'contract steps: commit + sign (+ query)':<44}{steps:>8.1f}")
     print(f"{'3-of-5 signature, the enclave among signers':<44}{with_enclave:>8.1f}")
     print(f"{'3-of-5 signature, without the enclave':<44}{without:>8.1f}")
     print(f"{'ratio':<44}{with_enclave / without:>8.2f}")
+    print(f"\nkey changes, the enclave guardian taking part; medians of {args.key_changes} (ms)\n")
+    print(f"{'3-of-5 reshare (it deals and receives)':<44}{reshare:>8.1f}")
+    print(f"{'repair of one share (it helps)':<44}{repair:>8.1f}")
 
 
 if __name__ == "__main__":

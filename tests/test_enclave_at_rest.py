@@ -123,10 +123,7 @@ def test_the_owners_secret_is_what_opens_it(data: Path, shares: list[KeyShare]) 
     net.stop()
     net = start(data)
     try:
-        assert (
-            held(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0).to_bytes()
-            == shares[1].to_bytes()
-        )
+        assert held(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0).to_bytes() == shares[1].to_bytes()
     finally:
         net.stop()
 
@@ -204,10 +201,7 @@ def test_a_patched_contract_is_refused(
     monkeypatch.undo()
     net = start(data)
     try:
-        assert (
-            held(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0).to_bytes()
-            == shares[2].to_bytes()
-        )
+        assert held(EnclaveKeystore.open(net, sender=GUARDIAN), "v", 0).to_bytes() == shares[2].to_bytes()
     finally:
         net.stop()
 

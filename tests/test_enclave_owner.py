@@ -168,7 +168,7 @@ def test_a_value_sealed_for_one_vault_opens_in_no_other(host: tuple[EnclaveKeyst
         "index": 1,
         "threshold": 2,
         "receivers": [1, 3],
-        "commitments": {2: [p.encode() for p in deal.commitment]},
+        "dealer_commitments": {2: [p.encode() for p in deal.commitment]},
         "sealed": {2: blob},
         "transcript_hash": os.urandom(32),
     }

@@ -17,8 +17,10 @@ import pytest
 from nacl.signing import SigningKey
 
 from gridlock import local
+from gridlock.crypto.reshare import PublicPackage
 from gridlock.enclave import contract, schema
 from gridlock.enclave.contract import CustodyContract, Env, MessageInfo, StdError
+from gridlock.wire import Identity
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "enclave-schema"
 SENDER = "secret1owner"
@@ -99,6 +101,14 @@ def setup() -> tuple[DictStorage, dict[str, Any]]:
         "lost_device": OWNER["devices"][0],
         "verifier": b64(bytes(32)),
         "new_verifier": b64(bytes(range(32))),
+        "recipients": [[2, b64(Identity.generate().public.to_bytes())]],
+        "index": 1,
+        "threshold": 2,
+        "receivers": [1, 2],
+        "package": b64(PublicPackage.of(share).to_bytes()),
+        "dealer_commitments": [[1, [b64(share.group_key.encode()), b64(share.group_key.encode())]]],
+        "sealed": [[2, b64(bytes(48))]],
+        "published": [[2, [b64(share.group_key.encode())]]],
     }
     assert set(values) == set(schema.FIELD_TYPES), "give every field of FIELD_TYPES an example value"
     return st, values
@@ -122,6 +132,8 @@ def run(storage: DictStorage, kind: str, msg: dict[str, Any]) -> Any:
 
 
 SEMANTIC: dict[str, str] = {
+    "reshare_combine": "bad-argument: this holder deals here (reshare_deal) exactly when it is among the dealers",
+    "repair_rebuild": "bad-argument: published: the images of at least 2 helpers, holders of the key",
     "refresh_share": "bad-argument: a refresh has a dealing from every holder",
     "store_share": "bad-argument: a vault's owner is pinned when the vault is created, not later",
     "store_pending": "bad-argument: a vault's owner is pinned when the vault is created, not later",

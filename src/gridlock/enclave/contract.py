@@ -51,7 +51,7 @@ Execute messages (sender = the owner)::
     {"reshare_deal":    {"vault_id", "epoch", "approval", "session", "recipients": [[index, identity]...]}}
                                                           -> {"commitment", "sealed": [[index, blob]...]}
     {"reshare_combine": {"vault_id", "session", "package", "index", "threshold", "receivers",
-                         "commitments": [[dealer, [point...]]...], "sealed": [[dealer, blob]...],
+                         "dealer_commitments": [[dealer, [point...]]...], "sealed": [[dealer, blob]...],
                          "transcript_hash"}}              -> {"epoch", "share", "sealed"}: staged
     {"repair_split":    {"vault_id", "epoch", "approval", "session", "recipients"}}
                                                           -> {"published": [point...], "sealed"}
@@ -170,7 +170,7 @@ _EXECUTE_FIELDS: Final[dict[str, set[str]]] = {
         "index",
         "threshold",
         "receivers",
-        "commitments",
+        "dealer_commitments",
         "sealed",
         "transcript_hash",
     },

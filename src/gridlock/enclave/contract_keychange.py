@@ -312,15 +312,16 @@ def combine(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
     receivers = _node_list(a.body.get("receivers"), "receivers")
     if me not in receivers:
         raise BadArgument("this holder is not among the receivers")
-    raw_commitments = _by_node(a.body.get("commitments"), "commitments")
+    raw_commitments = _by_node(a.body.get("dealer_commitments"), "dealer_commitments")
     dealers = sorted(raw_commitments)
     sealed = _by_node(a.body.get("sealed"), "sealed")
     dealt = st.s.get(storage_key("dealt", vault_id, session))
     own_dealing = None if dealt is None else codec.loads(dealt)
+    if (me in dealers) != (own_dealing is not None):
+        raise BadArgument("this holder deals here (reshare_deal) exactly when it is among the dealers")
     if own_dealing is not None and (v is None or own_dealing[0] != v.instance):
         raise BadArgument("the kept sub-share is of another instance of this vault")
-    expected = set(dealers) - ({me} if own_dealing is not None else set())
-    if set(sealed) != expected:
+    if set(sealed) != set(dealers) - {me}:
         raise BadArgument("sealed: one sub-share from each dealer but this holder, whose own is kept here")
     th = a.binary("transcript_hash", 32)
     if len(th) != 32:
@@ -329,7 +330,7 @@ def combine(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         commitments: dict[int, list[Point]] = {}
         shares: dict[int, int] = {}
         for d in dealers:
-            points = _points(group, raw_commitments[d], "commitments", threshold)
+            points = _points(group, raw_commitments[d], "dealer_commitments", threshold)
             commitments[d] = rs.full_commitment(scheme, package, d, dealers, points, refresh=False)
             if d == me:
                 assert own_dealing is not None
@@ -417,7 +418,7 @@ def split(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
         helpers,
         group.scalar_to_bytes(parts[me]),
         keys[lost],
-        rnd.ephemeral("sum", lost),
+        rnd.ephemeral("sum", lost),  # hashed with the parts summed: a sum of other parts gets another key
     ]
     st.s.set(storage_key("split", v.vault_id, session), codec.dumps(record))
     return {"published": [b64s(group.base_mul(parts[k]).encode()) for k in helpers], "sealed": sealed}
@@ -448,6 +449,7 @@ def sum_parts(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
             raise fail("culprit", f"{i}: the part it sealed to this helper is not the one it published")
         sigma = (sigma + delta) % group.order
     st.s.remove(storage_key("split", v.vault_id, session))
+    ephemeral = hashlib.sha256(codec.dumps([ephemeral, sorted(sealed.items()), sorted(published.items())])).digest()
     blob = x25519_seal.seal(
         lost_key, group.scalar_to_bytes(sigma), context(session, v.vault_id, "repair-sum", me, lost), ephemeral
     )

@@ -22,10 +22,13 @@ on ``127.0.0.1``, funds its account there, and talks to it over the same HTTP pa
 
 Where the share is used (documented, not hidden): the protocol rounds run in this guardian's
 process, but for FROST vaults the steps that need the share — the signing nonces and signature
-share, a refresh's new share — run in the custody contract (:mod:`gridlock.enclave.contract_frost`,
-through :class:`gridlock.enclave.signer.ContractShares`); the process holds the share's public data
-only.  The DKG, reshare, repair and export still get the share from the contract, and threshold-ECDSA
-(DKLs23) shares are used in the process: its presigning keeps ~12 KB of OT state per co-signer and
+share, a refresh's new share, a reshare's dealing and new share, a repair's parts, sum and rebuilt
+share — run in the custody contract (:mod:`gridlock.enclave.contract_frost`,
+:mod:`gridlock.enclave.contract_keychange`, through :class:`gridlock.enclave.signer.ContractShares`);
+the process holds the share's public data only, and what other guardians send it for a key change is
+sealed to the contract's custody key, which its identity carries.  The DKG makes the share in the
+process (it is stored when made), an export leaves the contract sealed to the owner's device, and
+threshold-ECDSA (DKLs23) shares are used in the process: its presigning keeps ~12 KB of OT state per co-signer and
 runs OT extensions over three rounds, which as contract executes would rewrite all that state each
 round at a gas cost far beyond a block's.  What the host's disk and the enclave network's storage
 ever see is ciphertext.  The network's emulated hardware derives from the guardian's

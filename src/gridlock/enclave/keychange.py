@@ -97,7 +97,7 @@ class ContractReshare(_Steps):
             "index": self.me,
             "threshold": threshold,
             "receivers": list(receivers),
-            "commitments": {d: [p.encode() for p in c] for d, c in commitments.items()},
+            "dealer_commitments": {d: [p.encode() for p in c] for d, c in commitments.items()},
             "sealed": dict(sealed),
             "transcript_hash": transcript_hash,
         }

@@ -40,6 +40,22 @@ def _binary(description: str) -> dict[str, Any]:
 
 _UINT64: Final = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 
+
+def _by_node(value: dict[str, Any], description: str) -> dict[str, Any]:
+    """``[[index, value], …]``, each index once."""
+    return {
+        "type": "array",
+        "maxItems": 64,
+        "items": {
+            "type": "array",
+            "prefixItems": [{"type": "integer", "minimum": 1}, value],
+            "minItems": 2,
+            "maxItems": 2,
+        },
+        "description": description,
+    }
+
+
 FIELD_TYPES: Final[dict[str, dict[str, Any]]] = {
     "vault_id": {"type": "string", "minLength": 1, "maxLength": rules.MAX_VAULT_ID_CHARS},
     "epoch": {**_UINT64, "description": "the key's epoch (0 at DKG, +1 per refresh or reshare)"},
@@ -110,8 +126,31 @@ FIELD_TYPES: Final[dict[str, dict[str, Any]]] = {
             "description": "[dealer, [Feldman commitment points], sub-share] of a refresh (sharings of zero)",
         },
     },
-    "transcript_hash": _binary("32 bytes: the refresh round's transcript hash"),
-    "staged_epoch": {**_UINT64, "description": "the epoch refresh_share staged (instead of share)"},
+    "transcript_hash": _binary("32 bytes: the refresh's or reshare's transcript hash"),
+    "staged_epoch": {
+        **_UINT64,
+        "description": "the epoch refresh_share, reshare_combine or repair_rebuild staged (instead of share)",
+    },
+    "recipients": _by_node(
+        _binary("the recipient's public identity (gridlock.wire.identity), at most 4096 bytes"),
+        "[index, public identity] of each recipient; its guardian id must be the approved request's",
+    ),
+    "index": {"type": "integer", "minimum": 1, "description": "this guardian's index in the key change"},
+    "threshold": {"type": "integer", "minimum": 2, "description": "the new threshold"},
+    "receivers": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"type": "integer", "minimum": 1}},
+    "package": _binary("the old epoch's public data (gridlock.crypto.reshare.PublicPackage)"),
+    "dealer_commitments": _by_node(
+        {"type": "array", "items": _binary("a commitment point")},
+        "[dealer, Feldman commitment (constant term first)] of each dealer of a reshare",
+    ),
+    "sealed": _by_node(
+        _binary("a scalar sealed to this guardian's custody key (gridlock.crypto.x25519_seal)"),
+        "[sender, sealed value] of each node that sent this guardian one",
+    ),
+    "published": _by_node(
+        {"type": "array", "items": _binary("a point: the image of one part")},
+        "[helper, the images of its parts, in helper order] of a repair",
+    ),
     "owner": {
         "type": "object",
         "description": "the vault's owner, pinned when the vault is created (contract_owner.parse_pin)",

@@ -227,6 +227,9 @@ class RepairParty(RoundProtocol[KeyShare | None]):
                 raise CannotJudge
             rp.check_split(g, self._pub, self.helpers, self.lost, accused, deltas)
         if r2 is not None and r2.recipient in self.helpers and deltas is not None:
-            if SEALED in self._load(accused, r2.payload):
+            m = self._load(accused, r2.payload)
+            if r2.recipient in self._channel.custody_keys:
+                self._channel.sealed_from("repair-part", accused, m)  # in the clear to a custody holder: a fault
+            if SEALED in m:
                 raise CannotJudge  # sealed to the recipient: only it (or its contract) can open it
             self._check_part(accused, r2.payload, deltas[self.helpers.index(r2.recipient)])

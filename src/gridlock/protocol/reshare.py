@@ -228,6 +228,8 @@ class ReshareParty(RoundProtocol[KeyShare | None]):
             raise CannotJudge  # round 2 also carries the OT setup, checked by its own code
         if r2 is not None and r2.recipient is not None and accused in self.dealers:
             m = codec.load_map(r2.payload, frozenset(), frozenset({0, 1, SEALED}))
+            if r2.recipient in self._channel.custody_keys:
+                self._channel.sealed_from("reshare", accused, m)  # in the clear to a custody holder: a fault
             if SEALED in m:
                 raise CannotJudge  # sealed to the recipient: only it (or its contract) can open it
             if 0 not in m:
