@@ -188,7 +188,9 @@ def keychange_rows(
     note(
         scheme,
         "repair_split (3 helpers)",
-        lambda: published.append(ks.repair_split(vid, 0, approved_request(owner, repair), session, recipients)[0]),
+        lambda: published.append(
+            ks.repair_split(vid, 0, approved_request(owner, repair), session, {i: recipients[i] for i in (1, 3, 4)})[0]
+        ),
     )
     parts = {i: rp.split(shares[i - 1], [1, 2, 3], 4) for i in (1, 3)}
     summed = {

@@ -34,11 +34,11 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.polynomial import interpolate, lagrange_coefficient
 from gridlock.devnet import EmbeddedCluster
 from gridlock.enclave import LocalSecretNetwork
-from gridlock.enclave.errors import Culprit, RateLimited, TimeLocked, Unauthorized, WrongPassword
+from gridlock.enclave.errors import Culprit, OwnerMismatch, RateLimited, TimeLocked, Unauthorized, WrongPassword
 from gridlock.enclave.keystore import EnclaveKeystore
 from gridlock.errors import DecodeError
 from gridlock.guardian.shares import Approved
-from gridlock.guardian.store import BadArgument, NotFound, StorageError
+from gridlock.guardian.store import BadArgument, KeystoreError, NotFound, StorageError
 from gridlock.protocol.custody import context
 from gridlock.wire import Identity, ops
 from gridlock.wire.approval import subject_bytes
@@ -159,22 +159,75 @@ def test_a_value_sealed_for_one_vault_opens_in_no_other(host: tuple[EnclaveKeyst
     custody = ks.custody_key()
     g = shares[0].scheme_obj.group
     package = rs.PublicPackage.of(shares[0])
-    deal = rs.deal(shares[1], [1, 2], 2, refresh=False)
-    blob = x25519_seal.seal(
-        custody, g.scalar_to_bytes(deal.polynomial(1)), context(SESSION, "v", "reshare", 2, 1), os.urandom(32)
-    )
-    body = {
-        "package": package.to_bytes(),
+    deals = {d: rs.deal(shares[d - 1], [2, 3], 2, refresh=False) for d in (2, 3)}  # holders 2 and 3 deal to 1
+
+    def body(vault_id: str) -> dict[str, object]:
+        return {
+            "package": package.to_bytes(),
+            "index": 1,
+            "threshold": 2,
+            "receivers": [1, 3],
+            "dealer_commitments": {d: [p.encode() for p in x.commitment] for d, x in deals.items()},
+            "sealed": {
+                d: x25519_seal.seal(
+                    custody,
+                    g.scalar_to_bytes(x.polynomial(1)),
+                    context(SESSION, vault_id, "reshare", d, 1),
+                    os.urandom(32),
+                )
+                for d, x in deals.items()
+            },
+            "transcript_hash": os.urandom(32),
+        }
+
+    with pytest.raises(Culprit) as exc:  # sealed for "v", combined into "w": neither opens
+        ks.reshare_combine("w", SESSION, body("v"))
+    assert exc.value.nodes == (2, 3)
+    view = ks.reshare_combine("w", SESSION, body("w"))  # sealed for "w": staged there, a share of the key
+    assert view.public_key == shares[0].public_key and view.index == 1 and view.epoch == 1
+
+
+def test_malformed_key_change_inputs_are_typed_refusals(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
+    """Whatever the host puts in a combine, sum or rebuild, the contract refuses it with a typed
+    error (never a panic, which would come back as a StorageError)."""
+    ks, shares = host
+    ks.custody_key()
+    package = rs.PublicPackage.of(shares[0]).to_bytes()
+    point = shares[0].group_key.encode()
+    combine = {
+        "package": package,
         "index": 1,
         "threshold": 2,
         "receivers": [1, 3],
-        "dealer_commitments": {2: [p.encode() for p in deal.commitment]},
-        "sealed": {2: blob},
-        "transcript_hash": os.urandom(32),
+        "dealer_commitments": {2: [point, point], 3: [point, point]},
+        "sealed": {2: bytes(48), 3: bytes(48)},
+        "transcript_hash": bytes(32),
     }
-    with pytest.raises(Culprit) as exc:
-        ks.reshare_combine("w", SESSION, body)
-    assert exc.value.node == 2
+    bad_combines = [
+        {"threshold": 0, "dealer_commitments": {2: [], 3: []}},
+        {"threshold": 9},
+        {"dealer_commitments": {0: [point, point], 3: [point, point]}, "sealed": {0: bytes(48), 3: bytes(48)}},
+        {"dealer_commitments": {9: [point, point], 3: [point, point]}, "sealed": {9: bytes(48), 3: bytes(48)}},
+        {"dealer_commitments": {2: [point], 3: [point, point]}},
+        {"receivers": [3, 1]},
+        {"receivers": []},
+        {"index": 2},
+        {"package": b"not a package"},
+        {"sealed": {2: b"short", 3: bytes(48)}},
+        {"transcript_hash": b"short"},
+        {},  # well formed, but the values do not open: the dealers are named
+    ]
+    for change in bad_combines:
+        with pytest.raises(KeystoreError) as exc:
+            ks.reshare_combine("v", SESSION, combine | change)
+        assert not isinstance(exc.value, StorageError), (change, exc.value)
+    rebuild = {"package": package, "index": 1, "published": {2: [point, point]}, "sealed": {2: bytes(48)}}
+    for change in ({}, {"index": 7}, {"published": {2: [point], 3: [point]}, "sealed": {2: bytes(48), 3: bytes(48)}}):
+        with pytest.raises(KeystoreError) as exc:
+            ks.repair_rebuild("v", SESSION, rebuild | change)
+        assert not isinstance(exc.value, StorageError), (change, exc.value)
+    with pytest.raises(NotFound):  # no split of this session
+        ks.repair_sum("v", SESSION, {"published": {2: [point, point]}, "sealed": {2: bytes(48)}})
 
 
 def forged_share(public: KeyShare) -> KeyShare:
@@ -187,15 +240,37 @@ def forged_share(public: KeyShare) -> KeyShare:
 
 def test_a_deleted_vault_comes_back_under_its_owner(host: tuple[EnclaveKeystore, list[KeyShare]]) -> None:
     """The host deletes the vault and creates it again with an owner of its own — to take into it
-    what the guardians seal to this vault next, and export it.  The pin outlived the vault."""
+    what the guardians seal to this vault next, and export it.  The pin outlived the vault: another
+    owner is refused, and under the same one the host's device approves nothing."""
     ks, shares = host
     ks.delete_vault("v")
-    forged = forged_share(ks_public := shares[0])
-    ks.store_pending("v", forged, owner=pin_of(HOST))
+    forged = forged_share(shares[0])
+    with pytest.raises(OwnerMismatch):
+        ks.store_pending("v", forged, owner=pin_of(HOST))
+    ks.store_pending("v", forged, owner=pin_of(recovery_delay=DELAY))
     ks.activate("v", 0)
     with pytest.raises(Unauthorized, match="unregistered device"):
         ks.export_share("v", 0, approved(HOST, "v", SCHEME, op="export"))
-    assert reveal(ks, "v", 0) == ks_public.scheme_obj.group.scalar_to_bytes(forged.secret)  # the owner's
+    assert reveal(ks, "v", 0) == shares[0].scheme_obj.group.scalar_to_bytes(forged.secret)  # the owner's
+
+
+def test_pins_are_per_account(tmp_path: Path) -> None:
+    """Another account of the same contract creates vault "w" under its own device and deletes it:
+    the enclave guardian's vault "w", created later, is pinned to its own owner."""
+    shares = local.keygen(SCHEME, threshold=2, n=3)
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "net", secret=SECRET)
+    try:
+        squatter = EnclaveKeystore.open(net, sender="secret1" + "z" * 38)
+        squatter.store_pending("w", shares[0], owner=pin_of(HOST))
+        squatter.discard_pending("w", 0)
+        ks = EnclaveKeystore.open(net, sender="secret1" + "q" * 38)
+        ks.store_pending("w", shares[0], owner=pin_of())
+        ks.activate("w", 0)
+        with pytest.raises(Unauthorized, match="unregistered device"):
+            ks.export_share("w", 0, approved(HOST, "w", SCHEME, op="export"))
+        reveal(ks, "w", 0)
+    finally:
+        net.stop()
 
 
 def test_a_refresh_staged_before_the_vault_was_deleted_never_reaches_its_successor(
@@ -216,7 +291,7 @@ def test_a_refresh_staged_before_the_vault_was_deleted_never_reaches_its_success
 
     ks.delete_vault("v")
     forged = forged_share(public)
-    ks.store_pending("v", forged, owner=pin_of(HOST))
+    ks.store_pending("v", forged, owner=pin_of(recovery_delay=DELAY))
     ks.activate("v", 0)
     with pytest.raises(BadArgument, match="no staged share"):
         ks.store_pending("v", staged)
@@ -264,7 +339,7 @@ def test_a_repair_split_is_summed_once_and_checked(host: tuple[EnclaveKeystore, 
 
     with pytest.raises(Culprit) as exc:
         ks.repair_sum("v", SESSION, {"published": published_, "sealed": {2: part(6)}})
-    assert exc.value.node == 2
+    assert exc.value.nodes == (2,)
     sigma_blob = ks.repair_sum("v", SESSION, {"published": published_, "sealed": {2: part(5)}})
     sigma = g.decode_scalar(lost.open_sealed(sigma_blob, context=context(SESSION, "v", "repair-sum", 1, 3)))
     assert g.base_mul(sigma) == mine[0] + images[2][0]

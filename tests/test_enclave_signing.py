@@ -27,6 +27,7 @@ import pytest
 
 from enclave_owner import OWNER, held, pin_of, reveal
 from gridlock import local
+from gridlock.client import OperationFailed
 from gridlock.client.owner import OwnerDevice
 from gridlock.crypto import frost, hd
 from gridlock.crypto import reshare as rs
@@ -43,6 +44,7 @@ from gridlock.guardian.shares import LocalShares
 from gridlock.guardian.store import AlreadyUsed, BadArgument, NotFound
 from gridlock.protocol.frost import FrostSignParty
 from gridlock.protocol.runner import run
+from gridlock.wire import Identity
 
 SECRET = "test sealing secret of the owner"
 NAMES = ["device", "enclave", "cloud", "watch", "friend"]
@@ -95,10 +97,13 @@ class WatchedKeystore(EnclaveKeystore):
             yield from walk(answer)
 
 
-async def start_with_enclave(path: Path, net: LocalSecretNetwork, **kw: Any) -> tuple[EmbeddedCluster, WatchedKeystore]:
+async def start_with_enclave(
+    path: Path, net: LocalSecretNetwork, identity: Identity | None = None, **kw: Any
+) -> tuple[EmbeddedCluster, WatchedKeystore]:
     """A cluster of :data:`NAMES` whose guardian "enclave" keeps its identity (with the contract's
     custody key in it) and its shares in ``net``'s custody contract, behind a store that records
-    every answer it gets from the contract."""
+    every answer it gets from the contract.  ``identity``: the one it already has (none: it makes
+    one, with the custody key)."""
     seated: list[WatchedKeystore] = []
 
     def stores(spec: GuardianSpec, data_dir: Path, secret: str) -> WatchedKeystore | None:
@@ -106,10 +111,13 @@ async def start_with_enclave(path: Path, net: LocalSecretNetwork, **kw: Any) -> 
             return None
         data_dir.mkdir(parents=True, exist_ok=True)
         seated.append(WatchedKeystore.open(net, sender=ACCOUNT))
+        if identity is not None:
+            seated[-1].put_identity(identity.to_bytes())
         return seated[-1]
 
     c = await EmbeddedCluster.start(path, NAMES, stores=stores, **kw)
-    assert c.guardians[1].identity.public.custody_key == seated[0].custody_key()
+    if identity is None:
+        assert c.guardians[1].identity.public.custody_key == seated[0].custody_key()
     return c, seated[0]
 
 
@@ -464,6 +472,33 @@ def test_reshare_and_repair_run_in_the_contract_and_the_share_never_reaches_the_
             assert {"reshare_deal", "reshare_combine", "repair_split", "repair_sum", "repair_rebuild"} <= set(
                 eks.executes
             )
+        finally:
+            await c.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        net.stop()
+
+
+def test_an_enclave_guardian_without_a_custody_key_takes_no_part_in_a_key_change(tmp_path: Path) -> None:
+    """An enclave guardian whose identity predates custody keys: what other guardians send it would
+    come in the clear (nothing to seal it to), so it refuses a reshare that would make it a holder,
+    and the owner's reshare fails instead of putting a share in its host's view."""
+    net = LocalSecretNetwork.start(nodes=3, data_dir=tmp_path / "secret", secret=SECRET)
+
+    async def main() -> None:
+        old = Identity.generate(name="enclave")
+        c, eks = await start_with_enclave(tmp_path / "guardians", net, identity=old, session_timeout=20.0)
+        try:
+            assert c.client is not None and c.guardians[1].identity.public.custody_key is None
+            vault = await c.client.create_vault(
+                "frost-ed25519", [c.ids[0], c.ids[2], c.ids[3]], threshold=2, password=c.password
+            )
+            with pytest.raises(OperationFailed, match="custody key"):
+                await vault.reshare(c.ids[:4], threshold=3, password=c.password)  # add "enclave"
+            assert "reshare_combine" not in eks.__dict__.get("executes", [])
+            assert eks.vaults() == []
         finally:
             await c.close()
 

@@ -15,11 +15,12 @@ import nacl.bindings
 import nacl.exceptions
 
 from gridlock.crypto import transcript, x25519_seal
-from gridlock.crypto.x25519_seal import LABEL, SEALED_OVERHEAD
+from gridlock.crypto.x25519_seal import SEALED_OVERHEAD
 from gridlock.errors import InvalidParameterError
 
 __all__ = ["LABEL", "SEALED_OVERHEAD", "export_context", "open_sealed", "seal"]
 
+LABEL: Final = b"gridlock/device-seal/v1"
 EXPORT_LABEL: Final = b"gridlock/device-seal/export/v1"
 
 
@@ -34,7 +35,7 @@ def seal(device: bytes, plaintext: bytes, context: bytes, ephemeral_seed: bytes)
     """``plaintext`` sealed to the Ed25519 public key ``device``, bound to ``context``."""
     if len(ephemeral_seed) != 32:
         raise InvalidParameterError("the ephemeral seed is 32 bytes")
-    return x25519_seal.seal(_x25519_public(device), plaintext, context, ephemeral_seed)
+    return x25519_seal.seal(_x25519_public(device), plaintext, context, ephemeral_seed, label=LABEL)
 
 
 def open_sealed(device_private: bytes, sealed: bytes, context: bytes) -> bytes:
@@ -42,7 +43,7 @@ def open_sealed(device_private: bytes, sealed: bytes, context: bytes) -> bytes:
     ``device_private``, under the same ``context``; ``DecodeError`` for anything else."""
     signing = nacl.bindings.crypto_sign_seed_keypair(device_private)
     private = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(signing[1])
-    return x25519_seal.open_sealed(private, sealed, context)
+    return x25519_seal.open_sealed(private, sealed, context, label=LABEL)
 
 
 def export_context(vault_id: str, index: int, device: bytes) -> bytes:

@@ -35,12 +35,12 @@ SEALED_OVERHEAD: Final = 32 + 16  # the ephemeral public key and the tag
 _NONCE: Final = bytes(12)
 
 
-def _key(shared: bytes, eph_public: bytes, recipient: bytes, context: bytes) -> bytes:
+def _key(shared: bytes, eph_public: bytes, recipient: bytes, context: bytes, label: bytes) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(),
         length=32,
         salt=eph_public + recipient,
-        info=transcript.encode(LABEL, context),
+        info=transcript.encode(label, context),
     ).derive(shared)
 
 
@@ -51,24 +51,25 @@ def public_key(private: bytes) -> bytes:
     return x25519.X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()
 
 
-def seal(recipient: bytes, plaintext: bytes, context: bytes, ephemeral_seed: bytes) -> bytes:
+def seal(recipient: bytes, plaintext: bytes, context: bytes, ephemeral_seed: bytes, *, label: bytes = LABEL) -> bytes:
     """``plaintext`` sealed to the X25519 public key ``recipient``, bound to ``context``; the
-    ephemeral key is derived from ``ephemeral_seed`` (32 bytes no one else knows, used once)."""
+    ephemeral key is derived from ``ephemeral_seed`` (32 bytes no one else knows, used once).
+    ``label`` separates the formats built on this one (an owner device's has its own)."""
     if len(ephemeral_seed) != 32:
         raise InvalidParameterError("the ephemeral seed is 32 bytes")
     if len(recipient) != 32:
         raise InvalidParameterError("an X25519 public key is 32 bytes")
-    eph = x25519.X25519PrivateKey.from_private_bytes(hashlib.sha256(LABEL + ephemeral_seed).digest())
+    eph = x25519.X25519PrivateKey.from_private_bytes(hashlib.sha256(label + ephemeral_seed).digest())
     eph_public = eph.public_key().public_bytes_raw()
     try:
         shared = eph.exchange(x25519.X25519PublicKey.from_public_bytes(recipient))
     except ValueError:  # a low-order point: the shared secret would be all zero
         raise InvalidParameterError("not a usable X25519 public key") from None
-    box = ChaCha20Poly1305(_key(shared, eph_public, recipient, context))
+    box = ChaCha20Poly1305(_key(shared, eph_public, recipient, context, label))
     return eph_public + box.encrypt(_NONCE, plaintext, context)
 
 
-def open_sealed(private: bytes, sealed: bytes, context: bytes) -> bytes:
+def open_sealed(private: bytes, sealed: bytes, context: bytes, *, label: bytes = LABEL) -> bytes:
     """What :func:`seal` sealed to the X25519 key whose 32-byte private key is ``private``, under
     the same ``context``; ``DecodeError`` for anything else."""
     if len(sealed) < SEALED_OVERHEAD:
@@ -78,6 +79,6 @@ def open_sealed(private: bytes, sealed: bytes, context: bytes) -> bytes:
     eph_public, body = sealed[:32], sealed[32:]
     try:
         shared = own.exchange(x25519.X25519PublicKey.from_public_bytes(eph_public))
-        return ChaCha20Poly1305(_key(shared, eph_public, recipient, context)).decrypt(_NONCE, body, context)
+        return ChaCha20Poly1305(_key(shared, eph_public, recipient, context, label)).decrypt(_NONCE, body, context)
     except (InvalidTag, ValueError):
         raise DecodeError("the sealed message does not open with this key and context") from None

@@ -121,6 +121,7 @@ from gridlock.enclave.custody_state import CustodyState, EpochRecord, VaultState
 from gridlock.enclave.measure import contract_code
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument, KeystoreError
+from gridlock.protocol.custody import CUSTODY_SCHEMES
 
 __all__ = [
     "CUSTODY_CODE",
@@ -243,7 +244,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_keychange.KeyChange
         if "staged_epoch" in a.body:  # a share the contract made itself (refresh, reshare, repair)
             if "share" in a.body:
                 raise BadArgument("store_pending takes a share or a staged epoch, not both")
-            data = contract_keychange.staged(st, sender, vault_id, a.integer("staged_epoch") or 0)
+            data = st.take_staged(sender, vault_id, a.integer("staged_epoch") or 0)
         else:
             data = a.binary("share", MAX_SHARE_BYTES)
         meta = a.metadata(optional=True)
@@ -255,9 +256,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_keychange.KeyChange
             v = VaultState(vault_id, sender, share.scheme, share.public_key, meta or "{}", {}, st.new_instance())
             st.set_vaults_of(sender, [*st.vaults_of(sender), vault_id])
             if "owner" in a.body:  # a vault id pinned before keeps its owner (contract_owner)
-                pin = contract_owner.parse_pin(a.body["owner"])
-                if not contract_owner.pinned(st, vault_id):
-                    contract_owner.pin(st, vault_id, pin)
+                contract_owner.pin_new(st, v, contract_owner.parse_pin(a.body["owner"]))
         else:
             own(v, sender)
             if "owner" in a.body:
@@ -474,7 +473,7 @@ class CustodyContract(contract_frost.FrostExecutes, contract_keychange.KeyChange
                 epoch = v.active()
                 if epoch is None:
                     raise fail("not-found", f"vault {v.vault_id!r} has no active epoch")
-            if v.scheme in contract_frost.SEALED_SCHEMES:
+            if v.scheme in CUSTODY_SCHEMES:
                 path = a.string("path", contract_frost.MAX_PATH_CHARS) if "path" in a.body else "m"
                 sealed = contract_frost.public_share(st, v, epoch, path)
                 return to_json({"epoch": epoch, "share": b64s(sealed), "sealed": True})

@@ -58,16 +58,15 @@ from gridlock.crypto import reshare as rs
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.schemes import get_frost_suite, get_scheme
 from gridlock.crypto.sealed import seal
-from gridlock.enclave.contract_keychange import SEALED_SCHEMES, stage
-from gridlock.enclave.contract_msg import Args, b64_decode, b64s
+from gridlock.enclave.contract_msg import Args, b64_decode, b64s, sealed_view
 from gridlock.enclave.custody_state import NONCE_KIND, CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.errors import GridlockError
 from gridlock.guardian.store import rules
 from gridlock.guardian.store.errors import BadArgument, NotFound
+from gridlock.protocol.custody import CUSTODY_SCHEMES
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
-    "SEALED_SCHEMES",
     "FrostExecutes",
     "commit",
     "discard",
@@ -93,7 +92,7 @@ def check_path(path: str) -> str:
 
 
 def _sealed(v: VaultState) -> None:
-    if v.scheme not in SEALED_SCHEMES:
+    if v.scheme not in CUSTODY_SCHEMES:
         raise BadArgument(f"{v.scheme} shares are not signed with inside the contract")
 
 
@@ -270,7 +269,8 @@ def refresh(
         )
     except GridlockError as exc:
         raise BadArgument(f"the refresh does not combine: {exc}") from None
-    return stage(st, v.owner, v.vault_id, new)
+    st.stage(v.owner, v.vault_id, new)
+    return sealed_view(new)
 
 
 # --- the execute messages (their handlers in the contract; the message list is in contract.py) --------------

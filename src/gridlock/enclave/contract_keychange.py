@@ -39,7 +39,7 @@ share that does not fit the key (the run fails its checks), never with one the h
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from gridlock.crypto import codec, vss, x25519_seal
@@ -49,22 +49,19 @@ from gridlock.crypto.group import Group, Point
 from gridlock.crypto.keyshare import KeyShare
 from gridlock.crypto.polynomial import Polynomial, lagrange_coefficient
 from gridlock.crypto.schemes import get_scheme
-from gridlock.crypto.sealed import seal
 from gridlock.enclave import contract_owner
-from gridlock.enclave.contract_msg import Args, b64_decode, b64s
-from gridlock.enclave.cosmwasm import fail
+from gridlock.enclave.contract_msg import Args, b64_decode, b64s, sealed_view
+from gridlock.enclave.cosmwasm import StdError, fail
 from gridlock.enclave.custody_state import CustodyState, VaultState, decode_share, own, storage_key
 from gridlock.errors import GridlockError, ProtocolAbort
 from gridlock.guardian.store import rules
-from gridlock.guardian.store.errors import BadArgument
+from gridlock.guardian.store.errors import BadArgument, KeystoreError
 from gridlock.protocol.custody import CUSTODY_SCHEMES, context
 from gridlock.wire import ops
 from gridlock.wire.identity import PublicIdentity
 
-__all__ = ["SEALED_SCHEMES", "KeyChangeExecutes", "stage", "staged"]
+__all__ = ["KeyChangeExecutes"]
 
-SEALED_SCHEMES: Final = CUSTODY_SCHEMES
-"""The schemes whose shares never leave the contract (their signing and key changes run here)."""
 _LABEL: Final = b"gridlock/custody/key-change/v1"
 _CUSTODY_LABEL: Final = b"gridlock/custody/custody-key/v1"
 MAX_NODES: Final = 64
@@ -93,7 +90,7 @@ def custody_key(st: CustodyState, sender: str) -> dict[str, Any]:
 
 # --- reading the request ----------------------------------------------------------------------------
 def _frost(v: VaultState) -> None:
-    if v.scheme not in SEALED_SCHEMES:
+    if v.scheme not in CUSTODY_SCHEMES:
         raise BadArgument(f"{v.scheme} shares are not reshared inside the contract")
 
 
@@ -112,6 +109,19 @@ def _approved(
     if (req.vault, req.scheme, req.epoch) != (v.vault_id, v.scheme, epoch):
         raise fail("unauthorized", "the approval is for another vault, scheme or epoch")
     return req, subject
+
+
+def _holding(
+    st: CustodyState, sender: str, a: Args, op: str
+) -> tuple[VaultState, KeyShare, tuple[ops.Reshare | ops.Repair, bytes]]:
+    """What a step with the share starts from: the sender's vault, its share of the request's
+    epoch, and the owner-approved request (used up here)."""
+    v = own(st.need_vault(a.vault_id()), sender)
+    _frost(v)
+    epoch = a.epoch()
+    rules.require_usable(v.vault_id, epoch, v.epochs[epoch].state if epoch in v.epochs else None)
+    approved = _approved(st, v, epoch, a.body.get("approval"), op)
+    return v, decode_share(st.share_bytes(v.vault_id, epoch)), approved
 
 
 def _recipients(raw: object, ids: Mapping[int, str]) -> dict[int, bytes]:
@@ -193,15 +203,30 @@ def _by_node(raw: object, what: str) -> dict[int, object]:
     return out
 
 
-def _open(st: CustodyState, sender: str, group: Group, blob: object, ctx: bytes, node: int) -> int:
-    """A scalar sealed to the sender's custody key; a value that does not open is its sender's fault."""
-    if not isinstance(blob, str):
-        raise BadArgument("a sealed value is base64")
-    data = b64_decode(blob, "sealed")
-    try:
-        return codec.scalar(group, x25519_seal.open_sealed(_custody_private(st, sender), data, ctx))
-    except GridlockError:
-        raise fail("culprit", f"{node}: what it sealed to this guardian does not open to a scalar") from None
+def _open_all(
+    st: CustodyState, sender: str, group: Group, sealed: Mapping[int, object], ctx: Callable[[int], bytes]
+) -> dict[int, int]:
+    """The scalars each node sealed to the sender's custody key (``ctx``: the context of node
+    ``i``'s); those that do not open are their senders' fault, refused naming them all."""
+    private = _custody_private(st, sender)
+    out, bad = {}, []
+    for i, blob in sorted(sealed.items()):
+        if not isinstance(blob, str):
+            raise BadArgument("a sealed value is base64")
+        try:
+            out[i] = codec.scalar(group, x25519_seal.open_sealed(private, b64_decode(blob, "sealed"), ctx(i)))
+        except GridlockError:
+            bad.append(i)
+    if bad:
+        raise _blame(ProtocolAbort(bad, "sealed-value", "what it sealed to this guardian does not open to a scalar"))
+    return out
+
+
+def _seal(
+    key: bytes, value: bytes, session: bytes, v: VaultState, step: str, me: int, to: int, ephemeral: bytes
+) -> bytes:
+    """``value`` sealed to node ``to``'s ``key``, bound to its place (:func:`gridlock.protocol.custody.context`)."""
+    return x25519_seal.seal(key, value, context(session, v.vault_id, step, me, to), ephemeral)
 
 
 def _package(raw: object) -> rs.PublicPackage:
@@ -223,60 +248,25 @@ def _check_package(st: CustodyState, v: VaultState | None, package: rs.PublicPac
 
 
 def _blame(exc: ProtocolAbort) -> Exception:
-    culprits = sorted(exc.culprits)
-    if len(culprits) == 1:
-        return fail("culprit", f"{culprits[0]}: {exc.reason}")
+    """A check of what the named nodes sealed to this guardian failed: refused naming them all."""
+    if exc.culprits:
+        return fail("culprit", f"{','.join(str(i) for i in sorted(exc.culprits))}: {exc.reason}")
     return BadArgument(f"{exc.check}: {exc.reason}")
-
-
-# --- staging ------------------------------------------------------------------------------------------
-def _made_for(st: CustodyState, sender: str, vault_id: str) -> list[Any]:
-    """Whom a staged share is for: this instance of the vault, or — for a vault new to this
-    contract — the sender that will create it."""
-    v = st.vault(vault_id)
-    if v is None:
-        return ["new", sender]
-    own(v, sender)
-    return ["instance", v.instance]
-
-
-def stage(st: CustodyState, sender: str, vault_id: str, share: KeyShare) -> dict[str, Any]:
-    """Keep a share made here until ``store_pending {"staged_epoch"}`` stores it; its sealed view."""
-    st.s.set(
-        storage_key("staged", vault_id, share.epoch), codec.dumps([_made_for(st, sender, vault_id), share.to_bytes()])
-    )
-    return {"epoch": share.epoch, "share": b64s(seal(share)), "sealed": True}
-
-
-def staged(st: CustodyState, sender: str, vault_id: str, epoch: int) -> bytes:
-    """The share of ``epoch`` staged for vault ``vault_id`` as it is now, taken out of staging.  One
-    staged for an earlier instance of the vault id (deleted since and created again) is not this
-    vault's, nor is one staged for a new vault once a vault of that id exists."""
-    key = storage_key("staged", vault_id, epoch)
-    data = st.s.get(key)
-    made_for, share = (None, b"") if data is None else codec.loads(data)
-    if made_for != _made_for(st, sender, vault_id):
-        raise BadArgument(f"no staged share of epoch {epoch} for vault {vault_id!r}")
-    st.s.remove(key)
-    return bytes(share)
 
 
 # --- reshare ------------------------------------------------------------------------------------------
 def deal(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
     """``reshare_deal``: this dealer's sharing of ``λ_i·s_i`` for the approved reshare."""
-    v = own(st.need_vault(a.vault_id()), sender)
-    _frost(v)
-    epoch = a.epoch()
-    rules.require_usable(v.vault_id, epoch, v.epochs[epoch].state if epoch in v.epochs else None)
-    req, subject = _approved(st, v, epoch, a.body.get("approval"), "reshare")
+    v, share, (req, subject) = _holding(st, sender, a, "reshare")
     assert isinstance(req, ops.Reshare)
-    share = decode_share(st.share_bytes(v.vault_id, epoch))
-    me = share.index
+    me, epoch = share.index, share.epoch
     if req.old_members.get(me) not in req.dealers:
         raise fail("unauthorized", "this holder is not a dealer of the approved reshare")
     if me in req.committee and req.committee[me] != req.old_members[me]:
         raise BadArgument("a staying holder keeps its index")
     dealers = _indices(req.old_members, req.dealers, "dealers")
+    if len(dealers) < share.threshold or not set(dealers) <= set(share.participants):
+        raise BadArgument(f"a reshare has at least {share.threshold} dealers, holders of the key")
     keys = _recipients(a.body.get("recipients"), {j: g for j, g in req.committee.items() if j != me})
     session = a.binary("session", 64)
     group = share.scheme_obj.group
@@ -284,19 +274,10 @@ def deal(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
     constant = lagrange_coefficient(me, dealers, group.order) * share.secret % group.order
     poly = Polynomial([constant, *(rnd.scalar("coefficient", k) for k in range(1, req.threshold))], group.order)
     commitment = vss.commit(group, poly)
-    sealed = []
-    for j, key in sorted(keys.items()):
-        sub = group.scalar_to_bytes(poly(j))
-        sealed.append(
-            [
-                j,
-                b64s(
-                    x25519_seal.seal(
-                        key, sub, context(session, v.vault_id, "reshare", me, j), rnd.ephemeral("reshare", j)
-                    )
-                ),
-            ]
-        )
+    sealed = [
+        [j, b64s(_seal(key, group.scalar_to_bytes(poly(j)), session, v, "reshare", me, j, rnd.ephemeral("reshare", j)))]
+        for j, key in sorted(keys.items())
+    ]
     if me in req.committee:  # its own sub-share waits here for reshare_combine
         record = [v.instance, group.scalar_to_bytes(poly(me)), [c.encode() for c in commitment]]
         st.s.set(storage_key("dealt", v.vault_id, session), codec.dumps(record))
@@ -326,28 +307,30 @@ def combine(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
     th = a.binary("transcript_hash", 32)
     if len(th) != 32:
         raise BadArgument("a transcript hash is 32 bytes")
+    if not 2 <= threshold <= len(receivers):
+        raise BadArgument("threshold: between 2 and the number of receivers")
+    if len(dealers) < package.threshold or not set(dealers) <= set(package.participants):
+        raise BadArgument(f"dealer_commitments: at least {package.threshold} dealers, holders of the key")
     try:
         commitments: dict[int, list[Point]] = {}
-        shares: dict[int, int] = {}
         for d in dealers:
             points = _points(group, raw_commitments[d], "dealer_commitments", threshold)
             commitments[d] = rs.full_commitment(scheme, package, d, dealers, points, refresh=False)
-            if d == me:
-                assert own_dealing is not None
-                if [c.encode() for c in points] != list(own_dealing[2]):
-                    raise BadArgument("the commitment given for this holder's own dealing is not the one it made")
-                shares[d] = codec.scalar(group, own_dealing[1])
-            else:
-                shares[d] = _open(st, sender, group, sealed[d], context(session, vault_id, "reshare", d, me), d)
+        shares = _open_all(st, sender, group, sealed, lambda d: context(session, vault_id, "reshare", d, me))
+        if own_dealing is not None:
+            if [c.encode() for c in commitments[me]] != list(own_dealing[2]):
+                raise BadArgument("the commitment given for this holder's own dealing is not the one it made")
+            shares[me] = codec.scalar(group, own_dealing[1])
         new = rs.finalize(scheme, package, me, threshold, receivers, commitments, shares, th, old_secret=None)
     except ProtocolAbort as exc:
         raise _blame(exc) from None
+    except (StdError, KeystoreError):  # refusals made here, as they are
+        raise
     except GridlockError as exc:
-        if isinstance(exc, BadArgument):
-            raise
         raise BadArgument(f"the reshare does not combine: {exc}") from None
     st.s.remove(storage_key("dealt", vault_id, session))
-    return stage(st, sender, vault_id, new)
+    st.stage(sender, vault_id, new)
+    return sealed_view(new)
 
 
 def _receiving(
@@ -363,7 +346,7 @@ def _receiving(
     session = a.binary("session", 64)
     package = _package(a.body.get("package"))
     _check_package(st, v, package)
-    if package.scheme not in SEALED_SCHEMES:
+    if package.scheme not in CUSTODY_SCHEMES:
         raise BadArgument(f"{package.scheme} shares are not {what} inside the contract")
     return vault_id, v, session, package, a.integer("index") or 0
 
@@ -379,14 +362,9 @@ def _node_list(raw: object, what: str) -> list[int]:
 # --- repair ---------------------------------------------------------------------------------------------
 def split(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
     """``repair_split``: this helper's parts of ``ζ_i·s_i`` for the approved repair."""
-    v = own(st.need_vault(a.vault_id()), sender)
-    _frost(v)
-    epoch = a.epoch()
-    rules.require_usable(v.vault_id, epoch, v.epochs[epoch].state if epoch in v.epochs else None)
-    req, subject = _approved(st, v, epoch, a.body.get("approval"), "repair")
+    v, share, (req, subject) = _holding(st, sender, a, "repair")
     assert isinstance(req, ops.Repair)
-    share = decode_share(st.share_bytes(v.vault_id, epoch))
-    me = share.index
+    me, epoch = share.index, share.epoch
     if req.members.get(me) not in req.helpers:
         raise fail("unauthorized", "this holder is not a helper of the approved repair")
     helpers = _indices(req.members, req.helpers, "helpers")
@@ -403,11 +381,8 @@ def split(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
     sealed = []
     for k in helpers:
         if k != me:
-            blob = x25519_seal.seal(
-                keys[k],
-                group.scalar_to_bytes(parts[k]),
-                context(session, v.vault_id, "repair-part", me, k),
-                rnd.ephemeral("part", k),
+            blob = _seal(
+                keys[k], group.scalar_to_bytes(parts[k]), session, v, "repair-part", me, k, rnd.ephemeral("part", k)
             )
             sealed.append([k, b64s(blob)])
     record = [
@@ -441,18 +416,17 @@ def sum_parts(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
     if set(sealed) != set(others) or not set(others) <= set(published):
         raise BadArgument("sealed / published: a part and the published images of every other helper")
     pos = helpers.index(me)
-    sigma = codec.scalar(group, mine)
-    for i in others:
-        delta = _open(st, sender, group, sealed[i], context(session, v.vault_id, "repair-part", i, me), i)
-        images = _points(group, published[i], "published", len(helpers))
-        if group.base_mul(delta) != images[pos]:
-            raise fail("culprit", f"{i}: the part it sealed to this helper is not the one it published")
-        sigma = (sigma + delta) % group.order
+    images = {i: _points(group, published[i], "published", len(helpers))[pos] for i in others}
+    deltas = _open_all(st, sender, group, sealed, lambda i: context(session, v.vault_id, "repair-part", i, me))
+    wrong = [i for i in others if group.base_mul(deltas[i]) != images[i]]
+    if wrong:
+        raise _blame(
+            ProtocolAbort(wrong, "repair-part", "the part it sealed to this helper is not the one it published")
+        )
+    sigma = (codec.scalar(group, mine) + sum(deltas.values())) % group.order
     st.s.remove(storage_key("split", v.vault_id, session))
     ephemeral = hashlib.sha256(codec.dumps([ephemeral, sorted(sealed.items()), sorted(published.items())])).digest()
-    blob = x25519_seal.seal(
-        lost_key, group.scalar_to_bytes(sigma), context(session, v.vault_id, "repair-sum", me, lost), ephemeral
-    )
+    blob = _seal(lost_key, group.scalar_to_bytes(sigma), session, v, "repair-sum", me, lost, ephemeral)
     return {"epoch": epoch, "sealed": b64s(blob)}
 
 
@@ -473,14 +447,27 @@ def rebuild(st: CustodyState, sender: str, a: Args) -> dict[str, Any]:
     try:
         for i in helpers:
             rp.check_split(group, package, helpers, me, i, published[i])
-        sigmas = {}
-        for k in helpers:
-            sigmas[k] = _open(st, sender, group, sealed[k], context(session, vault_id, "repair-sum", k, me), k)
-            rp.check_sigma(group, k, sigmas[k], published, helpers.index(k))
+        sigmas = _open_all(st, sender, group, sealed, lambda k: context(session, vault_id, "repair-sum", k, me))
+        wrong = [k for k in helpers if _fails(rp.check_sigma, group, k, sigmas[k], published, helpers.index(k))]
+        if wrong:
+            raise ProtocolAbort(wrong, "repair-sum", "its sum does not match the published parts")
         one = rp.rebuild(package, me, sigmas)
     except ProtocolAbort as exc:
         raise _blame(exc) from None
-    return stage(st, sender, vault_id, one)
+    except (StdError, KeystoreError):  # refusals made here, as they are
+        raise
+    except GridlockError as exc:
+        raise BadArgument(f"the repair does not rebuild: {exc}") from None
+    st.stage(sender, vault_id, one)
+    return sealed_view(one)
+
+
+def _fails(check: Callable[..., None], *args: Any) -> bool:
+    try:
+        check(*args)
+    except ProtocolAbort:
+        return True
+    return False
 
 
 # --- the execute messages (their handlers in the contract; the message list is in contract.py) --------------

@@ -11,6 +11,8 @@ import binascii
 import json
 from typing import Any, Final
 
+from gridlock.crypto.keyshare import KeyShare
+from gridlock.crypto.sealed import seal
 from gridlock.enclave.cosmwasm import StdError, fail
 from gridlock.enclave.custody_state import KINDS
 from gridlock.guardian.store import rules
@@ -131,6 +133,11 @@ def metadata_text(value: object) -> str:
 
 def to_json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+
+
+def sealed_view(share: KeyShare) -> dict[str, Any]:
+    """The answer that gives a share made in the contract: its epoch and sealed view (public data)."""
+    return {"epoch": share.epoch, "share": b64s(seal(share)), "sealed": True}
 
 
 def b64s(data: bytes) -> str:

@@ -31,10 +31,13 @@ recovers or changes the password through it) can recover the vault to a device o
 contract after the time lock, which the owner is not told of unless another guardian is asked too.
 
 A pin outlives its vault: a vault deleted here and created again (by the host, or by a later
-reshare that brings it back) keeps the owner it had — otherwise a host could delete a vault during
-an approved reshare and take the sub-shares sealed to it into a vault of the same id pinned to a
-device of its own.  A vault new to the contract is pinned from the registration that comes with it
-(the DKG, or the reshare that brings it), when the host is trusted as it is for the DKG.
+reshare that brings it back) under another owner is refused (``owner-mismatch``) — otherwise a host
+could delete a vault during an approved reshare and take the sub-shares sealed to it into a vault of
+the same id pinned to a device of its own.  Pins are kept per sender: another account's vault of the
+same id leaves none.  A vault new to the contract is pinned from the registration that comes with it
+(the DKG, or the reshare or repair that makes this guardian a holder): the host is trusted at that
+moment, as it is for the DKG.  A vault that comes back after the owner's devices changed elsewhere is
+refused by this guardian until its pin is the owner's again (the owner reshares it to another).
 See docs/SECURITY.md row 38.
 """
 
@@ -67,11 +70,10 @@ __all__ = [
     "parse_approval",
     "parse_pin",
     "pin",
+    "pin_new",
     "start_recovery",
 ]
 
-"""The owner-approved requests for which the share may leave the contract in the clear (to the
-guardian process, which deals it); an export leaves it sealed to the owner (:func:`export`)."""
 EXPORT_LABEL: Final = b"gridlock/enclave-export/v1"  # domain of the per-device ephemeral seeds
 PASSWORD_WINDOW: Final = 3600
 PASSWORD_FAILURES: Final = 10
@@ -195,11 +197,35 @@ def parse_approval(raw: object) -> tuple[str, bytes, bytes, list[Approval]]:
 
 
 # --- storage ----------------------------------------------------------------------------------------
-def pin(st: CustodyState, vault_id: str, owner: OwnerPin) -> None:
-    st.s.set(storage_key("owner", vault_id), owner.to_bytes())
+def _pin_key(v: VaultState) -> bytes:
+    """Where vault ``v``'s pin lives: under its sender and id (another account's vault of the same id,
+    deleted since, leaves it nothing)."""
+    return storage_key("owner", v.owner, v.vault_id)
 
 
-def _load(st: CustodyState, vault_id: str) -> OwnerPin:
+def pin(st: CustodyState, v: VaultState, owner: OwnerPin) -> None:
+    st.s.set(_pin_key(v), owner.to_bytes())
+
+
+def pin_new(st: CustodyState, v: VaultState, owner: OwnerPin) -> None:
+    """Pin the owner of vault ``v``, created just now.  A pin left by an earlier vault of this sender
+    and id stays (see the module docstring); one of another owner is refused (``owner-mismatch``)
+    rather than silently kept."""
+    raw = st.s.get(_pin_key(v))
+    if raw is None:
+        pin(st, v, owner)
+        return
+    kept = OwnerPin.from_bytes(raw)
+    if (sorted(kept.devices), kept.required, kept.verifier, kept.delay) != (
+        sorted(owner.devices),
+        owner.required,
+        owner.verifier,
+        owner.delay,
+    ):
+        raise fail("owner-mismatch", f"vault {v.vault_id!r} was pinned to another owner here, which it keeps")
+
+
+def _load(st: CustodyState, v: VaultState) -> OwnerPin:
     """The vault's pin, for an execute — refused in the block of a password check on it.
 
     A password check's outcome changes what later messages see (a recovery opens, devices
@@ -209,17 +235,13 @@ def _load(st: CustodyState, vault_id: str) -> OwnerPin:
     wrong one with nothing counted.  So nothing reads the pin in the block that checked a
     password; the outcome is read in a later one (``owner_status``), after the check was
     committed and counted."""
-    raw = st.s.get(storage_key("owner", vault_id))
+    raw = st.s.get(_pin_key(v))
     if raw is None:
-        raise fail("no-owner", f"vault {vault_id!r} has no owner pinned in the contract")
+        raise fail("no-owner", f"vault {v.vault_id!r} has no owner pinned in the contract")
     owner = OwnerPin.from_bytes(raw)
     if st.height and owner.checked == st.height:
         raise fail("busy", "this vault's owner had a password check in this block: ask in the next one")
     return owner
-
-
-def pinned(st: CustodyState, vault_id: str) -> bool:
-    return st.s.get(storage_key("owner", vault_id)) is not None
 
 
 # --- checks -----------------------------------------------------------------------------------------
@@ -229,7 +251,7 @@ def authorize(
     """Check an owner approval for one of ``ops`` on vault ``v`` against its pin and use it up
     (the devices' counters advance, in this transaction); the pin, to be saved by the caller, and
     the approvals that held."""
-    owner = _load(st, v.vault_id)
+    owner = _load(st, v)
     op, subject, nonce, approvals = parse_approval(approval)
     if op not in ops:
         raise fail("unauthorized", f"an approval of {op!r} does not allow this (needs {', '.join(sorted(ops))})")
@@ -258,7 +280,7 @@ def approve_key_change(st: CustodyState, v: VaultState, approval: object, op: st
     owner, _ = authorize(st, v, approval, frozenset({op}))
     if owner.recovery is not None:
         raise fail("unauthorized", "a device recovery is open on this vault; the share stays as it is")
-    pin(st, v.vault_id, owner)
+    pin(st, v, owner)
     return parse_approval(approval)[1]
 
 
@@ -282,7 +304,7 @@ def export(st: CustodyState, v: VaultState, epoch: int, approval: object) -> dic
         context = device_seal.export_context(v.vault_id, share.index, a.device)
         blob = device_seal.seal(a.device, scalar, context, seed)
         sealed.append([b64s(a.device), b64s(blob)])
-    pin(st, v.vault_id, owner)
+    pin(st, v, owner)
     return {"epoch": epoch, "index": share.index, "sealed": sealed}
 
 
@@ -314,7 +336,7 @@ RECORDED: Final = {"state": "recorded"}
 def start_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, verifier: bytes) -> dict[str, Any]:
     """Open a recovery from ``lost`` to ``new`` if ``verifier`` is right (the time lock starts);
     the same start sent again changes nothing."""
-    owner = _load(st, v.vault_id)
+    owner = _load(st, v)
     _limited(st, owner)
     if owner.recovery is None:
         if lost not in owner.devices:
@@ -325,14 +347,14 @@ def start_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, ver
         raise fail("already-exists", "another device recovery is open on this vault")
     if _password(st, owner, verifier) and owner.recovery is None:
         owner.recovery = {"new": new, "lost": lost, "unlock_at": st.time + owner.delay}
-    pin(st, v.vault_id, owner)
+    pin(st, v, owner)
     return RECORDED
 
 
 def finish_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, verifier: bytes) -> dict[str, Any]:
     """End the open recovery from ``lost`` to ``new`` once its time lock is over, if ``verifier`` is
     right; the same finish sent again (the guardian's reply was lost) changes nothing."""
-    owner = _load(st, v.vault_id)
+    owner = _load(st, v)
     _limited(st, owner)
     rec = owner.recovery
     if rec is None and new in owner.devices and lost not in owner.devices:
@@ -345,7 +367,7 @@ def finish_recovery(st: CustodyState, v: VaultState, new: bytes, lost: bytes, ve
         owner.devices = [rec["new"] if d == rec["lost"] else d for d in owner.devices]
         owner.counters.pop(rec["lost"].hex(), None)
         owner.recovery = None
-    pin(st, v.vault_id, owner)
+    pin(st, v, owner)
     return RECORDED
 
 
@@ -353,7 +375,7 @@ def status(st: CustodyState, v: VaultState) -> dict[str, Any]:
     """``owner_status``: the pinned devices, the open recovery, how many wrong passwords count and
     whether the last password check found it right — an execute, refused in the block of a check
     (:func:`_load`), so the outcome of a check is read only once it is committed and counted."""
-    owner = _load(st, v.vault_id)
+    owner = _load(st, v)
     rec = owner.recovery
     return {
         "devices": [b64s(d) for d in owner.devices],
@@ -374,7 +396,7 @@ def cancel_recovery(st: CustodyState, v: VaultState, approval: object) -> dict[s
     owner, _ = authorize(st, v, approval, frozenset({"recovery-cancel"}))
     cancelled = owner.recovery is not None
     owner.recovery = None
-    pin(st, v.vault_id, owner)
+    pin(st, v, owner)
     return {"state": "cancelled" if cancelled else "none"}
 
 
@@ -392,7 +414,7 @@ def change_password(st: CustodyState, v: VaultState, approval: object, old: byte
         owner.checked, owner.last_ok = st.height, True  # this change, sent again: both verifiers right
     elif _password(st, owner, old):
         owner.previous, owner.verifier = owner.verifier, verifier_digest(new)
-    pin(st, v.vault_id, owner)
+    pin(st, v, owner)
     return RECORDED
 
 

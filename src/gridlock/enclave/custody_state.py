@@ -17,6 +17,7 @@ from gridlock.crypto.keyshare import KeyShare
 from gridlock.enclave.cosmwasm import Storage, fail
 from gridlock.errors import GridlockError
 from gridlock.guardian.store import rules
+from gridlock.guardian.store.errors import BadArgument
 
 __all__ = ["KINDS", "NONCE_KIND", "CustodyState", "EpochRecord", "VaultState", "decode_share", "own", "storage_key"]
 
@@ -271,6 +272,34 @@ class CustodyState:
             for item_id in index["ids"]:
                 self.s.remove(storage_key("item", vault_id, epoch, kind, item_id))
             self.s.remove(storage_key("items", vault_id, epoch, kind))
+
+    # shares made here (refresh, reshare, repair), until store_pending {"staged_epoch"} stores them
+    def _made_for(self, sender: str, vault_id: str) -> list[Any]:
+        """Whom a staged share is for: this instance of the vault, or — for a vault new to this
+        contract — the sender that will create it."""
+        v = self.vault(vault_id)
+        if v is None:
+            return ["new", sender]
+        own(v, sender)
+        return ["instance", v.instance]
+
+    def stage(self, sender: str, vault_id: str, share: KeyShare) -> None:
+        self.s.set(
+            storage_key("staged", vault_id, share.epoch),
+            codec.dumps([self._made_for(sender, vault_id), share.to_bytes()]),
+        )
+
+    def take_staged(self, sender: str, vault_id: str, epoch: int) -> bytes:
+        """The share of ``epoch`` staged for vault ``vault_id`` as it is now, taken out of staging.
+        One staged for an earlier instance of the vault id (deleted since and created again) is not
+        this vault's, nor is one staged for a new vault once a vault of that id exists."""
+        key = storage_key("staged", vault_id, epoch)
+        data = self.s.get(key)
+        made_for, share = (None, b"") if data is None else codec.loads(data)
+        if made_for != self._made_for(sender, vault_id):
+            raise BadArgument(f"no staged share of epoch {epoch} for vault {vault_id!r}")
+        self.s.remove(key)
+        return bytes(share)
 
     # owners
     def check_viewing_key(self, address: str, key: str) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "NetworkError",
     "NoOwner",
     "NotRegistered",
+    "OwnerMismatch",
     "RateLimited",
     "RegistrationRefused",
     "SealingError",
@@ -176,6 +177,10 @@ class NoOwner(Unauthorized):
     """The vault has no owner pinned in the custody contract (created before pinning existed)."""
 
 
+class OwnerMismatch(Unauthorized):
+    """The vault id was pinned to another owner in the contract before (a pin outlives its vault)."""
+
+
 class TimeLocked(Unauthorized):
     """The contract's own device-recovery time lock has not ended (block time)."""
 
@@ -195,13 +200,14 @@ class ContractBusy(KeystoreError):
 
 
 class Culprit(KeystoreError):
-    """The contract found what one node sealed to this guardian faulty (it does not open, or fails
-    its check): ``node`` names it, ``reason`` says what."""
+    """The contract found what some nodes sealed to this guardian faulty (it does not open, or fails
+    its check): ``nodes`` names them (none if the contract's text does not), ``reason`` says what."""
 
     code = "culprit"
 
     def __init__(self, text: str) -> None:
-        node, _, reason = text.partition(": ")
-        self.node = int(node) if node.isdigit() else 0
-        self.reason = reason or text
+        listed, _, reason = text.partition(": ")
+        parts = listed.split(",")
+        self.nodes = tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
+        self.reason = reason if self.nodes else text
         super().__init__(text)

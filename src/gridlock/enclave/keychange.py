@@ -39,7 +39,7 @@ def _blamed(check: str) -> Iterator[None]:
     try:
         yield
     except Culprit as exc:
-        raise ProtocolAbort([exc.node], check, f"the custody contract: {exc.reason}") from None
+        raise ProtocolAbort(exc.nodes, check, f"the custody contract: {exc.reason}") from None
 
 
 class _Steps:

@@ -251,20 +251,20 @@ class KeyOperations(PolicyGate, NodeCore):
         return KeyChange(vault_id, scheme, share, APPROVED.get(), sid, me, participants_of(self.directory, nodes))
 
     def _custody(self, change: KeyChange, steps: Callable[[KeyChange], _C | None]) -> _C | None:
-        """This guardian's steps with its share, where its store keeps it — if its identity has a
-        custody key (values for it are sealed to the store) and the scheme is one a store keeps."""
-        if self.identity.public.custody_key is None or change.scheme not in CUSTODY_SCHEMES:
-            if isinstance(change.share, SealedShare):
-                raise ctl.RequestRefused(
-                    ctl.Refusal.BAD_REQUEST,
-                    "this share is kept where this guardian's identity has no custody key to receive: "
-                    "it cannot take part in a reshare or repair",
-                )
+        """This guardian's steps with its share where its store keeps it, for a scheme a store
+        keeps (``None``: in this process).  Values for this guardian are sealed to the custody key
+        in its identity; a store that keeps shares with an identity that has none cannot take part
+        (what it received would reach this process in the clear)."""
+        if change.scheme not in CUSTODY_SCHEMES:
             return None
         custody = steps(change)
-        if custody is None:
+        if (custody is None) != (self.identity.public.custody_key is None):
             raise ctl.RequestRefused(
-                ctl.Refusal.BAD_REQUEST, "this guardian's identity has a custody key its store lacks"
+                ctl.Refusal.BAD_REQUEST,
+                "this guardian's store keeps its shares but its identity has no custody key (it needs a new "
+                "identity to take part in a reshare or repair)"
+                if custody is not None
+                else "this guardian's identity has a custody key its store lacks",
             )
         return custody
 
