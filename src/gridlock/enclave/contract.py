@@ -22,7 +22,9 @@ Messages are JSON objects with exactly one key (serde's enum encoding); byte str
 ``{"parse_err": {...}}`` for a message that does not parse, otherwise
 ``{"generic_err": {"msg": "<code>: <text>"}}`` with a stable ``code`` (``not-found``, ``retired``,
 ``epoch-conflict``, ``share-mismatch``, ``already-exists``, ``already-used``, ``bad-argument``,
-``unauthorized``) that a client maps to its own exceptions.
+``unauthorized``; for the owner pin ``no-owner``, ``owner-mismatch``, ``time-locked``, ``rate-limited``,
+``busy``; for key changes ``culprit`` — ``"<nodes>: <text>"``, the nodes whose sealed values failed —
+and ``no-custody-key``) that a client maps to its own exceptions.
 
 Execute messages (sender = the owner)::
 
