@@ -26,6 +26,7 @@ from gridlock.enclave import (
     LocalSecretNetwork,
     NetworkError,
     RegistrationRefused,
+    contract_keychange,
     crypto,
 )
 from gridlock.enclave.address import human
@@ -161,6 +162,9 @@ def test_code_hash_and_measurement_are_hashes_of_the_source(data: Path) -> None:
         ("gridlock.enclave.contract_owner", "authorize"),  # the owner's approval, checked in the contract
         ("gridlock.wire.approval", "valid_approvals"),  # … with the guardians' own check
         ("gridlock.enclave.custody_state.CustodyState", "check_viewing_key"),
+        ("gridlock.enclave.contract_keychange", "deal"),  # reshare and repair inside the contract
+        ("gridlock.protocol.custody", "context"),  # … what their sealed values are bound to
+        ("gridlock.wire.identity.PublicIdentity", "from_bytes"),  # … and the identities they are sealed to
     ],
 )
 def test_any_patched_contract_code_changes_the_code_hash(target: str, attr: str) -> None:
@@ -168,6 +172,20 @@ def test_any_patched_contract_code_changes_the_code_hash(target: str, attr: str)
         assert running_contract_hash() != CUSTODY_CODE_HASH
     with mock.patch(f"{target}.{attr}", new=lambda *a, **k: None):  # other code
         assert running_contract_hash() != CUSTODY_CODE_HASH
+    assert running_contract_hash() == CUSTODY_CODE_HASH
+
+
+def test_a_function_whose_code_is_swapped_changes_the_code_hash() -> None:
+    """The same function object with other code in it (``__code__`` reassigned): a measurement after
+    a clean one checks more than which objects are bound."""
+    assert running_contract_hash() == CUSTODY_CODE_HASH
+    fn = contract_keychange._indices
+    original = fn.__code__
+    fn.__code__ = (lambda members, ids, what: sorted(members)).__code__
+    try:
+        assert running_contract_hash() != CUSTODY_CODE_HASH
+    finally:
+        fn.__code__ = original
     assert running_contract_hash() == CUSTODY_CODE_HASH
 
 

@@ -32,7 +32,7 @@ import sysconfig
 import types
 from collections.abc import Sequence
 from types import CodeType, FunctionType, ModuleType
-from typing import Final
+from typing import Any, Final
 
 from gridlock.crypto import codec
 
@@ -180,14 +180,71 @@ def _replaced(name: str) -> list[bytes]:
     return found
 
 
+_Snapshot = tuple[
+    list[tuple[Any, str, object]], list[tuple[Any, int, dict[str, object]]], list[tuple[FunctionType, CodeType]]
+]
+_CLEAN: dict[str, _Snapshot] = {}
+"""Per module, what :func:`_replaced` last found clean: the module's and its classes' bindings and
+every function's code object, by identity — so the next measurement needs only identity checks
+unless something was rebound or a function's ``__code__`` swapped since."""
+
+
+def _snapshot(name: str) -> _Snapshot:
+    namespace = vars(sys.modules[name])
+    _, tree = _compiled(name)
+    bindings: list[tuple[Any, str, object]] = []
+    classes: list[tuple[Any, int, dict[str, object]]] = []
+    functions: list[object] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            bindings.append((namespace, node.name, namespace.get(node.name)))
+            functions.append(namespace.get(node.name))
+        elif isinstance(node, ast.ClassDef) and isinstance(namespace.get(node.name), type):
+            bindings.append((namespace, node.name, namespace[node.name]))
+            attrs = vars(namespace[node.name])
+            classes.append((attrs, len(attrs), dict(attrs)))
+            functions.extend(attrs.values())
+    codes = [(fn, fn.__code__) for obj in functions for fn in _functions(obj)]
+    return bindings, classes, codes
+
+
+def _unchanged(name: str) -> bool:
+    """Whether module ``name`` is bound exactly as when :func:`_replaced` last found it clean."""
+    snap = _CLEAN.get(name)
+    if snap is None:
+        return False
+    bindings, classes, codes = snap
+    return (
+        all(where.get(key) is obj for where, key, obj in bindings)
+        and all(len(attrs) == n and all(attrs.get(k) is v for k, v in kept.items()) for attrs, n, kept in classes)
+        and all(fn.__code__ is code for fn, code in codes)
+    )
+
+
+@functools.cache
+def _sources_digest(modules: tuple[str, ...]) -> bytes:
+    return hashlib.sha256(bundle(modules)).digest()  # the sources are read once (_source)
+
+
 def measure(modules: Sequence[str]) -> bytes:
     """sha256 of the modules' sources — extended by any function the running process replaced, so
-    patched code never has the hash of the code it pretends to be."""
-    digest = hashlib.sha256(bundle(modules))
-    replaced = [r for name in modules for r in _replaced(name)]
+    patched code never has the hash of the code it pretends to be.  A module found clean before and
+    bound the same way since (:func:`_unchanged`) is not walked again."""
+    replaced = []
+    for name in modules:
+        if _unchanged(name):
+            continue
+        found = _replaced(name)
+        if found:
+            _CLEAN.pop(name, None)
+            replaced.extend(found)
+        else:
+            _CLEAN[name] = _snapshot(name)
     if replaced:
-        digest.update(codec.dumps(["replaced", replaced]))
-    return digest.digest()
+        patched = hashlib.sha256(bundle(modules))
+        patched.update(codec.dumps(["replaced", replaced]))
+        return patched.digest()
+    return _sources_digest(tuple(modules))
 
 
 def running_contract_hash() -> str:
