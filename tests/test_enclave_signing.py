@@ -7,6 +7,9 @@
 * The contract refuses a nonce reuse: a second ``frost_sign`` with the same nonces, after
   ``frost_discard``, after a restored backup; and a nonce the guardian host plants itself.
 * Refresh keeps the key with the enclave guardian, which signs again afterwards.
+* Reshare and repair run in the contract too (it deals, receives, helps, is rebuilt), and no
+  contract answer holds the share of any epoch; an enclave guardian whose identity has no custody
+  key takes part in none.
 """
 
 from __future__ import annotations
