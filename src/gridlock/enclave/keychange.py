@@ -25,11 +25,10 @@ from gridlock.crypto.reshare import PublicPackage
 from gridlock.crypto.schemes import get_scheme
 from gridlock.enclave.errors import Culprit
 from gridlock.errors import DecodeError, ProtocolAbort
-from gridlock.wire.identity import PublicIdentity
 
 if TYPE_CHECKING:
     from gridlock.enclave.keystore import EnclaveKeystore
-    from gridlock.guardian.shares import Approved
+    from gridlock.guardian.shares import Approved, KeyChange
 
 __all__ = ["ContractRepair", "ContractReshare"]
 
@@ -43,23 +42,15 @@ def _blamed(check: str) -> Iterator[None]:
 
 
 class _Steps:
-    def __init__(
-        self,
-        store: EnclaveKeystore,
-        vault_id: str,
-        scheme: str,
-        epoch: int | None,
-        approved: Approved | None,
-        session: bytes,
-        me: int,
-        identities: Mapping[int, PublicIdentity],
-    ) -> None:
-        self.store, self.vault_id, self.epoch, self.approved = store, vault_id, epoch, approved
-        self.session, self.me, self.identities = session, me, identities
-        self.group = get_scheme(scheme).group
+    """One key change of ``store``'s vault (:class:`~gridlock.guardian.shares.KeyChange`)."""
+
+    def __init__(self, store: EnclaveKeystore, change: KeyChange) -> None:
+        self.store, self.change = store, change
+        self.vault_id, self.session, self.me = change.vault_id, change.session_id, change.me
+        self.group = get_scheme(change.scheme).group
 
     def _recipients(self, nodes: Sequence[int]) -> dict[int, bytes]:
-        return {j: self.identities[j].to_bytes() for j in nodes if j != self.me}
+        return {j: self.change.identities[j].to_bytes() for j in nodes if j != self.me}
 
     def _points(self, raw: Sequence[bytes]) -> list[Point]:
         try:
@@ -68,9 +59,10 @@ class _Steps:
             raise ProtocolAbort([self.me], "decode", "the custody contract answered malformed points") from None
 
     def _holding(self) -> tuple[int, Approved]:
-        if self.epoch is None or self.approved is None:
+        share, approved = self.change.share, self.change.approved
+        if share is None or approved is None:
             raise ProtocolAbort([], "custody", "a step with the share needs the held epoch and the owner's approval")
-        return self.epoch, self.approved
+        return share.epoch, approved
 
 
 class ContractReshare(_Steps):

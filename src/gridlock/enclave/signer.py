@@ -132,31 +132,20 @@ class ContractShares:
     def custody_key(self) -> bytes | None:
         return self.store.custody_key()
 
-    def _change(self, change: KeyChange) -> dict[str, Any] | None:
-        """The arguments of the contract's steps for ``change``; ``None`` for a scheme whose shares
-        are used in this process (threshold ECDSA)."""
+    def _contract_steps(self, change: KeyChange) -> bool:
+        """Whether ``change``'s steps with the share run in the contract: ``False`` for a scheme whose
+        shares are used in this process (threshold ECDSA)."""
         if change.scheme not in CUSTODY_SCHEMES:
-            return None
+            return False
         if change.share is not None and not isinstance(change.share, SealedShare):
             raise ctl.RequestRefused(ctl.Refusal.BAD_REQUEST, "this FROST share is not kept in the contract")
-        return {
-            "store": self.store,
-            "vault_id": change.vault_id,
-            "scheme": change.scheme,
-            "epoch": None if change.share is None else change.share.epoch,
-            "approved": change.approved,
-            "session": change.session_id,
-            "me": change.me,
-            "identities": change.identities,
-        }
+        return True
 
     def resharer(self, change: KeyChange) -> CustodyReshare | None:
-        args = self._change(change)
-        return None if args is None else _RefusingReshare(**args)
+        return _RefusingReshare(self.store, change) if self._contract_steps(change) else None
 
     def repairer(self, change: KeyChange) -> CustodyRepair | None:
-        args = self._change(change)
-        return None if args is None else _RefusingRepair(**args)
+        return _RefusingRepair(self.store, change) if self._contract_steps(change) else None
 
     def export(self, vault_id: str, share: KeyShare, approved: Approved | None) -> Exported:
         """A sealed share is exported by the contract, sealed to the approving devices."""
